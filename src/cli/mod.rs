@@ -1,0 +1,526 @@
+//! The command line: clap types (what the user typed) and one function per command that turns them
+//! into calls on the library. No domain logic lives here.
+
+mod live;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use perseus::fault::{self, NodeFault, Target};
+use perseus::lab::{self, Home, Lab, UpOptions};
+use perseus::load::{self, LoadOptions, Second};
+use perseus::systems::DriverKind;
+use perseus::Error;
+
+use live::LiveView;
+
+/// A chaos lab for distributed databases: real clusters in Docker, the per-node read-increment-write
+/// loop, faults on nodes (kill, stop, pause, isolate, partition, disconnect), and what they cost.
+#[derive(Debug, Parser)]
+#[command(name = "perseus", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build, start, inspect and remove labs (clusters of one system).
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Run the seed loop against every node; one TSV line per second on stdout.
+    Load(LoadArgs),
+    /// Inject a fault on a node, resolved now: kill, stop, start, pause, resume, isolate,
+    /// disconnect, connect, partition, heal.
+    #[command(subcommand)]
+    Fault(FaultCommand),
+    /// The whole experiment in one command: images, lab up, load, kill the leader, restart it,
+    /// the measured window, lab down.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build the images a system needs, offline, from Debian packages (idempotent).
+    Images {
+        /// The system (etcd, ...).
+        system: String,
+        /// Rebuild images that exist (the base image is kept).
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// Start a cluster, wait until it is ready, print the node table.
+    Up(UpArgs),
+    /// Per node: container state, client endpoint, role, faults in force.
+    Status {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a lab: containers, helpers, networks, volumes (idempotent).
+    Down {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+        /// Remove every lab.
+        #[arg(long, conflicts_with = "system")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// The system (etcd, ...).
+    system: String,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// A definition file instead of compose/<system>.yaml.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// How long to wait for readiness (default: the definition's ready-timeout).
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// The system (optional when exactly one lab is up).
+    system: Option<String>,
+    #[command(flatten)]
+    load: LoadFlags,
+    /// Print the summary as one JSON line on stderr instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct LoadFlags {
+    /// How long to run (e.g. 60s, 5m; at most 24h).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Connections per node, each with its own key.
+    #[arg(long, default_value_t = 1)]
+    clients_per_node: usize,
+    /// Deadline of each connect, read and write.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    op_timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+enum FaultCommand {
+    /// SIGKILL the node's containers: `perseus fault kill [SYSTEM] TARGET`.
+    Kill(TargetArgs),
+    /// Stop the node gracefully (SIGTERM, then SIGKILL after the grace period).
+    Stop(TargetArgs),
+    /// Start a killed or stopped node.
+    Start(TargetArgs),
+    /// Freeze the node's processes (cgroup freezer); its sockets stay open.
+    Pause(TargetArgs),
+    /// Thaw a paused node.
+    Resume(TargetArgs),
+    /// Cut the node from its peers in both directions; clients still reach it.
+    Isolate(TargetArgs),
+    /// Take the node off the lab network entirely (Docker network disconnect).
+    Disconnect(TargetArgs),
+    /// Put a disconnected node back on the network, at its own address.
+    Connect(TargetArgs),
+    /// Split the nodes into groups that cannot reach each other: `partition [SYSTEM] n1 n2,n3`.
+    Partition {
+        /// Optional system, then groups of comma-separated nodes; unnamed nodes form one more group.
+        #[arg(required = true, num_args = 1..)]
+        args: Vec<String>,
+    },
+    /// Undo every network fault (isolate, partition, disconnect).
+    Heal {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct TargetArgs {
+    /// `[SYSTEM] TARGET`: the system is optional when exactly one lab is up; the target is a node
+    /// (n1, n2, ...), leader, follower or random.
+    #[arg(required = true, num_args = 1..=2, value_names = ["SYSTEM", "TARGET"])]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The system.
+    #[arg(long, default_value = "etcd")]
+    system: String,
+    #[command(flatten)]
+    load: DemoTimes,
+    /// Leave the lab up afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoTimes {
+    /// How long the load runs.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// When the leader is killed (into the load).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    kill_at: Duration,
+    /// When the killed node is started again (into the load).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    start_at: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration ({e}): write e.g. 30s, 500ms or 2m"))
+}
+
+/// Run the command line; the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("perseus: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<Error>().map(Error::exit_code).unwrap_or(1);
+            eprintln!("perseus: {e:#}");
+            code
+        }
+    }
+}
+
+fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Lab(cmd) => lab_command(cmd).await,
+        Command::Load(args) => load_command(args).await,
+        Command::Fault(cmd) => fault_command(cmd).await,
+        Command::Demo(args) => demo(args).await,
+    }
+}
+
+async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
+    let home = Home::locate()?;
+    match cmd {
+        LabCommand::Images { system, rebuild } => {
+            let def = home.definition(&system, None)?;
+            let docker = perseus::docker::connect().await?;
+            let specs = def.nodes(3)?;
+            lab::images::ensure(&docker, &home.builds(&def, &specs), rebuild, &mut progress)
+                .await?;
+            Ok(0)
+        }
+        LabCommand::Up(args) => {
+            home.check_system(&args.system)?;
+            let docker = perseus::docker::connect().await?;
+            let opts = UpOptions {
+                nodes: args.nodes,
+                file: args.file,
+                ready_timeout: args.timeout,
+            };
+            let lab = lab::up(&docker, &home, &args.system, &opts, &mut progress).await?;
+            let rows = lab::status::status(&docker, &lab).await?;
+            print!("{}", lab::status::render(&rows));
+            Ok(0)
+        }
+        LabCommand::Status { system, json } => {
+            let docker = perseus::docker::connect().await?;
+            let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
+            let lab = lab::open(&docker, &home, &system).await?;
+            let rows = lab::status::status(&docker, &lab).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", lab::status::render(&rows));
+            }
+            Ok(0)
+        }
+        LabCommand::Down { system, all } => {
+            let docker = perseus::docker::connect().await?;
+            let systems: Vec<String> = if all {
+                lab::labs_up(&docker).await?.into_iter().collect()
+            } else {
+                match system {
+                    // Naming a system that is not up is fine: down is idempotent.
+                    Some(s) => vec![s],
+                    None => match lab::resolve_system(&docker, &home, None).await {
+                        Ok(s) => vec![s],
+                        Err(Error::WhichLab(m)) if m.starts_with("no lab") => {
+                            eprintln!("no lab is up: nothing to remove");
+                            vec![]
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                }
+            };
+            for s in systems {
+                let r = lab::down(&docker, &s).await?;
+                eprintln!(
+                    "lab {s} down: removed {} containers, {} networks, {} volumes",
+                    r.containers, r.networks, r.volumes
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Open the lab a command means.
+async fn open_lab(system: Option<&str>) -> anyhow::Result<(bollard::Docker, Lab)> {
+    let home = Home::locate()?;
+    let docker = perseus::docker::connect().await?;
+    let system = lab::resolve_system(&docker, &home, system).await?;
+    let lab = lab::open(&docker, &home, &system).await?;
+    Ok((docker, lab))
+}
+
+fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
+    if f.duration.is_zero() || f.duration > load::MAX_DURATION {
+        return Err(Error::BadInput(format!(
+            "--duration {} is out of range: give 1s to 24h",
+            humantime::format_duration(f.duration)
+        )));
+    }
+    if f.clients_per_node == 0 || f.clients_per_node > 1024 {
+        return Err(Error::BadInput(format!(
+            "--clients-per-node {} is out of range: give 1 to 1024",
+            f.clients_per_node
+        )));
+    }
+    if f.op_timeout < Duration::from_millis(10) {
+        return Err(Error::BadInput("--op-timeout must be at least 10ms".into()));
+    }
+    Ok(LoadOptions {
+        duration: f.duration,
+        clients_per_node: f.clients_per_node,
+        op_timeout: f.op_timeout,
+        run_id: load::new_run_id(),
+    })
+}
+
+/// Print one second: TSV on stdout (flushed, for pipes), and the live view when there is one.
+fn emit(view: &mut Option<LiveView>, s: &Second) {
+    let line = load::measure::tsv_line(s.sec, &s.counts);
+    match view {
+        Some(v) => {
+            v.stdout_line(&line);
+            v.update(s);
+        }
+        None => {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
+    let opts = load_options(&args.load)?;
+    let (_docker, lab) = open_lab(args.system.as_deref()).await?;
+    let kind = DriverKind::parse(&lab.definition.perseus.driver)?;
+    let endpoints = lab.endpoints();
+    let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
+    eprintln!(
+        "load on {} ({}), {} connection(s) per node, run {}: {}",
+        lab.system,
+        endpoints
+            .iter()
+            .map(|e| format!("{} {}", e.node, e.addr))
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.clients_per_node,
+        opts.run_id,
+        load::measure::tsv_header(&names)
+    );
+    let mut view = LiveView::new(&names);
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let summary = load::run_kind(kind, &endpoints, &opts, stop, |s| emit(&mut view, s)).await;
+    if let Some(v) = view {
+        v.finish();
+    }
+    if args.json {
+        eprintln!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprint!("{}", summary.render());
+    }
+    Ok(0)
+}
+
+/// Split `[SYSTEM] TARGET` into its parts: one word is the target; two are system and target.
+fn split_target(args: &[String]) -> anyhow::Result<(Option<String>, Target)> {
+    match args {
+        [t] => Ok((None, t.parse()?)),
+        [s, t] => Ok((Some(s.clone()), t.parse()?)),
+        _ => Err(Error::BadInput(
+            "give [SYSTEM] TARGET, e.g. `perseus fault kill etcd leader`".into(),
+        )
+        .into()),
+    }
+}
+
+async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
+    let (fault_kind, args) = match cmd {
+        FaultCommand::Heal { system } => {
+            let (docker, lab) = open_lab(system.as_deref()).await?;
+            let ev = fault::heal(&docker, &lab).await?;
+            println!("{}", ev.render());
+            return Ok(0);
+        }
+        FaultCommand::Partition { args } => {
+            let home = Home::locate()?;
+            let (system, groups) = match args.first() {
+                Some(first) if home.systems().contains(first) => (Some(first.clone()), &args[1..]),
+                _ => (None, &args[..]),
+            };
+            let groups: Vec<Vec<String>> = groups
+                .iter()
+                .map(|g| {
+                    g.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .collect();
+            let (docker, lab) = open_lab(system.as_deref()).await?;
+            let ev = fault::partition(&docker, &lab, &groups).await?;
+            println!("{}", ev.render());
+            return Ok(0);
+        }
+        FaultCommand::Kill(a) => (NodeFault::Kill, a.args),
+        FaultCommand::Stop(a) => (NodeFault::Stop, a.args),
+        FaultCommand::Start(a) => (NodeFault::Start, a.args),
+        FaultCommand::Pause(a) => (NodeFault::Pause, a.args),
+        FaultCommand::Resume(a) => (NodeFault::Resume, a.args),
+        FaultCommand::Isolate(a) => (NodeFault::Isolate, a.args),
+        FaultCommand::Disconnect(a) => (NodeFault::Disconnect, a.args),
+        FaultCommand::Connect(a) => (NodeFault::Connect, a.args),
+    };
+    let (system, target) =
+        split_target(&args).with_context(|| format!("perseus fault {fault_kind}"))?;
+    let (docker, lab) = open_lab(system.as_deref()).await?;
+    let ev = fault::inject(&docker, &lab, fault_kind, &target).await?;
+    println!("{}", ev.render());
+    Ok(0)
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    let home = Home::locate()?;
+    home.check_system(&args.system)?;
+    let t = &args.load;
+    if t.kill_at >= t.duration || t.start_at <= t.kill_at {
+        return Err(Error::BadInput(
+            "demo times must satisfy kill-at < start-at and kill-at < duration".into(),
+        )
+        .into());
+    }
+    let docker = perseus::docker::connect().await?;
+    let system = args.system.clone();
+    eprintln!("== perseus demo: {system}, 3 nodes; load for {}, kill the leader at {}, start it again at {}",
+        humantime::format_duration(t.duration), humantime::format_duration(t.kill_at), humantime::format_duration(t.start_at));
+    let lab = lab::up(
+        &docker,
+        &home,
+        &system,
+        &UpOptions {
+            nodes: 3,
+            file: None,
+            ready_timeout: None,
+        },
+        &mut progress,
+    )
+    .await?;
+    let result = demo_run(&docker, &lab, &args).await;
+    if !args.keep {
+        let r = lab::down(&docker, &system).await?;
+        eprintln!(
+            "== lab {system} down: removed {} containers, {} networks, {} volumes",
+            r.containers, r.networks, r.volumes
+        );
+    }
+    result
+}
+
+async fn demo_run(docker: &bollard::Docker, lab: &Lab, args: &DemoArgs) -> anyhow::Result<i32> {
+    eprint!(
+        "{}",
+        lab::status::render(&lab::status::status(docker, lab).await?)
+    );
+    let kind = DriverKind::parse(&lab.definition.perseus.driver)?;
+    let endpoints = lab.endpoints();
+    let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
+    let opts = LoadOptions {
+        duration: args.load.duration,
+        clients_per_node: 1,
+        op_timeout: Duration::from_secs(1),
+        run_id: load::new_run_id(),
+    };
+    eprintln!("{}", load::measure::tsv_header(&names));
+    let view = std::sync::Mutex::new(LiveView::new(&names));
+    let say = |line: &str| match view.lock().ok().as_deref() {
+        Some(Some(v)) => v.println(line),
+        _ => eprintln!("{line}"),
+    };
+    let nemesis = async {
+        tokio::time::sleep(args.load.kill_at).await;
+        let killed = match fault::inject(docker, lab, NodeFault::Kill, &Target::Leader).await {
+            Ok(ev) => {
+                say(&format!("# {}", ev.render()));
+                ev.nodes.first().cloned()
+            }
+            Err(e) => {
+                say(&format!("# kill leader failed: {e}"));
+                None
+            }
+        };
+        tokio::time::sleep(args.load.start_at - args.load.kill_at).await;
+        if let Some(node) = &killed {
+            match fault::inject(docker, lab, NodeFault::Start, &Target::Node(node.clone())).await {
+                Ok(ev) => say(&format!("# {}", ev.render())),
+                Err(e) => say(&format!("# start {node} failed: {e}")),
+            }
+        }
+        killed
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let load = load::run_kind(kind, &endpoints, &opts, stop, |s| {
+        if let Ok(mut v) = view.lock() {
+            emit(&mut v, s);
+        }
+    });
+    let (summary, killed) = tokio::join!(load, nemesis);
+    if let Ok(mut v) = view.lock() {
+        if let Some(v) = v.take() {
+            v.finish();
+        }
+    }
+    eprint!("{}", summary.render());
+    if let Some(node) = killed {
+        eprintln!(
+            "== killed leader {node} at {:.1} s: cluster unavailability window {}",
+            args.load.kill_at.as_secs_f64(),
+            perseus::load::summary::describe(&summary.cluster_window)
+        );
+    }
+    eprint!(
+        "{}",
+        lab::status::render(&lab::status::status(docker, lab).await?)
+    );
+    Ok(0)
+}

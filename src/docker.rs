@@ -1,0 +1,148 @@
+//! The Docker Engine connection and the labels every lab object carries.
+//!
+//! Everything Docker goes through bollard (no docker CLI). Every object the lab creates is labelled
+//! with [`LAB_LABEL`] (the system) and, for node containers and helpers, [`NODE_LABEL`], so that
+//! `perseus lab down` can find and remove all of it even after perseus itself crashed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    LogsOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::error::{Error, Result};
+
+/// Label naming the system a lab object belongs to (`perseus.lab=etcd`).
+pub const LAB_LABEL: &str = "perseus.lab";
+/// Label naming the node a container belongs to (`perseus.node=n1`).
+pub const NODE_LABEL: &str = "perseus.node";
+/// Label naming the container's part: `main` (the node's network namespace), `sidecar`, or `helper`.
+pub const ROLE_LABEL: &str = "perseus.role";
+/// Label holding the node's fixed IPv4 address on the lab network (used by `fault connect`).
+pub const IP_LABEL: &str = "perseus.ip";
+/// Label holding the node's client port (what the load loop connects to).
+pub const PORT_LABEL: &str = "perseus.client-port";
+/// Label holding the path of the definition file a lab was made from.
+pub const DEFINITION_LABEL: &str = "perseus.definition";
+/// Label holding the number of nodes the lab was made with.
+pub const NODES_LABEL: &str = "perseus.nodes";
+
+/// How long a single Docker API call may take before we give up (seconds).
+pub const API_TIMEOUT_SECS: u64 = 120;
+
+/// Connect to the Docker Engine named by `DOCKER_HOST` (or the local socket) and check that it answers.
+///
+/// Errors: [`Error::DockerUnreachable`] when there is no engine or it does not answer `ping` within 5 s.
+pub async fn connect() -> Result<Docker> {
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| Error::DockerUnreachable {
+            detail: e.to_string(),
+        })?
+        .with_timeout(Duration::from_secs(API_TIMEOUT_SECS));
+    match tokio::time::timeout(Duration::from_secs(5), docker.ping()).await {
+        Ok(Ok(_)) => Ok(docker),
+        Ok(Err(e)) => Err(Error::DockerUnreachable {
+            detail: e.to_string(),
+        }),
+        Err(_) => Err(Error::DockerUnreachable {
+            detail: "no answer to ping within 5 s".into(),
+        }),
+    }
+}
+
+/// Labels for an object of the lab of `system`, plus `extra` ones.
+pub fn labels(system: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut l = HashMap::new();
+    l.insert(LAB_LABEL.to_string(), system.to_string());
+    for (k, v) in extra {
+        l.insert(k.to_string(), v.to_string());
+    }
+    l
+}
+
+/// A label filter for list calls: objects of `system`'s lab, or of every lab when `None`.
+pub fn lab_filter(system: Option<&str>) -> HashMap<String, Vec<String>> {
+    let value = match system {
+        Some(s) => format!("{LAB_LABEL}={s}"),
+        None => LAB_LABEL.to_string(),
+    };
+    HashMap::from([("label".to_string(), vec![value])])
+}
+
+/// Every container (running or not) of `system`'s lab, or of every lab.
+pub async fn lab_containers(
+    docker: &Docker,
+    system: Option<&str>,
+) -> Result<Vec<bollard::models::ContainerSummary>> {
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&lab_filter(system))
+        .build();
+    docker
+        .list_containers(Some(opts))
+        .await
+        .map_err(Error::docker("listing lab containers"))
+}
+
+/// Every network of `system`'s lab, or of every lab.
+pub async fn lab_networks(
+    docker: &Docker,
+    system: Option<&str>,
+) -> Result<Vec<bollard::models::Network>> {
+    let opts = ListNetworksOptionsBuilder::default()
+        .filters(&lab_filter(system))
+        .build();
+    docker
+        .list_networks(Some(opts))
+        .await
+        .map_err(Error::docker("listing lab networks"))
+}
+
+/// Every volume of `system`'s lab, or of every lab.
+pub async fn lab_volumes(
+    docker: &Docker,
+    system: Option<&str>,
+) -> Result<Vec<bollard::models::Volume>> {
+    let opts = ListVolumesOptionsBuilder::default()
+        .filters(&lab_filter(system))
+        .build();
+    let resp = docker
+        .list_volumes(Some(opts))
+        .await
+        .map_err(Error::docker("listing lab volumes"))?;
+    Ok(resp.volumes.unwrap_or_default())
+}
+
+/// The last `lines` lines a container wrote (stdout and stderr), for error messages. Never fails: a
+/// container whose logs cannot be read yields a note saying so.
+pub async fn tail_logs(docker: &Docker, container: &str, lines: usize) -> String {
+    let opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = docker.logs(container, Some(opts));
+    let mut out = String::new();
+    let read = async {
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => out.push_str(&chunk.to_string()),
+                Err(e) => {
+                    out.push_str(&format!("(logs unavailable: {e})"));
+                    break;
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .is_err()
+    {
+        return format!("(logs of {container} did not arrive within 5 s)");
+    }
+    out
+}

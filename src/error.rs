@@ -1,0 +1,212 @@
+//! The library's error type and its mapping to exit codes.
+//!
+//! Every error a user can cause (a wrong name, a lab that is not up, a malformed file, an unreachable
+//! Docker Engine) is a [`Error`] variant whose message names the value and says what to do; those map to
+//! exit code 2. Failures of a run (a cluster that never became ready, a Docker call that failed midway)
+//! map to exit code 1. The mapping lives in one place: [`Error::exit_code`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in Perseus.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The system name is not one the lab knows.
+    #[error("unknown system '{name}': choose one of {known}")]
+    UnknownSystem {
+        /// What the user typed.
+        name: String,
+        /// The known systems, comma-separated.
+        known: String,
+    },
+
+    /// A target names no node of the lab.
+    #[error("unknown node '{node}' in lab {system}: its nodes are {nodes} (or use leader, follower, random)")]
+    UnknownNode {
+        /// What the user typed.
+        node: String,
+        /// The lab's system.
+        system: String,
+        /// The lab's nodes, comma-separated.
+        nodes: String,
+    },
+
+    /// The command needs a lab of this system, and there is none.
+    #[error("no {system} lab is up: run `perseus lab up {system}` first")]
+    LabNotUp {
+        /// The system the user named.
+        system: String,
+    },
+
+    /// The system argument was omitted and it cannot be inferred.
+    #[error("{0}")]
+    WhichLab(String),
+
+    /// `lab up` for a system whose lab already exists.
+    #[error("a {system} lab is already up ({containers} containers): use it, or run `perseus lab down {system}` first")]
+    LabAlreadyUp {
+        /// The system.
+        system: String,
+        /// How many labelled containers exist.
+        containers: usize,
+    },
+
+    /// The Docker Engine cannot be reached.
+    #[error("cannot reach the Docker Engine ({detail}): start the Docker daemon, or point DOCKER_HOST at a running one")]
+    DockerUnreachable {
+        /// What the client said.
+        detail: String,
+    },
+
+    /// A definition or scenario file is malformed.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Definition {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// What is wrong and what to do.
+        message: String,
+    },
+
+    /// A file the lab needs is not where it should be.
+    #[error("cannot read {}: {source}; run perseus from a Perseus checkout or set PERSEUS_HOME to one", path.display())]
+    MissingFile {
+        /// The path tried.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+
+    /// Any other bad input: the message names the value and the fix.
+    #[error("{0}")]
+    BadInput(String),
+
+    /// An image the lab needs is absent and cannot be built or pulled here.
+    #[error("image {image} is not available: {fix}")]
+    ImageMissing {
+        /// The image reference.
+        image: String,
+        /// How to get it.
+        fix: String,
+    },
+
+    /// Building an image failed.
+    #[error("building image {image} failed: {message}")]
+    ImageBuild {
+        /// The image tag.
+        image: String,
+        /// The builder's last message.
+        message: String,
+    },
+
+    /// The cluster did not become ready within the bounded wait.
+    #[error("the {system} lab was not ready after {}s: {detail}", waited.as_secs())]
+    NotReady {
+        /// The system.
+        system: String,
+        /// How long we waited.
+        waited: Duration,
+        /// What was still missing, with the last log lines of the nodes concerned.
+        detail: String,
+    },
+
+    /// The cluster reports no leader right now (for a `leader`/`follower` target).
+    #[error(
+        "the {system} lab has no leader right now ({detail}); retry, or target a node by name"
+    )]
+    NoLeader {
+        /// The system.
+        system: String,
+        /// What the nodes answered.
+        detail: String,
+    },
+
+    /// A target that the system does not support (e.g. `leader` on a leaderless system).
+    #[error("{0}")]
+    UnsupportedTarget(String),
+
+    /// The Docker Engine refused or failed a call.
+    #[error("docker: {context}: {source}")]
+    Docker {
+        /// What we were doing.
+        context: String,
+        /// The client's error.
+        source: bollard::errors::Error,
+    },
+
+    /// A helper container (network faults) failed.
+    #[error("network helper on {node} failed: {message}")]
+    Helper {
+        /// The node whose namespace the helper joined.
+        node: String,
+        /// What it printed.
+        message: String,
+    },
+
+    /// A request to a node failed (readiness, leader lookup).
+    #[error("{node}: {message}")]
+    Node {
+        /// The node.
+        node: String,
+        /// What failed.
+        message: String,
+    },
+
+    /// Local I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+
+    /// The run was interrupted (Ctrl-C) before it finished.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for bad input, 1 for a failed run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::UnknownSystem { .. }
+            | Error::UnknownNode { .. }
+            | Error::LabNotUp { .. }
+            | Error::WhichLab(_)
+            | Error::LabAlreadyUp { .. }
+            | Error::DockerUnreachable { .. }
+            | Error::Definition { .. }
+            | Error::MissingFile { .. }
+            | Error::BadInput(_)
+            | Error::ImageMissing { .. }
+            | Error::UnsupportedTarget(_) => 2,
+            Error::ImageBuild { .. }
+            | Error::NotReady { .. }
+            | Error::NoLeader { .. }
+            | Error::Docker { .. }
+            | Error::Helper { .. }
+            | Error::Node { .. }
+            | Error::Io { .. }
+            | Error::Interrupted => 1,
+        }
+    }
+
+    /// Wrap a bollard error with what we were doing.
+    pub fn docker(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Docker { context, source }
+    }
+
+    /// Wrap an I/O error with what we were doing.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}

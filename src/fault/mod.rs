@@ -1,0 +1,522 @@
+//! Faults (Jepsen says nemesis) on the nodes of a lab, aimed at a node or at a role resolved at the
+//! moment the fault fires.
+//!
+//! | fault | mechanism |
+//! | --- | --- |
+//! | kill / stop / start | SIGKILL every container of the node / graceful stop (SIGTERM, then SIGKILL after the definition's `stop-timeout`) / start, main container first |
+//! | pause / resume | cgroup freezer on every container of the node: processes hang, sockets stay open |
+//! | isolate | iptables DROP to and from every other node, in the node's own namespace ([`net`]); clients on the host still reach it |
+//! | partition | the same rules between groups of nodes |
+//! | disconnect / connect | Docker network disconnect / connect at the node's fixed address |
+//! | heal | flush every rule Perseus added and reconnect every disconnected node |
+
+pub mod net;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use bollard::models::{
+    EndpointIpamConfig, EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest,
+};
+use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
+use bollard::Docker;
+use rand::seq::IndexedRandom;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::lab::Lab;
+
+/// A fault that acts on one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeFault {
+    /// SIGKILL every container of the node.
+    Kill,
+    /// Graceful stop.
+    Stop,
+    /// Start a killed or stopped node.
+    Start,
+    /// Freeze the node's processes.
+    Pause,
+    /// Thaw them.
+    Resume,
+    /// Cut the node from its peers; clients still reach it.
+    Isolate,
+    /// Take the node off the lab network entirely.
+    Disconnect,
+    /// Put it back, at its own address.
+    Connect,
+}
+
+impl NodeFault {
+    /// Every node fault, for help texts and parsing.
+    pub const ALL: [NodeFault; 8] = [
+        NodeFault::Kill,
+        NodeFault::Stop,
+        NodeFault::Start,
+        NodeFault::Pause,
+        NodeFault::Resume,
+        NodeFault::Isolate,
+        NodeFault::Disconnect,
+        NodeFault::Connect,
+    ];
+
+    /// The fault's name as typed (`kill`).
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeFault::Kill => "kill",
+            NodeFault::Stop => "stop",
+            NodeFault::Start => "start",
+            NodeFault::Pause => "pause",
+            NodeFault::Resume => "resume",
+            NodeFault::Isolate => "isolate",
+            NodeFault::Disconnect => "disconnect",
+            NodeFault::Connect => "connect",
+        }
+    }
+}
+
+impl fmt::Display for NodeFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which node a fault aims at, resolved when it fires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Target {
+    /// A node by name (`n2`).
+    Node(String),
+    /// The current leader, asked from the cluster.
+    Leader,
+    /// A node that is not the current leader.
+    Follower,
+    /// Any node.
+    Random,
+}
+
+impl FromStr for Target {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Target> {
+        match s {
+            "leader" => Ok(Target::Leader),
+            "follower" => Ok(Target::Follower),
+            "random" => Ok(Target::Random),
+            n if crate::lab::definition::is_node_name(n) => Ok(Target::Node(n.to_string())),
+            other => Err(Error::BadInput(format!(
+                "'{other}' is not a target: use a node name (n1, n2, ...), leader, follower or random"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Node(n) => f.write_str(n),
+            Target::Leader => f.write_str("leader"),
+            Target::Follower => f.write_str("follower"),
+            Target::Random => f.write_str("random"),
+        }
+    }
+}
+
+/// What a fault did: which fault, aimed how, on which nodes, when.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultEvent {
+    /// Wall-clock time the fault took effect (RFC 3339, milliseconds).
+    pub at: String,
+    /// The fault's name (`kill`, `heal`, `partition`, ...).
+    pub fault: String,
+    /// The target as given (`leader`), when there was one.
+    pub target: Option<String>,
+    /// The nodes it acted on.
+    pub nodes: Vec<String>,
+    /// What was done, for humans.
+    pub detail: String,
+    /// Time it took effect.
+    #[serde(skip)]
+    pub time: SystemTime,
+}
+
+impl FaultEvent {
+    fn new(fault: &str, target: Option<&Target>, nodes: Vec<String>, detail: String) -> FaultEvent {
+        let time = SystemTime::now();
+        FaultEvent {
+            at: humantime::format_rfc3339_millis(time).to_string(),
+            fault: fault.to_string(),
+            target: target.map(|t| t.to_string()),
+            nodes,
+            detail,
+            time,
+        }
+    }
+
+    /// One line: `2026-11-21T01:52:03.123Z kill n2 (leader): SIGKILL perseus-etcd-n2`.
+    pub fn render(&self) -> String {
+        let aimed = match &self.target {
+            Some(t) if self.nodes.len() == 1 && *t != self.nodes[0] => format!(" ({t})"),
+            _ => String::new(),
+        };
+        format!(
+            "{} {} {}{}: {}",
+            self.at,
+            self.fault,
+            self.nodes.join(","),
+            aimed,
+            self.detail
+        )
+    }
+}
+
+/// Resolve a target to a node name now.
+///
+/// Errors: [`Error::UnknownNode`], [`Error::NoLeader`] when the cluster has no leader that answers,
+/// [`Error::UnsupportedTarget`] for `leader`/`follower` on a leaderless system.
+pub async fn resolve(lab: &Lab, target: &Target) -> Result<String> {
+    match target {
+        Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
+        Target::Random => Ok(lab
+            .nodes
+            .choose(&mut rand::rng())
+            .map(|n| n.name.clone())
+            .unwrap_or_default()),
+        Target::Leader | Target::Follower => {
+            let leader = lab.leader().await?.ok_or_else(|| Error::NoLeader {
+                system: lab.system.clone(),
+                detail: "no member that answers is the leader".into(),
+            })?;
+            if *target == Target::Leader {
+                return Ok(leader);
+            }
+            let followers: Vec<&String> = lab
+                .nodes
+                .iter()
+                .map(|n| &n.name)
+                .filter(|n| **n != leader)
+                .collect();
+            followers
+                .choose(&mut rand::rng())
+                .map(|n| n.to_string())
+                .ok_or_else(|| {
+                    Error::UnsupportedTarget(format!(
+                        "the {} lab has no follower: it has one node",
+                        lab.system
+                    ))
+                })
+        }
+    }
+}
+
+/// Resolve `target` and inject `fault` on that node.
+pub async fn inject(
+    docker: &Docker,
+    lab: &Lab,
+    fault: NodeFault,
+    target: &Target,
+) -> Result<FaultEvent> {
+    let node = resolve(lab, target).await?;
+    let detail = apply(docker, lab, fault, &node).await?;
+    Ok(FaultEvent::new(
+        fault.name(),
+        Some(target),
+        vec![node],
+        detail,
+    ))
+}
+
+/// Inject `fault` on the named node (already resolved); returns what was done.
+pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> Result<String> {
+    let n = lab.node(node)?.clone();
+    match fault {
+        NodeFault::Kill => {
+            let all = futures_util::future::join_all(n.containers.iter().map(|c| async move {
+                let opts = KillContainerOptionsBuilder::default()
+                    .signal("SIGKILL")
+                    .build();
+                docker
+                    .kill_container(c, Some(opts))
+                    .await
+                    .map_err(Error::docker(format!("killing {c}")))
+            }))
+            .await;
+            all.into_iter().collect::<Result<Vec<_>>>()?;
+            Ok(format!("SIGKILL {}", n.containers.join(" ")))
+        }
+        NodeFault::Stop => {
+            let grace = lab.definition.perseus.stop_timeout.as_secs() as i32;
+            // Sidecars first, then the main container (whose namespace they share).
+            for c in n.containers.iter().rev() {
+                let opts = StopContainerOptionsBuilder::default().t(grace).build();
+                docker
+                    .stop_container(c, Some(opts))
+                    .await
+                    .map_err(Error::docker(format!("stopping {c}")))?;
+            }
+            Ok(format!(
+                "graceful stop (SIGTERM, SIGKILL after {grace} s) {}",
+                n.containers.join(" ")
+            ))
+        }
+        NodeFault::Start => {
+            for c in &n.containers {
+                docker
+                    .start_container(c, None::<bollard::query_parameters::StartContainerOptions>)
+                    .await
+                    .or_else(|e| match e {
+                        // Already running: starting is idempotent.
+                        bollard::errors::Error::DockerResponseServerError {
+                            status_code: 304,
+                            ..
+                        } => Ok(()),
+                        e => Err(e),
+                    })
+                    .map_err(Error::docker(format!("starting {c}")))?;
+            }
+            Ok(format!("started {}", n.containers.join(" ")))
+        }
+        NodeFault::Pause | NodeFault::Resume => {
+            for c in &n.containers {
+                let r = if fault == NodeFault::Pause {
+                    docker.pause_container(c).await
+                } else {
+                    docker.unpause_container(c).await
+                };
+                r.map_err(Error::docker(format!("{} {c}", fault.name())))?;
+            }
+            Ok(format!(
+                "{} {}",
+                if fault == NodeFault::Pause {
+                    "froze"
+                } else {
+                    "thawed"
+                },
+                n.containers.join(" ")
+            ))
+        }
+        NodeFault::Isolate => {
+            let peers: Vec<String> = lab
+                .nodes
+                .iter()
+                .filter(|p| p.name != node)
+                .map(|p| p.name.clone())
+                .collect();
+            net::cut(docker, lab, node, &peers).await?;
+            Ok(format!(
+                "iptables DROP to and from {} in {}'s namespace; clients still reach it",
+                peers.join(","),
+                node
+            ))
+        }
+        NodeFault::Disconnect => {
+            docker
+                .disconnect_network(
+                    &lab.network,
+                    NetworkDisconnectRequest {
+                        container: n.main.clone(),
+                        force: Some(true),
+                    },
+                )
+                .await
+                .map_err(Error::docker(format!(
+                    "disconnecting {} from {}",
+                    n.main, lab.network
+                )))?;
+            Ok(format!(
+                "disconnected {} from network {}",
+                n.main, lab.network
+            ))
+        }
+        NodeFault::Connect => {
+            if attached(docker, lab, &n.main).await? {
+                return Ok(format!("{} is already on network {}", n.main, lab.network));
+            }
+            connect(docker, lab, node).await?;
+            Ok(format!(
+                "connected {} to network {} at {}",
+                n.main, lab.network, n.ip
+            ))
+        }
+    }
+}
+
+async fn connect(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
+    let n = lab.node(node)?;
+    docker
+        .connect_network(
+            &lab.network,
+            NetworkConnectRequest {
+                container: n.main.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(n.ip.to_string()),
+                        ..Default::default()
+                    }),
+                    aliases: Some(vec![n.name.clone()]),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .map_err(Error::docker(format!(
+            "connecting {} to {}",
+            n.main, lab.network
+        )))
+}
+
+/// Whether a container is attached to the lab network.
+pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<bool> {
+    let info = docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(Error::docker(format!("inspecting {container}")))?;
+    Ok(info
+        .network_settings
+        .and_then(|s| s.networks)
+        .is_some_and(|nets| nets.contains_key(&lab.network)))
+}
+
+/// Whether a node's main container is running or paused (its namespace exists).
+pub async fn namespace_alive(docker: &Docker, container: &str) -> Result<bool> {
+    let info = docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(Error::docker(format!("inspecting {container}")))?;
+    Ok(info.state.and_then(|s| s.running).unwrap_or(false))
+}
+
+/// Split the cluster into groups that cannot reach each other. Nodes no group names form one more
+/// group. Errors: [`Error::BadInput`] when a node is named twice or fewer than two groups result.
+pub async fn partition(docker: &Docker, lab: &Lab, groups: &[Vec<String>]) -> Result<FaultEvent> {
+    let mut groups: Vec<Vec<String>> = groups.to_vec();
+    let mut seen = BTreeSet::new();
+    for g in &groups {
+        for n in g {
+            lab.node(n)?;
+            if !seen.insert(n.clone()) {
+                return Err(Error::BadInput(format!(
+                    "node {n} is in two partition groups: name each node once"
+                )));
+            }
+        }
+    }
+    let rest: Vec<String> = lab
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .filter(|n| !seen.contains(n))
+        .collect();
+    if !rest.is_empty() {
+        groups.push(rest);
+    }
+    groups.retain(|g| !g.is_empty());
+    if groups.len() < 2 {
+        return Err(Error::BadInput(
+            "a partition needs at least two groups, e.g. `n1 n2,n3`".into(),
+        ));
+    }
+    let mut jobs = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        let others: Vec<String> = groups
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .flat_map(|(_, g)| g.clone())
+            .collect();
+        for n in g {
+            let others = others.clone();
+            jobs.push(async move { net::cut(docker, lab, n, &others).await });
+        }
+    }
+    futures_util::future::join_all(jobs)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let shown = groups
+        .iter()
+        .map(|g| g.join(","))
+        .collect::<Vec<_>>()
+        .join(" | ");
+    Ok(FaultEvent::new(
+        "partition",
+        None,
+        lab.nodes.iter().map(|n| n.name.clone()).collect(),
+        format!("groups {shown} cannot reach each other"),
+    ))
+}
+
+/// Undo every network fault: flush the rules in every node whose namespace exists, and reconnect
+/// every node that is off the lab network.
+pub async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
+    let mut done = Vec::new();
+    let jobs = lab.nodes.iter().map(|n| async move {
+        let mut what = Vec::new();
+        if !attached(docker, lab, &n.main).await? {
+            connect(docker, lab, &n.name).await?;
+            what.push(format!("{} reconnected", n.name));
+        }
+        if namespace_alive(docker, &n.main).await? {
+            let cut = net::cut_peers(docker, lab, &n.name).await?;
+            if !cut.is_empty() {
+                net::heal(docker, lab, &n.name).await?;
+                what.push(format!(
+                    "{} rules flushed (was cut from {})",
+                    n.name,
+                    cut.join(",")
+                ));
+            }
+        }
+        Ok::<Vec<String>, Error>(what)
+    });
+    for r in futures_util::future::join_all(jobs).await {
+        done.extend(r?);
+    }
+    let detail = if done.is_empty() {
+        "no network fault was in force".to_string()
+    } else {
+        done.join("; ")
+    };
+    Ok(FaultEvent::new(
+        "heal",
+        None,
+        lab.nodes.iter().map(|n| n.name.clone()).collect(),
+        detail,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_reject_with_a_hint() {
+        assert_eq!("leader".parse::<Target>().unwrap(), Target::Leader);
+        assert_eq!("n3".parse::<Target>().unwrap(), Target::Node("n3".into()));
+        let err = "node3".parse::<Target>().unwrap_err();
+        assert!(err.to_string().contains("'node3' is not a target"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn event_line_names_fault_node_and_aim() {
+        let e = FaultEvent::new(
+            "kill",
+            Some(&Target::Leader),
+            vec!["n2".into()],
+            "SIGKILL perseus-etcd-n2".into(),
+        );
+        let line = e.render();
+        assert!(line.contains(" kill n2 (leader): SIGKILL"), "{line}");
+        assert!(line.ends_with("perseus-etcd-n2"));
+        // RFC 3339 with milliseconds.
+        assert_eq!(e.at.len(), "2026-11-21T01:52:03.123Z".len(), "{}", e.at);
+    }
+}

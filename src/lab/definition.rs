@@ -1,0 +1,923 @@
+//! Cluster definitions: `compose/<system>.yaml`, in Compose file format, with an `x-perseus` extension.
+//!
+//! The file is a plain Compose file a user can read and that `docker-compose -f compose/etcd.yaml config`
+//! accepts. Perseus reads the subset of keys it needs (listed in [`Service`]) and rejects any other
+//! service key with the file, line and column, rather than silently ignoring it.
+//!
+//! Nodes: a service whose name is a node name (`n1`, `n2`, ...) is that node's main container; a
+//! service with `network_mode: service:n1` is a sidecar of node n1 (it shares n1's network namespace).
+//! For `--nodes N` the lab makes nodes n1..nN: a node the file defines is used as written; a missing one
+//! is cloned from the `x-perseus.template` node, with every whole-word occurrence of the template's
+//! name (`n1`) replaced by the new node's name, in its sidecars too.
+//!
+//! Interpolation follows Compose: `$$` is a literal `$`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`
+//! and `$VAR` are replaced. The variables are those of `x-perseus.each-node`, built for the actual node
+//! list (for example `PERSEUS_INITIAL_CLUSTER: "{node}=http://{node}:2380"` becomes
+//! `n1=http://n1:2380,n2=http://n2:2380,...`), and `PERSEUS_NODES` (the node count). The defaults in
+//! the file are what the Compose tool uses, so they should spell out the three-node cluster.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// A parsed cluster definition.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The services, by name, as written (before templating and interpolation).
+    pub services: BTreeMap<String, Service>,
+    /// Top-level named volumes.
+    pub volumes: Vec<String>,
+    /// The Perseus extension.
+    pub perseus: Extension,
+    text: String,
+}
+
+/// The `x-perseus` extension: what the lab needs beyond Compose.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Extension {
+    /// The system this file defines (`etcd`).
+    pub system: String,
+    /// The load loop's driver for this system (`etcd`, `http-kv`, ...).
+    pub driver: String,
+    /// The TCP port clients connect to, inside each node.
+    pub client_port: u16,
+    /// How readiness is decided (`etcd-status`: every member answers and they agree on a leader).
+    pub readiness: String,
+    /// How the leader is found (`etcd-status`, or `none` for leaderless systems).
+    pub leader: String,
+    /// The node that `--nodes N` clones for nodes the file does not define.
+    pub template: String,
+    /// Interpolation variables built from the node list: name → per-node pattern with `{node}`,
+    /// joined with commas.
+    #[serde(default)]
+    pub each_node: BTreeMap<String, String>,
+    /// How long `lab up` waits for readiness (humantime, e.g. `90s`).
+    #[serde(default = "default_ready_timeout", with = "humantime_serde_compat")]
+    pub ready_timeout: Duration,
+    /// Grace period of a graceful `stop` before SIGKILL (humantime).
+    #[serde(default = "default_stop_timeout", with = "humantime_serde_compat")]
+    pub stop_timeout: Duration,
+}
+
+fn default_ready_timeout() -> Duration {
+    Duration::from_secs(90)
+}
+fn default_stop_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("bad duration '{s}': {e} (write e.g. 90s or 2m)"))
+        })
+    }
+}
+
+/// One Compose service, restricted to the keys Perseus understands.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// The image to run (built from `build` when missing).
+    pub image: String,
+    /// How to build the image.
+    #[serde(default)]
+    pub build: Option<Build>,
+    /// The command (arguments to the entrypoint).
+    #[serde(default)]
+    pub command: Option<StringOrList>,
+    /// The entrypoint, when overridden.
+    #[serde(default)]
+    pub entrypoint: Option<StringOrList>,
+    /// Environment variables (map or `KEY=value` list).
+    #[serde(default)]
+    pub environment: Option<Environment>,
+    /// The hostname inside the container.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The user to run as.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `named:/path[:ro]` or `./host/path:/path[:ro]` mounts.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// `service:<node>` for a sidecar sharing the node's network namespace.
+    #[serde(default)]
+    pub network_mode: Option<String>,
+    /// Networks the service joins (the lab makes one network; this may name it).
+    #[serde(default)]
+    pub networks: Option<serde_yaml::Value>,
+    /// Services to start first (informational for Perseus: it starts the main before sidecars).
+    #[serde(default)]
+    pub depends_on: Option<serde_yaml::Value>,
+    /// Extra labels.
+    #[serde(default)]
+    pub labels: Option<Environment>,
+    /// Grace period on stop (Compose syntax, e.g. `10s`).
+    #[serde(default)]
+    pub stop_grace_period: Option<String>,
+    /// Restart policy; Perseus always runs nodes with `no` so that a killed node stays dead.
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// Resource limits (`nofile: 1048576` or `{soft, hard}`).
+    #[serde(default)]
+    pub ulimits: Option<BTreeMap<String, serde_yaml::Value>>,
+    /// tmpfs mounts (`/path`).
+    #[serde(default)]
+    pub tmpfs: Option<StringOrList>,
+}
+
+/// A Compose `build` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// The build context, relative to the definition file.
+    pub context: String,
+    /// The Dockerfile inside the context.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: String,
+}
+
+fn default_dockerfile() -> String {
+    "Dockerfile".into()
+}
+
+/// Compose's "string or list of strings" (a string is split on white space, as Compose does).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StringOrList {
+    /// `command: etcd --name n1`
+    String(String),
+    /// `command: ["etcd", "--name", "n1"]`
+    List(Vec<String>),
+}
+
+impl StringOrList {
+    /// As a list of arguments.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            StringOrList::String(s) => s.split_whitespace().map(str::to_string).collect(),
+            StringOrList::List(l) => l.clone(),
+        }
+    }
+}
+
+/// Compose's environment: a map, or a list of `KEY=value`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Environment {
+    /// `KEY: value`
+    Map(BTreeMap<String, serde_yaml::Value>),
+    /// `- KEY=value`
+    List(Vec<String>),
+}
+
+impl Environment {
+    /// As ordered `(key, value)` pairs.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Environment::Map(m) => m
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_yaml::Value::String(s) => s.clone(),
+                        serde_yaml::Value::Null => String::new(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+            Environment::List(l) => l
+                .iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv.clone(), String::new()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A mount of a container, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// A named volume of the lab (`<volume>` as written in the file) at `target`.
+    Volume {
+        /// The volume name as written.
+        name: String,
+        /// Path inside the container.
+        target: String,
+        /// Mounted read-only.
+        read_only: bool,
+    },
+    /// A host path (absolute, resolved against the definition's folder) at `target`.
+    Bind {
+        /// Absolute host path.
+        source: PathBuf,
+        /// Path inside the container.
+        target: String,
+        /// Mounted read-only.
+        read_only: bool,
+    },
+}
+
+/// A container of a node, ready to be created: templated and interpolated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    /// The service name (`n1`, `n1-tikv`).
+    pub service: String,
+    /// Whether this is the node's main container (owner of the network namespace).
+    pub main: bool,
+    /// Image reference.
+    pub image: String,
+    /// Build instructions when the image is built locally: absolute context folder and Dockerfile.
+    pub build: Option<(PathBuf, String)>,
+    /// Entrypoint override.
+    pub entrypoint: Option<Vec<String>>,
+    /// Command.
+    pub command: Option<Vec<String>>,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Hostname.
+    pub hostname: Option<String>,
+    /// User.
+    pub user: Option<String>,
+    /// Mounts.
+    pub mounts: Vec<Mount>,
+    /// Extra labels.
+    pub labels: Vec<(String, String)>,
+    /// Ulimits: name, soft, hard.
+    pub ulimits: Vec<(String, i64, i64)>,
+    /// tmpfs mount points.
+    pub tmpfs: Vec<String>,
+}
+
+/// One node: its name and its containers, main first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    /// `n1`..`nN`.
+    pub name: String,
+    /// Main container first, then sidecars in name order.
+    pub containers: Vec<ContainerSpec>,
+}
+
+/// The largest cluster the lab makes.
+pub const MAX_NODES: usize = 9;
+
+impl Definition {
+    /// Read and validate a definition file.
+    ///
+    /// Errors: [`Error::MissingFile`] when it cannot be read; [`Error::Definition`] with file, line
+    /// and column for malformed YAML, unknown keys, or a definition that does not hold together.
+    pub fn load(file: &Path) -> Result<Definition> {
+        let text = std::fs::read_to_string(file).map_err(|source| Error::MissingFile {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        Definition::parse(file, &text)
+    }
+
+    /// Parse definition text (`file` is used for messages and relative paths).
+    pub fn parse(file: &Path, text: &str) -> Result<Definition> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            #[allow(dead_code)]
+            name: Option<String>,
+            services: BTreeMap<String, Service>,
+            #[serde(default)]
+            volumes: Option<BTreeMap<String, serde_yaml::Value>>,
+            #[serde(default)]
+            #[allow(dead_code)]
+            networks: Option<serde_yaml::Value>,
+            #[serde(rename = "x-perseus")]
+            perseus: Option<Extension>,
+        }
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            Error::Definition {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: format!("{e}"),
+            }
+        })?;
+        // Compose files use YAML merge keys (`<<: *anchor`); serde_yaml applies them only on request.
+        value.apply_merge().map_err(|e| Error::Definition {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("{e}"),
+        })?;
+        let raw: Raw = serde_yaml::from_value(value).map_err(|e| {
+            // A typed error has no location once merged: find the offending key in the text.
+            let msg = e.to_string();
+            let key = msg.split('`').nth(1).unwrap_or("");
+            let (line, column) = if key.is_empty() {
+                (0, 0)
+            } else {
+                locate(text, &format!("{key}:"))
+            };
+            Error::Definition {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "{msg}; see the supported keys in src/lab/definition.rs (Compose subset)"
+                ),
+            }
+        })?;
+        let def = Definition {
+            file: file.to_path_buf(),
+            services: raw.services,
+            volumes: raw.volumes.unwrap_or_default().into_keys().collect(),
+            perseus: raw.perseus.ok_or_else(|| Error::Definition {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "no x-perseus section: add one naming system, driver, client-port, readiness, leader and template".into(),
+            })?,
+            text: text.to_string(),
+        };
+        def.validate()?;
+        Ok(def)
+    }
+
+    fn error_at(&self, needle: &str, message: String) -> Error {
+        let (line, column) = locate(&self.text, needle);
+        Error::Definition {
+            file: self.file.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let p = &self.perseus;
+        if !self.services.contains_key(&p.template) {
+            return Err(self.error_at(
+                "template:",
+                format!(
+                    "x-perseus.template names '{}', which is not a service: name the service nodes are cloned from (e.g. n1)",
+                    p.template
+                ),
+            ));
+        }
+        if !is_node_name(&p.template) {
+            return Err(self.error_at(
+                "template:",
+                format!(
+                    "x-perseus.template '{}' is not a node name: use n1",
+                    p.template
+                ),
+            ));
+        }
+        for (name, svc) in &self.services {
+            match &svc.network_mode {
+                Some(mode) => {
+                    let Some(owner) = mode.strip_prefix("service:") else {
+                        return Err(self.error_at(
+                            &format!("network_mode: {mode}"),
+                            format!("service {name}: network_mode '{mode}' is not supported: use service:<node> for a sidecar, or leave it out"),
+                        ));
+                    };
+                    if !is_node_name(owner) || !self.services.contains_key(owner) {
+                        return Err(self.error_at(
+                            &format!("network_mode: {mode}"),
+                            format!("service {name}: network_mode names '{owner}', which is not a node service (n1, n2, ...)"),
+                        ));
+                    }
+                }
+                None if !is_node_name(name) => {
+                    return Err(self.error_at(
+                        &format!("{name}:"),
+                        format!("service '{name}' is neither a node (n1, n2, ...) nor a sidecar (network_mode: service:<node>): rename it or add network_mode"),
+                    ));
+                }
+                None => {}
+            }
+            for v in &svc.volumes {
+                let parts: Vec<&str> = v.split(':').collect();
+                if parts.len() < 2
+                    || parts.len() > 3
+                    || (parts.len() == 3 && !matches!(parts[2], "ro" | "rw"))
+                {
+                    return Err(self.error_at(
+                        v,
+                        format!("service {name}: volume '{v}' is not source:target[:ro]"),
+                    ));
+                }
+                let src = parts[0];
+                let named = !(src.starts_with('.') || src.starts_with('/'));
+                if named && !self.volumes.iter().any(|n| n == src) {
+                    return Err(self.error_at(v, format!("service {name}: volume '{src}' is not declared under the top-level volumes: add it there")));
+                }
+            }
+        }
+        if self.perseus.client_port == 0 {
+            return Err(self.error_at(
+                "client-port:",
+                "x-perseus.client-port must be a TCP port (1-65535)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The folder the definition lives in (relative paths resolve against it).
+    pub fn dir(&self) -> PathBuf {
+        self.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// The node names for a cluster of `n` nodes: `n1`..`nN`.
+    pub fn node_names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    /// The interpolation variables for a cluster with these nodes.
+    pub fn variables(&self, nodes: &[String]) -> BTreeMap<String, String> {
+        let mut vars = BTreeMap::new();
+        for (name, pattern) in &self.perseus.each_node {
+            let joined = nodes
+                .iter()
+                .map(|n| pattern.replace("{node}", n))
+                .collect::<Vec<_>>()
+                .join(",");
+            vars.insert(name.clone(), joined);
+        }
+        vars.insert("PERSEUS_NODES".into(), nodes.len().to_string());
+        vars
+    }
+
+    /// The nodes of an `n`-node cluster, templated and interpolated, ready to create.
+    ///
+    /// Errors: [`Error::BadInput`] when `n` is outside 1..=[`MAX_NODES`]; [`Error::Definition`] for an
+    /// unknown variable in a `${...}` without default.
+    pub fn nodes(&self, n: usize) -> Result<Vec<NodeSpec>> {
+        if n == 0 || n > MAX_NODES {
+            return Err(Error::BadInput(format!(
+                "--nodes {n} is out of range: the lab makes 1 to {MAX_NODES} nodes (3 is the usual cluster)"
+            )));
+        }
+        let names = Definition::node_names(n);
+        let vars = self.variables(&names);
+        let template = &self.perseus.template;
+        let mut out = Vec::new();
+        for node in &names {
+            // The node's services: as written when the file defines the node, else cloned from the template.
+            let (source, rename) = if self.services.contains_key(node) {
+                (node.as_str(), false)
+            } else {
+                (template.as_str(), true)
+            };
+            let mut members: Vec<(&String, &Service)> = self
+                .services
+                .iter()
+                .filter(|(name, svc)| {
+                    name.as_str() == source
+                        || svc.network_mode.as_deref() == Some(&format!("service:{source}"))
+                })
+                .collect();
+            members.sort_by_key(|(name, _)| (name.as_str() != source, name.to_string()));
+            let mut containers = Vec::new();
+            for (name, svc) in members {
+                let sub = |s: &str| -> Result<String> {
+                    let s = if rename {
+                        replace_word(s, source, node)
+                    } else {
+                        s.to_string()
+                    };
+                    interpolate(&s, &vars)
+                        .map_err(|m| self.error_at(&m, format!("service {name}: {m}")))
+                };
+                let subv = |v: &Option<StringOrList>| -> Result<Option<Vec<String>>> {
+                    v.as_ref()
+                        .map(|l| {
+                            l.to_vec()
+                                .iter()
+                                .map(|a| sub(a))
+                                .collect::<Result<Vec<_>>>()
+                        })
+                        .transpose()
+                };
+                let service = if rename {
+                    replace_word(name, source, node)
+                } else {
+                    name.clone()
+                };
+                let env = svc
+                    .environment
+                    .as_ref()
+                    .map(|e| e.pairs())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, sub(&v)?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut mounts = Vec::new();
+                for v in &svc.volumes {
+                    let parts: Vec<&str> = v.split(':').collect();
+                    let read_only = parts.get(2) == Some(&"ro");
+                    let target = sub(parts[1])?;
+                    let src = parts[0];
+                    if src.starts_with('.') || src.starts_with('/') {
+                        let source = self.dir().join(src);
+                        mounts.push(Mount::Bind {
+                            source: std::fs::canonicalize(&source).unwrap_or(source),
+                            target,
+                            read_only,
+                        });
+                    } else {
+                        let name = if rename {
+                            replace_word(src, source, node)
+                        } else {
+                            src.to_string()
+                        };
+                        mounts.push(Mount::Volume {
+                            name,
+                            target,
+                            read_only,
+                        });
+                    }
+                }
+                let ulimits = svc
+                    .ulimits
+                    .as_ref()
+                    .map(|u| {
+                        u.iter()
+                            .map(|(k, v)| {
+                                let (soft, hard) = match v {
+                                    serde_yaml::Value::Number(n) => {
+                                        let n = n.as_i64().unwrap_or(0);
+                                        (n, n)
+                                    }
+                                    serde_yaml::Value::Mapping(m) => (
+                                        m.get("soft").and_then(|x| x.as_i64()).unwrap_or(0),
+                                        m.get("hard").and_then(|x| x.as_i64()).unwrap_or(0),
+                                    ),
+                                    _ => (0, 0),
+                                };
+                                (k.clone(), soft, hard)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                containers.push(ContainerSpec {
+                    main: svc.network_mode.is_none(),
+                    image: sub(&svc.image)?,
+                    build: svc.build.as_ref().map(|b| {
+                        (
+                            normalize(&self.dir().join(&b.context)),
+                            b.dockerfile.clone(),
+                        )
+                    }),
+                    entrypoint: subv(&svc.entrypoint)?,
+                    command: subv(&svc.command)?,
+                    env,
+                    hostname: svc.hostname.as_deref().map(sub).transpose()?,
+                    user: svc.user.clone(),
+                    mounts,
+                    labels: svc.labels.as_ref().map(|l| l.pairs()).unwrap_or_default(),
+                    ulimits,
+                    tmpfs: svc.tmpfs.as_ref().map(|t| t.to_vec()).unwrap_or_default(),
+                    service,
+                });
+            }
+            out.push(NodeSpec {
+                name: node.clone(),
+                containers,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `s` is a node name: `n` followed by a positive number.
+pub fn is_node_name(s: &str) -> bool {
+    s.strip_prefix('n').is_some_and(|d| {
+        !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
+    })
+}
+
+/// Replace whole-word occurrences of `from` by `to` (a word boundary is any character that is not
+/// alphanumeric or `_`), so that `n1` becomes `n4` in `--name n1` and `n1-data` but not in `n10`.
+pub fn replace_word(s: &str, from: &str, to: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let mut prev: Option<char> = None;
+    while let Some(i) = rest.find(from) {
+        let before = rest[..i].chars().last().or(prev);
+        let after = rest[i + from.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_none_or(|c| !is_word(c)) && after.is_none_or(|c| !is_word(c)) {
+            out.push_str(to);
+        } else {
+            out.push_str(from);
+        }
+        prev = from.chars().last();
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Compose-style interpolation of `s` with `vars`. Returns the offending `${...}` text as the error
+/// when a variable without a default is not defined.
+pub fn interpolate(
+    s: &str,
+    vars: &BTreeMap<String, String>,
+) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            let ch = s[i..].chars().next().unwrap_or('\0');
+            out.push(ch);
+            i += ch.len_utf8();
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'$') => {
+                out.push('$');
+                i += 2;
+            }
+            Some(b'{') => {
+                let Some(close) = s[i..].find('}') else {
+                    return Err(format!("unclosed '${{' in '{s}'"));
+                };
+                let inner = &s[i + 2..i + close];
+                let (name, default) = if let Some((n, d)) = inner.split_once(":-") {
+                    (n, Some(d))
+                } else if let Some((n, d)) = inner.split_once('-') {
+                    (n, Some(d))
+                } else {
+                    (inner, None)
+                };
+                match (vars.get(name), default) {
+                    (Some(v), _) if !v.is_empty() => out.push_str(v),
+                    (_, Some(d)) => out.push_str(d),
+                    (Some(v), None) => out.push_str(v),
+                    (None, None) => {
+                        return Err(format!(
+                            "${{{inner}}}: variable {name} is not defined (Perseus defines PERSEUS_NODES and the x-perseus.each-node names); give it a default with ${{{name}:-...}}"
+                        ))
+                    }
+                }
+                i += close + 1;
+            }
+            Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
+                let start = i + 1;
+                let mut end = start;
+                while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+                    end += 1;
+                }
+                let name = &s[start..end];
+                match vars.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        return Err(format!(
+                            "${name}: variable {name} is not defined; write $$ for a literal $"
+                        ))
+                    }
+                }
+                i = end;
+            }
+            _ => {
+                out.push('$');
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// 1-based line and column of the first occurrence of `needle` in `text`, or (0, 0).
+fn locate(text: &str, needle: &str) -> (usize, usize) {
+    match text.find(needle) {
+        Some(pos) => {
+            let before = &text[..pos];
+            let line = before.matches('\n').count() + 1;
+            let column = pos - before.rfind('\n').map(|p| p + 1).unwrap_or(0) + 1;
+            (line, column)
+        }
+        None => (0, 0),
+    }
+}
+
+/// Lexically normalise a path (`a/b/../c` → `a/c`), without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ETCD: &str = r#"
+name: perseus-etcd
+x-etcd: &etcd
+  image: perseus/etcd:3.4
+  build: { context: ../docker/etcd }
+  environment:
+    ETCD_INITIAL_CLUSTER: ${PERSEUS_INITIAL_CLUSTER:-n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380}
+services:
+  n1:
+    <<: *etcd
+    hostname: n1
+    command: ["--name", "n1", "--data-dir", "/data/n1"]
+    volumes: ["n1-data:/data"]
+  n2:
+    <<: *etcd
+    hostname: n2
+    command: ["--name", "n2"]
+    volumes: ["n2-data:/data"]
+volumes:
+  n1-data: {}
+  n2-data: {}
+x-perseus:
+  system: etcd
+  driver: etcd
+  client-port: 2379
+  readiness: etcd-status
+  leader: etcd-status
+  template: n1
+  each-node:
+    PERSEUS_INITIAL_CLUSTER: "{node}=http://{node}:2380"
+"#;
+
+    fn parse(text: &str) -> Result<Definition> {
+        Definition::parse(Path::new("/x/compose/etcd.yaml"), text)
+    }
+
+    #[test]
+    fn nodes_use_written_services_and_clone_the_template() {
+        let def = parse(ETCD).unwrap();
+        let nodes = def.nodes(3).unwrap();
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(
+            nodes[1].containers[0].command.as_ref().unwrap(),
+            &["--name", "n2"]
+        );
+        let n3 = &nodes[2].containers[0];
+        assert_eq!(n3.service, "n3");
+        assert_eq!(n3.hostname.as_deref(), Some("n3"));
+        assert_eq!(
+            n3.command.as_ref().unwrap(),
+            &["--name", "n3", "--data-dir", "/data/n3"]
+        );
+        assert_eq!(
+            n3.mounts,
+            vec![Mount::Volume {
+                name: "n3-data".into(),
+                target: "/data".into(),
+                read_only: false
+            }]
+        );
+        assert_eq!(
+            n3.env,
+            vec![(
+                "ETCD_INITIAL_CLUSTER".into(),
+                "n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380".into()
+            )]
+        );
+        assert_eq!(
+            n3.build,
+            Some((PathBuf::from("/x/docker/etcd"), "Dockerfile".into()))
+        );
+    }
+
+    #[test]
+    fn five_nodes_interpolate_the_member_list() {
+        let def = parse(ETCD).unwrap();
+        let nodes = def.nodes(5).unwrap();
+        let env = &nodes[4].containers[0].env[0].1;
+        assert_eq!(env.split(',').count(), 5);
+        assert!(env.ends_with("n5=http://n5:2380"));
+        assert!(def.nodes(0).is_err());
+        assert!(def.nodes(MAX_NODES + 1).is_err());
+    }
+
+    #[test]
+    fn unknown_service_key_is_reported_with_line_and_column() {
+        let bad = ETCD.replace("    hostname: n2\n", "    hostname: n2\n    deploy: {}\n");
+        let err = parse(&bad).unwrap_err();
+        match err {
+            Error::Definition {
+                line,
+                column,
+                message,
+                ..
+            } => {
+                assert_eq!(line, 17, "{message}");
+                assert!(column > 0);
+                assert!(message.contains("deploy"), "{message}");
+            }
+            other => panic!("wrong error {other:?}"),
+        }
+        assert_eq!(parse(&bad).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn malformed_yaml_and_semantic_errors_name_the_place() {
+        let err = parse("services: [\n").unwrap_err();
+        assert!(matches!(err, Error::Definition { line: 2, .. }), "{err}");
+        let err = parse(&ETCD.replace("template: n1", "template: n7")).unwrap_err();
+        assert!(err.to_string().contains("n7"), "{err}");
+        assert!(err.to_string().contains("etcd.yaml:"), "{err}");
+        let err = parse(&ETCD.replace("\"n2-data:/data\"", "\"nope:/data\"")).unwrap_err();
+        assert!(err.to_string().contains("'nope' is not declared"), "{err}");
+        let err = parse(&ETCD.replace("x-perseus:", "x-other:")).unwrap_err();
+        assert!(err.to_string().contains("no x-perseus"), "{err}");
+    }
+
+    #[test]
+    fn sidecars_follow_their_node_when_cloned() {
+        let text = ETCD.replace(
+            "volumes:\n  n1-data",
+            "  n1-kv:\n    image: kv\n    network_mode: service:n1\n    command: kv --pd n1:2379\nvolumes:\n  n1-data",
+        );
+        let def = parse(&text).unwrap();
+        let nodes = def.nodes(3).unwrap();
+        assert_eq!(nodes[0].containers.len(), 2);
+        assert!(nodes[0].containers[0].main && !nodes[0].containers[1].main);
+        assert_eq!(
+            nodes[1].containers.len(),
+            1,
+            "n2 is written without a sidecar"
+        );
+        assert_eq!(nodes[2].containers[1].service, "n3-kv");
+        assert_eq!(
+            nodes[2].containers[1].command.as_ref().unwrap(),
+            &["kv", "--pd", "n3:2379"]
+        );
+    }
+
+    #[test]
+    fn interpolation_follows_compose() {
+        let vars = BTreeMap::from([("A".to_string(), "x".to_string())]);
+        assert_eq!(
+            interpolate("$$A ${A} $A ${B:-d} ${B-e}", &vars).unwrap(),
+            "$A x x d e"
+        );
+        assert!(interpolate("${B}", &vars)
+            .unwrap_err()
+            .contains("B is not defined"));
+        assert_eq!(
+            interpolate("sh -c 'echo $$(hostname)'", &vars).unwrap(),
+            "sh -c 'echo $(hostname)'"
+        );
+    }
+
+    #[test]
+    fn replace_word_respects_boundaries() {
+        assert_eq!(
+            replace_word("--name n1 n10 n1-data xn1 n1", "n1", "n4"),
+            "--name n4 n10 n4-data xn1 n4"
+        );
+        assert_eq!(
+            replace_word("http://n1:2380", "n1", "n12"),
+            "http://n12:2380"
+        );
+    }
+
+    #[test]
+    fn node_names() {
+        assert!(is_node_name("n1") && is_node_name("n12"));
+        assert!(
+            !is_node_name("n0")
+                && !is_node_name("n")
+                && !is_node_name("x1")
+                && !is_node_name("n01")
+        );
+    }
+}

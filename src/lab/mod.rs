@@ -1,0 +1,915 @@
+//! The lab: one running cluster of one system, with its network, volumes and nodes.
+//!
+//! [`up`] reads the definition, makes sure the images exist (building them offline when needed),
+//! creates a network with a subnet of its own, the volumes and the node containers (each node at a
+//! fixed address, so that `fault connect` gives it back the same one), starts them and waits until
+//! the system's readiness probe passes. If anything fails, or Ctrl-C arrives, it removes everything it
+//! created. [`open`] finds a running lab again from the labels on its containers, so every other
+//! command (status, load, fault, down) works from a fresh process, even after perseus crashed.
+
+pub mod definition;
+pub mod images;
+pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    MountType, NetworkCreateRequest, NetworkingConfig, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::docker::{self, IP_LABEL, LAB_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
+use crate::error::{Error, Result};
+use crate::systems::{Endpoint, Probe};
+use definition::{Definition, Mount, NodeSpec};
+
+/// Where the lab's files live: `compose/`, `docker/`, `etc/`, `scenarios/`.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Find the Perseus files: `$PERSEUS_HOME`, else the current folder or one of its parents, else
+    /// a parent of the executable (`target/release/perseus` in a checkout), else the checkout the
+    /// binary was built from.
+    ///
+    /// Errors: [`Error::MissingFile`] when none of them has a `compose/` folder.
+    pub fn locate() -> Result<Home> {
+        let has = |p: &Path| p.join("compose").is_dir();
+        if let Some(h) = std::env::var_os("PERSEUS_HOME") {
+            let p = PathBuf::from(h);
+            return if has(&p) {
+                Ok(Home { root: p })
+            } else {
+                Err(Error::MissingFile {
+                    path: p.join("compose"),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "PERSEUS_HOME has no compose/ folder",
+                    ),
+                })
+            };
+        }
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Ok(cwd) = std::env::current_dir() {
+            candidates.extend(cwd.ancestors().map(Path::to_path_buf));
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            candidates.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+        }
+        candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        candidates
+            .into_iter()
+            .find(|p| has(p))
+            .map(|root| Home { root })
+            .ok_or_else(|| Error::MissingFile {
+                path: PathBuf::from("compose"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no compose/ folder found",
+                ),
+            })
+    }
+
+    /// A home at an explicit folder (tests).
+    pub fn at(root: impl Into<PathBuf>) -> Home {
+        Home { root: root.into() }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The systems this home defines: the stems of `compose/*.yaml`, sorted.
+    pub fn systems(&self) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(self.root.join("compose"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let p = e.path();
+                        (p.extension().is_some_and(|x| x == "yaml"))
+                            .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                            .flatten()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    /// Check a system name against the definitions.
+    ///
+    /// Errors: [`Error::UnknownSystem`] naming the known ones.
+    pub fn check_system(&self, system: &str) -> Result<()> {
+        let known = self.systems();
+        if known.iter().any(|s| s == system) {
+            Ok(())
+        } else {
+            Err(Error::UnknownSystem {
+                name: system.to_string(),
+                known: known.join(", "),
+            })
+        }
+    }
+
+    /// Load `compose/<system>.yaml`, or `file` when given.
+    pub fn definition(&self, system: &str, file: Option<&Path>) -> Result<Definition> {
+        let def = match file {
+            Some(f) => Definition::load(f)?,
+            None => {
+                self.check_system(system)?;
+                Definition::load(&self.root.join("compose").join(format!("{system}.yaml")))?
+            }
+        };
+        if def.perseus.system != system {
+            return Err(Error::BadInput(format!(
+                "{} defines system '{}', not '{system}': pass the matching system name",
+                def.file.display(),
+                def.perseus.system
+            )));
+        }
+        Ok(def)
+    }
+
+    /// The images the lab builds itself for this definition, plus the network helper.
+    pub fn builds(&self, def: &Definition, nodes: &[NodeSpec]) -> Vec<images::ImageBuild> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for c in nodes.iter().flat_map(|n| &n.containers) {
+            if let Some((ctx, dockerfile)) = &c.build {
+                if seen.insert(c.image.clone()) {
+                    out.push(images::ImageBuild {
+                        tag: c.image.clone(),
+                        context: ctx.clone(),
+                        dockerfile: dockerfile.clone(),
+                    });
+                }
+            }
+        }
+        let _ = def;
+        out.push(self.helper_build());
+        out
+    }
+
+    /// The network helper image (iptables, iproute2) used by isolate, partition and heal.
+    pub fn helper_build(&self) -> images::ImageBuild {
+        images::ImageBuild {
+            tag: HELPER_IMAGE.to_string(),
+            context: self.root.join("docker").join("nettools"),
+            dockerfile: "Dockerfile".into(),
+        }
+    }
+}
+
+/// The image of the network-fault helper containers.
+pub const HELPER_IMAGE: &str = "perseus/nettools:1";
+
+/// A node of a running lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// `n1`..`nN`.
+    pub name: String,
+    /// The main container's name (owner of the network namespace).
+    pub main: String,
+    /// All containers of the node, main first.
+    pub containers: Vec<String>,
+    /// The node's fixed address on the lab network.
+    pub ip: Ipv4Addr,
+    /// The port clients connect to.
+    pub client_port: u16,
+}
+
+impl Node {
+    /// The address the load loop connects to.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            node: self.name.clone(),
+            addr: SocketAddr::new(self.ip.into(), self.client_port),
+        }
+    }
+}
+
+/// A running lab.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// The system.
+    pub system: String,
+    /// The lab network's name.
+    pub network: String,
+    /// The definition it was made from.
+    pub definition: Definition,
+    /// Nodes in order n1..nN.
+    pub nodes: Vec<Node>,
+}
+
+impl Lab {
+    /// Client endpoints of every node, in node order.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.nodes.iter().map(Node::endpoint).collect()
+    }
+
+    /// The node called `name`.
+    ///
+    /// Errors: [`Error::UnknownNode`] naming the lab's nodes.
+    pub fn node(&self, name: &str) -> Result<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| Error::UnknownNode {
+                node: name.to_string(),
+                system: self.system.clone(),
+                nodes: self
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// The readiness probe the definition names.
+    pub fn readiness(&self) -> Result<Probe> {
+        Probe::parse(&self.definition.perseus.readiness)
+    }
+
+    /// The leader probe the definition names.
+    pub fn leader_probe(&self) -> Result<Probe> {
+        Probe::parse(&self.definition.perseus.leader)
+    }
+
+    /// The current leader, asked from the cluster now (`None`: no leader that answers).
+    pub async fn leader(&self) -> Result<Option<String>> {
+        self.leader_probe()?
+            .leader(&self.system, &self.endpoints())
+            .await
+    }
+}
+
+/// Name of the lab network.
+pub fn network_name(system: &str) -> String {
+    format!("perseus-{system}")
+}
+
+/// Name of a container of the lab.
+pub fn container_name(system: &str, service: &str) -> String {
+    format!("perseus-{system}-{service}")
+}
+
+/// Name of a named volume of the lab.
+pub fn volume_name(system: &str, volume: &str) -> String {
+    format!("perseus-{system}-{volume}")
+}
+
+/// Options of [`up`].
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// A definition file other than `compose/<system>.yaml`.
+    pub file: Option<PathBuf>,
+    /// Override of the definition's readiness wait.
+    pub ready_timeout: Option<Duration>,
+}
+
+/// Which system a command means: the one named, or the only lab that is up.
+///
+/// Errors: [`Error::UnknownSystem`] for a name no definition has; [`Error::WhichLab`] when none was
+/// named and zero or several labs are up.
+pub async fn resolve_system(docker: &Docker, home: &Home, named: Option<&str>) -> Result<String> {
+    if let Some(s) = named {
+        home.check_system(s)?;
+        return Ok(s.to_string());
+    }
+    let labs = labs_up(docker).await?;
+    match labs.len() {
+        1 => Ok(labs.into_iter().next().unwrap_or_default()),
+        0 => Err(Error::WhichLab(format!(
+            "no lab is up: run `perseus lab up <system>` first ({})",
+            home.systems().join(", ")
+        ))),
+        _ => Err(Error::WhichLab(format!(
+            "several labs are up ({}): name the system, e.g. `perseus lab status {}`",
+            labs.iter().cloned().collect::<Vec<_>>().join(", "),
+            labs.iter().next().cloned().unwrap_or_default()
+        ))),
+    }
+}
+
+/// The systems that have lab objects (containers or networks) right now.
+pub async fn labs_up(docker: &Docker) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for c in docker::lab_containers(docker, None).await? {
+        if let Some(s) = c.labels.as_ref().and_then(|l| l.get(LAB_LABEL)) {
+            out.insert(s.clone());
+        }
+    }
+    for n in docker::lab_networks(docker, None).await? {
+        if let Some(s) = n.labels.as_ref().and_then(|l| l.get(LAB_LABEL)) {
+            out.insert(s.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Bring a lab up; see the module docs. `progress` gets one line per step.
+///
+/// Errors: [`Error::LabAlreadyUp`], [`Error::UnknownSystem`], [`Error::Definition`],
+/// [`Error::ImageMissing`] (before anything is created), [`Error::NotReady`] with the nodes' last
+/// log lines, [`Error::Interrupted`] on Ctrl-C; in every failure case what was created is removed.
+pub async fn up(
+    docker: &Docker,
+    home: &Home,
+    system: &str,
+    opts: &UpOptions,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Lab> {
+    let def = home.definition(system, opts.file.as_deref())?;
+    let specs = def.nodes(opts.nodes)?;
+    Probe::parse(&def.perseus.readiness)?;
+    Probe::parse(&def.perseus.leader)?;
+    crate::systems::DriverKind::parse(&def.perseus.driver)?;
+    let existing = docker::lab_containers(docker, Some(system)).await?;
+    if !existing.is_empty() || !docker::lab_networks(docker, Some(system)).await?.is_empty() {
+        return Err(Error::LabAlreadyUp {
+            system: system.to_string(),
+            containers: existing.len(),
+        });
+    }
+    // Images first: nothing is created until every image exists.
+    images::ensure(docker, &home.builds(&def, &specs), false, progress).await?;
+    for image in specs
+        .iter()
+        .flat_map(|n| &n.containers)
+        .filter(|c| c.build.is_none())
+        .map(|c| c.image.clone())
+        .collect::<BTreeSet<_>>()
+    {
+        ensure_pulled(docker, &image, progress).await?;
+    }
+
+    let create = async {
+        let lab = create(docker, system, &def, &specs, progress).await?;
+        let timeout = opts.ready_timeout.unwrap_or(def.perseus.ready_timeout);
+        progress(&format!(
+            "waiting for {system} to be ready (at most {} s)",
+            timeout.as_secs()
+        ));
+        wait_ready(docker, &lab, timeout).await?;
+        Ok::<Lab, Error>(lab)
+    };
+    let result = tokio::select! {
+        r = create => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+    };
+    match result {
+        Ok(lab) => Ok(lab),
+        Err(e) => {
+            progress(&format!("lab up failed; removing what it created ({e})"));
+            let _ = down(docker, system).await;
+            Err(e)
+        }
+    }
+}
+
+/// Make sure an image that is not built locally is present: pull it (bounded to 5 minutes) when it
+/// is not. Errors: [`Error::ImageMissing`] with the commands that fix it.
+pub async fn ensure_pulled(
+    docker: &Docker,
+    image: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
+    if docker.inspect_image(image).await.is_ok() {
+        return Ok(());
+    }
+    progress(&format!("pulling {image}"));
+    let opts = CreateImageOptionsBuilder::default()
+        .from_image(image)
+        .build();
+    let pull = async {
+        let mut stream = docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    };
+    let why = match tokio::time::timeout(Duration::from_secs(300), pull).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => "the pull did not finish within 5 minutes".to_string(),
+    };
+    let file = image.replace(['/', ':'], "_");
+    Err(Error::ImageMissing {
+        image: image.to_string(),
+        fix: format!(
+            "it is not on this machine and cannot be pulled ({}); run `docker pull {image}` where a registry is reachable, or `docker load -i {file}.tar` with an image saved elsewhere (`docker save {image} -o {file}.tar`)",
+            why.lines().next().unwrap_or("").trim()
+        ),
+    })
+}
+
+/// Pick a /24 for the lab network that overlaps no existing Docker network: 10.77.k.0/24.
+fn pick_subnet(taken: &[(u32, u32)]) -> Option<Ipv4Addr> {
+    (0u32..=255)
+        .map(|k| Ipv4Addr::new(10, 77, k as u8, 0))
+        .find(|net| {
+            let a = u32::from(*net);
+            let a_end = a + 255;
+            taken.iter().all(|&(b, len)| {
+                let size = if len >= 32 { 1 } else { 1u64 << (32 - len) };
+                let b_end = (b as u64 + size - 1).min(u32::MAX as u64) as u32;
+                a_end < b || a > b_end
+            })
+        })
+}
+
+/// Parse `a.b.c.d/len` into (network address, prefix length).
+fn parse_cidr(s: &str) -> Option<(u32, u32)> {
+    let (ip, len) = s.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let len: u32 = len.parse().ok()?;
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len.min(32))
+    };
+    Some((u32::from(ip) & mask, len))
+}
+
+async fn create(
+    docker: &Docker,
+    system: &str,
+    def: &Definition,
+    specs: &[NodeSpec],
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Lab> {
+    // Network with a subnet of its own, so that nodes keep fixed addresses.
+    let taken: Vec<(u32, u32)> = docker
+        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+        .await
+        .map_err(Error::docker("listing networks"))?
+        .iter()
+        .flat_map(|n| {
+            n.ipam
+                .as_ref()
+                .and_then(|i| i.config.clone())
+                .unwrap_or_default()
+        })
+        .filter_map(|c| c.subnet.as_deref().and_then(parse_cidr))
+        .collect();
+    let subnet = pick_subnet(&taken).ok_or_else(|| {
+        Error::BadInput("no free /24 left in 10.77.0.0/16 for the lab network: remove unused Docker networks (docker network prune)".into())
+    })?;
+    let octets = subnet.octets();
+    let network = network_name(system);
+    let nodes_count = specs.len().to_string();
+    let def_path = def.file.display().to_string();
+    docker
+        .create_network(NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".into()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(format!("{subnet}/24")),
+                    gateway: Some(Ipv4Addr::new(octets[0], octets[1], octets[2], 1).to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            labels: Some(docker::labels(system, &[])),
+            ..Default::default()
+        })
+        .await
+        .map_err(Error::docker(format!("creating network {network}")))?;
+    progress(&format!("network {network} ({subnet}/24)"));
+
+    // Volumes.
+    let volumes: BTreeSet<String> = specs
+        .iter()
+        .flat_map(|n| &n.containers)
+        .flat_map(|c| &c.mounts)
+        .filter_map(|m| match m {
+            Mount::Volume { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    for v in &volumes {
+        docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(volume_name(system, v)),
+                labels: Some(docker::labels(system, &[])),
+                ..Default::default()
+            })
+            .await
+            .map_err(Error::docker(format!("creating volume {v}")))?;
+    }
+
+    // Containers: create every one, then start mains, then sidecars.
+    let client_port = def.perseus.client_port;
+    let mut nodes = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let ip = Ipv4Addr::new(octets[0], octets[1], octets[2], 11 + i as u8);
+        let main_name = container_name(system, &spec.containers[0].service);
+        let mut names = Vec::new();
+        for c in &spec.containers {
+            let name = container_name(system, &c.service);
+            let ip_s = ip.to_string();
+            let port_s = client_port.to_string();
+            let mut labels = docker::labels(
+                system,
+                &[
+                    (NODE_LABEL, &spec.name),
+                    (ROLE_LABEL, if c.main { "main" } else { "sidecar" }),
+                    (IP_LABEL, &ip_s),
+                    (PORT_LABEL, &port_s),
+                    (docker::DEFINITION_LABEL, &def_path),
+                    (docker::NODES_LABEL, &nodes_count),
+                ],
+            );
+            for (k, v) in &c.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+            let mounts = c
+                .mounts
+                .iter()
+                .map(|m| match m {
+                    Mount::Volume {
+                        name,
+                        target,
+                        read_only,
+                    } => bollard::models::Mount {
+                        typ: Some(MountType::VOLUME),
+                        source: Some(volume_name(system, name)),
+                        target: Some(target.clone()),
+                        read_only: Some(*read_only),
+                        ..Default::default()
+                    },
+                    Mount::Bind {
+                        source,
+                        target,
+                        read_only,
+                    } => bollard::models::Mount {
+                        typ: Some(MountType::BIND),
+                        source: Some(source.display().to_string()),
+                        target: Some(target.clone()),
+                        read_only: Some(*read_only),
+                        ..Default::default()
+                    },
+                })
+                .collect();
+            let host_config = HostConfig {
+                network_mode: Some(if c.main {
+                    network.clone()
+                } else {
+                    format!("container:{main_name}")
+                }),
+                mounts: Some(mounts),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::NO),
+                    ..Default::default()
+                }),
+                init: Some(true),
+                ulimits: (!c.ulimits.is_empty()).then(|| {
+                    c.ulimits
+                        .iter()
+                        .map(|(n, s, h)| ResourcesUlimits {
+                            name: Some(n.clone()),
+                            soft: Some(*s),
+                            hard: Some(*h),
+                        })
+                        .collect()
+                }),
+                tmpfs: (!c.tmpfs.is_empty()).then(|| {
+                    c.tmpfs
+                        .iter()
+                        .map(|t| (t.clone(), String::new()))
+                        .collect::<HashMap<_, _>>()
+                }),
+                ..Default::default()
+            };
+            let networking_config = c.main.then(|| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.clone(),
+                    EndpointSettings {
+                        ipam_config: Some(EndpointIpamConfig {
+                            ipv4_address: Some(ip.to_string()),
+                            ..Default::default()
+                        }),
+                        aliases: Some(vec![spec.name.clone()]),
+                        ..Default::default()
+                    },
+                )])),
+            });
+            let body = ContainerCreateBody {
+                image: Some(c.image.clone()),
+                cmd: c.command.clone(),
+                entrypoint: c.entrypoint.clone(),
+                env: Some(c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                hostname: if c.main {
+                    c.hostname.clone().or_else(|| Some(spec.name.clone()))
+                } else {
+                    None
+                },
+                user: c.user.clone(),
+                labels: Some(labels),
+                host_config: Some(host_config),
+                networking_config,
+                ..Default::default()
+            };
+            let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+            docker
+                .create_container(Some(opts), body)
+                .await
+                .map_err(Error::docker(format!("creating container {name}")))?;
+            names.push(name);
+        }
+        nodes.push(Node {
+            name: spec.name.clone(),
+            main: main_name,
+            containers: names,
+            ip,
+            client_port,
+        });
+    }
+    let mains = futures_util::future::join_all(nodes.iter().map(|n| start(docker, &n.main))).await;
+    mains.into_iter().collect::<Result<Vec<_>>>()?;
+    let sidecars: Vec<&String> = nodes
+        .iter()
+        .flat_map(|n| n.containers.iter().skip(1))
+        .collect();
+    let started =
+        futures_util::future::join_all(sidecars.into_iter().map(|c| start(docker, c))).await;
+    started.into_iter().collect::<Result<Vec<_>>>()?;
+    progress(&format!(
+        "started {} nodes: {}",
+        nodes.len(),
+        nodes
+            .iter()
+            .map(|n| format!("{} {}", n.name, n.ip))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(Lab {
+        system: system.to_string(),
+        network,
+        definition: def.clone(),
+        nodes,
+    })
+}
+
+async fn start(docker: &Docker, container: &str) -> Result<()> {
+    docker
+        .start_container(
+            container,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(Error::docker(format!("starting {container}")))
+}
+
+/// Wait until the readiness probe passes, failing early when a node's container stops.
+///
+/// Errors: [`Error::NotReady`] with what was missing and the last log lines of the nodes concerned.
+pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result<()> {
+    let probe = lab.readiness()?;
+    let endpoints = lab.endpoints();
+    let started = Instant::now();
+    let mut last = String::from("no answer yet");
+    while started.elapsed() < timeout {
+        // A node whose container died will never be ready: say so now, with its logs.
+        for n in &lab.nodes {
+            for c in &n.containers {
+                let state = docker
+                    .inspect_container(
+                        c,
+                        None::<bollard::query_parameters::InspectContainerOptions>,
+                    )
+                    .await
+                    .map_err(Error::docker(format!("inspecting {c}")))?
+                    .state;
+                if !state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+                    let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+                    return Err(Error::NotReady {
+                        system: lab.system.clone(),
+                        waited: started.elapsed(),
+                        detail: format!(
+                            "container {c} of {} exited (code {code}); its last log lines:\n{}",
+                            n.name,
+                            docker::tail_logs(docker, c, 40).await
+                        ),
+                    });
+                }
+            }
+        }
+        match probe.ready(&endpoints).await {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut logs = String::new();
+    for n in &lab.nodes {
+        if last.contains(&n.name) || last.contains("agree") {
+            logs.push_str(&format!(
+                "--- {} ({}) last log lines:\n{}\n",
+                n.name,
+                n.main,
+                docker::tail_logs(docker, &n.main, 15).await
+            ));
+        }
+    }
+    Err(Error::NotReady {
+        system: lab.system.clone(),
+        waited: timeout,
+        detail: format!("{last}\n{logs}"),
+    })
+}
+
+/// Find the running lab of `system` from its labels.
+///
+/// Errors: [`Error::LabNotUp`] when it has no containers.
+pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
+    let containers = docker::lab_containers(docker, Some(system)).await?;
+    if containers.is_empty() {
+        return Err(Error::LabNotUp {
+            system: system.to_string(),
+        });
+    }
+    let mut by_node: BTreeMap<usize, Node> = BTreeMap::new();
+    let mut def_path: Option<PathBuf> = None;
+    for c in &containers {
+        let labels = c.labels.clone().unwrap_or_default();
+        let name = c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default();
+        let (Some(node), Some(role)) = (labels.get(NODE_LABEL), labels.get(ROLE_LABEL)) else {
+            continue;
+        };
+        if role == "helper" {
+            continue;
+        }
+        let idx: usize = node.trim_start_matches('n').parse().unwrap_or(usize::MAX);
+        let ip: Ipv4Addr = labels
+            .get(IP_LABEL)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let port: u16 = labels
+            .get(PORT_LABEL)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if def_path.is_none() {
+            def_path = labels.get(docker::DEFINITION_LABEL).map(PathBuf::from);
+        }
+        let entry = by_node.entry(idx).or_insert_with(|| Node {
+            name: node.clone(),
+            main: String::new(),
+            containers: Vec::new(),
+            ip,
+            client_port: port,
+        });
+        if role == "main" {
+            entry.main = name.clone();
+            entry.containers.insert(0, name);
+        } else {
+            entry.containers.push(name);
+        }
+    }
+    let definition = match def_path.filter(|p| p.exists()) {
+        Some(p) => Definition::load(&p)?,
+        None => home.definition(system, None)?,
+    };
+    Ok(Lab {
+        system: system.to_string(),
+        network: network_name(system),
+        definition,
+        nodes: by_node.into_values().collect(),
+    })
+}
+
+/// What [`down`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownReport {
+    /// Containers removed (nodes, sidecars, helpers).
+    pub containers: usize,
+    /// Networks removed.
+    pub networks: usize,
+    /// Volumes removed.
+    pub volumes: usize,
+}
+
+/// Remove every labelled object of `system`'s lab: containers (forced), networks, volumes.
+/// Idempotent: a lab that is not there removes nothing and succeeds.
+pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
+    let mut report = DownReport::default();
+    let containers = docker::lab_containers(docker, Some(system)).await?;
+    let removals = containers
+        .iter()
+        .filter_map(|c| c.id.clone())
+        .map(|id| async move {
+            let opts = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            match docker.remove_container(&id, Some(opts)).await {
+                Ok(()) => Ok(true),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(false),
+                Err(e) => Err(Error::Docker {
+                    context: format!("removing container {id}"),
+                    source: e,
+                }),
+            }
+        });
+    for r in futures_util::future::join_all(removals).await {
+        if r? {
+            report.containers += 1;
+        }
+    }
+    for n in docker::lab_networks(docker, Some(system)).await? {
+        let Some(id) = n.id else { continue };
+        match docker.remove_network(&id).await {
+            Ok(()) => report.networks += 1,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => {
+                return Err(Error::Docker {
+                    context: format!("removing network {id}"),
+                    source: e,
+                })
+            }
+        }
+    }
+    for v in docker::lab_volumes(docker, Some(system)).await? {
+        let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
+        match docker.remove_volume(&v.name, Some(opts)).await {
+            Ok(()) => report.volumes += 1,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => {
+                return Err(Error::Docker {
+                    context: format!("removing volume {}", v.name),
+                    source: e,
+                })
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_avoids_existing_networks() {
+        let taken = vec![
+            parse_cidr("172.17.0.0/16").unwrap(),
+            parse_cidr("10.77.0.0/24").unwrap(),
+            parse_cidr("10.77.1.128/25").unwrap(),
+        ];
+        assert_eq!(pick_subnet(&taken), Some(Ipv4Addr::new(10, 77, 2, 0)));
+        assert_eq!(pick_subnet(&[parse_cidr("10.0.0.0/8").unwrap()]), None);
+        assert_eq!(
+            parse_cidr("10.77.3.9/24"),
+            Some((u32::from(Ipv4Addr::new(10, 77, 3, 0)), 24))
+        );
+    }
+
+    #[test]
+    fn names_carry_the_system() {
+        assert_eq!(container_name("etcd", "n1"), "perseus-etcd-n1");
+        assert_eq!(network_name("etcd"), "perseus-etcd");
+        assert_eq!(volume_name("etcd", "n1-data"), "perseus-etcd-n1-data");
+    }
+
+    #[test]
+    fn home_lists_systems_and_rejects_unknown_ones() {
+        let home = Home::at(env!("CARGO_MANIFEST_DIR"));
+        assert!(home.systems().contains(&"etcd".to_string()));
+        let err = home.check_system("mongo").unwrap_err();
+        assert!(err.to_string().contains("unknown system 'mongo'"), "{err}");
+        assert!(err.to_string().contains("etcd"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        let def = home.definition("etcd", None).unwrap();
+        let nodes = def.nodes(5).unwrap();
+        assert_eq!(nodes[4].containers[0].command.as_ref().unwrap()[1], "n5");
+    }
+}

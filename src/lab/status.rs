@@ -1,0 +1,115 @@
+//! `perseus lab status`: per node, the container state, client endpoint, role and faults in force.
+
+use std::fmt::Write as _;
+
+use bollard::Docker;
+use serde::Serialize;
+
+use super::Lab;
+use crate::error::Result;
+use crate::fault::{self, net};
+
+/// One row of the node table.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Node name.
+    pub node: String,
+    /// Main container name.
+    pub container: String,
+    /// Docker's state of the main container (`running`, `paused`, `exited (137)`).
+    pub state: String,
+    /// Client endpoint (`10.77.0.11:2379`).
+    pub endpoint: String,
+    /// `leader`, `follower`, `-` (does not answer), or `member` on a leaderless system.
+    pub role: String,
+    /// Faults in force: `killed`, `stopped`, `paused`, `isolated`, `cut from n3`, `disconnected`.
+    pub faults: Vec<String>,
+}
+
+/// The node table, asked from Docker and the cluster now.
+pub async fn status(docker: &Docker, lab: &Lab) -> Result<Vec<NodeStatus>> {
+    let leader = match lab.leader_probe()? {
+        crate::systems::Probe::None => None,
+        p => Some(p.leader(&lab.system, &lab.endpoints()).await?),
+    };
+    let rows = lab.nodes.iter().map(|n| async {
+        let info = docker
+            .inspect_container(
+                &n.main,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(crate::Error::docker(format!("inspecting {}", n.main)))?;
+        let st = info.state.clone().unwrap_or_default();
+        let running = st.running.unwrap_or(false);
+        let paused = st.paused.unwrap_or(false);
+        let code = st.exit_code.unwrap_or(0);
+        let mut faults = Vec::new();
+        let state = if paused {
+            faults.push("paused".to_string());
+            "paused".to_string()
+        } else if running {
+            "running".to_string()
+        } else {
+            faults.push(if code == 137 {
+                "killed".into()
+            } else {
+                "stopped".to_string()
+            });
+            format!("exited ({code})")
+        };
+        if !fault::attached(docker, lab, &n.main).await? {
+            faults.push("disconnected".into());
+        }
+        if running {
+            let cut = net::cut_peers(docker, lab, &n.name).await?;
+            let others = lab.nodes.len() - 1;
+            if !cut.is_empty() && cut.len() == others {
+                faults.push("isolated".into());
+            } else if !cut.is_empty() {
+                faults.push(format!("cut from {}", cut.join(",")));
+            }
+        }
+        let role = match &leader {
+            None => "member".to_string(),
+            Some(Some(l)) if *l == n.name => "leader".to_string(),
+            Some(Some(_)) if running && !paused => "follower".to_string(),
+            _ => "-".to_string(),
+        };
+        Ok::<NodeStatus, crate::Error>(NodeStatus {
+            node: n.name.clone(),
+            container: n.main.clone(),
+            state,
+            endpoint: n.endpoint().addr.to_string(),
+            role,
+            faults,
+        })
+    });
+    futures_util::future::join_all(rows)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// The node table as aligned text.
+pub fn render(rows: &[NodeStatus]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<5} {:<20} {:<13} {:<18} {:<9} faults",
+        "node", "container", "state", "endpoint", "role"
+    );
+    for r in rows {
+        let faults = if r.faults.is_empty() {
+            "-".to_string()
+        } else {
+            r.faults.join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "{:<5} {:<20} {:<13} {:<18} {:<9} {}",
+            r.node, r.container, r.state, r.endpoint, r.role, faults
+        );
+    }
+    s
+}

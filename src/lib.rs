@@ -1,0 +1,17 @@
+//! Perseus: a local, Docker-based chaos lab for distributed databases.
+//!
+//! One command builds and launches a cluster as containers on a Docker network ([`lab`]); a load loop
+//! runs against every node and counts successful read-increment-write iterations per second ([`load`]);
+//! faults are injected on nodes ([`fault`]); the systems the lab knows (drivers, readiness, leader
+//! lookup) live in [`systems`]. The CLI in `main.rs` is a thin layer over these modules.
+#![deny(missing_docs)]
+
+pub mod docker;
+pub mod error;
+pub mod fault;
+pub mod http;
+pub mod lab;
+pub mod load;
+pub mod systems;
+
+pub use error::{Error, Result};

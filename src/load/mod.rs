@@ -1,0 +1,494 @@
+//! The load loop (the seeds' loop, DESIGN.md): C connections per node, each owning the key
+//! `<run-id>/<node>/<conn>`; an iteration reads the key (missing = 0), adds 1 and writes it back, and
+//! counts a success when the write is acknowledged. Every connect, read and write has the
+//! per-operation deadline; on an error or a missed deadline the connection is dropped and a new one is
+//! opened for the next iteration (after [`RETRY_PAUSE`]). Connections run as independent tokio tasks,
+//! so a paused or isolated node never stalls the others.
+//!
+//! Each success is recorded with its timestamp (µs since the start); per-second counts are kept in
+//! lock-free per-node buckets so the once-a-second line never waits for the connections. At the end
+//! the timestamps give the unavailability windows ([`measure`]), and each connection's bookkeeping
+//! gives lost and ambiguous writes ([`summary`]).
+
+pub mod driver;
+pub mod measure;
+pub mod summary;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::systems::etcd::EtcdDriver;
+use crate::systems::{DriverKind, Endpoint};
+use driver::Driver;
+use measure::MICROS;
+use summary::{ConnReport, LostWrite, Summary};
+
+/// Pause after a failed iteration before the next one, so that a node refusing connections does not
+/// turn the loop into a busy spin. Small against the 0.1 s resolution the windows promise.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Grace after each second's end before its line is printed, so that iterations acknowledged just
+/// before the boundary are counted in it.
+const TICK_GRACE: Duration = Duration::from_millis(20);
+
+/// The longest run the loop accepts (it must always stop by itself).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// How long to run (at most [`MAX_DURATION`]).
+    pub duration: Duration,
+    /// Connections per node (each with its own key), at least 1.
+    pub clients_per_node: usize,
+    /// Deadline of each connect, read and write.
+    pub op_timeout: Duration,
+    /// Prefix of every key (`<run-id>/<node>/<conn>`); unique per run.
+    pub run_id: String,
+}
+
+/// One second of the run, as printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Second {
+    /// 1-based second number (second `s` covers `[s-1, s)` since the start).
+    pub sec: u64,
+    /// Successful iterations per node, in node order.
+    pub counts: Vec<u64>,
+    /// Failed iterations per node, in node order.
+    pub errors: Vec<u64>,
+    /// False for the last, cut-short second of an interrupted run.
+    pub complete: bool,
+}
+
+/// A run id that sorts by time: `r<unix seconds>-<4 hex digits>`.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("r{}-{:04x}", now.as_secs(), rand::random::<u16>())
+}
+
+/// Per-node, per-second counters shared by the connections and the printer.
+struct Buckets {
+    ok: Vec<Vec<AtomicU32>>,
+    err: Vec<Vec<AtomicU32>>,
+}
+
+impl Buckets {
+    fn new(nodes: usize, seconds: usize) -> Buckets {
+        let mk = || {
+            (0..nodes)
+                .map(|_| (0..seconds).map(|_| AtomicU32::new(0)).collect())
+                .collect()
+        };
+        Buckets {
+            ok: mk(),
+            err: mk(),
+        }
+    }
+    fn add(v: &[Vec<AtomicU32>], node: usize, t_us: u64) {
+        if let Some(b) = v[node].get((t_us / MICROS) as usize) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn second(&self, sec: u64, complete: bool) -> Second {
+        let idx = (sec - 1) as usize;
+        let read = |v: &Vec<Vec<AtomicU32>>| {
+            v.iter()
+                .map(|n| {
+                    n.get(idx)
+                        .map(|c| c.load(Ordering::Relaxed) as u64)
+                        .unwrap_or(0)
+                })
+                .collect()
+        };
+        Second {
+            sec,
+            counts: read(&self.ok),
+            errors: read(&self.err),
+            complete,
+        }
+    }
+}
+
+/// Run the loop with the driver `kind` names. See [`run`].
+pub async fn run_kind(
+    kind: DriverKind,
+    endpoints: &[Endpoint],
+    opts: &LoadOptions,
+    stop: impl Future<Output = ()>,
+    on_second: impl FnMut(&Second),
+) -> Summary {
+    match kind {
+        DriverKind::Etcd => run(Arc::new(EtcdDriver), endpoints, opts, stop, on_second).await,
+    }
+}
+
+/// Run the loop against `endpoints` until `opts.duration` has passed or `stop` completes (Ctrl-C),
+/// calling `on_second` once per second with that second's counts, and return the summary.
+pub async fn run<D: Driver>(
+    driver: Arc<D>,
+    endpoints: &[Endpoint],
+    opts: &LoadOptions,
+    stop: impl Future<Output = ()>,
+    mut on_second: impl FnMut(&Second),
+) -> Summary {
+    let duration = opts.duration.min(MAX_DURATION);
+    let seconds = duration.as_secs() as usize + 2;
+    let buckets = Arc::new(Buckets::new(endpoints.len(), seconds));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start = Instant::now();
+
+    let mut tasks = Vec::new();
+    for (node_idx, ep) in endpoints.iter().enumerate() {
+        for conn in 0..opts.clients_per_node.max(1) {
+            let key = format!("{}/{}/{}", opts.run_id, ep.node, conn);
+            tasks.push(tokio::spawn(connection(
+                driver.clone(),
+                ep.clone(),
+                node_idx,
+                key,
+                opts.op_timeout,
+                start,
+                buckets.clone(),
+                stop_rx.clone(),
+            )));
+        }
+    }
+
+    // The printer: one line per completed second, until the end or an interruption.
+    tokio::pin!(stop);
+    let last = duration.as_secs_f64().ceil() as u64;
+    let mut next = 1u64;
+    let mut interrupted = false;
+    while next <= last {
+        let due = start + Duration::from_secs(next).min(duration) + TICK_GRACE;
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.into()) => {
+                let complete = Duration::from_secs(next) <= duration;
+                on_second(&buckets.second(next, complete));
+                next += 1;
+            }
+            _ = &mut stop => { interrupted = true; break; }
+        }
+    }
+    let end = if interrupted {
+        start.elapsed().min(duration)
+    } else {
+        duration
+    };
+    let _ = stop_tx.send(true);
+    let mut reports = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await {
+            reports.push(r);
+        }
+    }
+    let end_us = end.as_micros() as u64;
+    if interrupted && end_us > (next - 1) * MICROS {
+        on_second(&buckets.second(next, false));
+    }
+    for r in &mut reports {
+        r.successes.retain(|&t| t < end_us);
+    }
+    Summary::new(
+        opts.run_id.clone(),
+        endpoints.iter().map(|e| e.node.clone()).collect(),
+        end_us,
+        interrupted,
+        reports,
+    )
+}
+
+/// One connection's loop. Returns its bookkeeping when the run stops.
+#[allow(clippy::too_many_arguments)]
+async fn connection<D: Driver>(
+    driver: Arc<D>,
+    endpoint: Endpoint,
+    node_idx: usize,
+    key: String,
+    op_timeout: Duration,
+    start: Instant,
+    buckets: Arc<Buckets>,
+    mut stop: watch::Receiver<bool>,
+) -> ConnReport {
+    let mut report = ConnReport::new(node_idx, endpoint.node.clone(), key.clone());
+    let mut conn: Option<D::Conn> = None;
+    let now_us = || start.elapsed().as_micros() as u64;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let iteration = iterate(
+            &*driver,
+            &endpoint,
+            &key,
+            op_timeout,
+            &mut conn,
+            &mut report,
+            now_us,
+        );
+        let outcome = tokio::select! {
+            r = iteration => Some(r),
+            _ = stop.changed() => None,
+        };
+        let Some(ok) = outcome else {
+            // Stopped mid-iteration: a write already sent may be applied without its ack
+            // reaching us, so it is ambiguous.
+            if let Some(v) = report.writing.take() {
+                report.ambiguous += 1;
+                report.max_ambiguous = report.max_ambiguous.max(v);
+            }
+            break;
+        };
+        if ok {
+            let t = now_us();
+            report.successes.push(t);
+            Buckets::add(&buckets.ok, node_idx, t);
+        } else {
+            conn = None;
+            report.errors += 1;
+            Buckets::add(&buckets.err, node_idx, now_us());
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                _ = stop.changed() => break,
+            }
+        }
+    }
+    report
+}
+
+/// One iteration: read (missing = 0), check against what this connection last had acknowledged,
+/// write the value plus one. True when the write was acknowledged.
+async fn iterate<D: Driver>(
+    driver: &D,
+    endpoint: &Endpoint,
+    key: &str,
+    op_timeout: Duration,
+    conn: &mut Option<D::Conn>,
+    report: &mut ConnReport,
+    now_us: impl Fn() -> u64,
+) -> bool {
+    use tokio::time::timeout;
+    if conn.is_none() {
+        match timeout(op_timeout, driver.connect(endpoint, op_timeout)).await {
+            Ok(Ok(c)) => *conn = Some(c),
+            _ => return false,
+        }
+    }
+    let Some(c) = conn.as_mut() else { return false };
+    let value = match timeout(op_timeout, driver.read(c, key)).await {
+        Ok(Ok(v)) => v.unwrap_or(0),
+        _ => return false,
+    };
+    if value < report.last_acked {
+        report.lost.push(LostWrite {
+            key: key.to_string(),
+            at_s: measure::secs(now_us()),
+            expected: report.last_acked,
+            got: value,
+        });
+    }
+    let next = value + 1;
+    report.writing = Some(next);
+    let written = timeout(op_timeout, driver.write(c, key, next)).await;
+    report.writing = None;
+    match written {
+        Ok(Ok(())) => {
+            report.last_acked = next;
+            report.max_ambiguous = 0;
+            report.iterations += 1;
+            true
+        }
+        _ => {
+            // The write may or may not have been applied: the next read may show it.
+            report.ambiguous += 1;
+            report.max_ambiguous = report.max_ambiguous.max(next);
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driver::DriverError;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// An in-memory store with switchable faults, to test the loop's rules without a database.
+    #[derive(Default)]
+    struct Fake {
+        data: Mutex<HashMap<String, u64>>,
+        /// Nodes whose operations hang (paused).
+        hang: Mutex<Vec<String>>,
+        /// Make every write on this node fail after applying it (ambiguous), once.
+        apply_then_fail: Mutex<Option<String>>,
+        /// Drop the key's value to this after the next write (a lost write).
+        lose_to: Mutex<Option<u64>>,
+        /// Delay between applying a write and acknowledging it.
+        ack_delay: Option<Duration>,
+    }
+
+    struct FakeConn(String);
+
+    impl Driver for Fake {
+        type Conn = FakeConn;
+        async fn connect(&self, ep: &Endpoint, _: Duration) -> Result<FakeConn, DriverError> {
+            Ok(FakeConn(ep.node.clone()))
+        }
+        async fn read(&self, c: &mut FakeConn, key: &str) -> Result<Option<u64>, DriverError> {
+            if self.hang.lock().unwrap().contains(&c.0) {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok(self.data.lock().unwrap().get(key).copied())
+        }
+        async fn write(&self, c: &mut FakeConn, key: &str, v: u64) -> Result<(), DriverError> {
+            self.data.lock().unwrap().insert(key.to_string(), v);
+            if let Some(to) = self.lose_to.lock().unwrap().take() {
+                self.data.lock().unwrap().insert(key.to_string(), to);
+            }
+            let fail = {
+                let mut f = self.apply_then_fail.lock().unwrap();
+                let fail = f.as_deref() == Some(c.0.as_str());
+                if fail {
+                    *f = None;
+                }
+                fail
+            };
+            if fail {
+                return Err(DriverError::Io("reset".into()));
+            }
+            if let Some(d) = self.ack_delay {
+                tokio::time::sleep(d).await;
+            }
+            Ok(())
+        }
+    }
+
+    fn endpoints() -> Vec<Endpoint> {
+        (1..=3)
+            .map(|i| Endpoint {
+                node: format!("n{i}"),
+                addr: format!("127.0.0.1:{i}").parse().unwrap(),
+            })
+            .collect()
+    }
+
+    fn opts(secs: u64) -> LoadOptions {
+        LoadOptions {
+            duration: Duration::from_secs(secs),
+            clients_per_node: 2,
+            op_timeout: Duration::from_millis(200),
+            run_id: "t".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hanging_node_never_stalls_the_others_and_its_window_is_measured() {
+        let fake = Arc::new(Fake::default());
+        fake.hang.lock().unwrap().push("n2".into());
+        let mut lines = Vec::new();
+        let s = run(
+            fake.clone(),
+            &endpoints(),
+            &opts(2),
+            std::future::pending(),
+            |sec| lines.push(sec.clone()),
+        )
+        .await;
+        assert_eq!(lines.len(), 2);
+        for l in &lines {
+            assert!(l.counts[0] > 50 && l.counts[2] > 50, "{l:?}");
+            assert_eq!(l.counts[1], 0);
+            assert!(l.errors[1] > 0);
+        }
+        let n2 = &s.nodes[1];
+        assert_eq!(n2.iterations, 0);
+        assert!(n2.window.open && n2.window.length_s > 1.9);
+        assert!(s.cluster_window.length_s < 0.1, "{:?}", s.cluster_window);
+        // The TSV columns add up to the summary's counts.
+        let from_lines: u64 = lines.iter().map(|l| l.counts[0]).sum();
+        assert_eq!(from_lines, s.nodes[0].iterations);
+        // What the store holds is what each connection had acknowledged.
+        for k in &s.keys {
+            let held = fake.data.lock().unwrap().get(&k.key).copied().unwrap_or(0);
+            assert!(k.accepts(held), "{k:?} holds {held}");
+        }
+        assert_eq!(s.lost_writes, 0);
+    }
+
+    #[tokio::test]
+    async fn ambiguous_and_lost_writes_are_told_apart() {
+        let fake = Arc::new(Fake::default());
+        *fake.apply_then_fail.lock().unwrap() = Some("n1".into());
+        let s = run(
+            fake.clone(),
+            &endpoints()[..1],
+            &opts(1),
+            std::future::pending(),
+            |_| {},
+        )
+        .await;
+        assert_eq!(s.ambiguous_writes, 1);
+        assert_eq!(
+            s.lost_writes, 0,
+            "an applied ambiguous write is not a lost one"
+        );
+
+        let fake = Arc::new(Fake::default());
+        *fake.lose_to.lock().unwrap() = Some(0);
+        let mut o = opts(1);
+        o.clients_per_node = 1;
+        let s = run(
+            fake.clone(),
+            &endpoints()[..1],
+            &o,
+            std::future::pending(),
+            |_| {},
+        )
+        .await;
+        assert_eq!(s.lost_writes, 1);
+        assert_eq!(s.lost[0].expected, 1);
+        assert_eq!(s.lost[0].got, 0);
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_run_early_with_a_partial_last_second() {
+        // Writes are applied 20 ms before their ack: a stop lands mid-write on most connections.
+        let fake = Arc::new(Fake {
+            ack_delay: Some(Duration::from_millis(20)),
+            ..Fake::default()
+        });
+        let mut lines = Vec::new();
+        let stop = tokio::time::sleep(Duration::from_millis(1500));
+        let s = run(fake.clone(), &endpoints(), &opts(30), stop, |l| {
+            lines.push(l.clone())
+        })
+        .await;
+        assert!(s.interrupted);
+        for k in &s.keys {
+            let held = fake.data.lock().unwrap().get(&k.key).copied().unwrap_or(0);
+            assert!(
+                k.accepts(held),
+                "a write cut off by the stop is ambiguous, not lost: {k:?} holds {held}"
+            );
+        }
+        assert!(
+            s.ambiguous_writes > 0,
+            "the cut-off writes are counted as ambiguous"
+        );
+        assert!(
+            s.duration_s >= 1.5 && s.duration_s < 2.0,
+            "{}",
+            s.duration_s
+        );
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].complete && !lines[1].complete);
+    }
+}

@@ -1,0 +1,333 @@
+//! Shared helpers of the integration tests: they run the real `perseus` binary against the real
+//! Docker Engine, as a user would.
+//!
+//! Docker is required. When the engine is unreachable a test skips with a message, except under
+//! `CI=true`, where it fails.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Only one lab per system may exist, so the tests of one binary that touch Docker run one at a
+/// time (nextest runs each in its own process and serialises them with the `docker` test group in
+/// `.config/nextest.toml`).
+static DOCKER_LOCK: Mutex<()> = Mutex::new(());
+
+/// The perseus binary built for these tests.
+pub fn perseus() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_perseus"));
+    c.env("PERSEUS_HOME", env!("CARGO_MANIFEST_DIR"));
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Run perseus with `args`; panics with the output if the exit code is not `expect`.
+pub fn run(args: &[&str], expect: i32) -> Output {
+    let out = perseus().args(args).output().expect("run perseus");
+    let code = out.status.code().unwrap_or(-1);
+    assert_eq!(
+        code,
+        expect,
+        "perseus {} exited {code}, expected {expect}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Whether the Docker Engine answers. Under `CI=true` an unreachable engine is a failure.
+pub fn docker_available() -> bool {
+    let ok = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(perseus::docker::connect())
+        .is_ok();
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the Docker Engine is unreachable and CI=true: integration tests must not skip");
+        }
+        eprintln!("SKIPPED: the Docker Engine is unreachable (set CI=true to make this a failure)");
+    }
+    ok
+}
+
+/// A lab brought up for one test, removed when dropped (even when the test panics).
+pub struct LabGuard {
+    pub system: String,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl LabGuard {
+    /// Take the Docker lock, remove any leftover lab of `system`, and bring a fresh one up with
+    /// extra `lab up` arguments. `None` when Docker is unavailable (and not in CI).
+    pub fn up(system: &str, extra: &[&str]) -> Option<LabGuard> {
+        let lock = DOCKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if !docker_available() {
+            return None;
+        }
+        run(&["lab", "down", system], 0);
+        let mut args = vec!["lab", "up", system];
+        args.extend_from_slice(extra);
+        run(&args, 0);
+        Some(LabGuard {
+            system: system.to_string(),
+            _lock: lock,
+        })
+    }
+
+    /// Take the Docker lock without bringing anything up (for tests of failures).
+    pub fn lock_only(system: &str) -> Option<LabGuard> {
+        let lock = DOCKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        if !docker_available() {
+            return None;
+        }
+        run(&["lab", "down", system], 0);
+        Some(LabGuard {
+            system: system.to_string(),
+            _lock: lock,
+        })
+    }
+
+    /// `perseus fault <args...>` on this lab; returns the event line.
+    pub fn fault(&self, fault: &str, target: &str) -> String {
+        let out = run(&["fault", fault, &self.system, target], 0);
+        stdout(&out)
+    }
+
+    /// The lab status as JSON rows.
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        let out = run(&["lab", "status", &self.system, "--json"], 0);
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    /// The node the status calls leader, if any.
+    pub fn leader(&self) -> Option<String> {
+        self.status()
+            .into_iter()
+            .find(|r| r["role"] == "leader")
+            .map(|r| r["node"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Wait (at most `within`) until the status names a leader that satisfies `ok`.
+    pub fn wait_leader(&self, within: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(l) = self.leader() {
+                if ok(&l) {
+                    return l;
+                }
+            }
+            assert!(
+                start.elapsed() < within,
+                "no acceptable leader within {within:?}: {:?}",
+                self.status()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("PERSEUS_KEEP_FAILED").is_some() {
+            eprintln!(
+                "PERSEUS_KEEP_FAILED: leaving the {} lab up for inspection",
+                self.system
+            );
+            return;
+        }
+        let _ = perseus().args(["lab", "down", &self.system]).output();
+    }
+}
+
+/// A `perseus load` running in the background.
+pub struct LoadRun {
+    child: Child,
+}
+
+/// What a finished load printed: the TSV rows and the JSON summary.
+pub struct LoadResult {
+    /// Rows: `[sec, total, n1, n2, ...]`.
+    pub rows: Vec<Vec<u64>>,
+    /// The summary.
+    pub summary: serde_json::Value,
+    /// Raw stdout.
+    pub stdout: String,
+}
+
+impl LoadResult {
+    /// The column of node `n` (1-based node number) for second `sec` (1-based).
+    pub fn at(&self, sec: u64, node: usize) -> u64 {
+        self.rows
+            .iter()
+            .find(|r| r[0] == sec)
+            .map(|r| r[1 + node])
+            .unwrap_or_else(|| panic!("no second {sec}"))
+    }
+
+    /// Seconds `from..=to` of node `node`.
+    pub fn column(&self, node: usize, from: u64, to: u64) -> Vec<u64> {
+        (from..=to).map(|s| self.at(s, node)).collect()
+    }
+}
+
+impl LoadRun {
+    /// Start `perseus load <system> --duration <secs>s --json` plus `extra` arguments.
+    pub fn start(system: &str, secs: u64, extra: &[&str]) -> LoadRun {
+        let d = format!("{secs}s");
+        let mut args = vec!["load", system, "--duration", &d, "--json"];
+        args.extend_from_slice(extra);
+        let child = perseus()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn perseus load");
+        LoadRun { child }
+    }
+
+    /// Wait for it to end; parse its output and check the stdout contract on the way.
+    pub fn finish(self) -> LoadResult {
+        let out = self
+            .child
+            .wait_with_output()
+            .expect("wait for perseus load");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "load failed: {err}");
+        let rows: Vec<Vec<u64>> = text
+            .lines()
+            .map(|l| {
+                let r: Vec<u64> = l
+                    .split('\t')
+                    .map(|c| {
+                        c.parse()
+                            .unwrap_or_else(|_| panic!("stdout line is not TSV of numbers: {l:?}"))
+                    })
+                    .collect();
+                assert_eq!(
+                    r[1],
+                    r[2..].iter().sum::<u64>(),
+                    "total is the sum of the node columns: {l}"
+                );
+                r
+            })
+            .collect();
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(
+                r[0],
+                i as u64 + 1,
+                "seconds are numbered from 1 without gaps"
+            );
+        }
+        let json = err
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON summary on stderr: {err}"));
+        let summary = serde_json::from_str(json).expect("summary JSON");
+        LoadResult {
+            rows,
+            summary,
+            stdout: text,
+        }
+    }
+}
+
+/// Sleep for `secs` seconds (test timelines).
+pub fn sleep_s(secs: f64) {
+    std::thread::sleep(Duration::from_secs_f64(secs));
+}
+
+/// Read every key under `prefix` from etcd with `etcdctl` inside node `container`, through the
+/// Docker Engine: an independent path from the load loop's HTTP driver.
+pub fn etcdctl_get_prefix(container: &str, prefix: &str) -> Vec<(String, u64)> {
+    use base64::Engine;
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let json = rt.block_on(async {
+        let docker = perseus::docker::connect().await.expect("docker");
+        let exec = docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(vec![
+                        "etcdctl",
+                        "--endpoints=http://127.0.0.1:2379",
+                        "get",
+                        "--prefix",
+                        prefix,
+                        "--write-out=json",
+                    ]),
+                    env: Some(vec!["ETCDCTL_API=3"]),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create exec");
+        let mut text = String::new();
+        if let StartExecResults::Attached { mut output, .. } =
+            docker.start_exec(&exec.id, None).await.expect("start exec")
+        {
+            while let Some(Ok(chunk)) = output.next().await {
+                text.push_str(&chunk.to_string());
+            }
+        }
+        text
+    });
+    let v: serde_json::Value = serde_json::from_str(json.trim())
+        .unwrap_or_else(|e| panic!("etcdctl output is not JSON ({e}): {json}"));
+    let b64 = base64::engine::general_purpose::STANDARD;
+    v["kvs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|kv| {
+            let k = String::from_utf8(b64.decode(kv["key"].as_str().unwrap_or_default()).unwrap())
+                .unwrap();
+            let val = String::from_utf8(
+                b64.decode(kv["value"].as_str().unwrap_or_default())
+                    .unwrap(),
+            )
+            .unwrap();
+            (k, val.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Labelled objects of a lab still in Docker: (containers, networks, volumes).
+pub fn leftovers(system: &str) -> (usize, usize, usize) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let d = perseus::docker::connect().await.expect("docker");
+        (
+            perseus::docker::lab_containers(&d, Some(system))
+                .await
+                .unwrap()
+                .len(),
+            perseus::docker::lab_networks(&d, Some(system))
+                .await
+                .unwrap()
+                .len(),
+            perseus::docker::lab_volumes(&d, Some(system))
+                .await
+                .unwrap()
+                .len(),
+        )
+    })
+}

@@ -1,0 +1,203 @@
+//! `perseus lab`: up, status, down on the real engine, and the errors a user can cause.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn up_status_down_leaves_nothing_behind() {
+    let Some(lab) = LabGuard::up("etcd", &[]) else {
+        return;
+    };
+    let status = lab.status();
+    assert_eq!(status.len(), 3);
+    assert_eq!(
+        status.iter().filter(|r| r["role"] == "leader").count(),
+        1,
+        "{status:?}"
+    );
+    for (i, r) in status.iter().enumerate() {
+        assert_eq!(r["node"], format!("n{}", i + 1));
+        assert_eq!(r["state"], "running");
+        assert!(r["endpoint"].as_str().unwrap().ends_with(":2379"), "{r}");
+        assert_eq!(r["faults"].as_array().unwrap().len(), 0);
+    }
+    // The system may be omitted when exactly one lab is up.
+    let table = stdout(&run(&["lab", "status"], 0));
+    assert!(
+        table.contains("leader") && table.contains("perseus-etcd-n3"),
+        "{table}"
+    );
+
+    let again = run(&["lab", "up", "etcd"], 2);
+    let msg = stderr(&again);
+    assert!(
+        msg.contains("already up") && msg.contains("perseus lab down etcd"),
+        "{msg}"
+    );
+    assert_eq!(msg.trim().lines().count(), 1, "one-line error: {msg}");
+
+    let down = run(&["lab", "down", "etcd"], 0);
+    assert!(
+        stderr(&down).contains("removed 3 containers, 1 networks, 3 volumes"),
+        "{}",
+        stderr(&down)
+    );
+    assert_eq!(
+        leftovers("etcd"),
+        (0, 0, 0),
+        "lab down leaves no labelled object"
+    );
+    run(&["lab", "down", "etcd"], 0);
+}
+
+#[test]
+fn five_nodes_elect_a_leader_and_all_serve() {
+    let Some(lab) = LabGuard::up("etcd", &["--nodes", "5"]) else {
+        return;
+    };
+    let status = lab.status();
+    assert_eq!(status.len(), 5);
+    assert_eq!(
+        status.iter().filter(|r| r["role"] == "leader").count(),
+        1,
+        "{status:?}"
+    );
+    let r = LoadRun::start("etcd", 3, &[]).finish();
+    for n in 1..=5 {
+        assert!(
+            r.column(n, 2, 3).iter().all(|&c| c > 0),
+            "n{n}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn errors_users_cause_are_one_line_with_exit_code_2() {
+    let Some(_guard) = LabGuard::lock_only("etcd") else {
+        return;
+    };
+    let check = |args: &[&str], needle: &str| {
+        let out = run(args, 2);
+        let msg = stderr(&out);
+        assert!(msg.contains(needle), "perseus {}: {msg}", args.join(" "));
+        assert_eq!(msg.trim().lines().count(), 1, "one line: {msg}");
+    };
+    check(
+        &["lab", "up", "mongo"],
+        "unknown system 'mongo': choose one of etcd",
+    );
+    check(
+        &["lab", "status", "etcd"],
+        "no etcd lab is up: run `perseus lab up etcd` first",
+    );
+    check(&["fault", "kill", "etcd", "n1"], "no etcd lab is up");
+    check(&["load", "etcd", "--duration", "2s"], "no etcd lab is up");
+    check(
+        &["fault", "kill", "etcd", "node1"],
+        "'node1' is not a target",
+    );
+    check(
+        &["load", "etcd", "--duration", "0s"],
+        "--duration 0s is out of range",
+    );
+    check(
+        &["lab", "up", "etcd", "--nodes", "12"],
+        "--nodes 12 is out of range",
+    );
+
+    // Docker unreachable.
+    let out = perseus()
+        .args(["lab", "up", "etcd"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot reach the Docker Engine"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A malformed definition names file, line and column, and nothing is created.
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/compose/etcd.yaml")).unwrap();
+    let bad = dir.path().join("etcd.yaml");
+    std::fs::write(
+        &bad,
+        text.replace(
+            "    hostname: n2\n",
+            "    hostname: n2\n    privileged: true\n",
+        ),
+    )
+    .unwrap();
+    let out = run(&["lab", "up", "etcd", "--file", bad.to_str().unwrap()], 2);
+    let msg = stderr(&out);
+    let line = text.lines().position(|l| l == "    hostname: n2").unwrap() + 2;
+    assert!(
+        msg.contains(&format!("etcd.yaml:{line}:5: unknown field `privileged`")),
+        "{msg}"
+    );
+    assert_eq!(leftovers("etcd"), (0, 0, 0));
+}
+
+#[test]
+fn unknown_node_on_a_running_lab() {
+    let Some(_lab) = LabGuard::up("etcd", &[]) else {
+        return;
+    };
+    let out = run(&["fault", "kill", "etcd", "n7"], 2);
+    assert!(
+        stderr(&out).contains("unknown node 'n7' in lab etcd: its nodes are n1, n2, n3"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_failed_up_removes_what_it_created_and_shows_the_node_logs() {
+    let Some(_guard) = LabGuard::lock_only("etcd") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/compose/etcd.yaml")).unwrap();
+    let broken = dir.path().join("etcd.yaml");
+    std::fs::write(
+        &broken,
+        text.replace(
+            "[\"--name\", \"n2\",",
+            "[\"--no-such-flag\", \"--name\", \"n2\",",
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "lab",
+            "up",
+            "etcd",
+            "--file",
+            broken.to_str().unwrap(),
+            "--timeout",
+            "30s",
+        ],
+        1,
+    );
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("perseus-etcd-n2") && msg.contains("exited"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no-such-flag"),
+        "the node's own log lines are shown: {msg}"
+    );
+    assert!(msg.contains("removing what it created"), "{msg}");
+    assert_eq!(
+        leftovers("etcd"),
+        (0, 0, 0),
+        "a failed lab up leaves nothing"
+    );
+}
