@@ -54,6 +54,20 @@ pub async fn connect() -> Result<Docker> {
     }
 }
 
+/// Inspect a container. Errors: [`Error::Docker`] naming the container.
+pub async fn inspect(
+    docker: &Docker,
+    container: &str,
+) -> Result<bollard::models::ContainerInspectResponse> {
+    docker
+        .inspect_container(
+            container,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(Error::docker(format!("inspecting {container}")))
+}
+
 /// Labels for an object of the lab of `system`, plus `extra` ones.
 pub fn labels(system: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut l = HashMap::new();

@@ -368,13 +368,7 @@ async fn connect(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
 
 /// Whether a container is attached to the lab network.
 pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<bool> {
-    let info = docker
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .map_err(Error::docker(format!("inspecting {container}")))?;
+    let info = crate::docker::inspect(docker, container).await?;
     Ok(info
         .network_settings
         .and_then(|s| s.networks)
@@ -383,13 +377,7 @@ pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<boo
 
 /// Whether a node's main container is running or paused (its namespace exists).
 pub async fn namespace_alive(docker: &Docker, container: &str) -> Result<bool> {
-    let info = docker
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .map_err(Error::docker(format!("inspecting {container}")))?;
+    let info = crate::docker::inspect(docker, container).await?;
     Ok(info.state.and_then(|s| s.running).unwrap_or(false))
 }
 

@@ -13,8 +13,10 @@
 //! Interpolation follows Compose: `$$` is a literal `$`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`
 //! and `$VAR` are replaced. The variables are those of `x-perseus.each-node`, built for the actual node
 //! list (for example `PERSEUS_INITIAL_CLUSTER: "{node}=http://{node}:2380"` becomes
-//! `n1=http://n1:2380,n2=http://n2:2380,...`), and `PERSEUS_NODES` (the node count). The defaults in
-//! the file are what the Compose tool uses, so they should spell out the three-node cluster.
+//! `n1=http://n1:2380,n2=http://n2:2380,...`), `PERSEUS_NODES` (the node count) and `PERSEUS_BIN`
+//! (the running perseus executable, for nodes that run a part of perseus itself, such as Gryadka's
+//! proposer). The defaults in the file are what the Compose tool uses, so they should spell out the
+//! three-node cluster.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -413,7 +415,9 @@ impl Definition {
                 }
                 None => {}
             }
-            for v in &svc.volumes {
+            for raw in &svc.volumes {
+                let v = &interpolate(raw, &self.variables(&Definition::node_names(3)))
+                    .map_err(|m| self.error_at(raw, format!("service {name}: {m}")))?;
                 let parts: Vec<&str> = v.split(':').collect();
                 if parts.len() < 2
                     || parts.len() > 3
@@ -465,6 +469,9 @@ impl Definition {
             vars.insert(name.clone(), joined);
         }
         vars.insert("PERSEUS_NODES".into(), nodes.len().to_string());
+        if let Ok(exe) = std::env::current_exe() {
+            vars.insert("PERSEUS_BIN".into(), exe.display().to_string());
+        }
         vars
     }
 
@@ -534,9 +541,10 @@ impl Definition {
                     .collect::<Result<Vec<_>>>()?;
                 let mut mounts = Vec::new();
                 for v in &svc.volumes {
+                    let v = sub(v)?;
                     let parts: Vec<&str> = v.split(':').collect();
                     let read_only = parts.get(2) == Some(&"ro");
-                    let target = sub(parts[1])?;
+                    let target = parts[1].to_string();
                     let src = parts[0];
                     if src.starts_with('.') || src.starts_with('/') {
                         let source = self.dir().join(src);
@@ -679,7 +687,7 @@ pub fn interpolate(
                     (Some(v), None) => out.push_str(v),
                     (None, None) => {
                         return Err(format!(
-                            "${{{inner}}}: variable {name} is not defined (Perseus defines PERSEUS_NODES and the x-perseus.each-node names); give it a default with ${{{name}:-...}}"
+                            "${{{inner}}}: variable {name} is not defined (Perseus defines PERSEUS_NODES, PERSEUS_BIN and the x-perseus.each-node names); give it a default with ${{{name}:-...}}"
                         ))
                     }
                 }

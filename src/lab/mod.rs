@@ -691,14 +691,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
         // A node whose container died will never be ready: say so now, with its logs.
         for n in &lab.nodes {
             for c in &n.containers {
-                let state = docker
-                    .inspect_container(
-                        c,
-                        None::<bollard::query_parameters::InspectContainerOptions>,
-                    )
-                    .await
-                    .map_err(Error::docker(format!("inspecting {c}")))?
-                    .state;
+                let state = crate::docker::inspect(docker, c).await?.state;
                 if !state.as_ref().and_then(|s| s.running).unwrap_or(false) {
                     let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
                     return Err(Error::NotReady {

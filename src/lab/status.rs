@@ -33,13 +33,7 @@ pub async fn status(docker: &Docker, lab: &Lab) -> Result<Vec<NodeStatus>> {
         p => Some(p.leader(&lab.system, &lab.endpoints()).await?),
     };
     let rows = lab.nodes.iter().map(|n| async {
-        let info = docker
-            .inspect_container(
-                &n.main,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .map_err(crate::Error::docker(format!("inspecting {}", n.main)))?;
+        let info = crate::docker::inspect(docker, &n.main).await?;
         let st = info.state.clone().unwrap_or_default();
         let running = st.running.unwrap_or(false);
         let paused = st.paused.unwrap_or(false);
