@@ -40,6 +40,25 @@ enum Command {
     /// The whole experiment in one command: images, lab up, load, kill the leader, restart it,
     /// the measured window, lab down.
     Demo(DemoArgs),
+    /// Run a Gryadka proposer and its HTTP API (inside a lab node; not meant to be run by hand).
+    #[command(hide = true)]
+    GryadkaProposer(ProposerArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProposerArgs {
+    /// The node this proposer runs on (`n3`); its number is the proposer id in every ballot.
+    #[arg(long)]
+    node: String,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Every acceptor, `host:port`, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    acceptors: Vec<String>,
+    /// Deadline of one operation (prepare and accept rounds, retries included).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    op_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +229,29 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Load(args) => load_command(args).await,
         Command::Fault(cmd) => fault_command(cmd).await,
         Command::Demo(args) => demo(args).await,
+        Command::GryadkaProposer(args) => {
+            let id = args
+                .node
+                .strip_prefix('n')
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|_| perseus::lab::definition::is_node_name(&args.node))
+                .ok_or_else(|| {
+                    Error::BadInput(format!(
+                        "--node '{}' is not a node name: use n1, n2, ...",
+                        args.node
+                    ))
+                })?;
+            let config = perseus::systems::gryadka::server::ProposerConfig {
+                id,
+                listen: args.listen,
+                acceptors: args.acceptors,
+                op_timeout: args.op_timeout,
+            };
+            perseus::systems::gryadka::server::serve(config)
+                .await
+                .map_err(Error::BadInput)?;
+            Ok(0)
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::systems::etcd::EtcdDriver;
+use crate::systems::httpkv::HttpKvDriver;
 use crate::systems::{DriverKind, Endpoint};
 use driver::Driver;
 use measure::MICROS;
@@ -125,6 +126,7 @@ pub async fn run_kind(
 ) -> Summary {
     match kind {
         DriverKind::Etcd => run(Arc::new(EtcdDriver), endpoints, opts, stop, on_second).await,
+        DriverKind::HttpKv => run(Arc::new(HttpKvDriver), endpoints, opts, stop, on_second).await,
     }
 }
 

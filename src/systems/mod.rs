@@ -6,6 +6,8 @@
 //! name to code.
 
 pub mod etcd;
+pub mod gryadka;
+pub mod httpkv;
 
 use std::net::SocketAddr;
 
@@ -25,6 +27,8 @@ pub struct Endpoint {
 pub enum Probe {
     /// etcd's `/v3/maintenance/status` on every member.
     EtcdStatus,
+    /// Every node's HTTP-KV API answers a read ([`httpkv::ready`]); no leader.
+    HttpKv,
     /// No leader (leaderless systems); readiness is then not answered by this probe.
     None,
 }
@@ -36,9 +40,10 @@ impl Probe {
     pub fn parse(name: &str) -> Result<Probe> {
         match name {
             "etcd-status" => Ok(Probe::EtcdStatus),
+            "http-kv" => Ok(Probe::HttpKv),
             "none" => Ok(Probe::None),
             other => Err(Error::BadInput(format!(
-                "unknown probe '{other}' in x-perseus: use etcd-status or none"
+                "unknown probe '{other}' in x-perseus: use etcd-status, http-kv or none"
             ))),
         }
     }
@@ -48,6 +53,7 @@ impl Probe {
     pub async fn ready(&self, nodes: &[Endpoint]) -> std::result::Result<(), String> {
         match self {
             Probe::EtcdStatus => etcd::ready(nodes).await,
+            Probe::HttpKv => httpkv::ready(nodes).await,
             Probe::None => Ok(()),
         }
     }
@@ -60,7 +66,7 @@ impl Probe {
     pub async fn leader(&self, system: &str, nodes: &[Endpoint]) -> Result<Option<String>> {
         match self {
             Probe::EtcdStatus => Ok(etcd::leader(nodes).await.leader),
-            Probe::None => Err(Error::UnsupportedTarget(format!(
+            Probe::HttpKv | Probe::None => Err(Error::UnsupportedTarget(format!(
                 "{system} has no leader: target a node by name (n1, n2, ...) or random"
             ))),
         }
@@ -72,6 +78,8 @@ impl Probe {
 pub enum DriverKind {
     /// etcd v3 through its JSON gateway ([`etcd::EtcdDriver`]).
     Etcd,
+    /// The etcd-like HTTP key-value API ([`httpkv::HttpKvDriver`]): Gryadka's proposers.
+    HttpKv,
 }
 
 impl DriverKind {
@@ -81,8 +89,9 @@ impl DriverKind {
     pub fn parse(name: &str) -> Result<DriverKind> {
         match name {
             "etcd" => Ok(DriverKind::Etcd),
+            "http-kv" => Ok(DriverKind::HttpKv),
             other => Err(Error::BadInput(format!(
-                "unknown driver '{other}' in x-perseus: use etcd"
+                "unknown driver '{other}' in x-perseus: use etcd or http-kv"
             ))),
         }
     }

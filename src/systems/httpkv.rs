@@ -1,0 +1,149 @@
+//! The load loop's HTTP key-value driver, for any system that serves the etcd-like API of
+//! [`super::gryadka::server`]: `GET /kv/<key>` (404 = absent) and `PUT /kv/<key>` with
+//! `{"value", "expected_version"}`.
+//!
+//! The write is a compare-and-set on the version the same connection just read, so the loop's
+//! read-increment-write cannot overwrite a newer value: a 409 is an error of that iteration, as any
+//! other. Like every driver it does not retry, pool or time out by itself.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::Endpoint;
+use crate::http::HttpConn;
+use crate::load::driver::{Driver, DriverError};
+
+/// The HTTP-KV driver.
+#[derive(Debug, Clone, Default)]
+pub struct HttpKvDriver;
+
+/// One connection, and the version of the key it last read (0 = absent).
+pub struct KvConn {
+    http: HttpConn,
+    version: u64,
+}
+
+#[derive(Deserialize)]
+struct Got {
+    value: String,
+    version: u64,
+}
+
+/// Decode a GET answer: `Some((value, version))`, or `None` for 404.
+pub fn parse_get(status: StatusCode, body: &[u8]) -> Result<Option<(u64, u64)>, DriverError> {
+    match status {
+        StatusCode::NOT_FOUND => Ok(None),
+        s if s.is_success() => {
+            let g: Got = serde_json::from_slice(body)
+                .map_err(|e| DriverError::Protocol(format!("bad GET answer: {e}")))?;
+            let v = g.value.trim().parse::<u64>().map_err(|_| {
+                DriverError::Protocol(format!("value '{}' is not a number", g.value))
+            })?;
+            Ok(Some((v, g.version)))
+        }
+        s => Err(DriverError::Server(format!(
+            "HTTP {s}: {}",
+            String::from_utf8_lossy(body).trim()
+        ))),
+    }
+}
+
+impl Driver for HttpKvDriver {
+    type Conn = KvConn;
+
+    async fn connect(&self, endpoint: &Endpoint, timeout: Duration) -> Result<KvConn, DriverError> {
+        let http = HttpConn::connect(endpoint.addr, timeout)
+            .await
+            .map_err(|e| DriverError::Connect(e.to_string()))?;
+        Ok(KvConn { http, version: 0 })
+    }
+
+    async fn read(&self, conn: &mut KvConn, key: &str) -> Result<Option<u64>, DriverError> {
+        let (status, body) = conn
+            .http
+            .request(Method::GET, &format!("/kv/{key}"), None)
+            .await
+            .map_err(|e| DriverError::Io(e.to_string()))?;
+        let got = parse_get(status, &body)?;
+        conn.version = got.map_or(0, |(_, ver)| ver);
+        Ok(got.map(|(v, _)| v))
+    }
+
+    async fn write(&self, conn: &mut KvConn, key: &str, value: u64) -> Result<(), DriverError> {
+        let body =
+            serde_json::json!({ "value": value.to_string(), "expected_version": conn.version })
+                .to_string();
+        let (status, resp) = conn
+            .http
+            .request(Method::PUT, &format!("/kv/{key}"), Some(Bytes::from(body)))
+            .await
+            .map_err(|e| DriverError::Io(e.to_string()))?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(DriverError::Server(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&resp).trim()
+            )))
+        }
+    }
+}
+
+/// Ready when every node's API answers a read (200 or 404) through its proposer, i.e. a majority
+/// of acceptors is reachable from every node.
+pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
+    let probes = nodes.iter().map(|n| async move {
+        let r = crate::http::oneshot(
+            n.addr,
+            Method::GET,
+            "/kv/perseus-readiness",
+            None,
+            Duration::from_secs(2),
+        )
+        .await;
+        match r {
+            Ok((s, _)) if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            Ok((s, b)) => Err(format!(
+                "{} answers HTTP {s} ({})",
+                n.node,
+                String::from_utf8_lossy(&b).trim()
+            )),
+            Err(e) => Err(format!("{} does not answer ({e})", n.node)),
+        }
+    });
+    let errors: Vec<String> = futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_answers_decode() {
+        assert_eq!(parse_get(StatusCode::NOT_FOUND, b"{}").unwrap(), None);
+        assert_eq!(
+            parse_get(StatusCode::OK, br#"{"key":"k","value":"41","version":41}"#).unwrap(),
+            Some((41, 41))
+        );
+        assert!(matches!(
+            parse_get(StatusCode::SERVICE_UNAVAILABLE, b"no quorum"),
+            Err(DriverError::Server(_))
+        ));
+        assert!(matches!(
+            parse_get(StatusCode::OK, br#"{"value":"x","version":1}"#),
+            Err(DriverError::Protocol(_))
+        ));
+    }
+}

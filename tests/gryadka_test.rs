@@ -1,0 +1,165 @@
+//! Gryadka (CASPaxos on Redis acceptors) in the lab: a leaderless system, so losing any one node
+//! costs the others nothing (seed 002).
+
+mod common;
+
+use common::*;
+
+/// Read a key through a node's proposer (GET /kv/<key>), from inside the lab's network namespace
+/// of that node — an independent path from the load loop's connections.
+fn read_through(node: &str, key: &str) -> Option<(u64, u64)> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let docker = perseus::docker::connect().await.unwrap();
+        let home = perseus::lab::Home::locate().unwrap();
+        let lab = perseus::lab::open(&docker, &home, "gryadka").await.unwrap();
+        let addr = lab.node(node).unwrap().endpoint().addr;
+        let (status, body) = perseus::http::oneshot(
+            addr,
+            hyper::Method::GET,
+            &format!("/kv/{key}"),
+            None,
+            std::time::Duration::from_secs(3),
+        )
+        .await
+        .unwrap();
+        if status == hyper::StatusCode::NOT_FOUND {
+            return None;
+        }
+        assert!(
+            status.is_success(),
+            "GET {key} through {node}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        Some((
+            v["value"].as_str().unwrap().parse().unwrap(),
+            v["version"].as_u64().unwrap(),
+        ))
+    })
+}
+
+/// Every key's final value, read through every proposer, equals what the loop had acknowledged
+/// (or one of its ambiguous writes).
+fn check_final_values(r: &LoadResult) {
+    for key in r.summary["keys"].as_array().unwrap() {
+        let name = key["key"].as_str().unwrap();
+        let last = key["last_acked"].as_u64().unwrap();
+        let max = key["max_possible"].as_u64().unwrap();
+        for node in ["n1", "n2", "n3"] {
+            let (value, version) = read_through(node, name).unwrap_or((0, 0));
+            assert!(
+                value >= last && value <= max,
+                "{name} through {node}: {value}, acknowledged {last} (at most {max})"
+            );
+            assert_eq!(value, version, "each acknowledged increment is one version");
+        }
+    }
+}
+
+#[test]
+fn every_node_serves_and_proposers_agree_on_the_acknowledged_counts() {
+    let Some(lab) = LabGuard::up("gryadka", &[]) else {
+        return;
+    };
+    let status = lab.status();
+    assert!(
+        status.iter().all(|r| r["role"] == "member"),
+        "leaderless: {status:?}"
+    );
+    let r = LoadRun::start("gryadka", 5, &["--clients-per-node", "2"]).finish();
+    for row in &r.rows {
+        assert!(row[2..].iter().all(|&c| c > 0), "all columns > 0: {row:?}");
+    }
+    assert_eq!(
+        r.summary["lost_writes"], 0,
+        "lost writes: {}",
+        r.summary["lost"]
+    );
+    check_final_values(&r);
+    let out = run(&["fault", "kill", "gryadka", "leader"], 2);
+    assert!(
+        stderr(&out).contains("gryadka has no leader: target a node by name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
+    let Some(lab) = LabGuard::up("gryadka", &[]) else {
+        return;
+    };
+    let load = LoadRun::start("gryadka", 18, &[]);
+    sleep_s(4.0);
+    lab.fault("kill", "n1");
+    sleep_s(6.0);
+    lab.fault("start", "n1");
+    let r = load.finish();
+    assert!(
+        r.column(1, 6, 10).iter().all(|&c| c == 0),
+        "the killed node's column is 0: {}",
+        r.stdout
+    );
+    for n in [2, 3] {
+        assert!(
+            r.column(n, 1, 18).iter().all(|&c| c > 0),
+            "n{n} never drops to 0 for a whole second: {}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.column(1, 16, 18).iter().all(|&c| c > 0),
+        "after start n1 serves again: {}",
+        r.stdout
+    );
+    let w = r.summary["cluster_window"]["length_s"].as_f64().unwrap();
+    assert!(
+        w < 0.5,
+        "no cluster-wide outage on a leaderless system, measured {w} s"
+    );
+    assert_eq!(
+        r.summary["lost_writes"], 0,
+        "lost writes: {}",
+        r.summary["lost"]
+    );
+    check_final_values(&r);
+}
+
+#[test]
+fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
+    let Some(lab) = LabGuard::up("gryadka", &[]) else {
+        return;
+    };
+    let load = LoadRun::start("gryadka", 16, &[]);
+    sleep_s(4.0);
+    lab.fault("isolate", "n2");
+    sleep_s(5.0);
+    run(&["fault", "heal", "gryadka"], 0);
+    let r = load.finish();
+    assert!(
+        r.column(2, 6, 9).iter().all(|&c| c == 0),
+        "the isolated node cannot reach a majority: {}",
+        r.stdout
+    );
+    for n in [1, 3] {
+        assert!(
+            r.column(n, 1, 16).iter().all(|&c| c > 0),
+            "n{n} never drops to 0: {}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.column(2, 13, 16).iter().all(|&c| c > 0),
+        "after heal n2 serves again: {}",
+        r.stdout
+    );
+    let w = r.summary["cluster_window"]["length_s"].as_f64().unwrap();
+    assert!(w < 0.5, "no cluster-wide outage, measured {w} s");
+    assert_eq!(
+        r.summary["lost_writes"], 0,
+        "lost writes: {}",
+        r.summary["lost"]
+    );
+    check_final_values(&r);
+}
