@@ -68,6 +68,27 @@ pub async fn inspect(
         .map_err(Error::docker(format!("inspecting {container}")))
 }
 
+/// Start a container; one that is already running counts as started (idempotent).
+/// Errors: [`Error::Docker`] naming the container.
+pub async fn start(docker: &Docker, container: &str) -> Result<()> {
+    match docker
+        .start_container(
+            container,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+    {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        Err(e) => Err(Error::Docker {
+            context: format!("starting {container}"),
+            source: e,
+        }),
+    }
+}
+
 /// Labels for an object of the lab of `system`, plus `extra` ones.
 pub fn labels(system: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut l = HashMap::new();

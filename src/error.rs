@@ -149,15 +149,6 @@ pub enum Error {
         message: String,
     },
 
-    /// A request to a node failed (readiness, leader lookup).
-    #[error("{node}: {message}")]
-    Node {
-        /// The node.
-        node: String,
-        /// What failed.
-        message: String,
-    },
-
     /// Local I/O failed.
     #[error("{context}: {source}")]
     Io {
@@ -192,7 +183,6 @@ impl Error {
             | Error::NoLeader { .. }
             | Error::Docker { .. }
             | Error::Helper { .. }
-            | Error::Node { .. }
             | Error::Io { .. }
             | Error::Interrupted => 1,
         }

@@ -262,8 +262,7 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let def = home.definition(&system, None)?;
             let docker = perseus::docker::connect().await?;
             let specs = def.nodes(3)?;
-            lab::images::ensure(&docker, &home.builds(&def, &specs), rebuild, &mut progress)
-                .await?;
+            lab::images::ensure(&docker, &home.builds(&specs), rebuild, &mut progress).await?;
             Ok(0)
         }
         LabCommand::Up(args) => {
@@ -464,10 +463,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let home = Home::locate()?;
     home.check_system(&args.system)?;
     let t = &args.load;
-    if t.kill_at >= t.duration || t.start_at <= t.kill_at {
-        return Err(Error::BadInput(
-            "demo times must satisfy kill-at < start-at and kill-at < duration".into(),
-        )
+    if t.kill_at >= t.duration || t.start_at <= t.kill_at || t.start_at >= t.duration {
+        return Err(Error::BadInput(format!(
+            "demo times --kill-at {} --start-at {} --duration {} do not fit: kill-at must come before start-at, and both before the end",
+            humantime::format_duration(t.kill_at),
+            humantime::format_duration(t.start_at),
+            humantime::format_duration(t.duration)
+        ))
         .into());
     }
     let docker = perseus::docker::connect().await?;

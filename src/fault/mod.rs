@@ -262,18 +262,7 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
         }
         NodeFault::Start => {
             for c in &n.containers {
-                docker
-                    .start_container(c, None::<bollard::query_parameters::StartContainerOptions>)
-                    .await
-                    .or_else(|e| match e {
-                        // Already running: starting is idempotent.
-                        bollard::errors::Error::DockerResponseServerError {
-                            status_code: 304,
-                            ..
-                        } => Ok(()),
-                        e => Err(e),
-                    })
-                    .map_err(Error::docker(format!("starting {c}")))?;
+                crate::docker::start(docker, c).await?;
             }
             Ok(format!("started {}", n.containers.join(" ")))
         }

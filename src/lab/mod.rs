@@ -145,7 +145,7 @@ impl Home {
     }
 
     /// The images the lab builds itself for this definition, plus the network helper.
-    pub fn builds(&self, def: &Definition, nodes: &[NodeSpec]) -> Vec<images::ImageBuild> {
+    pub fn builds(&self, nodes: &[NodeSpec]) -> Vec<images::ImageBuild> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for c in nodes.iter().flat_map(|n| &n.containers) {
@@ -159,7 +159,6 @@ impl Home {
                 }
             }
         }
-        let _ = def;
         out.push(self.helper_build());
         out
     }
@@ -349,7 +348,7 @@ pub async fn up(
         });
     }
     // Images first: nothing is created until every image exists.
-    images::ensure(docker, &home.builds(&def, &specs), false, progress).await?;
+    images::ensure(docker, &home.builds(&specs), false, progress).await?;
     for image in specs
         .iter()
         .flat_map(|n| &n.containers)
@@ -643,14 +642,16 @@ async fn create(
             client_port,
         });
     }
-    let mains = futures_util::future::join_all(nodes.iter().map(|n| start(docker, &n.main))).await;
+    let mains =
+        futures_util::future::join_all(nodes.iter().map(|n| docker::start(docker, &n.main))).await;
     mains.into_iter().collect::<Result<Vec<_>>>()?;
     let sidecars: Vec<&String> = nodes
         .iter()
         .flat_map(|n| n.containers.iter().skip(1))
         .collect();
     let started =
-        futures_util::future::join_all(sidecars.into_iter().map(|c| start(docker, c))).await;
+        futures_util::future::join_all(sidecars.into_iter().map(|c| docker::start(docker, c)))
+            .await;
     started.into_iter().collect::<Result<Vec<_>>>()?;
     progress(&format!(
         "started {} nodes: {}",
@@ -667,16 +668,6 @@ async fn create(
         definition: def.clone(),
         nodes,
     })
-}
-
-async fn start(docker: &Docker, container: &str) -> Result<()> {
-    docker
-        .start_container(
-            container,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .map_err(Error::docker(format!("starting {container}")))
 }
 
 /// Wait until the readiness probe passes, failing early when a node's container stops.
