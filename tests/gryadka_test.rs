@@ -163,3 +163,91 @@ fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
     );
     check_final_values(&r);
 }
+
+#[test]
+fn redis_acceptor_follows_the_caspaxos_rules_and_keeps_its_state_across_kill_and_start() {
+    use perseus::systems::gryadka::caspaxos::{Acceptor, Ballot, State};
+    use perseus::systems::gryadka::redis::RedisAcceptor;
+    let Some(lab) = LabGuard::up("gryadka", &[]) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = rt.block_on(async {
+        let docker = perseus::docker::connect().await.unwrap();
+        let home = perseus::lab::Home::locate().unwrap();
+        let l = perseus::lab::open(&docker, &home, "gryadka").await.unwrap();
+        format!("{}:6379", l.node("n1").unwrap().ip)
+    });
+    let b = |counter, proposer| Ballot { counter, proposer };
+    let s = |v: u64| {
+        Some(State {
+            value: v.to_string(),
+            version: v,
+        })
+    };
+    let key = "rules-test";
+    rt.block_on(async {
+        let a = RedisAcceptor::new(&addr).unwrap();
+        let p = a.prepare(key, b(5, 1)).await.unwrap().unwrap();
+        assert_eq!(
+            (p.accepted_ballot, p.accepted),
+            (Ballot::ZERO, None),
+            "a fresh key has nothing accepted"
+        );
+        assert_eq!(
+            a.prepare(key, b(3, 2)).await.unwrap().unwrap_err().seen,
+            b(5, 1),
+            "a lower prepare is refused with the promise"
+        );
+        assert_eq!(
+            a.prepare(key, b(5, 1)).await.unwrap().unwrap_err().seen,
+            b(5, 1),
+            "an equal prepare is refused"
+        );
+        assert!(
+            a.accept(key, b(4, 9), s(1), None).await.unwrap().is_err(),
+            "an accept below the promise is refused"
+        );
+        a.accept(key, b(5, 1), s(1), Some(b(6, 1)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a.prepare(key, b(6, 0)).await.unwrap().unwrap_err().seen,
+            b(6, 1),
+            "the accept promised the next ballot"
+        );
+        assert!(
+            a.accept(key, b(5, 1), s(2), None).await.unwrap().is_err(),
+            "an accepted ballot is not accepted twice"
+        );
+        a.accept(key, b(6, 1), s(2), None).await.unwrap().unwrap();
+    });
+    // The acceptor's state is on disk: a SIGKILL and a start of the node lose nothing.
+    lab.fault("kill", "n1");
+    lab.fault("start", "n1");
+    rt.block_on(async {
+        let a = RedisAcceptor::new(&addr).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let p = loop {
+            match a.prepare(key, b(7, 3)).await {
+                Ok(r) => break r.unwrap(),
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("acceptor did not come back: {}", e.0),
+            }
+        };
+        assert_eq!(
+            p.accepted_ballot,
+            b(6, 1),
+            "the accepted ballot survived kill and start"
+        );
+        assert_eq!(
+            p.accepted,
+            s(2),
+            "the accepted state survived kill and start"
+        );
+    });
+}
