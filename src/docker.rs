@@ -28,8 +28,6 @@ pub const IP_LABEL: &str = "perseus.ip";
 pub const PORT_LABEL: &str = "perseus.client-port";
 /// Label holding the path of the definition file a lab was made from.
 pub const DEFINITION_LABEL: &str = "perseus.definition";
-/// Label holding the number of nodes the lab was made with.
-pub const NODES_LABEL: &str = "perseus.nodes";
 
 /// How long a single Docker API call may take before we give up (seconds).
 pub const API_TIMEOUT_SECS: u64 = 120;
@@ -180,4 +178,70 @@ pub async fn tail_logs(docker: &Docker, container: &str, lines: usize) -> String
         return format!("(logs of {container} did not arrive within 5 s)");
     }
     out
+}
+
+/// What a command run with [`exec`] printed and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Exit code (`None` when Docker did not report one).
+    pub code: Option<i64>,
+    /// stdout and stderr, interleaved as they arrived.
+    pub output: String,
+}
+
+/// Run `cmd` inside a running container and wait for it, at most `timeout`.
+///
+/// Errors: [`Error::Docker`] when the exec cannot be created or started (for example the container
+/// is not running), or when it outlives `timeout`.
+pub async fn exec(
+    docker: &Docker,
+    container: &str,
+    cmd: &[String],
+    timeout: std::time::Duration,
+) -> Result<ExecOutput> {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    use futures_util::StreamExt;
+    let work = async {
+        let created = docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(Error::docker(format!("exec in {container}")))?;
+        let mut output = String::new();
+        if let StartExecResults::Attached {
+            output: mut out, ..
+        } = docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(Error::docker(format!("exec in {container}")))?
+        {
+            while let Some(Ok(chunk)) = out.next().await {
+                output.push_str(&chunk.to_string());
+            }
+        }
+        let code = docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(Error::docker(format!("exec in {container}")))?
+            .exit_code;
+        Ok(ExecOutput { code, output })
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Docker {
+            context: format!(
+                "exec of `{}` in {container} did not finish within {} s",
+                cmd.join(" "),
+                timeout.as_secs()
+            ),
+            source: bollard::errors::Error::RequestTimeoutError,
+        }),
+    }
 }

@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use perseus::fault::{self, NodeFault, Target};
 use perseus::lab::{self, Home, Lab, UpOptions};
 use perseus::load::{self, LoadOptions, Second};
-use perseus::systems::DriverKind;
 use perseus::Error;
 
 use live::LiveView;
@@ -81,6 +80,12 @@ enum LabCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Add a node to a running lab (n4 after n1..n3), for systems whose members join by
+    /// themselves (cockroach, galera); waits until the cluster is ready with it.
+    AddNode {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+    },
     /// Remove a lab: containers, helpers, networks, volumes (idempotent).
     Down {
         /// The system (optional when exactly one lab is up).
@@ -104,6 +109,10 @@ struct UpArgs {
     /// How long to wait for readiness (default: the definition's ready-timeout).
     #[arg(long, value_parser = parse_duration)]
     timeout: Option<Duration>,
+    /// Run this image instead of the definition's image of the same repository, e.g.
+    /// `--image cockroachdb/cockroach:v24.3.3` (repeat for several).
+    #[arg(long = "image", value_name = "REPOSITORY:TAG")]
+    images: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -272,10 +281,26 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 nodes: args.nodes,
                 file: args.file,
                 ready_timeout: args.timeout,
+                images: args.images,
             };
             let lab = lab::up(&docker, &home, &args.system, &opts, &mut progress).await?;
             let rows = lab::status::status(&docker, &lab).await?;
             print!("{}", lab::status::render(&rows));
+            if let Some(url) = lab.admin_url() {
+                println!("admin UI: {url}");
+            }
+            Ok(0)
+        }
+        LabCommand::AddNode { system } => {
+            let docker = perseus::docker::connect().await?;
+            let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
+            let node = lab::add_node(&docker, &home, &system, &mut progress).await?;
+            progress(&format!("{} joined {system}", node.name));
+            let lab = lab::open(&docker, &home, &system).await?;
+            print!(
+                "{}",
+                lab::status::render(&lab::status::status(&docker, &lab).await?)
+            );
             Ok(0)
         }
         LabCommand::Status { system, json } => {
@@ -371,7 +396,7 @@ fn emit(view: &mut Option<LiveView>, s: &Second) {
 async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let opts = load_options(&args.load)?;
     let (_docker, lab) = open_lab(args.system.as_deref()).await?;
-    let kind = DriverKind::parse(&lab.definition.perseus.driver)?;
+    let kind = lab.driver()?;
     let endpoints = lab.endpoints();
     let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
     eprintln!(
@@ -484,6 +509,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             nodes: 3,
             file: None,
             ready_timeout: None,
+            images: Vec::new(),
         },
         &mut progress,
     )
@@ -504,7 +530,7 @@ async fn demo_run(docker: &bollard::Docker, lab: &Lab, args: &DemoArgs) -> anyho
         "{}",
         lab::status::render(&lab::status::status(docker, lab).await?)
     );
-    let kind = DriverKind::parse(&lab.definition.perseus.driver)?;
+    let kind = lab.driver()?;
     let endpoints = lab.endpoints();
     let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
     let opts = LoadOptions {

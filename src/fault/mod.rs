@@ -95,6 +95,9 @@ pub enum Target {
     Follower,
     /// Any node.
     Random,
+    /// The leader of a named role the system has besides its leader (`pd-leader` on TiDB: PD's
+    /// leader), given without the `-leader` suffix.
+    RoleLeader(String),
 }
 
 impl FromStr for Target {
@@ -105,8 +108,14 @@ impl FromStr for Target {
             "follower" => Ok(Target::Follower),
             "random" => Ok(Target::Random),
             n if crate::lab::definition::is_node_name(n) => Ok(Target::Node(n.to_string())),
+            r if r
+                .strip_suffix("-leader")
+                .is_some_and(|role| !role.is_empty() && role.chars().all(|c| c.is_ascii_lowercase())) =>
+            {
+                Ok(Target::RoleLeader(r.trim_end_matches("-leader").to_string()))
+            }
             other => Err(Error::BadInput(format!(
-                "'{other}' is not a target: use a node name (n1, n2, ...), leader, follower or random"
+                "'{other}' is not a target: use a node name (n1, n2, ...), leader, follower, random, or a role's leader such as pd-leader"
             ))),
         }
     }
@@ -119,6 +128,7 @@ impl fmt::Display for Target {
             Target::Leader => f.write_str("leader"),
             Target::Follower => f.write_str("follower"),
             Target::Random => f.write_str("random"),
+            Target::RoleLeader(r) => write!(f, "{r}-leader"),
         }
     }
 }
@@ -174,7 +184,8 @@ impl FaultEvent {
 /// Resolve a target to a node name now.
 ///
 /// Errors: [`Error::UnknownNode`], [`Error::NoLeader`] when the cluster has no leader that answers,
-/// [`Error::UnsupportedTarget`] for `leader`/`follower` on a leaderless system.
+/// [`Error::UnsupportedTarget`] for `leader`/`follower` on a leaderless system, or a role leader the
+/// system does not have.
 pub async fn resolve(lab: &Lab, target: &Target) -> Result<String> {
     match target {
         Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
@@ -183,8 +194,15 @@ pub async fn resolve(lab: &Lab, target: &Target) -> Result<String> {
             .choose(&mut rand::rng())
             .map(|n| n.name.clone())
             .unwrap_or_default()),
+        Target::RoleLeader(role) => lab
+            .leader(Some(role))
+            .await?
+            .ok_or_else(|| Error::NoLeader {
+                system: lab.system.clone(),
+                detail: format!("no node that answers is the {role} leader"),
+            }),
         Target::Leader | Target::Follower => {
-            let leader = lab.leader().await?.ok_or_else(|| Error::NoLeader {
+            let leader = lab.leader(None).await?.ok_or_else(|| Error::NoLeader {
                 system: lab.system.clone(),
                 detail: "no member that answers is the leader".into(),
             })?;
@@ -247,6 +265,21 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
         }
         NodeFault::Stop => {
             let grace = lab.definition.perseus.stop_timeout.as_secs() as i32;
+            // A system that drains (moves leases and clients away) does so first; the stop
+            // follows whatever the drain says, so a failed drain is reported, not fatal.
+            let mut drained = String::new();
+            if let Some(cmd) = &lab.definition.perseus.drain {
+                let timeout = lab.definition.perseus.stop_timeout;
+                drained = match crate::docker::exec(docker, &n.main, cmd, timeout).await {
+                    Ok(out) if out.code == Some(0) => format!("drained ({}), then ", cmd.join(" ")),
+                    Ok(out) => format!(
+                        "drain exited {:?} ({}), then ",
+                        out.code,
+                        out.output.lines().last().unwrap_or("").trim()
+                    ),
+                    Err(e) => format!("drain failed ({e}), then "),
+                };
+            }
             // Sidecars first, then the main container (whose namespace they share).
             for c in n.containers.iter().rev() {
                 let opts = StopContainerOptionsBuilder::default().t(grace).build();
@@ -256,7 +289,7 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
                     .map_err(Error::docker(format!("stopping {c}")))?;
             }
             Ok(format!(
-                "graceful stop (SIGTERM, SIGKILL after {grace} s) {}",
+                "{drained}graceful stop (SIGTERM, SIGKILL after {grace} s) {}",
                 n.containers.join(" ")
             ))
         }
@@ -480,6 +513,10 @@ mod tests {
         let err = "node3".parse::<Target>().unwrap_err();
         assert!(err.to_string().contains("'node3' is not a target"), "{err}");
         assert_eq!(err.exit_code(), 2);
+        let pd = "pd-leader".parse::<Target>().unwrap();
+        assert_eq!(pd, Target::RoleLeader("pd".into()));
+        assert_eq!(pd.to_string(), "pd-leader");
+        assert!("-leader".parse::<Target>().is_err());
     }
 
     #[test]

@@ -60,12 +60,74 @@ pub struct Extension {
     /// joined with commas.
     #[serde(default)]
     pub each_node: BTreeMap<String, String>,
+    /// The user the SQL drivers connect as (default `root`).
+    #[serde(default)]
+    pub client_user: Option<String>,
+    /// The database the SQL drivers connect to (PostgreSQL wire: `defaultdb`, `postgres`).
+    #[serde(default)]
+    pub client_database: Option<String>,
+    /// A command run once in one node's main container after the containers start, retried every
+    /// second until it exits 0 (cluster initialisation: `cockroach init`).
+    #[serde(default)]
+    pub init: Option<InitCommand>,
+    /// SQL statements run in order through the system's driver once the cluster is ready, retried
+    /// together until all succeed, so each must be idempotent (`CREATE ... IF NOT EXISTS`). They
+    /// must create the loop's table `lily.counters (id, value)`.
+    #[serde(default)]
+    pub schema: Vec<String>,
+    /// Where the schema is made: `one-node` (a cluster replicates it; the default) or
+    /// `every-node` (independent servers, as in the control systems).
+    #[serde(default)]
+    pub schema_on: SchemaOn,
+    /// A command run in a node's main container before a graceful `stop` (`cockroach node drain`),
+    /// bounded by `stop-timeout`.
+    #[serde(default)]
+    pub drain: Option<Vec<String>>,
+    /// The web console of a node, printed by `lab up`: `{ip}` is replaced by the first node's
+    /// address (`http://{ip}:8080/`).
+    #[serde(default)]
+    pub admin_url: Option<String>,
+    /// The fewest nodes the system runs with (`--nodes` below it is refused; default 1).
+    #[serde(default = "default_min_nodes")]
+    pub min_nodes: usize,
+    /// Whether `lab add-node` may add a node: the system lets a new member join by itself.
+    #[serde(default)]
+    pub add_node: bool,
     /// How long `lab up` waits for readiness (humantime, e.g. `90s`).
     #[serde(default = "default_ready_timeout", with = "humantime_serde_compat")]
     pub ready_timeout: Duration,
     /// Grace period of a graceful `stop` before SIGKILL (humantime).
     #[serde(default = "default_stop_timeout", with = "humantime_serde_compat")]
     pub stop_timeout: Duration,
+}
+
+/// `x-perseus.schema-on`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchemaOn {
+    /// On the first node that takes it; the system replicates it.
+    #[default]
+    OneNode,
+    /// On every node.
+    EveryNode,
+}
+
+/// `x-perseus.init`: a command for one node.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InitCommand {
+    /// The node whose main container runs it (`n1`).
+    pub node: String,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Output that also counts as success, for a command that refuses to do twice what an
+    /// earlier, abandoned attempt did (`cluster has already been initialized`).
+    #[serde(default)]
+    pub already_done: Option<String>,
+}
+
+fn default_min_nodes() -> usize {
+    1
 }
 
 fn default_ready_timeout() -> Duration {
@@ -435,6 +497,45 @@ impl Definition {
                 }
             }
         }
+        let driver = crate::systems::DriverKind::from_extension(p)
+            .map_err(|e| self.error_at("driver:", e.to_string()))?;
+        crate::systems::Readiness::parse(&p.readiness)
+            .and_then(|r| r.check(&driver))
+            .map_err(|e| self.error_at("readiness:", e.to_string()))?;
+        crate::systems::Leadership::parse(&p.leader)
+            .map_err(|e| self.error_at("leader:", e.to_string()))?;
+        if let Some(init) = &p.init {
+            if !is_node_name(&init.node) || !self.services.contains_key(&init.node) {
+                return Err(self.error_at(
+                    "init:",
+                    format!(
+                        "x-perseus.init.node '{}' is not a node service: use n1",
+                        init.node
+                    ),
+                ));
+            }
+            if init.command.is_empty() {
+                return Err(self.error_at(
+                    "init:",
+                    "x-perseus.init.command is empty: give the command to run".into(),
+                ));
+            }
+        }
+        if p.drain.as_ref().is_some_and(|d| d.is_empty()) {
+            return Err(self.error_at(
+                "drain:",
+                "x-perseus.drain is empty: give the command to run, or leave drain out".into(),
+            ));
+        }
+        if !p.schema.is_empty() && driver.wire().is_none() {
+            return Err(self.error_at(
+                "schema:",
+                format!(
+                    "x-perseus.schema needs a SQL driver (postgres or mysql), not '{}'",
+                    p.driver
+                ),
+            ));
+        }
         if self.perseus.client_port == 0 {
             return Err(self.error_at(
                 "client-port:",
@@ -483,6 +584,12 @@ impl Definition {
         if n == 0 || n > MAX_NODES {
             return Err(Error::BadInput(format!(
                 "--nodes {n} is out of range: the lab makes 1 to {MAX_NODES} nodes (3 is the usual cluster)"
+            )));
+        }
+        if n < self.perseus.min_nodes {
+            return Err(Error::BadInput(format!(
+                "--nodes {n} is too few for {}: it needs at least {} (x-perseus.min-nodes)",
+                self.perseus.system, self.perseus.min_nodes
             )));
         }
         let names = Definition::node_names(n);
@@ -866,6 +973,37 @@ x-perseus:
         assert!(err.to_string().contains("'nope' is not declared"), "{err}");
         let err = parse(&ETCD.replace("x-perseus:", "x-other:")).unwrap_err();
         assert!(err.to_string().contains("no x-perseus"), "{err}");
+        let err = parse(&ETCD.replace("readiness: etcd-status", "readiness: sql")).unwrap_err();
+        assert!(err.to_string().contains("needs a SQL driver"), "{err}");
+        let err = parse(&ETCD.replace(
+            "readiness: etcd-status",
+            "readiness: etcd-status\n  drain: []",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("x-perseus.drain is empty"),
+            "{err}"
+        );
+        let err = parse(&ETCD.replace(
+            "readiness: etcd-status",
+            "readiness: etcd-status\n  schema: [\"CREATE TABLE t (id INT)\"]",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("x-perseus.schema needs a SQL driver"),
+            "{err}"
+        );
+        let err = parse(&ETCD.replace(
+            "readiness: etcd-status",
+            "readiness: etcd-status\n  init: {node: n9, command: [x]}",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("init.node 'n9' is not a node service"),
+            "{err}"
+        );
     }
 
     #[test]

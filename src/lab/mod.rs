@@ -30,7 +30,7 @@ use futures_util::StreamExt;
 
 use crate::docker::{self, IP_LABEL, LAB_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
 use crate::error::{Error, Result};
-use crate::systems::{Endpoint, Probe};
+use crate::systems::{DriverKind, Endpoint, Leadership, Readiness};
 use definition::{Definition, Mount, NodeSpec};
 
 /// Where the lab's files live: `compose/`, `docker/`, `etc/`, `scenarios/`.
@@ -239,20 +239,35 @@ impl Lab {
             })
     }
 
+    /// The web console of the first node, when the definition has one.
+    pub fn admin_url(&self) -> Option<String> {
+        let url = self.definition.perseus.admin_url.as_ref()?;
+        let first = self.nodes.first()?;
+        Some(url.replace("{ip}", &first.ip.to_string()))
+    }
+
+    /// The load driver the definition names.
+    pub fn driver(&self) -> Result<DriverKind> {
+        DriverKind::from_extension(&self.definition.perseus)
+    }
+
     /// The readiness probe the definition names.
-    pub fn readiness(&self) -> Result<Probe> {
-        Probe::parse(&self.definition.perseus.readiness)
+    pub fn readiness(&self) -> Result<Readiness> {
+        Readiness::parse(&self.definition.perseus.readiness)
     }
 
     /// The leader probe the definition names.
-    pub fn leader_probe(&self) -> Result<Probe> {
-        Probe::parse(&self.definition.perseus.leader)
+    pub fn leadership(&self) -> Result<Leadership> {
+        Leadership::parse(&self.definition.perseus.leader)
     }
 
-    /// The current leader, asked from the cluster now (`None`: no leader that answers).
-    pub async fn leader(&self) -> Result<Option<String>> {
-        self.leader_probe()?
-            .leader(&self.system, &self.endpoints())
+    /// The current leader, asked from the cluster now (`None`: no leader that answers); `role`
+    /// names another leader role the system has (`pd` on TiDB).
+    ///
+    /// Errors: [`Error::UnsupportedTarget`] when the system has no such leader.
+    pub async fn leader(&self, role: Option<&str>) -> Result<Option<String>> {
+        self.leadership()?
+            .leader(&self.system, &self.driver()?, &self.endpoints(), role)
             .await
     }
 }
@@ -281,6 +296,55 @@ pub struct UpOptions {
     pub file: Option<PathBuf>,
     /// Override of the definition's readiness wait.
     pub ready_timeout: Option<Duration>,
+    /// Image overrides (`repository:tag`): each replaces the image of every container whose
+    /// image has the same repository (`--image cockroachdb/cockroach:v24.3.3`).
+    pub images: Vec<String>,
+}
+
+/// The repository part of an image reference (`pingcap/tikv` of `pingcap/tikv:v8.5.4`).
+pub fn image_repository(image: &str) -> &str {
+    let image = image.split_once('@').map_or(image, |(r, _)| r);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
+/// Apply `--image` overrides to the node specs: every container whose image has an override's
+/// repository runs the override instead (and is no longer built here).
+///
+/// Errors: [`Error::BadInput`] for an override that names no image of the system, listing its
+/// images.
+pub fn override_images(system: &str, specs: &mut [NodeSpec], overrides: &[String]) -> Result<()> {
+    for o in overrides {
+        let repo = image_repository(o);
+        if repo == o {
+            // Docker pulls every tag of a repository asked for without one.
+            return Err(Error::BadInput(format!(
+                "--image {o} has no tag: give one, e.g. --image {o}:<tag> (or @sha256:<digest>)"
+            )));
+        }
+        let mut matched = false;
+        for c in specs.iter_mut().flat_map(|n| n.containers.iter_mut()) {
+            if image_repository(&c.image) == repo {
+                c.image = o.clone();
+                c.build = None;
+                matched = true;
+            }
+        }
+        if !matched {
+            let known: BTreeSet<&str> = specs
+                .iter()
+                .flat_map(|n| &n.containers)
+                .map(|c| c.image.as_str())
+                .collect();
+            return Err(Error::BadInput(format!(
+                "--image {o}: {system} runs no {repo} image; its images are {}: give one of those repositories with the tag you want",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Which system a command means: the one named, or the only lab that is up.
@@ -336,10 +400,8 @@ pub async fn up(
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Lab> {
     let def = home.definition(system, opts.file.as_deref())?;
-    let specs = def.nodes(opts.nodes)?;
-    Probe::parse(&def.perseus.readiness)?;
-    Probe::parse(&def.perseus.leader)?;
-    crate::systems::DriverKind::parse(&def.perseus.driver)?;
+    let mut specs = def.nodes(opts.nodes)?;
+    override_images(system, &mut specs, &opts.images)?;
     let existing = docker::lab_containers(docker, Some(system)).await?;
     if !existing.is_empty() || !docker::lab_networks(docker, Some(system)).await?.is_empty() {
         return Err(Error::LabAlreadyUp {
@@ -366,7 +428,15 @@ pub async fn up(
             "waiting for {system} to be ready (at most {} s)",
             timeout.as_secs()
         ));
-        wait_ready(docker, &lab, timeout).await?;
+        let deadline = Instant::now() + timeout;
+        initialize(docker, &lab, deadline, progress).await?;
+        wait_ready(
+            docker,
+            &lab,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await?;
+        apply_schema(&lab, deadline, progress).await?;
         Ok::<Lab, Error>(lab)
     };
     let result = tokio::select! {
@@ -377,7 +447,11 @@ pub async fn up(
         Ok(lab) => Ok(lab),
         Err(e) => {
             progress(&format!("lab up failed; removing what it created ({e})"));
-            let _ = down(docker, system).await;
+            if let Err(d) = down(docker, system).await {
+                progress(&format!(
+                    "removing it failed too ({d}): run `perseus lab down {system}`"
+                ));
+            }
             Err(e)
         }
     }
@@ -473,8 +547,6 @@ async fn create(
     })?;
     let octets = subnet.octets();
     let network = network_name(system);
-    let nodes_count = specs.len().to_string();
-    let def_path = def.file.display().to_string();
     docker
         .create_network(NetworkCreateRequest {
             name: network.clone(),
@@ -516,143 +588,12 @@ async fn create(
     }
 
     // Containers: create every one, then start mains, then sidecars.
-    let client_port = def.perseus.client_port;
     let mut nodes = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let ip = Ipv4Addr::new(octets[0], octets[1], octets[2], 11 + i as u8);
-        let main_name = container_name(system, &spec.containers[0].service);
-        let mut names = Vec::new();
-        for c in &spec.containers {
-            let name = container_name(system, &c.service);
-            let ip_s = ip.to_string();
-            let port_s = client_port.to_string();
-            let mut labels = docker::labels(
-                system,
-                &[
-                    (NODE_LABEL, &spec.name),
-                    (ROLE_LABEL, if c.main { "main" } else { "sidecar" }),
-                    (IP_LABEL, &ip_s),
-                    (PORT_LABEL, &port_s),
-                    (docker::DEFINITION_LABEL, &def_path),
-                    (docker::NODES_LABEL, &nodes_count),
-                ],
-            );
-            for (k, v) in &c.labels {
-                labels.insert(k.clone(), v.clone());
-            }
-            let mounts = c
-                .mounts
-                .iter()
-                .map(|m| match m {
-                    Mount::Volume {
-                        name,
-                        target,
-                        read_only,
-                    } => bollard::models::Mount {
-                        typ: Some(MountType::VOLUME),
-                        source: Some(volume_name(system, name)),
-                        target: Some(target.clone()),
-                        read_only: Some(*read_only),
-                        ..Default::default()
-                    },
-                    Mount::Bind {
-                        source,
-                        target,
-                        read_only,
-                    } => bollard::models::Mount {
-                        typ: Some(MountType::BIND),
-                        source: Some(source.display().to_string()),
-                        target: Some(target.clone()),
-                        read_only: Some(*read_only),
-                        ..Default::default()
-                    },
-                })
-                .collect();
-            let host_config = HostConfig {
-                network_mode: Some(if c.main {
-                    network.clone()
-                } else {
-                    format!("container:{main_name}")
-                }),
-                mounts: Some(mounts),
-                restart_policy: Some(RestartPolicy {
-                    name: Some(RestartPolicyNameEnum::NO),
-                    ..Default::default()
-                }),
-                init: Some(true),
-                ulimits: (!c.ulimits.is_empty()).then(|| {
-                    c.ulimits
-                        .iter()
-                        .map(|(n, s, h)| ResourcesUlimits {
-                            name: Some(n.clone()),
-                            soft: Some(*s),
-                            hard: Some(*h),
-                        })
-                        .collect()
-                }),
-                tmpfs: (!c.tmpfs.is_empty()).then(|| {
-                    c.tmpfs
-                        .iter()
-                        .map(|t| (t.clone(), String::new()))
-                        .collect::<HashMap<_, _>>()
-                }),
-                ..Default::default()
-            };
-            let networking_config = c.main.then(|| NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    network.clone(),
-                    EndpointSettings {
-                        ipam_config: Some(EndpointIpamConfig {
-                            ipv4_address: Some(ip.to_string()),
-                            ..Default::default()
-                        }),
-                        aliases: Some(vec![spec.name.clone()]),
-                        ..Default::default()
-                    },
-                )])),
-            });
-            let body = ContainerCreateBody {
-                image: Some(c.image.clone()),
-                cmd: c.command.clone(),
-                entrypoint: c.entrypoint.clone(),
-                env: Some(c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-                hostname: if c.main {
-                    c.hostname.clone().or_else(|| Some(spec.name.clone()))
-                } else {
-                    None
-                },
-                user: c.user.clone(),
-                labels: Some(labels),
-                host_config: Some(host_config),
-                networking_config,
-                ..Default::default()
-            };
-            let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-            docker
-                .create_container(Some(opts), body)
-                .await
-                .map_err(Error::docker(format!("creating container {name}")))?;
-            names.push(name);
-        }
-        nodes.push(Node {
-            name: spec.name.clone(),
-            main: main_name,
-            containers: names,
-            ip,
-            client_port,
-        });
+        nodes.push(create_node(docker, system, def, &network, spec, ip).await?);
     }
-    let mains =
-        futures_util::future::join_all(nodes.iter().map(|n| docker::start(docker, &n.main))).await;
-    mains.into_iter().collect::<Result<Vec<_>>>()?;
-    let sidecars: Vec<&String> = nodes
-        .iter()
-        .flat_map(|n| n.containers.iter().skip(1))
-        .collect();
-    let started =
-        futures_util::future::join_all(sidecars.into_iter().map(|c| docker::start(docker, c)))
-            .await;
-    started.into_iter().collect::<Result<Vec<_>>>()?;
+    start_nodes(docker, &nodes).await?;
     progress(&format!(
         "started {} nodes: {}",
         nodes.len(),
@@ -670,11 +611,430 @@ async fn create(
     })
 }
 
+/// Create the containers of one node (main first, then sidecars in its namespace) at `ip` on the
+/// lab network. Volumes must exist already.
+async fn create_node(
+    docker: &Docker,
+    system: &str,
+    def: &Definition,
+    network: &str,
+    spec: &NodeSpec,
+    ip: Ipv4Addr,
+) -> Result<Node> {
+    let client_port = def.perseus.client_port;
+    let def_path = def.file.display().to_string();
+    let main_name = container_name(system, &spec.containers[0].service);
+    let mut names = Vec::new();
+    for c in &spec.containers {
+        let name = container_name(system, &c.service);
+        let ip_s = ip.to_string();
+        let port_s = client_port.to_string();
+        let mut labels = docker::labels(
+            system,
+            &[
+                (NODE_LABEL, &spec.name),
+                (ROLE_LABEL, if c.main { "main" } else { "sidecar" }),
+                (IP_LABEL, &ip_s),
+                (PORT_LABEL, &port_s),
+                (docker::DEFINITION_LABEL, &def_path),
+            ],
+        );
+        for (k, v) in &c.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+        let mounts = c
+            .mounts
+            .iter()
+            .map(|m| match m {
+                Mount::Volume {
+                    name,
+                    target,
+                    read_only,
+                } => bollard::models::Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(volume_name(system, name)),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+                Mount::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => bollard::models::Mount {
+                    typ: Some(MountType::BIND),
+                    source: Some(source.display().to_string()),
+                    target: Some(target.clone()),
+                    read_only: Some(*read_only),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        let host_config = HostConfig {
+            network_mode: Some(if c.main {
+                network.to_string()
+            } else {
+                format!("container:{main_name}")
+            }),
+            mounts: Some(mounts),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::NO),
+                ..Default::default()
+            }),
+            init: Some(true),
+            ulimits: (!c.ulimits.is_empty()).then(|| {
+                c.ulimits
+                    .iter()
+                    .map(|(n, s, h)| ResourcesUlimits {
+                        name: Some(n.clone()),
+                        soft: Some(*s),
+                        hard: Some(*h),
+                    })
+                    .collect()
+            }),
+            tmpfs: (!c.tmpfs.is_empty()).then(|| {
+                c.tmpfs
+                    .iter()
+                    .map(|t| (t.clone(), String::new()))
+                    .collect::<HashMap<_, _>>()
+            }),
+            ..Default::default()
+        };
+        let networking_config = c.main.then(|| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.to_string(),
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(ip.to_string()),
+                        ..Default::default()
+                    }),
+                    aliases: Some(vec![spec.name.clone()]),
+                    ..Default::default()
+                },
+            )])),
+        });
+        let body = ContainerCreateBody {
+            image: Some(c.image.clone()),
+            cmd: c.command.clone(),
+            entrypoint: c.entrypoint.clone(),
+            env: Some(c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            hostname: if c.main {
+                c.hostname.clone().or_else(|| Some(spec.name.clone()))
+            } else {
+                None
+            },
+            user: c.user.clone(),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(Error::docker(format!("creating container {name}")))?;
+        names.push(name);
+    }
+    Ok(Node {
+        name: spec.name.clone(),
+        main: main_name,
+        containers: names,
+        ip,
+        client_port,
+    })
+}
+
+/// Start the nodes' main containers together, then their sidecars.
+async fn start_nodes(docker: &Docker, nodes: &[Node]) -> Result<()> {
+    let mains =
+        futures_util::future::join_all(nodes.iter().map(|n| docker::start(docker, &n.main))).await;
+    mains.into_iter().collect::<Result<Vec<_>>>()?;
+    let sidecars = nodes.iter().flat_map(|n| n.containers.iter().skip(1));
+    let started = futures_util::future::join_all(sidecars.map(|c| docker::start(docker, c))).await;
+    started.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok(())
+}
+
+/// Run the definition's `init` command (if any) in its node until it exits 0, by `deadline`.
+///
+/// Errors: [`Error::NotReady`] with the command's last output when it never succeeds, or when the
+/// node's container has stopped.
+pub async fn initialize(
+    docker: &Docker,
+    lab: &Lab,
+    deadline: Instant,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
+    let Some(init) = &lab.definition.perseus.init else {
+        return Ok(());
+    };
+    let node = lab.node(&init.node)?;
+    progress(&format!(
+        "initialising: {} on {}",
+        init.command.join(" "),
+        node.name
+    ));
+    let started = Instant::now();
+    let mut last = String::from("not run yet");
+    while Instant::now() < deadline {
+        let running = docker::inspect(docker, &node.main)
+            .await?
+            .state
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        if !running {
+            return Err(Error::NotReady {
+                system: lab.system.clone(),
+                waited: started.elapsed(),
+                detail: format!(
+                    "{} stopped before it could be initialised; its last log lines:\n{}",
+                    node.name,
+                    docker::tail_logs(docker, &node.main, 40).await
+                ),
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match docker::exec(
+            docker,
+            &node.main,
+            &init.command,
+            left.min(Duration::from_secs(30)),
+        )
+        .await
+        {
+            Ok(out) if out.code == Some(0) => return Ok(()),
+            // An earlier attempt that outlived its wait may have done the work after all.
+            Ok(out)
+                if init
+                    .already_done
+                    .as_deref()
+                    .is_some_and(|text| out.output.contains(text)) =>
+            {
+                return Ok(())
+            }
+            Ok(out) => last = format!("exit {:?}: {}", out.code, out.output.trim()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(Error::NotReady {
+        system: lab.system.clone(),
+        waited: started.elapsed(),
+        detail: format!("`{}` never succeeded; last: {last}", init.command.join(" ")),
+    })
+}
+
+/// Run the definition's `schema` statements (if any) through the system's SQL driver by
+/// `deadline`: on one node (the next one on failure, a second later) or, with
+/// `schema-on: every-node`, on each node. The statements are retried together until they succeed.
+///
+/// Errors: [`Error::NotReady`] with the failing statement and the server's answer.
+pub async fn apply_schema(
+    lab: &Lab,
+    deadline: Instant,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
+    let schema = &lab.definition.perseus.schema;
+    let Some(wire) = lab.driver()?.wire() else {
+        return Ok(());
+    };
+    if schema.is_empty() {
+        return Ok(());
+    }
+    let targets: Vec<Vec<&Node>> = match lab.definition.perseus.schema_on {
+        definition::SchemaOn::OneNode => vec![lab.nodes.iter().collect()],
+        definition::SchemaOn::EveryNode => lab.nodes.iter().map(|n| vec![n]).collect(),
+    };
+    progress(&format!(
+        "creating the schema ({} statements{})",
+        schema.len(),
+        if targets.len() > 1 {
+            ", on every node"
+        } else {
+            ""
+        }
+    ));
+    let started = Instant::now();
+    for candidates in targets {
+        let mut last = Some("the lab's ready-timeout ran out first".to_string());
+        for node in candidates.iter().cycle() {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let mut failed = None;
+            for stmt in schema {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Err(e) = wire
+                    .query(
+                        node.endpoint().addr,
+                        stmt,
+                        left.min(Duration::from_secs(30)),
+                    )
+                    .await
+                {
+                    failed = Some(format!("on {}: `{stmt}`: {e}", node.name));
+                    break;
+                }
+            }
+            last = failed;
+            if last.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if let Some(last) = last {
+            return Err(Error::NotReady {
+                system: lab.system.clone(),
+                waited: started.elapsed(),
+                detail: format!("the schema could not be created; last failure {last}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Add one node to a running lab: `n<N+1>`, cloned from the definition's template with every
+/// `each-node` variable rebuilt for N+1 nodes and the same images as the template's containers,
+/// started and waited for until the whole cluster is ready again (N+1 nodes).
+///
+/// Errors: [`Error::BadInput`] when the system does not take new nodes (`x-perseus.add-node`) or
+/// the lab has [`definition::MAX_NODES`]; [`Error::NotReady`] when the cluster does not become
+/// ready, after removing the new node's containers and volumes.
+pub async fn add_node(
+    docker: &Docker,
+    home: &Home,
+    system: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<Node> {
+    let not_joinable = |system: &str| {
+        Error::BadInput(format!(
+            "{system} does not take new nodes while it runs (its membership is fixed when the lab comes up): use `perseus lab up {system} --nodes N` instead"
+        ))
+    };
+    // The running lab's own definition decides (it may come from --file); with no lab up, say
+    // first whether the system could take a node at all.
+    let lab = match open(docker, home, system).await {
+        Ok(lab) => lab,
+        Err(e @ Error::LabNotUp { .. }) => {
+            if !home.definition(system, None)?.perseus.add_node {
+                return Err(not_joinable(system));
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let def = &lab.definition;
+    if !def.perseus.add_node {
+        return Err(not_joinable(system));
+    }
+    // After the highest node there is, even if some node was removed by hand.
+    let n = lab
+        .nodes
+        .iter()
+        .filter_map(|node| node.name.trim_start_matches('n').parse::<usize>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    if n > definition::MAX_NODES {
+        return Err(Error::BadInput(format!(
+            "{system} already has a node n{}, the highest the lab makes",
+            n - 1
+        )));
+    }
+    let mut spec = def.nodes(n)?.pop().expect("nodes(n) returns n nodes");
+    // The new node runs what the template node runs (including any --image override).
+    for c in &mut spec.containers {
+        let twin = definition::replace_word(&c.service, &spec.name, &def.perseus.template);
+        let running = docker::inspect(docker, &container_name(system, &twin)).await?;
+        if let Some(image) = running.config.and_then(|cfg| cfg.image) {
+            c.image = image;
+        }
+    }
+    let first = lab
+        .nodes
+        .first()
+        .map(|n| n.ip.octets())
+        .unwrap_or([10, 77, 0, 0]);
+    let ip = Ipv4Addr::new(first[0], first[1], first[2], 10 + n as u8);
+    let volumes: BTreeSet<String> = spec
+        .containers
+        .iter()
+        .flat_map(|c| &c.mounts)
+        .filter_map(|m| match m {
+            Mount::Volume { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let existing: BTreeSet<String> = docker::lab_volumes(docker, Some(system))
+        .await?
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    let fresh: Vec<String> = volumes
+        .iter()
+        .map(|v| volume_name(system, v))
+        .filter(|v| !existing.contains(v))
+        .collect();
+    let attempt = async {
+        for v in &fresh {
+            docker
+                .create_volume(VolumeCreateRequest {
+                    name: Some(v.clone()),
+                    labels: Some(docker::labels(system, &[])),
+                    ..Default::default()
+                })
+                .await
+                .map_err(Error::docker(format!("creating volume {v}")))?;
+        }
+        // A container of that name left from elsewhere is not ours to replace (or remove).
+        for c in &spec.containers {
+            let name = container_name(system, &c.service);
+            if docker::inspect(docker, &name).await.is_ok() {
+                return Err(Error::BadInput(format!(
+                    "container {name} already exists: remove it (`docker rm -f {name}`) or bring the lab down and up again"
+                )));
+            }
+        }
+        let node = create_node(docker, system, def, &lab.network, &spec, ip).await?;
+        start_nodes(docker, std::slice::from_ref(&node)).await?;
+        progress(&format!(
+            "started {} {}; waiting for the cluster to take it in",
+            node.name, node.ip
+        ));
+        let mut grown = lab.clone();
+        grown.nodes.push(node.clone());
+        wait_ready(docker, &grown, def.perseus.ready_timeout).await?;
+        Ok::<Node, Error>(node)
+    };
+    let result = tokio::select! {
+        r = attempt => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+    };
+    if result.is_err() {
+        for c in &spec.containers {
+            let opts = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            let _ = docker
+                .remove_container(&container_name(system, &c.service), Some(opts))
+                .await;
+        }
+        for v in &fresh {
+            let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
+            let _ = docker.remove_volume(v, Some(opts)).await;
+        }
+    }
+    result
+}
+
 /// Wait until the readiness probe passes, failing early when a node's container stops.
 ///
 /// Errors: [`Error::NotReady`] with what was missing and the last log lines of the nodes concerned.
 pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result<()> {
     let probe = lab.readiness()?;
+    let driver = lab.driver()?;
     let endpoints = lab.endpoints();
     let started = Instant::now();
     let mut last = String::from("no answer yet");
@@ -697,7 +1057,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
                 }
             }
         }
-        match probe.ready(&endpoints).await {
+        match probe.ready(&driver, &endpoints).await {
             Ok(()) => return Ok(()),
             Err(why) => last = why,
         }
@@ -874,6 +1234,53 @@ mod tests {
         assert_eq!(
             parse_cidr("10.77.3.9/24"),
             Some((u32::from(Ipv4Addr::new(10, 77, 3, 0)), 24))
+        );
+    }
+
+    #[test]
+    fn image_overrides_replace_by_repository_and_reject_unknown_ones() {
+        assert_eq!(image_repository("pingcap/tikv:v8.5.4"), "pingcap/tikv");
+        assert_eq!(
+            image_repository("localhost:5000/x/y:1"),
+            "localhost:5000/x/y"
+        );
+        assert_eq!(image_repository("localhost:5000/x/y"), "localhost:5000/x/y");
+        assert_eq!(image_repository("redis@sha256:abc"), "redis");
+        let def = Definition::load(
+            &Home::at(env!("CARGO_MANIFEST_DIR"))
+                .root()
+                .join("compose/tidb.yaml"),
+        )
+        .unwrap();
+        let mut specs = def.nodes(3).unwrap();
+        override_images("tidb", &mut specs, &["pingcap/tikv:v8.1.0".into()]).unwrap();
+        for n in &specs {
+            let images: Vec<&str> = n.containers.iter().map(|c| c.image.as_str()).collect();
+            assert_eq!(
+                images,
+                [
+                    "pingcap/pd:v8.5.4",
+                    "pingcap/tidb:v8.5.4",
+                    "pingcap/tikv:v8.1.0"
+                ]
+            );
+        }
+        let e = override_images("tidb", &mut specs, &["cockroachdb/cockroach:v1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tidb runs no cockroachdb/cockroach image"),
+            "{e}"
+        );
+        assert!(e.contains("pingcap/pd:v8.5.4"), "{e}");
+        let e = override_images("tidb", &mut specs, &["pingcap/tikv".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--image pingcap/tikv has no tag"), "{e}");
+        let e = def.nodes(2).unwrap_err().to_string();
+        assert!(
+            e.contains("--nodes 2 is too few for tidb: it needs at least 3"),
+            "{e}"
         );
     }
 

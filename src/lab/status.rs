@@ -28,9 +28,9 @@ pub struct NodeStatus {
 
 /// The node table, asked from Docker and the cluster now.
 pub async fn status(docker: &Docker, lab: &Lab) -> Result<Vec<NodeStatus>> {
-    let leader = match lab.leader_probe()? {
-        crate::systems::Probe::None => None,
-        p => Some(p.leader(&lab.system, &lab.endpoints()).await?),
+    let leader = match lab.leadership()? {
+        crate::systems::Leadership::None => None,
+        _ => Some(lab.leader(None).await?),
     };
     let rows = lab.nodes.iter().map(|n| async {
         let info = crate::docker::inspect(docker, &n.main).await?;

@@ -52,4 +52,10 @@ pub trait Driver: Send + Sync + 'static {
         key: &str,
         value: u64,
     ) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    /// Let go of a connection after an error or at the end of a run, without waiting on the
+    /// server (which may be paused or cut off). The default drops it.
+    fn discard(&self, conn: Self::Conn) {
+        drop(conn);
+    }
 }

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::systems::etcd::EtcdDriver;
 use crate::systems::httpkv::HttpKvDriver;
+use crate::systems::sql::{MySqlDriver, PgDriver};
 use crate::systems::{DriverKind, Endpoint};
 use driver::Driver;
 use measure::MICROS;
@@ -127,6 +128,26 @@ pub async fn run_kind(
     match kind {
         DriverKind::Etcd => run(Arc::new(EtcdDriver), endpoints, opts, stop, on_second).await,
         DriverKind::HttpKv => run(Arc::new(HttpKvDriver), endpoints, opts, stop, on_second).await,
+        DriverKind::Postgres(client) => {
+            run(
+                Arc::new(PgDriver { client }),
+                endpoints,
+                opts,
+                stop,
+                on_second,
+            )
+            .await
+        }
+        DriverKind::MySql(client) => {
+            run(
+                Arc::new(MySqlDriver { client }),
+                endpoints,
+                opts,
+                stop,
+                on_second,
+            )
+            .await
+        }
     }
 }
 
@@ -252,7 +273,9 @@ async fn connection<D: Driver>(
             report.successes.push(t);
             Buckets::add(&buckets.ok, node_idx, t);
         } else {
-            conn = None;
+            if let Some(c) = conn.take() {
+                driver.discard(c);
+            }
             report.errors += 1;
             Buckets::add(&buckets.err, node_idx, now_us());
             tokio::select! {
@@ -260,6 +283,9 @@ async fn connection<D: Driver>(
                 _ = stop.changed() => break,
             }
         }
+    }
+    if let Some(c) = conn.take() {
+        driver.discard(c);
     }
     report
 }

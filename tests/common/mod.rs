@@ -250,45 +250,44 @@ pub fn sleep_s(secs: f64) {
     std::thread::sleep(Duration::from_secs_f64(secs));
 }
 
+/// Run `cmd` inside `container` through the Docker Engine and return its output; panics when it
+/// does not exit 0.
+pub fn exec_output(container: &str, cmd: &[&str]) -> String {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+    let out = rt.block_on(async {
+        let docker = perseus::docker::connect().await.expect("docker");
+        perseus::docker::exec(&docker, container, &cmd, Duration::from_secs(30))
+            .await
+            .expect("exec")
+    });
+    assert_eq!(
+        out.code,
+        Some(0),
+        "`{}` in {container}: {}",
+        cmd.join(" "),
+        out.output
+    );
+    out.output
+}
+
 /// Read every key under `prefix` from etcd with `etcdctl` inside node `container`, through the
 /// Docker Engine: an independent path from the load loop's HTTP driver.
 pub fn etcdctl_get_prefix(container: &str, prefix: &str) -> Vec<(String, u64)> {
     use base64::Engine;
-    use bollard::exec::{CreateExecOptions, StartExecResults};
-    use futures_util::StreamExt;
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let json = rt.block_on(async {
-        let docker = perseus::docker::connect().await.expect("docker");
-        let exec = docker
-            .create_exec(
-                container,
-                CreateExecOptions {
-                    cmd: Some(vec![
-                        "etcdctl",
-                        "--endpoints=http://127.0.0.1:2379",
-                        "get",
-                        "--prefix",
-                        prefix,
-                        "--write-out=json",
-                    ]),
-                    env: Some(vec!["ETCDCTL_API=3"]),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("create exec");
-        let mut text = String::new();
-        if let StartExecResults::Attached { mut output, .. } =
-            docker.start_exec(&exec.id, None).await.expect("start exec")
-        {
-            while let Some(Ok(chunk)) = output.next().await {
-                text.push_str(&chunk.to_string());
-            }
-        }
-        text
-    });
+    let json = exec_output(
+        container,
+        &[
+            "env",
+            "ETCDCTL_API=3",
+            "etcdctl",
+            "--endpoints=http://127.0.0.1:2379",
+            "get",
+            "--prefix",
+            prefix,
+            "--write-out=json",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_str(json.trim())
         .unwrap_or_else(|e| panic!("etcdctl output is not JSON ({e}): {json}"));
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -308,6 +307,49 @@ pub fn etcdctl_get_prefix(container: &str, prefix: &str) -> Vec<(String, u64)> {
             (k, val.parse().unwrap())
         })
         .collect()
+}
+
+/// Parse `id<TAB>value` lines, as a plain SQL client prints them in batch mode.
+pub fn parse_id_values(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (id, v) = l
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("not id<TAB>value: {l:?}"));
+            (id.to_string(), v.trim().parse().expect("value"))
+        })
+        .collect()
+}
+
+/// Every key of the run's summary has a value in `table` (key → value, read back by another
+/// client) between the last acknowledged write and the largest value a failed (ambiguous) write
+/// may have left; `owned` filters the keys to check (e.g. those of one node).
+pub fn check_table_against_acks(
+    r: &LoadResult,
+    table: &[(String, u64)],
+    owned: impl Fn(&str) -> bool,
+) -> usize {
+    let mut checked = 0;
+    for key in r.summary["keys"].as_array().expect("summary keys") {
+        let name = key["key"].as_str().unwrap();
+        if !owned(name) {
+            continue;
+        }
+        let last = key["last_acked"].as_u64().unwrap();
+        let max = key["max_possible"].as_u64().unwrap();
+        let got = table
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(0);
+        assert!(
+            got >= last && got <= max,
+            "{name}: the table holds {got}, the loop had acknowledged {last} (at most {max})"
+        );
+        checked += 1;
+    }
+    checked
 }
 
 /// Labelled objects of a lab still in Docker: (containers, networks, volumes).
@@ -330,4 +372,20 @@ pub fn leftovers(system: &str) -> (usize, usize, usize) {
                 .len(),
         )
     })
+}
+
+/// Whether `image` is on this machine. Tests of systems that run official images (CockroachDB,
+/// TiDB) need them pulled or loaded beforehand; without them they skip and say so.
+pub fn image_present(image: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let present = rt.block_on(async {
+        let d = perseus::docker::connect().await.expect("docker");
+        d.inspect_image(image).await.is_ok()
+    });
+    if !present {
+        eprintln!(
+            "SKIPPED: {image} is not on this machine; `docker pull {image}` (or `docker load -i`) to run this test"
+        );
+    }
+    present
 }

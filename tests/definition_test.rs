@@ -1,0 +1,246 @@
+//! The shipped definitions turned into the exact containers the lab creates, and accepted by the
+//! Compose tool. CockroachDB and TiDB run from official images this machine cannot pull, so this
+//! is where their definitions are checked in full: names, commands, ports, shared namespaces.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use perseus::lab::definition::{ContainerSpec, Definition, Mount, NodeSpec};
+
+fn home() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load(system: &str) -> Definition {
+    Definition::load(&home().join(format!("compose/{system}.yaml"))).expect("definition parses")
+}
+
+fn services(node: &NodeSpec) -> Vec<&str> {
+    node.containers.iter().map(|c| c.service.as_str()).collect()
+}
+
+fn cmd(c: &ContainerSpec) -> Vec<&str> {
+    c.command
+        .as_ref()
+        .expect("command")
+        .iter()
+        .map(String::as_str)
+        .collect()
+}
+
+fn volume(c: &ContainerSpec, target: &str) -> String {
+    c.mounts
+        .iter()
+        .find_map(|m| match m {
+            Mount::Volume {
+                name, target: t, ..
+            } if t == target => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{}: no volume at {target}", c.service))
+}
+
+#[test]
+fn cockroach_nodes_are_the_official_docker_guide_with_a_rebuilt_join_list() {
+    let def = load("cockroach");
+    let p = &def.perseus;
+    assert_eq!(
+        (p.driver.as_str(), p.client_port, p.readiness.as_str()),
+        ("postgres", 26257, "cockroach-health")
+    );
+    assert_eq!(p.leader, "cockroach-leaseholder");
+    assert_eq!(p.client_user.as_deref(), Some("root"));
+    assert_eq!(p.client_database.as_deref(), Some("defaultdb"));
+    let init = p.init.as_ref().expect("cockroach init runs once");
+    assert_eq!(init.node, "n1");
+    assert_eq!(
+        init.command,
+        [
+            "/cockroach/cockroach",
+            "init",
+            "--insecure",
+            "--host=n1:26357"
+        ]
+    );
+    assert!(p.schema.iter().any(|s| s.contains("lily.counters")));
+    assert!(p.drain.as_ref().unwrap().contains(&"drain".to_string()));
+    assert!(p.add_node, "cockroach takes new nodes");
+
+    let nodes = def.nodes(3).unwrap();
+    assert_eq!(
+        nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        ["n1", "n2", "n3"]
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        let name = format!("n{}", i + 1);
+        assert_eq!(services(n), [name.as_str()], "one container per node");
+        let c = &n.containers[0];
+        assert!(c.main);
+        assert_eq!(c.image, "cockroachdb/cockroach:v25.2.4");
+        assert!(c.build.is_none(), "official image, not built here");
+        assert_eq!(
+            cmd(c),
+            [
+                "start",
+                "--insecure",
+                "--listen-addr=:26357",
+                "--sql-addr=:26257",
+                "--http-addr=:8080",
+                &format!("--advertise-addr={name}:26357"),
+                "--join=n1:26357,n2:26357,n3:26357",
+                "--cache=256MiB",
+                "--max-sql-memory=256MiB",
+                "--store=path=/cockroach/cockroach-data",
+            ]
+        );
+        assert_eq!(
+            volume(c, "/cockroach/cockroach-data"),
+            format!("{name}-data")
+        );
+    }
+    // --nodes 5 (and add-node, which builds n4 the same way) clones n1 and rebuilds the join list.
+    let five = def.nodes(5).unwrap();
+    let n5 = &five[4].containers[0];
+    assert_eq!(n5.service, "n5");
+    assert!(cmd(n5).contains(&"--advertise-addr=n5:26357"));
+    assert!(cmd(n5).contains(&"--join=n1:26357,n2:26357,n3:26357,n4:26357,n5:26357"));
+    assert_eq!(volume(n5, "/cockroach/cockroach-data"), "n5-data");
+}
+
+#[test]
+fn tidb_nodes_are_pd_with_tikv_and_tidb_in_its_namespace() {
+    let def = load("tidb");
+    let p = &def.perseus;
+    assert_eq!(
+        (p.driver.as_str(), p.client_port, p.readiness.as_str()),
+        ("mysql", 4000, "tidb-pd")
+    );
+    assert_eq!(p.leader, "tidb-region");
+    assert!(p.schema.iter().any(|s| s.contains("lily.counters")));
+
+    let nodes = def.nodes(3).unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        let name = format!("n{}", i + 1);
+        let tidb = format!("{name}-tidb");
+        let tikv = format!("{name}-tikv");
+        assert_eq!(
+            services(n),
+            [name.as_str(), tidb.as_str(), tikv.as_str()],
+            "PD owns the namespace; TiDB and TiKV are sidecars"
+        );
+        let (pd, db, kv) = (&n.containers[0], &n.containers[1], &n.containers[2]);
+        assert!(pd.main && !db.main && !kv.main);
+        assert_eq!(pd.image, "pingcap/pd:v8.5.4");
+        assert_eq!(db.image, "pingcap/tidb:v8.5.4");
+        assert_eq!(kv.image, "pingcap/tikv:v8.5.4");
+        assert_eq!(
+            cmd(pd),
+            [
+                &format!("--name={name}"),
+                "--client-urls=http://0.0.0.0:2379",
+                "--peer-urls=http://0.0.0.0:2380",
+                &format!("--advertise-client-urls=http://{name}:2379"),
+                &format!("--advertise-peer-urls=http://{name}:2380"),
+                "--initial-cluster=n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380",
+                "--data-dir=/data/pd",
+            ]
+        );
+        assert_eq!(
+            cmd(kv),
+            [
+                "--addr=0.0.0.0:20160",
+                &format!("--advertise-addr={name}:20160"),
+                "--status-addr=0.0.0.0:20180",
+                &format!("--advertise-status-addr={name}:20180"),
+                "--pd=n1:2379,n2:2379,n3:2379",
+                "--data-dir=/data/tikv",
+                "--config=/etc/perseus/tikv.toml",
+            ]
+        );
+        assert_eq!(
+            cmd(db),
+            [
+                "--store=tikv",
+                "--path=n1:2379,n2:2379,n3:2379",
+                &format!("--advertise-address={name}"),
+                "--host=0.0.0.0",
+                "-P",
+                "4000",
+                "--status=10080",
+            ]
+        );
+        assert_eq!(
+            kv.ulimits,
+            [("nofile".to_string(), 131072, 131072)],
+            "TiKV checks its open-file limit at start"
+        );
+        assert_eq!(volume(pd, "/data"), format!("{name}-data"));
+        assert_eq!(volume(kv, "/data"), format!("{name}-data"));
+        let config = kv
+            .mounts
+            .iter()
+            .find_map(|m| match m {
+                Mount::Bind { source, target, .. } if target == "/etc/perseus/tikv.toml" => {
+                    Some(source.clone())
+                }
+                _ => None,
+            })
+            .expect("tikv.toml mounted");
+        assert!(
+            config.is_absolute() && config.exists(),
+            "{}",
+            config.display()
+        );
+    }
+    let four = def.nodes(4).unwrap();
+    let kv4 = &four[3].containers[2];
+    assert_eq!(kv4.service, "n4-tikv");
+    assert!(cmd(kv4).contains(&"--pd=n1:2379,n2:2379,n3:2379,n4:2379"));
+    assert!(cmd(&four[3].containers[0])
+        .contains(&"--initial-cluster=n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380,n4=http://n4:2380"));
+}
+
+/// Whether the Compose tool is installed; under `CI=true` it must be.
+fn compose_tool() -> Option<&'static str> {
+    for tool in ["docker-compose"] {
+        if Command::new(tool).arg("version").output().is_ok() {
+            return Some(tool);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("docker-compose is not installed and CI=true: the definitions must be checked");
+    }
+    eprintln!("SKIPPED: docker-compose is not installed");
+    None
+}
+
+#[test]
+fn the_compose_tool_accepts_every_definition() {
+    let Some(tool) = compose_tool() else {
+        return;
+    };
+    let dir = home().join("compose");
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let out = Command::new(tool)
+            .args(["-f", path.to_str().unwrap(), "config", "--quiet"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} config rejects {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+    }
+    checked.sort();
+    for system in ["cockroach", "etcd", "gryadka", "postgres", "tidb"] {
+        assert!(checked.contains(&system.to_string()), "{checked:?}");
+    }
+}

@@ -1,0 +1,162 @@
+//! MariaDB Galera end to end (built here from Debian's packages): the MySQL-wire driver through
+//! the real loop, a multi-primary cluster where a node cut off from the majority stops serving
+//! while the other two keep going, and the table read back with a plain `mariadb` client holds
+//! exactly what the loop was told.
+
+mod common;
+
+use common::*;
+
+/// Run `sql` with a plain MySQL client inside `node` (`mariadb -N -B`: tab-separated, no header).
+fn mariadb(node: &str, sql: &str) -> String {
+    exec_output(
+        &format!("perseus-galera-{node}"),
+        &[
+            "mariadb",
+            "-u",
+            "perseus",
+            "-h",
+            "127.0.0.1",
+            "-N",
+            "-B",
+            "-e",
+            sql,
+        ],
+    )
+}
+
+/// The loop's table as a plain MySQL client on `node` sees it.
+fn table_via(node: &str) -> Vec<(String, u64)> {
+    parse_id_values(&mariadb(node, "SELECT id, value FROM lily.counters"))
+}
+
+/// Every node's copy of the table holds what the loop acknowledged (Galera is synchronous: a
+/// commit acknowledged on one node is in every node's copy once they are all synced).
+fn check_every_copy(r: &LoadResult, keys: usize) {
+    for node in ["n1", "n2", "n3"] {
+        let checked = check_table_against_acks(r, &table_via(node), |_| true);
+        assert_eq!(checked, keys, "every key checked on {node}");
+    }
+}
+
+#[test]
+fn every_node_serves_and_every_copy_holds_what_was_acknowledged() {
+    let Some(lab) = LabGuard::up("galera", &[]) else {
+        return;
+    };
+    let rows = lab.status();
+    assert!(
+        rows.iter().all(|r| r["role"] == "member"),
+        "multi-primary: {rows:?}"
+    );
+    let r = LoadRun::start("galera", 6, &["--clients-per-node", "2"]).finish();
+    for row in &r.rows {
+        assert!(row[2..].iter().all(|&c| c > 0), "all columns > 0: {row:?}");
+    }
+    assert_eq!(r.summary["lost_writes"], 0, "{}", r.summary["lost"]);
+    check_every_copy(&r, 6);
+    let out = run(&["fault", "isolate", "galera", "leader"], 2);
+    assert!(
+        stderr(&out).contains("galera has no leader") && stderr(&out).contains("random"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_back() {
+    let Some(lab) = LabGuard::up("galera", &[]) else {
+        return;
+    };
+    let load = LoadRun::start("galera", 30, &[]);
+    sleep_s(4.0);
+    lab.fault("isolate", "n1");
+    sleep_s(12.0);
+    run(&["fault", "heal", "galera"], 0);
+    let r = load.finish();
+    // Galera suspects a silent peer after evs.suspect_timeout (5 s): until then every node's
+    // writes wait for n1's certification; then n2 and n3 go on as the primary component and n1,
+    // alone, is non-Primary and refuses queries (1047).
+    assert!(
+        r.column(1, 12, 15).iter().all(|&c| c == 0),
+        "isolated n1 refuses to serve (non-Primary): {}",
+        r.stdout
+    );
+    for n in [2, 3] {
+        assert!(
+            r.column(n, 12, 15).iter().all(|&c| c > 0),
+            "n{n} keeps the quorum and serves: {}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.column(1, 27, 30).iter().all(|&c| c > 0),
+        "after heal n1 rejoins and serves: {}",
+        r.stdout
+    );
+    assert_eq!(r.summary["lost_writes"], 0, "{}", r.summary["lost"]);
+    check_every_copy(&r, 3);
+}
+
+#[test]
+fn killed_node_drops_its_column_and_rejoins_after_start() {
+    let Some(lab) = LabGuard::up("galera", &[]) else {
+        return;
+    };
+    let load = LoadRun::start("galera", 30, &[]);
+    sleep_s(4.0);
+    lab.fault("kill", "n1");
+    sleep_s(12.0);
+    lab.fault("start", "n1");
+    let r = load.finish();
+    assert!(
+        r.column(1, 6, 15).iter().all(|&c| c == 0),
+        "killed n1's column is 0: {}",
+        r.stdout
+    );
+    // n2 and n3 wait for the dead peer until it is evicted (evs.suspect_timeout, 5 s), then serve.
+    for n in [2, 3] {
+        assert!(
+            r.column(n, 12, 15).iter().all(|&c| c > 0),
+            "n{n} serves without n1: {}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.column(1, 27, 30).iter().all(|&c| c > 0),
+        "restarted n1 rejoins (it does not bootstrap a second cluster) and serves: {}",
+        r.stdout
+    );
+    assert_eq!(r.summary["lost_writes"], 0, "{}", r.summary["lost"]);
+    check_every_copy(&r, 3);
+    // One cluster: every node sees all three members.
+    for node in ["n1", "n2", "n3"] {
+        let out = mariadb(node, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'");
+        assert!(out.trim().ends_with('3'), "{node}: {out}");
+    }
+}
+
+#[test]
+fn added_node_joins_by_state_transfer_and_serves() {
+    let Some(lab) = LabGuard::up("galera", &[]) else {
+        return;
+    };
+    run(&["lab", "add-node", "galera"], 0);
+    let rows = lab.status();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[3]["node"], "n4");
+    assert_eq!(rows[3]["state"], "running");
+    let r = LoadRun::start("galera", 4, &[]).finish();
+    for row in &r.rows {
+        assert_eq!(row.len(), 6, "sec, total, n1..n4: {row:?}");
+        assert!(row[2..].iter().all(|&c| c > 0), "all four serve: {row:?}");
+    }
+    let size = mariadb("n4", "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'");
+    assert!(size.trim().ends_with('4'), "{size}");
+    let out = run(&["lab", "add-node", "etcd"], 2);
+    assert!(
+        stderr(&out).contains("etcd does not take new nodes"),
+        "{}",
+        stderr(&out)
+    );
+}

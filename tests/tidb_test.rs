@@ -1,0 +1,91 @@
+//! TiDB in the lab, where its official images are present (pulled or loaded); without them the
+//! test skips and says so (the definition itself is checked in `definition_test.rs`, the
+//! missing-image error in `cockroach_test.rs`).
+
+mod common;
+
+use common::*;
+
+const IMAGES: [&str; 3] = [
+    "pingcap/pd:v8.5.4",
+    "pingcap/tikv:v8.5.4",
+    "pingcap/tidb:v8.5.4",
+];
+
+/// PD's leader as PD's HTTP API on `node` names it (`GET /pd/api/v1/leader`): an independent path
+/// from the lab's own lookup.
+fn pd_leader_from(node: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let docker = perseus::docker::connect().await.unwrap();
+        let home = perseus::lab::Home::locate().unwrap();
+        let lab = perseus::lab::open(&docker, &home, "tidb").await.unwrap();
+        let ip = lab.node(node).unwrap().ip;
+        let (status, body) = perseus::http::oneshot(
+            std::net::SocketAddr::new(ip.into(), 2379),
+            hyper::Method::GET,
+            "/pd/api/v1/leader",
+            None,
+            std::time::Duration::from_secs(3),
+        )
+        .await
+        .unwrap();
+        assert!(status.is_success(), "PD leader: {status}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["name"].as_str().expect("leader name").to_string()
+    })
+}
+
+#[test]
+fn isolated_region_leader_and_pd_leader_on_the_official_images() {
+    let Some(guard) = LabGuard::lock_only("tidb") else {
+        return;
+    };
+    if !IMAGES.iter().all(|i| image_present(i)) {
+        return;
+    }
+    drop(guard);
+    let Some(lab) = LabGuard::up("tidb", &[]) else {
+        return;
+    };
+    let leader = lab.wait_leader(std::time::Duration::from_secs(60), |_| true);
+    let load = LoadRun::start("tidb", 40, &[]);
+    sleep_s(6.0);
+    let event = lab.fault("isolate", "leader");
+    assert!(
+        event.contains(&format!("isolate {leader} (leader)")),
+        "{event}"
+    );
+    sleep_s(20.0);
+    run(&["fault", "heal", "tidb"], 0);
+    let r = load.finish();
+    let idx: usize = leader[1..].parse().unwrap();
+    for n in (1..=3).filter(|&n| n != idx) {
+        assert!(
+            r.column(n, 22, 26).iter().all(|&c| c > 0),
+            "n{n} serves once the region has a new leader: {}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.column(1, 36, 40).iter().all(|&c| c > 0)
+            && r.column(2, 36, 40).iter().all(|&c| c > 0)
+            && r.column(3, 36, 40).iter().all(|&c| c > 0),
+        "after heal every node serves: {}",
+        r.stdout
+    );
+    assert_eq!(r.summary["lost_writes"], 0, "{}", r.summary["lost"]);
+
+    let asked = pd_leader_from("n1");
+    let event = lab.fault("pause", "pd-leader");
+    assert!(
+        event.contains(&format!("pause {asked} (pd-leader)")),
+        "PD itself names {asked}: {event}"
+    );
+    let paused = event
+        .split("pause ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the event names the node");
+    lab.fault("resume", paused);
+}
