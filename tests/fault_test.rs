@@ -299,60 +299,90 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
     let Some(lab) = LabGuard::up("etcd", &["--nodes", "5"]) else {
         return;
     };
+    // The leader goes into the majority, so the majority needs no election and must serve
+    // through the whole partition; the minority is two followers.
+    let leader = lab.wait_leader(Duration::from_secs(10), |_| true);
+    let index = |name: &str| name.trim_start_matches('n').parse::<usize>().unwrap();
+    let minority: Vec<usize> = (1..=5).filter(|&n| n != index(&leader)).take(2).collect();
+    let majority: Vec<usize> = (1..=5).filter(|n| !minority.contains(n)).collect();
+    let names = |g: &[usize]| {
+        g.iter()
+            .map(|n| format!("n{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (minority_s, majority_s) = (names(&minority), names(&majority));
+
     let load = LoadRun::start("etcd", 30, &[]);
     sleep_s(4.0);
-    let out = run(&["fault", "partition", "etcd", "n1,n2", "n3,n4,n5"], 0);
+    let out = run(&["fault", "partition", "etcd", &minority_s, &majority_s], 0);
     assert!(
-        stdout(&out).contains("groups n1,n2 | n3,n4,n5 cannot reach each other"),
+        stdout(&out).contains(&format!(
+            "groups {minority_s} | {majority_s} cannot reach each other"
+        )),
         "{}",
         stdout(&out)
     );
 
     // The rules do what they say: inside a group nodes reach each other, across groups they do not.
-    let reach = |from: &str, to: &str| {
+    let reach = |from: usize, to: usize| {
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let docker = perseus::docker::connect().await.unwrap();
             let home = perseus::lab::Home::locate().unwrap();
             let l = perseus::lab::open(&docker, &home, "etcd").await.unwrap();
-            perseus::fault::net::can_reach(&docker, &l, from, to, 2380)
-                .await
-                .unwrap()
+            perseus::fault::net::can_reach(
+                &docker,
+                &l,
+                &format!("n{from}"),
+                &format!("n{to}"),
+                2380,
+            )
+            .await
+            .unwrap()
         })
     };
     assert!(
-        reach("n1", "n2") && reach("n4", "n5"),
+        reach(minority[0], minority[1]) && reach(majority[0], majority[2]),
         "nodes in one group reach each other"
     );
     assert!(
-        !reach("n1", "n3") && !reach("n5", "n2"),
+        !reach(minority[0], majority[0]) && !reach(majority[2], minority[1]),
         "nodes in different groups do not"
     );
     let status = lab.status();
-    let faults = |i: usize| {
-        status[i]["faults"]
+    let faults = |n: usize| {
+        status[n - 1]["faults"]
             .as_array()
             .unwrap()
             .iter()
             .map(|f| f.as_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    assert_eq!(faults(0), vec!["cut from n3,n4,n5"], "{status:?}");
-    assert_eq!(faults(4), vec!["cut from n1,n2"], "{status:?}");
+    assert_eq!(
+        faults(minority[0]),
+        vec![format!("cut from {majority_s}")],
+        "{status:?}"
+    );
+    assert_eq!(
+        faults(majority[2]),
+        vec![format!("cut from {minority_s}")],
+        "{status:?}"
+    );
 
     sleep_s(8.0);
     run(&["fault", "heal", "etcd"], 0);
     let r = load.finish();
-    for n in [1, 2] {
+    for &n in &minority {
         assert!(
             r.column(n, 8, 11).iter().all(|&c| c == 0),
             "the minority cannot serve: {}",
             r.stdout
         );
     }
-    for n in [3, 4, 5] {
+    for &n in &majority {
         assert!(
             r.column(n, 8, 11).iter().all(|&c| c > 0),
-            "the majority keeps serving: {}",
+            "the majority (with the leader {leader}) keeps serving: {}",
             r.stdout
         );
     }
