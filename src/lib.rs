@@ -3,7 +3,9 @@
 //! One command builds and launches a cluster as containers on a Docker network ([`lab`]); a load loop
 //! runs against every node and counts successful read-increment-write iterations per second ([`load`]);
 //! faults are injected on nodes ([`fault`]); the systems the lab knows (drivers, readiness, leader
-//! lookup) live in [`systems`]. The CLI in `main.rs` is a thin layer over these modules.
+//! lookup) live in [`systems`]; experiments written as YAML timelines run through [`scenario`], and
+//! their run folders (report, plot, JUnit) are made by [`report`]. The CLI in `main.rs` is a thin
+//! layer over these modules.
 #![deny(missing_docs)]
 
 pub mod docker;
@@ -12,6 +14,9 @@ pub mod fault;
 pub mod http;
 pub mod lab;
 pub mod load;
+pub mod report;
+pub mod scenario;
 pub mod systems;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -39,9 +39,64 @@ enum Command {
     /// The whole experiment in one command: images, lab up, load, kill the leader, restart it,
     /// the measured window, lab down.
     Demo(DemoArgs),
+    /// Carry out scenario files: lab up, warm-up, load with the faults on their timeline, measure,
+    /// report into runs/<time>-<name>/, lab down. Exit 1 when an expectation does not hold.
+    Run(RunArgs),
+    /// Render report.md and plot.svg of a past run again from its folder; prints the report.
+    Report {
+        /// The run folder (runs/<time>-<name>/).
+        run: PathBuf,
+    },
+    /// The Perseus table: per system, the median unavailability window (and range) of a crashed
+    /// and of an isolated leader, in Markdown.
+    Table(TableArgs),
     /// Run a Gryadka proposer and its HTTP API (inside a lab node; not meant to be run by hand).
     #[command(hide = true)]
     GryadkaProposer(ProposerArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario files (scenarios/*.yaml); all are checked before the first one starts.
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Leave the lab up afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Use the system's running lab instead of bringing one up (it stays up).
+    #[arg(long)]
+    reuse: bool,
+    /// Write a JUnit XML file: one test suite per scenario, one test case per expectation.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Where run folders go.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Only parse and check the files against the lab's definitions; run nothing.
+    #[arg(long, conflicts_with_all = ["keep", "reuse", "junit"])]
+    check: bool,
+}
+
+#[derive(Debug, Args)]
+struct TableArgs {
+    /// The systems, one row each (etcd gryadka ...).
+    #[arg(required = true)]
+    systems: Vec<String>,
+    /// Runs per cell.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Load before the fault.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    before: Duration,
+    /// From the fault to the restart (crashed) or heal (isolated).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    hold: Duration,
+    /// Load after the restart or heal.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    after: Duration,
+    /// Where run folders go.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -204,8 +259,7 @@ struct DemoTimes {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration ({e}): write e.g. 30s, 500ms or 2m"))
+    perseus::units::parse_duration(s)
 }
 
 /// Run the command line; the process exit code.
@@ -238,6 +292,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Load(args) => load_command(args).await,
         Command::Fault(cmd) => fault_command(cmd).await,
         Command::Demo(args) => demo(args).await,
+        Command::Run(args) => run_command(args).await,
+        Command::Report { run } => {
+            perseus::report::render(&run)?;
+            print!("{}", std::fs::read_to_string(run.join("report.md"))?);
+            Ok(0)
+        }
+        Command::Table(args) => table_command(args).await,
         Command::GryadkaProposer(args) => {
             let id = args
                 .node
@@ -375,6 +436,7 @@ fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
         clients_per_node: f.clients_per_node,
         op_timeout: f.op_timeout,
         run_id: load::new_run_id(),
+        origin: None,
     })
 }
 
@@ -538,6 +600,7 @@ async fn demo_run(docker: &bollard::Docker, lab: &Lab, args: &DemoArgs) -> anyho
         clients_per_node: 1,
         op_timeout: Duration::from_secs(1),
         run_id: load::new_run_id(),
+        origin: None,
     };
     eprintln!("{}", load::measure::tsv_header(&names));
     let view = std::sync::Mutex::new(LiveView::new(&names));
@@ -593,4 +656,194 @@ async fn demo_run(docker: &bollard::Docker, lab: &Lab, args: &DemoArgs) -> anyho
         lab::status::render(&lab::status::status(docker, lab).await?)
     );
     Ok(0)
+}
+
+/// What `run` and `table` show while they go: TSV on stdout, the live view and progress on stderr.
+#[derive(Default)]
+struct RunView {
+    view: Option<LiveView>,
+    tried: bool,
+    /// Keep stdout for the command's own result (`table`): seconds go to the live view only.
+    no_tsv: bool,
+}
+
+impl RunView {
+    fn done(&mut self) {
+        if let Some(v) = self.view.take() {
+            v.finish();
+        }
+        self.tried = false;
+    }
+}
+
+impl perseus::scenario::runner::Observer for RunView {
+    fn second(&mut self, s: &Second, nodes: &[String]) {
+        if !self.tried {
+            self.tried = true;
+            self.view = LiveView::new(nodes);
+            let header = load::measure::tsv_header(nodes);
+            match &self.view {
+                Some(v) => v.println(&header),
+                None if self.no_tsv => {}
+                None => eprintln!("{header}"),
+            }
+        }
+        if self.no_tsv {
+            if let Some(v) = &mut self.view {
+                v.update(s);
+            }
+        } else {
+            emit(&mut self.view, s);
+        }
+    }
+    fn say(&mut self, line: &str) {
+        match &self.view {
+            Some(v) => v.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// A flag that turns true on the first Ctrl-C (the run then stops cleanly); a second Ctrl-C
+/// exits at once.
+fn interrupt_flag() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("perseus: stopping: undoing faults and writing the partial report (Ctrl-C again to quit at once)");
+            let _ = tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    rx
+}
+
+async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
+    use perseus::report::{Outcome, Ran};
+    use perseus::scenario::runner::{self, RunOptions};
+    use perseus::scenario::ScenarioFile;
+    let home = Home::locate()?;
+    // Every file is checked before anything starts.
+    let files = args
+        .scenarios
+        .iter()
+        .map(|p| ScenarioFile::load(p, &home))
+        .collect::<Result<Vec<_>, Error>>()?;
+    if args.check {
+        for f in &files {
+            println!(
+                "{}: {} on {} with {} nodes, {} step(s), {} expectation(s): ok",
+                f.path.display(),
+                f.scenario.name,
+                f.scenario.system,
+                f.scenario.nodes,
+                f.scenario.steps.len(),
+                f.scenario.expect.len()
+            );
+        }
+        return Ok(0);
+    }
+    let docker = perseus::docker::connect().await?;
+    if !args.reuse {
+        let up = lab::labs_up(&docker).await?;
+        if let Some(f) = files.iter().find(|f| up.contains(&f.scenario.system)) {
+            return Err(Error::BadInput(format!(
+                "a {} lab is already up and {} would bring up its own: add --reuse to run on it, or run `perseus lab down {}` first",
+                f.scenario.system,
+                f.path.display(),
+                f.scenario.system
+            ))
+            .into());
+        }
+    }
+    let opts = RunOptions {
+        keep: args.keep,
+        reuse: args.reuse,
+        runs_dir: args.runs_dir.clone(),
+    };
+    let interrupt = interrupt_flag();
+    let mut results = Vec::new();
+    let mut code = 0;
+    for f in &files {
+        if *interrupt.borrow() {
+            break;
+        }
+        let mut view = RunView::default();
+        let r = runner::run(&docker, &home, f, &opts, interrupt.clone(), &mut view).await;
+        view.done();
+        match r {
+            Ok((rec, dir)) => {
+                eprintln!(
+                    "== {}: {}; report {}",
+                    f.scenario.name,
+                    rec.outcome.word(),
+                    dir.join("report.md").display()
+                );
+                if rec.outcome != Outcome::Passed {
+                    code = code.max(1);
+                }
+                results.push(Ran::Record(Box::new(rec)));
+            }
+            Err(e) => {
+                eprintln!("perseus: {}: {e}", f.path.display());
+                code = code.max(e.exit_code());
+                results.push(Ran::NotRun {
+                    name: f.scenario.name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, perseus::report::junit(&results))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("JUnit: {}", path.display());
+    }
+    Ok(code)
+}
+
+async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
+    use perseus::scenario::table::{self, TableOptions};
+    let home = Home::locate()?;
+    for s in &args.systems {
+        home.check_system(s)?;
+    }
+    if args.repeat == 0 || args.repeat > 100 {
+        return Err(Error::BadInput(format!(
+            "--repeat {} is out of range: give 1 to 100",
+            args.repeat
+        ))
+        .into());
+    }
+    let opts = TableOptions {
+        repeat: args.repeat,
+        before: args.before,
+        hold: args.hold,
+        after: args.after,
+        runs_dir: args.runs_dir,
+    };
+    let docker = perseus::docker::connect().await?;
+    let interrupt = interrupt_flag();
+    let mut view = RunView {
+        no_tsv: true,
+        ..RunView::default()
+    };
+    let rows = table::measure(
+        &docker,
+        &home,
+        &args.systems,
+        &opts,
+        interrupt.clone(),
+        &mut view,
+    )
+    .await;
+    view.done();
+    let rows = rows?;
+    print!("{}", table::render(&rows, &opts));
+    let failed = rows
+        .iter()
+        .any(|r| !r.crashed.failed.is_empty() || !r.isolated.failed.is_empty());
+    Ok(if failed || *interrupt.borrow() { 1 } else { 0 })
 }

@@ -502,6 +502,43 @@ pub async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
     ))
 }
 
+/// Leave no fault in force: heal every network fault, thaw every paused node and start every
+/// node that is not running. Returns one line per thing undone (empty when nothing was).
+///
+/// Errors: the first Docker or helper failure; what was undone before it stays undone.
+pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    let healed = heal(docker, lab).await?;
+    if healed.detail != "no network fault was in force" {
+        done.push(format!("heal: {}", healed.detail));
+    }
+    for n in &lab.nodes {
+        let mut paused = false;
+        let mut stopped = false;
+        for c in &n.containers {
+            let state = crate::docker::inspect(docker, c).await?.state;
+            let state = state.as_ref();
+            paused |= state.and_then(|s| s.paused).unwrap_or(false);
+            stopped |= !state.and_then(|s| s.running).unwrap_or(false);
+        }
+        if paused {
+            done.push(format!(
+                "resume {}: {}",
+                n.name,
+                apply(docker, lab, NodeFault::Resume, &n.name).await?
+            ));
+        }
+        if stopped {
+            done.push(format!(
+                "start {}: {}",
+                n.name,
+                apply(docker, lab, NodeFault::Start, &n.name).await?
+            ));
+        }
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

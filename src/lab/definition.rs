@@ -46,6 +46,10 @@ pub struct Definition {
 pub struct Extension {
     /// The system this file defines (`etcd`).
     pub system: String,
+    /// Its name as people write it (`CockroachDB`), for reports and `perseus table`; default:
+    /// `system`.
+    #[serde(default)]
+    pub title: Option<String>,
     /// The load loop's driver for this system (`etcd`, `http-kv`, ...).
     pub driver: String,
     /// The TCP port clients connect to, inside each node.
@@ -94,10 +98,10 @@ pub struct Extension {
     #[serde(default)]
     pub add_node: bool,
     /// How long `lab up` waits for readiness (humantime, e.g. `90s`).
-    #[serde(default = "default_ready_timeout", with = "humantime_serde_compat")]
+    #[serde(default = "default_ready_timeout", with = "crate::units::duration")]
     pub ready_timeout: Duration,
     /// Grace period of a graceful `stop` before SIGKILL (humantime).
-    #[serde(default = "default_stop_timeout", with = "humantime_serde_compat")]
+    #[serde(default = "default_stop_timeout", with = "crate::units::duration")]
     pub stop_timeout: Duration,
 }
 
@@ -135,17 +139,6 @@ fn default_ready_timeout() -> Duration {
 }
 fn default_stop_timeout() -> Duration {
     Duration::from_secs(10)
-}
-
-mod humantime_serde_compat {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("bad duration '{s}': {e} (write e.g. 90s or 2m)"))
-        })
-    }
 }
 
 /// One Compose service, restricted to the keys Perseus understands.

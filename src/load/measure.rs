@@ -5,13 +5,13 @@
 //! start of the run to the first success and from the last success to the end; its resolution is
 //! that of the timestamps (1 µs), far better than the 0.1 s the lab promises.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Microseconds in a second.
 pub const MICROS: u64 = 1_000_000;
 
 /// A span without successful iterations.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     /// Start of the span: the last success before it (seconds since the start of the run).
     pub start_s: f64,

@@ -51,6 +51,9 @@ pub struct LoadOptions {
     pub op_timeout: Duration,
     /// Prefix of every key (`<run-id>/<node>/<conn>`); unique per run.
     pub run_id: String,
+    /// The instant second 0 of the run begins (`None`: when [`run`] is called). A scenario sets it
+    /// so that its fault times and the success timestamps share one clock.
+    pub origin: Option<Instant>,
 }
 
 /// One second of the run, as printed.
@@ -164,7 +167,7 @@ pub async fn run<D: Driver>(
     let seconds = duration.as_secs() as usize + 2;
     let buckets = Arc::new(Buckets::new(endpoints.len(), seconds));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let start = Instant::now();
+    let start = opts.origin.unwrap_or_else(Instant::now);
 
     let mut tasks = Vec::new();
     for (node_idx, ep) in endpoints.iter().enumerate() {
@@ -414,6 +417,7 @@ mod tests {
             clients_per_node: 2,
             op_timeout: Duration::from_millis(200),
             run_id: "t".into(),
+            origin: None,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::measure::{self, Window, MICROS};
 
@@ -12,7 +12,7 @@ use super::measure::{self, Window, MICROS};
 pub const LISTED_WINDOW_US: u64 = MICROS / 2;
 
 /// A read that returned less than the value last acknowledged on that key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LostWrite {
     /// The key.
     pub key: String,
@@ -71,7 +71,7 @@ impl ConnReport {
 }
 
 /// Per-node figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeSummary {
     /// Node name.
     pub node: String,
@@ -91,7 +91,7 @@ pub struct NodeSummary {
 
 /// What a key must hold at the end: the last acknowledged value, or up to `max_possible` if writes
 /// after it failed ambiguously.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeySummary {
     /// The key.
     pub key: String,
@@ -113,7 +113,7 @@ impl KeySummary {
 }
 
 /// The whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// The run id (key prefix).
     pub run_id: String,
@@ -139,6 +139,10 @@ pub struct Summary {
     pub keys: Vec<KeySummary>,
     /// Every lost write seen.
     pub lost: Vec<LostWrite>,
+    /// Per node (in node order), every success timestamp (µs since the start, ascending): what
+    /// the windows are computed from. Not serialised (a run folder keeps the results instead).
+    #[serde(skip)]
+    pub successes: Vec<Vec<u64>>,
 }
 
 impl Summary {
@@ -206,6 +210,7 @@ impl Summary {
                 .iter()
                 .flat_map(|r| r.lost.iter().cloned())
                 .collect(),
+            successes: per_node_ts,
         }
     }
 

@@ -1,0 +1,1086 @@
+//! Scenarios: an experiment as a YAML file — which system, how much load, which faults at which
+//! times on which targets, and what must hold — so that `perseus run` carries it out the same way
+//! every time and a CI job can use it as a smoke test.
+//!
+//! ```yaml
+//! name: etcd-kill-leader
+//! system: etcd
+//! nodes: 3                      # default 3
+//! load:
+//!   duration: 30s               # how long the measured load runs
+//!   clients-per-node: 1         # default 1
+//!   op-timeout: 1s              # deadline of each connect, read and write; default 1s
+//!   warmup: 30s                 # at most this long until every node serves; default 30s
+//! steps:
+//!   - name: crash               # optional; later steps and expectations refer to it
+//!     at: 10s                   # offset from the start of the measured load
+//!     fault: kill               # kill stop start pause resume isolate disconnect connect partition heal
+//!     target: leader            # a node (n2), leader, follower, random, pd-leader, a step's name, or a list
+//!   - at: 20s
+//!     fault: start
+//!     target: crash             # the node(s) step `crash` hit
+//! expect:
+//!   - window: {after: crash, at-most: 5s}          # the cluster-wide unavailability window it caused
+//!   - serves-again: {after: 1, within: 10s}        # steps by name or by 0-based index
+//!   - column-zero: {node: crash, from: crash, until: 1}
+//!   - lost-writes: 0                               # at most
+//! ```
+//!
+//! A partition step names its groups instead of a target (`groups: [[leader], [n2, n3]]`); nodes no
+//! group names form one more group. `heal` takes neither.
+//!
+//! Every error — unknown keys, bad durations, unknown faults or targets, references to steps that do
+//! not exist — is reported with the file, line and column ([`Error::Definition`]) before anything
+//! starts.
+
+pub mod analysis;
+pub mod locate;
+pub mod runner;
+pub mod table;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fault::{NodeFault, Target};
+use crate::lab::Home;
+use crate::systems::Leadership;
+
+/// The longest measured load a scenario may ask for.
+pub const MAX_LOAD: Duration = Duration::from_secs(3600);
+
+/// A parsed, validated scenario.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    /// Short name, used in the run folder's name and in JUnit (`etcd-kill-leader`).
+    pub name: String,
+    /// What the experiment shows, for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The system (`etcd`).
+    pub system: String,
+    /// How many nodes (default 3).
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// The load loop's settings.
+    pub load: LoadSpec,
+    /// The timeline of faults, in time order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// What must hold. Each is a one-key map (`- window: {...}`), not a YAML tag.
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub expect: Vec<Expect>,
+}
+
+fn default_nodes() -> usize {
+    3
+}
+
+/// How much load, for how long.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoadSpec {
+    /// How long the measured load runs.
+    #[serde(with = "crate::units::duration")]
+    pub duration: Duration,
+    /// Connections per node, each with its own key (default 1).
+    #[serde(default = "default_clients")]
+    pub clients_per_node: usize,
+    /// Deadline of each connect, read and write (default 1 s).
+    #[serde(default = "default_op_timeout", with = "crate::units::duration")]
+    pub op_timeout: Duration,
+    /// Warm-up before the measured load: it ends after the first second in which every node
+    /// served; a lab that does not get there within this long fails the run (default 30 s).
+    #[serde(default = "default_warmup", with = "crate::units::duration")]
+    pub warmup: Duration,
+}
+
+fn default_clients() -> usize {
+    1
+}
+fn default_op_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_warmup() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Which fault a step injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A fault on nodes (kill, stop, start, pause, resume, isolate, disconnect, connect).
+    Node(NodeFault),
+    /// Groups of nodes that cannot reach each other.
+    Partition,
+    /// Undo every network fault.
+    Heal,
+}
+
+impl FaultKind {
+    /// The name as written (`kill`, `partition`, `heal`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Node(f) => f.name(),
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+        }
+    }
+
+    /// Whether the step brings nodes back (start, resume, connect, heal): its recovery is measured.
+    pub fn restores(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Heal
+                | FaultKind::Node(NodeFault::Start)
+                | FaultKind::Node(NodeFault::Resume)
+                | FaultKind::Node(NodeFault::Connect)
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<FaultKind, String> {
+        match s {
+            "partition" => Ok(FaultKind::Partition),
+            "heal" => Ok(FaultKind::Heal),
+            _ => NodeFault::ALL
+                .iter()
+                .find(|f| f.name() == s)
+                .map(|f| FaultKind::Node(*f))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown fault '{s}': use one of {}, partition, heal",
+                        NodeFault::ALL.map(|f| f.name()).join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+impl Serialize for FaultKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<FaultKind, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a step aims at: a target resolved when it fires, or the nodes an earlier step hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum Aim {
+    /// A node, a role, or `random`, resolved when the step fires.
+    Target(Target),
+    /// The node(s) the named earlier step acted on.
+    Step(String),
+}
+
+impl From<Aim> for String {
+    fn from(a: Aim) -> String {
+        a.to_string()
+    }
+}
+
+impl fmt::Display for Aim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Aim::Target(t) => t.fmt(f),
+            Aim::Step(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Whether `s` can name a step: lowercase letters, digits and `-`, starting with a letter, and not
+/// a target word or node name.
+fn is_step_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.parse::<Target>().is_err()
+}
+
+impl<'de> Deserialize<'de> for Aim {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Aim, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Ok(t) = s.parse::<Target>() {
+            return Ok(Aim::Target(t));
+        }
+        if is_step_name(&s) {
+            return Ok(Aim::Step(s));
+        }
+        Err(serde::de::Error::custom(format!(
+            "'{s}' is not a target: use a node (n1, n2, ...), leader, follower, random, a role's leader such as pd-leader, or the name of an earlier step"
+        )))
+    }
+}
+
+/// One target or a list of them (`target: leader`, `target: [n1, n2]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Aims {
+    /// One.
+    One(Aim),
+    /// Several: the fault acts on each.
+    Many(Vec<Aim>),
+}
+
+impl<'de> Deserialize<'de> for Aims {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Aims, D::Error> {
+        // By hand rather than `untagged`, so that a bad target keeps its own message.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Aims;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a target (leader, n2, ...) or a list of targets")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Aims, E> {
+                Aim::deserialize(serde::de::value::StrDeserializer::<E>::new(s)).map(Aims::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Aims, A::Error> {
+                let mut v = Vec::new();
+                while let Some(a) = seq.next_element::<Aim>()? {
+                    v.push(a);
+                }
+                Ok(Aims::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Aims {
+    /// As a list.
+    pub fn list(&self) -> Vec<&Aim> {
+        match self {
+            Aims::One(a) => vec![a],
+            Aims::Many(v) => v.iter().collect(),
+        }
+    }
+}
+
+/// One fault on the timeline.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Step {
+    /// Optional name that later steps and expectations use to refer to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When it fires: offset from the start of the measured load.
+    #[serde(with = "crate::units::duration")]
+    pub at: Duration,
+    /// The fault.
+    pub fault: FaultKind,
+    /// What it aims at (node faults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Aims>,
+    /// The groups of a partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Vec<Aim>>>,
+}
+
+impl Step {
+    /// `kill leader`, `partition [leader] | [n2,n3]`, `heal`.
+    pub fn describe(&self) -> String {
+        let aims = |v: &[&Aim]| {
+            v.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match (&self.target, &self.groups) {
+            (Some(t), _) => format!("{} {}", self.fault, aims(&t.list())),
+            (None, Some(g)) => format!(
+                "{} {}",
+                self.fault,
+                g.iter()
+                    .map(|g| aims(&g.iter().collect::<Vec<_>>()))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+            (None, None) => self.fault.to_string(),
+        }
+    }
+}
+
+/// A step referred to by name or by 0-based index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum StepRef {
+    /// By index.
+    Index(usize),
+    /// By name.
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for StepRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<StepRef, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            I(usize),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::I(i) => Ok(StepRef::Index(i)),
+            Raw::S(s) => Ok(StepRef::Name(s)),
+        }
+    }
+}
+
+impl fmt::Display for StepRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepRef::Index(i) => write!(f, "step {i}"),
+            StepRef::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// What must hold for the run to pass.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Expect {
+    /// The unavailability window a step caused (cluster-wide, or one node's) is within bounds.
+    Window(WindowExpect),
+    /// Every node the step brings back (start, resume, connect; heal: every node a network fault
+    /// had cut) serves again within a duration of it.
+    ServesAgain(ServesAgain),
+    /// At most this many lost writes (reads that returned less than what was acknowledged).
+    LostWrites(u64),
+    /// A node's column is 0 from a step until another (while it is isolated, killed, paused).
+    ColumnZero(ColumnZero),
+}
+
+impl Expect {
+    /// One line naming the expectation, also the JUnit test case name.
+    pub fn describe(&self) -> String {
+        match self {
+            Expect::Window(w) => {
+                let whose = match &w.node {
+                    Some(n) => format!("{n}'s"),
+                    None => "cluster".into(),
+                };
+                let mut bounds = Vec::new();
+                if let Some(d) = w.at_least {
+                    bounds.push(format!("at least {}", crate::units::show(d)));
+                }
+                if let Some(d) = w.at_most {
+                    bounds.push(format!("at most {}", crate::units::show(d)));
+                }
+                format!(
+                    "{whose} unavailability window after {} is {}",
+                    w.after,
+                    bounds.join(" and ")
+                )
+            }
+            Expect::ServesAgain(s) => format!(
+                "every node serves again within {} of {}",
+                crate::units::show(s.within),
+                s.after
+            ),
+            Expect::LostWrites(n) => format!("at most {n} lost writes"),
+            Expect::ColumnZero(c) => format!(
+                "{}'s column is 0 from {} until {}",
+                c.node,
+                c.from,
+                c.until
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "the end".into())
+            ),
+        }
+    }
+}
+
+/// `window: {after, node, at-most, at-least}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WindowExpect {
+    /// The step whose window it is.
+    pub after: StepRef,
+    /// One node's window instead of the cluster's (a node, or a step's name: the node it hit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Aim>,
+    /// Upper bound.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub at_most: Option<Duration>,
+    /// Lower bound.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub at_least: Option<Duration>,
+}
+
+/// `serves-again: {after, within}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServesAgain {
+    /// A start, resume, connect or heal step.
+    pub after: StepRef,
+    /// How soon.
+    #[serde(with = "crate::units::duration")]
+    pub within: Duration,
+}
+
+/// `column-zero: {node, from, until, grace}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ColumnZero {
+    /// The node (a name, or a step's name: the node it hit).
+    pub node: Aim,
+    /// From this step (plus `grace`) ...
+    pub from: StepRef,
+    /// ... until this one fires (default: the end of the load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<StepRef>,
+    /// Iterations already in flight when `from` fired may still be acknowledged this long after
+    /// it (default: the load's op-timeout).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub grace: Option<Duration>,
+}
+
+/// A scenario file, parsed and checked, with its text kept for the run folder.
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The file's text.
+    pub text: String,
+    /// The scenario.
+    pub scenario: Scenario,
+}
+
+impl ScenarioFile {
+    /// Read, parse and check a scenario file against the lab's definitions.
+    ///
+    /// Errors: [`Error::MissingFile`] when it cannot be read; [`Error::Definition`] with file, line
+    /// and column for anything wrong in it.
+    pub fn load(path: &Path, home: &Home) -> Result<ScenarioFile> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::MissingFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let scenario = parse(path, &text)?;
+        check_against(path, &text, &scenario, home)?;
+        Ok(ScenarioFile {
+            path: path.to_path_buf(),
+            text,
+            scenario,
+        })
+    }
+}
+
+/// An error at `path` (like `steps[2].target`) in `file`.
+fn error_at(file: &Path, text: &str, path: &str, message: String) -> Error {
+    let (line, column) = locate::locate(text, &locate::path(path)).unwrap_or((0, 0));
+    Error::Definition {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// Parse and check a scenario's text on its own (no lab definitions needed).
+///
+/// Errors: [`Error::Definition`] with file, line and column.
+pub fn parse(file: &Path, text: &str) -> Result<Scenario> {
+    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let message = e.to_string();
+        // serde_yaml appends " at line L column C"; the prefix already says where.
+        let message = match message.find(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        // Errors raised by our own value checks (faults, targets, durations) are placed by
+        // serde_yaml at the start of the enclosing mapping; they quote the value, so move to it.
+        let (line, column) = refine(text, line, column, &message);
+        Error::Definition {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    validate(&scenario).map_err(|(path, message)| error_at(file, text, &path, message))?;
+    Ok(scenario)
+}
+
+/// Move a position forward from the start of a mapping to the value the message quotes first
+/// (`unknown fault 'kil'`): its first occurrence as a whole token at or after `(line, column)`.
+fn refine(text: &str, line: usize, column: usize, message: &str) -> (usize, usize) {
+    let quoted = message
+        .split('\'')
+        .nth(1)
+        .filter(|v| !v.is_empty() && !v.contains('\n'));
+    let (Some(value), true) = (quoted, line > 0) else {
+        return (line, column);
+    };
+    // Byte offset of (line, column); columns count characters.
+    let Some(line_start) = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .try_fold(0usize, |a, l| Some(a + l))
+    else {
+        return (line, column);
+    };
+    let rest_of_line = &text[line_start..];
+    let from = line_start
+        + rest_of_line
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+    let boundary = |c: Option<char>| {
+        c.is_none_or(|c| {
+            c.is_whitespace() || matches!(c, '[' | ']' | '{' | '}' | ',' | ':' | '"' | '\'' | '#')
+        })
+    };
+    let mut search = from;
+    while let Some(pos) = text[search..].find(value) {
+        let at = search + pos;
+        let before = text[..at].chars().next_back();
+        let after = text[at + value.len()..].chars().next();
+        if boundary(before) && boundary(after) {
+            let l = text[..at].matches('\n').count() + 1;
+            let c = text[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            return (l, c);
+        }
+        search = at + value.len();
+    }
+    (line, column)
+}
+
+/// The index of the step `r` refers to.
+pub fn step_index(steps: &[Step], r: &StepRef) -> Option<usize> {
+    match r {
+        StepRef::Index(i) => (*i < steps.len()).then_some(*i),
+        StepRef::Name(n) => steps.iter().position(|s| s.name.as_deref() == Some(n)),
+    }
+}
+
+/// Checks that need no lab definition. Err: (path in the document, message).
+fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
+    let at = |p: &str, m: String| Err((p.to_string(), m));
+    if s.name.is_empty()
+        || !s
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return at(
+            "name",
+            format!(
+                "name '{}' must be letters, digits, '-', '_' or '.' (it names the run folder)",
+                s.name
+            ),
+        );
+    }
+    if s.nodes == 0 || s.nodes > 9 {
+        return at(
+            "nodes",
+            format!("nodes: {} is out of range: give 1 to 9", s.nodes),
+        );
+    }
+    let load = &s.load;
+    if load.duration < Duration::from_secs(1) || load.duration > MAX_LOAD {
+        return at(
+            "load.duration",
+            format!(
+                "load duration {} is out of range: give 1s to 1h",
+                crate::units::show(load.duration)
+            ),
+        );
+    }
+    if load.clients_per_node == 0 || load.clients_per_node > 1024 {
+        return at(
+            "load.clients-per-node",
+            format!(
+                "clients-per-node {} is out of range: give 1 to 1024",
+                load.clients_per_node
+            ),
+        );
+    }
+    if load.op_timeout < Duration::from_millis(10) {
+        return at(
+            "load.op-timeout",
+            "op-timeout must be at least 10ms".to_string(),
+        );
+    }
+    let mut names = BTreeSet::new();
+    let mut previous = Duration::ZERO;
+    let node_ok = |n: &str| {
+        n.trim_start_matches('n')
+            .parse::<usize>()
+            .is_ok_and(|i| i >= 1 && i <= s.nodes)
+    };
+    for (i, step) in s.steps.iter().enumerate() {
+        let p = |k: &str| format!("steps[{i}].{k}");
+        if let Some(n) = &step.name {
+            if !is_step_name(n) {
+                return at(
+                    &p("name"),
+                    format!("step name '{n}' must be lowercase letters, digits and '-', and not a node name or target word (leader, follower, random)"),
+                );
+            }
+            if !names.insert(n.clone()) {
+                return at(
+                    &p("name"),
+                    format!("two steps are named '{n}': names must be unique"),
+                );
+            }
+        }
+        if step.at < previous {
+            return at(
+                &p("at"),
+                format!(
+                    "step {i} at {} comes before the step above it ({}): list steps in time order",
+                    crate::units::show(step.at),
+                    crate::units::show(previous)
+                ),
+            );
+        }
+        previous = step.at;
+        if step.at >= load.duration {
+            return at(
+                &p("at"),
+                format!(
+                    "step {i} at {} is not within the load's {}: make the load longer or the step earlier",
+                    crate::units::show(step.at),
+                    crate::units::show(load.duration)
+                ),
+            );
+        }
+        // The aims a step uses, with their paths, checked the same way.
+        let mut aims: Vec<(String, &Aim)> = Vec::new();
+        match step.fault {
+            FaultKind::Node(f) => {
+                if step.groups.is_some() {
+                    return at(
+                        &p("groups"),
+                        format!("groups belong to partition steps; {f} takes a target"),
+                    );
+                }
+                match &step.target {
+                    None => return at(&format!("steps[{i}]"), format!("step {i} ({f}) needs a target: a node, leader, follower, random, or an earlier step's name")),
+                    Some(Aims::Many(v)) if v.is_empty() => return at(&p("target"), "the target list is empty".into()),
+                    Some(Aims::One(a)) => aims.push((p("target"), a)),
+                    Some(Aims::Many(v)) => {
+                        aims.extend(v.iter().enumerate().map(|(j, a)| (format!("steps[{i}].target[{j}]"), a)))
+                    }
+                }
+            }
+            FaultKind::Partition => {
+                if step.target.is_some() {
+                    return at(
+                        &p("target"),
+                        "a partition takes groups, not a target: groups: [[leader], [n2, n3]]"
+                            .into(),
+                    );
+                }
+                let Some(groups) = &step.groups else {
+                    return at(
+                        &format!("steps[{i}]"),
+                        format!(
+                            "step {i} (partition) needs groups, e.g. groups: [[leader], [n2, n3]]"
+                        ),
+                    );
+                };
+                if groups.is_empty() || groups.iter().any(|g| g.is_empty()) {
+                    return at(
+                        &p("groups"),
+                        "every partition group needs at least one node".into(),
+                    );
+                }
+                for (g, group) in groups.iter().enumerate() {
+                    for (j, a) in group.iter().enumerate() {
+                        aims.push((format!("steps[{i}].groups[{g}][{j}]"), a));
+                    }
+                }
+            }
+            FaultKind::Heal => {
+                if step.target.is_some() || step.groups.is_some() {
+                    return at(
+                        &p(if step.target.is_some() {
+                            "target"
+                        } else {
+                            "groups"
+                        }),
+                        "heal undoes every network fault: it takes no target".into(),
+                    );
+                }
+            }
+        }
+        for (path, a) in aims {
+            match a {
+                Aim::Target(Target::Node(n)) if !node_ok(n) => {
+                    return at(
+                        &path,
+                        format!(
+                            "node {n} is not in a {}-node lab: use n1 to n{}",
+                            s.nodes, s.nodes
+                        ),
+                    )
+                }
+                Aim::Step(name) => {
+                    let earlier = s.steps[..i].iter().any(|e| e.name.as_deref() == Some(name));
+                    if !earlier {
+                        return at(&path, format!("'{name}' names no earlier step: name the step whose node(s) this one means (name: {name})"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (i, e) in s.expect.iter().enumerate() {
+        let key = match e {
+            Expect::Window(_) => "window",
+            Expect::ServesAgain(_) => "serves-again",
+            Expect::LostWrites(_) => "lost-writes",
+            Expect::ColumnZero(_) => "column-zero",
+        };
+        let p = |k: &str| format!("expect[{i}].{key}.{k}");
+        let step_ok = |r: &StepRef, k: &str| {
+            match step_index(&s.steps, r) {
+            Some(idx) => Ok(idx),
+            None => Err((
+                p(k),
+                format!(
+                    "'{r}' is no step of this scenario: name one (name: ...) or give its 0-based index (0 to {})",
+                    s.steps.len().saturating_sub(1)
+                ),
+            )),
+        }
+        };
+        let node_aim_ok = |a: &Aim, k: &str| {
+            match a {
+            Aim::Target(Target::Node(n)) if node_ok(n) => Ok(()),
+            Aim::Target(Target::Node(n)) => Err((p(k), format!("node {n} is not in a {}-node lab", s.nodes))),
+            Aim::Step(name) if s.steps.iter().any(|st| st.name.as_deref() == Some(name)) => Ok(()),
+            other => Err((p(k), format!("'{other}' does not name one node: give a node (n1) or a step's name (the node it hit)"))),
+        }
+        };
+        match e {
+            Expect::Window(w) => {
+                step_ok(&w.after, "after")?;
+                if let Some(n) = &w.node {
+                    node_aim_ok(n, "node")?;
+                }
+                if w.at_most.is_none() && w.at_least.is_none() {
+                    return Err((
+                        format!("expect[{i}].window"),
+                        "a window expectation needs at-most, at-least or both".into(),
+                    ));
+                }
+                if let (Some(lo), Some(hi)) = (w.at_least, w.at_most) {
+                    if lo > hi {
+                        return Err((
+                            p("at-least"),
+                            "at-least is above at-most: nothing can pass".into(),
+                        ));
+                    }
+                }
+            }
+            Expect::ServesAgain(sa) => {
+                let idx = step_ok(&sa.after, "after")?;
+                if !s.steps[idx].fault.restores() {
+                    return Err((p("after"), format!("'{}' is a {} step: serves-again follows a start, resume, connect or heal step", sa.after, s.steps[idx].fault)));
+                }
+                let left = load.duration.saturating_sub(s.steps[idx].at);
+                if sa.within > left {
+                    return Err((p("within"), format!(
+                        "within {} of '{}' cannot be judged: the load ends {} after it; lengthen the load or shorten within",
+                        crate::units::show(sa.within),
+                        sa.after,
+                        crate::units::show(left)
+                    )));
+                }
+            }
+            Expect::LostWrites(_) => {}
+            Expect::ColumnZero(c) => {
+                node_aim_ok(&c.node, "node")?;
+                let from = step_ok(&c.from, "from")?;
+                if let Some(u) = &c.until {
+                    let until = step_ok(u, "until")?;
+                    if until <= from {
+                        return Err((
+                            p("until"),
+                            format!("'{u}' does not come after '{}'", c.from),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks against the lab's definitions: the system exists, the node count suits it, and the
+/// targets exist on it (`leader` needs a system with a leader, `pd-leader` one with that role).
+fn check_against(file: &Path, text: &str, s: &Scenario, home: &Home) -> Result<()> {
+    let bad = |path: &str, message: String| Err(error_at(file, text, path, message));
+    if !home.systems().contains(&s.system) {
+        return bad(
+            "system",
+            format!(
+                "unknown system '{}': choose one of {}",
+                s.system,
+                home.systems().join(", ")
+            ),
+        );
+    }
+    let def = home.definition(&s.system, None)?;
+    if s.nodes < def.perseus.min_nodes {
+        return bad(
+            "nodes",
+            format!(
+                "{} needs at least {} nodes; nodes: {} is too few",
+                s.system, def.perseus.min_nodes, s.nodes
+            ),
+        );
+    }
+    let leadership = Leadership::parse(&def.perseus.leader)?;
+    for (i, step) in s.steps.iter().enumerate() {
+        let mut aims: Vec<(String, &Aim)> = Vec::new();
+        if let Some(t) = &step.target {
+            match t {
+                Aims::One(a) => aims.push((format!("steps[{i}].target"), a)),
+                Aims::Many(v) => aims.extend(
+                    v.iter()
+                        .enumerate()
+                        .map(|(j, a)| (format!("steps[{i}].target[{j}]"), a)),
+                ),
+            }
+        }
+        for (g, group) in step.groups.iter().flatten().enumerate() {
+            aims.extend(
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("steps[{i}].groups[{g}][{j}]"), a)),
+            );
+        }
+        for (path, a) in aims {
+            match a {
+                Aim::Target(Target::Leader | Target::Follower) if leadership == Leadership::None => {
+                    return bad(
+                        &path,
+                        format!(
+                            "{} has no leader, so '{a}' cannot be resolved: target a node (n1) or random",
+                            s.system
+                        ),
+                    )
+                }
+                Aim::Target(Target::RoleLeader(role))
+                    if !leadership.roles().contains(&role.as_str()) =>
+                {
+                    let roles = leadership.roles();
+                    return bad(
+                        &path,
+                        format!(
+                            "{} has no {role} leader{}",
+                            s.system,
+                            if roles.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": its roles are {}", roles.join(", "))
+                            }
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+name: etcd-kill-leader
+system: etcd
+load:
+  duration: 30s
+  op-timeout: 500ms
+steps:
+  - name: crash
+    at: 10s
+    fault: kill
+    target: leader
+  - at: 20s
+    fault: start
+    target: crash
+  - at: 21s
+    fault: partition
+    groups: [[n1], [n2, n3]]
+  - name: mend
+    at: 25s
+    fault: heal
+expect:
+  - window: {after: crash, at-most: 5s}
+  - window: {after: 0, node: n2, at-least: 100ms}
+  - serves-again: {after: 1, within: 10s}
+  - serves-again: {after: mend, within: 3s}
+  - column-zero: {node: crash, from: crash, until: 1, grace: 2s}
+  - lost-writes: 0
+";
+
+    fn err(text: &str) -> (usize, usize, String) {
+        match parse(Path::new("s.yaml"), text).unwrap_err() {
+            Error::Definition {
+                line,
+                column,
+                message,
+                ..
+            } => (line, column, message),
+            other => panic!("not a definition error: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_scenario_parses_with_defaults() {
+        let s = parse(Path::new("s.yaml"), GOOD).unwrap();
+        assert_eq!(s.nodes, 3);
+        assert_eq!(s.load.clients_per_node, 1);
+        assert_eq!(s.load.op_timeout, Duration::from_millis(500));
+        assert_eq!(s.load.warmup, Duration::from_secs(30));
+        assert_eq!(s.steps.len(), 4);
+        assert_eq!(s.steps[0].fault, FaultKind::Node(NodeFault::Kill));
+        assert_eq!(
+            s.steps[0].target,
+            Some(Aims::One(Aim::Target(Target::Leader)))
+        );
+        assert_eq!(
+            s.steps[1].target,
+            Some(Aims::One(Aim::Step("crash".into())))
+        );
+        assert_eq!(s.steps[2].describe(), "partition n1 | n2,n3");
+        assert_eq!(s.expect.len(), 6);
+        assert_eq!(s.expect[5], Expect::LostWrites(0));
+        assert_eq!(
+            s.expect[0].describe(),
+            "cluster unavailability window after crash is at most 5s"
+        );
+        assert_eq!(
+            s.expect[4].describe(),
+            "crash's column is 0 from crash until step 1"
+        );
+        // It survives a round trip through its own serialisation (the run folder keeps a copy).
+        let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_where_they_are() {
+        let (line, col, m) = err(&GOOD.replace("  op-timeout: 500ms", "  op-timout: 500ms"));
+        assert_eq!((line, col), (5, 3), "{m}");
+        assert!(m.contains("unknown field `op-timout`"), "{m}");
+        let (line, _, m) =
+            err(&GOOD.replace("    target: leader", "    target: leader\n    taget: n1"));
+        assert_eq!(line, 11, "{m}");
+        assert!(m.contains("taget"), "{m}");
+    }
+
+    #[test]
+    fn bad_durations_faults_and_targets_name_the_value_and_the_fix() {
+        let (line, col, m) = err(&GOOD.replace("at: 10s", "at: ten seconds"));
+        assert_eq!((line, col), (8, 9), "{m}");
+        assert!(m.contains("'ten seconds' is not a duration"), "{m}");
+        let (_, _, m) = err(&GOOD.replace("at: 10s", "at: 10"));
+        assert!(m.contains("'10' has no unit: write 10s"), "{m}");
+        let (line, col, m) = err(&GOOD.replace("fault: kill", "fault: kil"));
+        assert_eq!((line, col), (9, 12), "{m}");
+        assert!(
+            m.contains("unknown fault 'kil': use one of kill, stop"),
+            "{m}"
+        );
+        let (line, col, m) = err(&GOOD.replace("target: leader", "target: Leader"));
+        assert_eq!((line, col), (10, 13), "{m}");
+        assert!(m.contains("'Leader' is not a target"), "{m}");
+        let (_, _, m) = err(&GOOD.replace("  - lost-writes: 0", "  - lost-write: 0"));
+        assert!(m.contains("unknown variant `lost-write`"), "{m}");
+    }
+
+    #[test]
+    fn references_and_timeline_are_checked_with_positions() {
+        let (line, col, m) = err(&GOOD.replace("target: crash", "target: crsh"));
+        assert_eq!((line, col), (13, 13), "{m}");
+        assert!(m.contains("'crsh' names no earlier step"), "{m}");
+        let (line, col, m) = err(&GOOD.replace("after: crash, at-most", "after: boom, at-most"));
+        assert_eq!((line, col), (21, 21), "{m}");
+        assert!(m.contains("'boom' is no step"), "{m}");
+        let (line, _, m) = err(&GOOD.replace("at: 21s", "at: 2s"));
+        assert_eq!(line, 14, "{m}");
+        assert!(m.contains("comes before the step above it"), "{m}");
+        let (line, _, m) = err(&GOOD.replace("at: 25s", "at: 30s"));
+        assert_eq!(line, 18, "{m}");
+        assert!(m.contains("not within the load's 30s"), "{m}");
+        let (line, col, m) = err(&GOOD.replace("[[n1], [n2, n3]]", "[[n1], [n2, n4]]"));
+        assert_eq!((line, col), (16, 25), "{m}");
+        assert!(m.contains("node n4 is not in a 3-node lab"), "{m}");
+        let (_, _, m) =
+            err(&GOOD.replace("serves-again: {after: 1,", "serves-again: {after: crash,"));
+        assert!(m.contains("'crash' is a kill step"), "{m}");
+        let (_, _, m) = err(&GOOD.replace("  - name: mend\n", "  - name: leader\n"));
+        assert!(m.contains("step name 'leader'"), "{m}");
+        let (line, _, m) = err(&GOOD.replace("    fault: heal", "    fault: heal\n    target: n1"));
+        assert_eq!(line, 20, "{m}");
+        assert!(m.contains("heal undoes every network fault"), "{m}");
+    }
+
+    #[test]
+    fn every_error_is_one_line_with_file_line_and_column() {
+        let e = parse(
+            Path::new("scenarios/x.yaml"),
+            &GOOD.replace("fault: kill", "fault: kil"),
+        )
+        .unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("scenarios/x.yaml:9:12: steps[0]: unknown fault 'kil'"),
+            "{shown}"
+        );
+        assert!(!shown.contains('\n'), "{shown}");
+        assert_eq!(e.exit_code(), 2);
+    }
+}

@@ -1,0 +1,442 @@
+//! `perseus run`, `perseus report` and `perseus table` as a user runs them, on real etcd labs:
+//! the scenario files are checked before anything starts, a run writes its folder, an expectation
+//! that does not hold fails the run (exit 1, JUnit failure), Ctrl-C leaves no fault in force, and
+//! the table prints the seeds' Markdown.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The only run folder under `runs`.
+fn run_folder(runs: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .unwrap_or_else(|e| panic!("{}: {e}", runs.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run folder: {dirs:?}");
+    dirs[0].clone()
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+fn events(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn every_shipped_scenario_checks_and_bad_files_are_refused_before_anything_starts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(root.join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.iter().any(|f| f.ends_with("smoke.yaml")));
+    for system in ["etcd", "gryadka", "galera", "postgres"] {
+        for exp in [
+            "kill-leader",
+            "isolate-leader",
+            "kill-follower",
+            "pause-leader",
+        ] {
+            let name = format!("{system}-{exp}.yaml");
+            assert!(
+                files.iter().any(|f| f.ends_with(&name)),
+                "{name} is shipped"
+            );
+        }
+    }
+    let mut args = vec!["run", "--check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = run(&args, 0);
+    assert_eq!(
+        stdout(&out).lines().count(),
+        files.len(),
+        "{}",
+        stdout(&out)
+    );
+
+    // Bad files: one line with file:line:col, exit 2, and nothing made (no lab, no run folder).
+    let _lock = LabGuard::lock_only("etcd");
+    let tmp = scratch();
+    let runs = tmp.path().join("runs");
+    let cases = [
+        ("load:\n  duration: 30s\n", "name: b\nsystem: etcd\nload:\n  duration: 30s\n  clients: 2\n", ":5:3: load: unknown field `clients`"),
+        ("fault", "name: b\nsystem: etcd\nload: {duration: 30s}\nsteps:\n  - {at: 5s, fault: explode, target: leader}\n", ":5:21: steps[0]: unknown fault 'explode'"),
+        ("target", "name: b\nsystem: etcd\nload: {duration: 30s}\nsteps:\n  - at: 5s\n    fault: kill\n    target: Boss\n", ":7:13: steps[0].target: 'Boss' is not a target"),
+        ("step reference", "name: b\nsystem: etcd\nload: {duration: 30s}\nsteps:\n  - at: 5s\n    fault: start\n    target: boss\n", ":7:13: 'boss' names no earlier step"),
+        ("duration", "name: b\nsystem: etcd\nload: {duration: half a minute}\n", ":3:18: load.duration: 'half a minute' is not a duration"),
+        ("leaderless", "name: b\nsystem: gryadka\nload: {duration: 30s}\nsteps:\n  - {at: 5s, fault: kill, target: leader}\n", ":5:35: gryadka has no leader, so 'leader' cannot be resolved: target a node (n1) or random"),
+        ("system", "name: b\nsystem: mongo\nload: {duration: 30s}\n", ":2:9: unknown system 'mongo'"),
+    ];
+    for (i, (what, text, want)) in cases.iter().enumerate() {
+        let f = write(tmp.path(), &format!("bad{i}.yaml"), text);
+        let out = run(
+            &[
+                "run",
+                f.to_str().unwrap(),
+                "--runs-dir",
+                runs.to_str().unwrap(),
+            ],
+            2,
+        );
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{what}: one line: {err}");
+        assert!(
+            err.contains(&format!("{}{want}", f.display())),
+            "{what}: want {want}: {err}"
+        );
+    }
+    assert!(!runs.exists(), "no run folder for a bad file");
+    assert_eq!(leftovers("etcd"), (0, 0, 0), "no lab for a bad file");
+}
+
+#[test]
+fn a_failing_expectation_fails_the_run_with_exit_1_and_a_junit_failure() {
+    let Some(_lock) = LabGuard::lock_only("etcd") else {
+        return;
+    };
+    let tmp = scratch();
+    let runs = tmp.path().join("runs");
+    let junit = tmp.path().join("results.xml");
+    // A killed leader costs etcd an election: never less than 100 ms, so at-most 50ms must fail.
+    let f = write(
+        tmp.path(),
+        "kill.yaml",
+        "\
+name: kill-leader-too-strict
+system: etcd
+load: {duration: 12s}
+steps:
+  - {name: crash, at: 4s, fault: kill, target: leader}
+  - {name: restart, at: 8s, fault: start, target: crash}
+expect:
+  - window: {after: crash, at-most: 50ms}
+  - column-zero: {node: crash, from: crash, until: restart}
+  - lost-writes: 0
+",
+    );
+    let out = run(
+        &[
+            "run",
+            f.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        1,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("== kill-leader-too-strict: FAILED"), "{err}");
+
+    // The run folder has everything, and the numbers add up.
+    let dir = run_folder(&runs);
+    for file in [
+        "scenario.yaml",
+        "events.jsonl",
+        "metrics.tsv",
+        "summary.json",
+        "report.md",
+        "plot.svg",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} in {}", dir.display());
+    }
+    let s = summary(&dir);
+    assert_eq!(s["outcome"], "failed", "{s}");
+    let killed = s["steps"][0]["nodes"][0].as_str().unwrap().to_string();
+    assert_eq!(
+        s["leader_before"].as_str(),
+        Some(killed.as_str()),
+        "the leader was killed"
+    );
+    assert_ne!(
+        s["leader_after"].as_str(),
+        Some(killed.as_str()),
+        "a new leader took over"
+    );
+    for step in s["steps"].as_array().unwrap() {
+        let late = step["late_ms"].as_f64().unwrap();
+        assert!(late < 50.0, "a step fired {late} ms late: {step}");
+        assert!(step["applied_s"].as_f64().unwrap() >= step["fired_s"].as_f64().unwrap());
+    }
+    let window = &s["effects"][0]["cluster"];
+    let len = window["length_s"].as_f64().unwrap();
+    assert!(
+        len > 0.1 && len < 10.0,
+        "an election-sized window: {window}"
+    );
+    let v = s["verdicts"].as_array().unwrap();
+    assert_eq!(
+        v.iter()
+            .map(|v| v["passed"].as_bool().unwrap())
+            .collect::<Vec<_>>(),
+        vec![false, true, true],
+        "{s}"
+    );
+    assert_eq!(s["load"]["lost_writes"], 0);
+    let steps: Vec<_> = events(&dir)
+        .into_iter()
+        .filter(|e| e["kind"] == "step")
+        .collect();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["step"]["aim"], "leader");
+    assert_eq!(steps[0]["step"]["nodes"][0].as_str(), Some(killed.as_str()));
+    assert_eq!(
+        steps[1]["step"]["nodes"][0].as_str(),
+        Some(killed.as_str()),
+        "start hit the killed node"
+    );
+    let metrics = std::fs::read_to_string(dir.join("metrics.tsv")).unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    assert_eq!(lines[0], "sec\ttotal\tn1\tn2\tn3");
+    assert_eq!(lines.len(), 13, "a header and 12 seconds: {metrics}");
+    for l in &lines[1..] {
+        let c: Vec<u64> = l.split('\t').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(c[1], c[2..].iter().sum::<u64>(), "{l}");
+    }
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.starts_with("# kill-leader-too-strict: FAILED"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("kill {killed} (leader)")),
+        "{report}"
+    );
+    assert!(
+        report.contains("| cluster unavailability window after crash is at most 50ms | **FAIL** |"),
+        "{report}"
+    );
+    let svg = std::fs::read_to_string(dir.join("plot.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains(&format!("kill {killed} (leader)")));
+
+    // JUnit: the expectation is a failed test case; the others pass.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"kill-leader-too-strict\" tests=\"4\""),
+        "{xml}"
+    );
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains(
+            "<testcase name=\"cluster unavailability window after crash is at most 50ms\""
+        ),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"measured cluster: "),
+        "{xml}"
+    );
+
+    // The lab is gone (no --keep), and `perseus report` renders the folder again.
+    assert_eq!(leftovers("etcd"), (0, 0, 0));
+    std::fs::remove_file(dir.join("report.md")).unwrap();
+    std::fs::remove_file(dir.join("plot.svg")).unwrap();
+    let out = run(&["report", dir.to_str().unwrap()], 0);
+    assert_eq!(stdout(&out), report, "the same report from the folder");
+    assert!(dir.join("plot.svg").is_file());
+    let out = run(&["report", tmp.path().to_str().unwrap()], 2);
+    assert!(
+        stderr(&out).contains("is not a run folder"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ctrl_c_midway_undoes_every_fault_and_writes_the_partial_report() {
+    let Some(lab) = LabGuard::up("etcd", &[]) else {
+        return;
+    };
+    let tmp = scratch();
+    let runs = tmp.path().join("runs");
+    let f = write(
+        tmp.path(),
+        "long.yaml",
+        "\
+name: interrupted
+system: etcd
+load: {duration: 60s}
+steps:
+  - {name: cut, at: 2s, fault: isolate, target: n1}
+  - {name: freeze, at: 3s, fault: pause, target: n2}
+  - {name: crash, at: 4s, fault: kill, target: n3}
+  - {at: 50s, fault: heal}
+expect:
+  - serves-again: {after: 3, within: 5s}
+",
+    );
+    // --reuse: run on the lab that is up, and leave it up.
+    let child = perseus()
+        .args([
+            "run",
+            f.to_str().unwrap(),
+            "--reuse",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the steps have fired (the folder's events say so), then Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let fired = std::fs::read_dir(&runs)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.unwrap().path().join("events.jsonl")).ok())
+            .map(|t| t.matches("\"kind\":\"step\"").count())
+            .unwrap_or(0);
+        if fired >= 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the steps never fired"
+        );
+        sleep_s(0.2);
+    }
+    sleep_s(1.0);
+    let during = lab.status();
+    assert!(
+        during
+            .iter()
+            .any(|r| !r["faults"].as_array().unwrap().is_empty()),
+        "faults are in force before Ctrl-C: {during:?}"
+    );
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("== interrupted: INTERRUPTED"), "{err}");
+
+    let dir = run_folder(&runs);
+    let s = summary(&dir);
+    assert_eq!(s["outcome"], "interrupted", "{s}");
+    assert_eq!(
+        s["steps"].as_array().unwrap().len(),
+        3,
+        "the heal at 50 s never fired"
+    );
+    let restored = s["restored"].as_array().unwrap();
+    let restored: Vec<&str> = restored.iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(
+        restored.iter().any(|r| r.starts_with("heal:")),
+        "{restored:?}"
+    );
+    assert!(
+        restored.iter().any(|r| r.starts_with("resume ")),
+        "{restored:?}"
+    );
+    assert!(
+        restored.iter().any(|r| r.starts_with("start n3")),
+        "{restored:?}"
+    );
+    assert!(
+        s["verdicts"][0]["measured"]
+            .as_str()
+            .unwrap()
+            .contains("never fired"),
+        "{s}"
+    );
+    let load_s = s["load"]["duration_s"].as_f64().unwrap();
+    assert!(
+        load_s > 4.0 && load_s < 30.0,
+        "the load stopped at Ctrl-C: {load_s}"
+    );
+    assert!(dir.join("report.md").is_file() && dir.join("plot.svg").is_file());
+    assert!(std::fs::read_to_string(dir.join("report.md"))
+        .unwrap()
+        .starts_with("# interrupted: INTERRUPTED"));
+
+    // The reused lab is still up, with no fault in force, every node running and serving.
+    for r in lab.status() {
+        assert_eq!(r["state"], "running", "{r}");
+        assert!(r["faults"].as_array().unwrap().is_empty(), "{r}");
+    }
+    let load = LoadRun::start("etcd", 3, &[]);
+    let r = load.finish();
+    assert!(
+        r.column(1, 2, 3)
+            .iter()
+            .chain(r.column(2, 2, 3).iter())
+            .chain(r.column(3, 2, 3).iter())
+            .all(|&c| c > 0),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn the_table_prints_the_seeds_markdown_with_measured_windows() {
+    let Some(_lock) = LabGuard::lock_only("etcd") else {
+        return;
+    };
+    let tmp = scratch();
+    let runs = tmp.path().join("runs");
+    let out = run(
+        &[
+            "table",
+            "etcd",
+            "--repeat",
+            "1",
+            "--before",
+            "3s",
+            "--hold",
+            "6s",
+            "--after",
+            "4s",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        0,
+    );
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0], "| database | crashed leader | isolated leader |",
+        "{table}"
+    );
+    assert_eq!(lines[1], "| --- | --- | --- |");
+    let cells: Vec<&str> = lines[2].split('|').map(str::trim).collect();
+    assert_eq!(cells[1], "etcd", "{table}");
+    for cell in &cells[2..4] {
+        let secs: f64 = cell
+            .trim_start_matches("≥ ")
+            .trim_end_matches(" s")
+            .parse()
+            .unwrap_or_else(|_| panic!("a window in seconds: {cell:?} in {table}"));
+        assert!(secs > 0.1 && secs < 10.0, "{table}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&runs).unwrap().count(),
+        2,
+        "two runs, two folders"
+    );
+    assert_eq!(leftovers("etcd"), (0, 0, 0), "the table's lab is gone");
+}
