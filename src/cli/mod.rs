@@ -37,7 +37,7 @@ enum Command {
     #[command(subcommand)]
     Fault(FaultCommand),
     /// The whole experiment in one command: images, lab up, load, kill the leader, restart it,
-    /// the measured window, lab down.
+    /// the measured window and a report in runs/, lab down.
     Demo(DemoArgs),
     /// Carry out scenario files: lab up, warm-up, load with the faults on their timeline, measure,
     /// report into runs/<time>-<name>/, lab down. Exit 1 when an expectation does not hold.
@@ -243,6 +243,9 @@ struct DemoArgs {
     /// Leave the lab up afterwards.
     #[arg(long)]
     keep: bool,
+    /// Where the run folder goes.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -546,11 +549,19 @@ async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `demo`: the crashed-leader experiment as a scenario run (lab up, load, kill the leader, start it
+/// again, measure, report, lab down), with the window it cost printed at the end.
 async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    use perseus::scenario::runner::{self, RunOptions};
+    use perseus::scenario::table::{self, Experiment};
     let home = Home::locate()?;
     home.check_system(&args.system)?;
     let t = &args.load;
-    if t.kill_at >= t.duration || t.start_at <= t.kill_at || t.start_at >= t.duration {
+    if t.kill_at.is_zero()
+        || t.kill_at >= t.duration
+        || t.start_at <= t.kill_at
+        || t.start_at >= t.duration
+    {
         return Err(Error::BadInput(format!(
             "demo times --kill-at {} --start-at {} --duration {} do not fit: kill-at must come before start-at, and both before the end",
             humantime::format_duration(t.kill_at),
@@ -559,103 +570,49 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    let def = home.definition(&args.system, None)?;
+    let leaderless = perseus::systems::Leadership::parse(&def.perseus.leader)?
+        == perseus::systems::Leadership::None;
+    let mut scenario = table::scenario(
+        &args.system,
+        leaderless,
+        Experiment::CrashedLeader,
+        t.kill_at,
+        t.start_at - t.kill_at,
+        t.duration - t.start_at,
+    );
+    scenario.name = format!("{}-demo", args.system);
+    let file = perseus::scenario::ScenarioFile {
+        path: "(perseus demo)".into(),
+        text: serde_yaml::to_string(&scenario)?,
+        scenario,
+    };
     let docker = perseus::docker::connect().await?;
-    let system = args.system.clone();
-    eprintln!("== perseus demo: {system}, 3 nodes; load for {}, kill the leader at {}, start it again at {}",
-        humantime::format_duration(t.duration), humantime::format_duration(t.kill_at), humantime::format_duration(t.start_at));
-    let lab = lab::up(
-        &docker,
-        &home,
-        &system,
-        &UpOptions {
-            nodes: 3,
-            file: None,
-            ready_timeout: None,
-            images: Vec::new(),
-        },
-        &mut progress,
-    )
-    .await?;
-    let result = demo_run(&docker, &lab, &args).await;
-    if !args.keep {
-        let r = lab::down(&docker, &system).await?;
+    let opts = RunOptions {
+        keep: args.keep,
+        reuse: false,
+        runs_dir: args.runs_dir.clone(),
+    };
+    let mut view = RunView::default();
+    let r = runner::run(&docker, &home, &file, &opts, interrupt_flag(), &mut view).await;
+    view.done();
+    let (rec, dir) = r?;
+    if let (Some(step), Some(fx)) = (rec.steps.first(), rec.effects.first()) {
         eprintln!(
-            "== lab {system} down: removed {} containers, {} networks, {} volumes",
-            r.containers, r.networks, r.volumes
+            "== {} at {:.2} s: cluster unavailability window {}; leader before {}, after {}",
+            step.label(),
+            step.fired_s,
+            perseus::load::summary::describe(&fx.cluster),
+            rec.leader_before.as_deref().unwrap_or("none"),
+            rec.leader_after.as_deref().unwrap_or("none")
         );
     }
-    result
-}
-
-async fn demo_run(docker: &bollard::Docker, lab: &Lab, args: &DemoArgs) -> anyhow::Result<i32> {
-    eprint!(
-        "{}",
-        lab::status::render(&lab::status::status(docker, lab).await?)
-    );
-    let kind = lab.driver()?;
-    let endpoints = lab.endpoints();
-    let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
-    let opts = LoadOptions {
-        duration: args.load.duration,
-        clients_per_node: 1,
-        op_timeout: Duration::from_secs(1),
-        run_id: load::new_run_id(),
-        origin: None,
-    };
-    eprintln!("{}", load::measure::tsv_header(&names));
-    let view = std::sync::Mutex::new(LiveView::new(&names));
-    let say = |line: &str| match view.lock().ok().as_deref() {
-        Some(Some(v)) => v.println(line),
-        _ => eprintln!("{line}"),
-    };
-    let nemesis = async {
-        tokio::time::sleep(args.load.kill_at).await;
-        let killed = match fault::inject(docker, lab, NodeFault::Kill, &Target::Leader).await {
-            Ok(ev) => {
-                say(&format!("# {}", ev.render()));
-                ev.nodes.first().cloned()
-            }
-            Err(e) => {
-                say(&format!("# kill leader failed: {e}"));
-                None
-            }
-        };
-        tokio::time::sleep(args.load.start_at - args.load.kill_at).await;
-        if let Some(node) = &killed {
-            match fault::inject(docker, lab, NodeFault::Start, &Target::Node(node.clone())).await {
-                Ok(ev) => say(&format!("# {}", ev.render())),
-                Err(e) => say(&format!("# start {node} failed: {e}")),
-            }
-        }
-        killed
-    };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let load = load::run_kind(kind, &endpoints, &opts, stop, |s| {
-        if let Ok(mut v) = view.lock() {
-            emit(&mut v, s);
-        }
-    });
-    let (summary, killed) = tokio::join!(load, nemesis);
-    if let Ok(mut v) = view.lock() {
-        if let Some(v) = v.take() {
-            v.finish();
-        }
-    }
-    eprint!("{}", summary.render());
-    if let Some(node) = killed {
-        eprintln!(
-            "== killed leader {node} at {:.1} s: cluster unavailability window {}",
-            args.load.kill_at.as_secs_f64(),
-            perseus::load::summary::describe(&summary.cluster_window)
-        );
-    }
-    eprint!(
-        "{}",
-        lab::status::render(&lab::status::status(docker, lab).await?)
-    );
-    Ok(0)
+    eprintln!("== report: {}", dir.join("report.md").display());
+    Ok(if rec.outcome == perseus::report::Outcome::Passed {
+        0
+    } else {
+        1
+    })
 }
 
 /// What `run` and `table` show while they go: TSV on stdout, the live view and progress on stderr.

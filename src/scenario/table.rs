@@ -132,51 +132,63 @@ pub struct Row {
     pub isolated: Cell,
 }
 
-/// The scenario of one table run.
-pub fn scenario(system: &str, leaderless: bool, exp: Experiment, o: &TableOptions) -> Scenario {
+/// The scenario of one experiment: the fault at `before`, the restart or heal `hold` later, then
+/// `after` more load. The table's runs and `perseus demo` are this scenario.
+pub fn scenario(
+    system: &str,
+    leaderless: bool,
+    exp: Experiment,
+    before: Duration,
+    hold: Duration,
+    after: Duration,
+) -> Scenario {
     let target = if leaderless {
         Target::Node("n1".into())
     } else {
         Target::Leader
     };
-    let (fault, restore) = match exp {
-        Experiment::CrashedLeader => (NodeFault::Kill, FaultKind::Node(NodeFault::Start)),
-        Experiment::IsolatedLeader => (NodeFault::Isolate, FaultKind::Heal),
+    let (fault, restore, names) = match exp {
+        Experiment::CrashedLeader => (
+            NodeFault::Kill,
+            FaultKind::Node(NodeFault::Start),
+            ("crash", "restart"),
+        ),
+        Experiment::IsolatedLeader => (NodeFault::Isolate, FaultKind::Heal, ("cut", "mend")),
     };
     Scenario {
         name: format!("{system}-table-{}", exp.name()),
         description: Some(format!(
             "perseus table: {} {target} at {}, {} it after {}",
             fault.name(),
-            crate::units::show(o.before),
+            crate::units::show(before),
             if restore == FaultKind::Heal {
                 "heal"
             } else {
                 "start"
             },
-            crate::units::show(o.hold)
+            crate::units::show(hold)
         )),
         system: system.to_string(),
         nodes: 3,
         load: LoadSpec {
-            duration: o.before + o.hold + o.after,
+            duration: before + hold + after,
             clients_per_node: 1,
             op_timeout: Duration::from_secs(1),
             warmup: Duration::from_secs(60),
         },
         steps: vec![
             Step {
-                name: Some("fault".into()),
-                at: o.before,
+                name: Some(names.0.into()),
+                at: before,
                 fault: FaultKind::Node(fault),
                 target: Some(Aims::One(Aim::Target(target))),
                 groups: None,
             },
             Step {
-                name: Some("restore".into()),
-                at: o.before + o.hold,
+                name: Some(names.1.into()),
+                at: before + hold,
                 fault: restore,
-                target: (restore != FaultKind::Heal).then(|| Aims::One(Aim::Step("fault".into()))),
+                target: (restore != FaultKind::Heal).then(|| Aims::One(Aim::Step(names.0.into()))),
                 groups: None,
             },
         ],
@@ -220,7 +232,7 @@ pub async fn measure(
                 if *interrupt.borrow() {
                     break 'runs;
                 }
-                let sc = scenario(system, leaderless, exp, opts);
+                let sc = scenario(system, leaderless, exp, opts.before, opts.hold, opts.after);
                 let file = ScenarioFile {
                     path: format!("(perseus table {system})").into(),
                     text: serde_yaml::to_string(&sc).unwrap_or_default(),
@@ -365,14 +377,23 @@ mod tests {
     fn table_scenarios_are_valid_scenarios() {
         for leaderless in [false, true] {
             for exp in [Experiment::CrashedLeader, Experiment::IsolatedLeader] {
-                let sc = scenario("etcd", leaderless, exp, &opts());
+                let o = opts();
+                let sc = scenario("etcd", leaderless, exp, o.before, o.hold, o.after);
                 let text = serde_yaml::to_string(&sc).unwrap();
                 let back = crate::scenario::parse(std::path::Path::new("t.yaml"), &text).unwrap();
                 assert_eq!(back, sc, "{text}");
                 assert_eq!(back.load.duration, Duration::from_secs(30));
             }
         }
-        let sc = scenario("gryadka", true, Experiment::IsolatedLeader, &opts());
+        let o = opts();
+        let sc = scenario(
+            "gryadka",
+            true,
+            Experiment::IsolatedLeader,
+            o.before,
+            o.hold,
+            o.after,
+        );
         assert_eq!(sc.steps[0].describe(), "isolate n1");
         assert_eq!(sc.steps[1].describe(), "heal");
     }
