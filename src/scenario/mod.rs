@@ -301,6 +301,30 @@ pub struct Step {
 }
 
 impl Step {
+    /// Every aim the step uses (its target or targets, its partition groups' members), each with
+    /// its path in the document (`steps[2].target[1]`), given the step's index `i`.
+    pub fn aims_at(&self, i: usize) -> Vec<(String, &Aim)> {
+        let mut aims: Vec<(String, &Aim)> = Vec::new();
+        match &self.target {
+            Some(Aims::One(a)) => aims.push((format!("steps[{i}].target"), a)),
+            Some(Aims::Many(v)) => aims.extend(
+                v.iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("steps[{i}].target[{j}]"), a)),
+            ),
+            None => {}
+        }
+        for (g, group) in self.groups.iter().flatten().enumerate() {
+            aims.extend(
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("steps[{i}].groups[{g}][{j}]"), a)),
+            );
+        }
+        aims
+    }
+
     /// `kill leader`, `partition [leader] | [n2,n3]`, `heal`.
     pub fn describe(&self) -> String {
         let aims = |v: &[&Aim]| {
@@ -688,8 +712,6 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                 ),
             );
         }
-        // The aims a step uses, with their paths, checked the same way.
-        let mut aims: Vec<(String, &Aim)> = Vec::new();
         match step.fault {
             FaultKind::Node(f) => {
                 if step.groups.is_some() {
@@ -701,10 +723,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                 match &step.target {
                     None => return at(&format!("steps[{i}]"), format!("step {i} ({f}) needs a target: a node, leader, follower, random, or an earlier step's name")),
                     Some(Aims::Many(v)) if v.is_empty() => return at(&p("target"), "the target list is empty".into()),
-                    Some(Aims::One(a)) => aims.push((p("target"), a)),
-                    Some(Aims::Many(v)) => {
-                        aims.extend(v.iter().enumerate().map(|(j, a)| (format!("steps[{i}].target[{j}]"), a)))
-                    }
+                    Some(_) => {}
                 }
             }
             FaultKind::Partition => {
@@ -729,11 +748,6 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                         "every partition group needs at least one node".into(),
                     );
                 }
-                for (g, group) in groups.iter().enumerate() {
-                    for (j, a) in group.iter().enumerate() {
-                        aims.push((format!("steps[{i}].groups[{g}][{j}]"), a));
-                    }
-                }
             }
             FaultKind::Heal => {
                 if step.target.is_some() || step.groups.is_some() {
@@ -748,7 +762,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                 }
             }
         }
-        for (path, a) in aims {
+        for (path, a) in step.aims_at(i) {
             match a {
                 Aim::Target(Target::Node(n)) if !node_ok(n) => {
                     return at(
@@ -878,26 +892,7 @@ fn check_against(file: &Path, text: &str, s: &Scenario, home: &Home) -> Result<(
     }
     let leadership = Leadership::parse(&def.perseus.leader)?;
     for (i, step) in s.steps.iter().enumerate() {
-        let mut aims: Vec<(String, &Aim)> = Vec::new();
-        if let Some(t) = &step.target {
-            match t {
-                Aims::One(a) => aims.push((format!("steps[{i}].target"), a)),
-                Aims::Many(v) => aims.extend(
-                    v.iter()
-                        .enumerate()
-                        .map(|(j, a)| (format!("steps[{i}].target[{j}]"), a)),
-                ),
-            }
-        }
-        for (g, group) in step.groups.iter().flatten().enumerate() {
-            aims.extend(
-                group
-                    .iter()
-                    .enumerate()
-                    .map(|(j, a)| (format!("steps[{i}].groups[{g}][{j}]"), a)),
-            );
-        }
-        for (path, a) in aims {
+        for (path, a) in step.aims_at(i) {
             match a {
                 Aim::Target(Target::Leader | Target::Follower) if leadership == Leadership::None => {
                     return bad(
