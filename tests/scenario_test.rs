@@ -438,3 +438,76 @@ fn the_table_prints_the_seeds_markdown_with_measured_windows() {
     );
     assert_eq!(leftovers("etcd"), (0, 0, 0), "the table's lab is gone");
 }
+
+#[test]
+fn a_step_that_fails_midway_stops_the_run_and_leaves_no_fault_in_force() {
+    let Some(_lock) = LabGuard::lock_only("etcd") else {
+        return;
+    };
+    let tmp = scratch();
+    let runs = tmp.path().join("runs");
+    // A one-node lab has no follower (and with n1 paused, no leader that answers): the second
+    // step cannot resolve its target when it fires.
+    let f = write(
+        tmp.path(),
+        "lonely.yaml",
+        "\
+name: no-follower
+system: etcd
+nodes: 1
+load: {duration: 20s}
+steps:
+  - {name: freeze, at: 2s, fault: pause, target: n1}
+  - {at: 3s, fault: kill, target: follower}
+  - {at: 10s, fault: resume, target: freeze}
+",
+    );
+    let out = run(
+        &[
+            "run",
+            f.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        1,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("== no-follower: ERROR"), "{err}");
+    let dir = run_folder(&runs);
+    let s = summary(&dir);
+    assert_eq!(s["outcome"], "error", "{s}");
+    let why = s["error"].as_str().unwrap();
+    assert!(
+        why.contains("step 1 (kill follower)") && why.contains("has no follower"),
+        "{why}"
+    );
+    assert_eq!(
+        s["steps"].as_array().unwrap().len(),
+        1,
+        "only the pause fired"
+    );
+    let load_s = s["load"]["duration_s"].as_f64().unwrap();
+    assert!(
+        load_s < 6.0,
+        "the load stopped at the failure, not at 20 s: {load_s}"
+    );
+    assert_eq!(
+        s["restored"][0]
+            .as_str()
+            .map(|r| r.starts_with("resume n1")),
+        Some(true),
+        "{s}"
+    );
+    let kinds: Vec<String> = events(&dir)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"step-failed".to_string()) && kinds.contains(&"restore".to_string()),
+        "{kinds:?}"
+    );
+    assert!(std::fs::read_to_string(dir.join("report.md"))
+        .unwrap()
+        .starts_with("# no-follower: ERROR"));
+    assert_eq!(leftovers("etcd"), (0, 0, 0), "the lab is down");
+}
