@@ -45,15 +45,15 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
     );
     for n in (1..=3).filter(|&n| n != k) {
         assert!(
-            r.column(n, 10, 16).iter().all(|&c| c > 0),
+            r.column(n, 12, 16).iter().all(|&c| c > 0),
             "n{n} recovers: {}",
             r.stdout
         );
     }
     let w = r.summary["cluster_window"]["length_s"].as_f64().unwrap();
     assert!(
-        w > 0.1 && w < 5.0,
-        "a killed etcd leader costs about a second or two, measured {w} s"
+        w > 0.1 && w < 6.0,
+        "a killed etcd leader costs about a second or two (more on a loaded machine), measured {w} s"
     );
     assert_ne!(new_leader, killed);
     assert_eq!(r.summary["lost_writes"], 0);
@@ -85,6 +85,7 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     let Some(lab) = LabGuard::up("etcd", &[]) else {
         return;
     };
+    let t0 = std::time::Instant::now();
     let load = LoadRun::start("etcd", 30, &[]);
     sleep_s(4.0);
     let event = lab.fault("isolate", "leader");
@@ -121,6 +122,9 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
         "the other nodes must still reach each other"
     );
     let new_leader = lab.wait_leader(Duration::from_secs(10), |l| l != isolated);
+    // The election's length varies with the machine's load: the others are checked from the
+    // second after the test saw the new leader until heal (6 s later).
+    let elected = t0.elapsed().as_secs() + 1;
     let status = lab.status();
     let row = status
         .iter()
@@ -149,14 +153,14 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     let r = load.finish();
 
     assert!(
-        r.column(i, 8, 11).iter().all(|&c| c == 0),
+        r.column(i, 8, 10).iter().all(|&c| c == 0),
         "the isolated node's column drops to 0: {}",
         r.stdout
     );
     for n in (1..=3).filter(|&n| n != i) {
         assert!(
-            r.column(n, 8, 11).iter().all(|&c| c > 0),
-            "n{n} serves under the new leader {new_leader}: {}",
+            r.column(n, elected + 1, elected + 4).iter().all(|&c| c > 0),
+            "n{n} serves under the new leader {new_leader} (elected by second {elected}): {}",
             r.stdout
         );
     }
