@@ -52,8 +52,8 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
     }
     let w = r.summary["cluster_window"]["length_s"].as_f64().unwrap();
     assert!(
-        w > 0.1 && w < 6.0,
-        "a killed etcd leader costs about a second or two (more on a loaded machine), measured {w} s"
+        w > 0.1 && w < 10.0,
+        "a killed etcd leader costs an election: about a second or two, up to ~6 s on a loaded machine; measured {w} s"
     );
     assert_ne!(new_leader, killed);
     assert_eq!(r.summary["lost_writes"], 0);
