@@ -512,3 +512,32 @@ steps:
         .starts_with("# no-follower: ERROR"));
     assert_eq!(leftovers("etcd"), (0, 0, 0), "the lab is down");
 }
+
+#[test]
+fn a_run_folder_that_cannot_be_made_leaves_no_lab_behind() {
+    let Some(_lock) = LabGuard::lock_only("etcd") else {
+        return;
+    };
+    let tmp = scratch();
+    // --runs-dir names a file: the folder cannot be made once the lab is up.
+    let not_a_dir = write(tmp.path(), "runs", "a file, not a folder\n");
+    let out = run(
+        &[
+            "run",
+            "scenarios/etcd-kill-leader.yaml",
+            "--runs-dir",
+            not_a_dir.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(
+        stderr(&out).contains(&format!("creating {}", not_a_dir.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        leftovers("etcd"),
+        (0, 0, 0),
+        "the lab it brought up is gone"
+    );
+}

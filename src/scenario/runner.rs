@@ -166,7 +166,8 @@ pub async fn run(
             observer.say(&format!("after restoring, the lab is not ready: {e}"));
         }
     }
-    folder.finish(&record)?;
+    // A report that cannot be written must not leave the lab up: take it down first, then say so.
+    let written = folder.finish(&record);
     if !kept {
         match lab::down(docker, &s.system).await {
             Ok(r) => {
@@ -186,6 +187,7 @@ pub async fn run(
             Err(e) => observer.say(&format!("lab down failed: {e}")),
         }
     }
+    written?;
     Ok((record, folder.dir.clone()))
 }
 
