@@ -86,7 +86,7 @@ fn errors_users_cause_are_one_line_with_exit_code_2() {
     };
     check(
         &["lab", "up", "mongo"],
-        "unknown system 'mongo': choose one of cockroach, etcd, galera, gryadka, postgres, tidb",
+        "unknown system 'mongo': choose one of cockroach, etcd, galera, gryadka, postgres, redis, tidb",
     );
     check(
         &["lab", "status", "etcd"],

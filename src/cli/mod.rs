@@ -268,7 +268,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Run the command line; the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Runtime::new() {
+    // One thread drives everything: the load loop's connections only wait on sockets, and on the
+    // 2-core machines Perseus runs on, the multi-thread scheduler's wake-ups between workers cost
+    // a quarter of the loop's ceiling against Redis (BENCHMARKS.md) without adding any.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("perseus: cannot start the async runtime: {e}");

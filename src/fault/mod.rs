@@ -474,9 +474,8 @@ pub async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
             what.push(format!("{} reconnected", n.name));
         }
         if namespace_alive(docker, &n.main).await? {
-            let cut = net::cut_peers(docker, lab, &n.name).await?;
+            let cut = net::heal(docker, lab, &n.name).await?;
             if !cut.is_empty() {
-                net::heal(docker, lab, &n.name).await?;
                 what.push(format!(
                     "{} rules flushed (was cut from {})",
                     n.name,

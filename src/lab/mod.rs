@@ -1029,6 +1029,10 @@ pub async fn add_node(
     result
 }
 
+/// How often `lab up` asks a starting cluster whether it is ready. The probes are cheap, and
+/// every poll period is time a fast system (Redis, PostgreSQL) waits for nothing.
+const READY_POLL: Duration = Duration::from_millis(100);
+
 /// Wait until the readiness probe passes, failing early when a node's container stops.
 ///
 /// Errors: [`Error::NotReady`] with what was missing and the last log lines of the nodes concerned.
@@ -1061,7 +1065,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
             Ok(()) => return Ok(()),
             Err(why) => last = why,
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(READY_POLL).await;
     }
     let mut logs = String::new();
     for n in &lab.nodes {

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::systems::etcd::EtcdDriver;
 use crate::systems::httpkv::HttpKvDriver;
+use crate::systems::redis::RedisDriver;
 use crate::systems::sql::{MySqlDriver, PgDriver};
 use crate::systems::{DriverKind, Endpoint};
 use driver::Driver;
@@ -131,6 +132,7 @@ pub async fn run_kind(
     match kind {
         DriverKind::Etcd => run(Arc::new(EtcdDriver), endpoints, opts, stop, on_second).await,
         DriverKind::HttpKv => run(Arc::new(HttpKvDriver), endpoints, opts, stop, on_second).await,
+        DriverKind::Redis => run(Arc::new(RedisDriver), endpoints, opts, stop, on_second).await,
         DriverKind::Postgres(client) => {
             run(
                 Arc::new(PgDriver { client }),
@@ -152,6 +154,61 @@ pub async fn run_kind(
             .await
         }
     }
+}
+
+/// One iteration of the loop on a fresh connection to `endpoint`, with the driver `kind` names:
+/// connect, read `key` (missing = 0), write it plus one. `Ok(())` when the write was acknowledged.
+/// Each of the three calls is bounded by `timeout`; the connection is discarded afterwards.
+///
+/// It tells when a node first serves (the lab-start benchmark polls it). Errors: the first
+/// [`DriverError`], or [`DriverError::Io`] naming the call that missed its deadline.
+pub async fn probe(
+    kind: &DriverKind,
+    endpoint: &Endpoint,
+    key: &str,
+    timeout: Duration,
+) -> Result<(), driver::DriverError> {
+    match kind {
+        DriverKind::Etcd => probe_with(&EtcdDriver, endpoint, key, timeout).await,
+        DriverKind::HttpKv => probe_with(&HttpKvDriver, endpoint, key, timeout).await,
+        DriverKind::Redis => probe_with(&RedisDriver, endpoint, key, timeout).await,
+        DriverKind::Postgres(client) => {
+            let d = PgDriver {
+                client: client.clone(),
+            };
+            probe_with(&d, endpoint, key, timeout).await
+        }
+        DriverKind::MySql(client) => {
+            let d = MySqlDriver {
+                client: client.clone(),
+            };
+            probe_with(&d, endpoint, key, timeout).await
+        }
+    }
+}
+
+async fn probe_with<D: Driver>(
+    driver: &D,
+    endpoint: &Endpoint,
+    key: &str,
+    timeout: Duration,
+) -> Result<(), driver::DriverError> {
+    use driver::DriverError::Io;
+    let late = |call: &str| Io(format!("{call} took longer than {timeout:?}"));
+    let mut conn = tokio::time::timeout(timeout, driver.connect(endpoint, timeout))
+        .await
+        .map_err(|_| late("connect"))??;
+    let result = async {
+        let v = tokio::time::timeout(timeout, driver.read(&mut conn, key))
+            .await
+            .map_err(|_| late("read"))??;
+        tokio::time::timeout(timeout, driver.write(&mut conn, key, v.unwrap_or(0) + 1))
+            .await
+            .map_err(|_| late("write"))?
+    }
+    .await;
+    driver.discard(conn);
+    result
 }
 
 /// Run the loop against `endpoints` until `opts.duration` has passed or `stop` completes (Ctrl-C),
@@ -245,10 +302,12 @@ async fn connection<D: Driver>(
     let mut report = ConnReport::new(node_idx, endpoint.node.clone(), key.clone());
     let mut conn: Option<D::Conn> = None;
     let now_us = || start.elapsed().as_micros() as u64;
+    // One wait for the stop, made once and polled by every iteration: it resolves at once if the
+    // stop came before this task began, and making it per iteration would register and drop a
+    // waiter on the channel twice per iteration, on the loop's hot path.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
-        if *stop.borrow() {
-            break;
-        }
         let iteration = iterate(
             &*driver,
             &endpoint,
@@ -260,7 +319,7 @@ async fn connection<D: Driver>(
         );
         let outcome = tokio::select! {
             r = iteration => Some(r),
-            _ = stop.changed() => None,
+            _ = &mut stopped => None,
         };
         let Some(ok) = outcome else {
             // Stopped mid-iteration: a write already sent may be applied without its ack
@@ -283,7 +342,7 @@ async fn connection<D: Driver>(
             Buckets::add(&buckets.err, node_idx, now_us());
             tokio::select! {
                 _ = tokio::time::sleep(RETRY_PAUSE) => {}
-                _ = stop.changed() => break,
+                _ = &mut stopped => break,
             }
         }
     }

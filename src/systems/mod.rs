@@ -10,6 +10,7 @@ pub mod etcd;
 pub mod galera;
 pub mod gryadka;
 pub mod httpkv;
+pub mod redis;
 pub mod sql;
 pub mod tidb;
 
@@ -39,6 +40,8 @@ pub enum DriverKind {
     Etcd,
     /// The etcd-like HTTP key-value API ([`httpkv::HttpKvDriver`]): Gryadka's proposers.
     HttpKv,
+    /// Redis `GET`/`SET` ([`redis::RedisDriver`]): the `redis` control system.
+    Redis,
     /// PostgreSQL wire ([`sql::PgDriver`]): CockroachDB, PostgreSQL.
     Postgres(SqlClient),
     /// MySQL wire ([`sql::MySqlDriver`]): TiDB, MariaDB Galera.
@@ -58,10 +61,11 @@ impl DriverKind {
         match ext.driver.as_str() {
             "etcd" => Ok(DriverKind::Etcd),
             "http-kv" => Ok(DriverKind::HttpKv),
+            "redis" => Ok(DriverKind::Redis),
             "postgres" => Ok(DriverKind::Postgres(client())),
             "mysql" => Ok(DriverKind::MySql(client())),
             other => Err(Error::BadInput(format!(
-                "unknown driver '{other}' in x-perseus: use etcd, http-kv, postgres or mysql"
+                "unknown driver '{other}' in x-perseus: use etcd, http-kv, redis, postgres or mysql"
             ))),
         }
     }
@@ -71,7 +75,7 @@ impl DriverKind {
         match self {
             DriverKind::Postgres(c) => Some(Wire::Postgres(c.clone())),
             DriverKind::MySql(c) => Some(Wire::MySql(c.clone())),
-            DriverKind::Etcd | DriverKind::HttpKv => None,
+            DriverKind::Etcd | DriverKind::HttpKv | DriverKind::Redis => None,
         }
     }
 }
@@ -83,6 +87,8 @@ pub enum Readiness {
     EtcdStatus,
     /// Every node's HTTP-KV API answers a read ([`httpkv::ready`]).
     HttpKv,
+    /// Every node answers Redis `PING` ([`redis::ready`]).
+    RedisPing,
     /// Every node answers `SELECT 1` through the system's SQL driver.
     Sql,
     /// Every Galera node synced in one primary component of all nodes ([`galera::ready`]).
@@ -102,12 +108,13 @@ impl Readiness {
         match name {
             "etcd-status" => Ok(Readiness::EtcdStatus),
             "http-kv" => Ok(Readiness::HttpKv),
+            "redis-ping" => Ok(Readiness::RedisPing),
             "sql" => Ok(Readiness::Sql),
             "galera-wsrep" => Ok(Readiness::GaleraWsrep),
             "cockroach-health" => Ok(Readiness::CockroachHealth),
             "tidb-pd" => Ok(Readiness::TidbPd),
             other => Err(Error::BadInput(format!(
-                "unknown readiness probe '{other}' in x-perseus: use etcd-status, http-kv, sql, galera-wsrep, cockroach-health or tidb-pd"
+                "unknown readiness probe '{other}' in x-perseus: use etcd-status, http-kv, redis-ping, sql, galera-wsrep, cockroach-health or tidb-pd"
             ))),
         }
     }
@@ -134,6 +141,7 @@ impl Readiness {
         match self {
             Readiness::EtcdStatus => etcd::ready(nodes).await,
             Readiness::HttpKv => httpkv::ready(nodes).await,
+            Readiness::RedisPing => redis::ready(nodes).await,
             Readiness::Sql => match driver.wire() {
                 Some(w) => w.ready(nodes, SQL_PROBE_TIMEOUT).await,
                 None => Err("the sql readiness probe needs a SQL driver".into()),

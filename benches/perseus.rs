@@ -1,0 +1,1057 @@
+//! Perseus' own costs, side by side with what a user would use instead (BENCHMARKS.md).
+//!
+//! `cargo bench --bench perseus -- [--only loop,start,faults,scenario] [--reps N] [--update FILE]`,
+//! or `scripts/bench`, which installs and builds what this needs first. Prints Markdown tables;
+//! `--update BENCHMARKS.md` also replaces the generated part of that file.
+//!
+//! - `loop`: the load loop's ceiling against the `redis` control system, `perseus load redis` at
+//!   1, 4, 16 and 64 connections per node against Debian's `redis-benchmark -t get,set` at the
+//!   same concurrency (one GET plus one SET per iteration), with CPU time and peak RSS.
+//! - `start`: `perseus lab up` to the first successful iteration on every node, against the
+//!   Compose tool bringing up the same `compose/<system>.yaml` plus polling; `--nodes 3, 5, 7`.
+//! - `faults`: from the fault command to its effect, 20 repetitions, against the Docker CLI.
+//! - `scenario`: how late scenario steps fire, and the window measured for a 3.0 s pause.
+//!
+//! It needs the Docker Engine, the images (`perseus lab images ...`), `redis-benchmark` and
+//! `docker-compose`; it refuses to start when a lab of the systems it uses is already up, and it
+//! takes down everything it brings up.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::Docker;
+use futures_util::StreamExt;
+use perseus::lab::{Home, Lab, Node};
+use perseus::systems::Endpoint;
+
+const BIN: &str = env!("CARGO_BIN_EXE_perseus");
+const CONCURRENCY: [usize; 4] = [1, 4, 16, 64];
+/// Systems whose images are built here (the others need a registry).
+const LOCAL: [&str; 5] = ["redis", "postgres", "etcd", "gryadka", "galera"];
+const SCALED: [&str; 3] = ["redis", "etcd", "gryadka"];
+/// The Compose project the comparison runs under.
+const PROJECT: &str = "perseusbench";
+
+type R<T> = Result<T, String>;
+
+struct Opts {
+    only: Vec<String>,
+    reps: usize,
+    seconds: u64,
+    update: Option<PathBuf>,
+}
+
+fn parse_args() -> R<Opts> {
+    let mut o = Opts {
+        only: vec![],
+        reps: 3,
+        seconds: 10,
+        update: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--bench" => {}
+            "--only" => {
+                o.only = args
+                    .next()
+                    .ok_or("--only needs a list: loop,start,faults,scenario")?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
+            "--reps" => {
+                o.reps = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--reps needs a number")?
+            }
+            "--seconds" => {
+                o.seconds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--seconds needs a number")?
+            }
+            "--update" => o.update = Some(args.next().ok_or("--update needs a file")?.into()),
+            other => {
+                return Err(format!(
+                    "unknown argument '{other}': use --only, --reps, --seconds or --update"
+                ))
+            }
+        }
+    }
+    for s in &o.only {
+        if !["loop", "start", "faults", "scenario"].contains(&s.as_str()) {
+            return Err(format!(
+                "unknown section '{s}': use loop, start, faults or scenario"
+            ));
+        }
+    }
+    Ok(o)
+}
+
+fn main() {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    match rt.block_on(run(&opts)) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("bench: {e}");
+            let _ = perseus_cmd(&["lab", "down", "--all"]);
+            compose_down_all();
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run(opts: &Opts) -> R<()> {
+    let docker = perseus::docker::connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let home = Home::locate().map_err(|e| e.to_string())?;
+    let wants = |s: &str| opts.only.is_empty() || opts.only.iter().any(|o| o == s);
+    for tool in ["redis-benchmark", "docker-compose"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Err(format!("{tool} is not installed: run scripts/setup"));
+        }
+    }
+    let up = perseus::lab::labs_up(&docker)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !up.is_empty() {
+        return Err(format!(
+            "labs are up ({}): take them down first (`perseus lab down --all`)",
+            up.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mut out = String::new();
+    writeln!(out, "{}", machine().await).unwrap();
+    if wants("loop") {
+        eprintln!("== load-loop ceiling");
+        out.push_str(&loop_ceiling(&docker, &home, opts).await?);
+    }
+    if wants("start") {
+        eprintln!("== lab start");
+        out.push_str(&lab_start(&docker, &home, opts).await?);
+    }
+    if wants("faults") {
+        eprintln!("== faults");
+        out.push_str(&faults(&docker, &home).await?);
+    }
+    if wants("scenario") {
+        eprintln!("== scenario timing and resolution");
+        out.push_str(&scenario(opts).await?);
+    }
+    println!("{out}");
+    if let Some(file) = &opts.update {
+        update(file, &out)?;
+        eprintln!("updated {}", file.display());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/// A finished child: its output, CPU seconds (user + system) and peak RSS (KiB).
+struct Measured {
+    out: Output,
+    cpu_s: f64,
+    max_rss_kib: i64,
+}
+
+/// Run `cmd` to its end, measuring it with wait4(2) so that CPU and RSS are its own.
+fn measured(mut cmd: Command) -> R<Measured> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn {cmd:?}: {e}"))?;
+    let pid = child.id() as libc::pid_t;
+    // Read the pipes on threads so a chatty child never blocks on a full pipe.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut so, &mut v).map(|_| v)
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut se, &mut v).map(|_| v)
+    });
+    let mut status: libc::c_int = 0;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child, not yet reaped (std::process::Child never waited on it).
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    if r != pid {
+        return Err(format!("wait4 on {cmd:?} failed"));
+    }
+    let stdout = t_out.join().unwrap().unwrap_or_default();
+    let stderr = t_err.join().unwrap().unwrap_or_default();
+    // The child is reaped: make the std handle forget it.
+    std::mem::forget(child);
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(Measured {
+        out: Output {
+            status: std::process::ExitStatus::from_raw(status),
+            stdout,
+            stderr,
+        },
+        cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_kib: ru.ru_maxrss,
+    })
+}
+
+fn perseus_cmd(args: &[&str]) -> R<Output> {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .map_err(|e| format!("perseus {}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!(
+            "perseus {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out)
+}
+
+fn compose(home: &Home, system: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("docker-compose");
+    c.current_dir(home.root())
+        .env("PERSEUS_BIN", BIN)
+        .args(["-p", PROJECT, "-f"])
+        .arg(home.root().join(format!("compose/{system}.yaml")))
+        .args(args);
+    c
+}
+
+fn compose_down_all() {
+    if let Ok(home) = Home::locate() {
+        for s in LOCAL {
+            let _ = compose(&home, s, &["down", "-v", "--remove-orphans", "-t", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+fn median(v: &[f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// The `q` quantile of `v` (nearest rank; p99 of 20 values is the largest).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+
+async fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map(|kib| format!("{:.0} GiB", kib / 1048576.0))
+        .unwrap_or_default();
+    let first_line = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let kernel = first_line("uname", &["-r"]);
+    let engine = first_line("docker", &["version", "--format", "{{.Server.Version}}"]);
+    let rb = first_line("redis-benchmark", &["--version"]);
+    let dc = first_line("docker-compose", &["--version"]);
+    let commit = first_line("git", &["rev-parse", "--short", "HEAD"]);
+    let date = first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    format!(
+        "Measured {date} on {cores} cores ({cpu}), {mem}, Linux {kernel}, Docker Engine {engine}; \
+         {rb}; {dc}; perseus at {commit} (release build).\n"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load-loop ceiling
+
+async fn lab_up(system: &str, nodes: usize) -> R<Duration> {
+    let n = nodes.to_string();
+    let t0 = Instant::now();
+    perseus_cmd(&["lab", "up", system, "--nodes", &n])?;
+    Ok(t0.elapsed())
+}
+
+fn lab_down(system: &str) -> R<()> {
+    perseus_cmd(&["lab", "down", system]).map(|_| ())
+}
+
+async fn open(docker: &Docker, home: &Home, system: &str) -> R<Lab> {
+    perseus::lab::open(docker, home, system)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+struct LoopRun {
+    rate: f64,
+    cpu_per_m: f64,
+    rss_mib: f64,
+}
+
+/// `perseus load redis` for `secs` seconds: iterations/s over seconds 2.. (the first second opens
+/// the connections), CPU seconds per million iterations over the whole process, peak RSS.
+fn perseus_loop(c: usize, secs: u64) -> R<LoopRun> {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "load",
+        "redis",
+        "--duration",
+        &format!("{secs}s"),
+        "--clients-per-node",
+        &c.to_string(),
+    ]);
+    let m = measured(cmd)?;
+    if !m.out.status.success() {
+        return Err(format!(
+            "perseus load failed: {}",
+            String::from_utf8_lossy(&m.out.stderr)
+        ));
+    }
+    let totals: Vec<f64> = String::from_utf8_lossy(&m.out.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1)?.parse().ok())
+        .collect();
+    if totals.len() < 3 {
+        return Err(format!("perseus load printed {} seconds", totals.len()));
+    }
+    let all: f64 = totals.iter().sum();
+    let steady = &totals[1..];
+    Ok(LoopRun {
+        rate: steady.iter().sum::<f64>() / steady.len() as f64,
+        cpu_per_m: m.cpu_s / all * 1e6,
+        rss_mib: m.max_rss_kib as f64 / 1024.0,
+    })
+}
+
+/// `redis-benchmark -t get,set -c C -n N` on every node at once (one process per node, as the
+/// loop runs C connections per node). Iterations/s: the N GET+SET pairs of every node over the
+/// wall time until the last process ended. CPU per million iterations over all three.
+fn redis_benchmark(nodes: &[Endpoint], c: usize, n: u64) -> R<LoopRun> {
+    let handles: Vec<_> = nodes
+        .iter()
+        .map(|e| {
+            let mut cmd = Command::new("redis-benchmark");
+            cmd.args([
+                "-h",
+                &e.addr.ip().to_string(),
+                "-p",
+                &e.addr.port().to_string(),
+                "-c",
+                &c.to_string(),
+                "-n",
+                &n.to_string(),
+                "-t",
+                "get,set",
+                "--csv",
+            ]);
+            std::thread::spawn(move || measured(cmd))
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut cpu = 0.0;
+    let mut rss = 0i64;
+    for h in handles {
+        let m = h.join().map_err(|_| "redis-benchmark thread panicked")??;
+        let text = String::from_utf8_lossy(&m.out.stdout).into_owned();
+        let rps = |test: &str| -> R<f64> {
+            text.lines()
+                .find(|l| l.starts_with(&format!("\"{test}\"")))
+                .and_then(|l| l.split(',').nth(1))
+                .and_then(|v| v.trim_matches('"').parse().ok())
+                .ok_or_else(|| format!("redis-benchmark printed no {test} rate: {text}"))
+        };
+        // Both tests ran; their own rates are not summed, because the three processes do not
+        // start and end their GET and SET phases together (see the rate below).
+        rps("GET")?;
+        rps("SET")?;
+        cpu += m.cpu_s;
+        rss = rss.max(m.max_rss_kib);
+    }
+    // Pairs done on all nodes over the wall time until the last process ended: a process that
+    // finishes late runs alone on the machine for a while, so summing each process' own rate
+    // would credit redis-benchmark with a machine it never had in full.
+    let rate = (n as f64 * nodes.len() as f64) / t0.elapsed().as_secs_f64();
+    Ok(LoopRun {
+        rate,
+        cpu_per_m: cpu / (n as f64 * nodes.len() as f64) * 1e6,
+        rss_mib: rss as f64 / 1024.0,
+    })
+}
+
+async fn loop_ceiling(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
+    lab_up("redis", 3).await?;
+    let result = async {
+        let lab = open(docker, home, "redis").await?;
+        let eps = lab.endpoints();
+        let mut rows = String::new();
+        for c in CONCURRENCY {
+            let (mut p, mut b) = (Vec::new(), Vec::new());
+            for rep in 0..opts.reps {
+                eprintln!("  c={c} rep {}", rep + 1);
+                let pr = perseus_loop(c, opts.seconds)?;
+                // As many GET+SET pairs per node as the loop did in the same time.
+                let n = ((pr.rate / 3.0) * opts.seconds as f64).max(10_000.0) as u64;
+                let br = redis_benchmark(&eps, c, n)?;
+                p.push(pr);
+                b.push(br);
+            }
+            let med = |v: &[LoopRun], f: fn(&LoopRun) -> f64| {
+                median(&v.iter().map(f).collect::<Vec<_>>())
+            };
+            let (pr, br) = (med(&p, |r| r.rate), med(&b, |r| r.rate));
+            writeln!(
+                rows,
+                "| {c} | {} | {:.0} | {:.0} | **{:.2}** | {:.1} | {:.1} | {:.1} | {:.1} |",
+                c * 3,
+                pr,
+                br,
+                pr / br,
+                med(&p, |r| r.cpu_per_m),
+                med(&b, |r| r.cpu_per_m),
+                p.iter().map(|r| r.rss_mib).fold(0.0, f64::max),
+                b.iter().map(|r| r.rss_mib).fold(0.0, f64::max),
+            )
+            .unwrap();
+        }
+        Ok::<String, String>(rows)
+    }
+    .await;
+    lab_down("redis")?;
+    let rows = result?;
+    Ok(format!(
+        "\n### Load-loop ceiling (redis, 3 nodes, median of {reps} runs of {secs} s)\n\n\
+         | conns/node | conns | perseus it/s | redis-benchmark it/s | ratio (≥ 0.9) | perseus CPU s/M it | redis-benchmark CPU s/M it | perseus peak RSS MiB | redis-benchmark peak RSS MiB |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n{rows}",
+        reps = opts.reps,
+        secs = opts.seconds
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lab start
+
+/// Poll every node with one load-loop iteration every 50 ms until each has succeeded once.
+async fn until_every_node_serves(lab: &Lab, timeout: Duration) -> R<()> {
+    let kind = lab.driver().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    let polls = lab.endpoints().into_iter().map(|ep| {
+        let kind = kind.clone();
+        async move {
+            let key = format!("bench/{}", ep.node);
+            let mut last = String::new();
+            while Instant::now() < deadline {
+                match perseus::load::probe(&kind, &ep, &key, Duration::from_secs(1)).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = e.to_string(),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(format!("{} never served: {last}", ep.node))
+        }
+    });
+    for r in futures_util::future::join_all(polls).await {
+        r?;
+    }
+    Ok(())
+}
+
+/// `perseus lab up` then polling: the time to the first success on every node.
+async fn perseus_start(docker: &Docker, home: &Home, system: &str, nodes: usize) -> R<f64> {
+    let t0 = Instant::now();
+    lab_up(system, nodes).await?;
+    let lab = open(docker, home, system).await?;
+    until_every_node_serves(&lab, Duration::from_secs(60)).await?;
+    let t = t0.elapsed().as_secs_f64();
+    lab_down(system)?;
+    Ok(t)
+}
+
+/// The Compose tool on the same definition and images, then what a user's script would do:
+/// create the schema (polling every 100 ms, as the statements fail until the servers accept them)
+/// and poll until every node serves.
+async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
+    let def = home.definition(system, None).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let up = compose(home, system, &["up", "-d", "--no-build"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let result = async {
+        if !up.status.success() {
+            return Err(format!(
+                "docker-compose up {system}: {}",
+                String::from_utf8_lossy(&up.stderr).trim()
+            ));
+        }
+        // The Compose tool's containers, by service, with their addresses on its network.
+        let mut nodes = Vec::new();
+        let network = format!("{PROJECT}_default");
+        for spec in def.nodes(3).map_err(|e| e.to_string())? {
+            let name = format!("{PROJECT}_{}_1", spec.name);
+            let info = perseus::docker::inspect(docker, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ip = info
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.get(&network).and_then(|e| e.ip_address.clone()))
+                .and_then(|ip| ip.parse().ok())
+                .ok_or_else(|| format!("{name} has no address on {network}"))?;
+            nodes.push(Node {
+                name: spec.name.clone(),
+                main: name.clone(),
+                containers: vec![name],
+                ip,
+                client_port: def.perseus.client_port,
+            });
+        }
+        let lab = Lab {
+            system: system.to_string(),
+            network,
+            definition: def.clone(),
+            nodes,
+        };
+        let kind = lab.driver().map_err(|e| e.to_string())?;
+        if let (Some(wire), false) = (kind.wire(), def.perseus.schema.is_empty()) {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let targets: Vec<&Node> = match def.perseus.schema_on {
+                perseus::lab::definition::SchemaOn::OneNode => vec![&lab.nodes[0]],
+                perseus::lab::definition::SchemaOn::EveryNode => lab.nodes.iter().collect(),
+            };
+            for node in targets {
+                'node: loop {
+                    if Instant::now() > deadline {
+                        return Err(format!("the schema never applied on {}", node.name));
+                    }
+                    for stmt in &def.perseus.schema {
+                        if wire
+                            .query(node.endpoint().addr, stmt, Duration::from_secs(5))
+                            .await
+                            .is_err()
+                        {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue 'node;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        until_every_node_serves(&lab, Duration::from_secs(120)).await?;
+        Ok(t0.elapsed().as_secs_f64())
+    }
+    .await;
+    let down = compose(home, system, &["down", "-v", "-t", "1"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !down.status.success() {
+        return Err(format!(
+            "docker-compose down {system}: {}",
+            String::from_utf8_lossy(&down.stderr)
+        ));
+    }
+    result
+}
+
+async fn lab_start(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
+    let mut rows = String::new();
+    let mut available = Vec::new();
+    for system in LOCAL {
+        let def = home.definition(system, None).map_err(|e| e.to_string())?;
+        let images: Vec<String> = def
+            .nodes(3)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .flat_map(|n| n.containers.iter().map(|c| c.image.clone()))
+            .collect();
+        let mut present = true;
+        for i in &images {
+            present &= docker.inspect_image(i).await.is_ok();
+        }
+        if present {
+            available.push(system);
+        } else {
+            eprintln!("  {system}: images missing, skipped (perseus lab images {system})");
+        }
+    }
+    for system in &available {
+        let (mut p, mut c) = (Vec::new(), Vec::new());
+        for rep in 0..opts.reps {
+            eprintln!("  {system} rep {}", rep + 1);
+            c.push(compose_start(docker, home, system).await?);
+            p.push(perseus_start(docker, home, system, 3).await?);
+        }
+        let (pm, cm) = (median(&p), median(&c));
+        writeln!(
+            rows,
+            "| {system} | {pm:.2} ({:.2}–{:.2}) | {cm:.2} ({:.2}–{:.2}) | **{:.2}** |",
+            quantile(&p, 0.0),
+            quantile(&p, 1.0),
+            quantile(&c, 0.0),
+            quantile(&c, 1.0),
+            cm / pm
+        )
+        .unwrap();
+    }
+    let mut scaling = String::new();
+    for system in SCALED.iter().filter(|s| available.contains(s)) {
+        let mut cells = Vec::new();
+        for nodes in [3, 5, 7] {
+            let mut v = Vec::new();
+            for rep in 0..opts.reps {
+                eprintln!("  {system} --nodes {nodes} rep {}", rep + 1);
+                v.push(perseus_start(docker, home, system, nodes).await?);
+            }
+            cells.push(format!("{:.2}", median(&v)));
+        }
+        writeln!(scaling, "| {system} | {} |", cells.join(" | ")).unwrap();
+    }
+    Ok(format!(
+        "\n### Lab start (seconds to the first successful iteration on every node, median (range) of {reps})\n\n\
+         | system | perseus lab up | docker-compose up + schema + polling | ratio (≥ 1.0) |\n\
+         |---|---:|---:|---:|\n{rows}\n\
+         `perseus lab up --nodes N`, seconds to every node serving (median of {reps}):\n\n\
+         | system | 3 nodes | 5 nodes | 7 nodes |\n|---|---:|---:|---:|\n{scaling}",
+        reps = opts.reps
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+
+/// A probe loop in `from`'s network namespace: a fresh `redis-cli PING` to `ip` every few
+/// milliseconds (50 ms connect timeout), each line `start_ns end_ns ok`.
+async fn start_probe(docker: &Docker, from: &str, ip: &str) -> R<String> {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    use bollard::query_parameters::CreateContainerOptionsBuilder;
+    let name = format!("{PROJECT}-probe");
+    let script = format!(
+        "while :; do s=$(date +%s%N); if redis-cli -h {ip} -t 0.05 ping >/dev/null 2>&1; \
+         then r=1; else r=0; fi; echo \"$s $(date +%s%N) $r\"; sleep 0.002; done"
+    );
+    let body = ContainerCreateBody {
+        image: Some("perseus/redis:7".into()),
+        entrypoint: Some(vec!["sh".into(), "-c".into(), script]),
+        cmd: Some(vec![]),
+        host_config: Some(HostConfig {
+            network_mode: Some(format!("container:{from}")),
+            auto_remove: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+    docker
+        .create_container(Some(opts), body)
+        .await
+        .map_err(|e| format!("probe: {e}"))?;
+    perseus::docker::start(docker, &name)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(name)
+}
+
+/// Probe lines logged since `since_ns` (seconds precision in the Engine's filter, so re-filtered).
+async fn probe_lines(docker: &Docker, probe: &str, since_ns: u128) -> Vec<(u128, u128, bool)> {
+    use bollard::query_parameters::LogsOptionsBuilder;
+    let opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .since((since_ns / 1_000_000_000) as i32 - 1)
+        .build();
+    let mut logs = docker.logs(probe, Some(opts));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = logs.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let s: u128 = w.next()?.parse().ok()?;
+            let e: u128 = w.next()?.parse().ok()?;
+            let ok = w.next()? == "1";
+            (s >= since_ns).then_some((s, e, ok))
+        })
+        .collect()
+}
+
+/// Wait until `check` holds, polling every 2 ms; the milliseconds from `t0` to when it held.
+async fn effect_ms<F, Fut>(t0: Instant, check: F) -> R<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = t0 + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check().await {
+            return Ok(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Err("the effect never came within 20 s".into())
+}
+
+async fn state(docker: &Docker, c: &str) -> (bool, bool) {
+    match perseus::docker::inspect(docker, c).await {
+        Ok(i) => {
+            let s = i.state.unwrap_or_default();
+            (s.running.unwrap_or(false), s.paused.unwrap_or(false))
+        }
+        Err(_) => (false, false),
+    }
+}
+
+/// Milliseconds from `t0_ns` until the probe shows `want` (the first probe started after the
+/// command whose outcome is `want`: its start for a failure, its end for a success).
+async fn probe_effect_ms(docker: &Docker, probe: &str, t0_ns: u128, want: bool) -> R<f64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let lines = probe_lines(docker, probe, t0_ns).await;
+        if let Some(&(s, e, _)) = lines.iter().find(|l| l.2 == want) {
+            let at = if want { e } else { s };
+            return Ok((at.saturating_sub(t0_ns)) as f64 / 1e6);
+        }
+    }
+    Err(format!(
+        "the probe never showed {}",
+        if want { "success" } else { "failure" }
+    ))
+}
+
+#[derive(Default)]
+struct FaultTimes {
+    /// (fault, tool) → (command returned ms, effect ms) per repetition.
+    samples: BTreeMap<(&'static str, &'static str), Vec<(f64, f64)>>,
+}
+
+impl FaultTimes {
+    fn add(&mut self, fault: &'static str, tool: &'static str, returned: f64, effect: f64) {
+        self.samples
+            .entry((fault, tool))
+            .or_default()
+            .push((returned, effect));
+    }
+}
+
+/// Run `args` on a blocking thread (so the effect can be polled meanwhile); its wall time in ms.
+async fn timed_bg(args: &[&str]) -> R<f64> {
+    let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        timed(&refs)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+fn timed(args: &[&str]) -> R<f64> {
+    let t0 = Instant::now();
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(t0.elapsed().as_secs_f64() * 1000.0)
+}
+
+async fn faults(docker: &Docker, home: &Home) -> R<String> {
+    const REPS: usize = 20;
+    lab_up("redis", 3).await?;
+    let lab = open(docker, home, "redis").await?;
+    let n1 = lab.nodes[0].clone();
+    let ip = n1.ip.to_string();
+    let probe = start_probe(docker, &lab.nodes[1].main, &ip).await;
+    let result = async {
+        let probe = probe?;
+        let mut t = FaultTimes::default();
+        let c = n1.main.clone();
+        let serves = |ep: Endpoint| async move {
+            perseus::load::probe(
+                &perseus::systems::DriverKind::Redis,
+                &ep,
+                "bench/fault",
+                Duration::from_millis(200),
+            )
+            .await
+            .is_ok()
+        };
+        let ep = n1.endpoint();
+        for rep in 0..REPS {
+            eprintln!("  rep {}", rep + 1);
+            for (tool, kill, start) in [
+                (
+                    "perseus",
+                    vec![BIN, "fault", "kill", "redis", "n1"],
+                    vec![BIN, "fault", "start", "redis", "n1"],
+                ),
+                (
+                    "docker CLI",
+                    vec!["docker", "kill", &c],
+                    vec!["docker", "start", &c],
+                ),
+            ] {
+                let t0 = Instant::now();
+                let (ret, eff) = tokio::join!(timed_bg(&kill), async {
+                    effect_ms(t0, || async { !state(docker, &c).await.0 }).await
+                });
+                t.add("kill: container dead", tool, ret?, eff?);
+                let t0 = Instant::now();
+                let (ret, eff) = tokio::join!(timed_bg(&start), async {
+                    effect_ms(t0, || serves(ep.clone())).await
+                });
+                t.add("start: PING answers", tool, ret?, eff?);
+            }
+            for (tool, pause, resume) in [
+                (
+                    "perseus",
+                    vec![BIN, "fault", "pause", "redis", "n1"],
+                    vec![BIN, "fault", "resume", "redis", "n1"],
+                ),
+                (
+                    "docker CLI",
+                    vec!["docker", "pause", &c],
+                    vec!["docker", "unpause", &c],
+                ),
+            ] {
+                let t0 = Instant::now();
+                let (ret, eff) = tokio::join!(timed_bg(&pause), async {
+                    effect_ms(t0, || async { state(docker, &c).await.1 }).await
+                });
+                t.add("pause: frozen", tool, ret?, eff?);
+                let t0 = Instant::now();
+                let (ret, eff) = tokio::join!(timed_bg(&resume), async {
+                    effect_ms(t0, || serves(ep.clone())).await
+                });
+                t.add("resume: PING answers", tool, ret?, eff?);
+            }
+            let t0_ns = now_ns();
+            let ret = timed(&[BIN, "fault", "isolate", "redis", "n1"])?;
+            let eff = probe_effect_ms(docker, &probe, t0_ns, false).await?;
+            t.add("isolate: a peer's probe fails", "perseus", ret, eff);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let t0_ns = now_ns();
+            let ret = timed(&[BIN, "fault", "heal", "redis"])?;
+            let eff = probe_effect_ms(docker, &probe, t0_ns, true).await?;
+            t.add("heal: a peer's probe succeeds", "perseus", ret, eff);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut rows = String::new();
+        for ((fault, tool), v) in &t.samples {
+            let ret: Vec<f64> = v.iter().map(|x| x.0).collect();
+            let eff: Vec<f64> = v.iter().map(|x| x.1).collect();
+            writeln!(
+                rows,
+                "| {fault} | {tool} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                median(&eff),
+                quantile(&eff, 0.99),
+                median(&ret),
+                quantile(&ret, 0.99)
+            )
+            .unwrap();
+        }
+        Ok::<String, String>(rows)
+    }
+    .await;
+    let _ = docker
+        .remove_container(
+            &format!("{PROJECT}-probe"),
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .build(),
+            ),
+        )
+        .await;
+    lab_down("redis")?;
+    let rows = result?;
+    Ok(format!(
+        "\n### Faults: from the command to the effect (redis n1, {REPS} repetitions, ms)\n\n\
+         The command is the whole process (`perseus fault ...` or `docker ...`), started from \
+         this benchmark; the effect is observed by polling the Engine every 2 ms (dead, frozen), \
+         by a one-iteration client from the host (answers), or by a probe loop in n2's namespace \
+         that opens a fresh connection to n1 every few ms (isolate, heal).\n\n\
+         | fault: effect | tool | effect median | effect p99 | command returned median | command returned p99 |\n\
+         |---|---|---:|---:|---:|---:|\n{rows}"
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: step lateness and measurement resolution
+
+async fn scenario(opts: &Opts) -> R<String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("bench-pause.yaml");
+    // Five 3.0 s pauses, one node at a time, 2 s apart.
+    let mut steps = String::new();
+    let mut expects = String::new();
+    for i in 0..5u32 {
+        let node = format!("n{}", i % 3 + 1);
+        let at = 3 + i * 5;
+        write!(
+            steps,
+            "  - {{ at: {at}s, fault: pause, target: {node}, name: pause{i} }}\n  - {{ at: {}s, fault: resume, target: pause{i} }}\n",
+            at + 3
+        )
+        .unwrap();
+        writeln!(
+            expects,
+            "  - window: {{ after: pause{i}, node: {node}, at-least: 2.9s, at-most: 3.1s }}"
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        &file,
+        format!(
+            "name: bench-pause\ndescription: five 3.0 s pauses of one redis node at a time\n\
+             system: redis\nnodes: 3\nload:\n  duration: 28s\n  clients-per-node: 4\n\
+             steps:\n{steps}expect:\n{expects}"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let runs = dir.path().join("runs");
+    let mut late = Vec::new();
+    let mut errors = Vec::new();
+    let mut windows = Vec::new();
+    for rep in 0..opts.reps {
+        eprintln!("  scenario rep {}", rep + 1);
+        let out = Command::new(BIN)
+            .args(["run"])
+            .arg(&file)
+            .arg("--runs-dir")
+            .arg(&runs)
+            .stdout(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.code() == Some(2) {
+            return Err(format!(
+                "perseus run: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let latest = std::fs::read_dir(&runs)
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .max()
+            .ok_or("no run folder")?;
+        let rec = perseus::report::read_record(&latest).map_err(|e| e.to_string())?;
+        late.extend(rec.steps.iter().map(|s| s.late_ms));
+        for e in rec.effects.iter().filter(|e| e.label.starts_with("pause")) {
+            let Some(step) = rec.steps.iter().find(|s| s.index == e.index) else {
+                continue;
+            };
+            let node = &step.nodes[0];
+            if let Some(w) = e.nodes.iter().find(|w| &w.node == node) {
+                windows.push(w.window.length_s);
+                errors.push((w.window.length_s - 3.0).abs());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&latest);
+    }
+    let _ = perseus_cmd(&["lab", "down", "redis"]);
+    Ok(format!(
+        "\n### Scenarios: step timing and measurement resolution (redis, {runs} runs of 10 steps)\n\n\
+         | figure | median | p99 | max | target |\n|---|---:|---:|---:|---|\n\
+         | step fired late against its schedule, ms ({n} steps) | {:.2} | {:.2} | {:.2} | p99 < 50 |\n\
+         | window measured for a 3.0 s pause, s ({m} pauses) | {:.3} | {:.3} | {:.3} | |\n\
+         | its error against 3.0 s, s | {:.3} | {:.3} | {:.3} | < 0.1 |\n",
+        median(&late),
+        quantile(&late, 0.99),
+        quantile(&late, 1.0),
+        median(&windows),
+        quantile(&windows, 0.99),
+        quantile(&windows, 1.0),
+        median(&errors),
+        quantile(&errors, 0.99),
+        quantile(&errors, 1.0),
+        runs = opts.reps,
+        n = late.len(),
+        m = windows.len(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// BENCHMARKS.md
+
+const BEGIN: &str = "<!-- generated by scripts/bench: begin -->";
+const END: &str = "<!-- generated by scripts/bench: end -->";
+
+/// Replace what lies between the markers of `file` with `body`.
+fn update(file: &Path, body: &str) -> R<()> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(format!(
+            "{} has no `{BEGIN}` ... `{END}` markers",
+            file.display()
+        ));
+    };
+    let new = format!("{}{BEGIN}\n{}\n{}", &text[..b], body.trim(), &text[e..]);
+    std::fs::write(file, new).map_err(|e| format!("{}: {e}", file.display()))
+}

@@ -1,0 +1,301 @@
+//! The load loop's Redis driver, for the `redis` control system (compose/redis.yaml: three
+//! independent Debian redis-servers, no replication) and for any plain Redis.
+//!
+//! An iteration is one `GET <key>` (nil = absent, so 0) then one `SET <key> <value+1>` on the
+//! connection's own TCP connection: two round trips, as `redis-benchmark -t get,set` counts them.
+//!
+//! This is the load loop's hot path and the baseline Perseus measures itself against
+//! (BENCHMARKS.md), so a connection is a plain `TcpStream` (`TCP_NODELAY`) that the loop's task
+//! drives itself: each call writes one RESP command from a reused buffer and reads one reply into
+//! another, two system calls and no allocation per operation. The redis crate's multiplexed
+//! connection sends every command through a channel to a task of its own, which cost about a
+//! fifth of the loop's ceiling here. Replies are decoded by the redis crate
+//! ([`redis::parse_redis_value`]) once [`reply_len`] has found a whole one; commands are encoded
+//! by [`pack`] (RESP2 arrays of bulk strings, checked against the crate's own encoding in the
+//! tests). Like every driver it has no timeout of its own: the loop bounds every call.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use redis::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::Endpoint;
+use crate::load::driver::{Driver, DriverError};
+
+/// The Redis driver.
+#[derive(Debug, Clone, Default)]
+pub struct RedisDriver;
+
+/// One connection: its socket, a reply buffer, a command buffer, and `GET <key>` packed once.
+pub struct RedisConn {
+    stream: TcpStream,
+    reply: Vec<u8>,
+    command: Vec<u8>,
+    get: Vec<u8>,
+    key: String,
+}
+
+/// Append the RESP2 encoding of the command `args` (an array of bulk strings) to `out`.
+pub fn pack(out: &mut Vec<u8>, args: &[&[u8]]) {
+    use std::io::Write;
+    let _ = write!(out, "*{}\r\n", args.len());
+    for a in args {
+        let _ = write!(out, "${}\r\n", a.len());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The length of the first whole reply in `buf`, `None` while it is incomplete.
+///
+/// Knows the replies `GET`, `SET` and `PING` give: simple strings (`+`), errors (`-`), integers
+/// (`:`) and bulk strings (`$`, nil included). Errors: [`DriverError::Protocol`] for anything else.
+pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, DriverError> {
+    let Some(&kind) = buf.first() else {
+        return Ok(None);
+    };
+    let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let header = eol + 2;
+    match kind {
+        b'+' | b'-' | b':' => Ok(Some(header)),
+        b'$' => {
+            let len: i64 = std::str::from_utf8(&buf[1..eol])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    DriverError::Protocol(format!(
+                        "bad bulk length {:?}",
+                        String::from_utf8_lossy(&buf[..eol])
+                    ))
+                })?;
+            if len < 0 {
+                return Ok(Some(header));
+            }
+            let whole = header + len as usize + 2;
+            Ok((buf.len() >= whole).then_some(whole))
+        }
+        other => Err(DriverError::Protocol(format!(
+            "unexpected reply type {:?}",
+            other as char
+        ))),
+    }
+}
+
+impl RedisConn {
+    /// Open a connection to `addr` (`timeout` bounds the TCP connect).
+    ///
+    /// Errors: [`DriverError::Connect`] with the socket's reason.
+    pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<RedisConn, DriverError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| DriverError::Connect(format!("no answer from {addr} within {timeout:?}")))?
+            .map_err(|e| DriverError::Connect(format!("{addr}: {e}")))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| DriverError::Connect(format!("{addr}: {e}")))?;
+        Ok(RedisConn {
+            stream,
+            reply: Vec::with_capacity(256),
+            command: Vec::with_capacity(256),
+            get: Vec::new(),
+            key: String::new(),
+        })
+    }
+
+    /// Send one packed command and read its reply.
+    ///
+    /// Errors: [`DriverError::Io`] when the socket fails or closes, [`DriverError::Protocol`] for
+    /// a reply the driver cannot frame or decode. A server error is `Ok(Value::ServerError)`.
+    async fn call(&mut self, packed: &[u8]) -> Result<Value, DriverError> {
+        self.stream
+            .write_all(packed)
+            .await
+            .map_err(|e| DriverError::Io(e.to_string()))?;
+        self.reply.clear();
+        loop {
+            if let Some(n) = reply_len(&self.reply)? {
+                return redis::parse_redis_value(&self.reply[..n])
+                    .map_err(|e| DriverError::Protocol(e.to_string()));
+            }
+            let read = self
+                .stream
+                .read_buf(&mut self.reply)
+                .await
+                .map_err(|e| DriverError::Io(e.to_string()))?;
+            if read == 0 {
+                return Err(DriverError::Io("the server closed the connection".into()));
+            }
+        }
+    }
+
+    /// `PING`: `Ok` when the server answers `PONG`.
+    ///
+    /// Errors: [`DriverError::Server`] with the server's answer otherwise (`LOADING` while it
+    /// replays its append-only file), or the socket's error.
+    pub async fn ping(&mut self) -> Result<(), DriverError> {
+        let mut cmd = Vec::new();
+        pack(&mut cmd, &[b"PING"]);
+        match self.call(&cmd).await? {
+            Value::SimpleString(s) if s == "PONG" => Ok(()),
+            other => Err(DriverError::Server(format!("PING answered {other:?}"))),
+        }
+    }
+}
+
+/// Decode a `GET` reply: `None` for nil, the number for a bulk string holding one.
+///
+/// Errors: [`DriverError::Protocol`] for anything else (a value that is not a number, a reply of
+/// another type).
+pub fn parse_get(v: &Value) -> Result<Option<u64>, DriverError> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                DriverError::Protocol(format!(
+                    "value '{}' is not a number",
+                    String::from_utf8_lossy(b)
+                ))
+            }),
+        Value::ServerError(e) => Err(DriverError::Server(format!("{e:?}"))),
+        other => Err(DriverError::Protocol(format!(
+            "GET answered {other:?}, not a string or nil"
+        ))),
+    }
+}
+
+impl Driver for RedisDriver {
+    type Conn = RedisConn;
+
+    async fn connect(
+        &self,
+        endpoint: &Endpoint,
+        timeout: Duration,
+    ) -> Result<RedisConn, DriverError> {
+        RedisConn::connect(endpoint.addr, timeout).await
+    }
+
+    async fn read(&self, c: &mut RedisConn, key: &str) -> Result<Option<u64>, DriverError> {
+        if c.key != key || c.get.is_empty() {
+            c.key = key.to_string();
+            c.get.clear();
+            pack(&mut c.get, &[b"GET", key.as_bytes()]);
+        }
+        let get = std::mem::take(&mut c.get);
+        let reply = c.call(&get).await;
+        c.get = get;
+        parse_get(&reply?)
+    }
+
+    async fn write(&self, c: &mut RedisConn, key: &str, value: u64) -> Result<(), DriverError> {
+        let mut command = std::mem::take(&mut c.command);
+        command.clear();
+        let mut digits = itoa::Buffer::new();
+        pack(
+            &mut command,
+            &[b"SET", key.as_bytes(), digits.format(value).as_bytes()],
+        );
+        let reply = c.call(&command).await;
+        c.command = command;
+        match reply? {
+            Value::Okay => Ok(()),
+            Value::SimpleString(s) if s == "OK" => Ok(()),
+            Value::ServerError(e) => Err(DriverError::Server(format!("{e:?}"))),
+            other => Err(DriverError::Protocol(format!(
+                "SET answered {other:?}, not OK"
+            ))),
+        }
+    }
+}
+
+/// Ready when every node answers `PING` with `PONG` (a server still loading its append-only file
+/// answers `-LOADING`).
+pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
+    let probes = nodes.iter().map(|n| async move {
+        let probe = async {
+            let mut c = RedisConn::connect(n.addr, Duration::from_secs(2)).await?;
+            c.ping().await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), probe).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("{} does not answer PING ({e})", n.node)),
+            Err(_) => Err(format!("{} does not answer PING within 2 s", n.node)),
+        }
+    });
+    let errors: Vec<String> = futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_pack_as_the_redis_crate_packs_them() {
+        let mut out = Vec::new();
+        pack(&mut out, &[b"SET", b"r1/n1/0", b"42"]);
+        assert_eq!(
+            out,
+            redis::cmd("SET")
+                .arg("r1/n1/0")
+                .arg(42)
+                .get_packed_command()
+        );
+        out.clear();
+        pack(&mut out, &[b"GET", "ключ".as_bytes()]);
+        assert_eq!(out, redis::cmd("GET").arg("ключ").get_packed_command());
+    }
+
+    #[test]
+    fn a_reply_is_framed_only_when_whole() {
+        assert_eq!(reply_len(b"").unwrap(), None);
+        assert_eq!(reply_len(b"+OK\r").unwrap(), None);
+        assert_eq!(reply_len(b"+OK\r\n").unwrap(), Some(5));
+        assert_eq!(reply_len(b"-ERR no\r\n+OK\r\n").unwrap(), Some(9));
+        assert_eq!(reply_len(b"$-1\r\n").unwrap(), Some(5));
+        assert_eq!(reply_len(b"$2\r\n4").unwrap(), None);
+        assert_eq!(reply_len(b"$2\r\n42\r").unwrap(), None);
+        assert_eq!(reply_len(b"$2\r\n42\r\n").unwrap(), Some(8));
+        assert!(matches!(
+            reply_len(b"*1\r\n"),
+            Err(DriverError::Protocol(_))
+        ));
+        assert!(matches!(
+            reply_len(b"$x\r\n"),
+            Err(DriverError::Protocol(_))
+        ));
+        let v = redis::parse_redis_value(b"$2\r\n42\r\n").unwrap();
+        assert_eq!(parse_get(&v).unwrap(), Some(42));
+    }
+
+    #[test]
+    fn get_replies_decode() {
+        assert_eq!(parse_get(&Value::Nil).unwrap(), None);
+        assert_eq!(
+            parse_get(&Value::BulkString(b"41".to_vec())).unwrap(),
+            Some(41)
+        );
+        assert!(matches!(
+            parse_get(&Value::BulkString(b"x".to_vec())),
+            Err(DriverError::Protocol(_))
+        ));
+        assert!(matches!(
+            parse_get(&Value::Int(3)),
+            Err(DriverError::Protocol(_))
+        ));
+    }
+}
