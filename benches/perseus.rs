@@ -682,13 +682,13 @@ async fn lab_start(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
 // Faults
 
 /// A probe loop in `from`'s network namespace: a fresh `redis-cli PING` to `ip` every few
-/// milliseconds (50 ms connect timeout), each line `start_ns end_ns ok`.
+/// milliseconds (under `timeout 0.2`), each line `start_ns end_ns ok`.
 async fn start_probe(docker: &Docker, from: &str, ip: &str) -> R<String> {
     use bollard::models::{ContainerCreateBody, HostConfig};
     use bollard::query_parameters::CreateContainerOptionsBuilder;
     let name = format!("{PROJECT}-probe");
     let script = format!(
-        "while :; do s=$(date +%s%N); if redis-cli -h {ip} -t 0.05 ping >/dev/null 2>&1; \
+        "while :; do s=$(date +%s%N); if timeout 0.2 redis-cli -h {ip} ping >/dev/null 2>&1; \
          then r=1; else r=0; fi; echo \"$s $(date +%s%N) $r\"; sleep 0.002; done"
     );
     let body = ContainerCreateBody {

@@ -515,6 +515,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_probe_is_one_bounded_iteration() {
+        let fake = Fake::default();
+        let eps = endpoints();
+        let t = Duration::from_millis(100);
+        probe_with(&fake, &eps[0], "k", t).await.unwrap();
+        probe_with(&fake, &eps[0], "k", t).await.unwrap();
+        assert_eq!(fake.data.lock().unwrap().get("k"), Some(&2));
+        fake.hang.lock().unwrap().push("n2".into());
+        let started = Instant::now();
+        let e = probe_with(&fake, &eps[1], "k", t).await.unwrap_err();
+        assert_eq!(e.to_string(), "io: read took longer than 100ms");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
     async fn ambiguous_and_lost_writes_are_told_apart() {
         let fake = Arc::new(Fake::default());
         *fake.apply_then_fail.lock().unwrap() = Some("n1".into());
