@@ -95,7 +95,7 @@ impl Driver for HttpKvDriver {
 /// Ready when every node's API answers a read (200 or 404) through its proposer, i.e. a majority
 /// of acceptors is reachable from every node.
 pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
-    let probes = nodes.iter().map(|n| async move {
+    super::on_every_node(nodes, |n| async move {
         let r = crate::http::oneshot(
             n.addr,
             Method::GET,
@@ -113,17 +113,8 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
             )),
             Err(e) => Err(format!("{} does not answer ({e})", n.node)),
         }
-    });
-    let errors: Vec<String> = futures_util::future::join_all(probes)
-        .await
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

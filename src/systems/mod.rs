@@ -30,6 +30,25 @@ pub struct Endpoint {
     pub addr: SocketAddr,
 }
 
+/// Run `probe` on every node at once: `Ok(())` when every node passed, else the failures joined
+/// by `"; "` (each one a line naming its node), as a readiness probe reports what is missing.
+pub async fn on_every_node<F, Fut>(nodes: &[Endpoint], probe: F) -> std::result::Result<(), String>
+where
+    F: Fn(Endpoint) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), String>>,
+{
+    let errors: Vec<String> = futures_util::future::join_all(nodes.iter().cloned().map(probe))
+        .await
+        .into_iter()
+        .filter_map(std::result::Result::err)
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// How long a SQL readiness probe waits for one node.
 const SQL_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 

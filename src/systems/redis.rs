@@ -217,7 +217,7 @@ impl Driver for RedisDriver {
 /// Ready when every node answers `PING` with `PONG` (a server still loading its append-only file
 /// answers `-LOADING`).
 pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
-    let probes = nodes.iter().map(|n| async move {
+    super::on_every_node(nodes, |n| async move {
         let probe = async {
             let mut c = RedisConn::connect(n.addr, Duration::from_secs(2)).await?;
             c.ping().await
@@ -227,17 +227,8 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
             Ok(Err(e)) => Err(format!("{} does not answer PING ({e})", n.node)),
             Err(_) => Err(format!("{} does not answer PING within 2 s", n.node)),
         }
-    });
-    let errors: Vec<String> = futures_util::future::join_all(probes)
-        .await
-        .into_iter()
-        .filter_map(Result::err)
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
+    })
+    .await
 }
 
 #[cfg(test)]
