@@ -545,11 +545,31 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
                 String::from_utf8_lossy(&up.stderr).trim()
             ));
         }
-        // The Compose tool's containers, by service, with their addresses on its network.
+        // The Compose tool's containers, found by its labels (v1 names them `<project>_n1_1`,
+        // v2 `<project>-n1-1`), with their address on the project's network.
         let mut nodes = Vec::new();
         let network = format!("{PROJECT}_default");
         for spec in def.nodes(3).map_err(|e| e.to_string())? {
-            let name = format!("{PROJECT}_{}_1", spec.name);
+            let filters = std::collections::HashMap::from([(
+                "label".to_string(),
+                vec![
+                    format!("com.docker.compose.project={PROJECT}"),
+                    format!("com.docker.compose.service={}", spec.name),
+                ],
+            )]);
+            let opts = bollard::query_parameters::ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let found = docker
+                .list_containers(Some(opts))
+                .await
+                .map_err(|e| e.to_string())?;
+            let name = found
+                .first()
+                .and_then(|c| c.names.as_ref()?.first().cloned())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .ok_or_else(|| format!("docker-compose made no container for {}", spec.name))?;
             let info = perseus::docker::inspect(docker, &name)
                 .await
                 .map_err(|e| e.to_string())?;

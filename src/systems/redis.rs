@@ -9,8 +9,8 @@
 //! drives itself: each call writes one RESP command from a reused buffer and reads one reply into
 //! another, two system calls and no allocation per operation. The redis crate's multiplexed
 //! connection sends every command through a channel to a task of its own, which cost about a
-//! fifth of the loop's ceiling here. Replies are decoded by the redis crate
-//! ([`redis::parse_redis_value`]) once [`reply_len`] has found a whole one; commands are encoded
+//! tenth of the loop's ceiling here at one connection per node. Replies are decoded by the redis
+//! crate ([`redis::parse_redis_value`]) once [`reply_len`] has found a whole one; commands are encoded
 //! by [`pack`] (RESP2 arrays of bulk strings, checked against the crate's own encoding in the
 //! tests). Like every driver it has no timeout of its own: the loop bounds every call.
 
