@@ -660,8 +660,15 @@ async fn lab_start(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
         let (mut p, mut c) = (Vec::new(), Vec::new());
         for rep in 0..opts.reps {
             eprintln!("  {system} rep {}", rep + 1);
-            c.push(compose_start(docker, home, system).await?);
-            p.push(perseus_start(docker, home, system, 3).await?);
+            // Alternate which tool goes first, so that neither always meets the Engine just
+            // after the other's teardown.
+            if rep % 2 == 0 {
+                c.push(compose_start(docker, home, system).await?);
+                p.push(perseus_start(docker, home, system, 3).await?);
+            } else {
+                p.push(perseus_start(docker, home, system, 3).await?);
+                c.push(compose_start(docker, home, system).await?);
+            }
         }
         let (pm, cm) = (median(&p), median(&c));
         writeln!(

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use perseus::fault::{self, NodeFault, Target};
+use perseus::lab::status::Depth;
 use perseus::lab::{self, Home, Lab, UpOptions};
 use perseus::load::{self, LoadOptions, Second};
 use perseus::Error;
@@ -355,7 +356,7 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 images: args.images,
             };
             let lab = lab::up(&docker, &home, &args.system, &opts, &mut progress).await?;
-            let rows = lab::status::status(&docker, &lab).await?;
+            let rows = lab::status::status(&docker, &lab, Depth::JustMade).await?;
             print!("{}", lab::status::render(&rows));
             if let Some(url) = lab.admin_url() {
                 println!("admin UI: {url}");
@@ -370,7 +371,7 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let lab = lab::open(&docker, &home, &system).await?;
             print!(
                 "{}",
-                lab::status::render(&lab::status::status(&docker, &lab).await?)
+                lab::status::render(&lab::status::status(&docker, &lab, Depth::Full).await?)
             );
             Ok(0)
         }
@@ -378,7 +379,7 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let docker = perseus::docker::connect().await?;
             let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
             let lab = lab::open(&docker, &home, &system).await?;
-            let rows = lab::status::status(&docker, &lab).await?;
+            let rows = lab::status::status(&docker, &lab, Depth::Full).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {

@@ -1050,7 +1050,7 @@ pub async fn add_node(
 
 /// How often `lab up` asks a starting cluster whether it is ready. The probes are cheap, and
 /// every poll period is time a fast system (Redis, PostgreSQL) waits for nothing.
-const READY_POLL: Duration = Duration::from_millis(100);
+const READY_POLL: Duration = Duration::from_millis(50);
 
 /// Wait until the readiness probe passes, failing early when a node's container stops.
 ///
@@ -1062,25 +1062,32 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
     let started = Instant::now();
     let mut last = String::from("no answer yet");
     while started.elapsed() < timeout {
-        // A node whose container died will never be ready: say so now, with its logs.
-        for n in &lab.nodes {
-            for c in &n.containers {
-                let state = crate::docker::inspect(docker, c).await?.state;
-                if !state.as_ref().and_then(|s| s.running).unwrap_or(false) {
-                    let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
-                    return Err(Error::NotReady {
-                        system: lab.system.clone(),
-                        waited: started.elapsed(),
-                        detail: format!(
-                            "container {c} of {} exited (code {code}); its last log lines:\n{}",
-                            n.name,
-                            docker::tail_logs(docker, c, 40).await
-                        ),
-                    });
-                }
+        // A node whose container died will never be ready: say so now, with its logs. The
+        // containers are inspected while the probe runs, so a poll costs one round trip.
+        let containers = lab
+            .nodes
+            .iter()
+            .flat_map(|n| n.containers.iter().map(move |c| (n, c)));
+        let states = futures_util::future::join_all(
+            containers.map(|(n, c)| async move { (n, c, crate::docker::inspect(docker, c).await) }),
+        );
+        let (states, answer) = tokio::join!(states, probe.ready(&driver, &endpoints));
+        for (n, c, info) in states {
+            let state = info?.state;
+            if !state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+                let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+                return Err(Error::NotReady {
+                    system: lab.system.clone(),
+                    waited: started.elapsed(),
+                    detail: format!(
+                        "container {c} of {} exited (code {code}); its last log lines:\n{}",
+                        n.name,
+                        docker::tail_logs(docker, c, 40).await
+                    ),
+                });
             }
         }
-        match probe.ready(&driver, &endpoints).await {
+        match answer {
             Ok(()) => return Ok(()),
             Err(why) => last = why,
         }
