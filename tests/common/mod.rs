@@ -389,3 +389,59 @@ pub fn image_present(image: &str) -> bool {
     }
     present
 }
+
+/// The kill check of a system of independent servers (no replication: `redis`, `postgres`).
+///
+/// Load for 14 s with two clients per node; kill n1 at 4 s and start it at 8 s. Then:
+/// - n1's column is 0 in seconds 6–8;
+/// - n2 and n3 serve more than `others_min` successes in every second 1–14, since they do not
+///   depend on n1;
+/// - n1 serves again in seconds 13–14;
+/// - no acknowledged write is lost;
+/// - `read_back(node)` holds each of the node's two keys. `read_back` gives the node's keys and
+///   values, read inside its container. Each value must lie between the last acknowledged write
+///   and the largest value an ambiguous write may have left.
+///
+/// Does nothing when Docker is unreachable outside CI ([`LabGuard::up`]).
+pub fn kill_n1_of_independent_servers(
+    system: &str,
+    others_min: u64,
+    read_back: fn(&str) -> Vec<(String, u64)>,
+) {
+    let Some(lab) = LabGuard::up(system, &[]) else {
+        return;
+    };
+    let load = LoadRun::start(system, 14, &["--clients-per-node", "2"]);
+    sleep_s(4.0);
+    lab.fault("kill", "n1");
+    sleep_s(4.0);
+    lab.fault("start", "n1");
+    let r = load.finish();
+    assert!(
+        r.column(1, 6, 8).iter().all(|&c| c == 0),
+        "the killed server's column is 0: {}",
+        r.stdout
+    );
+    for n in [2, 3] {
+        assert!(
+            r.column(n, 1, 14).iter().all(|&c| c > others_min),
+            "n{n} is independent of n1 and never drops to {others_min}/s or below: {}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.column(1, 13, 14).iter().all(|&c| c > 0),
+        "after start n1 serves again: {}",
+        r.stdout
+    );
+    assert_eq!(
+        r.summary["lost_writes"], 0,
+        "{system} loses no acknowledged write to SIGKILL: {}",
+        r.summary["lost"]
+    );
+    for node in ["n1", "n2", "n3"] {
+        let keys = read_back(node);
+        let checked = check_table_against_acks(&r, &keys, |k| k.contains(&format!("/{node}/")));
+        assert_eq!(checked, 2, "two keys per node on {node}");
+    }
+}
