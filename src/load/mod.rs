@@ -225,6 +225,10 @@ pub async fn run<D: Driver>(
     let buckets = Arc::new(Buckets::new(endpoints.len(), seconds));
     let (stop_tx, stop_rx) = watch::channel(false);
     let start = opts.origin.unwrap_or_else(Instant::now);
+    let started = std::time::SystemTime::now()
+        .checked_sub(start.elapsed())
+        .map(|t| humantime::format_rfc3339_micros(t).to_string())
+        .unwrap_or_default();
 
     let mut tasks = Vec::new();
     for (node_idx, ep) in endpoints.iter().enumerate() {
@@ -280,6 +284,7 @@ pub async fn run<D: Driver>(
     }
     Summary::new(
         opts.run_id.clone(),
+        started,
         endpoints.iter().map(|e| e.node.clone()).collect(),
         end_us,
         interrupted,

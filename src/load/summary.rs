@@ -117,6 +117,10 @@ impl KeySummary {
 pub struct Summary {
     /// The run id (key prefix).
     pub run_id: String,
+    /// Wall-clock time of second 0 of the run (RFC 3339, microseconds), so that events stamped with
+    /// the wall clock (a fault's `at`) can be placed on the run's own clock.
+    #[serde(default)]
+    pub started: String,
     /// How long the load ran (seconds).
     pub duration_s: f64,
     /// True when Ctrl-C (or the caller) ended it early.
@@ -149,6 +153,7 @@ impl Summary {
     /// Build the summary from the connections' reports; `end_us` is the run's length.
     pub fn new(
         run_id: String,
+        started: String,
         nodes: Vec<String>,
         end_us: u64,
         interrupted: bool,
@@ -196,6 +201,7 @@ impl Summary {
             .collect();
         Summary {
             run_id,
+            started,
             duration_s: measure::secs(end_us),
             interrupted,
             iterations: all.len() as u64,
