@@ -230,7 +230,10 @@ fn perseus_cmd(args: &[&str]) -> R<Output> {
 fn compose(home: &Home, system: &str, args: &[&str]) -> Command {
     let mut c = Command::new("docker-compose");
     c.current_dir(home.root())
-        .env("PERSEUS_BIN", BIN)
+        .env(
+            "PERSEUS_BIN_DIR",
+            Path::new(BIN).parent().unwrap_or(Path::new(".")),
+        )
         .args(["-p", PROJECT, "-f"])
         .arg(home.root().join(format!("compose/{system}.yaml")))
         .args(args);

@@ -166,8 +166,8 @@ fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
 
 #[test]
 fn redis_acceptor_follows_the_caspaxos_rules_and_keeps_its_state_across_kill_and_start() {
-    use perseus::systems::gryadka::caspaxos::{Acceptor, Ballot, State};
-    use perseus::systems::gryadka::redis::RedisAcceptor;
+    use gryadka::caspaxos::{Acceptor, Ballot, State};
+    use gryadka::redis::RedisAcceptor;
     let Some(lab) = LabGuard::up("gryadka", &[]) else {
         return;
     };

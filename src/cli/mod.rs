@@ -51,9 +51,6 @@ enum Command {
     /// The Perseus table: per system, the median unavailability window (and range) of a crashed
     /// and of an isolated leader, in Markdown.
     Table(TableArgs),
-    /// Run a Gryadka proposer and its HTTP API (inside a lab node; not meant to be run by hand).
-    #[command(hide = true)]
-    GryadkaProposer(ProposerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -98,22 +95,6 @@ struct TableArgs {
     /// Where run folders go.
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
-}
-
-#[derive(Debug, Args)]
-struct ProposerArgs {
-    /// The node this proposer runs on (`n3`); its number is the proposer id in every ballot.
-    #[arg(long)]
-    node: String,
-    /// Address of the HTTP API.
-    #[arg(long, default_value = "0.0.0.0:8080")]
-    listen: std::net::SocketAddr,
-    /// Every acceptor, `host:port`, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
-    acceptors: Vec<String>,
-    /// Deadline of one operation (prepare and accept rounds, retries included).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    op_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,29 +291,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Table(args) => table_command(args).await,
-        Command::GryadkaProposer(args) => {
-            let id = args
-                .node
-                .strip_prefix('n')
-                .and_then(|n| n.parse::<u64>().ok())
-                .filter(|_| perseus::lab::definition::is_node_name(&args.node))
-                .ok_or_else(|| {
-                    Error::BadInput(format!(
-                        "--node '{}' is not a node name: use n1, n2, ...",
-                        args.node
-                    ))
-                })?;
-            let config = perseus::systems::gryadka::server::ProposerConfig {
-                id,
-                listen: args.listen,
-                acceptors: args.acceptors,
-                op_timeout: args.op_timeout,
-            };
-            perseus::systems::gryadka::server::serve(config)
-                .await
-                .map_err(Error::BadInput)?;
-            Ok(0)
-        }
     }
 }
 

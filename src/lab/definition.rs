@@ -13,9 +13,9 @@
 //! Interpolation follows Compose: `$$` is a literal `$`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`
 //! and `$VAR` are replaced. The variables are those of `x-perseus.each-node`, built for the actual node
 //! list (for example `PERSEUS_INITIAL_CLUSTER: "{node}=http://{node}:2380"` becomes
-//! `n1=http://n1:2380,n2=http://n2:2380,...`), `PERSEUS_NODES` (the node count) and `PERSEUS_BIN`
-//! (the running perseus executable, for nodes that run a part of perseus itself, such as Gryadka's
-//! proposer). The defaults in the file are what the Compose tool uses, so they should spell out the
+//! `n1=http://n1:2380,n2=http://n2:2380,...`), `PERSEUS_NODES` (the node count) and `PERSEUS_BIN_DIR`
+//! (the folder of the running perseus executable, where `cargo build` also puts the workspace's
+//! other binaries, such as Gryadka's proposer `gryadka`, which its nodes mount). The defaults in the file are what the Compose tool uses, so they should spell out the
 //! three-node cluster.
 
 use std::collections::BTreeMap;
@@ -563,8 +563,11 @@ impl Definition {
             vars.insert(name.clone(), joined);
         }
         vars.insert("PERSEUS_NODES".into(), nodes.len().to_string());
-        if let Ok(exe) = std::env::current_exe() {
-            vars.insert("PERSEUS_BIN".into(), exe.display().to_string());
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        {
+            vars.insert("PERSEUS_BIN_DIR".into(), dir.display().to_string());
         }
         vars
     }
@@ -787,7 +790,7 @@ pub fn interpolate(
                     (Some(v), None) => out.push_str(v),
                     (None, None) => {
                         return Err(format!(
-                            "${{{inner}}}: variable {name} is not defined (Perseus defines PERSEUS_NODES, PERSEUS_BIN and the x-perseus.each-node names); give it a default with ${{{name}:-...}}"
+                            "${{{inner}}}: variable {name} is not defined (Perseus defines PERSEUS_NODES, PERSEUS_BIN_DIR and the x-perseus.each-node names); give it a default with ${{{name}:-...}}"
                         ))
                     }
                 }

@@ -1,5 +1,5 @@
 //! The load loop's HTTP key-value driver, for any system that serves the etcd-like API of
-//! [`super::gryadka::server`]: `GET /kv/<key>` (404 = absent) and `PUT /kv/<key>` with
+//! the `gryadka` crate's proposer (`gryadka::server`): `GET /kv/<key>` (404 = absent) and `PUT /kv/<key>` with
 //! `{"value", "expected_version"}`.
 //!
 //! The write is a compare-and-set on the version the same connection just read, so the loop's

@@ -8,7 +8,6 @@
 pub mod cockroach;
 pub mod etcd;
 pub mod galera;
-pub mod gryadka;
 pub mod httpkv;
 pub mod redis;
 pub mod sql;

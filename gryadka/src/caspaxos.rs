@@ -180,7 +180,7 @@ pub struct Conflict {
 pub struct AcceptorError(pub String);
 
 /// One acceptor as the proposer sees it (Redis with Gryadka's Lua scripts in production,
-/// [`super::memory::MemoryAcceptor`] in tests). Each call must be atomic per key on the acceptor,
+/// [`crate::memory::MemoryAcceptor`] in tests). Each call must be atomic per key on the acceptor,
 /// and its effects durable before it answers.
 ///
 /// The rules an implementation must follow (Gryadka's `prepare.lua` and `accept.lua`):
@@ -716,7 +716,7 @@ impl<A: Acceptor> Proposer<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::systems::gryadka::memory::MemoryAcceptor;
+    use crate::memory::MemoryAcceptor;
 
     fn cluster(n: usize) -> Vec<Arc<MemoryAcceptor>> {
         (0..n)

@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use super::caspaxos::{ProposeError, Proposer, State};
-use super::redis::RedisAcceptor;
+use crate::caspaxos::{ProposeError, Proposer, State};
+use crate::redis::RedisAcceptor;
 
 /// How the proposer runs.
 #[derive(Debug, Clone)]
@@ -146,22 +146,40 @@ async fn handle(
     }
 }
 
+/// Why the proposer could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is wrong (no acceptors, a malformed acceptor address): what and the fix.
+    #[error("{0}")]
+    Config(String),
+    /// The listen address cannot be bound.
+    #[error("{0}")]
+    Listen(String),
+}
+
 /// Run the proposer's HTTP API until the process ends.
 ///
-/// Errors: a message when the listen address cannot be bound or an acceptor address is malformed.
-pub async fn serve(config: ProposerConfig) -> Result<(), String> {
+/// Errors: [`ServeError::Config`] when there are no acceptors or an acceptor address is malformed,
+/// [`ServeError::Listen`] when the listen address cannot be bound.
+pub async fn serve(config: ProposerConfig) -> Result<(), ServeError> {
     if config.acceptors.is_empty() {
-        return Err("no acceptors: give --acceptors host:port,host:port,...".into());
+        return Err(ServeError::Config(
+            "no acceptors: give --acceptors host:port,host:port,...".into(),
+        ));
     }
     let acceptors = config
         .acceptors
         .iter()
-        .map(|a| RedisAcceptor::new(a).map(Arc::new).map_err(|e| e.0))
+        .map(|a| {
+            RedisAcceptor::new(a)
+                .map(Arc::new)
+                .map_err(|e| ServeError::Config(e.0))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let proposer = Arc::new(Proposer::new(config.id, acceptors));
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("listen on {}: {e}", config.listen))?;
+        .map_err(|e| ServeError::Listen(format!("listen on {}: {e}", config.listen)))?;
     eprintln!(
         "gryadka proposer {} on {}, acceptors {}, quorum {}",
         config.id,

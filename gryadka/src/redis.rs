@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, Value};
 
-use super::caspaxos::{Acceptor, AcceptorError, Ballot, Conflict, Promise, State};
+use crate::caspaxos::{Acceptor, AcceptorError, Ballot, Conflict, Promise, State};
 
 /// How long an acceptor that refused a connection is considered down before the next attempt.
 pub const RETRY_AFTER: Duration = Duration::from_millis(200);

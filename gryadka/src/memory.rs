@@ -25,7 +25,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::caspaxos::{Acceptor, AcceptorError, Ballot, Conflict, Promise, State};
+use crate::caspaxos::{Acceptor, AcceptorError, Ballot, Conflict, Promise, State};
 
 /// One key's acceptor state: the promised ballot, the accepted ballot and the accepted state. A key
 /// never seen is `Slot::default()` (both ballots [`Ballot::ZERO`], no state). Invariant kept by the
