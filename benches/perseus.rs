@@ -24,8 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use futures_util::StreamExt;
+use perseus::driver::Endpoint;
 use perseus::lab::{Home, Lab, Node};
-use perseus::systems::Endpoint;
 
 const BIN: &str = env!("CARGO_BIN_EXE_perseus");
 const CONCURRENCY: [usize; 4] = [1, 4, 16, 64];
@@ -498,15 +498,15 @@ async fn loop_ceiling(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
 
 /// Poll every node with one load-loop iteration every 50 ms until each has succeeded once.
 async fn until_every_node_serves(lab: &Lab, timeout: Duration) -> R<()> {
-    let kind = lab.driver().map_err(|e| e.to_string())?;
+    let driver = lab.driver();
     let deadline = Instant::now() + timeout;
     let polls = lab.endpoints().into_iter().map(|ep| {
-        let kind = kind.clone();
+        let driver = driver.clone();
         async move {
             let key = format!("bench/{}", ep.node);
             let mut last = String::new();
             while Instant::now() < deadline {
-                match perseus::load::probe(&kind, &ep, &key, Duration::from_secs(1)).await {
+                match driver.probe(&ep, &key, Duration::from_secs(1)).await {
                     Ok(()) => return Ok(()),
                     Err(e) => last = e.to_string(),
                 }
@@ -596,8 +596,8 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
             definition: def.clone(),
             nodes,
         };
-        let kind = lab.driver().map_err(|e| e.to_string())?;
-        if let (Some(wire), false) = (kind.wire(), def.perseus.schema.is_empty()) {
+        if !def.settings.schema.is_empty() {
+            let cluster = lab.cluster();
             let deadline = Instant::now() + Duration::from_secs(120);
             let targets: Vec<&Node> = match def.perseus.schema_on {
                 perseus::lab::definition::SchemaOn::OneNode => vec![&lab.nodes[0]],
@@ -608,15 +608,14 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
                     if Instant::now() > deadline {
                         return Err(format!("the schema never applied on {}", node.name));
                     }
-                    for stmt in &def.perseus.schema {
-                        if wire
-                            .query(node.endpoint().addr, stmt, Duration::from_secs(5))
-                            .await
-                            .is_err()
-                        {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue 'node;
-                        }
+                    if def
+                        .system
+                        .prepare(&cluster, &node.endpoint(), Duration::from_secs(5))
+                        .await
+                        .is_err()
+                    {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue 'node;
                     }
                     break;
                 }
@@ -865,7 +864,7 @@ async fn faults(docker: &Docker, home: &Home) -> R<String> {
         let c = n1.main.clone();
         let serves = |ep: Endpoint| async move {
             perseus::load::probe(
-                &perseus::systems::DriverKind::Redis,
+                &perseus::systems::redis::RedisDriver,
                 &ep,
                 "bench/fault",
                 Duration::from_millis(200),

@@ -87,6 +87,22 @@ pub async fn start(docker: &Docker, container: &str) -> Result<()> {
     }
 }
 
+/// Whether an image with this reference exists locally.
+///
+/// Errors: [`Error::Docker`] when the Engine fails the inspect for another reason than 404.
+pub async fn image_exists(docker: &Docker, image: &str) -> Result<bool> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(Error::Docker {
+            context: format!("inspecting image {image}"),
+            source: e,
+        }),
+    }
+}
+
 /// Labels for an object of the lab of `system`, plus `extra` ones.
 pub fn labels(system: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut l = HashMap::new();

@@ -41,9 +41,21 @@ pub enum Error {
         system: String,
     },
 
-    /// The system argument was omitted and it cannot be inferred.
-    #[error("{0}")]
-    WhichLab(String),
+    /// The system argument was omitted, and no lab is up to infer it from.
+    #[error("no lab is up: run `perseus lab up <system>` first ({known})")]
+    NoLabUp {
+        /// The systems that could be brought up, comma-separated.
+        known: String,
+    },
+
+    /// The system argument was omitted, and several labs are up.
+    #[error("several labs are up ({labs}): name the system, e.g. `perseus lab status {first}`")]
+    SeveralLabsUp {
+        /// The systems whose labs are up, comma-separated.
+        labs: String,
+        /// One of them, for the example.
+        first: String,
+    },
 
     /// `lab up` for a system whose lab already exists.
     #[error("a {system} lab is already up ({containers} containers): use it, or run `perseus lab down {system}` first")]
@@ -170,7 +182,8 @@ impl Error {
             Error::UnknownSystem { .. }
             | Error::UnknownNode { .. }
             | Error::LabNotUp { .. }
-            | Error::WhichLab(_)
+            | Error::NoLabUp { .. }
+            | Error::SeveralLabsUp { .. }
             | Error::LabAlreadyUp { .. }
             | Error::DockerUnreachable { .. }
             | Error::Definition { .. }
@@ -192,6 +205,14 @@ impl Error {
     pub fn docker(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Error {
         let context = context.into();
         move |source| Error::Docker { context, source }
+    }
+
+    /// Wrap a failed blocking task (it panicked or was cancelled) as an I/O error about `context`.
+    pub fn blocking(context: &str) -> impl FnOnce(tokio::task::JoinError) -> Error + '_ {
+        move |e| Error::Io {
+            context: context.to_string(),
+            source: std::io::Error::other(e.to_string()),
+        }
     }
 
     /// Wrap an I/O error with what we were doing.

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod docker;
+pub mod driver;
 pub mod error;
 pub mod fault;
 pub mod http;
@@ -16,6 +17,7 @@ pub mod lab;
 pub mod load;
 pub mod report;
 pub mod scenario;
+pub mod status;
 pub mod systems;
 pub mod units;
 

@@ -44,11 +44,8 @@ fn volume(c: &ContainerSpec, target: &str) -> String {
 fn cockroach_nodes_are_the_official_docker_guide_with_a_rebuilt_join_list() {
     let def = load("cockroach");
     let p = &def.perseus;
-    assert_eq!(
-        (p.driver.as_str(), p.client_port, p.readiness.as_str()),
-        ("postgres", 26257, "cockroach-health")
-    );
-    assert_eq!(p.leader, "cockroach-leaseholder");
+    assert_eq!((def.system.name(), p.client_port), ("cockroach", 26257));
+    assert_eq!(def.system.leader_targets(), ["leader"]);
     assert_eq!(p.client_user.as_deref(), Some("root"));
     assert_eq!(p.client_database.as_deref(), Some("defaultdb"));
     let init = p.init.as_ref().expect("cockroach init runs once");
@@ -111,11 +108,8 @@ fn cockroach_nodes_are_the_official_docker_guide_with_a_rebuilt_join_list() {
 fn tidb_nodes_are_pd_with_tikv_and_tidb_in_its_namespace() {
     let def = load("tidb");
     let p = &def.perseus;
-    assert_eq!(
-        (p.driver.as_str(), p.client_port, p.readiness.as_str()),
-        ("mysql", 4000, "tidb-pd")
-    );
-    assert_eq!(p.leader, "tidb-region");
+    assert_eq!((def.system.name(), p.client_port), ("tidb", 4000));
+    assert_eq!(def.system.leader_targets(), ["leader", "pd-leader"]);
     assert!(p.schema.iter().any(|s| s.contains("lily.counters")));
 
     let nodes = def.nodes(3).unwrap();

@@ -10,10 +10,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use perseus::fault::{self, NodeFault, Target};
-use perseus::lab::status::Depth;
 use perseus::lab::{self, Home, Lab, UpOptions};
 use perseus::load::{self, LoadOptions, Second};
+use perseus::report::{Event, Sink, What};
+use perseus::status::{self, Depth};
 use perseus::Error;
+use tokio_util::sync::CancellationToken;
 
 use live::LiveView;
 
@@ -278,6 +280,23 @@ fn progress(line: &str) {
     eprintln!("{line}");
 }
 
+/// The one way Ctrl-C reaches the library: a token cancelled on the first Ctrl-C, after saying
+/// `what` happens now. A second Ctrl-C exits at once (130).
+fn interrupt_token(what: &'static str) -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("perseus: stopping: {what} (Ctrl-C again to quit at once)");
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    token
+}
+
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Lab(cmd) => lab_command(cmd).await,
@@ -313,9 +332,12 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 ready_timeout: args.timeout,
                 images: args.images,
             };
-            let lab = lab::up(&docker, &home, &args.system, &opts, &mut progress).await?;
-            let rows = lab::status::status(&docker, &lab, Depth::JustMade).await?;
-            print!("{}", lab::status::render(&rows));
+            let cancel = interrupt_token("removing what lab up created");
+            let handle =
+                lab::up(&docker, &home, &args.system, &opts, &cancel, &mut progress).await?;
+            let lab = handle.keep();
+            let rows = status::status(&docker, &lab, Depth::JustMade).await?;
+            print!("{}", status::render(&rows));
             if let Some(url) = lab.admin_url() {
                 println!("admin UI: {url}");
             }
@@ -324,12 +346,13 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
         LabCommand::AddNode { system } => {
             let docker = perseus::docker::connect().await?;
             let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
-            let node = lab::add_node(&docker, &home, &system, &mut progress).await?;
+            let cancel = interrupt_token("removing the node add-node created");
+            let node = lab::add_node(&docker, &home, &system, &cancel, &mut progress).await?;
             progress(&format!("{} joined {system}", node.name));
             let lab = lab::open(&docker, &home, &system).await?;
             print!(
                 "{}",
-                lab::status::render(&lab::status::status(&docker, &lab, Depth::Full).await?)
+                status::render(&status::status(&docker, &lab, Depth::Full).await?)
             );
             Ok(0)
         }
@@ -337,11 +360,11 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let docker = perseus::docker::connect().await?;
             let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
             let lab = lab::open(&docker, &home, &system).await?;
-            let rows = lab::status::status(&docker, &lab, Depth::Full).await?;
+            let rows = status::status(&docker, &lab, Depth::Full).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                print!("{}", lab::status::render(&rows));
+                print!("{}", status::render(&rows));
             }
             Ok(0)
         }
@@ -355,7 +378,7 @@ async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                     Some(s) => vec![s],
                     None => match lab::resolve_system(&docker, &home, None).await {
                         Ok(s) => vec![s],
-                        Err(Error::WhichLab(m)) if m.starts_with("no lab") => {
+                        Err(Error::NoLabUp { .. }) => {
                             eprintln!("no lab is up: nothing to remove");
                             vec![]
                         }
@@ -427,7 +450,6 @@ fn emit(view: &mut Option<LiveView>, s: &Second) {
 async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let opts = load_options(&args.load)?;
     let (_docker, lab) = open_lab(args.system.as_deref()).await?;
-    let kind = lab.driver()?;
     let endpoints = lab.endpoints();
     let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
     eprintln!(
@@ -443,10 +465,11 @@ async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
         load::measure::tsv_header(&names)
     );
     let mut view = LiveView::new(&names);
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let summary = load::run_kind(kind, &endpoints, &opts, stop, |s| emit(&mut view, s)).await;
+    let stop = interrupt_token("ending the load and printing its summary");
+    let summary = lab
+        .driver()
+        .run(&endpoints, &opts, &stop, &mut |s| emit(&mut view, s))
+        .await;
     if let Some(v) = view {
         v.finish();
     }
@@ -537,8 +560,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         .into());
     }
     let def = home.definition(&args.system, None)?;
-    let leaderless = perseus::systems::Leadership::parse(&def.perseus.leader)?
-        == perseus::systems::Leadership::None;
+    let leaderless = !def.system.has_leader();
     let mut scenario = table::scenario(
         &args.system,
         leaderless,
@@ -548,11 +570,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         t.duration - t.start_at,
     );
     scenario.name = format!("{}-demo", args.system);
-    let file = perseus::scenario::ScenarioFile {
-        path: "(perseus demo)".into(),
-        text: serde_yaml::to_string(&scenario)?,
-        scenario,
-    };
+    let file = perseus::scenario::ScenarioFile::made("(perseus demo)", scenario)?;
     let docker = perseus::docker::connect().await?;
     let opts = RunOptions {
         keep: args.keep,
@@ -560,7 +578,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         runs_dir: args.runs_dir.clone(),
     };
     let mut view = RunView::default();
-    let r = runner::run(&docker, &home, &file, &opts, interrupt_flag(), &mut view).await;
+    let cancel = interrupt_token(RUN_STOPPING);
+    let r = runner::run(&docker, &home, &file, &opts, &cancel, &mut view).await;
     view.done();
     let (rec, dir) = r?;
     if let (Some(step), Some(fx)) = (rec.steps.first(), rec.effects.first()) {
@@ -581,11 +600,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     })
 }
 
-/// What `run` and `table` show while they go: TSV on stdout, the live view and progress on stderr.
+/// What `run`, `demo` and `table` say when the first Ctrl-C stops them.
+const RUN_STOPPING: &str = "undoing faults and writing the partial report";
+
+/// What `run` and `table` show while they go: TSV on stdout, the live view and progress on
+/// stderr. The terminal's sink of a run's events.
 #[derive(Default)]
 struct RunView {
     view: Option<LiveView>,
-    tried: bool,
     /// Keep stdout for the command's own result (`table`): seconds go to the live view only.
     no_tsv: bool,
 }
@@ -595,31 +617,9 @@ impl RunView {
         if let Some(v) = self.view.take() {
             v.finish();
         }
-        self.tried = false;
     }
-}
 
-impl perseus::scenario::runner::Observer for RunView {
-    fn second(&mut self, s: &Second, nodes: &[String]) {
-        if !self.tried {
-            self.tried = true;
-            self.view = LiveView::new(nodes);
-            let header = load::measure::tsv_header(nodes);
-            match &self.view {
-                Some(v) => v.println(&header),
-                None if self.no_tsv => {}
-                None => eprintln!("{header}"),
-            }
-        }
-        if self.no_tsv {
-            if let Some(v) = &mut self.view {
-                v.update(s);
-            }
-        } else {
-            emit(&mut self.view, s);
-        }
-    }
-    fn say(&mut self, line: &str) {
+    fn say(&self, line: &str) {
         match &self.view {
             Some(v) => v.println(line),
             None => eprintln!("{line}"),
@@ -627,20 +627,44 @@ impl perseus::scenario::runner::Observer for RunView {
     }
 }
 
-/// A flag that turns true on the first Ctrl-C (the run then stops cleanly); a second Ctrl-C
-/// exits at once.
-fn interrupt_flag() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("perseus: stopping: undoing faults and writing the partial report (Ctrl-C again to quit at once)");
-            let _ = tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+impl Sink for RunView {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Say(line) => self.say(line),
+            Event::Second(s) => {
+                if self.no_tsv {
+                    if let Some(v) = &mut self.view {
+                        v.update(s);
+                    }
+                } else {
+                    emit(&mut self.view, s);
+                }
             }
+            Event::Entry(e) => match &e.what {
+                What::LoadStart { nodes, .. } => {
+                    self.done();
+                    self.view = LiveView::new(nodes);
+                    let header = load::measure::tsv_header(nodes);
+                    match &self.view {
+                        Some(v) => v.println(&header),
+                        None if self.no_tsv => {}
+                        None => eprintln!("{header}"),
+                    }
+                }
+                What::Step { step, .. } => self.say(&step.line()),
+                What::StepFailed { detail } => self.say(&format!("# {detail}")),
+                What::Warmup { detail } => self.say(&format!("warm-up: {detail}")),
+                What::Restore { detail, done } if !done.is_empty() => {
+                    self.say(&format!("restored: {detail}"))
+                }
+                What::LabUp { detail }
+                | What::LabReused { detail }
+                | What::RestoreFailed { detail }
+                | What::LabDown { detail } => self.say(detail),
+                What::Restore { .. } | What::LoadEnd { .. } | What::Interrupted { .. } => {}
+            },
         }
-    });
-    rx
+    }
 }
 
 async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
@@ -686,15 +710,15 @@ async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
         reuse: args.reuse,
         runs_dir: args.runs_dir.clone(),
     };
-    let interrupt = interrupt_flag();
+    let cancel = interrupt_token(RUN_STOPPING);
     let mut results = Vec::new();
     let mut code = 0;
     for f in &files {
-        if *interrupt.borrow() {
+        if cancel.is_cancelled() {
             break;
         }
         let mut view = RunView::default();
-        let r = runner::run(&docker, &home, f, &opts, interrupt.clone(), &mut view).await;
+        let r = runner::run(&docker, &home, f, &opts, &cancel, &mut view).await;
         view.done();
         match r {
             Ok((rec, dir)) => {
@@ -748,25 +772,21 @@ async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         runs_dir: args.runs_dir,
     };
     let docker = perseus::docker::connect().await?;
-    let interrupt = interrupt_flag();
+    let cancel = interrupt_token(RUN_STOPPING);
     let mut view = RunView {
         no_tsv: true,
         ..RunView::default()
     };
-    let rows = table::measure(
-        &docker,
-        &home,
-        &args.systems,
-        &opts,
-        interrupt.clone(),
-        &mut view,
-    )
-    .await;
+    let rows = table::measure(&docker, &home, &args.systems, &opts, &cancel, &mut view).await;
     view.done();
     let rows = rows?;
     print!("{}", table::render(&rows, &opts));
     let failed = rows
         .iter()
         .any(|r| !r.crashed.failed.is_empty() || !r.isolated.failed.is_empty());
-    Ok(if failed || *interrupt.borrow() { 1 } else { 0 })
+    Ok(if failed || cancel.is_cancelled() {
+        1
+    } else {
+        0
+    })
 }

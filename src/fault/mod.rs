@@ -465,7 +465,20 @@ pub async fn partition(docker: &Docker, lab: &Lab, groups: &[Vec<String>]) -> Re
 
 /// Undo every network fault: flush the rules in every node whose namespace exists, and reconnect
 /// every node that is off the lab network.
+///
+/// Errors: the first Docker or helper failure.
 pub async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
+    let done = undo_network_faults(docker, lab).await?;
+    let detail = if done.is_empty() {
+        "no network fault was in force".to_string()
+    } else {
+        done.join("; ")
+    };
+    Ok(FaultEvent::new("heal", None, lab.node_names(), detail))
+}
+
+/// What [`heal`] does: one line per thing undone, empty when no network fault was in force.
+async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
     let mut done = Vec::new();
     let jobs = lab.nodes.iter().map(|n| async move {
         let mut what = Vec::new();
@@ -488,17 +501,7 @@ pub async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
     for r in futures_util::future::join_all(jobs).await {
         done.extend(r?);
     }
-    let detail = if done.is_empty() {
-        "no network fault was in force".to_string()
-    } else {
-        done.join("; ")
-    };
-    Ok(FaultEvent::new(
-        "heal",
-        None,
-        lab.nodes.iter().map(|n| n.name.clone()).collect(),
-        detail,
-    ))
+    Ok(done)
 }
 
 /// Leave no fault in force: heal every network fault, thaw every paused node and start every
@@ -507,9 +510,9 @@ pub async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
 /// Errors: the first Docker or helper failure; what was undone before it stays undone.
 pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    let healed = heal(docker, lab).await?;
-    if healed.detail != "no network fault was in force" {
-        done.push(format!("heal: {}", healed.detail));
+    let healed = undo_network_faults(docker, lab).await?;
+    if !healed.is_empty() {
+        done.push(format!("heal: {}", healed.join("; ")));
     }
     for n in &lab.nodes {
         let mut paused = false;

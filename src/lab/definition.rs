@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::systems::{self, Settings, System};
 
 /// A parsed cluster definition.
 #[derive(Debug, Clone)]
@@ -37,6 +38,10 @@ pub struct Definition {
     pub volumes: Vec<String>,
     /// The Perseus extension.
     pub perseus: Extension,
+    /// The system implementation `x-perseus.kind` names, resolved when the file was parsed.
+    pub system: &'static dyn System,
+    /// What the definition tells its system (client user and database, schema statements).
+    pub settings: Settings,
     text: String,
 }
 
@@ -44,20 +49,19 @@ pub struct Definition {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Extension {
-    /// The system this file defines (`etcd`).
+    /// The lab this file defines (`etcd`): its name in every command and on every Docker object.
     pub system: String,
+    /// The system implementation under `src/systems/` that drives it (load driver, readiness,
+    /// leaders, schema): a name in [`crate::systems::REGISTRY`]; default: `system`. A database that
+    /// speaks the protocol of a known system names that one (`kind: postgres`).
+    #[serde(default)]
+    pub kind: Option<String>,
     /// Its name as people write it (`CockroachDB`), for reports and `perseus table`; default:
     /// `system`.
     #[serde(default)]
     pub title: Option<String>,
-    /// The load loop's driver for this system (`etcd`, `http-kv`, ...).
-    pub driver: String,
     /// The TCP port clients connect to, inside each node.
     pub client_port: u16,
-    /// How readiness is decided (`etcd-status`: every member answers and they agree on a leader).
-    pub readiness: String,
-    /// How the leader is found (`etcd-status`, or `none` for leaderless systems).
-    pub leader: String,
     /// The node that `--nodes N` clones for nodes the file does not define.
     pub template: String,
     /// Interpolation variables built from the node list: name → per-node pattern with `{node}`,
@@ -74,9 +78,9 @@ pub struct Extension {
     /// second until it exits 0 (cluster initialisation: `cockroach init`).
     #[serde(default)]
     pub init: Option<InitCommand>,
-    /// SQL statements run in order through the system's driver once the cluster is ready, retried
-    /// together until all succeed, so each must be idempotent (`CREATE ... IF NOT EXISTS`). They
-    /// must create the loop's table `lily.counters (id, value)`.
+    /// SQL statements run in order through the system's SQL wire once the cluster is ready
+    /// ([`System::prepare`]), retried together until all succeed, so each must be idempotent
+    /// (`CREATE ... IF NOT EXISTS`). They must create the loop's table `lily.counters (id, value)`.
     #[serde(default)]
     pub schema: Vec<String>,
     /// Where the schema is made: `one-node` (a cluster replicates it; the default) or
@@ -400,16 +404,43 @@ impl Definition {
                 ),
             }
         })?;
+        let perseus = raw.perseus.ok_or_else(|| Error::Definition {
+            file: file.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "no x-perseus section: add one naming system, client-port and template".into(),
+        })?;
+        let kind = perseus.kind.as_deref().unwrap_or(&perseus.system);
+        let system = systems::lookup(kind).map_err(|e| {
+            let (line, column) = locate(
+                text,
+                if perseus.kind.is_some() {
+                    "kind:"
+                } else {
+                    "system:"
+                },
+            );
+            Error::Definition {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "{e} (x-perseus.kind names the implementation; it defaults to x-perseus.system)"
+                ),
+            }
+        })?;
+        let settings = Settings {
+            client_user: perseus.client_user.clone(),
+            client_database: perseus.client_database.clone(),
+            schema: perseus.schema.clone(),
+        };
         let def = Definition {
             file: file.to_path_buf(),
             services: raw.services,
             volumes: raw.volumes.unwrap_or_default().into_keys().collect(),
-            perseus: raw.perseus.ok_or_else(|| Error::Definition {
-                file: file.to_path_buf(),
-                line: 1,
-                column: 1,
-                message: "no x-perseus section: add one naming system, driver, client-port, readiness, leader and template".into(),
-            })?,
+            perseus,
+            system,
+            settings,
             text: text.to_string(),
         };
         def.validate()?;
@@ -490,13 +521,9 @@ impl Definition {
                 }
             }
         }
-        let driver = crate::systems::DriverKind::from_extension(p)
-            .map_err(|e| self.error_at("driver:", e.to_string()))?;
-        crate::systems::Readiness::parse(&p.readiness)
-            .and_then(|r| r.check(&driver))
-            .map_err(|e| self.error_at("readiness:", e.to_string()))?;
-        crate::systems::Leadership::parse(&p.leader)
-            .map_err(|e| self.error_at("leader:", e.to_string()))?;
+        self.system
+            .check(&self.settings)
+            .map_err(|e| self.error_at("schema:", e))?;
         if let Some(init) = &p.init {
             if !is_node_name(&init.node) || !self.services.contains_key(&init.node) {
                 return Err(self.error_at(
@@ -518,15 +545,6 @@ impl Definition {
             return Err(self.error_at(
                 "drain:",
                 "x-perseus.drain is empty: give the command to run, or leave drain out".into(),
-            ));
-        }
-        if !p.schema.is_empty() && driver.wire().is_none() {
-            return Err(self.error_at(
-                "schema:",
-                format!(
-                    "x-perseus.schema needs a SQL driver (postgres or mysql), not '{}'",
-                    p.driver
-                ),
             ));
         }
         if self.perseus.client_port == 0 {
@@ -877,10 +895,7 @@ volumes:
   n2-data: {}
 x-perseus:
   system: etcd
-  driver: etcd
   client-port: 2379
-  readiness: etcd-status
-  leader: etcd-status
   template: n1
   each-node:
     PERSEUS_INITIAL_CLUSTER: "{node}=http://{node}:2380"
@@ -969,30 +984,42 @@ x-perseus:
         assert!(err.to_string().contains("'nope' is not declared"), "{err}");
         let err = parse(&ETCD.replace("x-perseus:", "x-other:")).unwrap_err();
         assert!(err.to_string().contains("no x-perseus"), "{err}");
-        let err = parse(&ETCD.replace("readiness: etcd-status", "readiness: sql")).unwrap_err();
-        assert!(err.to_string().contains("needs a SQL driver"), "{err}");
-        let err = parse(&ETCD.replace(
-            "readiness: etcd-status",
-            "readiness: etcd-status\n  drain: []",
-        ))
-        .unwrap_err();
+        let err = parse(&ETCD.replace("system: etcd", "system: mongo")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no system implementation is called 'mongo'"),
+            "{err}"
+        );
+        let text = ETCD.replace("system: etcd", "system: etcd\n  kind: mongo");
+        let kind_line = text.lines().position(|l| l == "  kind: mongo").unwrap() + 1;
+        let err = parse(&text).unwrap_err();
+        assert!(
+            matches!(err, Error::Definition { line, column: 3, .. } if line == kind_line),
+            "{err}"
+        );
+        let def = parse(&ETCD.replace("system: etcd", "system: keydb\n  kind: redis")).unwrap();
+        assert_eq!(
+            (def.perseus.system.as_str(), def.system.name()),
+            ("keydb", "redis")
+        );
+        let err = parse(&ETCD.replace("template: n1", "template: n1\n  drain: []")).unwrap_err();
         assert!(
             err.to_string().contains("x-perseus.drain is empty"),
             "{err}"
         );
         let err = parse(&ETCD.replace(
-            "readiness: etcd-status",
-            "readiness: etcd-status\n  schema: [\"CREATE TABLE t (id INT)\"]",
+            "template: n1",
+            "template: n1\n  schema: [\"CREATE TABLE t (id INT)\"]",
         ))
         .unwrap_err();
         assert!(
             err.to_string()
-                .contains("x-perseus.schema needs a SQL driver"),
+                .contains("x-perseus.schema needs a system that speaks SQL"),
             "{err}"
         );
         let err = parse(&ETCD.replace(
-            "readiness: etcd-status",
-            "readiness: etcd-status\n  init: {node: n9, command: [x]}",
+            "template: n1",
+            "template: n1\n  init: {node: n9, command: [x]}",
         ))
         .unwrap_err();
         assert!(

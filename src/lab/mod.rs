@@ -3,17 +3,23 @@
 //! [`up`] reads the definition, makes sure the images exist (building them offline when needed),
 //! creates a network with a subnet of its own, the volumes and the node containers (each node at a
 //! fixed address, so that `fault connect` gives it back the same one), starts them and waits until
-//! the system's readiness probe passes. If anything fails, or Ctrl-C arrives, it removes everything it
-//! created. [`open`] finds a running lab again from the labels on its containers, so every other
-//! command (status, load, fault, down) works from a fresh process, even after perseus crashed.
+//! the system's readiness probe passes. It returns a [`LabHandle`] that owns what it made, as
+//! testcontainers-rs owns a container: [`LabHandle::down`] removes the lab, [`LabHandle::keep`]
+//! leaves it up for later commands, and dropping the handle without either removes it too (the
+//! safety net). If `up` or [`add_node`] fails, or their cancellation token is cancelled (Ctrl-C), one
+//! place removes exactly what they had created ([`Made`]). [`open`] finds a running lab again from
+//! the labels on its containers, so every other command (status, load, fault, down) works from a
+//! fresh process, even after perseus crashed.
 
+pub mod base;
 pub mod definition;
 pub mod images;
-pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
@@ -27,10 +33,13 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
 
 use crate::docker::{self, IP_LABEL, LAB_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
+use crate::driver::Endpoint;
 use crate::error::{Error, Result};
-use crate::systems::{DriverKind, Endpoint, Leadership, Readiness};
+use crate::load::DynDriver;
+use crate::systems::{self, Cluster, System};
 use definition::{Definition, Mount, NodeSpec};
 
 /// Where the lab's files live: `compose/`, `docker/`, `etc/`, `scenarios/`.
@@ -110,7 +119,7 @@ impl Home {
         out
     }
 
-    /// Check a system name against the definitions.
+    /// Check a lab's system name against the definitions.
     ///
     /// Errors: [`Error::UnknownSystem`] naming the known ones.
     pub fn check_system(&self, system: &str) -> Result<()> {
@@ -246,19 +255,27 @@ impl Lab {
         Some(url.replace("{ip}", &first.ip.to_string()))
     }
 
-    /// The load driver the definition names.
-    pub fn driver(&self) -> Result<DriverKind> {
-        DriverKind::from_extension(&self.definition.perseus)
+    /// The system implementation that drives this lab.
+    pub fn kind(&self) -> &'static dyn System {
+        self.definition.system
     }
 
-    /// The readiness probe the definition names.
-    pub fn readiness(&self) -> Result<Readiness> {
-        Readiness::parse(&self.definition.perseus.readiness)
+    /// The load driver of the lab's system, with the definition's client settings.
+    pub fn driver(&self) -> Arc<dyn DynDriver> {
+        self.kind().driver(&self.definition.settings)
     }
 
-    /// The leader probe the definition names.
-    pub fn leadership(&self) -> Result<Leadership> {
-        Leadership::parse(&self.definition.perseus.leader)
+    /// What the system's probes see: every node's endpoint and the definition's settings.
+    pub fn cluster(&self) -> Cluster {
+        Cluster {
+            nodes: self.endpoints(),
+            settings: self.definition.settings.clone(),
+        }
+    }
+
+    /// The node names, n1 first.
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
     }
 
     /// The current leader, asked from the cluster now (`None`: no leader that answers); `role`
@@ -266,9 +283,173 @@ impl Lab {
     ///
     /// Errors: [`Error::UnsupportedTarget`] when the system has no such leader.
     pub async fn leader(&self, role: Option<&str>) -> Result<Option<String>> {
-        self.leadership()?
-            .leader(&self.system, &self.driver()?, &self.endpoints(), role)
-            .await
+        systems::leader(self.kind(), &self.system, &self.cluster(), role).await
+    }
+}
+
+/// A lab this process brought up, and owns: [`LabHandle::down`] removes it, [`LabHandle::keep`]
+/// leaves it up (for `perseus lab up`, or a run asked to `--keep` it). Dropped without either (a
+/// panic, an early return), it removes the lab then, on a thread of its own: the safety net.
+/// Reads as the [`Lab`] it holds.
+#[derive(Debug)]
+pub struct LabHandle {
+    lab: Lab,
+    docker: Docker,
+    owned: bool,
+}
+
+impl LabHandle {
+    /// Take ownership of a lab this process made.
+    fn new(docker: &Docker, lab: Lab) -> LabHandle {
+        LabHandle {
+            lab,
+            docker: docker.clone(),
+            owned: true,
+        }
+    }
+
+    /// Remove the lab (containers, networks, volumes).
+    ///
+    /// Errors: [`Error::Docker`] when the Engine refuses a removal; `perseus lab down` finishes it.
+    pub async fn down(mut self) -> Result<DownReport> {
+        self.owned = false;
+        down(&self.docker, &self.lab.system).await
+    }
+
+    /// Leave the lab up: the handle lets go of it, and later commands find it by its labels.
+    pub fn keep(mut self) -> Lab {
+        self.owned = false;
+        self.lab.clone()
+    }
+}
+
+impl Deref for LabHandle {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+impl Drop for LabHandle {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        // Drop cannot await, and the runtime that made `self.docker` may be the one blocked
+        // here: a thread of its own, with its own runtime and Engine connection, does the removal.
+        let system = self.lab.system.clone();
+        let removed = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let docker = docker::connect().await.map_err(|e| e.to_string())?;
+                down(&docker, &system).await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if !matches!(removed, Ok(Ok(_))) {
+            eprintln!(
+                "perseus: a {} lab was left behind and could not be removed: run `perseus lab down {}`",
+                self.lab.system, self.lab.system
+            );
+        }
+    }
+}
+
+/// What `up` or `add_node` has created so far, so that one place ([`Made::undo`]) removes exactly
+/// that when they fail: never a container, volume or network that was there before.
+#[derive(Debug, Default)]
+struct Made {
+    containers: Mutex<Vec<String>>,
+    volumes: Mutex<Vec<String>>,
+    network: Mutex<Option<String>>,
+}
+
+impl Made {
+    fn container(&self, name: &str) {
+        self.containers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(name.to_string());
+    }
+
+    fn volume(&self, name: &str) {
+        self.volumes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(name.to_string());
+    }
+
+    fn network(&self, name: &str) {
+        *self.network.lock().unwrap_or_else(PoisonError::into_inner) = Some(name.to_string());
+    }
+
+    /// Remove what was made: containers (forced, with their anonymous volumes), then volumes,
+    /// then the network. Every removal is tried; objects already gone count as removed.
+    ///
+    /// Errors: the first removal the Engine refused.
+    async fn undo(&self, docker: &Docker) -> Result<()> {
+        let take = |m: &Mutex<Vec<String>>| {
+            std::mem::take(&mut *m.lock().unwrap_or_else(PoisonError::into_inner))
+        };
+        let containers = take(&self.containers);
+        let volumes = take(&self.volumes);
+        let network = self
+            .network
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let mut first: Option<Error> = None;
+        let removed = futures_util::future::join_all(containers.iter().map(|c| async move {
+            let opts = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            gone(
+                docker.remove_container(c, Some(opts)).await,
+                "removing container",
+                c,
+            )
+        }))
+        .await;
+        for r in removed {
+            first = first.or(r.err());
+        }
+        for v in &volumes {
+            let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
+            let r = gone(
+                docker.remove_volume(v, Some(opts)).await,
+                "removing volume",
+                v,
+            );
+            first = first.or(r.err());
+        }
+        if let Some(n) = &network {
+            let r = gone(docker.remove_network(n).await, "removing network", n);
+            first = first.or(r.err());
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+/// A removal's outcome: `Ok(true)` when it removed the object, `Ok(false)` when it was gone
+/// already (404), else [`Error::Docker`] naming what was being done.
+fn gone(
+    r: std::result::Result<(), bollard::errors::Error>,
+    doing: &str,
+    what: &str,
+) -> Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(Error::Docker {
+            context: format!("{doing} {what}"),
+            source: e,
+        }),
     }
 }
 
@@ -349,25 +530,28 @@ pub fn override_images(system: &str, specs: &mut [NodeSpec], overrides: &[String
 
 /// Which system a command means: the one named, or the only lab that is up.
 ///
-/// Errors: [`Error::UnknownSystem`] for a name no definition has; [`Error::WhichLab`] when none was
-/// named and zero or several labs are up.
+/// Errors: [`Error::UnknownSystem`] for a name no definition has; [`Error::NoLabUp`] or
+/// [`Error::SeveralLabsUp`] when none was named and zero or several labs are up.
 pub async fn resolve_system(docker: &Docker, home: &Home, named: Option<&str>) -> Result<String> {
     if let Some(s) = named {
         home.check_system(s)?;
         return Ok(s.to_string());
     }
     let labs = labs_up(docker).await?;
-    match labs.len() {
-        1 => Ok(labs.into_iter().next().unwrap_or_default()),
-        0 => Err(Error::WhichLab(format!(
-            "no lab is up: run `perseus lab up <system>` first ({})",
-            home.systems().join(", ")
-        ))),
-        _ => Err(Error::WhichLab(format!(
-            "several labs are up ({}): name the system, e.g. `perseus lab status {}`",
-            labs.iter().cloned().collect::<Vec<_>>().join(", "),
-            labs.iter().next().cloned().unwrap_or_default()
-        ))),
+    let mut names = labs.into_iter();
+    match (names.next(), names.next()) {
+        (Some(only), None) => Ok(only),
+        (None, _) => Err(Error::NoLabUp {
+            known: home.systems().join(", "),
+        }),
+        (Some(first), Some(second)) => Err(Error::SeveralLabsUp {
+            labs: [first.clone(), second]
+                .into_iter()
+                .chain(names)
+                .collect::<Vec<_>>()
+                .join(", "),
+            first,
+        }),
     }
 }
 
@@ -387,21 +571,25 @@ pub async fn labs_up(docker: &Docker) -> Result<BTreeSet<String>> {
     Ok(out)
 }
 
-/// Bring a lab up; see the module docs. `progress` gets one line per step.
+/// Bring a lab up; see the module docs. `progress` gets one line per step; cancelling `cancel`
+/// (Ctrl-C) stops it.
 ///
 /// Errors: [`Error::LabAlreadyUp`], [`Error::UnknownSystem`], [`Error::Definition`],
-/// [`Error::ImageMissing`] (before anything is created), [`Error::NotReady`] with the nodes' last
-/// log lines, [`Error::Interrupted`] on Ctrl-C; in every failure case what was created is removed.
+/// [`Error::BadInput`] for a bind mount whose source is missing, [`Error::ImageMissing`] (all
+/// before anything is created), [`Error::NotReady`] with the nodes' last log lines,
+/// [`Error::Interrupted`] when cancelled; in every failure case what was created is removed.
 pub async fn up(
     docker: &Docker,
     home: &Home,
     system: &str,
     opts: &UpOptions,
-    progress: &mut (dyn FnMut(&str) + Send),
-) -> Result<Lab> {
+    cancel: &CancellationToken,
+    progress: &mut dyn FnMut(&str),
+) -> Result<LabHandle> {
     let def = home.definition(system, opts.file.as_deref())?;
     let mut specs = def.nodes(opts.nodes)?;
     override_images(system, &mut specs, &opts.images)?;
+    check_bind_sources(&specs)?;
     let existing = docker::lab_containers(docker, Some(system)).await?;
     if !existing.is_empty() || !docker::lab_networks(docker, Some(system)).await?.is_empty() {
         return Err(Error::LabAlreadyUp {
@@ -409,20 +597,20 @@ pub async fn up(
             containers: existing.len(),
         });
     }
-    // Images first: nothing is created until every image exists.
-    images::ensure(docker, &home.builds(&specs), false, progress).await?;
-    for image in specs
-        .iter()
-        .flat_map(|n| &n.containers)
-        .filter(|c| c.build.is_none())
-        .map(|c| c.image.clone())
-        .collect::<BTreeSet<_>>()
-    {
-        ensure_pulled(docker, &image, progress).await?;
-    }
-
-    let create = async {
-        let lab = create(docker, system, &def, &specs, progress).await?;
+    let made = Made::default();
+    let attempt = async {
+        // Images first: nothing is created until every image exists.
+        images::ensure(docker, &home.builds(&specs), false, progress).await?;
+        for image in specs
+            .iter()
+            .flat_map(|n| &n.containers)
+            .filter(|c| c.build.is_none())
+            .map(|c| c.image.clone())
+            .collect::<BTreeSet<_>>()
+        {
+            ensure_pulled(docker, &image, progress).await?;
+        }
+        let lab = create(docker, system, &def, &specs, &made, progress).await?;
         let timeout = opts.ready_timeout.unwrap_or(def.perseus.ready_timeout);
         progress(&format!(
             "waiting for {system} to be ready (at most {} s)",
@@ -440,21 +628,63 @@ pub async fn up(
         Ok::<Lab, Error>(lab)
     };
     let result = tokio::select! {
-        r = create => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        r = attempt => r,
+        _ = cancel.cancelled() => Err(Error::Interrupted),
     };
     match result {
-        Ok(lab) => Ok(lab),
-        Err(e) => {
-            progress(&format!("lab up failed; removing what it created ({e})"));
-            if let Err(d) = down(docker, system).await {
-                progress(&format!(
-                    "removing it failed too ({d}): run `perseus lab down {system}`"
-                ));
+        Ok(lab) => Ok(LabHandle::new(docker, lab)),
+        Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
+    }
+}
+
+/// The one place a failed `up` or `add_node` is undone: remove what it made, say so, and hand the
+/// error back.
+async fn roll_back(
+    docker: &Docker,
+    made: &Made,
+    error: Error,
+    system: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Error {
+    progress(&format!("failed; removing what it created ({error})"));
+    if let Err(d) = made.undo(docker).await {
+        progress(&format!(
+            "removing it failed too ({d}): run `perseus lab down {system}`"
+        ));
+    }
+    error
+}
+
+/// Check that every host path a node mounts exists: Docker would refuse the container midway
+/// (or, with the Compose tool, make an empty folder in its place).
+///
+/// Errors: [`Error::BadInput`] naming the container and the path, and, for a binary of the Perseus
+/// workspace (next to perseus itself, such as `gryadka`), how to build it.
+pub fn check_bind_sources(specs: &[NodeSpec]) -> Result<()> {
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    for c in specs.iter().flat_map(|n| &n.containers) {
+        for m in &c.mounts {
+            let Mount::Bind { source, .. } = m else {
+                continue;
+            };
+            if source.exists() {
+                continue;
             }
-            Err(e)
+            let hint = if source.parent() == bin_dir.as_deref() {
+                ": it is a binary of the Perseus workspace, built next to perseus; run `cargo build --release` (or `cargo build`, for a debug perseus) in the checkout"
+            } else {
+                ": create it, or fix the path in the definition"
+            };
+            return Err(Error::BadInput(format!(
+                "{} mounts {}, which does not exist{hint}",
+                c.service,
+                source.display()
+            )));
         }
     }
+    Ok(())
 }
 
 /// Make sure an image that is not built locally is present: pull it (bounded to 5 minutes) when it
@@ -462,7 +692,7 @@ pub async fn up(
 pub async fn ensure_pulled(
     docker: &Docker,
     image: &str,
-    progress: &mut (dyn FnMut(&str) + Send),
+    progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     if docker.inspect_image(image).await.is_ok() {
         return Ok(());
@@ -526,7 +756,8 @@ async fn create(
     system: &str,
     def: &Definition,
     specs: &[NodeSpec],
-    progress: &mut (dyn FnMut(&str) + Send),
+    made: &Made,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<Lab> {
     // Network with a subnet of its own, so that nodes keep fixed addresses.
     let taken: Vec<(u32, u32)> = docker
@@ -564,38 +795,19 @@ async fn create(
         })
         .await
         .map_err(Error::docker(format!("creating network {network}")))?;
+    made.network(&network);
     progress(&format!("network {network} ({subnet}/24)"));
 
-    // Volumes.
-    let volumes: BTreeSet<String> = specs
-        .iter()
-        .flat_map(|n| &n.containers)
-        .flat_map(|c| &c.mounts)
-        .filter_map(|m| match m {
-            Mount::Volume { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect();
     // Volumes, then every node's containers, each made concurrently: creating a container whose
     // volume is new copies the image's files at its mount point into it (PostgreSQL's initialised
     // data directory), and one after another that cost a lab of three nodes about 2 s.
-    let made = futures_util::future::join_all(volumes.iter().map(|v| {
-        docker.create_volume(VolumeCreateRequest {
-            name: Some(volume_name(system, v)),
-            labels: Some(docker::labels(system, &[])),
-            ..Default::default()
-        })
-    }))
-    .await;
-    for (v, r) in volumes.iter().zip(made) {
-        r.map_err(Error::docker(format!("creating volume {v}")))?;
-    }
+    make_volumes(docker, system, specs, made).await?;
 
     // Containers: create every one (a node's own in order, main first), then start mains, then
     // sidecars.
     let created = futures_util::future::join_all(specs.iter().enumerate().map(|(i, spec)| {
         let ip = Ipv4Addr::new(octets[0], octets[1], octets[2], 11 + i as u8);
-        create_node(docker, system, def, &network, spec, ip)
+        create_node(docker, system, def, &network, spec, ip, made)
     }))
     .await;
     let nodes = created.into_iter().collect::<Result<Vec<_>>>()?;
@@ -617,8 +829,49 @@ async fn create(
     })
 }
 
+/// Create the named volumes `specs` mount that do not exist yet, concurrently, recording each in
+/// `made`.
+///
+/// Errors: [`Error::Docker`] naming the volume the Engine refused.
+async fn make_volumes(
+    docker: &Docker,
+    system: &str,
+    specs: &[NodeSpec],
+    made: &Made,
+) -> Result<()> {
+    let existing: BTreeSet<String> = docker::lab_volumes(docker, Some(system))
+        .await?
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    let fresh: BTreeSet<String> = specs
+        .iter()
+        .flat_map(|n| &n.containers)
+        .flat_map(|c| &c.mounts)
+        .filter_map(|m| match m {
+            Mount::Volume { name, .. } => Some(volume_name(system, name)),
+            Mount::Bind { .. } => None,
+        })
+        .filter(|v| !existing.contains(v))
+        .collect();
+    let results = futures_util::future::join_all(fresh.iter().map(|v| async move {
+        docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(v.clone()),
+                labels: Some(docker::labels(system, &[])),
+                ..Default::default()
+            })
+            .await
+            .map(|_| made.volume(v))
+            .map_err(Error::docker(format!("creating volume {v}")))
+    }))
+    .await;
+    results.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok(())
+}
+
 /// Create the containers of one node (main first, then sidecars in its namespace) at `ip` on the
-/// lab network. Volumes must exist already.
+/// lab network, recording each in `made`. Volumes must exist already.
 async fn create_node(
     docker: &Docker,
     system: &str,
@@ -626,6 +879,7 @@ async fn create_node(
     network: &str,
     spec: &NodeSpec,
     ip: Ipv4Addr,
+    made: &Made,
 ) -> Result<Node> {
     let client_port = def.perseus.client_port;
     let def_path = def.file.display().to_string();
@@ -740,6 +994,7 @@ async fn create_node(
             .create_container(Some(opts), body)
             .await
             .map_err(Error::docker(format!("creating container {name}")))?;
+        made.container(&name);
         names.push(name);
     }
     Ok(Node {
@@ -770,7 +1025,7 @@ pub async fn initialize(
     docker: &Docker,
     lab: &Lab,
     deadline: Instant,
-    progress: &mut (dyn FnMut(&str) + Send),
+    progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let Some(init) = &lab.definition.perseus.init else {
         return Ok(());
@@ -831,20 +1086,17 @@ pub async fn initialize(
     })
 }
 
-/// Run the definition's `schema` statements (if any) through the system's SQL driver by
-/// `deadline`: on one node (the next one on failure, a second later) or, with
-/// `schema-on: every-node`, on each node. The statements are retried together until they succeed.
+/// Make what the load loop needs ([`System::prepare`]: the definition's `schema` statements for
+/// the SQL systems) by `deadline`: through one node (the next one on failure, a moment later) or,
+/// with `schema-on: every-node`, through each node. Each attempt is retried until it succeeds.
 ///
-/// Errors: [`Error::NotReady`] with the failing statement and the server's answer.
+/// Errors: [`Error::NotReady`] with the last failure (the statement and the server's answer).
 pub async fn apply_schema(
     lab: &Lab,
     deadline: Instant,
-    progress: &mut (dyn FnMut(&str) + Send),
+    progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
-    let schema = &lab.definition.perseus.schema;
-    let Some(wire) = lab.driver()?.wire() else {
-        return Ok(());
-    };
+    let schema = &lab.definition.settings.schema;
     if schema.is_empty() {
         return Ok(());
     }
@@ -862,31 +1114,23 @@ pub async fn apply_schema(
         }
     ));
     let started = Instant::now();
+    let system = lab.kind();
+    let cluster = lab.cluster();
     // Each target (every node, for independent servers) concurrently.
     let jobs = targets.into_iter().map(|candidates| {
-        let wire = &wire;
+        let cluster = &cluster;
         async move {
             let mut last = Some("the lab's ready-timeout ran out first".to_string());
             for node in candidates.iter().cycle() {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let mut failed = None;
-                for stmt in schema {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if let Err(e) = wire
-                        .query(
-                            node.endpoint().addr,
-                            stmt,
-                            left.min(Duration::from_secs(30)),
-                        )
-                        .await
-                    {
-                        failed = Some(format!("on {}: `{stmt}`: {e}", node.name));
-                        break;
-                    }
-                }
-                last = failed;
+                let left = deadline.saturating_duration_since(Instant::now());
+                last = system
+                    .prepare(cluster, &node.endpoint(), left.min(Duration::from_secs(30)))
+                    .await
+                    .err()
+                    .map(|e| format!("on {}: {e}", node.name));
                 if last.is_none() {
                     break;
                 }
@@ -924,7 +1168,8 @@ pub async fn add_node(
     docker: &Docker,
     home: &Home,
     system: &str,
-    progress: &mut (dyn FnMut(&str) + Send),
+    cancel: &CancellationToken,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<Node> {
     let not_joinable = |system: &str| {
         Error::BadInput(format!(
@@ -976,46 +1221,20 @@ pub async fn add_node(
         .map(|n| n.ip.octets())
         .unwrap_or([10, 77, 0, 0]);
     let ip = Ipv4Addr::new(first[0], first[1], first[2], 10 + n as u8);
-    let volumes: BTreeSet<String> = spec
-        .containers
-        .iter()
-        .flat_map(|c| &c.mounts)
-        .filter_map(|m| match m {
-            Mount::Volume { name, .. } => Some(name.clone()),
-            _ => None,
-        })
-        .collect();
-    let existing: BTreeSet<String> = docker::lab_volumes(docker, Some(system))
-        .await?
-        .into_iter()
-        .map(|v| v.name)
-        .collect();
-    let fresh: Vec<String> = volumes
-        .iter()
-        .map(|v| volume_name(system, v))
-        .filter(|v| !existing.contains(v))
-        .collect();
+    check_bind_sources(std::slice::from_ref(&spec))?;
+    // A container of that name left from elsewhere is not ours to replace (or remove).
+    for c in &spec.containers {
+        let name = container_name(system, &c.service);
+        if docker::inspect(docker, &name).await.is_ok() {
+            return Err(Error::BadInput(format!(
+                "container {name} already exists: remove it (`docker rm -f {name}`) or bring the lab down and up again"
+            )));
+        }
+    }
+    let made = Made::default();
     let attempt = async {
-        for v in &fresh {
-            docker
-                .create_volume(VolumeCreateRequest {
-                    name: Some(v.clone()),
-                    labels: Some(docker::labels(system, &[])),
-                    ..Default::default()
-                })
-                .await
-                .map_err(Error::docker(format!("creating volume {v}")))?;
-        }
-        // A container of that name left from elsewhere is not ours to replace (or remove).
-        for c in &spec.containers {
-            let name = container_name(system, &c.service);
-            if docker::inspect(docker, &name).await.is_ok() {
-                return Err(Error::BadInput(format!(
-                    "container {name} already exists: remove it (`docker rm -f {name}`) or bring the lab down and up again"
-                )));
-            }
-        }
-        let node = create_node(docker, system, def, &lab.network, &spec, ip).await?;
+        make_volumes(docker, system, std::slice::from_ref(&spec), &made).await?;
+        let node = create_node(docker, system, def, &lab.network, &spec, ip, &made).await?;
         start_nodes(docker, std::slice::from_ref(&node)).await?;
         progress(&format!(
             "started {} {}; waiting for the cluster to take it in",
@@ -1028,24 +1247,12 @@ pub async fn add_node(
     };
     let result = tokio::select! {
         r = attempt => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        _ = cancel.cancelled() => Err(Error::Interrupted),
     };
-    if result.is_err() {
-        for c in &spec.containers {
-            let opts = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
-            let _ = docker
-                .remove_container(&container_name(system, &c.service), Some(opts))
-                .await;
-        }
-        for v in &fresh {
-            let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
-            let _ = docker.remove_volume(v, Some(opts)).await;
-        }
+    match result {
+        Ok(node) => Ok(node),
+        Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
     }
-    result
 }
 
 /// How often `lab up` asks a starting cluster whether it is ready. The probes are cheap, and
@@ -1056,11 +1263,10 @@ const READY_POLL: Duration = Duration::from_millis(50);
 ///
 /// Errors: [`Error::NotReady`] with what was missing and the last log lines of the nodes concerned.
 pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result<()> {
-    let probe = lab.readiness()?;
-    let driver = lab.driver()?;
-    let endpoints = lab.endpoints();
+    let system = lab.kind();
+    let cluster = lab.cluster();
     let started = Instant::now();
-    let mut last = String::from("no answer yet");
+    let mut last = systems::Pending::cluster("no answer yet");
     while started.elapsed() < timeout {
         // A node whose container died will never be ready: say so now, with its logs. The
         // containers are inspected while the probe runs, so a poll costs one round trip.
@@ -1071,7 +1277,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
         let states = futures_util::future::join_all(
             containers.map(|(n, c)| async move { (n, c, crate::docker::inspect(docker, c).await) }),
         );
-        let (states, answer) = tokio::join!(states, probe.ready(&driver, &endpoints));
+        let (states, answer) = tokio::join!(states, system.ready(&cluster));
         for (n, c, info) in states {
             let state = info?.state;
             if !state.as_ref().and_then(|s| s.running).unwrap_or(false) {
@@ -1094,15 +1300,15 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
         tokio::time::sleep(READY_POLL).await;
     }
     let mut logs = String::new();
-    for n in &lab.nodes {
-        if last.contains(&n.name) || last.contains("agree") {
-            logs.push_str(&format!(
-                "--- {} ({}) last log lines:\n{}\n",
-                n.name,
-                n.main,
-                docker::tail_logs(docker, &n.main, 15).await
-            ));
-        }
+    let names = lab.node_names();
+    let concerned = last.nodes(&names);
+    for n in lab.nodes.iter().filter(|n| concerned.contains(&&n.name)) {
+        logs.push_str(&format!(
+            "--- {} ({}) last log lines:\n{}\n",
+            n.name,
+            n.main,
+            docker::tail_logs(docker, &n.main, 15).await
+        ));
     }
     Err(Error::NotReady {
         system: lab.system.clone(),

@@ -5,28 +5,27 @@
 //! opened for the next iteration (after [`RETRY_PAUSE`]). Connections run as independent tokio tasks,
 //! so a paused or isolated node never stalls the others.
 //!
+//! The loop is generic over the [`Driver`] (one copy per protocol, no dynamic dispatch on the hot
+//! path); [`DynDriver`] erases the type once per run, for callers that pick the system from a
+//! definition at run time. A run stops at its end or when its [`CancellationToken`] is cancelled
+//! (Ctrl-C, reaching the library from the CLI as that token, or a scenario step that failed).
+//!
 //! Each success is recorded with its timestamp (µs since the start); per-second counts are kept in
 //! lock-free per-node buckets so the once-a-second line never waits for the connections. At the end
 //! the timestamps give the unavailability windows ([`measure`]), and each connection's bookkeeping
 //! gives lost and ambiguous writes ([`summary`]).
 
-pub mod driver;
 pub mod measure;
 pub mod summary;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+use tokio_util::sync::CancellationToken;
 
-use crate::systems::etcd::EtcdDriver;
-use crate::systems::httpkv::HttpKvDriver;
-use crate::systems::redis::RedisDriver;
-use crate::systems::sql::{MySqlDriver, PgDriver};
-use crate::systems::{DriverKind, Endpoint};
-use driver::Driver;
+use crate::driver::{Driver, DriverError, Endpoint};
 use measure::MICROS;
 use summary::{ConnReport, LostWrite, Summary};
 
@@ -121,79 +120,68 @@ impl Buckets {
     }
 }
 
-/// Run the loop with the driver `kind` names. See [`run`].
-pub async fn run_kind(
-    kind: DriverKind,
-    endpoints: &[Endpoint],
-    opts: &LoadOptions,
-    stop: impl Future<Output = ()>,
-    on_second: impl FnMut(&Second),
-) -> Summary {
-    match kind {
-        DriverKind::Etcd => run(Arc::new(EtcdDriver), endpoints, opts, stop, on_second).await,
-        DriverKind::HttpKv => run(Arc::new(HttpKvDriver), endpoints, opts, stop, on_second).await,
-        DriverKind::Redis => run(Arc::new(RedisDriver), endpoints, opts, stop, on_second).await,
-        DriverKind::Postgres(client) => {
-            run(
-                Arc::new(PgDriver { client }),
-                endpoints,
-                opts,
-                stop,
-                on_second,
-            )
-            .await
-        }
-        DriverKind::MySql(client) => {
-            run(
-                Arc::new(MySqlDriver { client }),
-                endpoints,
-                opts,
-                stop,
-                on_second,
-            )
-            .await
-        }
+/// A load driver whose type is chosen at run time (a system's, from its definition): the loop
+/// and the probe behind one object-safe interface. Every [`Driver`] that can be cloned is one;
+/// the type is erased once per call, so the loop itself stays generic.
+pub trait DynDriver: Send + Sync {
+    /// [`run`] with this driver.
+    fn run<'a>(
+        &'a self,
+        endpoints: &'a [Endpoint],
+        opts: &'a LoadOptions,
+        stop: &'a CancellationToken,
+        on_second: &'a mut dyn FnMut(&Second),
+    ) -> LocalBoxFuture<'a, Summary>;
+
+    /// [`probe`] with this driver.
+    fn probe<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        key: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), DriverError>>;
+}
+
+impl<D: Driver + Clone> DynDriver for D {
+    fn run<'a>(
+        &'a self,
+        endpoints: &'a [Endpoint],
+        opts: &'a LoadOptions,
+        stop: &'a CancellationToken,
+        on_second: &'a mut dyn FnMut(&Second),
+    ) -> LocalBoxFuture<'a, Summary> {
+        Box::pin(run(
+            Arc::new(self.clone()),
+            endpoints,
+            opts,
+            stop,
+            on_second,
+        ))
+    }
+
+    fn probe<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        key: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), DriverError>> {
+        Box::pin(probe(self, endpoint, key, timeout))
     }
 }
 
-/// One iteration of the loop on a fresh connection to `endpoint`, with the driver `kind` names:
-/// connect, read `key` (missing = 0), write it plus one. `Ok(())` when the write was acknowledged.
-/// Each of the three calls is bounded by `timeout`; the connection is discarded afterwards.
+/// One iteration of the loop on a fresh connection to `endpoint`: connect, read `key` (missing =
+/// 0), write it plus one. `Ok(())` when the write was acknowledged. Each of the three calls is
+/// bounded by `timeout`; the connection is discarded afterwards.
 ///
 /// It tells when a node first serves (the lab-start benchmark polls it). Errors: the first
 /// [`DriverError`], or [`DriverError::Io`] naming the call that missed its deadline.
-pub async fn probe(
-    kind: &DriverKind,
-    endpoint: &Endpoint,
-    key: &str,
-    timeout: Duration,
-) -> Result<(), driver::DriverError> {
-    match kind {
-        DriverKind::Etcd => probe_with(&EtcdDriver, endpoint, key, timeout).await,
-        DriverKind::HttpKv => probe_with(&HttpKvDriver, endpoint, key, timeout).await,
-        DriverKind::Redis => probe_with(&RedisDriver, endpoint, key, timeout).await,
-        DriverKind::Postgres(client) => {
-            let d = PgDriver {
-                client: client.clone(),
-            };
-            probe_with(&d, endpoint, key, timeout).await
-        }
-        DriverKind::MySql(client) => {
-            let d = MySqlDriver {
-                client: client.clone(),
-            };
-            probe_with(&d, endpoint, key, timeout).await
-        }
-    }
-}
-
-async fn probe_with<D: Driver>(
+pub async fn probe<D: Driver>(
     driver: &D,
     endpoint: &Endpoint,
     key: &str,
     timeout: Duration,
-) -> Result<(), driver::DriverError> {
-    use driver::DriverError::Io;
+) -> Result<(), DriverError> {
+    use DriverError::Io;
     let late = |call: &str| Io(format!("{call} took longer than {timeout:?}"));
     let mut conn = tokio::time::timeout(timeout, driver.connect(endpoint, timeout))
         .await
@@ -211,19 +199,21 @@ async fn probe_with<D: Driver>(
     result
 }
 
-/// Run the loop against `endpoints` until `opts.duration` has passed or `stop` completes (Ctrl-C),
-/// calling `on_second` once per second with that second's counts, and return the summary.
+/// Run the loop against `endpoints` until `opts.duration` has passed or `stop` is cancelled
+/// (Ctrl-C), calling `on_second` once per second with that second's counts, and return the
+/// summary.
 pub async fn run<D: Driver>(
     driver: Arc<D>,
     endpoints: &[Endpoint],
     opts: &LoadOptions,
-    stop: impl Future<Output = ()>,
-    mut on_second: impl FnMut(&Second),
+    stop: &CancellationToken,
+    on_second: &mut dyn FnMut(&Second),
 ) -> Summary {
     let duration = opts.duration.min(MAX_DURATION);
     let seconds = duration.as_secs() as usize + 2;
     let buckets = Arc::new(Buckets::new(endpoints.len(), seconds));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    // The connections stop on their own token: at the end of the run, or when `stop` is.
+    let conns_stop = stop.child_token();
     let start = opts.origin.unwrap_or_else(Instant::now);
     let started = std::time::SystemTime::now()
         .checked_sub(start.elapsed())
@@ -242,13 +232,12 @@ pub async fn run<D: Driver>(
                 opts.op_timeout,
                 start,
                 buckets.clone(),
-                stop_rx.clone(),
+                conns_stop.clone(),
             )));
         }
     }
 
     // The printer: one line per completed second, until the end or an interruption.
-    tokio::pin!(stop);
     let last = duration.as_secs_f64().ceil() as u64;
     let mut next = 1u64;
     let mut interrupted = false;
@@ -260,7 +249,7 @@ pub async fn run<D: Driver>(
                 on_second(&buckets.second(next, complete));
                 next += 1;
             }
-            _ = &mut stop => { interrupted = true; break; }
+            _ = stop.cancelled() => { interrupted = true; break; }
         }
     }
     let end = if interrupted {
@@ -268,7 +257,7 @@ pub async fn run<D: Driver>(
     } else {
         duration
     };
-    let _ = stop_tx.send(true);
+    conns_stop.cancel();
     let mut reports = Vec::new();
     for t in tasks {
         if let Ok(r) = t.await {
@@ -302,7 +291,7 @@ async fn connection<D: Driver>(
     op_timeout: Duration,
     start: Instant,
     buckets: Arc<Buckets>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> ConnReport {
     let mut report = ConnReport::new(node_idx, endpoint.node.clone(), key.clone());
     let mut conn: Option<D::Conn> = None;
@@ -310,7 +299,7 @@ async fn connection<D: Driver>(
     // One wait for the stop, made once and polled by every iteration: it resolves at once if the
     // stop came before this task began, and making it per iteration would register and drop a
     // waiter on the channel twice per iteration, on the loop's hot path.
-    let stopped = stop.changed();
+    let stopped = stop.cancelled();
     tokio::pin!(stopped);
     loop {
         let iteration = iterate(
@@ -411,7 +400,6 @@ async fn iterate<D: Driver>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use driver::DriverError;
     use std::collections::HashMap;
     use std::sync::Mutex;
 
@@ -494,8 +482,8 @@ mod tests {
             fake.clone(),
             &endpoints(),
             &opts(2),
-            std::future::pending(),
-            |sec| lines.push(sec.clone()),
+            &CancellationToken::new(),
+            &mut |sec| lines.push(sec.clone()),
         )
         .await;
         assert_eq!(lines.len(), 2);
@@ -524,12 +512,12 @@ mod tests {
         let fake = Fake::default();
         let eps = endpoints();
         let t = Duration::from_millis(100);
-        probe_with(&fake, &eps[0], "k", t).await.unwrap();
-        probe_with(&fake, &eps[0], "k", t).await.unwrap();
+        probe(&fake, &eps[0], "k", t).await.unwrap();
+        probe(&fake, &eps[0], "k", t).await.unwrap();
         assert_eq!(fake.data.lock().unwrap().get("k"), Some(&2));
         fake.hang.lock().unwrap().push("n2".into());
         let started = Instant::now();
-        let e = probe_with(&fake, &eps[1], "k", t).await.unwrap_err();
+        let e = probe(&fake, &eps[1], "k", t).await.unwrap_err();
         assert_eq!(e.to_string(), "io: read took longer than 100ms");
         assert!(started.elapsed() < Duration::from_secs(1));
     }
@@ -542,8 +530,8 @@ mod tests {
             fake.clone(),
             &endpoints()[..1],
             &opts(1),
-            std::future::pending(),
-            |_| {},
+            &CancellationToken::new(),
+            &mut |_| {},
         )
         .await;
         assert_eq!(s.ambiguous_writes, 1);
@@ -560,8 +548,8 @@ mod tests {
             fake.clone(),
             &endpoints()[..1],
             &o,
-            std::future::pending(),
-            |_| {},
+            &CancellationToken::new(),
+            &mut |_| {},
         )
         .await;
         assert_eq!(s.lost_writes, 1);
@@ -577,8 +565,13 @@ mod tests {
             ..Fake::default()
         });
         let mut lines = Vec::new();
-        let stop = tokio::time::sleep(Duration::from_millis(1500));
-        let s = run(fake.clone(), &endpoints(), &opts(30), stop, |l| {
+        let stop = CancellationToken::new();
+        let cancel = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            cancel.cancel();
+        });
+        let s = run(fake.clone(), &endpoints(), &opts(30), &stop, &mut |l| {
             lines.push(l.clone())
         })
         .await;

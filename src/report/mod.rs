@@ -11,9 +11,13 @@
 //!
 //! `report.md` and `plot.svg` are pure functions of `summary.json` and `metrics.tsv`, so
 //! `perseus report <dir>` renders them again from a past run. JUnit files come from the records
-//! too ([`junit`]).
+//! too ([`junit`]). The report renders from its own input types ([`record`]); a run's events reach
+//! the folder as one stream ([`event`]), and a folder that could not be written says so when it is
+//! finished ([`RunFolder::finish`]).
 
+pub mod event;
 pub mod plot;
+pub mod record;
 
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
@@ -21,108 +25,42 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
-use crate::load::summary::{describe, Summary};
-use crate::scenario::analysis::{FiredStep, StepEffect, Verdict};
-use crate::scenario::Scenario;
+use crate::load::summary::describe;
+pub use event::{Entry, Event, Fanout, Sink, What};
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Every expectation held.
-    Passed,
-    /// The run completed and an expectation did not hold.
-    Failed,
-    /// Something failed midway (a step, the warm-up); the report is partial.
-    Error,
-    /// Ctrl-C; the report is partial.
-    Interrupted,
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! ln {
+    ($($t:tt)*) => {
+        writeln!($($t)*).expect("writing to a String cannot fail")
+    };
 }
 
-impl Outcome {
-    /// `passed`, `FAILED`, ...: the word reports use.
-    pub fn word(self) -> &'static str {
-        match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "FAILED",
-            Outcome::Error => "ERROR",
-            Outcome::Interrupted => "INTERRUPTED",
-        }
-    }
+/// `write!` into a `String`, which cannot fail.
+macro_rules! put {
+    ($($t:tt)*) => {
+        write!($($t)*).expect("writing to a String cannot fail")
+    };
 }
-
-/// Everything a run found: the content of `summary.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// The scenario as run.
-    pub scenario: Scenario,
-    /// The run folder's name (`20261121-101502-etcd-kill-leader`).
-    pub run: String,
-    /// Wall-clock start of the measured load (RFC 3339, ms).
-    pub started: String,
-    /// Node names in column order.
-    pub nodes: Vec<String>,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// What went wrong, for `error` (and `interrupted`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The leader when the measured load began (`None`: leaderless, or none answered).
-    pub leader_before: Option<String>,
-    /// The leader when it ended, before anything was restored.
-    pub leader_after: Option<String>,
-    /// The steps as they fired.
-    pub steps: Vec<FiredStep>,
-    /// What each fired step did.
-    pub effects: Vec<StepEffect>,
-    /// One per expectation.
-    pub verdicts: Vec<Verdict>,
-    /// What was undone at the end (faults still in force).
-    pub restored: Vec<String>,
-    /// The load's summary (`None` when the measured load never ran).
-    pub load: Option<Summary>,
-}
-
-impl RunRecord {
-    /// The latest `late_ms` of any step.
-    pub fn max_late_ms(&self) -> f64 {
-        self.steps.iter().map(|s| s.late_ms).fold(0.0, f64::max)
-    }
-}
-
-/// One line of `events.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Event {
-    /// Wall-clock time (RFC 3339, ms).
-    pub at: String,
-    /// What happened: `lab-up`, `lab-reused`, `warmup`, `load-start`, `step`, `step-failed`,
-    /// `load-end`, `interrupted`, `restore`, `lab-down`.
-    pub kind: String,
-    /// Seconds since the measured load began, when it had.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub t_s: Option<f64>,
-    /// For humans.
-    pub detail: String,
-    /// The step, for `step` events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<FiredStep>,
-}
+pub use record::{
+    FiredStep, NodeWindow, Outcome, Plan, PlanLoad, Recovery, RunRecord, StepEffect, Verdict,
+};
 
 /// Now as RFC 3339 with milliseconds.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-/// A run folder being written.
+/// A run folder being written. As a [`Sink`] it appends every timeline entry to `events.jsonl`
+/// and every second to `metrics.tsv` as they come (an interrupted run keeps them); the first
+/// write that fails is kept and returned by [`RunFolder::finish`].
 #[derive(Debug)]
 pub struct RunFolder {
     /// Its path.
     pub dir: PathBuf,
     events: File,
     metrics: Option<File>,
+    failed: Option<Error>,
 }
 
 impl RunFolder {
@@ -154,6 +92,7 @@ impl RunFolder {
             dir,
             events,
             metrics: None,
+            failed: None,
         })
     }
 
@@ -165,44 +104,85 @@ impl RunFolder {
             .unwrap_or_default()
     }
 
-    /// Append an event (written at once, so an interrupted run keeps it).
-    pub fn event(&mut self, ev: &Event) {
-        if let Ok(line) = serde_json::to_string(ev) {
-            let _ = writeln!(self.events, "{line}");
-            let _ = self.events.flush();
+    /// Keep the first failure of a write.
+    fn keep(&mut self, r: std::io::Result<()>, file: &str) {
+        if let (Err(e), None) = (r, &self.failed) {
+            self.failed = Some(Error::Io {
+                context: format!("writing {}/{file}", self.dir.display()),
+                source: e,
+            });
         }
     }
 
-    /// Start `metrics.tsv` with its header.
-    pub fn start_metrics(&mut self, nodes: &[String]) -> Result<()> {
-        let mut f = OpenOptions::new()
+    /// Append a timeline entry to `events.jsonl`, at once.
+    fn entry(&mut self, entry: &Entry) {
+        let line = serde_json::to_string(entry).map_err(std::io::Error::other);
+        let r = line.and_then(|l| {
+            writeln!(self.events, "{l}")?;
+            self.events.flush()
+        });
+        self.keep(r, "events.jsonl");
+    }
+
+    /// Begin `metrics.tsv` with its header naming `nodes`.
+    fn start_metrics(&mut self, nodes: &[String]) {
+        let r = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .open(self.dir.join("metrics.tsv"))
-            .map_err(Error::io("writing metrics.tsv"))?;
-        let _ = writeln!(f, "{}", crate::load::measure::tsv_header(nodes));
-        self.metrics = Some(f);
-        Ok(())
+            .and_then(|mut f| {
+                writeln!(f, "{}", crate::load::measure::tsv_header(nodes))?;
+                Ok(f)
+            });
+        match r {
+            Ok(f) => self.metrics = Some(f),
+            Err(e) => self.keep(Err(e), "metrics.tsv"),
+        }
     }
 
     /// Append one second's line (the seeds' format).
-    pub fn metric(&mut self, sec: u64, counts: &[u64]) {
+    fn metric(&mut self, sec: u64, counts: &[u64]) {
         if let Some(f) = &mut self.metrics {
-            let _ = writeln!(f, "{}", crate::load::measure::tsv_line(sec, counts));
-            let _ = f.flush();
+            let r = writeln!(f, "{}", crate::load::measure::tsv_line(sec, counts))
+                .and_then(|()| f.flush());
+            self.keep(r, "metrics.tsv");
         }
     }
 
     /// Write `summary.json`, then render `report.md` and `plot.svg` from the folder.
-    pub fn finish(&self, record: &RunRecord) -> Result<()> {
-        let json = serde_json::to_string_pretty(record).unwrap_or_default();
+    ///
+    /// Errors: the first write that failed during the run (`events.jsonl`, `metrics.tsv`), else
+    /// [`Error::Io`] when the summary cannot be made or written, or the report not rendered.
+    pub fn finish(mut self, record: &RunRecord) -> Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let json = serde_json::to_string_pretty(record).map_err(|e| Error::Io {
+            context: "making summary.json".into(),
+            source: std::io::Error::other(e),
+        })?;
         fs::write(self.dir.join("summary.json"), json + "\n").map_err(Error::io(format!(
             "writing {}/summary.json",
             self.dir.display()
         )))?;
         render(&self.dir)?;
         Ok(())
+    }
+}
+
+impl Sink for RunFolder {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Say(_) => {}
+            Event::Second(s) => self.metric(s.sec, &s.counts),
+            Event::Entry(e) => {
+                if let What::LoadStart { nodes, .. } = &e.what {
+                    self.start_metrics(nodes);
+                }
+                self.entry(e);
+            }
+        }
     }
 }
 
@@ -326,11 +306,11 @@ fn secs(x: f64) -> String {
 pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
     let s = &r.scenario;
     let mut out = String::new();
-    let _ = writeln!(out, "# {}: {}\n", s.name, r.outcome.word());
+    ln!(out, "# {}: {}\n", s.name, r.outcome.word());
     if let Some(d) = &s.description {
-        let _ = writeln!(out, "{}\n", d.trim());
+        ln!(out, "{}\n", d.trim());
     }
-    let _ = writeln!(
+    ln!(
         out,
         "{} with {} nodes ({}); load {} with {} connection(s) per node, op timeout {}; started {}.",
         s.system,
@@ -342,32 +322,32 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         r.started
     );
     let leader = |l: &Option<String>| l.clone().unwrap_or_else(|| "none".into());
-    let _ = writeln!(
+    ln!(
         out,
         "Leader before: {}; after: {}.",
         leader(&r.leader_before),
         leader(&r.leader_after)
     );
     if let Some(e) = &r.error {
-        let _ = writeln!(out, "\n**{}**: {e}", r.outcome.word());
+        ln!(out, "\n**{}**: {e}", r.outcome.word());
     }
 
-    let _ = writeln!(out, "\n## Faults and unavailability windows\n");
+    ln!(out, "\n## Faults and unavailability windows\n");
     if r.steps.is_empty() {
-        let _ = writeln!(out, "No step fired.");
+        ln!(out, "No step fired.");
     } else {
-        let _ = write!(out, "| at | fault | late | cluster window |");
+        put!(out, "| at | fault | late | cluster window |");
         for n in &r.nodes {
-            let _ = write!(out, " {n} window |");
+            put!(out, " {n} window |");
         }
-        let _ = writeln!(out, " serves again |");
-        let _ = write!(out, "| --- | --- | --- | --- |");
+        ln!(out, " serves again |");
+        put!(out, "| --- | --- | --- | --- |");
         for _ in &r.nodes {
-            let _ = write!(out, " --- |");
+            put!(out, " --- |");
         }
-        let _ = writeln!(out, " --- |");
+        ln!(out, " --- |");
         for (step, fx) in r.steps.iter().zip(&r.effects) {
-            let _ = write!(
+            put!(
                 out,
                 "| {} | {} | {:.1} ms | {} |",
                 secs(step.fired_s),
@@ -376,7 +356,7 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
                 window_cell(&fx.cluster)
             );
             for n in &fx.nodes {
-                let _ = write!(out, " {} |", window_cell(&n.window));
+                put!(out, " {} |", window_cell(&n.window));
             }
             let rec = if fx.recovery.is_empty() {
                 "-".to_string()
@@ -390,25 +370,25 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let _ = writeln!(out, " {rec} |");
+            ln!(out, " {rec} |");
         }
-        let _ = writeln!(
+        ln!(
             out,
             "\nA window runs from the last success before the outage to the first after it \
              (cluster: on any node). `late` is how long after its scheduled time the step fired."
         );
     }
 
-    let _ = writeln!(out, "\n## Expectations\n");
+    ln!(out, "\n## Expectations\n");
     if r.verdicts.is_empty() {
-        let _ = writeln!(out, "None.");
+        ln!(out, "None.");
     } else {
-        let _ = writeln!(
+        ln!(
             out,
             "| expectation | verdict | measured |\n| --- | --- | --- |"
         );
         for v in &r.verdicts {
-            let _ = writeln!(
+            ln!(
                 out,
                 "| {} | {} | {} |",
                 v.expectation,
@@ -419,8 +399,8 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
     }
 
     if let Some(l) = &r.load {
-        let _ = writeln!(out, "\n## Load\n");
-        let _ = writeln!(
+        ln!(out, "\n## Load\n");
+        ln!(
             out,
             "{} iterations in {:.1} s{}, {} errors, {} lost writes, {} ambiguous writes; longest cluster window {}.\n",
             l.iterations,
@@ -431,12 +411,12 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
             l.ambiguous_writes,
             describe(&l.cluster_window)
         );
-        let _ = writeln!(
+        ln!(
             out,
             "| node | iterations | rate/s | errors | lost | ambiguous | longest window |\n| --- | --- | --- | --- | --- | --- | --- |"
         );
         for n in &l.nodes {
-            let _ = writeln!(
+            ln!(
                 out,
                 "| {} | {} | {:.1} | {} | {} | {} | {} |",
                 n.node,
@@ -450,11 +430,11 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         }
     }
     if !r.restored.is_empty() {
-        let _ = writeln!(out, "\nRestored at the end: {}.", r.restored.join("; "));
+        ln!(out, "\nRestored at the end: {}.", r.restored.join("; "));
     }
-    let _ = writeln!(out, "\n![successful iterations per second](plot.svg)");
+    ln!(out, "\n![successful iterations per second](plot.svg)");
     if !rows.is_empty() {
-        let _ = writeln!(out, "\nPer second (`metrics.tsv`): {} lines.", rows.len());
+        ln!(out, "\nPer second (`metrics.tsv`): {} lines.", rows.len());
     }
     out
 }
@@ -531,21 +511,31 @@ pub fn junit(results: &[Ran]) -> String {
             }
         }
     }
-    report.to_string().unwrap_or_default()
+    // quick-junit fails only on a writer error, and this one writes to memory.
+    report
+        .to_string()
+        .expect("a JUnit report serialises to a string")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::load::measure::Window;
-    use crate::scenario::analysis::{NodeWindow, Recovery};
+    use std::time::Duration;
 
     fn record(outcome: Outcome) -> RunRecord {
-        let scenario = crate::scenario::parse(
-            Path::new("t.yaml"),
-            "name: t\nsystem: etcd\nload: {duration: 20s}\nsteps:\n  - {name: crash, at: 5s, fault: kill, target: leader}\n  - {at: 12s, fault: start, target: crash}\nexpect:\n  - window: {after: crash, at-most: 1s}\n  - lost-writes: 0\n",
-        )
-        .unwrap();
+        let scenario = Plan {
+            name: "t".into(),
+            description: None,
+            system: "etcd".into(),
+            nodes: 3,
+            load: PlanLoad {
+                duration: Duration::from_secs(20),
+                clients_per_node: 1,
+                op_timeout: Duration::from_secs(1),
+                warmup: Duration::from_secs(30),
+            },
+        };
         let w = |a: f64, b: f64| Window {
             start_s: a,
             end_s: b,
@@ -679,11 +669,25 @@ mod tests {
         let mut f = RunFolder::create(tmp.path(), "t", "name: t\n").unwrap();
         assert!(f.name().ends_with("-t"), "{}", f.name());
         let nodes: Vec<String> = vec!["n1".into(), "n2".into(), "n3".into()];
-        f.start_metrics(&nodes).unwrap();
+        f.event(&Event::Entry(Entry::now(
+            What::LoadStart {
+                detail: "run r1".into(),
+                nodes: nodes.clone(),
+                leader: Some("n2".into()),
+            },
+            Some(0.0),
+        )));
         for s in 1..=20 {
-            f.metric(s, &[100, if (6..13).contains(&s) { 0 } else { 90 }, 80]);
+            f.event(&Event::Second(crate::load::Second {
+                sec: s,
+                counts: vec![100, if (6..13).contains(&s) { 0 } else { 90 }, 80],
+                errors: vec![0, 0, 0],
+                complete: true,
+            }));
         }
+        let dir = f.dir.clone();
         f.finish(&record(Outcome::Failed)).unwrap();
+
         for file in [
             "scenario.yaml",
             "events.jsonl",
@@ -692,29 +696,52 @@ mod tests {
             "report.md",
             "plot.svg",
         ] {
-            assert!(f.dir.join(file).exists(), "{file}");
+            assert!(dir.join(file).exists(), "{file}");
         }
-        let (names, rows) = read_metrics(&f.dir).unwrap();
+        let (names, rows) = read_metrics(&dir).unwrap();
         assert_eq!(names, nodes);
         assert_eq!(rows.len(), 20);
         assert_eq!(rows[6], (7, vec![100, 0, 80]));
         // Re-rendering from the folder gives the same report.
-        let before = fs::read_to_string(f.dir.join("report.md")).unwrap();
-        fs::remove_file(f.dir.join("report.md")).unwrap();
-        fs::remove_file(f.dir.join("plot.svg")).unwrap();
-        render(&f.dir).unwrap();
-        assert_eq!(fs::read_to_string(f.dir.join("report.md")).unwrap(), before);
-        assert!(fs::read_to_string(f.dir.join("plot.svg"))
+        let before = fs::read_to_string(dir.join("report.md")).unwrap();
+        fs::remove_file(dir.join("report.md")).unwrap();
+        fs::remove_file(dir.join("plot.svg")).unwrap();
+        render(&dir).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("report.md")).unwrap(), before);
+        assert!(fs::read_to_string(dir.join("plot.svg"))
             .unwrap()
             .contains("kill n2 (leader)"));
         // A second folder in the same second gets its own name.
         let g = RunFolder::create(tmp.path(), "t", "").unwrap();
-        assert_ne!(g.dir, f.dir);
+        assert_ne!(g.dir, dir);
         // Not a run folder: one line that says what to give.
         let e = read_record(tmp.path()).unwrap_err().to_string();
         assert!(
             e.contains("is not a run folder") && !e.contains('\n'),
             "{e}"
         );
+        let lines = fs::read_to_string(dir.join("events.jsonl")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+        assert_eq!(first["kind"], "load-start");
+        assert_eq!(first["nodes"], serde_json::json!(["n1", "n2", "n3"]));
+    }
+
+    #[test]
+    fn a_folder_that_could_not_be_written_says_so_when_finished() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut f = RunFolder::create(tmp.path(), "t", "name: t\n").unwrap();
+        // metrics.tsv cannot be made where a folder of that name stands.
+        fs::create_dir(f.dir.join("metrics.tsv")).unwrap();
+        f.event(&Event::Entry(Entry::now(
+            What::LoadStart {
+                detail: "run r1".into(),
+                nodes: vec!["n1".into()],
+                leader: None,
+            },
+            Some(0.0),
+        )));
+        let e = f.finish(&record(Outcome::Passed)).unwrap_err();
+        assert!(e.to_string().contains("metrics.tsv"), "{e}");
+        assert_eq!(e.exit_code(), 1);
     }
 }

@@ -8,104 +8,10 @@
 //! before the outage to the first one after it, so it may begin a few milliseconds before the step
 //! fired: that is when the last acknowledged iteration happened. Resolution is 1 µs.
 
-use serde::{Deserialize, Serialize};
-
 use super::{step_index, Aim, Expect, FaultKind, Scenario, StepRef};
 use crate::fault::{NodeFault, Target};
 use crate::load::measure::{self, Window, MICROS};
-
-/// One step as it fired (a line of `events.jsonl`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FiredStep {
-    /// Its index in the scenario.
-    pub index: usize,
-    /// Its name, if it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The fault (`kill`).
-    pub fault: String,
-    /// The aim as written (`leader`, `crash`, `n1 | n2,n3`), empty for heal.
-    pub aim: String,
-    /// The nodes it acted on, resolved when it fired.
-    pub nodes: Vec<String>,
-    /// When it was due (seconds since the load began).
-    pub scheduled_s: f64,
-    /// When it fired: its target resolution began (seconds since the load began).
-    pub fired_s: f64,
-    /// When the fault was in force: the Docker calls had returned (seconds).
-    pub applied_s: f64,
-    /// `fired_s - scheduled_s`, in milliseconds.
-    pub late_ms: f64,
-    /// Wall-clock time it fired (RFC 3339, ms).
-    pub at: String,
-    /// What was done.
-    pub detail: String,
-}
-
-impl FiredStep {
-    /// `kill n2 (leader)`, `start n2`, `heal`.
-    pub fn label(&self) -> String {
-        let nodes = self.nodes.join(",");
-        if self.fault == "heal" || self.fault == "partition" {
-            return if self.aim.is_empty() {
-                self.fault.clone()
-            } else {
-                format!("{} {}", self.fault, self.aim)
-            };
-        }
-        if self.aim.is_empty() || self.aim == nodes {
-            format!("{} {nodes}", self.fault)
-        } else {
-            format!("{} {nodes} ({})", self.fault, self.aim)
-        }
-    }
-}
-
-/// One node's window.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct NodeWindow {
-    /// The node.
-    pub node: String,
-    /// Its longest span without a success in the step's interval.
-    pub window: Window,
-}
-
-/// How long a node took to serve again after a step that brought it back.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Recovery {
-    /// The node.
-    pub node: String,
-    /// Seconds from the step firing to the node's first success after it; `None`: it never did.
-    pub after_s: Option<f64>,
-}
-
-/// What one step did.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StepEffect {
-    /// The step's index.
-    pub index: usize,
-    /// `kill n2 (leader)`.
-    pub label: String,
-    /// When it fired (seconds since the load began).
-    pub fired_s: f64,
-    /// The cluster-wide unavailability window it caused.
-    pub cluster: Window,
-    /// Per node, in node order.
-    pub nodes: Vec<NodeWindow>,
-    /// For start, resume, connect and heal: per node brought back, the time to its first success.
-    pub recovery: Vec<Recovery>,
-}
-
-/// One expectation's outcome.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Verdict {
-    /// The expectation, in words (also the JUnit test case's name).
-    pub expectation: String,
-    /// Whether it held.
-    pub passed: bool,
-    /// What was measured.
-    pub measured: String,
-}
+use crate::report::{FiredStep, NodeWindow, Recovery, StepEffect, Verdict};
 
 /// The window a step caused in one timeline: the longest span without a success in `sorted` (µs,
 /// ascending, within `[0, end_us]`) that ends after `from_us`, begins before `to_us`, and began at

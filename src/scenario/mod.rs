@@ -507,6 +507,24 @@ pub struct ScenarioFile {
 }
 
 impl ScenarioFile {
+    /// A scenario made in code (`perseus demo`, `perseus table`), with its text as YAML for the
+    /// run folder; `path` says where it came from (`(perseus demo)`).
+    ///
+    /// Errors: [`Error::BadInput`] if it cannot be written as YAML.
+    pub fn made(path: &str, scenario: Scenario) -> Result<ScenarioFile> {
+        let text = serde_yaml::to_string(&scenario).map_err(|e| {
+            Error::BadInput(format!(
+                "scenario {} cannot be written as YAML: {e}",
+                scenario.name
+            ))
+        })?;
+        Ok(ScenarioFile {
+            path: path.into(),
+            text,
+            scenario,
+        })
+    }
+
     /// Read, parse and check a scenario file against the lab's definitions.
     ///
     /// Errors: [`Error::MissingFile`] when it cannot be read; [`Error::Definition`] with file, line
@@ -890,11 +908,15 @@ fn check_against(file: &Path, text: &str, s: &Scenario, home: &Home) -> Result<(
             ),
         );
     }
-    let leadership = Leadership::parse(&def.perseus.leader)?;
+    let system = def.system;
+    let roles: &[&str] = match system.leadership() {
+        Leadership::None => &[],
+        Leadership::Leader { roles } => roles,
+    };
     for (i, step) in s.steps.iter().enumerate() {
         for (path, a) in step.aims_at(i) {
             match a {
-                Aim::Target(Target::Leader | Target::Follower) if leadership == Leadership::None => {
+                Aim::Target(Target::Leader | Target::Follower) if !system.has_leader() => {
                     return bad(
                         &path,
                         format!(
@@ -903,10 +925,7 @@ fn check_against(file: &Path, text: &str, s: &Scenario, home: &Home) -> Result<(
                         ),
                     )
                 }
-                Aim::Target(Target::RoleLeader(role))
-                    if !leadership.roles().contains(&role.as_str()) =>
-                {
-                    let roles = leadership.roles();
+                Aim::Target(Target::RoleLeader(role)) if !roles.contains(&role.as_str()) => {
                     return bad(
                         &path,
                         format!(

@@ -1,32 +1,37 @@
 //! `perseus run`: carry a scenario out the same way every time.
 //!
-//! 1. The lab: `lab up` with the scenario's node count, or with `reuse` the running lab of the
-//!    system (it must have that many nodes).
+//! 1. The lab: `lab up` with the scenario's node count (the run owns it, [`LabHandle`]), or with
+//!    `reuse` the running lab of the system (it must have that many nodes, and stays up).
 //! 2. Warm-up: the load loop runs until a whole second in which every node served (at most
 //!    `load.warmup`); a lab that does not get there fails the run before any fault.
 //! 3. The measured load, and beside it the timeline: each step sleeps until its time on the
 //!    load's own clock (so success timestamps and fault times share one origin), resolves its
 //!    target then (leader = whoever leads now), and applies the fault. How late it fired, the
 //!    resolved nodes and when the fault was in force are recorded.
-//! 4. The end, or Ctrl-C, or a step that fails: the load stops, and every fault still in force is
-//!    undone ([`crate::fault::restore`]: heal, resume, start).
-//! 5. Measurement ([`super::analysis`]), verdicts, and the run folder ([`crate::report`]).
-//! 6. `lab down`, unless `keep` or the lab was reused.
+//! 4. The end, or the cancellation token (Ctrl-C), or a step that fails: the load stops, and every
+//!    fault still in force is undone ([`crate::fault::restore`]: heal, resume, start).
+//! 5. Measurement ([`super::analysis`]) and verdicts.
+//! 6. `lab down`, unless `keep` or the lab was reused; then the run folder is finished.
+//!
+//! Everything the run tells goes out once, as [`Event`]s, to three sinks: the caller's (the
+//! terminal view), the [`RunFolder`] and the [`RunRecord`].
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use super::analysis::{self, FiredStep};
-use super::{Aim, Aims, FaultKind, ScenarioFile};
+use super::analysis;
+use super::{Aim, Aims, FaultKind, Scenario, ScenarioFile};
+use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::fault;
-use crate::lab::{self, Home, Lab, UpOptions};
-use crate::load::{self, LoadOptions, Second};
-use crate::report::{now_rfc3339, Event, Outcome, RunFolder, RunRecord};
-use crate::systems::Leadership;
+use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
+use crate::load::{self, DynDriver, LoadOptions};
+use crate::report::{
+    Entry, Event, FiredStep, Outcome, Plan, PlanLoad, RunFolder, RunRecord, Sink, What,
+};
 
 /// How [`run`] treats the lab.
 #[derive(Debug, Clone)]
@@ -39,30 +44,71 @@ pub struct RunOptions {
     pub runs_dir: std::path::PathBuf,
 }
 
-/// What a run reports as it goes.
-pub trait Observer: Send {
-    /// One second of the measured load (the TSV line).
-    fn second(&mut self, s: &Second, nodes: &[String]);
-    /// A line for people (progress, faults as they fire).
-    fn say(&mut self, line: &str);
+/// Where a run's events go: the caller's sink, the run folder and the record, each event once to
+/// all three.
+struct Out<'a> {
+    sink: &'a mut dyn Sink,
+    folder: RunFolder,
+    record: RunRecord,
 }
 
-/// Run one scenario. `interrupt` turning true (Ctrl-C) stops it at once: the load ends, faults are
-/// undone, the partial report is written.
+impl Out<'_> {
+    fn emit(&mut self, event: Event) {
+        self.sink.event(&event);
+        self.folder.event(&event);
+        self.record.event(&event);
+    }
+
+    fn say(&mut self, line: impl Into<String>) {
+        self.emit(Event::Say(line.into()));
+    }
+
+    fn entry(&mut self, what: What, t_s: Option<f64>) {
+        self.emit(Event::Entry(Entry::now(what, t_s)));
+    }
+}
+
+/// What the report calls the scenario it ran.
+fn plan(s: &Scenario) -> Plan {
+    Plan {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        system: s.system.clone(),
+        nodes: s.nodes,
+        load: PlanLoad {
+            duration: s.load.duration,
+            clients_per_node: s.load.clients_per_node,
+            op_timeout: s.load.op_timeout,
+            warmup: s.load.warmup,
+        },
+    }
+}
+
+/// `n1 10.77.0.11, n2 10.77.0.12, ...`.
+fn addresses(lab: &Lab) -> String {
+    lab.nodes
+        .iter()
+        .map(|n| format!("{} {}", n.name, n.ip))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Run one scenario. Cancelling `cancel` (Ctrl-C) stops it at once: the load ends, faults are
+/// undone, the partial report is written. Every event goes to `sink` as it happens.
 ///
 /// Returns the record (also in the run folder) whatever the outcome, once the lab is up.
 /// Errors: what stopped it before the lab was up (lab up failed, a reused lab of another size),
-/// or a run folder that cannot be written.
+/// or a run folder that could not be written (the lab is taken down first, unless kept).
 pub async fn run(
     docker: &Docker,
     home: &Home,
     file: &ScenarioFile,
     opts: &RunOptions,
-    interrupt: watch::Receiver<bool>,
-    observer: &mut dyn Observer,
+    cancel: &CancellationToken,
+    sink: &mut dyn Sink,
 ) -> Result<(RunRecord, std::path::PathBuf)> {
     let s = &file.scenario;
-    observer.say(&format!(
+    sink.event(&Event::Say(format!(
         "== {}: {} with {} nodes, load {}, {} step(s), {} expectation(s)",
         s.name,
         s.system,
@@ -70,9 +116,10 @@ pub async fn run(
         crate::units::show(s.load.duration),
         s.steps.len(),
         s.expect.len()
-    ));
+    )));
     let running = lab::labs_up(docker).await?.contains(&s.system);
-    let (lab, created) = if opts.reuse && running {
+    let started = Instant::now();
+    let (owned, lab): (Option<LabHandle>, Lab) = if opts.reuse && running {
         let lab = lab::open(docker, home, &s.system).await?;
         if lab.nodes.len() != s.nodes {
             return Err(Error::BadInput(format!(
@@ -84,8 +131,7 @@ pub async fn run(
                 s.system
             )));
         }
-        observer.say(&format!("reusing the running {} lab", s.system));
-        (lab, false)
+        (None, lab)
     } else {
         let up = UpOptions {
             nodes: s.nodes,
@@ -93,102 +139,113 @@ pub async fn run(
             ready_timeout: None,
             images: Vec::new(),
         };
-        let t = Instant::now();
-        let lab = lab::up(docker, home, &s.system, &up, &mut |l| observer.say(l)).await?;
-        observer.say(&format!(
-            "lab {} up in {:.1} s",
-            s.system,
-            t.elapsed().as_secs_f64()
-        ));
-        (lab, true)
+        let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
+        let handle = lab::up(docker, home, &s.system, &up, cancel, &mut progress).await?;
+        let lab = (*handle).clone();
+        (Some(handle), lab)
     };
-    let mut folder = match RunFolder::create(&opts.runs_dir, &s.name, &file.text) {
+    let folder = match RunFolder::create(&opts.runs_dir, &s.name, &file.text) {
         Ok(f) => f,
         Err(e) => {
-            if created && !opts.keep {
-                let _ = lab::down(docker, &s.system).await;
-            }
+            release(owned, opts.keep, sink).await;
             return Err(e);
         }
     };
-    folder.event(&Event {
-        at: now_rfc3339(),
-        kind: if created { "lab-up" } else { "lab-reused" }.into(),
-        t_s: None,
-        detail: format!(
-            "{} lab with {}",
-            s.system,
-            lab.nodes
-                .iter()
-                .map(|n| format!("{} {}", n.name, n.ip))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        step: None,
-    });
-    observer.say(&format!("run folder {}", folder.dir.display()));
+    let record = RunRecord::new(plan(s), folder.name(), lab.node_names());
+    let mut out = Out {
+        sink,
+        folder,
+        record,
+    };
+    let what = match owned {
+        Some(_) => What::LabUp {
+            detail: format!(
+                "lab {} up in {:.1} s ({})",
+                s.system,
+                started.elapsed().as_secs_f64(),
+                addresses(&lab)
+            ),
+        },
+        None => What::LabReused {
+            detail: format!("reusing the running {} lab ({})", s.system, addresses(&lab)),
+        },
+    };
+    out.entry(what, None);
+    out.say(format!("run folder {}", out.folder.dir.display()));
 
-    let mut record = measured(docker, &lab, file, &mut folder, interrupt, observer).await;
+    measured(docker, &lab, file, cancel, &mut out).await;
 
     // Whatever happened, leave no fault in force.
-    match fault::restore(docker, &lab).await {
+    let restored = match fault::restore(docker, &lab).await {
         Ok(done) => {
-            if !done.is_empty() {
-                observer.say(&format!("restored: {}", done.join("; ")));
-            }
-            folder.event(&Event {
-                at: now_rfc3339(),
-                kind: "restore".into(),
-                t_s: None,
-                detail: if done.is_empty() {
-                    "no fault was in force".into()
-                } else {
-                    done.join("; ")
+            let detail = if done.is_empty() {
+                "no fault was in force".to_string()
+            } else {
+                done.join("; ")
+            };
+            out.entry(
+                What::Restore {
+                    detail,
+                    done: done.clone(),
                 },
-                step: None,
-            });
-            record.restored = done;
+                None,
+            );
+            !done.is_empty()
         }
         Err(e) => {
             let m = format!("restoring the lab failed: {e}");
-            observer.say(&m);
-            record.restored = vec![m.clone()];
-            if record.outcome == Outcome::Passed || record.outcome == Outcome::Failed {
-                record.outcome = Outcome::Error;
-                record.error = Some(m);
+            out.entry(What::RestoreFailed { detail: m.clone() }, None);
+            let r = &mut out.record;
+            if r.outcome == Outcome::Passed || r.outcome == Outcome::Failed {
+                r.outcome = Outcome::Error;
+                r.error = Some(m);
             }
+            true
         }
-    }
-    let kept = opts.keep || !created;
-    if kept && !record.restored.is_empty() {
+    };
+    let kept = opts.keep || owned.is_none();
+    if kept && restored {
         // Someone will use this lab next: wait (bounded) until it serves again.
         if let Err(e) = lab::wait_ready(docker, &lab, lab.definition.perseus.ready_timeout).await {
-            observer.say(&format!("after restoring, the lab is not ready: {e}"));
+            out.say(format!("after restoring, the lab is not ready: {e}"));
         }
     }
-    // A report that cannot be written must not leave the lab up: take it down first, then say so.
-    let written = folder.finish(&record);
-    if !kept {
-        match lab::down(docker, &s.system).await {
-            Ok(r) => {
-                let line = format!(
-                    "lab {} down: removed {} containers, {} networks, {} volumes",
-                    s.system, r.containers, r.networks, r.volumes
-                );
-                folder.event(&Event {
-                    at: now_rfc3339(),
-                    kind: "lab-down".into(),
-                    t_s: None,
-                    detail: line.clone(),
-                    step: None,
-                });
-                observer.say(&line);
+    // The lab comes down before the folder is finished: a report that cannot be written must
+    // not leave the lab up.
+    if let Some(handle) = owned {
+        if opts.keep {
+            handle.keep();
+        } else {
+            match handle.down().await {
+                Ok(r) => out.entry(
+                    What::LabDown {
+                        detail: format!(
+                            "lab {} down: removed {} containers, {} networks, {} volumes",
+                            s.system, r.containers, r.networks, r.volumes
+                        ),
+                    },
+                    None,
+                ),
+                Err(e) => out.say(format!("lab down failed: {e}")),
             }
-            Err(e) => observer.say(&format!("lab down failed: {e}")),
         }
     }
-    written?;
-    Ok((record, folder.dir.clone()))
+    let Out { folder, record, .. } = out;
+    let dir = folder.dir.clone();
+    folder.finish(&record)?;
+    Ok((record, dir))
+}
+
+/// Let go of a lab the run owns after it failed early: keep it up when asked to, else remove it.
+async fn release(owned: Option<LabHandle>, keep: bool, sink: &mut dyn Sink) {
+    let Some(handle) = owned else {
+        return;
+    };
+    if keep {
+        handle.keep();
+    } else if let Err(e) = handle.down().await {
+        sink.event(&Event::Say(format!("lab down failed: {e}")));
+    }
 }
 
 /// Warm-up, measured load with its timeline, measurement. Never fails: what went wrong is in the
@@ -197,73 +254,44 @@ async fn measured(
     docker: &Docker,
     lab: &Lab,
     file: &ScenarioFile,
-    folder: &mut RunFolder,
-    interrupt: watch::Receiver<bool>,
-    observer: &mut dyn Observer,
-) -> RunRecord {
+    cancel: &CancellationToken,
+    out: &mut Out<'_>,
+) {
     let s = &file.scenario;
-    let nodes: Vec<String> = lab.nodes.iter().map(|n| n.name.clone()).collect();
-    let mut record = RunRecord {
-        scenario: s.clone(),
-        run: folder.name(),
-        started: String::new(),
-        nodes: nodes.clone(),
-        outcome: Outcome::Error,
-        error: None,
-        leader_before: None,
-        leader_after: None,
-        steps: Vec::new(),
-        effects: Vec::new(),
-        verdicts: Vec::new(),
-        restored: Vec::new(),
-        load: None,
-    };
-    let kind = match lab.driver() {
-        Ok(k) => k,
-        Err(e) => {
-            record.error = Some(e.to_string());
-            return record;
-        }
-    };
+    let nodes = lab.node_names();
+    let driver = lab.driver();
     let endpoints = lab.endpoints();
 
     // Warm-up: until one whole second in which every node served.
     let t = Instant::now();
-    let served = warm_up(&kind, &endpoints, s, interrupt.clone()).await;
-    folder.event(&Event {
-        at: now_rfc3339(),
-        kind: "warmup".into(),
-        t_s: None,
-        detail: match &served {
-            Ok(()) => format!(
-                "every node served within {:.1} s",
-                t.elapsed().as_secs_f64()
-            ),
-            Err(e) => e.clone(),
+    let served = warm_up(&*driver, &endpoints, s, cancel).await;
+    out.entry(
+        What::Warmup {
+            detail: match &served {
+                Ok(()) => format!(
+                    "every node served within {:.1} s",
+                    t.elapsed().as_secs_f64()
+                ),
+                Err(e) => e.clone(),
+            },
         },
-        step: None,
-    });
+        None,
+    );
     if let Err(e) = served {
-        record.outcome = if *interrupt.borrow() {
+        out.record.outcome = if cancel.is_cancelled() {
             Outcome::Interrupted
         } else {
             Outcome::Error
         };
-        observer.say(&e);
-        record.error = Some(e);
-        return record;
+        out.record.error = Some(format!("warm-up: {e}"));
+        return;
     }
-    observer.say(&format!(
-        "warm-up: every node served within {:.1} s",
-        t.elapsed().as_secs_f64()
-    ));
-    let leaderless = lab
-        .leadership()
-        .map(|l| l == Leadership::None)
-        .unwrap_or(true);
-    if !leaderless {
-        record.leader_before = leader_now(lab).await;
-    }
+    let has_leader = lab.kind().has_leader();
+    let leader_before = if has_leader {
+        leader_now(lab).await
+    } else {
+        None
+    };
 
     // The measured load and, beside it, the timeline, on one clock.
     let opts = LoadOptions {
@@ -274,119 +302,107 @@ async fn measured(
         origin: Some(Instant::now()),
     };
     let origin = opts.origin.unwrap_or_else(Instant::now);
-    record.started = now_rfc3339();
-    let _ = folder.start_metrics(&nodes);
-    folder.event(&Event {
-        at: record.started.clone(),
-        kind: "load-start".into(),
-        t_s: Some(0.0),
-        detail: format!(
-            "run {}: {} connection(s) per node for {}; leader {}",
-            opts.run_id,
-            opts.clients_per_node,
-            crate::units::show(opts.duration),
-            record.leader_before.as_deref().unwrap_or("none")
-        ),
-        step: None,
-    });
-    let shared = Mutex::new((observer, &mut *folder));
-    let (abort_tx, abort_rx) = watch::channel(false);
-    let (done_tx, done_rx) = watch::channel(false);
-    let interrupted = std::sync::atomic::AtomicBool::new(false);
-    let load_stop = {
-        let mut abort_rx = abort_rx.clone();
-        let mut interrupt = interrupt.clone();
-        let interrupted = &interrupted;
-        async move {
-            tokio::select! {
-                _ = interrupt.wait_for(|v| *v) => {
-                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-                _ = abort_rx.wait_for(|v| *v) => {}
-            }
-        }
-    };
-    let load_fut = async {
-        let summary = load::run_kind(kind, &endpoints, &opts, load_stop, |sec| {
-            if let Ok(mut g) = shared.lock() {
-                g.0.second(sec, &nodes);
-                g.1.metric(sec.sec, &sec.counts);
-            }
-        })
-        .await;
-        let _ = done_tx.send(true);
+    out.entry(
+        What::LoadStart {
+            detail: format!(
+                "run {}: {} connection(s) per node for {}; leader {}",
+                opts.run_id,
+                opts.clients_per_node,
+                crate::units::show(opts.duration),
+                leader_before.as_deref().unwrap_or("none")
+            ),
+            nodes: nodes.clone(),
+            leader: leader_before,
+        },
+        Some(0.0),
+    );
+    // The load stops at its end, on Ctrl-C, or when a step fails (its own token).
+    let load_stop = cancel.child_token();
+    let shared = RefCell::new(&mut *out);
+    let load_run = async {
+        let mut on_second =
+            |sec: &load::Second| shared.borrow_mut().emit(Event::Second(sec.clone()));
+        let summary = driver
+            .run(&endpoints, &opts, &load_stop, &mut on_second)
+            .await;
+        // The timeline stops waiting for steps once the load is over.
+        load_stop.cancel();
         summary
     };
-    let timeline = timeline(docker, lab, file, origin, done_rx, &shared);
-    let (summary, (fired, failure)) = tokio::join!(load_fut, async {
-        let r = timeline.await;
-        if r.1.is_some() {
-            let _ = abort_tx.send(true);
+    let (summary, failure) = tokio::join!(load_run, async {
+        let failure = timeline(docker, lab, file, origin, &load_stop, &shared).await;
+        if failure.is_some() {
+            load_stop.cancel();
         }
-        r
+        failure
     });
-    let (observer, folder) = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    let out = shared.into_inner();
     let end_s = summary.duration_s;
-    let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
-    folder.event(&Event {
-        at: now_rfc3339(),
-        kind: if was_interrupted {
-            "interrupted"
+    let interrupted = cancel.is_cancelled();
+    let leader_after = if has_leader {
+        leader_now(lab).await
+    } else {
+        None
+    };
+    let detail = format!(
+        "{} iterations, {} errors, {} lost writes, {} ambiguous writes",
+        summary.iterations, summary.errors, summary.lost_writes, summary.ambiguous_writes
+    );
+    let leader = leader_after;
+    out.entry(
+        if interrupted {
+            What::Interrupted { detail, leader }
         } else {
-            "load-end"
-        }
-        .into(),
-        t_s: Some(end_s),
-        detail: format!(
-            "{} iterations, {} errors, {} lost writes, {} ambiguous writes",
-            summary.iterations, summary.errors, summary.lost_writes, summary.ambiguous_writes
-        ),
-        step: None,
-    });
-    if !leaderless {
-        record.leader_after = leader_now(lab).await;
-    }
+            What::LoadEnd { detail, leader }
+        },
+        Some(end_s),
+    );
 
     let end_us = (summary.duration_s * 1e6).round() as u64;
     let lookback = s.load.op_timeout.max(Duration::from_secs(1)).as_micros() as u64;
-    record.effects = analysis::effects(&nodes, &summary.successes, end_us, &fired, lookback);
-    record.verdicts = analysis::verdicts(
+    let fired = out.record.steps.clone();
+    let effects = analysis::effects(&nodes, &summary.successes, end_us, &fired, lookback);
+    let verdicts = analysis::verdicts(
         s,
         &nodes,
         &summary.successes,
         end_us,
         &fired,
-        &record.effects,
+        &effects,
         summary.lost_writes,
     );
-    record.steps = fired;
-    eprint_summary(observer, &summary);
-    record.load = Some(summary);
-    record.outcome = if let Some(f) = failure {
-        record.error = Some(f);
+    for line in summary.render().lines() {
+        out.say(line);
+    }
+    let r = &mut out.record;
+    r.effects = effects;
+    r.verdicts = verdicts;
+    r.load = Some(summary);
+    r.outcome = if let Some(f) = failure {
+        r.error = Some(f);
         Outcome::Error
-    } else if was_interrupted {
-        record.error = Some(format!("interrupted by Ctrl-C at {end_s:.1} s"));
+    } else if interrupted {
+        r.error = Some(format!("interrupted by Ctrl-C at {end_s:.1} s"));
         Outcome::Interrupted
-    } else if record.verdicts.iter().all(|v| v.passed) {
+    } else if r.verdicts.iter().all(|v| v.passed) {
         Outcome::Passed
     } else {
         Outcome::Failed
     };
-    for v in &record.verdicts {
-        observer.say(&format!(
-            "{} {}: {}",
-            if v.passed { "pass" } else { "FAIL" },
-            v.expectation,
-            v.measured
-        ));
-    }
-    record
-}
-
-fn eprint_summary(observer: &mut dyn Observer, summary: &load::summary::Summary) {
-    for line in summary.render().lines() {
-        observer.say(line);
+    let lines: Vec<String> = r
+        .verdicts
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {}: {}",
+                if v.passed { "pass" } else { "FAIL" },
+                v.expectation,
+                v.measured
+            )
+        })
+        .collect();
+    for line in lines {
+        out.say(line);
     }
 }
 
@@ -399,15 +415,16 @@ async fn leader_now(lab: &Lab) -> Option<String> {
         .flatten()
 }
 
-/// Run the load until a second in which every node served, at most `warmup`.
+/// Run the load until a second in which every node served, at most `warmup`. Errors: why not,
+/// in one line.
 async fn warm_up(
-    kind: &crate::systems::DriverKind,
-    endpoints: &[crate::systems::Endpoint],
-    s: &super::Scenario,
-    mut interrupt: watch::Receiver<bool>,
+    driver: &dyn DynDriver,
+    endpoints: &[Endpoint],
+    s: &Scenario,
+    cancel: &CancellationToken,
 ) -> std::result::Result<(), String> {
-    let (ok_tx, mut ok_rx) = watch::channel(false);
-    let last = Mutex::new(Vec::new());
+    let served = cancel.child_token();
+    let mut last: Vec<u64> = Vec::new();
     let opts = LoadOptions {
         duration: s.load.warmup.max(Duration::from_secs(1)),
         clients_per_node: s.load.clients_per_node,
@@ -415,28 +432,19 @@ async fn warm_up(
         run_id: load::new_run_id(),
         origin: None,
     };
-    let stop = async {
-        tokio::select! {
-            _ = ok_rx.wait_for(|v| *v) => {}
-            _ = interrupt.wait_for(|v| *v) => {}
-        }
-    };
-    load::run_kind(kind.clone(), endpoints, &opts, stop, |sec| {
+    let mut on_second = |sec: &load::Second| {
         if sec.complete && sec.counts.iter().all(|&c| c > 0) {
-            let _ = ok_tx.send(true);
+            served.cancel();
         }
-        if let Ok(mut l) = last.lock() {
-            *l = sec.counts.clone();
-        }
-    })
-    .await;
-    if *ok_tx.borrow() {
-        return Ok(());
-    }
-    if *interrupt.borrow() {
+        last.clone_from(&sec.counts);
+    };
+    driver.run(endpoints, &opts, &served, &mut on_second).await;
+    if cancel.is_cancelled() {
         return Err("interrupted by Ctrl-C during the warm-up".into());
     }
-    let last = last.into_inner().unwrap_or_default();
+    if served.is_cancelled() {
+        return Ok(());
+    }
     let idle: Vec<&str> = endpoints
         .iter()
         .zip(last.iter().chain(std::iter::repeat(&0)))
@@ -444,41 +452,33 @@ async fn warm_up(
         .map(|(e, _)| e.node.as_str())
         .collect();
     Err(format!(
-        "warm-up: no second in {} in which every node served (last second: {} at 0); check `perseus lab status {}`",
+        "no second in {} in which every node served (last second: {} at 0); check `perseus lab status {}`",
         crate::units::show(opts.duration),
         idle.join(", "),
         s.system
     ))
 }
 
-type Shared<'a, 'o> = Mutex<(&'a mut (dyn Observer + 'o), &'a mut RunFolder)>;
-
-/// Fire the steps on time until they are done or the load ends. Returns the fired steps and, when
-/// one failed, why (the run then stops).
+/// Fire the steps on time until they are done or the load stops. Returns, when a step failed, why
+/// (the run then stops); the fired steps reach the record through the events.
 async fn timeline(
     docker: &Docker,
     lab: &Lab,
     file: &ScenarioFile,
     origin: Instant,
-    mut done: watch::Receiver<bool>,
-    shared: &Shared<'_, '_>,
-) -> (Vec<FiredStep>, Option<String>) {
+    load_stop: &CancellationToken,
+    out: &RefCell<&mut Out<'_>>,
+) -> Option<String> {
     let s = &file.scenario;
     let mut fired: Vec<FiredStep> = Vec::new();
-    let say = |line: &str, ev: Event| {
-        if let Ok(mut g) = shared.lock() {
-            g.0.say(line);
-            g.1.event(&ev);
-        }
-    };
     for (i, step) in s.steps.iter().enumerate() {
         let due = origin + step.at;
         tokio::select! {
             _ = tokio::time::sleep_until(due.into()) => {}
-            _ = done.wait_for(|v| *v) => return (fired, None),
+            _ = load_stop.cancelled() => return None,
         }
         let fired_at = origin.elapsed();
-        let at = now_rfc3339();
+        let at = crate::report::now_rfc3339();
         let result = fire(docker, lab, step, &fired).await;
         let applied = origin.elapsed();
         match result {
@@ -496,23 +496,14 @@ async fn timeline(
                     at: at.clone(),
                     detail,
                 };
-                say(
-                    &format!(
-                        "# {:.3} s {} (+{:.1} ms, in force at {:.3} s): {}",
-                        f.fired_s,
-                        f.label(),
-                        f.late_ms,
-                        f.applied_s,
-                        f.detail
-                    ),
-                    Event {
-                        at,
-                        kind: "step".into(),
-                        t_s: Some(f.fired_s),
+                out.borrow_mut().emit(Event::Entry(Entry {
+                    at,
+                    what: What::Step {
                         detail: f.label(),
-                        step: Some(f.clone()),
+                        step: f.clone(),
                     },
-                );
+                    t_s: Some(f.fired_s),
+                }));
                 fired.push(f);
             }
             Err(e) => {
@@ -521,21 +512,18 @@ async fn timeline(
                     step.describe(),
                     fired_at.as_secs_f64()
                 );
-                say(
-                    &format!("# {why}"),
-                    Event {
-                        at,
-                        kind: "step-failed".into(),
-                        t_s: Some(fired_at.as_secs_f64()),
+                out.borrow_mut().emit(Event::Entry(Entry {
+                    at,
+                    what: What::StepFailed {
                         detail: why.clone(),
-                        step: None,
                     },
-                );
-                return (fired, Some(why));
+                    t_s: Some(fired_at.as_secs_f64()),
+                }));
+                return Some(why);
             }
         }
     }
-    (fired, None)
+    None
 }
 
 fn aim_text(step: &super::Step) -> String {

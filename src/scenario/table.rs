@@ -17,15 +17,14 @@ use std::time::Duration;
 
 use bollard::Docker;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use super::runner::{self, Observer, RunOptions};
+use super::runner::{self, RunOptions};
 use super::{Aim, Aims, Expect, FaultKind, LoadSpec, Scenario, ScenarioFile, Step};
 use crate::error::Result;
 use crate::fault::{NodeFault, Target};
-use crate::lab::{self, Home};
-use crate::report::Outcome;
-use crate::systems::Leadership;
+use crate::lab::{self, Home, UpOptions};
+use crate::report::{Event, Outcome, Sink};
 
 /// How the table's runs are timed.
 #[derive(Debug, Clone)]
@@ -197,7 +196,8 @@ pub fn scenario(
 }
 
 /// Measure the table for `systems`. Each system's lab is brought up once (or reused if it is up),
-/// every run uses it, and it is taken down at the end unless it was up before.
+/// every run uses it, and it is taken down at the end unless it was up before. Cancelling
+/// `cancel` (Ctrl-C) stops after the run in progress has restored its faults.
 ///
 /// Errors: a system whose lab cannot be brought up; the runs' own failures are in the cells.
 pub async fn measure(
@@ -205,15 +205,26 @@ pub async fn measure(
     home: &Home,
     systems: &[String],
     opts: &TableOptions,
-    interrupt: watch::Receiver<bool>,
-    observer: &mut dyn Observer,
+    cancel: &CancellationToken,
+    sink: &mut dyn Sink,
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for system in systems {
         home.check_system(system)?;
         let def = home.definition(system, None)?;
-        let leaderless = Leadership::parse(&def.perseus.leader)? == Leadership::None;
-        let was_up = lab::labs_up(docker).await?.contains(system);
+        let leaderless = !def.system.has_leader();
+        let owned = if lab::labs_up(docker).await?.contains(system) {
+            None
+        } else {
+            let up = UpOptions {
+                nodes: 3,
+                file: None,
+                ready_timeout: None,
+                images: Vec::new(),
+            };
+            let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
+            Some(lab::up(docker, home, system, &up, cancel, &mut progress).await?)
+        };
         let mut row = Row {
             system: system.clone(),
             title: def.perseus.title.clone().unwrap_or_else(|| system.clone()),
@@ -229,27 +240,22 @@ pub async fn measure(
         let mut outcome: Result<()> = Ok(());
         'runs: for r in 0..opts.repeat.max(1) {
             for exp in [Experiment::CrashedLeader, Experiment::IsolatedLeader] {
-                if *interrupt.borrow() {
+                if cancel.is_cancelled() {
                     break 'runs;
                 }
                 let sc = scenario(system, leaderless, exp, opts.before, opts.hold, opts.after);
-                let file = ScenarioFile {
-                    path: format!("(perseus table {system})").into(),
-                    text: serde_yaml::to_string(&sc).unwrap_or_default(),
-                    scenario: sc,
-                };
-                observer.say(&format!(
+                let file = ScenarioFile::made(&format!("(perseus table {system})"), sc)?;
+                sink.event(&Event::Say(format!(
                     "== table: {system} {} run {}/{}",
                     exp.name(),
                     r + 1,
                     opts.repeat.max(1)
-                ));
+                )));
                 let cell = match exp {
                     Experiment::CrashedLeader => &mut row.crashed,
                     Experiment::IsolatedLeader => &mut row.isolated,
                 };
-                match runner::run(docker, home, &file, &run_opts, interrupt.clone(), observer).await
-                {
+                match runner::run(docker, home, &file, &run_opts, cancel, sink).await {
                     Ok((rec, dir)) => {
                         cell.runs.push(dir.display().to_string());
                         match (rec.outcome, rec.effects.first(), rec.steps.get(1)) {
@@ -271,8 +277,10 @@ pub async fn measure(
                 }
             }
         }
-        if !was_up {
-            let _ = lab::down(docker, system).await;
+        if let Some(handle) = owned {
+            if let Err(e) = handle.down().await {
+                sink.event(&Event::Say(format!("lab down failed: {e}")));
+            }
         }
         outcome?;
         rows.push(row);

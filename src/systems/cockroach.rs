@@ -1,5 +1,5 @@
-//! CockroachDB: readiness from each node's HTTP health endpoint, and the leaseholder of the loop's
-//! table as the leader.
+//! CockroachDB ([`Cockroach`]): the PostgreSQL-wire driver, readiness from each node's HTTP health
+//! endpoint, and the leaseholder of the loop's table as the leader.
 //!
 //! Sources: CockroachDB docs, "Monitoring and alerting" (`GET /health?ready=1` on the HTTP port
 //! answers 200 once the node is initialised, live and not draining, 503 otherwise), "SHOW RANGE ...
@@ -8,13 +8,58 @@
 //! loss costs the loop's table the most: the "leader" of the seeds' experiments.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use hyper::Method;
 
-use super::sql::Wire;
-use super::Endpoint;
+use super::sql::{PgDriver, Wire};
+use super::{Cluster, Leadership, Pending, Settings, System};
+use crate::driver::Endpoint;
 use crate::http::oneshot;
+
+/// CockroachDB: its leader is the leaseholder of the loop's table range.
+#[derive(Debug, Clone, Copy)]
+pub struct Cockroach;
+
+impl System for Cockroach {
+    fn name(&self) -> &'static str {
+        "cockroach"
+    }
+
+    fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
+        Arc::new(PgDriver {
+            client: settings.sql_client(),
+        })
+    }
+
+    fn leadership(&self) -> Leadership {
+        Leadership::Leader { roles: &[] }
+    }
+
+    fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
+        Box::pin(ready(&cluster.nodes))
+    }
+
+    fn leader<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            leaseholder(
+                &Wire::Postgres(cluster.settings.sql_client()),
+                &cluster.nodes,
+            )
+            .await
+        })
+    }
+
+    fn sql(&self, settings: &Settings) -> Option<Wire> {
+        Some(Wire::Postgres(settings.sql_client()))
+    }
+}
 
 /// The HTTP (admin UI and health) port inside each node.
 pub const HTTP_PORT: u16 = 8080;
@@ -52,22 +97,13 @@ async fn health(node: &Endpoint, path: &str) -> Result<(), String> {
 }
 
 /// Ready when every node answers `/health?ready=1` with 200.
-pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
-    let answers = futures_util::future::join_all(
-        nodes
-            .iter()
-            .map(|n| async move { (n, health(n, "/health?ready=1").await) }),
-    )
-    .await;
-    let missing: Vec<String> = answers
-        .into_iter()
-        .filter_map(|(n, r)| r.err().map(|e| format!("{} is not ready ({e})", n.node)))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(missing.join("; "))
-    }
+pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
+    super::on_every_node(nodes, |n| async move {
+        health(&n, "/health?ready=1")
+            .await
+            .map_err(|e| format!("{} is not ready ({e})", n.node))
+    })
+    .await
 }
 
 /// The node holding the lease of the loop's table: its node id asked from the first node that

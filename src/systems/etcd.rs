@@ -1,4 +1,5 @@
-//! etcd 3.4: the load driver, readiness and leader lookup, all through the v3 JSON gateway.
+//! etcd 3.4 ([`Etcd`]): the load driver, readiness and leader lookup, all through the v3 JSON
+//! gateway.
 //!
 //! Source: etcd v3 API reference and gRPC gateway docs
 //! (<https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/>): `POST /v3/kv/range` and
@@ -6,17 +7,49 @@
 //! id (`header.member_id`), the leader's member id (`leader`) and the Raft term (`raftTerm`). 64-bit
 //! integers are JSON strings, and proto3 omits zero values (no `leader` field = no leader).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::Endpoint;
+use super::{Cluster, Leadership, Pending, Problem, Settings, System};
+use crate::driver::{Driver, DriverError, Endpoint};
 use crate::http::{oneshot, HttpConn};
-use crate::load::driver::{Driver, DriverError};
+
+/// etcd: a Raft cluster whose leader is the member the others' status names.
+#[derive(Debug, Clone, Copy)]
+pub struct Etcd;
+
+impl System for Etcd {
+    fn name(&self) -> &'static str {
+        "etcd"
+    }
+
+    fn driver(&self, _: &Settings) -> Arc<dyn crate::load::DynDriver> {
+        Arc::new(EtcdDriver)
+    }
+
+    fn leadership(&self) -> Leadership {
+        Leadership::Leader { roles: &[] }
+    }
+
+    fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
+        Box::pin(ready(&cluster.nodes))
+    }
+
+    fn leader<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move { leader(&cluster.nodes).await.leader })
+    }
+}
 
 /// How long a readiness or leader probe waits for one member (seconds).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -196,18 +229,22 @@ pub async fn leader(nodes: &[Endpoint]) -> LeaderView {
 }
 
 /// Ready when every member answers and all name the same, answering, leader.
-pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
+pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
     let view = leader(nodes).await;
-    let mut missing = Vec::new();
+    let mut problems = Vec::new();
     for (node, answer) in &view.answers {
-        match answer {
-            Err(e) => missing.push(format!("{node} does not answer ({e})")),
-            Ok(s) if s.leader == 0 => missing.push(format!("{node} knows no leader yet")),
-            Ok(_) => {}
-        }
+        let what = match answer {
+            Err(e) => format!("{node} does not answer ({e})"),
+            Ok(s) if s.leader == 0 => format!("{node} knows no leader yet"),
+            Ok(_) => continue,
+        };
+        problems.push(Problem {
+            node: Some(node.clone()),
+            what,
+        });
     }
-    if !missing.is_empty() {
-        return Err(missing.join("; "));
+    if !problems.is_empty() {
+        return Err(Pending { problems });
     }
     let leaders: std::collections::BTreeSet<u64> = view
         .answers
@@ -215,7 +252,7 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
         .filter_map(|(_, a)| a.as_ref().ok().map(|s| s.leader))
         .collect();
     if leaders.len() > 1 || view.leader.is_none() {
-        return Err("members do not agree on a leader yet".into());
+        return Err(Pending::cluster("members do not agree on a leader yet"));
     }
     Ok(())
 }

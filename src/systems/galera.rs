@@ -1,4 +1,5 @@
-//! MariaDB Galera: readiness from each node's `wsrep_%` status variables.
+//! MariaDB Galera ([`Galera`]): the MySQL-wire driver, and readiness from each node's `wsrep_%`
+//! status variables.
 //!
 //! Source: Galera Cluster status variables
 //! (<https://galeracluster.com/library/documentation/galera-status-variables.html>) and MariaDB's
@@ -8,10 +9,40 @@
 //! there is no leader.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::sql::Wire;
-use super::Endpoint;
+use futures_util::future::BoxFuture;
+
+use super::sql::{MySqlDriver, Wire};
+use super::{Cluster, Pending, Problem, Settings, System};
+use crate::driver::Endpoint;
+
+/// MariaDB Galera: multi-primary, so it has no leader.
+#[derive(Debug, Clone, Copy)]
+pub struct Galera;
+
+impl System for Galera {
+    fn name(&self) -> &'static str {
+        "galera"
+    }
+
+    fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
+        Arc::new(MySqlDriver {
+            client: settings.sql_client(),
+        })
+    }
+
+    fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
+        Box::pin(
+            async move { ready(&Wire::MySql(cluster.settings.sql_client()), &cluster.nodes).await },
+        )
+    }
+
+    fn sql(&self, settings: &Settings) -> Option<Wire> {
+        Some(Wire::MySql(settings.sql_client()))
+    }
+}
 
 /// How long a readiness probe waits for one node.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,22 +98,28 @@ pub async fn status(wire: &Wire, node: &Endpoint) -> Result<WsrepStatus, String>
 }
 
 /// Ready when every node is synced in one primary component of all the lab's nodes.
-pub async fn ready(wire: &Wire, nodes: &[Endpoint]) -> Result<(), String> {
+pub async fn ready(wire: &Wire, nodes: &[Endpoint]) -> Result<(), Pending> {
     let answers = futures_util::future::join_all(
         nodes
             .iter()
             .map(|n| async move { (n, status(wire, n).await) }),
     )
     .await;
-    let missing: Vec<String> = answers
+    let problems: Vec<Problem> = answers
         .iter()
-        .filter_map(|(n, r)| match r {
-            Err(e) => Some(format!("{} does not answer ({e})", n.node)),
-            Ok(s) => not_ready(s, nodes.len()).map(|why| format!("{}: {why}", n.node)),
+        .filter_map(|(n, r)| {
+            let what = match r {
+                Err(e) => format!("{} does not answer ({e})", n.node),
+                Ok(s) => format!("{}: {}", n.node, not_ready(s, nodes.len())?),
+            };
+            Some(Problem {
+                node: Some(n.node.clone()),
+                what,
+            })
         })
         .collect();
-    if !missing.is_empty() {
-        return Err(missing.join("; "));
+    if !problems.is_empty() {
+        return Err(Pending { problems });
     }
     // Two bootstrapped clusters would each look healthy on their own.
     let clusters: std::collections::BTreeSet<&str> = answers
@@ -94,10 +131,10 @@ pub async fn ready(wire: &Wire, nodes: &[Endpoint]) -> Result<(), String> {
         })
         .collect();
     if clusters.len() > 1 {
-        return Err(format!(
+        return Err(Pending::cluster(format!(
             "the nodes belong to {} different clusters (wsrep_cluster_state_uuid)",
             clusters.len()
-        ));
+        )));
     }
     Ok(())
 }

@@ -1,263 +1,327 @@
-//! The systems the lab knows: how to tell a node is ready, who the leader is, and which load driver
-//! speaks to it.
+//! The systems the lab knows. Each database is one file here implementing [`System`]: the load
+//! loop's driver for its protocol, how to tell that a cluster is ready, which leaders it has and
+//! how to find them, and what to make once it is ready (the loop's table). [`REGISTRY`] maps a name
+//! to each. A definition's `x-perseus.kind` (by default its `system`) names one, and is resolved to
+//! it once, when the definition is parsed ([`lookup`]); nothing after that matches names.
 //!
-//! A definition's `x-perseus` names these by string (`readiness: etcd-status`, `leader: etcd-status`,
-//! `driver: etcd`); [`Readiness`], [`Leadership`] and [`DriverKind`] are the parsed forms and the
-//! only place that maps a name to code.
+//! Adding a database:
+//! - one that speaks the protocol of a system here and needs nothing of its own to tell readiness
+//!   or find a leader (another PostgreSQL-wire or Redis server): one compose file with
+//!   `kind: postgres` (or `redis`, ...);
+//! - any other: one file here implementing [`System`], one line in [`REGISTRY`], one compose file.
 
 pub mod cockroach;
 pub mod etcd;
 pub mod galera;
-pub mod httpkv;
+pub mod gryadka;
+pub mod postgres;
 pub mod redis;
 pub mod sql;
 pub mod tidb;
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
+use crate::driver::Endpoint;
 use crate::error::{Error, Result};
-use crate::lab::definition::Extension;
+use crate::load::DynDriver;
 use sql::{SqlClient, Wire};
 
-/// A node as a client sees it: its name and the address the load loop connects to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// `n1`..`nN`.
-    pub node: String,
-    /// Client address (container IP on the lab network, client port).
-    pub addr: SocketAddr,
+/// Every system the lab knows, by [`System::name`].
+pub static REGISTRY: &[&dyn System] = &[
+    &cockroach::Cockroach,
+    &etcd::Etcd,
+    &galera::Galera,
+    &gryadka::Gryadka,
+    &postgres::Postgres,
+    &redis::Redis,
+    &tidb::Tidb,
+];
+
+/// The system called `name` in [`REGISTRY`].
+///
+/// Errors: [`Error::BadInput`] naming the known systems.
+pub fn lookup(name: &str) -> Result<&'static dyn System> {
+    REGISTRY
+        .iter()
+        .copied()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| {
+            Error::BadInput(format!(
+                "no system implementation is called '{name}': use one of {}",
+                REGISTRY
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
 }
 
-/// Run `probe` on every node at once: `Ok(())` when every node passed, else the failures joined
-/// by `"; "` (each one a line naming its node), as a readiness probe reports what is missing.
-pub async fn on_every_node<F, Fut>(nodes: &[Endpoint], probe: F) -> std::result::Result<(), String>
+/// What a definition tells its system beyond the nodes (`x-perseus`): who the client is and the
+/// statements that make the loop's table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// The user the SQL drivers connect as (`client-user`; default `root`).
+    pub client_user: Option<String>,
+    /// The database the SQL drivers connect to (`client-database`).
+    pub client_database: Option<String>,
+    /// Statements run once the cluster is ready (`schema`), each idempotent.
+    pub schema: Vec<String>,
+}
+
+impl Settings {
+    /// The SQL client these settings name (user `root` when none is given).
+    pub fn sql_client(&self) -> SqlClient {
+        SqlClient {
+            user: self.client_user.clone().unwrap_or_else(|| "root".into()),
+            database: self.client_database.clone(),
+        }
+    }
+}
+
+/// What a system's probes and hooks see of a lab: every node's client endpoint, in node order,
+/// and the definition's settings.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The nodes' client endpoints, n1 first.
+    pub nodes: Vec<Endpoint>,
+    /// The definition's settings.
+    pub settings: Settings,
+}
+
+/// Which leaders a system has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leadership {
+    /// None: a leaderless (Gryadka), multi-primary (Galera) or unreplicated system. The targets
+    /// `leader` and `follower` are refused.
+    None,
+    /// A leader (`leader`, `follower` targets), and the named roles it has besides (`pd` for
+    /// TiDB's `pd-leader` target).
+    Leader {
+        /// Role names besides the leader, without the `-leader` suffix.
+        roles: &'static [&'static str],
+    },
+}
+
+/// One thing that keeps a cluster from being ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The node it is about, or `None` for the cluster as a whole (members disagree).
+    pub node: Option<String>,
+    /// What is missing, for people (`n2 does not answer (connection refused)`).
+    pub what: String,
+}
+
+/// What keeps a cluster from being ready: every problem a readiness probe found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// The problems, in node order where they have a node.
+    pub problems: Vec<Problem>,
+}
+
+impl Pending {
+    /// One problem of node `node`.
+    pub fn node(node: &str, what: impl Into<String>) -> Pending {
+        Pending {
+            problems: vec![Problem {
+                node: Some(node.to_string()),
+                what: what.into(),
+            }],
+        }
+    }
+
+    /// One problem of the cluster as a whole.
+    pub fn cluster(what: impl Into<String>) -> Pending {
+        Pending {
+            problems: vec![Problem {
+                node: None,
+                what: what.into(),
+            }],
+        }
+    }
+
+    /// The nodes whose state explains the problems (every node when one concerns the whole
+    /// cluster): the lab shows their logs when it gives up waiting.
+    pub fn nodes<'a>(&self, all: &'a [String]) -> Vec<&'a String> {
+        if self.problems.iter().any(|p| p.node.is_none()) {
+            return all.iter().collect();
+        }
+        all.iter()
+            .filter(|n| self.problems.iter().any(|p| p.node.as_ref() == Some(*n)))
+            .collect()
+    }
+}
+
+impl fmt::Display for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<&str> = self.problems.iter().map(|p| p.what.as_str()).collect();
+        f.write_str(&lines.join("; "))
+    }
+}
+
+/// A database the lab knows: what varies between databases, and nothing else. One implementation
+/// per file of this module; the lab, the load loop, the faults and the scenarios work through it.
+pub trait System: Send + Sync + 'static {
+    /// The name a definition's `x-perseus.kind` gives (`etcd`).
+    fn name(&self) -> &'static str;
+
+    /// The load loop's driver for this system's protocol, with the definition's client settings.
+    fn driver(&self, settings: &Settings) -> Arc<dyn DynDriver>;
+
+    /// Which leaders it has. Default: none.
+    fn leadership(&self) -> Leadership {
+        Leadership::None
+    }
+
+    /// Whether the cluster is ready to serve: `Ok(())`, or what is still missing. Each probe is
+    /// bounded in time by the implementation (a few seconds at most).
+    fn ready<'a>(&'a self, cluster: &'a Cluster)
+        -> BoxFuture<'a, std::result::Result<(), Pending>>;
+
+    /// The node that leads `role` now (`None`: the system's leader; `Some("pd")`: a role from
+    /// [`Leadership::Leader`]), asked from the cluster; `None` when no node that answers leads.
+    /// Only called for roles [`System::leadership`] names (see [`leader`]). Default: none.
+    fn leader<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        role: Option<&'a str>,
+    ) -> BoxFuture<'a, Option<String>> {
+        let _ = (cluster, role);
+        Box::pin(async { None })
+    }
+
+    /// The SQL wire, for a system that speaks SQL: the definition's `schema` statements run
+    /// through it. Default: none.
+    fn sql(&self, settings: &Settings) -> Option<Wire> {
+        let _ = settings;
+        None
+    }
+
+    /// Make what the load loop needs, through `node`, once the cluster is ready; the lab retries
+    /// it until it succeeds or the lab's ready-timeout runs out, so it must be idempotent.
+    /// Default: run the definition's `schema` statements in order through [`System::sql`], each
+    /// bounded by `timeout`.
+    ///
+    /// Errors: one line naming the statement and the server's answer.
+    fn prepare<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        node: &'a Endpoint,
+        timeout: Duration,
+    ) -> BoxFuture<'a, std::result::Result<(), String>> {
+        Box::pin(async move {
+            let schema = &cluster.settings.schema;
+            if schema.is_empty() {
+                return Ok(());
+            }
+            let Some(wire) = self.sql(&cluster.settings) else {
+                return Err(format!("{} does not speak SQL", self.name()));
+            };
+            for stmt in schema {
+                wire.query(node.addr, stmt, timeout)
+                    .await
+                    .map_err(|e| format!("`{stmt}`: {e}"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether a definition's settings suit this system; called when the definition is parsed.
+    /// Default: `schema` statements need a system that speaks SQL.
+    ///
+    /// Errors: what is wrong and what to do, for the definition's error message.
+    fn check(&self, settings: &Settings) -> std::result::Result<(), String> {
+        if !settings.schema.is_empty() && self.sql(settings).is_none() {
+            return Err(format!(
+                "x-perseus.schema needs a system that speaks SQL, and {} does not: leave schema out",
+                self.name()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for dyn System {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl dyn System {
+    /// Whether `leader` and `follower` targets mean something on this system: the one place that
+    /// decides it.
+    pub fn has_leader(&self) -> bool {
+        self.leadership() != Leadership::None
+    }
+
+    /// The leader targets this system takes: `leader` and one `<role>-leader` per role.
+    pub fn leader_targets(&self) -> Vec<String> {
+        match self.leadership() {
+            Leadership::None => Vec::new(),
+            Leadership::Leader { roles } => std::iter::once("leader".to_string())
+                .chain(roles.iter().map(|r| format!("{r}-leader")))
+                .collect(),
+        }
+    }
+}
+
+/// The node that leads `role` now (see [`System::leader`]), after checking that the system has
+/// that leader; `lab` names the lab in errors.
+///
+/// `Ok(None)` when no node that answers leads (an election is in progress, or the leader is dead
+/// and not yet replaced). Errors: [`Error::UnsupportedTarget`] for a system without a leader, or a
+/// role it does not have, naming what to use instead.
+pub async fn leader(
+    system: &dyn System,
+    lab: &str,
+    cluster: &Cluster,
+    role: Option<&str>,
+) -> Result<Option<String>> {
+    match (system.leadership(), role) {
+        (Leadership::None, r) => Err(Error::UnsupportedTarget(format!(
+            "{lab} has no {}leader: target a node by name (n1, n2, ...) or random",
+            r.map(|r| format!("{r} ")).unwrap_or_default()
+        ))),
+        (Leadership::Leader { roles }, Some(r)) if !roles.contains(&r) => {
+            Err(Error::UnsupportedTarget(format!(
+                "{lab} has no {r} leader: its leader targets are {}",
+                system.leader_targets().join(", ")
+            )))
+        }
+        _ => Ok(system.leader(cluster, role).await),
+    }
+}
+
+/// Run `probe` on every node at once: `Ok(())` when every node passed, else every failure as a
+/// problem of its node, as a readiness probe reports what is missing.
+pub async fn on_every_node<F, Fut>(nodes: &[Endpoint], probe: F) -> std::result::Result<(), Pending>
 where
     F: Fn(Endpoint) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), String>>,
 {
-    let errors: Vec<String> = futures_util::future::join_all(nodes.iter().cloned().map(probe))
-        .await
+    let answers = futures_util::future::join_all(nodes.iter().cloned().map(|n| {
+        let node = n.node.clone();
+        let answer = probe(n);
+        async move { (node, answer.await) }
+    }))
+    .await;
+    let problems: Vec<Problem> = answers
         .into_iter()
-        .filter_map(std::result::Result::err)
+        .filter_map(|(node, r)| {
+            r.err().map(|what| Problem {
+                node: Some(node),
+                what,
+            })
+        })
         .collect();
-    if errors.is_empty() {
+    if problems.is_empty() {
         Ok(())
     } else {
-        Err(errors.join("; "))
-    }
-}
-
-/// How long a SQL readiness probe waits for one node.
-const SQL_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Which load driver speaks to a system, with its client settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DriverKind {
-    /// etcd v3 through its JSON gateway ([`etcd::EtcdDriver`]).
-    Etcd,
-    /// The etcd-like HTTP key-value API ([`httpkv::HttpKvDriver`]): Gryadka's proposers.
-    HttpKv,
-    /// Redis `GET`/`SET` ([`redis::RedisDriver`]): the `redis` control system.
-    Redis,
-    /// PostgreSQL wire ([`sql::PgDriver`]): CockroachDB, PostgreSQL.
-    Postgres(SqlClient),
-    /// MySQL wire ([`sql::MySqlDriver`]): TiDB, MariaDB Galera.
-    MySql(SqlClient),
-}
-
-impl DriverKind {
-    /// The driver an `x-perseus` section names (`driver`, with `client-user` and
-    /// `client-database` for the SQL drivers).
-    ///
-    /// Errors: [`Error::BadInput`] naming the known drivers.
-    pub fn from_extension(ext: &Extension) -> Result<DriverKind> {
-        let client = || SqlClient {
-            user: ext.client_user.clone().unwrap_or_else(|| "root".into()),
-            database: ext.client_database.clone(),
-        };
-        match ext.driver.as_str() {
-            "etcd" => Ok(DriverKind::Etcd),
-            "http-kv" => Ok(DriverKind::HttpKv),
-            "redis" => Ok(DriverKind::Redis),
-            "postgres" => Ok(DriverKind::Postgres(client())),
-            "mysql" => Ok(DriverKind::MySql(client())),
-            other => Err(Error::BadInput(format!(
-                "unknown driver '{other}' in x-perseus: use etcd, http-kv, redis, postgres or mysql"
-            ))),
-        }
-    }
-
-    /// The SQL wire of a SQL driver, `None` for the others.
-    pub fn wire(&self) -> Option<Wire> {
-        match self {
-            DriverKind::Postgres(c) => Some(Wire::Postgres(c.clone())),
-            DriverKind::MySql(c) => Some(Wire::MySql(c.clone())),
-            DriverKind::Etcd | DriverKind::HttpKv | DriverKind::Redis => None,
-        }
-    }
-}
-
-/// How `lab up` decides a cluster is ready to serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
-    /// etcd's `/v3/maintenance/status` on every member, all naming one leader ([`etcd::ready`]).
-    EtcdStatus,
-    /// Every node's HTTP-KV API answers a read ([`httpkv::ready`]).
-    HttpKv,
-    /// Every node answers Redis `PING` ([`redis::ready`]).
-    RedisPing,
-    /// Every node answers `SELECT 1` through the system's SQL driver.
-    Sql,
-    /// Every Galera node synced in one primary component of all nodes ([`galera::ready`]).
-    GaleraWsrep,
-    /// Every CockroachDB node answers `/health?ready=1` ([`cockroach::ready`]).
-    CockroachHealth,
-    /// PD reports every TiKV store up and no region missing a peer; every TiDB answers
-    /// ([`tidb::ready`]).
-    TidbPd,
-}
-
-impl Readiness {
-    /// Parse an `x-perseus.readiness` name.
-    ///
-    /// Errors: [`Error::BadInput`] naming the known probes.
-    pub fn parse(name: &str) -> Result<Readiness> {
-        match name {
-            "etcd-status" => Ok(Readiness::EtcdStatus),
-            "http-kv" => Ok(Readiness::HttpKv),
-            "redis-ping" => Ok(Readiness::RedisPing),
-            "sql" => Ok(Readiness::Sql),
-            "galera-wsrep" => Ok(Readiness::GaleraWsrep),
-            "cockroach-health" => Ok(Readiness::CockroachHealth),
-            "tidb-pd" => Ok(Readiness::TidbPd),
-            other => Err(Error::BadInput(format!(
-                "unknown readiness probe '{other}' in x-perseus: use etcd-status, http-kv, redis-ping, sql, galera-wsrep, cockroach-health or tidb-pd"
-            ))),
-        }
-    }
-
-    /// Check that the probe can work with `driver` (the SQL probes need a SQL driver).
-    ///
-    /// Errors: [`Error::BadInput`].
-    pub fn check(&self, driver: &DriverKind) -> Result<()> {
-        if matches!(self, Readiness::Sql | Readiness::GaleraWsrep) && driver.wire().is_none() {
-            return Err(Error::BadInput(format!(
-                "readiness {self:?} needs a SQL driver (postgres or mysql) in x-perseus"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Whether the cluster is ready to serve: `Ok(())`, or `Err` with what is still missing
-    /// (one human-readable line).
-    pub async fn ready(
-        &self,
-        driver: &DriverKind,
-        nodes: &[Endpoint],
-    ) -> std::result::Result<(), String> {
-        match self {
-            Readiness::EtcdStatus => etcd::ready(nodes).await,
-            Readiness::HttpKv => httpkv::ready(nodes).await,
-            Readiness::RedisPing => redis::ready(nodes).await,
-            Readiness::Sql => match driver.wire() {
-                Some(w) => w.ready(nodes, SQL_PROBE_TIMEOUT).await,
-                None => Err("the sql readiness probe needs a SQL driver".into()),
-            },
-            Readiness::GaleraWsrep => match driver.wire() {
-                Some(w) => galera::ready(&w, nodes).await,
-                None => Err("the galera-wsrep readiness probe needs a SQL driver".into()),
-            },
-            Readiness::CockroachHealth => cockroach::ready(nodes).await,
-            Readiness::TidbPd => tidb::ready(nodes).await,
-        }
-    }
-}
-
-/// How the leader of a system is found (`x-perseus.leader`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leadership {
-    /// etcd's Raft leader, from the members' status ([`etcd::leader`]).
-    EtcdStatus,
-    /// The leaseholder of the loop's table range ([`cockroach::leaseholder`]).
-    CockroachLeaseholder,
-    /// The node whose TiKV holds the loop's table region leader ([`tidb::region_leader`]); the
-    /// role `pd` is PD's leader ([`tidb::pd_leader`]).
-    TidbRegion,
-    /// No leader: leaderless (Gryadka) or multi-primary (Galera) systems.
-    None,
-}
-
-impl Leadership {
-    /// Parse an `x-perseus.leader` name.
-    ///
-    /// Errors: [`Error::BadInput`] naming the known probes.
-    pub fn parse(name: &str) -> Result<Leadership> {
-        match name {
-            "etcd-status" => Ok(Leadership::EtcdStatus),
-            "cockroach-leaseholder" => Ok(Leadership::CockroachLeaseholder),
-            "tidb-region" => Ok(Leadership::TidbRegion),
-            "none" => Ok(Leadership::None),
-            other => Err(Error::BadInput(format!(
-                "unknown leader probe '{other}' in x-perseus: use etcd-status, cockroach-leaseholder, tidb-region or none"
-            ))),
-        }
-    }
-
-    /// The named leader roles this probe knows besides `leader` (`pd` for TiDB's `pd-leader`).
-    pub fn roles(&self) -> &'static [&'static str] {
-        match self {
-            Leadership::TidbRegion => &["pd"],
-            _ => &[],
-        }
-    }
-
-    /// The current leader's node name, asked from the cluster now; `role` selects a named
-    /// leader role (`Some("pd")`) instead of the system's leader.
-    ///
-    /// `Ok(None)` when the cluster has no leader that answers (an election is in progress, or the
-    /// leader is dead and not yet replaced). Errors: [`Error::UnsupportedTarget`] for a system
-    /// without a leader, or a role it does not have, naming what to use instead.
-    pub async fn leader(
-        &self,
-        system: &str,
-        driver: &DriverKind,
-        nodes: &[Endpoint],
-        role: Option<&str>,
-    ) -> Result<Option<String>> {
-        if let Some(role) = role {
-            if !self.roles().contains(&role) {
-                let known: Vec<String> = std::iter::once("leader".to_string())
-                    .chain(self.roles().iter().map(|r| format!("{r}-leader")))
-                    .collect();
-                return Err(Error::UnsupportedTarget(match self {
-                    Leadership::None => format!(
-                        "{system} has no {role} leader: target a node by name (n1, n2, ...) or random"
-                    ),
-                    _ => format!(
-                        "{system} has no {role} leader: its leader targets are {}",
-                        known.join(", ")
-                    ),
-                }));
-            }
-        }
-        let wire = driver.wire();
-        match (self, role, wire) {
-            (Leadership::EtcdStatus, _, _) => Ok(etcd::leader(nodes).await.leader),
-            (Leadership::CockroachLeaseholder, _, Some(w)) => {
-                Ok(cockroach::leaseholder(&w, nodes).await)
-            }
-            (Leadership::TidbRegion, Some("pd"), _) => Ok(tidb::pd_leader(nodes).await),
-            (Leadership::TidbRegion, _, Some(w)) => Ok(tidb::region_leader(&w, nodes).await),
-            (Leadership::CockroachLeaseholder | Leadership::TidbRegion, _, None) => {
-                Err(Error::BadInput(format!(
-                    "{system}: the {self:?} leader probe needs a SQL driver in x-perseus"
-                )))
-            }
-            (Leadership::None, _, _) => Err(Error::UnsupportedTarget(format!(
-                "{system} has no leader: target a node by name (n1, n2, ...) or random"
-            ))),
-        }
+        Err(Pending { problems })
     }
 }
 
@@ -266,35 +330,68 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_parse_and_unknown_names_list_the_known_ones() {
-        assert_eq!(
-            Readiness::parse("galera-wsrep").unwrap(),
-            Readiness::GaleraWsrep
-        );
-        assert_eq!(
-            Leadership::parse("cockroach-leaseholder").unwrap(),
-            Leadership::CockroachLeaseholder
-        );
-        let e = Readiness::parse("nope").unwrap_err().to_string();
-        assert!(e.contains("tidb-pd"), "{e}");
-        let e = Leadership::parse("nope").unwrap_err().to_string();
-        assert!(e.contains("tidb-region"), "{e}");
+    fn the_registry_finds_every_system_by_its_name_and_lists_them_otherwise() {
+        for s in REGISTRY {
+            assert_eq!(lookup(s.name()).unwrap().name(), s.name());
+        }
+        let names: std::collections::BTreeSet<&str> = REGISTRY.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), REGISTRY.len(), "names are unique");
+        let e = lookup("mongo").unwrap_err().to_string();
+        assert!(e.contains("'mongo'") && e.contains("etcd, galera"), "{e}");
+    }
+
+    fn cluster() -> Cluster {
+        Cluster {
+            nodes: Vec::new(),
+            settings: Settings::default(),
+        }
     }
 
     #[tokio::test]
     async fn leaderless_systems_refuse_leader_targets_and_name_the_alternatives() {
-        let e = Leadership::None
-            .leader("galera", &DriverKind::HttpKv, &[], None)
+        let galera = lookup("galera").unwrap();
+        assert!(!galera.has_leader());
+        let e = leader(galera, "galera", &cluster(), None)
             .await
             .unwrap_err();
         assert!(matches!(e, Error::UnsupportedTarget(_)));
-        assert!(e.to_string().contains("random"), "{e}");
-        let e = Leadership::EtcdStatus
-            .leader("etcd", &DriverKind::Etcd, &[], Some("pd"))
+        assert_eq!(
+            e.to_string(),
+            "galera has no leader: target a node by name (n1, n2, ...) or random"
+        );
+        let etcd = lookup("etcd").unwrap();
+        let e = leader(etcd, "etcd", &cluster(), Some("pd"))
             .await
             .unwrap_err()
             .to_string();
-        assert!(e.contains("etcd has no pd leader"), "{e}");
-        assert!(e.contains("leader"), "{e}");
+        assert_eq!(e, "etcd has no pd leader: its leader targets are leader");
+        assert_eq!(
+            lookup("tidb").unwrap().leader_targets(),
+            ["leader", "pd-leader"]
+        );
+    }
+
+    #[test]
+    fn pending_names_the_nodes_whose_logs_explain_it() {
+        let all: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();
+        let p = Pending::node("n2", "n2 does not answer");
+        assert_eq!(p.nodes(&all), [&all[1]]);
+        assert_eq!(p.to_string(), "n2 does not answer");
+        let p = Pending::cluster("members do not agree on a leader yet");
+        assert_eq!(p.nodes(&all).len(), 3);
+    }
+
+    #[test]
+    fn schema_statements_need_a_system_that_speaks_sql() {
+        let settings = Settings {
+            schema: vec!["CREATE TABLE t (id INT)".into()],
+            ..Settings::default()
+        };
+        let e = lookup("etcd").unwrap().check(&settings).unwrap_err();
+        assert!(
+            e.contains("x-perseus.schema needs a system that speaks SQL"),
+            "{e}"
+        );
+        lookup("postgres").unwrap().check(&settings).unwrap();
     }
 }

@@ -1,5 +1,5 @@
-//! The load loop's Redis driver, for the `redis` control system (compose/redis.yaml: three
-//! independent Debian redis-servers, no replication) and for any plain Redis.
+//! The `redis` control system ([`Redis`]: compose/redis.yaml, three independent Debian
+//! redis-servers, no replication) and the load loop's Redis driver, for it and any plain Redis.
 //!
 //! An iteration is one `GET <key>` (nil = absent, so 0) then one `SET <key> <value+1>` on the
 //! connection's own TCP connection: two round trips, as `redis-benchmark -t get,set` counts them.
@@ -15,14 +15,35 @@
 //! tests). Like every driver it has no timeout of its own: the loop bounds every call.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 use redis::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::Endpoint;
-use crate::load::driver::{Driver, DriverError};
+use super::{Cluster, Pending, Settings, System};
+use crate::driver::{Driver, DriverError, Endpoint};
+
+/// Independent Redis servers: no leader, every node ready when it answers `PING`.
+#[derive(Debug, Clone, Copy)]
+pub struct Redis;
+
+impl System for Redis {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn driver(&self, _: &Settings) -> Arc<dyn crate::load::DynDriver> {
+        Arc::new(RedisDriver)
+    }
+
+    fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
+        Box::pin(ready(&cluster.nodes))
+    }
+}
 
 /// The Redis driver.
 #[derive(Debug, Clone, Default)]
@@ -216,7 +237,7 @@ impl Driver for RedisDriver {
 
 /// Ready when every node answers `PING` with `PONG` (a server still loading its append-only file
 /// answers `-LOADING`).
-pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
+pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
     super::on_every_node(nodes, |n| async move {
         let probe = async {
             let mut c = RedisConn::connect(n.addr, Duration::from_secs(2)).await?;

@@ -20,8 +20,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use tokio::task::JoinHandle;
 
-use super::Endpoint;
-use crate::load::driver::{Driver, DriverError};
+use super::Pending;
+use crate::driver::{Driver, DriverError, Endpoint};
 
 /// The loop's table: one row per key (`id`, at most 255 characters) holding the counter `value`.
 pub const TABLE: &str = "lily.counters";
@@ -341,26 +341,15 @@ impl Wire {
         }
     }
 
-    /// Ready when every node answers `SELECT 1`; `Err` names those that do not.
-    pub async fn ready(&self, nodes: &[Endpoint], timeout: Duration) -> Result<(), String> {
-        let answers = futures_util::future::join_all(
-            nodes
-                .iter()
-                .map(|n| async move { (n, self.query(n.addr, "SELECT 1", timeout).await) }),
-        )
-        .await;
-        let missing: Vec<String> = answers
-            .into_iter()
-            .filter_map(|(n, r)| {
-                r.err()
-                    .map(|e| format!("{} does not answer SQL ({e})", n.node))
-            })
-            .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing.join("; "))
-        }
+    /// Ready when every node answers `SELECT 1`; the problems name those that do not.
+    pub async fn ready(&self, nodes: &[Endpoint], timeout: Duration) -> Result<(), Pending> {
+        super::on_every_node(nodes, |n| async move {
+            self.query(n.addr, "SELECT 1", timeout)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{} does not answer SQL ({e})", n.node))
+        })
+        .await
     }
 }
 

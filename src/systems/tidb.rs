@@ -1,4 +1,4 @@
-//! TiDB: a node is a PD member, a TiKV store and a TiDB server in one network namespace.
+//! TiDB ([`Tidb`]): a node is a PD member, a TiKV store and a TiDB server in one network namespace.
 //! Readiness comes from PD and each TiDB's status port; the leader is the node whose TiKV holds
 //! the Raft leader of the loop's table region; `pd-leader` is PD's own leader.
 //!
@@ -9,14 +9,60 @@
 //! `TIKV_STORE_STATUS`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use hyper::Method;
 use serde::Deserialize;
 
-use super::sql::Wire;
-use super::Endpoint;
+use super::sql::{MySqlDriver, Wire};
+use super::{Cluster, Leadership, Pending, Settings, System};
+use crate::driver::Endpoint;
 use crate::http::oneshot;
+
+/// TiDB: its leader is the node holding the loop's region leader; `pd-leader` is PD's leader.
+#[derive(Debug, Clone, Copy)]
+pub struct Tidb;
+
+impl System for Tidb {
+    fn name(&self) -> &'static str {
+        "tidb"
+    }
+
+    fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
+        Arc::new(MySqlDriver {
+            client: settings.sql_client(),
+        })
+    }
+
+    fn leadership(&self) -> Leadership {
+        Leadership::Leader { roles: &["pd"] }
+    }
+
+    fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
+        Box::pin(ready(&cluster.nodes))
+    }
+
+    fn leader<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        role: Option<&'a str>,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            match role {
+                Some(_) => pd_leader(&cluster.nodes).await,
+                None => {
+                    region_leader(&Wire::MySql(cluster.settings.sql_client()), &cluster.nodes).await
+                }
+            }
+        })
+    }
+
+    fn sql(&self, settings: &Settings) -> Option<Wire> {
+        Some(Wire::MySql(settings.sql_client()))
+    }
+}
 
 /// PD's client port inside each node.
 pub const PD_PORT: u16 = 2379;
@@ -88,6 +134,7 @@ pub fn node_of(address: &str, nodes: &[Endpoint]) -> Option<String> {
 /// when every store is `Up` and no region misses a peer.
 async fn pd_ready(nodes: &[Endpoint]) -> Result<(), String> {
     let mut last = String::from("no PD member answers");
+    // (A problem of the cluster as a whole: the caller shows every node's logs.)
     for n in nodes {
         let stores: Stores = match get_json(pd(n), "/pd/api/v1/stores").await {
             Ok(s) => s,
@@ -115,29 +162,17 @@ async fn pd_ready(nodes: &[Endpoint]) -> Result<(), String> {
 
 /// Ready when PD reports every store up and no region missing a peer, and every node's TiDB
 /// answers on its status port.
-pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
-    pd_ready(nodes).await?;
-    let answers = futures_util::future::join_all(nodes.iter().map(|n| async move {
+pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
+    pd_ready(nodes).await.map_err(Pending::cluster)?;
+    super::on_every_node(nodes, |n| async move {
         let addr = SocketAddr::new(n.addr.ip(), STATUS_PORT);
-        (
-            n,
-            oneshot(addr, Method::GET, "/status", None, PROBE_TIMEOUT).await,
-        )
-    }))
-    .await;
-    let missing: Vec<String> = answers
-        .into_iter()
-        .filter_map(|(n, r)| match r {
-            Ok((code, _)) if code.is_success() => None,
-            Ok((code, _)) => Some(format!("TiDB on {} answers HTTP {code}", n.node)),
-            Err(e) => Some(format!("TiDB on {} does not answer ({e})", n.node)),
-        })
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(missing.join("; "))
-    }
+        match oneshot(addr, Method::GET, "/status", None, PROBE_TIMEOUT).await {
+            Ok((code, _)) if code.is_success() => Ok(()),
+            Ok((code, _)) => Err(format!("TiDB on {} answers HTTP {code}", n.node)),
+            Err(e) => Err(format!("TiDB on {} does not answer ({e})", n.node)),
+        }
+    })
+    .await
 }
 
 /// The node whose TiKV holds the leader of the loop's table region, asked through the first

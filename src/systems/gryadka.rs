@@ -1,20 +1,43 @@
-//! The load loop's HTTP key-value driver, for any system that serves the etcd-like API of
-//! the `gryadka` crate's proposer (`gryadka::server`): `GET /kv/<key>` (404 = absent) and `PUT /kv/<key>` with
-//! `{"value", "expected_version"}`.
+//! Gryadka ([`Gryadka`]), the leaderless CASPaxos register of the workspace's `gryadka` crate: every
+//! node runs a Redis acceptor and, beside it, a proposer serving an etcd-like HTTP key-value API
+//! (`gryadka::server`): `GET /kv/<key>` (404 = absent) and `PUT /kv/<key>` with
+//! `{"value", "expected_version"}`. The load loop speaks that API ([`HttpKvDriver`]); the cluster is
+//! ready when every node's proposer serves a read, i.e. reaches a majority of acceptors.
 //!
 //! The write is a compare-and-set on the version the same connection just read, so the loop's
 //! read-increment-write cannot overwrite a newer value: a 409 is an error of that iteration, as any
 //! other. Like every driver it does not retry, pool or time out by itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::Endpoint;
+use super::{Cluster, Pending, Settings, System};
+
+use crate::driver::{Driver, DriverError, Endpoint};
 use crate::http::HttpConn;
-use crate::load::driver::{Driver, DriverError};
+
+/// Gryadka: leaderless, so `leader` and `follower` targets are refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Gryadka;
+
+impl System for Gryadka {
+    fn name(&self) -> &'static str {
+        "gryadka"
+    }
+
+    fn driver(&self, _: &Settings) -> Arc<dyn crate::load::DynDriver> {
+        Arc::new(HttpKvDriver)
+    }
+
+    fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
+        Box::pin(ready(&cluster.nodes))
+    }
+}
 
 /// The HTTP-KV driver.
 #[derive(Debug, Clone, Default)]
@@ -94,7 +117,7 @@ impl Driver for HttpKvDriver {
 
 /// Ready when every node's API answers a read (200 or 404) through its proposer, i.e. a majority
 /// of acceptors is reachable from every node.
-pub async fn ready(nodes: &[Endpoint]) -> Result<(), String> {
+pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
     super::on_every_node(nodes, |n| async move {
         let r = crate::http::oneshot(
             n.addr,

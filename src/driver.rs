@@ -1,13 +1,23 @@
-//! The interface between the load loop and a system: connect, read a key, write a key.
+//! The interface between the load loop and a system: connect, read a key, write a key; and the
+//! client's view of a node ([`Endpoint`]). The bottom layer: the load loop, the systems and the lab
+//! all speak these types, and this module imports none of them.
 //!
 //! Drivers do not retry, pool or time out by themselves: the loop bounds every call with the
 //! per-operation deadline and, on any error, drops the connection and opens a new one for the next
 //! iteration. That way every driver follows the same rules and an outage is never hidden.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::systems::Endpoint;
+/// A node as a client sees it: its name and the address the load loop connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `n1`..`nN`.
+    pub node: String,
+    /// Client address (container IP on the lab network, client port).
+    pub addr: SocketAddr,
+}
 
 /// Why a driver call failed. Every variant ends the connection (the loop reconnects).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

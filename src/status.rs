@@ -1,13 +1,15 @@
-//! `perseus lab status`: per node, the container state, client endpoint, role and faults in force.
+//! `perseus lab status`: per node, the container state, client endpoint, role and faults in force,
+//! read now from Docker, the cluster and the nodes' packet filters. It sits above [`crate::lab`] and
+//! [`crate::fault`], the two things it reports on.
 
 use std::fmt::Write as _;
 
 use bollard::Docker;
 use serde::Serialize;
 
-use super::Lab;
 use crate::error::Result;
 use crate::fault::{self, net};
+use crate::lab::Lab;
 
 /// One row of the node table.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -40,9 +42,10 @@ pub enum Depth {
 
 /// The node table, asked from Docker and the cluster now, to `depth`.
 pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
-    let leader = match lab.leadership()? {
-        crate::systems::Leadership::None => None,
-        _ => Some(lab.leader(None).await?),
+    let leader = if lab.kind().has_leader() {
+        Some(lab.leader(None).await?)
+    } else {
+        None
     };
     let rows = lab.nodes.iter().map(|n| async {
         let info = crate::docker::inspect(docker, &n.main).await?;

@@ -1,0 +1,237 @@
+//! What a run found: the record behind `summary.json`, `report.md`, `plot.svg` and JUnit. These are
+//! the report's own input types: the scenario runner fills them in (a [`RunRecord`] is also a
+//! [`super::Sink`] of the run's events), and everything the report renders comes from them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::load::measure::Window;
+use crate::load::summary::Summary;
+
+/// What was run, as the report names it: the scenario's name and description, the system, the
+/// node count and the load's settings (`summary.json`'s `scenario`; the whole scenario is in the
+/// run folder's `scenario.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct Plan {
+    /// The scenario's name (`etcd-kill-leader`).
+    pub name: String,
+    /// What the experiment shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The system (`etcd`).
+    pub system: String,
+    /// How many nodes.
+    pub nodes: usize,
+    /// The load's settings.
+    pub load: PlanLoad,
+}
+
+/// The load's settings as run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct PlanLoad {
+    /// How long the measured load ran (at most).
+    #[serde(with = "crate::units::duration")]
+    pub duration: Duration,
+    /// Connections per node.
+    pub clients_per_node: usize,
+    /// Deadline of each connect, read and write.
+    #[serde(with = "crate::units::duration")]
+    pub op_timeout: Duration,
+    /// The warm-up's bound.
+    #[serde(with = "crate::units::duration")]
+    pub warmup: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every expectation held.
+    Passed,
+    /// The run completed and an expectation did not hold.
+    Failed,
+    /// Something failed midway (a step, the warm-up); the report is partial.
+    Error,
+    /// Ctrl-C; the report is partial.
+    Interrupted,
+}
+
+impl Outcome {
+    /// `passed`, `FAILED`, ...: the word reports use.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "FAILED",
+            Outcome::Error => "ERROR",
+            Outcome::Interrupted => "INTERRUPTED",
+        }
+    }
+}
+
+/// Everything a run found: the content of `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// What was run.
+    pub scenario: Plan,
+    /// The run folder's name (`20261121-101502-etcd-kill-leader`).
+    pub run: String,
+    /// Wall-clock start of the measured load (RFC 3339, ms).
+    pub started: String,
+    /// Node names in column order.
+    pub nodes: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What went wrong, for `error` (and `interrupted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The leader when the measured load began (`None`: leaderless, or none answered).
+    pub leader_before: Option<String>,
+    /// The leader when it ended, before anything was restored.
+    pub leader_after: Option<String>,
+    /// The steps as they fired.
+    pub steps: Vec<FiredStep>,
+    /// What each fired step did.
+    pub effects: Vec<StepEffect>,
+    /// One per expectation.
+    pub verdicts: Vec<Verdict>,
+    /// What was undone at the end (faults still in force).
+    pub restored: Vec<String>,
+    /// The load's summary (`None` when the measured load never ran).
+    pub load: Option<Summary>,
+}
+
+impl RunRecord {
+    /// The record of a run that has just begun: nothing measured yet, outcome `error` until the
+    /// run says otherwise.
+    pub fn new(scenario: Plan, run: String, nodes: Vec<String>) -> RunRecord {
+        RunRecord {
+            scenario,
+            run,
+            started: String::new(),
+            nodes,
+            outcome: Outcome::Error,
+            error: None,
+            leader_before: None,
+            leader_after: None,
+            steps: Vec::new(),
+            effects: Vec::new(),
+            verdicts: Vec::new(),
+            restored: Vec::new(),
+            load: None,
+        }
+    }
+
+    /// The latest `late_ms` of any step.
+    pub fn max_late_ms(&self) -> f64 {
+        self.steps.iter().map(|s| s.late_ms).fold(0.0, f64::max)
+    }
+}
+
+/// One step as it fired (a line of `events.jsonl`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FiredStep {
+    /// Its index in the scenario.
+    pub index: usize,
+    /// Its name, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The fault (`kill`).
+    pub fault: String,
+    /// The aim as written (`leader`, `crash`, `n1 | n2,n3`), empty for heal.
+    pub aim: String,
+    /// The nodes it acted on, resolved when it fired.
+    pub nodes: Vec<String>,
+    /// When it was due (seconds since the load began).
+    pub scheduled_s: f64,
+    /// When it fired: its target resolution began (seconds since the load began).
+    pub fired_s: f64,
+    /// When the fault was in force: the Docker calls had returned (seconds).
+    pub applied_s: f64,
+    /// `fired_s - scheduled_s`, in milliseconds.
+    pub late_ms: f64,
+    /// Wall-clock time it fired (RFC 3339, ms).
+    pub at: String,
+    /// What was done.
+    pub detail: String,
+}
+
+impl FiredStep {
+    /// The line people see as it fires: `# 10.001 s kill n2 (leader) (+0.6 ms, in force at
+    /// 10.227 s): n2: SIGKILL perseus-etcd-n2`.
+    pub fn line(&self) -> String {
+        format!(
+            "# {:.3} s {} (+{:.1} ms, in force at {:.3} s): {}",
+            self.fired_s,
+            self.label(),
+            self.late_ms,
+            self.applied_s,
+            self.detail
+        )
+    }
+
+    /// `kill n2 (leader)`, `start n2`, `heal`.
+    pub fn label(&self) -> String {
+        let nodes = self.nodes.join(",");
+        if self.fault == "heal" || self.fault == "partition" {
+            return if self.aim.is_empty() {
+                self.fault.clone()
+            } else {
+                format!("{} {}", self.fault, self.aim)
+            };
+        }
+        if self.aim.is_empty() || self.aim == nodes {
+            format!("{} {nodes}", self.fault)
+        } else {
+            format!("{} {nodes} ({})", self.fault, self.aim)
+        }
+    }
+}
+
+/// One node's window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeWindow {
+    /// The node.
+    pub node: String,
+    /// Its longest span without a success in the step's interval.
+    pub window: Window,
+}
+
+/// How long a node took to serve again after a step that brought it back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recovery {
+    /// The node.
+    pub node: String,
+    /// Seconds from the step firing to the node's first success after it; `None`: it never did.
+    pub after_s: Option<f64>,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepEffect {
+    /// The step's index.
+    pub index: usize,
+    /// `kill n2 (leader)`.
+    pub label: String,
+    /// When it fired (seconds since the load began).
+    pub fired_s: f64,
+    /// The cluster-wide unavailability window it caused.
+    pub cluster: Window,
+    /// Per node, in node order.
+    pub nodes: Vec<NodeWindow>,
+    /// For start, resume, connect and heal: per node brought back, the time to its first success.
+    pub recovery: Vec<Recovery>,
+}
+
+/// One expectation's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    /// The expectation, in words (also the JUnit test case's name).
+    pub expectation: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was measured.
+    pub measured: String,
+}
