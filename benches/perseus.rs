@@ -29,8 +29,6 @@ use perseus::lab::{Home, Lab, Node};
 
 const BIN: &str = env!("CARGO_BIN_EXE_perseus");
 const CONCURRENCY: [usize; 4] = [1, 4, 16, 64];
-/// Systems whose images are built here (the others need a registry).
-const LOCAL: [&str; 5] = ["redis", "postgres", "etcd", "gryadka", "galera"];
 const SCALED: [&str; 3] = ["redis", "etcd", "gryadka"];
 /// The Compose project the comparison runs under.
 const PROJECT: &str = "perseusbench";
@@ -242,8 +240,8 @@ fn compose(home: &Home, system: &str, args: &[&str]) -> Command {
 
 fn compose_down_all() {
     if let Ok(home) = Home::locate() {
-        for s in LOCAL {
-            let _ = compose(&home, s, &["down", "-v", "--remove-orphans", "-t", "1"])
+        for s in home.systems() {
+            let _ = compose(&home, &s, &["down", "-v", "--remove-orphans", "-t", "1"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -640,7 +638,15 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
 async fn lab_start(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
     let mut rows = String::new();
     let mut available = Vec::new();
-    for system in LOCAL {
+    // Systems whose images are built here (the others need a registry), from the definitions.
+    let local: Vec<String> = perseus::lab::catalog(docker, home)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|c| c.local())
+        .map(|c| c.system)
+        .collect();
+    for system in local.iter().map(String::as_str) {
         let def = home.definition(system, None).map_err(|e| e.to_string())?;
         let images: Vec<String> = def
             .nodes(3)

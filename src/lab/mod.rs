@@ -182,6 +182,75 @@ impl Home {
     }
 }
 
+/// Where an image of a system comes from, and whether it is on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageSource {
+    /// The image reference (`perseus/etcd:3.4`, `cockroachdb/cockroach:v25.2.4`).
+    pub image: String,
+    /// Built here from a Dockerfile under `docker/` (else an official image to pull).
+    pub built_here: bool,
+    /// Present on the Docker Engine now.
+    pub present: bool,
+}
+
+/// One system the lab knows, as `perseus systems` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Catalogued {
+    /// The lab's name (`etcd`): the definition's `x-perseus.system`.
+    pub system: String,
+    /// Its name for people (`CockroachDB`).
+    pub title: String,
+    /// The implementation under `src/systems/` (`x-perseus.kind`).
+    pub kind: String,
+    /// The fewest nodes it runs with.
+    pub min_nodes: usize,
+    /// `leader`, `pd-leader`, ...: empty for a system without a leader.
+    pub leader_targets: Vec<String>,
+    /// Its images (the network helper's not included).
+    pub images: Vec<ImageSource>,
+}
+
+impl Catalogued {
+    /// Whether every image is built here from Debian packages: the system runs where no
+    /// registry is reachable.
+    pub fn local(&self) -> bool {
+        self.images.iter().all(|i| i.built_here)
+    }
+}
+
+/// Every system of `home`'s definitions, in name order, with where its images come from and
+/// whether they are on the Engine now: the registry the CI script and the tests list systems from.
+///
+/// Errors: [`Error::Definition`] for a definition that does not parse; [`Error::Docker`] when the
+/// Engine fails an image inspect.
+pub async fn catalog(docker: &Docker, home: &Home) -> Result<Vec<Catalogued>> {
+    let mut out = Vec::new();
+    for system in home.systems() {
+        let def = home.definition(&system, None)?;
+        let specs = def.nodes(def.perseus.min_nodes.max(1))?;
+        let mut images: Vec<ImageSource> = Vec::new();
+        for c in specs.iter().flat_map(|n| &n.containers) {
+            if images.iter().any(|i| i.image == c.image) {
+                continue;
+            }
+            images.push(ImageSource {
+                image: c.image.clone(),
+                built_here: c.build.is_some(),
+                present: docker::image_exists(docker, &c.image).await?,
+            });
+        }
+        out.push(Catalogued {
+            title: def.perseus.title.clone().unwrap_or_else(|| system.clone()),
+            kind: def.system.name().to_string(),
+            min_nodes: def.perseus.min_nodes,
+            leader_targets: def.system.leader_targets(),
+            images,
+            system,
+        });
+    }
+    Ok(out)
+}
+
 /// The image of the network-fault helper containers.
 pub const HELPER_IMAGE: &str = "perseus/nettools:1";
 

@@ -1,0 +1,105 @@
+//! `perseus fault ...`: one fault on one node (or a partition, or heal), resolved now.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use perseus::fault::{self, NodeFault, Target};
+use perseus::lab::Home;
+use perseus::Error;
+
+use super::lab::open_lab;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum FaultCommand {
+    /// SIGKILL the node's containers: `perseus fault kill [SYSTEM] TARGET`.
+    Kill(TargetArgs),
+    /// Stop the node gracefully (SIGTERM, then SIGKILL after the grace period).
+    Stop(TargetArgs),
+    /// Start a killed or stopped node.
+    Start(TargetArgs),
+    /// Freeze the node's processes (cgroup freezer); its sockets stay open.
+    Pause(TargetArgs),
+    /// Thaw a paused node.
+    Resume(TargetArgs),
+    /// Cut the node from its peers in both directions; clients still reach it.
+    Isolate(TargetArgs),
+    /// Take the node off the lab network entirely (Docker network disconnect).
+    Disconnect(TargetArgs),
+    /// Put a disconnected node back on the network, at its own address.
+    Connect(TargetArgs),
+    /// Split the nodes into groups that cannot reach each other: `partition [SYSTEM] n1 n2,n3`.
+    Partition {
+        /// Optional system, then groups of comma-separated nodes; unnamed nodes form one more group.
+        #[arg(required = true, num_args = 1..)]
+        args: Vec<String>,
+    },
+    /// Undo every network fault (isolate, partition, disconnect).
+    Heal {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct TargetArgs {
+    /// `[SYSTEM] TARGET`: the system is optional when exactly one lab is up; the target is a node
+    /// (n1, n2, ...), leader, follower or random.
+    #[arg(required = true, num_args = 1..=2, value_names = ["SYSTEM", "TARGET"])]
+    args: Vec<String>,
+}
+
+/// Split `[SYSTEM] TARGET` into its parts: one word is the target; two are system and target.
+fn split_target(args: &[String]) -> anyhow::Result<(Option<String>, Target)> {
+    match args {
+        [t] => Ok((None, t.parse()?)),
+        [s, t] => Ok((Some(s.clone()), t.parse()?)),
+        _ => Err(Error::BadInput(
+            "give [SYSTEM] TARGET, e.g. `perseus fault kill etcd leader`".into(),
+        )
+        .into()),
+    }
+}
+
+pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
+    let (fault_kind, args) = match cmd {
+        FaultCommand::Heal { system } => {
+            let (docker, lab) = open_lab(system.as_deref()).await?;
+            let ev = fault::heal(&docker, &lab).await?;
+            println!("{}", ev.render());
+            return Ok(0);
+        }
+        FaultCommand::Partition { args } => {
+            let home = Home::locate()?;
+            let (system, groups) = match args.first() {
+                Some(first) if home.systems().contains(first) => (Some(first.clone()), &args[1..]),
+                _ => (None, &args[..]),
+            };
+            let groups: Vec<Vec<String>> = groups
+                .iter()
+                .map(|g| {
+                    g.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .collect();
+            let (docker, lab) = open_lab(system.as_deref()).await?;
+            let ev = fault::partition(&docker, &lab, &groups).await?;
+            println!("{}", ev.render());
+            return Ok(0);
+        }
+        FaultCommand::Kill(a) => (NodeFault::Kill, a.args),
+        FaultCommand::Stop(a) => (NodeFault::Stop, a.args),
+        FaultCommand::Start(a) => (NodeFault::Start, a.args),
+        FaultCommand::Pause(a) => (NodeFault::Pause, a.args),
+        FaultCommand::Resume(a) => (NodeFault::Resume, a.args),
+        FaultCommand::Isolate(a) => (NodeFault::Isolate, a.args),
+        FaultCommand::Disconnect(a) => (NodeFault::Disconnect, a.args),
+        FaultCommand::Connect(a) => (NodeFault::Connect, a.args),
+    };
+    let (system, target) =
+        split_target(&args).with_context(|| format!("perseus fault {fault_kind}"))?;
+    let (docker, lab) = open_lab(system.as_deref()).await?;
+    let ev = fault::inject(&docker, &lab, fault_kind, &target).await?;
+    println!("{}", ev.render());
+    Ok(0)
+}

@@ -1,0 +1,242 @@
+//! `perseus lab ...` and `perseus systems`: images, up, status, add-node, down, and the catalog.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use perseus::lab::{self, Home, Lab, UpOptions};
+use perseus::status::{self, Depth};
+use perseus::Error;
+
+use super::{interrupt_token, parse_duration, progress};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum LabCommand {
+    /// Build the images a system needs, offline, from Debian packages (idempotent).
+    Images {
+        /// The system (etcd, ...).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        system: Option<String>,
+        /// Every system whose images are built here (systems that run official images are
+        /// listed, not pulled).
+        #[arg(long)]
+        all: bool,
+        /// Rebuild images that exist (the base image is kept).
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// Start a cluster, wait until it is ready, print the node table.
+    Up(UpArgs),
+    /// Per node: container state, client endpoint, role, faults in force.
+    Status {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a node to a running lab (n4 after n1..n3), for systems whose members join by
+    /// themselves (cockroach, galera); waits until the cluster is ready with it.
+    AddNode {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+    },
+    /// Remove a lab: containers, helpers, networks, volumes (idempotent).
+    Down {
+        /// The system (optional when exactly one lab is up).
+        system: Option<String>,
+        /// Remove every lab.
+        #[arg(long, conflicts_with = "system")]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct UpArgs {
+    /// The system (etcd, ...).
+    system: String,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// A definition file instead of compose/<system>.yaml.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// How long to wait for readiness (default: the definition's ready-timeout).
+    #[arg(long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
+    /// Run this image instead of the definition's image of the same repository, e.g.
+    /// `--image cockroachdb/cockroach:v24.3.3` (repeat for several).
+    #[arg(long = "image", value_name = "REPOSITORY:TAG")]
+    images: Vec<String>,
+}
+
+pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
+    let home = Home::locate()?;
+    match cmd {
+        LabCommand::Images {
+            system,
+            all: _,
+            rebuild,
+        } => {
+            let docker = perseus::docker::connect().await?;
+            let systems = match system {
+                Some(s) => vec![s],
+                None => {
+                    let mut local = Vec::new();
+                    for c in lab::catalog(&docker, &home).await? {
+                        if c.local() {
+                            local.push(c.system);
+                        } else {
+                            let official: Vec<&str> = c
+                                .images
+                                .iter()
+                                .filter(|i| !i.built_here)
+                                .map(|i| i.image.as_str())
+                                .collect();
+                            progress(&format!(
+                                "{}: runs official images, not built here: {} (`docker pull` them)",
+                                c.system,
+                                official.join(", ")
+                            ));
+                        }
+                    }
+                    local
+                }
+            };
+            for system in systems {
+                let def = home.definition(&system, None)?;
+                let specs = def.nodes(def.perseus.min_nodes.max(3))?;
+                lab::images::ensure(&docker, &home.builds(&specs), rebuild, &mut progress).await?;
+            }
+            Ok(0)
+        }
+        LabCommand::Up(args) => {
+            home.check_system(&args.system)?;
+            let docker = perseus::docker::connect().await?;
+            let opts = UpOptions {
+                nodes: args.nodes,
+                file: args.file,
+                ready_timeout: args.timeout,
+                images: args.images,
+            };
+            let cancel = interrupt_token("removing what lab up created");
+            let handle =
+                lab::up(&docker, &home, &args.system, &opts, &cancel, &mut progress).await?;
+            let lab = handle.keep();
+            let rows = status::status(&docker, &lab, Depth::JustMade).await?;
+            print!("{}", status::render(&rows));
+            if let Some(url) = lab.admin_url() {
+                println!("admin UI: {url}");
+            }
+            Ok(0)
+        }
+        LabCommand::AddNode { system } => {
+            let docker = perseus::docker::connect().await?;
+            let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
+            let cancel = interrupt_token("removing the node add-node created");
+            let node = lab::add_node(&docker, &home, &system, &cancel, &mut progress).await?;
+            progress(&format!("{} joined {system}", node.name));
+            let lab = lab::open(&docker, &home, &system).await?;
+            print!(
+                "{}",
+                status::render(&status::status(&docker, &lab, Depth::Full).await?)
+            );
+            Ok(0)
+        }
+        LabCommand::Status { system, json } => {
+            let docker = perseus::docker::connect().await?;
+            let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
+            let lab = lab::open(&docker, &home, &system).await?;
+            let rows = status::status(&docker, &lab, Depth::Full).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print!("{}", status::render(&rows));
+            }
+            Ok(0)
+        }
+        LabCommand::Down { system, all } => {
+            let docker = perseus::docker::connect().await?;
+            let systems: Vec<String> = if all {
+                lab::labs_up(&docker).await?.into_iter().collect()
+            } else {
+                match system {
+                    // Naming a system that is not up is fine: down is idempotent.
+                    Some(s) => vec![s],
+                    None => match lab::resolve_system(&docker, &home, None).await {
+                        Ok(s) => vec![s],
+                        Err(Error::NoLabUp { .. }) => {
+                            eprintln!("no lab is up: nothing to remove");
+                            vec![]
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                }
+            };
+            for s in systems {
+                let r = lab::down(&docker, &s).await?;
+                eprintln!(
+                    "lab {s} down: removed {} containers, {} networks, {} volumes",
+                    r.containers, r.networks, r.volumes
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Open the lab a command means.
+pub(super) async fn open_lab(system: Option<&str>) -> anyhow::Result<(bollard::Docker, Lab)> {
+    let home = Home::locate()?;
+    let docker = perseus::docker::connect().await?;
+    let system = lab::resolve_system(&docker, &home, system).await?;
+    let lab = lab::open(&docker, &home, &system).await?;
+    Ok((docker, lab))
+}
+
+/// `perseus systems`: the catalog of the definitions, as a table or JSON.
+pub(super) async fn systems_command(json: bool) -> anyhow::Result<i32> {
+    let home = Home::locate()?;
+    let docker = perseus::docker::connect().await?;
+    let systems = lab::catalog(&docker, &home).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&systems)?);
+        return Ok(0);
+    }
+    println!(
+        "{:<10} {:<24} {:<10} {:<18} images",
+        "system", "title", "kind", "leader targets"
+    );
+    for c in &systems {
+        let images: Vec<String> = c
+            .images
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} ({}, {})",
+                    i.image,
+                    if i.built_here {
+                        "built here"
+                    } else {
+                        "official"
+                    },
+                    if i.present { "present" } else { "absent" }
+                )
+            })
+            .collect();
+        let leaders = if c.leader_targets.is_empty() {
+            "-".to_string()
+        } else {
+            c.leader_targets.join(", ")
+        };
+        println!(
+            "{:<10} {:<24} {:<10} {:<18} {}",
+            c.system,
+            c.title,
+            c.kind,
+            leaders,
+            images.join(", ")
+        );
+    }
+    Ok(0)
+}

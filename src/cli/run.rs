@@ -1,0 +1,341 @@
+//! `perseus run`, `perseus demo` and `perseus table`: scenarios carried out, and the terminal
+//! view of their events.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use perseus::lab::{self, Home};
+use perseus::load;
+use perseus::report::{Event, Sink, What};
+use perseus::Error;
+
+use super::live::LiveView;
+use super::load::emit;
+use super::{interrupt_token, parse_duration};
+
+#[derive(Debug, Args)]
+pub(super) struct RunArgs {
+    /// Scenario files (scenarios/*.yaml); all are checked before the first one starts.
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Leave the lab up afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Use the system's running lab instead of bringing one up (it stays up).
+    #[arg(long)]
+    reuse: bool,
+    /// Write a JUnit XML file: one test suite per scenario, one test case per expectation.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Where run folders go.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Only parse and check the files against the lab's definitions; run nothing.
+    #[arg(long, conflicts_with_all = ["keep", "reuse", "junit"])]
+    check: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct TableArgs {
+    /// The systems, one row each (etcd gryadka ...).
+    #[arg(required = true)]
+    systems: Vec<String>,
+    /// Runs per cell.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Load before the fault.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    before: Duration,
+    /// From the fault to the restart (crashed) or heal (isolated).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    hold: Duration,
+    /// Load after the restart or heal.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    after: Duration,
+    /// Where run folders go.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DemoArgs {
+    /// The system.
+    #[arg(long, default_value = "etcd")]
+    system: String,
+    #[command(flatten)]
+    load: DemoTimes,
+    /// Leave the lab up afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Where the run folder goes.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DemoTimes {
+    /// How long the load runs.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// When the leader is killed (into the load).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    kill_at: Duration,
+    /// When the killed node is started again (into the load).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    start_at: Duration,
+}
+
+/// `demo`: the crashed-leader experiment as a scenario run (lab up, load, kill the leader, start it
+/// again, measure, report, lab down), with the window it cost printed at the end.
+pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    use perseus::scenario::runner::{self, RunOptions};
+    use perseus::scenario::table::{self, Experiment};
+    let home = Home::locate()?;
+    home.check_system(&args.system)?;
+    let t = &args.load;
+    if t.kill_at.is_zero()
+        || t.kill_at >= t.duration
+        || t.start_at <= t.kill_at
+        || t.start_at >= t.duration
+    {
+        return Err(Error::BadInput(format!(
+            "demo times --kill-at {} --start-at {} --duration {} do not fit: kill-at must come before start-at, and both before the end",
+            humantime::format_duration(t.kill_at),
+            humantime::format_duration(t.start_at),
+            humantime::format_duration(t.duration)
+        ))
+        .into());
+    }
+    let def = home.definition(&args.system, None)?;
+    let leaderless = !def.system.has_leader();
+    let mut scenario = table::scenario(
+        &args.system,
+        leaderless,
+        Experiment::CrashedLeader,
+        t.kill_at,
+        t.start_at - t.kill_at,
+        t.duration - t.start_at,
+    );
+    scenario.name = format!("{}-demo", args.system);
+    let file = perseus::scenario::ScenarioFile::made("(perseus demo)", scenario)?;
+    let docker = perseus::docker::connect().await?;
+    let opts = RunOptions {
+        keep: args.keep,
+        reuse: false,
+        runs_dir: args.runs_dir.clone(),
+    };
+    let mut view = RunView::default();
+    let cancel = interrupt_token(RUN_STOPPING);
+    let r = runner::run(&docker, &home, &file, &opts, &cancel, &mut view).await;
+    view.done();
+    let (rec, dir) = r?;
+    if let (Some(step), Some(fx)) = (rec.steps.first(), rec.effects.first()) {
+        eprintln!(
+            "== {} at {:.2} s: cluster unavailability window {}; leader before {}, after {}",
+            step.label(),
+            step.fired_s,
+            perseus::load::summary::describe(&fx.cluster),
+            rec.leader_before.as_deref().unwrap_or("none"),
+            rec.leader_after.as_deref().unwrap_or("none")
+        );
+    }
+    eprintln!("== report: {}", dir.join("report.md").display());
+    Ok(if rec.outcome == perseus::report::Outcome::Passed {
+        0
+    } else {
+        1
+    })
+}
+
+/// What `run`, `demo` and `table` say when the first Ctrl-C stops them.
+const RUN_STOPPING: &str = "undoing faults and writing the partial report";
+
+/// What `run` and `table` show while they go: TSV on stdout, the live view and progress on
+/// stderr. The terminal's sink of a run's events.
+#[derive(Default)]
+struct RunView {
+    view: Option<LiveView>,
+    /// Keep stdout for the command's own result (`table`): seconds go to the live view only.
+    no_tsv: bool,
+}
+
+impl RunView {
+    fn done(&mut self) {
+        if let Some(v) = self.view.take() {
+            v.finish();
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.view {
+            Some(v) => v.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Sink for RunView {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Say(line) => self.say(line),
+            Event::Second(s) => {
+                if self.no_tsv {
+                    if let Some(v) = &mut self.view {
+                        v.update(s);
+                    }
+                } else {
+                    emit(&mut self.view, s);
+                }
+            }
+            Event::Entry(e) => match &e.what {
+                What::LoadStart { nodes, .. } => {
+                    self.done();
+                    self.view = LiveView::new(nodes);
+                    let header = load::measure::tsv_header(nodes);
+                    match &self.view {
+                        Some(v) => v.println(&header),
+                        None if self.no_tsv => {}
+                        None => eprintln!("{header}"),
+                    }
+                }
+                What::Step { step, .. } => self.say(&step.line()),
+                What::StepFailed { detail } => self.say(&format!("# {detail}")),
+                What::Warmup { detail } => self.say(&format!("warm-up: {detail}")),
+                What::Restore { detail, done } if !done.is_empty() => {
+                    self.say(&format!("restored: {detail}"))
+                }
+                What::LabUp { detail }
+                | What::LabReused { detail }
+                | What::RestoreFailed { detail }
+                | What::LabDown { detail } => self.say(detail),
+                What::Restore { .. } | What::LoadEnd { .. } | What::Interrupted { .. } => {}
+            },
+        }
+    }
+}
+
+pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
+    use perseus::report::{Outcome, Ran};
+    use perseus::scenario::runner::{self, RunOptions};
+    use perseus::scenario::ScenarioFile;
+    let home = Home::locate()?;
+    // Every file is checked before anything starts.
+    let files = args
+        .scenarios
+        .iter()
+        .map(|p| ScenarioFile::load(p, &home))
+        .collect::<Result<Vec<_>, Error>>()?;
+    if args.check {
+        for f in &files {
+            println!(
+                "{}: {} on {} with {} nodes, {} step(s), {} expectation(s): ok",
+                f.path.display(),
+                f.scenario.name,
+                f.scenario.system,
+                f.scenario.nodes,
+                f.scenario.steps.len(),
+                f.scenario.expect.len()
+            );
+        }
+        return Ok(0);
+    }
+    let docker = perseus::docker::connect().await?;
+    if !args.reuse {
+        let up = lab::labs_up(&docker).await?;
+        if let Some(f) = files.iter().find(|f| up.contains(&f.scenario.system)) {
+            return Err(Error::BadInput(format!(
+                "a {} lab is already up and {} would bring up its own: add --reuse to run on it, or run `perseus lab down {}` first",
+                f.scenario.system,
+                f.path.display(),
+                f.scenario.system
+            ))
+            .into());
+        }
+    }
+    let opts = RunOptions {
+        keep: args.keep,
+        reuse: args.reuse,
+        runs_dir: args.runs_dir.clone(),
+    };
+    let cancel = interrupt_token(RUN_STOPPING);
+    let mut results = Vec::new();
+    let mut code = 0;
+    for f in &files {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let mut view = RunView::default();
+        let r = runner::run(&docker, &home, f, &opts, &cancel, &mut view).await;
+        view.done();
+        match r {
+            Ok((rec, dir)) => {
+                eprintln!(
+                    "== {}: {}; report {}",
+                    f.scenario.name,
+                    rec.outcome.word(),
+                    dir.join("report.md").display()
+                );
+                if rec.outcome != Outcome::Passed {
+                    code = code.max(1);
+                }
+                results.push(Ran::Record(Box::new(rec)));
+            }
+            Err(e) => {
+                eprintln!("perseus: {}: {e}", f.path.display());
+                code = code.max(e.exit_code());
+                results.push(Ran::NotRun {
+                    name: f.scenario.name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, perseus::report::junit(&results))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("JUnit: {}", path.display());
+    }
+    Ok(code)
+}
+
+pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
+    use perseus::scenario::table::{self, TableOptions};
+    let home = Home::locate()?;
+    for s in &args.systems {
+        home.check_system(s)?;
+    }
+    if args.repeat == 0 || args.repeat > 100 {
+        return Err(Error::BadInput(format!(
+            "--repeat {} is out of range: give 1 to 100",
+            args.repeat
+        ))
+        .into());
+    }
+    let opts = TableOptions {
+        repeat: args.repeat,
+        before: args.before,
+        hold: args.hold,
+        after: args.after,
+        runs_dir: args.runs_dir,
+    };
+    let docker = perseus::docker::connect().await?;
+    let cancel = interrupt_token(RUN_STOPPING);
+    let mut view = RunView {
+        no_tsv: true,
+        ..RunView::default()
+    };
+    let rows = table::measure(&docker, &home, &args.systems, &opts, &cancel, &mut view).await;
+    view.done();
+    let rows = rows?;
+    print!("{}", table::render(&rows, &opts));
+    let failed = rows
+        .iter()
+        .any(|r| !r.crashed.failed.is_empty() || !r.isolated.failed.is_empty());
+    Ok(if failed || cancel.is_cancelled() {
+        1
+    } else {
+        0
+    })
+}
