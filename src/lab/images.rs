@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 /// How long one image build may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
+/// The image of the network-fault helper containers.
+pub const HELPER_IMAGE: &str = "perseus/nettools:1";
+
 /// One image the lab builds from a Dockerfile folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageBuild {
