@@ -418,22 +418,23 @@ pub async fn apply_schema(
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let schema = &lab.definition.settings.schema;
-    if schema.is_empty() {
-        return Ok(());
-    }
     let targets: Vec<Vec<&Node>> = match lab.definition.perseus.schema_on {
         definition::SchemaOn::OneNode => vec![lab.nodes.iter().collect()],
         definition::SchemaOn::EveryNode => lab.nodes.iter().map(|n| vec![n]).collect(),
     };
-    progress(&format!(
-        "creating the schema ({} statements{})",
-        schema.len(),
-        if targets.len() > 1 {
-            ", on every node"
-        } else {
-            ""
-        }
-    ));
+    // Every system is prepared (a system may make what its loop needs without statements); the
+    // default preparation of a definition without `schema` does nothing.
+    if !schema.is_empty() {
+        progress(&format!(
+            "creating the schema ({} statements{})",
+            schema.len(),
+            if targets.len() > 1 {
+                ", on every node"
+            } else {
+                ""
+            }
+        ));
+    }
     let started = Instant::now();
     let system = lab.kind();
     let cluster = lab.cluster();
