@@ -19,9 +19,7 @@ fn node_index(node: &str) -> usize {
 
 #[test]
 fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     let load = LoadRun::start("etcd", 16, &[]);
     sleep_s(5.0);
     let event = lab.fault("kill", "leader");
@@ -82,9 +80,7 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
 
 #[test]
 fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     let t0 = std::time::Instant::now();
     let load = LoadRun::start("etcd", 30, &[]);
     sleep_s(4.0);
@@ -179,9 +175,7 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
 
 #[test]
 fn pause_and_resume_a_follower() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     let load = LoadRun::start("etcd", 20, &[]);
     sleep_s(3.0);
     let event = lab.fault("pause", "follower");
@@ -218,9 +212,7 @@ fn pause_and_resume_a_follower() {
 
 #[test]
 fn disconnect_and_connect_keep_the_node_address() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     // A follower, so that the other two keep their leader and serve throughout.
     let leader = lab.wait_leader(std::time::Duration::from_secs(10), |_| true);
     let node = ["n1", "n2", "n3"]
@@ -272,9 +264,7 @@ fn disconnect_and_connect_keep_the_node_address() {
 
 #[test]
 fn stop_and_start_a_node_by_name() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     let event = lab.fault("stop", "n2");
     assert!(event.contains("graceful stop"), "{event}");
     let status = lab.status();
@@ -300,9 +290,7 @@ fn stop_and_start_a_node_by_name() {
 
 #[test]
 fn partition_stops_the_minority_and_the_majority_keeps_serving() {
-    let Some(lab) = LabGuard::up("etcd", &["--nodes", "5"]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &["--nodes", "5"]);
     // The leader goes into the majority, so the majority needs no election and must serve
     // through the whole partition; the minority is two followers.
     let leader = lab.wait_leader(Duration::from_secs(10), |_| true);

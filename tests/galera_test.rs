@@ -41,9 +41,7 @@ fn check_every_copy(r: &LoadResult, keys: usize) {
 
 #[test]
 fn every_node_serves_and_every_copy_holds_what_was_acknowledged() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     let rows = lab.status();
     assert!(
         rows.iter().all(|r| r["role"] == "member"),
@@ -83,9 +81,7 @@ fn majority_serves_again_by(r: &LoadResult, by: u64) -> u64 {
 
 #[test]
 fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_back() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     let load = LoadRun::start("galera", 30, &[]);
     sleep_s(4.0);
     lab.fault("isolate", "n1");
@@ -120,9 +116,7 @@ fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_bac
 
 #[test]
 fn killed_node_drops_its_column_and_rejoins_after_start() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     let load = LoadRun::start("galera", 30, &[]);
     sleep_s(4.0);
     lab.fault("kill", "n1");
@@ -159,9 +153,7 @@ fn killed_node_drops_its_column_and_rejoins_after_start() {
 
 #[test]
 fn added_node_joins_by_state_transfer_and_serves() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     run(&["lab", "add-node", "galera"], 0);
     let rows = lab.status();
     assert_eq!(rows.len(), 4, "{rows:?}");

@@ -59,9 +59,7 @@ fn check_final_values(r: &LoadResult) {
 
 #[test]
 fn every_node_serves_and_proposers_agree_on_the_acknowledged_counts() {
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let status = lab.status();
     assert!(
         status.iter().all(|r| r["role"] == "member"),
@@ -87,9 +85,7 @@ fn every_node_serves_and_proposers_agree_on_the_acknowledged_counts() {
 
 #[test]
 fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let load = LoadRun::start("gryadka", 18, &[]);
     sleep_s(4.0);
     lab.fault("kill", "n1");
@@ -128,9 +124,7 @@ fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
 
 #[test]
 fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let load = LoadRun::start("gryadka", 16, &[]);
     sleep_s(4.0);
     lab.fault("isolate", "n2");
@@ -168,9 +162,7 @@ fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
 fn redis_acceptor_follows_the_caspaxos_rules_and_keeps_its_state_across_kill_and_start() {
     use perseus::systems::gryadka::caspaxos::{Acceptor, Ballot, State};
     use perseus::systems::gryadka::redis::RedisAcceptor;
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = rt.block_on(async {
         let docker = perseus::docker::connect().await.unwrap();

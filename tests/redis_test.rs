@@ -26,9 +26,7 @@ fn killed_server_drops_its_column_only_and_acknowledged_writes_survive_the_kill(
 
 #[test]
 fn a_paused_server_is_a_window_of_the_pause_on_its_own_column() {
-    let Some(lab) = LabGuard::up("redis", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("redis", &[]);
     let load = LoadRun::start("redis", 8, &[]);
     sleep_s(3.0);
     lab.fault("pause", "n2");
