@@ -366,20 +366,31 @@ pub fn leftovers(system: &str) -> (usize, usize, usize) {
     })
 }
 
-/// Whether `image` is on this machine. Tests of systems that run official images (CockroachDB,
-/// TiDB) need them pulled or loaded beforehand; without them they skip and say so.
-pub fn image_present(image: &str) -> bool {
+/// Fails the test, with one line naming the fix, unless every one of `images` is on this machine.
+///
+/// The end-to-end tests of the systems that run official images (CockroachDB, TiDB) are
+/// `#[ignore]`d, so that nextest reports them as skipped where the images are absent; run with
+/// `--run-ignored all`, they need the images and fail without them.
+pub fn require_images(images: &[&str]) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let present = rt.block_on(async {
-        let d = perseus::docker::connect().await.expect("docker");
-        d.inspect_image(image).await.is_ok()
+    let missing: Vec<&str> = rt.block_on(async {
+        let d = docker().await;
+        let mut missing = Vec::new();
+        for &image in images {
+            if d.inspect_image(image).await.is_err() {
+                missing.push(image);
+            }
+        }
+        missing
     });
-    if !present {
-        eprintln!(
-            "SKIPPED: {image} is not on this machine; `docker pull {image}` (or `docker load -i`) to run this test"
+    if !missing.is_empty() {
+        let verb = if missing.len() == 1 { "is" } else { "are" };
+        panic!(
+            "{} {verb} not on this machine: docker pull {} (or docker load -i a saved copy), then cargo nextest run --run-ignored all",
+            missing.join(", "),
+            missing.join(" ")
         );
     }
-    present
 }
 
 /// The kill check of a system of independent servers (no replication: `redis`, `postgres`).
