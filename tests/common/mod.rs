@@ -8,7 +8,7 @@
 
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Only one lab per system may exist, so the tests of one binary that touch Docker run one at a
 /// time (nextest runs each in its own process and serialises them with the `docker` test group in
@@ -172,6 +172,85 @@ impl LoadResult {
     pub fn column(&self, node: usize, from: u64, to: u64) -> Vec<u64> {
         (from..=to).map(|s| self.at(s, node)).collect()
     }
+
+    /// The wall-clock time of second 0 of the load: the summary's `started`.
+    pub fn started(&self) -> SystemTime {
+        parse_time(
+            self.summary["started"]
+                .as_str()
+                .expect("the summary names `started`"),
+        )
+    }
+
+    /// Where the wall-clock time `t` falls on the load's clock: seconds since second 0 (negative
+    /// before the load started).
+    pub fn offset_of(&self, t: SystemTime) -> f64 {
+        match t.duration_since(self.started()) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        }
+    }
+
+    /// Where a `perseus fault` event line falls on the load's clock: the time it took effect, in
+    /// seconds since second 0.
+    pub fn offset(&self, event_line: &str) -> f64 {
+        self.offset_of(event_time(event_line))
+    }
+
+    /// The load's end on its own clock (seconds): the summary's `duration_s`.
+    pub fn end(&self) -> f64 {
+        self.summary["duration_s"].as_f64().expect("duration_s")
+    }
+
+    /// Asserts `ok` of node `node`'s count in every whole second that lies within `from..to`
+    /// (offsets on the load's clock, in seconds; second `s` covers `[s-1, s)`). `what` says what
+    /// the check means; the failure names the seconds, the offsets and the counts. Panics too
+    /// when no whole second lies within the span (the timeline is too short for the check).
+    pub fn assert_column(
+        &self,
+        node: usize,
+        from: f64,
+        to: f64,
+        ok: impl Fn(u64) -> bool,
+        what: &str,
+    ) {
+        let (first, last) = (first_second_after(from, 0.0), last_second_before(to));
+        assert!(
+            first <= last,
+            "{what}: no whole second of the load lies from {from:.2} s to {to:.2} s on its clock; the timeline is too short for this check:\n{}",
+            self.stdout
+        );
+        let counts = self.column(node, first, last);
+        assert!(
+            counts.iter().all(|&c| ok(c)),
+            "{what}: n{node} in seconds {first}..={last} (from {from:.2} s to {to:.2} s on the load's clock) counted {counts:?}:\n{}",
+            self.stdout
+        );
+    }
+}
+
+/// A wall-clock time in RFC 3339, as perseus writes them (`2026-11-21T01:48:53.015Z`).
+pub fn parse_time(text: &str) -> SystemTime {
+    humantime::parse_rfc3339_weak(text)
+        .unwrap_or_else(|e| panic!("{text:?} is not an RFC 3339 time: {e}"))
+}
+
+/// The wall-clock time a `perseus fault` event line starts with: when the fault took effect.
+pub fn event_time(line: &str) -> SystemTime {
+    let first = line.split_whitespace().next().unwrap_or_default();
+    parse_time(first)
+}
+
+/// The first second of the load's TSV (second `s` covers `[s-1, s)`) that starts at or after
+/// `offset + grace` (seconds on the load's clock).
+pub fn first_second_after(offset: f64, grace: f64) -> u64 {
+    (offset + grace).max(0.0).ceil() as u64 + 1
+}
+
+/// The last second of the load's TSV that ends at or before `offset` (seconds on the load's
+/// clock).
+pub fn last_second_before(offset: f64) -> u64 {
+    offset.max(0.0).floor() as u64
 }
 
 impl LoadRun {
@@ -395,11 +474,12 @@ pub fn require_images(images: &[&str]) {
 
 /// The kill check of a system of independent servers (no replication: `redis`, `postgres`).
 ///
-/// Load for 14 s with two clients per node; kill n1 at 4 s and start it at 8 s. Then:
-/// - n1's column is 0 in seconds 6–8;
-/// - n2 and n3 serve more than `others_min` successes in every second 1–14, since they do not
-///   depend on n1;
-/// - n1 serves again in seconds 13–14;
+/// Load for 14 s with two clients per node; kill n1 at about 4 s and start it about 4 s later.
+/// Every span below is placed on the load's clock from the fault events themselves:
+/// - n1's column is 0 from 1 s after the kill took effect until the start;
+/// - n2 and n3 serve more than `others_min` successes in every second of the load, since they do
+///   not depend on n1;
+/// - n1 serves again from 4 s after the start took effect until the end;
 /// - no acknowledged write is lost;
 /// - `read_back(node)` holds each of the node's two keys. `read_back` gives the node's keys and
 ///   values, read inside its container. Each value must lie between the last acknowledged write
@@ -412,26 +492,33 @@ pub fn kill_n1_of_independent_servers(
     let lab = LabGuard::up(system, &[]);
     let load = LoadRun::start(system, 14, &["--clients-per-node", "2"]);
     sleep_s(4.0);
-    lab.fault("kill", "n1");
+    let kill = lab.fault("kill", "n1");
     sleep_s(4.0);
-    lab.fault("start", "n1");
+    let start = lab.fault("start", "n1");
     let r = load.finish();
-    assert!(
-        r.column(1, 6, 8).iter().all(|&c| c == 0),
-        "the killed server's column is 0: {}",
-        r.stdout
+    let (killed, started) = (r.offset(&kill), r.offset(&start));
+    r.assert_column(
+        1,
+        killed + 1.0,
+        started,
+        |c| c == 0,
+        "the killed server's column is 0 from 1 s after the kill until the start",
     );
     for n in [2, 3] {
-        assert!(
-            r.column(n, 1, 14).iter().all(|&c| c > others_min),
-            "n{n} is independent of n1 and never drops to {others_min}/s or below: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            0.0,
+            r.end(),
+            |c| c > others_min,
+            &format!("n{n} is independent of n1 and never drops to {others_min}/s or below"),
         );
     }
-    assert!(
-        r.column(1, 13, 14).iter().all(|&c| c > 0),
-        "after start n1 serves again: {}",
-        r.stdout
+    r.assert_column(
+        1,
+        started + 4.0,
+        r.end(),
+        |c| c > 0,
+        "n1 serves again from 4 s after the start",
     );
     assert_eq!(
         r.summary["lost_writes"], 0,
