@@ -75,25 +75,32 @@ fn killed_leaseholder_drain_and_add_node_on_the_official_image() {
         "{event}"
     );
     sleep_s(12.0);
-    lab.fault("start", &leader);
+    let start = lab.fault("start", &leader);
     let r = load.finish();
+    let (kill, start) = (r.offset(&event), r.offset(&start));
     let idx: usize = leader[1..].parse().unwrap();
-    assert!(
-        r.column(idx, 9, 17).iter().all(|&c| c == 0),
-        "the killed leaseholder's column is 0: {}",
-        r.stdout
+    r.assert_column(
+        idx,
+        kill + 1.0,
+        start,
+        |c| c == 0,
+        "the killed leaseholder's column is 0 from 1 s after the kill until the start",
     );
     for n in (1..=3).filter(|&n| n != idx) {
-        assert!(
-            r.column(n, 15, 17).iter().all(|&c| c > 0),
-            "n{n} serves again once the lease has moved: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            kill + 8.0,
+            start,
+            |c| c > 0,
+            &format!("n{n} serves again once the lease has moved: from 8 s after the kill until the start"),
         );
     }
-    assert!(
-        r.column(idx, 28, 30).iter().all(|&c| c > 0),
-        "the restarted node serves again: {}",
-        r.stdout
+    r.assert_column(
+        idx,
+        start + 8.0,
+        r.end(),
+        |c| c > 0,
+        "the restarted node serves again from 8 s after the start",
     );
     // Only the leaseholder's loss stops the whole table until its lease expires elsewhere: a
     // wrong leader probe (any other node) would cost the cluster nothing.
