@@ -221,6 +221,10 @@ impl LoadResult {
             self.stdout
         );
         let counts = self.column(node, first, last);
+        // Shown with a failure of a later check of the same test, and under --no-capture.
+        eprintln!(
+            "checked: {what}: n{node} in seconds {first}..={last} ({from:.2} s to {to:.2} s): {counts:?}"
+        );
         assert!(
             counts.iter().all(|&c| ok(c)),
             "{what}: n{node} in seconds {first}..={last} (from {from:.2} s to {to:.2} s on the load's clock) counted {counts:?}:\n{}",
