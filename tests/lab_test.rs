@@ -80,7 +80,10 @@ fn errors_users_cause_are_one_line_with_exit_code_2() {
     };
     check(
         &["lab", "up", "mongo"],
-        "unknown system 'mongo': choose one of cockroach, etcd, galera, gryadka, postgres, redis, tidb",
+        &format!(
+            "unknown system 'mongo': choose one of {}",
+            systems_defined().join(", ")
+        ),
     );
     check(
         &["lab", "status", "etcd"],

@@ -15,6 +15,12 @@ use std::time::{Duration, SystemTime};
 /// `.config/nextest.toml`).
 static DOCKER_LOCK: Mutex<()> = Mutex::new(());
 
+/// The systems the lab defines (the stems of `compose/*.yaml`, sorted), so that tests cover a new
+/// system without a hand-kept list.
+pub fn systems_defined() -> Vec<String> {
+    perseus::lab::Home::at(env!("CARGO_MANIFEST_DIR")).systems()
+}
+
 /// The perseus binary built for these tests.
 pub fn perseus() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_perseus"));
