@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The node an event line names: `<time> kill n3 (leader): ...` → `n3`.
 fn event_node(line: &str) -> String {
@@ -19,9 +19,7 @@ fn node_index(node: &str) -> usize {
 
 #[test]
 fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     let load = LoadRun::start("etcd", 16, &[]);
     sleep_s(5.0);
     let event = lab.fault("kill", "leader");
@@ -29,31 +27,49 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
     let killed = event_node(&event);
     let k = node_index(&killed);
     let new_leader = lab.wait_leader(Duration::from_secs(10), |l| l != killed);
+    let seen = SystemTime::now();
     let r = load.finish();
+    // On the load's clock: when the kill took effect, and when the test saw the new leader.
+    let (kill, elected) = (r.offset(&event), r.offset_of(seen));
 
     for n in 1..=3 {
-        assert!(
-            r.column(n, 2, 4).iter().all(|&c| c > 0),
-            "all columns > 0 before the kill: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            1.0,
+            kill,
+            |c| c > 0,
+            "all columns > 0 from second 2 until the kill",
         );
     }
-    assert!(
-        r.column(k, 8, 16).iter().all(|&c| c == 0),
-        "the killed node's column stays 0: {}",
-        r.stdout
+    r.assert_column(
+        k,
+        kill + 1.0,
+        r.end(),
+        |c| c == 0,
+        "the killed node's column stays 0 from 1 s after the kill",
     );
+    // The election's length varies with the machine's load, so the others are checked from 1 s
+    // (the op timeout: a request sent to the dead leader may hang that long) after the test saw
+    // the new leader.
     for n in (1..=3).filter(|&n| n != k) {
-        assert!(
-            r.column(n, 12, 16).iter().all(|&c| c > 0),
-            "n{n} recovers: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            elected + 1.0,
+            r.end(),
+            |c| c > 0,
+            &format!("n{n} recovers under the new leader {new_leader}, from 1 s after it was seen"),
         );
     }
-    let w = r.summary["cluster_window"]["length_s"].as_f64().unwrap();
+    let cw = &r.summary["cluster_window"];
+    let w = cw["length_s"].as_f64().unwrap();
     assert!(
         w > 0.1 && w < 10.0,
         "a killed etcd leader costs an election: about a second or two, up to ~6 s on a loaded machine; measured {w} s"
+    );
+    let from = cw["start_s"].as_f64().unwrap();
+    assert!(
+        (kill - 1.0..=kill).contains(&from),
+        "the cluster window is the one the kill (at {kill:.3} s) caused: {cw}"
     );
     assert_ne!(new_leader, killed);
     assert_eq!(r.summary["lost_writes"], 0);
@@ -82,10 +98,7 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
 
 #[test]
 fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
-    let t0 = std::time::Instant::now();
+    let lab = LabGuard::up("etcd", &[]);
     let load = LoadRun::start("etcd", 30, &[]);
     sleep_s(4.0);
     let event = lab.fault("isolate", "leader");
@@ -122,9 +135,7 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
         "the other nodes must still reach each other"
     );
     let new_leader = lab.wait_leader(Duration::from_secs(10), |l| l != isolated);
-    // The election's length varies with the machine's load: the others are checked from the
-    // second after the test saw the new leader until heal (6 s later).
-    let elected = t0.elapsed().as_secs() + 1;
+    let seen = SystemTime::now();
     let status = lab.status();
     let row = status
         .iter()
@@ -151,27 +162,40 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
         stdout(&healed)
     );
     let r = load.finish();
-
-    assert!(
-        r.column(i, 8, 10).iter().all(|&c| c == 0),
-        "the isolated node's column drops to 0: {}",
-        r.stdout
+    let (cut, elected, heal) = (
+        r.offset(&event),
+        r.offset_of(seen),
+        r.offset(&stdout(&healed)),
     );
+
+    r.assert_column(
+        i,
+        cut + 1.0,
+        heal,
+        |c| c == 0,
+        "the isolated node's column is 0 from 1 s after the isolation until heal",
+    );
+    // The election's length varies with the machine's load: the others are checked from 1 s
+    // after the test saw the new leader until heal (6 s later).
     for n in (1..=3).filter(|&n| n != i) {
-        assert!(
-            r.column(n, elected + 1, elected + 4).iter().all(|&c| c > 0),
-            "n{n} serves under the new leader {new_leader} (elected by second {elected}): {}",
-            r.stdout
+        r.assert_column(
+            n,
+            elected + 1.0,
+            heal,
+            |c| c > 0,
+            &format!("n{n} serves under the new leader {new_leader} until heal"),
         );
     }
     // After heal the isolated node rejoins with the higher term it reached while campaigning alone;
     // etcd 3.4 (no pre-vote) then needs one more election, so the cluster may pause for a few
-    // seconds before every column is back. Within ~12 s of heal all must serve.
+    // seconds before every column is back. From 12 s after heal all must serve.
     for n in 1..=3 {
-        assert!(
-            r.column(n, 28, 30).iter().all(|&c| c > 0),
-            "after heal every column is > 0 again: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            heal + 12.0,
+            r.end(),
+            |c| c > 0,
+            "every column is > 0 again from 12 s after heal",
         );
     }
     assert_eq!(r.summary["lost_writes"], 0);
@@ -179,9 +203,7 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
 
 #[test]
 fn pause_and_resume_a_follower() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     let load = LoadRun::start("etcd", 20, &[]);
     sleep_s(3.0);
     let event = lab.fault("pause", "follower");
@@ -194,33 +216,38 @@ fn pause_and_resume_a_follower() {
         .unwrap();
     assert_eq!(row["state"], "paused", "{row}");
     sleep_s(5.0);
-    lab.fault("resume", &paused);
+    let resume = lab.fault("resume", &paused);
     let r = load.finish();
-    assert!(
-        r.column(p, 5, 8).iter().all(|&c| c == 0),
-        "a paused node serves nothing: {}",
-        r.stdout
+    let (pause, resume) = (r.offset(&event), r.offset(&resume));
+    r.assert_column(
+        p,
+        pause + 1.0,
+        resume,
+        |c| c == 0,
+        "a paused node serves nothing from 1 s after the pause until resume",
     );
     for n in (1..=3).filter(|&n| n != p) {
-        assert!(
-            r.column(n, 5, 8).iter().all(|&c| c > 0),
-            "a paused node never stalls the others: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            pause + 1.0,
+            resume,
+            |c| c > 0,
+            &format!("a paused node never stalls the others: n{n} serves while {paused} is paused"),
         );
     }
-    assert!(
-        r.column(p, 18, 20).iter().all(|&c| c > 0),
-        "after resume it serves again: {}",
-        r.stdout
+    r.assert_column(
+        p,
+        resume + 7.0,
+        r.end(),
+        |c| c > 0,
+        "it serves again from 7 s after resume",
     );
     assert_eq!(r.summary["lost_writes"], 0);
 }
 
 #[test]
 fn disconnect_and_connect_keep_the_node_address() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     // A follower, so that the other two keep their leader and serve throughout.
     let leader = lab.wait_leader(std::time::Duration::from_secs(10), |_| true);
     let node = ["n1", "n2", "n3"]
@@ -231,7 +258,7 @@ fn disconnect_and_connect_keep_the_node_address() {
     let others: Vec<usize> = (1..=3).filter(|&i| i != idx).collect();
     let load = LoadRun::start("etcd", 28, &[]);
     sleep_s(3.0);
-    lab.fault("disconnect", node);
+    let disconnect = lab.fault("disconnect", node);
     let status = lab.status();
     assert!(
         status[idx - 1]["faults"]
@@ -248,33 +275,38 @@ fn disconnect_and_connect_keep_the_node_address() {
         "connect gives back the fixed address: {event}"
     );
     let r = load.finish();
-    assert!(
-        r.column(idx, 5, 7).iter().all(|&c| c == 0),
-        "a disconnected node is unreachable: {}",
-        r.stdout
+    let (cut, back) = (r.offset(&disconnect), r.offset(&event));
+    r.assert_column(
+        idx,
+        cut + 1.0,
+        back,
+        |c| c == 0,
+        "a disconnected node is unreachable from 1 s after disconnect until connect",
     );
     // etcd 3.4 runs without pre-vote: the rejoining node, which kept campaigning while cut off,
     // brings a higher term and forces an election, so the whole cluster may pause for a few
     // seconds after connect (2 to 7 s seen) before every column is back.
-    assert!(
-        r.column(idx, 26, 28).iter().all(|&c| c > 0),
-        "after connect it serves again: {}",
-        r.stdout
+    r.assert_column(
+        idx,
+        back + 16.0,
+        r.end(),
+        |c| c > 0,
+        "it serves again from 16 s after connect",
     );
-    assert!(
-        others
-            .iter()
-            .all(|&o| r.column(o, 5, 7).iter().all(|&c| c > 0)),
-        "{}",
-        r.stdout
-    );
+    for &o in &others {
+        r.assert_column(
+            o,
+            cut + 1.0,
+            back,
+            |c| c > 0,
+            &format!("n{o} keeps serving while {node} is disconnected"),
+        );
+    }
 }
 
 #[test]
 fn stop_and_start_a_node_by_name() {
-    let Some(lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &[]);
     let event = lab.fault("stop", "n2");
     assert!(event.contains("graceful stop"), "{event}");
     let status = lab.status();
@@ -288,21 +320,21 @@ fn stop_and_start_a_node_by_name() {
         .unwrap()
         .iter()
         .any(|f| f == "stopped"));
-    lab.fault("start", "n2");
-    let load = LoadRun::start("etcd", 4, &[]);
-    let r = load.finish();
-    assert!(
-        r.column(2, 3, 4).iter().all(|&c| c > 0),
-        "n2 serves after start: {}",
-        r.stdout
+    let start = lab.fault("start", "n2");
+    let r = LoadRun::start("etcd", 5, &[]).finish();
+    // The start took effect just before the load began (a negative offset on its clock).
+    r.assert_column(
+        2,
+        r.offset(&start) + 2.5,
+        r.end(),
+        |c| c > 0,
+        "n2 serves from 2.5 s after start",
     );
 }
 
 #[test]
 fn partition_stops_the_minority_and_the_majority_keeps_serving() {
-    let Some(lab) = LabGuard::up("etcd", &["--nodes", "5"]) else {
-        return;
-    };
+    let lab = LabGuard::up("etcd", &["--nodes", "5"]);
     // The leader goes into the majority, so the majority needs no election and must serve
     // through the whole partition; the minority is two followers.
     let leader = lab.wait_leader(Duration::from_secs(10), |_| true);
@@ -317,9 +349,10 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
     };
     let (minority_s, majority_s) = (names(&minority), names(&majority));
 
-    let load = LoadRun::start("etcd", 30, &[]);
+    let load = LoadRun::start("etcd", 32, &[]);
     sleep_s(4.0);
     let out = run(&["fault", "partition", "etcd", &minority_s, &majority_s], 0);
+    let partition = stdout(&out);
     assert!(
         stdout(&out).contains(&format!(
             "groups {minority_s} | {majority_s} cannot reach each other"
@@ -374,28 +407,35 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
     );
 
     sleep_s(8.0);
-    run(&["fault", "heal", "etcd"], 0);
+    let healed = run(&["fault", "heal", "etcd"], 0);
     let r = load.finish();
+    let (cut, heal) = (r.offset(&partition), r.offset(&stdout(&healed)));
     for &n in &minority {
-        assert!(
-            r.column(n, 8, 11).iter().all(|&c| c == 0),
-            "the minority cannot serve: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            cut + 1.0,
+            heal,
+            |c| c == 0,
+            "the minority cannot serve from 1 s after the partition until heal",
         );
     }
     for &n in &majority {
-        assert!(
-            r.column(n, 8, 11).iter().all(|&c| c > 0),
-            "the majority (with the leader {leader}) keeps serving: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            cut + 1.0,
+            heal,
+            |c| c > 0,
+            &format!("the majority (with the leader {leader}) keeps serving until heal"),
         );
     }
     // After heal the minority rejoins (etcd 3.4 without pre-vote may need one more election).
     for n in 1..=5 {
-        assert!(
-            r.column(n, 28, 30).iter().all(|&c| c > 0),
-            "after heal every column is > 0: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            heal + 10.0,
+            r.end(),
+            |c| c > 0,
+            "every column is > 0 from 10 s after heal",
         );
     }
     assert_eq!(r.summary["lost_writes"], 0);

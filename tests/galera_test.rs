@@ -41,9 +41,7 @@ fn check_every_copy(r: &LoadResult, keys: usize) {
 
 #[test]
 fn every_node_serves_and_every_copy_holds_what_was_acknowledged() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     let rows = lab.status();
     assert!(
         rows.iter().all(|r| r["role"] == "member"),
@@ -63,19 +61,21 @@ fn every_node_serves_and_every_copy_holds_what_was_acknowledged() {
     );
 }
 
-/// The first second from which n2 and n3 both serve in every second through 15, after the
-/// wait for n1's eviction (the fault is at second 4, evs.suspect_timeout is 5 s); it must come
-/// by second `by`. Measured from the run, not assumed, because a loaded machine stretches it.
-fn majority_serves_again_by(r: &LoadResult, by: u64) -> u64 {
-    (6..=by)
+/// The first second from which n2 and n3 both serve in every second until `until` (an offset on
+/// the load's clock), after the wait for n1's eviction: the fault took effect at `fault`, and
+/// evs.suspect_timeout is 5 s, so that second must start within 8 s of the fault. Measured from
+/// the run, not assumed, because a loaded machine stretches it.
+fn majority_serves_again(r: &LoadResult, fault: f64, until: f64) -> u64 {
+    let last = last_second_before(until);
+    (first_second_after(fault, 1.0)..=first_second_after(fault, 8.0))
         .find(|&s| {
             [2, 3]
                 .iter()
-                .all(|&n| r.column(n, s, 15).iter().all(|&c| c > 0))
+                .all(|&n| r.column(n, s, last).iter().all(|&c| c > 0))
         })
         .unwrap_or_else(|| {
             panic!(
-                "n2 and n3 do not both serve from second {by} through 15: {}",
+                "n2 and n3 do not both serve from within 8 s of the fault (at {fault:.2} s) until {until:.2} s: {}",
                 r.stdout
             )
         })
@@ -83,36 +83,41 @@ fn majority_serves_again_by(r: &LoadResult, by: u64) -> u64 {
 
 #[test]
 fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_back() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     let load = LoadRun::start("galera", 30, &[]);
     sleep_s(4.0);
-    lab.fault("isolate", "n1");
+    let isolate = lab.fault("isolate", "n1");
     sleep_s(12.0);
-    run(&["fault", "heal", "galera"], 0);
+    let healed = run(&["fault", "heal", "galera"], 0);
     let r = load.finish();
+    let (cut, heal) = (r.offset(&isolate), r.offset(&stdout(&healed)));
     // Galera suspects a silent peer after evs.suspect_timeout (5 s): until then every node's
     // writes wait for n1's certification; then n2 and n3 go on as the primary component and n1,
     // alone, is non-Primary and refuses queries (1047). The majority's window is measured, not
-    // assumed: the checks start the second after it ended.
-    let from = majority_serves_again_by(&r, 13);
-    assert!(
-        r.column(1, from, 15).iter().all(|&c| c == 0),
-        "isolated n1 refuses to serve (non-Primary): {}",
-        r.stdout
+    // assumed: the checks start at the first second after it ended.
+    let from = (majority_serves_again(&r, cut, heal) - 1) as f64;
+    r.assert_column(
+        1,
+        from,
+        heal,
+        |c| c == 0,
+        "isolated n1 refuses to serve (non-Primary) until heal",
     );
     for n in [2, 3] {
-        assert!(
-            r.column(n, from, 15).iter().all(|&c| c > 0),
-            "n{n} keeps the quorum and serves: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            from,
+            heal,
+            |c| c > 0,
+            &format!("n{n} keeps the quorum and serves until heal"),
         );
     }
-    assert!(
-        r.column(1, 27, 30).iter().all(|&c| c > 0),
-        "after heal n1 rejoins and serves: {}",
-        r.stdout
+    r.assert_column(
+        1,
+        heal + 10.0,
+        r.end(),
+        |c| c > 0,
+        "n1 rejoins and serves from 10 s after heal",
     );
     assert_eq!(r.summary["lost_writes"], 0, "{}", r.summary["lost"]);
     check_every_copy(&r, 3);
@@ -120,33 +125,38 @@ fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_bac
 
 #[test]
 fn killed_node_drops_its_column_and_rejoins_after_start() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     let load = LoadRun::start("galera", 30, &[]);
     sleep_s(4.0);
-    lab.fault("kill", "n1");
+    let kill = lab.fault("kill", "n1");
     sleep_s(12.0);
-    lab.fault("start", "n1");
+    let start = lab.fault("start", "n1");
     let r = load.finish();
-    assert!(
-        r.column(1, 6, 15).iter().all(|&c| c == 0),
-        "killed n1's column is 0: {}",
-        r.stdout
+    let (kill, start) = (r.offset(&kill), r.offset(&start));
+    r.assert_column(
+        1,
+        kill + 1.0,
+        start,
+        |c| c == 0,
+        "killed n1's column is 0 from 1 s after the kill until the start",
     );
     // n2 and n3 wait for the dead peer until it is evicted (evs.suspect_timeout, 5 s), then serve.
-    let from = majority_serves_again_by(&r, 13);
+    let from = (majority_serves_again(&r, kill, start) - 1) as f64;
     for n in [2, 3] {
-        assert!(
-            r.column(n, from, 15).iter().all(|&c| c > 0),
-            "n{n} serves without n1: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            from,
+            start,
+            |c| c > 0,
+            &format!("n{n} serves without n1"),
         );
     }
-    assert!(
-        r.column(1, 27, 30).iter().all(|&c| c > 0),
-        "restarted n1 rejoins (it does not bootstrap a second cluster) and serves: {}",
-        r.stdout
+    r.assert_column(
+        1,
+        start + 10.0,
+        r.end(),
+        |c| c > 0,
+        "restarted n1 rejoins (it does not bootstrap a second cluster) and serves from 10 s after the start",
     );
     assert_eq!(r.summary["lost_writes"], 0, "{}", r.summary["lost"]);
     check_every_copy(&r, 3);
@@ -159,9 +169,7 @@ fn killed_node_drops_its_column_and_rejoins_after_start() {
 
 #[test]
 fn added_node_joins_by_state_transfer_and_serves() {
-    let Some(lab) = LabGuard::up("galera", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("galera", &[]);
     run(&["lab", "add-node", "galera"], 0);
     let rows = lab.status();
     assert_eq!(rows.len(), 4, "{rows:?}");

@@ -59,9 +59,7 @@ fn check_final_values(r: &LoadResult) {
 
 #[test]
 fn every_node_serves_and_proposers_agree_on_the_acknowledged_counts() {
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let status = lab.status();
     assert!(
         status.iter().all(|r| r["role"] == "member"),
@@ -87,31 +85,36 @@ fn every_node_serves_and_proposers_agree_on_the_acknowledged_counts() {
 
 #[test]
 fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let load = LoadRun::start("gryadka", 18, &[]);
     sleep_s(4.0);
-    lab.fault("kill", "n1");
+    let kill = lab.fault("kill", "n1");
     sleep_s(6.0);
-    lab.fault("start", "n1");
+    let start = lab.fault("start", "n1");
     let r = load.finish();
-    assert!(
-        r.column(1, 6, 10).iter().all(|&c| c == 0),
-        "the killed node's column is 0: {}",
-        r.stdout
+    let (kill, start) = (r.offset(&kill), r.offset(&start));
+    r.assert_column(
+        1,
+        kill + 1.0,
+        start,
+        |c| c == 0,
+        "the killed node's column is 0 from 1 s after the kill until the start",
     );
     for n in [2, 3] {
-        assert!(
-            r.column(n, 1, 18).iter().all(|&c| c > 0),
-            "n{n} never drops to 0 for a whole second: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            0.0,
+            r.end(),
+            |c| c > 0,
+            &format!("n{n} never drops to 0 for a whole second"),
         );
     }
-    assert!(
-        r.column(1, 16, 18).iter().all(|&c| c > 0),
-        "after start n1 serves again: {}",
-        r.stdout
+    r.assert_column(
+        1,
+        start + 4.0,
+        r.end(),
+        |c| c > 0,
+        "n1 serves again from 4 s after the start",
     );
     let w = r.summary["cluster_window"]["length_s"].as_f64().unwrap();
     assert!(
@@ -128,31 +131,36 @@ fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
 
 #[test]
 fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let load = LoadRun::start("gryadka", 16, &[]);
     sleep_s(4.0);
-    lab.fault("isolate", "n2");
+    let isolate = lab.fault("isolate", "n2");
     sleep_s(5.0);
-    run(&["fault", "heal", "gryadka"], 0);
+    let healed = run(&["fault", "heal", "gryadka"], 0);
     let r = load.finish();
-    assert!(
-        r.column(2, 6, 9).iter().all(|&c| c == 0),
-        "the isolated node cannot reach a majority: {}",
-        r.stdout
+    let (cut, heal) = (r.offset(&isolate), r.offset(&stdout(&healed)));
+    r.assert_column(
+        2,
+        cut + 1.0,
+        heal,
+        |c| c == 0,
+        "the isolated node cannot reach a majority from 1 s after the isolation until heal",
     );
     for n in [1, 3] {
-        assert!(
-            r.column(n, 1, 16).iter().all(|&c| c > 0),
-            "n{n} never drops to 0: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            0.0,
+            r.end(),
+            |c| c > 0,
+            &format!("n{n} never drops to 0"),
         );
     }
-    assert!(
-        r.column(2, 13, 16).iter().all(|&c| c > 0),
-        "after heal n2 serves again: {}",
-        r.stdout
+    r.assert_column(
+        2,
+        heal + 2.5,
+        r.end(),
+        |c| c > 0,
+        "n2 serves again from 2.5 s after heal",
     );
     let w = r.summary["cluster_window"]["length_s"].as_f64().unwrap();
     assert!(w < 0.5, "no cluster-wide outage, measured {w} s");
@@ -168,9 +176,7 @@ fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
 fn redis_acceptor_follows_the_caspaxos_rules_and_keeps_its_state_across_kill_and_start() {
     use gryadka::caspaxos::{Acceptor, Ballot, State};
     use gryadka::redis::RedisAcceptor;
-    let Some(lab) = LabGuard::up("gryadka", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("gryadka", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = rt.block_on(async {
         let docker = perseus::docker::connect().await.unwrap();

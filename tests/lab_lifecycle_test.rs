@@ -21,9 +21,7 @@ fn init_runs_once_drain_precedes_stop_and_a_failed_add_node_leaves_the_lab_as_it
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/postgres-lifecycle.yaml"
     );
-    let Some(lab) = LabGuard::up("postgres", &["--file", fixture]) else {
-        return;
-    };
+    let lab = LabGuard::up("postgres", &["--file", fixture]);
     let marker = "SELECT count(*) FROM pg_database WHERE datname = 'initialised'";
     assert_eq!(psql("n1", marker).trim(), "1", "init ran on n1");
     for n in ["n2", "n3"] {

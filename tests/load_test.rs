@@ -6,10 +6,19 @@ use common::*;
 
 #[test]
 fn every_node_serves_and_etcd_holds_exactly_what_was_acknowledged() {
-    let Some(_lab) = LabGuard::up("etcd", &[]) else {
-        return;
-    };
+    let _lab = LabGuard::up("etcd", &[]);
+    let spawned = std::time::SystemTime::now();
     let r = LoadRun::start("etcd", 5, &["--clients-per-node", "2"]).finish();
+    let finished = std::time::SystemTime::now();
+    // `started` is the wall-clock time of second 0, which the fault tests place events against:
+    // after the command was spawned, and a whole run before it ended.
+    let started = r.started();
+    assert!(
+        started >= spawned && started + std::time::Duration::from_secs_f64(r.end()) <= finished,
+        "started {} lies between the spawn and the end of the run: {}",
+        r.summary["started"],
+        r.summary
+    );
     assert_eq!(r.rows.len(), 5, "one line per second: {}", r.stdout);
     for row in &r.rows {
         assert_eq!(row.len(), 5, "sec, total, n1, n2, n3: {row:?}");

@@ -26,22 +26,33 @@ fn killed_server_drops_its_column_only_and_acknowledged_writes_survive_the_kill(
 
 #[test]
 fn a_paused_server_is_a_window_of_the_pause_on_its_own_column() {
-    let Some(lab) = LabGuard::up("redis", &[]) else {
-        return;
-    };
+    let lab = LabGuard::up("redis", &[]);
     let load = LoadRun::start("redis", 8, &[]);
     sleep_s(3.0);
-    lab.fault("pause", "n2");
+    let pause = lab.fault("pause", "n2");
     sleep_s(2.0);
-    lab.fault("resume", "n2");
+    let resume = lab.fault("resume", "n2");
     let r = load.finish();
+    // The pause was in force between the two events (each stamped when its Engine call returned),
+    // on the load's own clock.
+    let (paused, resumed) = (r.offset(&pause), r.offset(&resume));
     let n2 = &r.summary["nodes"][1];
-    let window = n2["window"]["length_s"].as_f64().unwrap();
-    // The window is the pause (2 s of the test's clock) plus what the Engine's pause and unpause
-    // calls add; it is measured from success timestamps, so it is far finer than a second.
+    let w = &n2["window"];
+    let (start, end, window) = (
+        w["start_s"].as_f64().unwrap(),
+        w["end_s"].as_f64().unwrap(),
+        w["length_s"].as_f64().unwrap(),
+    );
+    // The window is measured from success timestamps, so it is far finer than a second: it is the
+    // pause, from the last success before the freeze to the first after the thaw.
+    eprintln!("paused {paused:.3} s, resumed {resumed:.3} s: n2's window {window:.3} s from {start:.3} s to {end:.3} s");
     assert!(
-        (1.9..2.8).contains(&window),
-        "n2's window is the 2 s pause: {window} s ({n2})"
+        (paused - 0.25..=paused).contains(&start),
+        "n2's window starts when the pause took effect ({paused:.3} s): {n2}"
+    );
+    assert!(
+        (resumed - 0.25..resumed + 0.5).contains(&end),
+        "n2's window ends when the resume took effect ({resumed:.3} s): {n2}"
     );
     for n in [0, 2] {
         let w = r.summary["nodes"][n]["window"]["length_s"]

@@ -1,18 +1,25 @@
 //! Shared helpers of the integration tests: they run the real `perseus` binary against the real
 //! Docker Engine, as a user would.
 //!
-//! Docker is required. When the engine is unreachable a test skips with a message, except under
-//! `CI=true`, where it fails.
+//! Docker is required: when the engine is unreachable every test that needs it fails, with one
+//! line saying so (in CI and outside it alike). No test returns early and passes because something
+//! it needs is missing.
 #![allow(dead_code)]
 
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Only one lab per system may exist, so the tests of one binary that touch Docker run one at a
 /// time (nextest runs each in its own process and serialises them with the `docker` test group in
 /// `.config/nextest.toml`).
 static DOCKER_LOCK: Mutex<()> = Mutex::new(());
+
+/// The systems the lab defines (the stems of `compose/*.yaml`, sorted), so that tests cover a new
+/// system without a hand-kept list.
+pub fn systems_defined() -> Vec<String> {
+    perseus::lab::Home::at(env!("CARGO_MANIFEST_DIR")).systems()
+}
 
 /// The perseus binary built for these tests.
 pub fn perseus() -> Command {
@@ -47,19 +54,18 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Whether the Docker Engine answers. Under `CI=true` an unreachable engine is a failure.
-pub fn docker_available() -> bool {
-    let ok = tokio::runtime::Runtime::new()
+/// The Docker Engine, connected; panics with one line when it does not answer.
+pub async fn docker() -> bollard::Docker {
+    perseus::docker::connect().await.unwrap_or_else(|e| {
+        panic!("the Docker Engine is unreachable: start it, or set DOCKER_HOST to where it listens (perseus says: {e})")
+    })
+}
+
+/// Fails the test, with one line, unless the Docker Engine answers.
+pub fn require_docker() {
+    tokio::runtime::Runtime::new()
         .expect("runtime")
-        .block_on(perseus::docker::connect())
-        .is_ok();
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the Docker Engine is unreachable and CI=true: integration tests must not skip");
-        }
-        eprintln!("SKIPPED: the Docker Engine is unreachable (set CI=true to make this a failure)");
-    }
-    ok
+        .block_on(docker());
 }
 
 /// A lab brought up for one test, removed when dropped (even when the test panics).
@@ -70,33 +76,25 @@ pub struct LabGuard {
 
 impl LabGuard {
     /// Take the Docker lock, remove any leftover lab of `system`, and bring a fresh one up with
-    /// extra `lab up` arguments. `None` when Docker is unavailable (and not in CI).
-    pub fn up(system: &str, extra: &[&str]) -> Option<LabGuard> {
-        let lock = DOCKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if !docker_available() {
-            return None;
-        }
-        run(&["lab", "down", system], 0);
+    /// extra `lab up` arguments. Panics when the Docker Engine is unreachable or `lab up` fails.
+    pub fn up(system: &str, extra: &[&str]) -> LabGuard {
+        let guard = LabGuard::lock_only(system);
         let mut args = vec!["lab", "up", system];
         args.extend_from_slice(extra);
         run(&args, 0);
-        Some(LabGuard {
-            system: system.to_string(),
-            _lock: lock,
-        })
+        guard
     }
 
-    /// Take the Docker lock without bringing anything up (for tests of failures).
-    pub fn lock_only(system: &str) -> Option<LabGuard> {
+    /// Take the Docker lock and remove any leftover lab of `system`, without bringing anything up
+    /// (for tests of failures). Panics when the Docker Engine is unreachable.
+    pub fn lock_only(system: &str) -> LabGuard {
         let lock = DOCKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if !docker_available() {
-            return None;
-        }
+        require_docker();
         run(&["lab", "down", system], 0);
-        Some(LabGuard {
+        LabGuard {
             system: system.to_string(),
             _lock: lock,
-        })
+        }
     }
 
     /// `perseus fault <args...>` on this lab; returns the event line.
@@ -180,6 +178,89 @@ impl LoadResult {
     pub fn column(&self, node: usize, from: u64, to: u64) -> Vec<u64> {
         (from..=to).map(|s| self.at(s, node)).collect()
     }
+
+    /// The wall-clock time of second 0 of the load: the summary's `started`.
+    pub fn started(&self) -> SystemTime {
+        parse_time(
+            self.summary["started"]
+                .as_str()
+                .expect("the summary names `started`"),
+        )
+    }
+
+    /// Where the wall-clock time `t` falls on the load's clock: seconds since second 0 (negative
+    /// before the load started).
+    pub fn offset_of(&self, t: SystemTime) -> f64 {
+        match t.duration_since(self.started()) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        }
+    }
+
+    /// Where a `perseus fault` event line falls on the load's clock: the time it took effect, in
+    /// seconds since second 0.
+    pub fn offset(&self, event_line: &str) -> f64 {
+        self.offset_of(event_time(event_line))
+    }
+
+    /// The load's end on its own clock (seconds): the summary's `duration_s`.
+    pub fn end(&self) -> f64 {
+        self.summary["duration_s"].as_f64().expect("duration_s")
+    }
+
+    /// Asserts `ok` of node `node`'s count in every whole second that lies within `from..to`
+    /// (offsets on the load's clock, in seconds; second `s` covers `[s-1, s)`). `what` says what
+    /// the check means; the failure names the seconds, the offsets and the counts. Panics too
+    /// when no whole second lies within the span (the timeline is too short for the check).
+    pub fn assert_column(
+        &self,
+        node: usize,
+        from: f64,
+        to: f64,
+        ok: impl Fn(u64) -> bool,
+        what: &str,
+    ) {
+        let (first, last) = (first_second_after(from, 0.0), last_second_before(to));
+        assert!(
+            first <= last,
+            "{what}: no whole second of the load lies from {from:.2} s to {to:.2} s on its clock; the timeline is too short for this check:\n{}",
+            self.stdout
+        );
+        let counts = self.column(node, first, last);
+        // Shown with a failure of a later check of the same test, and under --no-capture.
+        eprintln!(
+            "checked: {what}: n{node} in seconds {first}..={last} ({from:.2} s to {to:.2} s): {counts:?}"
+        );
+        assert!(
+            counts.iter().all(|&c| ok(c)),
+            "{what}: n{node} in seconds {first}..={last} (from {from:.2} s to {to:.2} s on the load's clock) counted {counts:?}:\n{}",
+            self.stdout
+        );
+    }
+}
+
+/// A wall-clock time in RFC 3339, as perseus writes them (`2026-11-21T01:48:53.015Z`).
+pub fn parse_time(text: &str) -> SystemTime {
+    humantime::parse_rfc3339_weak(text)
+        .unwrap_or_else(|e| panic!("{text:?} is not an RFC 3339 time: {e}"))
+}
+
+/// The wall-clock time a `perseus fault` event line starts with: when the fault took effect.
+pub fn event_time(line: &str) -> SystemTime {
+    let first = line.split_whitespace().next().unwrap_or_default();
+    parse_time(first)
+}
+
+/// The first second of the load's TSV (second `s` covers `[s-1, s)`) that starts at or after
+/// `offset + grace` (seconds on the load's clock).
+pub fn first_second_after(offset: f64, grace: f64) -> u64 {
+    (offset + grace).max(0.0).ceil() as u64 + 1
+}
+
+/// The last second of the load's TSV that ends at or before `offset` (seconds on the load's
+/// clock).
+pub fn last_second_before(offset: f64) -> u64 {
+    offset.max(0.0).floor() as u64
 }
 
 impl LoadRun {
@@ -256,7 +337,7 @@ pub fn exec_output(container: &str, cmd: &[&str]) -> String {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
     let out = rt.block_on(async {
-        let docker = perseus::docker::connect().await.expect("docker");
+        let docker = docker().await;
         perseus::docker::exec(&docker, container, &cmd, Duration::from_secs(30))
             .await
             .expect("exec")
@@ -356,7 +437,7 @@ pub fn check_table_against_acks(
 pub fn leftovers(system: &str) -> (usize, usize, usize) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let d = perseus::docker::connect().await.expect("docker");
+        let d = docker().await;
         (
             perseus::docker::lab_containers(&d, Some(system))
                 .await
@@ -374,65 +455,80 @@ pub fn leftovers(system: &str) -> (usize, usize, usize) {
     })
 }
 
-/// Whether `image` is on this machine. Tests of systems that run official images (CockroachDB,
-/// TiDB) need them pulled or loaded beforehand; without them they skip and say so.
-pub fn image_present(image: &str) -> bool {
+/// Fails the test, with one line naming the fix, unless every one of `images` is on this machine.
+///
+/// The end-to-end tests of the systems that run official images (CockroachDB, TiDB) are
+/// `#[ignore]`d, so that nextest reports them as skipped where the images are absent; run with
+/// `--run-ignored all`, they need the images and fail without them.
+pub fn require_images(images: &[&str]) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let present = rt.block_on(async {
-        let d = perseus::docker::connect().await.expect("docker");
-        d.inspect_image(image).await.is_ok()
+    let missing: Vec<&str> = rt.block_on(async {
+        let d = docker().await;
+        let mut missing = Vec::new();
+        for &image in images {
+            if d.inspect_image(image).await.is_err() {
+                missing.push(image);
+            }
+        }
+        missing
     });
-    if !present {
-        eprintln!(
-            "SKIPPED: {image} is not on this machine; `docker pull {image}` (or `docker load -i`) to run this test"
+    if !missing.is_empty() {
+        let verb = if missing.len() == 1 { "is" } else { "are" };
+        panic!(
+            "{} {verb} not on this machine: docker pull {} (or docker load -i a saved copy), then cargo nextest run --run-ignored all",
+            missing.join(", "),
+            missing.join(" ")
         );
     }
-    present
 }
 
 /// The kill check of a system of independent servers (no replication: `redis`, `postgres`).
 ///
-/// Load for 14 s with two clients per node; kill n1 at 4 s and start it at 8 s. Then:
-/// - n1's column is 0 in seconds 6–8;
-/// - n2 and n3 serve more than `others_min` successes in every second 1–14, since they do not
-///   depend on n1;
-/// - n1 serves again in seconds 13–14;
+/// Load for 14 s with two clients per node; kill n1 at about 4 s and start it about 4 s later.
+/// Every span below is placed on the load's clock from the fault events themselves:
+/// - n1's column is 0 from 1 s after the kill took effect until the start;
+/// - n2 and n3 serve more than `others_min` successes in every second of the load, since they do
+///   not depend on n1;
+/// - n1 serves again from 4 s after the start took effect until the end;
 /// - no acknowledged write is lost;
 /// - `read_back(node)` holds each of the node's two keys. `read_back` gives the node's keys and
 ///   values, read inside its container. Each value must lie between the last acknowledged write
 ///   and the largest value an ambiguous write may have left.
-///
-/// Does nothing when Docker is unreachable outside CI ([`LabGuard::up`]).
 pub fn kill_n1_of_independent_servers(
     system: &str,
     others_min: u64,
     read_back: fn(&str) -> Vec<(String, u64)>,
 ) {
-    let Some(lab) = LabGuard::up(system, &[]) else {
-        return;
-    };
+    let lab = LabGuard::up(system, &[]);
     let load = LoadRun::start(system, 14, &["--clients-per-node", "2"]);
     sleep_s(4.0);
-    lab.fault("kill", "n1");
+    let kill = lab.fault("kill", "n1");
     sleep_s(4.0);
-    lab.fault("start", "n1");
+    let start = lab.fault("start", "n1");
     let r = load.finish();
-    assert!(
-        r.column(1, 6, 8).iter().all(|&c| c == 0),
-        "the killed server's column is 0: {}",
-        r.stdout
+    let (killed, started) = (r.offset(&kill), r.offset(&start));
+    r.assert_column(
+        1,
+        killed + 1.0,
+        started,
+        |c| c == 0,
+        "the killed server's column is 0 from 1 s after the kill until the start",
     );
     for n in [2, 3] {
-        assert!(
-            r.column(n, 1, 14).iter().all(|&c| c > others_min),
-            "n{n} is independent of n1 and never drops to {others_min}/s or below: {}",
-            r.stdout
+        r.assert_column(
+            n,
+            0.0,
+            r.end(),
+            |c| c > others_min,
+            &format!("n{n} is independent of n1 and never drops to {others_min}/s or below"),
         );
     }
-    assert!(
-        r.column(1, 13, 14).iter().all(|&c| c > 0),
-        "after start n1 serves again: {}",
-        r.stdout
+    r.assert_column(
+        1,
+        started + 4.0,
+        r.end(),
+        |c| c > 0,
+        "n1 serves again from 4 s after the start",
     );
     assert_eq!(
         r.summary["lost_writes"], 0,

@@ -1,0 +1,92 @@
+//! The systems the lab knows come from the definitions in `compose/`, each resolved to its
+//! implementation (`x-perseus.kind`); a database that speaks the protocol of a known system is one
+//! compose file.
+
+mod common;
+
+use common::*;
+use perseus::lab::Home;
+
+#[test]
+fn the_systems_come_from_the_definitions() {
+    require_docker();
+    let out = run(&["systems", "--json"], 0);
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = listed
+        .iter()
+        .map(|s| s["system"].as_str().unwrap())
+        .collect();
+    let home = Home::at(env!("CARGO_MANIFEST_DIR"));
+    assert_eq!(names, home.systems(), "one entry per compose file");
+    let entry = |name: &str| listed.iter().find(|s| s["system"] == name).unwrap();
+    assert_eq!(entry("etcd")["kind"], "etcd");
+    assert_eq!(
+        entry("etcd")["leader_targets"],
+        serde_json::json!(["leader"])
+    );
+    assert_eq!(
+        entry("tidb")["leader_targets"],
+        serde_json::json!(["leader", "pd-leader"])
+    );
+    assert_eq!(entry("galera")["leader_targets"], serde_json::json!([]));
+    assert_eq!(entry("etcd")["images"][0]["built_here"], true);
+    assert_eq!(entry("cockroach")["images"][0]["built_here"], false);
+    let out = run(&["lab", "images", "--all"], 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cockroach: runs official images, not built here: cockroachdb/cockroach:"),
+        "{err}"
+    );
+    assert!(err.contains("perseus/etcd:3.4 exists, reused"), "{err}");
+}
+
+#[test]
+fn a_system_that_speaks_a_known_protocol_is_one_compose_file() {
+    let _guard = LabGuard::lock_only("keydb");
+    // A home of our own: the repository's docker/ and etc/, and a compose/ with one new file.
+    let home = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["docker", "etc"] {
+        std::os::unix::fs::symlink(repo.join(dir), home.path().join(dir)).unwrap();
+    }
+    std::fs::create_dir(home.path().join("compose")).unwrap();
+    let redis = std::fs::read_to_string(repo.join("compose/redis.yaml")).unwrap();
+    let keydb = redis.replace("  system: redis\n", "  system: keydb\n  kind: redis\n");
+    assert_ne!(keydb, redis);
+    std::fs::write(home.path().join("compose/keydb.yaml"), keydb).unwrap();
+    let at_home = |args: &[&str], expect: i32| {
+        let out = perseus()
+            .env("PERSEUS_HOME", home.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(expect),
+            "perseus {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    at_home(&["lab", "up", "keydb", "--nodes", "2"], 0);
+    let out = at_home(&["load", "keydb", "--duration", "3s", "--json"], 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<u64>> = stdout
+        .lines()
+        .map(|l| l.split('\t').map(|c| c.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert!(
+        rows.iter().all(|r| r[2] > 0 && r[3] > 0),
+        "both keydb nodes serve through the redis driver: {stdout}"
+    );
+    let err = String::from_utf8_lossy(&at_home(&["fault", "kill", "keydb", "leader"], 2).stderr)
+        .into_owned();
+    assert!(
+        err.contains("keydb has no leader: target a node by name"),
+        "the redis implementation has no leader: {err}"
+    );
+    at_home(&["lab", "down", "keydb"], 0);
+    assert_eq!(leftovers("keydb"), (0, 0, 0));
+}
