@@ -67,16 +67,34 @@ pub fn volume_name(system: &str, volume: &str) -> String {
     format!("perseus-{system}-{volume}")
 }
 
-/// What `up` or `add_node` has created so far, so that one place ([`Made::undo`]) removes exactly
-/// that when they fail: never a container, volume or network that was there before.
-#[derive(Debug, Default)]
+/// What `up` or `add_node` is creating, so that one place ([`Made::undo`]) removes exactly that
+/// when they fail or are cancelled.
+///
+/// Each object is recorded before the Engine is asked to create it: a cancellation (Ctrl-C) can
+/// drop the request after the Engine acted and before its answer arrived, and an object recorded
+/// only after the answer would then be left behind. [`Made::undo`] removes the recorded objects
+/// that exist and carry this lab's label, so an object that was never made, or one of that name
+/// that is not the lab's, is left alone.
+#[derive(Debug)]
 pub(super) struct Made {
+    system: String,
     containers: Mutex<Vec<String>>,
     volumes: Mutex<Vec<String>>,
     network: Mutex<Option<String>>,
 }
 
 impl Made {
+    /// Nothing made yet for `system`'s lab.
+    pub(super) fn new(system: &str) -> Made {
+        Made {
+            system: system.to_string(),
+            containers: Mutex::default(),
+            volumes: Mutex::default(),
+            network: Mutex::default(),
+        }
+    }
+
+    /// A container about to be created.
     pub(super) fn container(&self, name: &str) {
         self.containers
             .lock()
@@ -84,6 +102,7 @@ impl Made {
             .push(name.to_string());
     }
 
+    /// A volume about to be created.
     pub(super) fn volume(&self, name: &str) {
         self.volumes
             .lock()
@@ -91,14 +110,15 @@ impl Made {
             .push(name.to_string());
     }
 
+    /// The network about to be created.
     pub(super) fn network(&self, name: &str) {
         *self.network.lock().unwrap_or_else(PoisonError::into_inner) = Some(name.to_string());
     }
 
     /// Remove what was made: containers (forced, with their anonymous volumes), then volumes,
-    /// then the network. Every removal is tried; objects already gone count as removed.
+    /// then the network; only those that exist with this lab's label. Every removal is tried.
     ///
-    /// Errors: the first removal the Engine refused.
+    /// Errors: the first list or removal the Engine refused.
     pub(super) async fn undo(&self, docker: &Docker) -> Result<()> {
         let take = |m: &Mutex<Vec<String>>| {
             std::mem::take(&mut *m.lock().unwrap_or_else(PoisonError::into_inner))
@@ -110,8 +130,16 @@ impl Made {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let system = Some(self.system.as_str());
+        let labelled: Vec<String> = docker::lab_containers(docker, system)
+            .await?
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .filter(|n| containers.contains(n))
+            .collect();
         let mut first: Option<Error> = None;
-        let removed = futures_util::future::join_all(containers.iter().map(|c| async move {
+        let removed = futures_util::future::join_all(labelled.iter().map(|c| async move {
             let opts = RemoveContainerOptionsBuilder::default()
                 .force(true)
                 .v(true)
@@ -126,17 +154,26 @@ impl Made {
         for r in removed {
             first = first.or(r.err());
         }
-        for v in &volumes {
+        for v in docker::lab_volumes(docker, system).await? {
+            if !volumes.contains(&v.name) {
+                continue;
+            }
             let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
             let r = gone(
-                docker.remove_volume(v, Some(opts)).await,
+                docker.remove_volume(&v.name, Some(opts)).await,
                 "removing volume",
-                v,
+                &v.name,
             );
             first = first.or(r.err());
         }
-        if let Some(n) = &network {
-            let r = gone(docker.remove_network(n).await, "removing network", n);
+        for n in docker::lab_networks(docker, system).await? {
+            let (Some(id), Some(name)) = (n.id, n.name) else {
+                continue;
+            };
+            if network.as_ref() != Some(&name) {
+                continue;
+            }
+            let r = gone(docker.remove_network(&id).await, "removing network", &name);
             first = first.or(r.err());
         }
         first.map_or(Ok(()), Err)
@@ -333,6 +370,7 @@ pub(super) async fn create_lab(
     })?;
     let octets = subnet.octets();
     let network = network_name(system);
+    made.network(&network);
     docker
         .create_network(NetworkCreateRequest {
             name: network.clone(),
@@ -350,7 +388,6 @@ pub(super) async fn create_lab(
         })
         .await
         .map_err(Error::docker(format!("creating network {network}")))?;
-    made.network(&network);
     progress(&format!("network {network} ({subnet}/24)"));
 
     // Volumes, then every node's containers, each made concurrently: creating a container whose
@@ -405,6 +442,7 @@ pub(super) async fn make_volumes(
         .filter(|v| !existing.contains(v))
         .collect();
     let results = futures_util::future::join_all(fresh.iter().map(|v| async move {
+        made.volume(v);
         docker
             .create_volume(VolumeCreateRequest {
                 name: Some(v.clone()),
@@ -412,7 +450,7 @@ pub(super) async fn make_volumes(
                 ..Default::default()
             })
             .await
-            .map(|_| made.volume(v))
+            .map(|_| ())
             .map_err(Error::docker(format!("creating volume {v}")))
     }))
     .await;
@@ -540,11 +578,11 @@ pub(super) async fn create_node(
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        made.container(&name);
         docker
             .create_container(Some(opts), body)
             .await
             .map_err(Error::docker(format!("creating container {name}")))?;
-        made.container(&name);
         names.push(name);
     }
     Ok(Node {

@@ -670,7 +670,8 @@ impl Definition {
                     if src.starts_with('.') || src.starts_with('/') {
                         let source = self.dir().join(src);
                         mounts.push(Mount::Bind {
-                            source: std::fs::canonicalize(&source).unwrap_or(source),
+                            source: std::fs::canonicalize(&source)
+                                .unwrap_or_else(|_| normalize(&source)),
                             target,
                             read_only,
                         });

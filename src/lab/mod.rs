@@ -274,9 +274,9 @@ pub async fn up(
             containers: existing.len(),
         });
     }
-    let made = Made::default();
-    let attempt = async {
-        // Images first: nothing is created until every image exists.
+    // Images first: nothing is created until every image exists, so a cancellation here leaves
+    // nothing to undo.
+    let images = async {
         images::ensure(docker, &home.builds(&specs), false, progress).await?;
         for image in specs
             .iter()
@@ -287,13 +287,29 @@ pub async fn up(
         {
             ensure_pulled(docker, &image, progress).await?;
         }
-        let (network, nodes) = create_lab(docker, system, &def, &specs, &made, progress).await?;
-        let lab = Lab {
+        Ok::<(), Error>(())
+    };
+    tokio::select! {
+        r = images => r?,
+        _ = cancel.cancelled() => return Err(Error::Interrupted),
+    }
+    // Creating is not cut short: the Engine finishes a create whose request was dropped, and the
+    // object would appear after the undo. It takes about a second; a cancellation is acted on
+    // right after it.
+    let made = Made::new(system);
+    let lab = match create_lab(docker, system, &def, &specs, &made, progress).await {
+        Ok((network, nodes)) => Lab {
             system: system.to_string(),
             network,
             definition: def.clone(),
             nodes,
-        };
+        },
+        Err(e) => return Err(roll_back(docker, &made, e, system, progress).await),
+    };
+    let ready = async {
+        if cancel.is_cancelled() {
+            return Err(Error::Interrupted);
+        }
         let timeout = opts.ready_timeout.unwrap_or(def.perseus.ready_timeout);
         progress(&format!(
             "waiting for {system} to be ready (at most {} s)",
@@ -307,15 +323,14 @@ pub async fn up(
             deadline.saturating_duration_since(Instant::now()),
         )
         .await?;
-        apply_schema(&lab, deadline, progress).await?;
-        Ok::<Lab, Error>(lab)
+        apply_schema(&lab, deadline, progress).await
     };
     let result = tokio::select! {
-        r = attempt => r,
+        r = ready => r,
         _ = cancel.cancelled() => Err(Error::Interrupted),
     };
     match result {
-        Ok(lab) => Ok(LabHandle::new(docker, lab)),
+        Ok(()) => Ok(LabHandle::new(docker, lab)),
         Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
     }
 }
@@ -553,26 +568,31 @@ pub async fn add_node(
             )));
         }
     }
-    let made = Made::default();
-    let attempt = async {
+    // As in `up`, creating is not cut short (the Engine would finish it after the undo); a
+    // cancellation is acted on right after it.
+    let made = Made::new(system);
+    let created = async {
         make_volumes(docker, system, std::slice::from_ref(&spec), &made).await?;
         let node = create_node(docker, system, def, &lab.network, &spec, ip, &made).await?;
         start_nodes(docker, std::slice::from_ref(&node)).await?;
-        progress(&format!(
-            "started {} {}; waiting for the cluster to take it in",
-            node.name, node.ip
-        ));
-        let mut grown = lab.clone();
-        grown.nodes.push(node.clone());
-        wait_ready(docker, &grown, def.perseus.ready_timeout).await?;
         Ok::<Node, Error>(node)
     };
+    let node = match created.await {
+        Ok(node) => node,
+        Err(e) => return Err(roll_back(docker, &made, e, system, progress).await),
+    };
+    progress(&format!(
+        "started {} {}; waiting for the cluster to take it in",
+        node.name, node.ip
+    ));
+    let mut grown = lab.clone();
+    grown.nodes.push(node.clone());
     let result = tokio::select! {
-        r = attempt => r,
+        r = wait_ready(docker, &grown, def.perseus.ready_timeout) => r,
         _ = cancel.cancelled() => Err(Error::Interrupted),
     };
     match result {
-        Ok(node) => Ok(node),
+        Ok(()) => Ok(node),
         Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
     }
 }
