@@ -99,7 +99,10 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
 #[test]
 fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     let lab = LabGuard::up("etcd", &[]);
-    let load = LoadRun::start("etcd", 30, &[]);
+    // Heal comes 6 s after the test sees the new leader, and every column must serve from 12 s
+    // after heal: 38 s of load leave room for an election of up to 10 s on a loaded machine (one
+    // CI run here took 7 s).
+    let load = LoadRun::start("etcd", 38, &[]);
     sleep_s(4.0);
     let event = lab.fault("isolate", "leader");
     assert!(
