@@ -19,27 +19,65 @@ pub struct Endpoint {
     pub addr: SocketAddr,
 }
 
-/// Why a driver call failed. Every variant ends the connection (the loop reconnects).
+/// Why a driver call failed. Every variant ends the connection (the loop reconnects). What the
+/// variant says about a write's outcome is Jepsen's distinction ([`DriverError::definite`]): a
+/// write that failed *definitely* was not applied (`fail`); one whose outcome is *unknown* may
+/// have been, now or later (`info`). A driver says "definite" only when it is sure: an unknown
+/// outcome taken for a definite one would make a later read of that write look impossible.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DriverError {
-    /// Could not open a connection.
+    /// Could not open a connection: nothing was sent.
     #[error("connect: {0}")]
     Connect(String),
-    /// The connection broke during a call.
+    /// The connection broke during a call: the server may have acted on it.
     #[error("io: {0}")]
     Io(String),
-    /// The server answered with an error (no leader, no quorum, conflict, ...).
+    /// The server refused the call and did not apply it (no leader to take it, a read-only
+    /// replica, a transaction aborted before commit, a version conflict).
     #[error("server: {0}")]
     Server(String),
-    /// The server answered something the driver cannot understand.
+    /// The server answered that the call's outcome is unknown (a commit that timed out inside the
+    /// cluster, no quorum before the deadline, CockroachDB's `40003`).
+    #[error("ambiguous: {0}")]
+    Ambiguous(String),
+    /// The server answered something the driver cannot understand: it may have acted.
     #[error("protocol: {0}")]
     Protocol(String),
 }
 
+impl DriverError {
+    /// Whether a write that failed this way was definitely not applied (Jepsen's `fail`, as
+    /// opposed to `info`). A missed deadline is not a `DriverError`: the loop counts it as unknown.
+    pub fn definite(&self) -> bool {
+        matches!(self, DriverError::Connect(_) | DriverError::Server(_))
+    }
+}
+
+/// What a conditional write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The system acknowledged it: the key now holds the new value.
+    Applied,
+    /// The key did not hold the expected value, so nothing was written (a definite failure).
+    Refused,
+}
+
 /// A way to run the loop's read and write against one system.
+///
+/// The write is a compare-and-set where the system has one: it writes only when the key still
+/// holds what the same connection just read, so a write that lands late (a paused server running
+/// a statement from its socket on resume) can never overwrite a newer value, and a write that
+/// succeeds from a value below the last acknowledged one confirms that acknowledged writes were
+/// lost. A driver for a system without compare-and-set writes blindly and says so
+/// ([`Driver::CONDITIONAL`]).
 pub trait Driver: Send + Sync + 'static {
     /// One client connection.
     type Conn: Send + 'static;
+
+    /// Whether [`Driver::write`] compares before it writes. Without it the loop cannot tell a
+    /// lost write from a stale read, and reports every read below the last acknowledged value
+    /// as lost, saying so.
+    const CONDITIONAL: bool;
 
     /// Open a connection to a node (`timeout` bounds the connect itself).
     fn connect(
@@ -55,17 +93,44 @@ pub trait Driver: Send + Sync + 'static {
         key: &str,
     ) -> impl Future<Output = Result<Option<u64>, DriverError>> + Send;
 
-    /// Write `value` to `key`. `Ok` means the system acknowledged the write.
+    /// Write `value` to `key` if it holds `expected` (`None`: if it does not exist).
+    /// [`Written::Applied`] means the system acknowledged the write; [`Written::Refused`] that
+    /// the key held something else and nothing was written. A blind driver ignores `expected`.
     fn write(
         &self,
         conn: &mut Self::Conn,
         key: &str,
+        expected: Option<u64>,
         value: u64,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    ) -> impl Future<Output = Result<Written, DriverError>> + Send;
+
+    /// The final read of a key once a run is over: the system's linearizable read where its
+    /// plain read is not one. The default is [`Driver::read`].
+    fn final_read(
+        &self,
+        conn: &mut Self::Conn,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<u64>, DriverError>> + Send {
+        self.read(conn, key)
+    }
 
     /// Let go of a connection after an error or at the end of a run, without waiting on the
     /// server (which may be paused or cut off). The default drops it.
     fn discard(&self, conn: Self::Conn) {
         drop(conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_refusal_or_a_connect_failure_is_definite() {
+        assert!(DriverError::Server("409".into()).definite());
+        assert!(DriverError::Connect("refused".into()).definite());
+        assert!(!DriverError::Io("reset".into()).definite());
+        assert!(!DriverError::Ambiguous("40003".into()).definite());
+        assert!(!DriverError::Protocol("?".into()).definite());
     }
 }

@@ -8,6 +8,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("'{s}' is not a duration ({e}): write e.g. 10s, 500ms or 2m"))
 }
 
+/// Parse a size in bytes: a number, optionally with a unit `k`/`KB`/`KiB`, `M`/`MB`/`MiB`,
+/// `G`/`GB`/`GiB` (all powers of 1024), case-insensitive (`256MiB`, `1g`, `4096`). The error says
+/// what was wrong and how to write one.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let bad = || format!("'{s}' is not a size: write e.g. 256MiB, 1GiB or 4096 (bytes)");
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
 /// Seconds as a human duration (`1.5s` → "1.5s", 90 → "1m 30s").
 pub fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()
@@ -69,5 +88,26 @@ pub mod duration {
                 None => s.serialize_none(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_powers_of_1024() {
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert_eq!(parse_bytes("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("2 KB").unwrap(), 2048);
+        let e = parse_bytes("lots").unwrap_err();
+        assert!(e.contains("'lots' is not a size"), "{e}");
+        assert!(parse_bytes("5TB").is_err());
+        assert_eq!(
+            parse_bytes("256MiB").unwrap(),
+            crate::load::history::DEFAULT_MAX_BYTES,
+            "the CLI's default --history-max"
+        );
     }
 }

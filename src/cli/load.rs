@@ -1,9 +1,11 @@
 //! `perseus load`: the seed loop against every node, TSV on stdout, the live view on stderr.
 
 use std::io::Write as _;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use clap::Args;
+use perseus::load::history::HistoryWriter;
 use perseus::load::{self, LoadOptions, Second};
 use perseus::Error;
 
@@ -20,6 +22,12 @@ pub(super) struct LoadArgs {
     /// Print the summary as one JSON line on stderr instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write every operation to FILE in Jepsen's history format (EDN), for Jepsen's checkers.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Stop writing the history at this size (e.g. 256MiB, 1GiB).
+    #[arg(long, default_value = "256MiB", value_parser = perseus::units::parse_bytes, requires = "history")]
+    history_max: u64,
 }
 
 #[derive(Debug, Args)]
@@ -57,8 +65,12 @@ fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
         op_timeout: f.op_timeout,
         run_id: load::new_run_id(),
         origin: None,
+        history: None,
     })
 }
+
+/// The most a final read of one key may take, at least the op-timeout.
+const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Print one second: TSV on stdout (flushed, for pipes), and the live view when there is one.
 pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
@@ -76,7 +88,7 @@ pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
 }
 
 pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
-    let opts = load_options(&args.load)?;
+    let mut opts = load_options(&args.load)?;
     let (_docker, lab) = open_lab(args.system.as_deref()).await?;
     let endpoints = lab.endpoints();
     let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
@@ -92,14 +104,34 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
         opts.run_id,
         load::measure::tsv_header(&names)
     );
+    let origin = Instant::now();
+    let history = match &args.history {
+        Some(path) => {
+            let conns = (endpoints.len() * opts.clients_per_node) as u64;
+            Some(HistoryWriter::create(path, args.history_max, origin, conns).await?)
+        }
+        None => None,
+    };
+    opts.origin = Some(origin);
+    opts.history = history.as_ref().map(HistoryWriter::history);
     let mut view = LiveView::new(&names);
     let stop = interrupt_token("ending the load and printing its summary");
-    let summary = lab
-        .driver()
+    let driver = lab.driver();
+    let mut summary = driver
         .run(&endpoints, &opts, &stop, &mut |s| emit(&mut view, s))
         .await;
     if let Some(v) = view {
         v.finish();
+    }
+    // After its last second, every key is read once more through its own node.
+    let h = opts.history.take();
+    let timeout = FINAL_READ_TIMEOUT.max(opts.op_timeout);
+    driver
+        .final_reads(&endpoints, &mut summary, timeout, h.as_ref(), origin)
+        .await;
+    drop(h);
+    if let Some(w) = history {
+        summary.history = Some(w.finish().await?);
     }
     if args.json {
         eprintln!("{}", serde_json::to_string(&summary)?);

@@ -35,6 +35,12 @@ pub(super) struct RunArgs {
     /// Only parse and check the files against the lab's definitions; run nothing.
     #[arg(long, conflicts_with_all = ["keep", "reuse", "junit"])]
     check: bool,
+    /// Stop writing each run's history.edn at this size (e.g. 256MiB, 1GiB).
+    #[arg(long, default_value = "256MiB", value_parser = perseus::units::parse_bytes)]
+    history_max: u64,
+    /// Write no history.edn.
+    #[arg(long, conflicts_with = "history_max")]
+    no_history: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +131,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         keep: args.keep,
         reuse: false,
         runs_dir: args.runs_dir.clone(),
+        history_max: Some(perseus::load::history::DEFAULT_MAX_BYTES),
     };
     let mut view = RunView::default();
     let cancel = interrupt_token(RUN_STOPPING);
@@ -258,6 +265,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
         keep: args.keep,
         reuse: args.reuse,
         runs_dir: args.runs_dir.clone(),
+        history_max: (!args.no_history).then_some(args.history_max),
     };
     let cancel = interrupt_token(RUN_STOPPING);
     let mut results = Vec::new();

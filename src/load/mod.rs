@@ -1,9 +1,10 @@
 //! The load loop (the seeds' loop, DESIGN.md): C connections per node, each owning the key
-//! `<run-id>/<node>/<conn>`; an iteration reads the key (missing = 0), adds 1 and writes it back, and
-//! counts a success when the write is acknowledged. Every connect, read and write has the
-//! per-operation deadline; on an error or a missed deadline the connection is dropped and a new one is
-//! opened for the next iteration (after [`RETRY_PAUSE`]). Connections run as independent tokio tasks,
-//! so a paused or isolated node never stalls the others.
+//! `<run-id>/<node>/<conn>`; an iteration reads the key (missing = 0), adds 1 and writes it back
+//! with a compare-and-set on the value it read, and counts a success when the write is
+//! acknowledged. Every connect, read and write has the per-operation deadline; on an error, a
+//! refused write or a missed deadline the connection is dropped and a new one is opened for the
+//! next iteration (after [`RETRY_PAUSE`]). Connections run as independent tokio tasks, so a paused
+//! or isolated node never stalls the others.
 //!
 //! The loop is generic over the [`Driver`] (one copy per protocol, no dynamic dispatch on the hot
 //! path); [`DynDriver`] erases the type once per run, for callers that pick the system from a
@@ -12,9 +13,13 @@
 //!
 //! Each success is recorded with its timestamp (µs since the start); per-second counts are kept in
 //! lock-free per-node buckets so the once-a-second line never waits for the connections. At the end
-//! the timestamps give the unavailability windows ([`measure`]), and each connection's bookkeeping
-//! gives lost and ambiguous writes ([`summary`]).
+//! the timestamps give the unavailability windows ([`measure`]). Each read and write goes through
+//! the connection's key check ([`check`]: lost, stale, reverted and impossible reads, with bounded
+//! state), and, when asked, into the run's history in Jepsen's format ([`history`]). After the
+//! run, [`final_reads`] reads every key once more and checks it again ([`summary`]).
 
+pub mod check;
+pub mod history;
 pub mod measure;
 pub mod summary;
 
@@ -25,9 +30,11 @@ use std::time::{Duration, Instant};
 use futures_util::future::{BoxFuture, LocalBoxFuture};
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::{Driver, DriverError, Endpoint};
+use crate::driver::{Driver, DriverError, Endpoint, Written};
+use check::Outcome;
+use history::{History, Op, Type};
 use measure::MICROS;
-use summary::{ConnReport, LostWrite, Summary};
+use summary::{ConnReport, Summary};
 
 /// Pause after a failed iteration before the next one, so that a node refusing connections does not
 /// turn the loop into a busy spin. Small against the 0.1 s resolution the windows promise.
@@ -52,8 +59,12 @@ pub struct LoadOptions {
     /// Prefix of every key (`<run-id>/<node>/<conn>`); unique per run.
     pub run_id: String,
     /// The instant second 0 of the run begins (`None`: when [`run`] is called). A scenario sets it
-    /// so that its fault times and the success timestamps share one clock.
+    /// so that its fault times and the success timestamps share one clock; a history's origin
+    /// must be the same instant.
     pub origin: Option<Instant>,
+    /// Where every operation goes in Jepsen's format, when a history is written. Its processes
+    /// `0..connections` are the connections' first numbers.
+    pub history: Option<History>,
 }
 
 /// One second of the run, as printed.
@@ -120,9 +131,9 @@ impl Buckets {
     }
 }
 
-/// A load driver whose type is chosen at run time (a system's, from its definition): the loop
-/// and the probe behind one object-safe interface. Every [`Driver`] that can be cloned is one;
-/// the type is erased once per call, so the loop itself stays generic.
+/// A load driver whose type is chosen at run time (a system's, from its definition): the loop,
+/// the final reads and the probe behind one object-safe interface. Every [`Driver`] that can be
+/// cloned is one; the type is erased once per call, so the loop itself stays generic.
 pub trait DynDriver: Send + Sync {
     /// [`run`] with this driver.
     fn run<'a>(
@@ -133,6 +144,16 @@ pub trait DynDriver: Send + Sync {
         on_second: &'a mut dyn FnMut(&Second),
     ) -> LocalBoxFuture<'a, Summary>;
 
+    /// [`final_reads`] with this driver.
+    fn final_reads<'a>(
+        &'a self,
+        endpoints: &'a [Endpoint],
+        summary: &'a mut Summary,
+        timeout: Duration,
+        history: Option<&'a History>,
+        origin: Instant,
+    ) -> LocalBoxFuture<'a, ()>;
+
     /// [`probe`] with this driver.
     fn probe<'a>(
         &'a self,
@@ -140,6 +161,9 @@ pub trait DynDriver: Send + Sync {
         key: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), DriverError>>;
+
+    /// Whether its writes are compare-and-set ([`Driver::CONDITIONAL`]).
+    fn conditional(&self) -> bool;
 }
 
 impl<D: Driver + Clone> DynDriver for D {
@@ -159,6 +183,19 @@ impl<D: Driver + Clone> DynDriver for D {
         ))
     }
 
+    fn final_reads<'a>(
+        &'a self,
+        endpoints: &'a [Endpoint],
+        summary: &'a mut Summary,
+        timeout: Duration,
+        history: Option<&'a History>,
+        origin: Instant,
+    ) -> LocalBoxFuture<'a, ()> {
+        Box::pin(final_reads(
+            self, endpoints, summary, timeout, history, origin,
+        ))
+    }
+
     fn probe<'a>(
         &'a self,
         endpoint: &'a Endpoint,
@@ -167,6 +204,10 @@ impl<D: Driver + Clone> DynDriver for D {
     ) -> BoxFuture<'a, Result<(), DriverError>> {
         Box::pin(probe(self, endpoint, key, timeout))
     }
+
+    fn conditional(&self) -> bool {
+        D::CONDITIONAL
+    }
 }
 
 /// One iteration of the loop on a fresh connection to `endpoint`: connect, read `key` (missing =
@@ -174,7 +215,8 @@ impl<D: Driver + Clone> DynDriver for D {
 /// bounded by `timeout`; the connection is discarded afterwards.
 ///
 /// It tells when a node first serves (the lab-start benchmark polls it). Errors: the first
-/// [`DriverError`], or [`DriverError::Io`] naming the call that missed its deadline.
+/// [`DriverError`], [`DriverError::Server`] for a refused write, or [`DriverError::Io`] naming
+/// the call that missed its deadline.
 pub async fn probe<D: Driver>(
     driver: &D,
     endpoint: &Endpoint,
@@ -190,9 +232,16 @@ pub async fn probe<D: Driver>(
         let v = tokio::time::timeout(timeout, driver.read(&mut conn, key))
             .await
             .map_err(|_| late("read"))??;
-        tokio::time::timeout(timeout, driver.write(&mut conn, key, v.unwrap_or(0) + 1))
+        let next = v.unwrap_or(0) + 1;
+        match tokio::time::timeout(timeout, driver.write(&mut conn, key, v, next))
             .await
-            .map_err(|_| late("write"))?
+            .map_err(|_| late("write"))??
+        {
+            Written::Applied => Ok(()),
+            Written::Refused => Err(DriverError::Server(format!(
+                "{key} changed between the read and the write"
+            ))),
+        }
     }
     .await;
     driver.discard(conn);
@@ -201,7 +250,7 @@ pub async fn probe<D: Driver>(
 
 /// Run the loop against `endpoints` until `opts.duration` has passed or `stop` is cancelled
 /// (Ctrl-C), calling `on_second` once per second with that second's counts, and return the
-/// summary.
+/// summary (its final reads not made yet: [`final_reads`]).
 pub async fn run<D: Driver>(
     driver: Arc<D>,
     endpoints: &[Endpoint],
@@ -221,18 +270,26 @@ pub async fn run<D: Driver>(
         .unwrap_or_default();
 
     let mut tasks = Vec::new();
+    let per_node = opts.clients_per_node.max(1);
     for (node_idx, ep) in endpoints.iter().enumerate() {
-        for conn in 0..opts.clients_per_node.max(1) {
+        for conn in 0..per_node {
             let key = format!("{}/{}/{}", opts.run_id, ep.node, conn);
+            let report = ConnReport::new(
+                node_idx,
+                ep.node.clone(),
+                key,
+                D::CONDITIONAL,
+                (node_idx * per_node + conn) as u64,
+            );
             tasks.push(tokio::spawn(connection(
                 driver.clone(),
                 ep.clone(),
-                node_idx,
-                key,
+                report,
                 opts.op_timeout,
                 start,
                 buckets.clone(),
                 conns_stop.clone(),
+                opts.history.clone(),
             )));
         }
     }
@@ -268,9 +325,6 @@ pub async fn run<D: Driver>(
     if interrupted && end_us > (next - 1) * MICROS {
         on_second(&buckets.second(next, false));
     }
-    for r in &mut reports {
-        r.successes.retain(|&t| t < end_us);
-    }
     Summary::new(
         opts.run_id.clone(),
         started,
@@ -281,20 +335,74 @@ pub async fn run<D: Driver>(
     )
 }
 
+/// Read every key of `summary` once more, through its own node's endpoint (on the unreplicated
+/// systems another node does not hold the key at all), with the driver's final read, all at
+/// once, each connect and read bounded by `timeout`; check each against its bounds and record
+/// it in the history as a read of the key's last process. A key whose node does not answer has
+/// no final read (`null`), and the summary says so. Call it after the faults are undone and the
+/// cluster serves again.
+pub async fn final_reads<D: Driver>(
+    driver: &D,
+    endpoints: &[Endpoint],
+    summary: &mut Summary,
+    timeout: Duration,
+    history: Option<&History>,
+    origin: Instant,
+) {
+    let reads = summary.conns.iter().map(|r| {
+        let key: Arc<str> = Arc::from(r.check.key.as_str());
+        let endpoint = endpoints.iter().find(|e| e.node == r.check.node).cloned();
+        let process = r.process;
+        async move {
+            let Some(endpoint) = endpoint else {
+                return Err(format!("node {} is not in the lab", r.check.node));
+            };
+            if let Some(h) = history {
+                h.record(&key, process, Type::Invoke, Op::Read(None), None);
+            }
+            let late = |call: &str| format!("{call} took longer than {timeout:?}");
+            let got = async {
+                let mut conn = tokio::time::timeout(timeout, driver.connect(&endpoint, timeout))
+                    .await
+                    .map_err(|_| late("connect"))?
+                    .map_err(|e| e.to_string())?;
+                let v = tokio::time::timeout(timeout, driver.final_read(&mut conn, &key))
+                    .await
+                    .map_err(|_| late("the read"))
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                driver.discard(conn);
+                v
+            }
+            .await;
+            if let Some(h) = history {
+                match &got {
+                    Ok(v) => h.record(&key, process, Type::Ok, Op::Read(*v), None),
+                    Err(e) => h.record(&key, process, Type::Fail, Op::Read(None), Some(e.clone())),
+                }
+            }
+            got
+        }
+    });
+    let results = futures_util::future::join_all(reads).await;
+    summary.set_finals(results, origin.elapsed().as_secs_f64());
+}
+
 /// One connection's loop. Returns its bookkeeping when the run stops.
 #[allow(clippy::too_many_arguments)]
 async fn connection<D: Driver>(
     driver: Arc<D>,
     endpoint: Endpoint,
-    node_idx: usize,
-    key: String,
+    mut report: ConnReport,
     op_timeout: Duration,
     start: Instant,
     buckets: Arc<Buckets>,
     stop: CancellationToken,
+    history: Option<History>,
 ) -> ConnReport {
-    let mut report = ConnReport::new(node_idx, endpoint.node.clone(), key.clone());
+    let node_idx = report.node_idx;
+    let key: Arc<str> = Arc::from(report.check.key.as_str());
     let mut conn: Option<D::Conn> = None;
+    let mut in_flight = InFlight::None;
     let now_us = || start.elapsed().as_micros() as u64;
     // One wait for the stop, made once and polled by every iteration: it resolves at once if the
     // stop came before this task began, and making it per iteration would register and drop a
@@ -309,6 +417,8 @@ async fn connection<D: Driver>(
             op_timeout,
             &mut conn,
             &mut report,
+            &mut in_flight,
+            history.as_ref(),
             now_us,
         );
         let outcome = tokio::select! {
@@ -316,11 +426,26 @@ async fn connection<D: Driver>(
             _ = &mut stopped => None,
         };
         let Some(ok) = outcome else {
-            // Stopped mid-iteration: a write already sent may be applied without its ack
-            // reaching us, so it is ambiguous.
-            if let Some(v) = report.writing.take() {
-                report.ambiguous += 1;
-                report.max_ambiguous = report.max_ambiguous.max(v);
+            // Stopped mid-iteration: a read has no effect and is over; a write already sent may
+            // be applied without its ack reaching us, so its outcome is unknown.
+            let h = history.as_ref();
+            match std::mem::replace(&mut in_flight, InFlight::None) {
+                InFlight::None => {}
+                InFlight::Read => {
+                    record(h, &key, report.process, Type::Fail, Op::Read(None), || {
+                        "the run stopped before the answer".into()
+                    })
+                }
+                InFlight::Write(op, value) => {
+                    record(h, &key, report.process, Type::Info, op, || {
+                        "the run stopped before the answer".into()
+                    });
+                    report.check.written(value, Outcome::Info);
+                    report.ambiguous += 1;
+                    if let Some(h) = h {
+                        report.process = h.new_process();
+                    }
+                }
             }
             break;
         };
@@ -343,18 +468,46 @@ async fn connection<D: Driver>(
     if let Some(c) = conn.take() {
         driver.discard(c);
     }
+    report.check.settle();
     report
 }
 
-/// One iteration: read (missing = 0), check against what this connection last had acknowledged,
-/// write the value plus one. True when the write was acknowledged.
+/// The operation a connection has sent and not yet seen answered.
+#[derive(Debug, Clone, Copy)]
+enum InFlight {
+    None,
+    Read,
+    /// The write and the value it writes.
+    Write(Op, u64),
+}
+
+/// Record a history line when there is a history; `error` is only formatted then.
+fn record(
+    history: Option<&History>,
+    key: &Arc<str>,
+    process: u64,
+    ty: Type,
+    op: Op,
+    error: impl FnOnce() -> String,
+) {
+    if let Some(h) = history {
+        let error = matches!(ty, Type::Fail | Type::Info).then(error);
+        h.record(key, process, ty, op, error);
+    }
+}
+
+/// One iteration: read (missing = 0) and check it, write the value plus one by compare-and-set on
+/// what was read, check how the write ended. True when the write was acknowledged.
+#[allow(clippy::too_many_arguments)]
 async fn iterate<D: Driver>(
     driver: &D,
     endpoint: &Endpoint,
-    key: &str,
+    key: &Arc<str>,
     op_timeout: Duration,
     conn: &mut Option<D::Conn>,
     report: &mut ConnReport,
+    in_flight: &mut InFlight,
+    history: Option<&History>,
     now_us: impl Fn() -> u64,
 ) -> bool {
     use tokio::time::timeout;
@@ -365,33 +518,75 @@ async fn iterate<D: Driver>(
         }
     }
     let Some(c) = conn.as_mut() else { return false };
-    let value = match timeout(op_timeout, driver.read(c, key)).await {
-        Ok(Ok(v)) => v.unwrap_or(0),
-        _ => return false,
-    };
-    if value < report.last_acked {
-        report.lost.push(LostWrite {
-            key: key.to_string(),
-            at_s: measure::secs(now_us()),
-            expected: report.last_acked,
-            got: value,
-        });
+    let process = report.process;
+    if let Some(h) = history {
+        h.record(key, process, Type::Invoke, Op::Read(None), None);
     }
-    let next = value + 1;
-    report.writing = Some(next);
-    let written = timeout(op_timeout, driver.write(c, key, next)).await;
-    report.writing = None;
-    match written {
-        Ok(Ok(())) => {
-            report.last_acked = next;
-            report.max_ambiguous = 0;
-            report.iterations += 1;
-            true
+    *in_flight = InFlight::Read;
+    let read = timeout(op_timeout, driver.read(c, key)).await;
+    *in_flight = InFlight::None;
+    let got = match read {
+        Ok(Ok(v)) => {
+            record(history, key, process, Type::Ok, Op::Read(v), String::new);
+            v
         }
-        _ => {
-            // The write may or may not have been applied: the next read may show it.
+        // A read changes nothing: whatever stopped it, it did not happen.
+        Ok(Err(e)) => {
+            record(history, key, process, Type::Fail, Op::Read(None), || {
+                e.to_string()
+            });
+            return false;
+        }
+        Err(_) => {
+            record(history, key, process, Type::Fail, Op::Read(None), || {
+                format!("no answer within {op_timeout:?}")
+            });
+            return false;
+        }
+    };
+    let value = report.check.read(got, measure::secs(now_us()));
+    let next = value + 1;
+    let op = match got {
+        None => Op::Write(next),
+        Some(v) => Op::Cas(v, next),
+    };
+    if let Some(h) = history {
+        h.record(key, process, Type::Invoke, op, None);
+    }
+    *in_flight = InFlight::Write(op, next);
+    let written = timeout(op_timeout, driver.write(c, key, got, next)).await;
+    *in_flight = InFlight::None;
+    let (outcome, ty, why) = match written {
+        Ok(Ok(Written::Applied)) => (Outcome::Ok, Type::Ok, None),
+        Ok(Ok(Written::Refused)) => (
+            Outcome::Fail,
+            Type::Fail,
+            Some("refused: the key held something else".to_string()),
+        ),
+        Ok(Err(e)) if e.definite() => (Outcome::Fail, Type::Fail, Some(e.to_string())),
+        Ok(Err(e)) => (Outcome::Info, Type::Info, Some(e.to_string())),
+        Err(_) => (
+            Outcome::Info,
+            Type::Info,
+            Some(format!("no answer within {op_timeout:?}")),
+        ),
+    };
+    if let Some(h) = history {
+        h.record(key, process, ty, op, why);
+    }
+    report.check.written(next, outcome);
+    match outcome {
+        Outcome::Ok => true,
+        Outcome::Fail => {
+            report.failed += 1;
+            false
+        }
+        Outcome::Info => {
             report.ambiguous += 1;
-            report.max_ambiguous = report.max_ambiguous.max(next);
+            // Jepsen's rule: a process whose operation crashed never invokes again.
+            if let Some(h) = history {
+                report.process = h.new_process();
+            }
             false
         }
     }
@@ -409,35 +604,82 @@ mod tests {
         data: Mutex<HashMap<String, u64>>,
         /// Nodes whose operations hang (paused).
         hang: Mutex<Vec<String>>,
-        /// Make every write on this node fail after applying it (ambiguous), once.
+        /// Make the next write on this node fail after applying it (unknown outcome), once.
         apply_then_fail: Mutex<Option<String>>,
-        /// Drop the key's value to this after the next write (a lost write).
+        /// Make the next write on this node time out and apply it this long later (a paused
+        /// server that runs the statement from its socket on resume), once.
+        apply_late: Mutex<Option<(String, Duration)>>,
+        /// Put the key's value to this after the next write (a lost write).
         lose_to: Mutex<Option<u64>>,
         /// Delay between applying a write and acknowledging it.
         ack_delay: Option<Duration>,
+        /// Write without comparing.
+        blind: bool,
     }
 
     struct FakeConn(String);
 
-    impl Driver for Fake {
+    impl Fake {
+        /// The compare-and-set itself: `Applied` when the key held `expected`.
+        fn cas(&self, key: &str, expected: Option<u64>, v: u64) -> Written {
+            let mut data = self.data.lock().unwrap();
+            if !self.blind && data.get(key).copied() != expected {
+                return Written::Refused;
+            }
+            data.insert(key.to_string(), v);
+            Written::Applied
+        }
+    }
+
+    #[derive(Clone)]
+    struct Shared(Arc<Fake>);
+
+    impl Driver for Shared {
         type Conn = FakeConn;
+        const CONDITIONAL: bool = true;
         async fn connect(&self, ep: &Endpoint, _: Duration) -> Result<FakeConn, DriverError> {
             Ok(FakeConn(ep.node.clone()))
         }
         async fn read(&self, c: &mut FakeConn, key: &str) -> Result<Option<u64>, DriverError> {
-            if self.hang.lock().unwrap().contains(&c.0) {
+            if self.0.hang.lock().unwrap().contains(&c.0) {
                 std::future::pending::<()>().await;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
-            Ok(self.data.lock().unwrap().get(key).copied())
+            Ok(self.0.data.lock().unwrap().get(key).copied())
         }
-        async fn write(&self, c: &mut FakeConn, key: &str, v: u64) -> Result<(), DriverError> {
-            self.data.lock().unwrap().insert(key.to_string(), v);
-            if let Some(to) = self.lose_to.lock().unwrap().take() {
-                self.data.lock().unwrap().insert(key.to_string(), to);
+        async fn write(
+            &self,
+            c: &mut FakeConn,
+            key: &str,
+            expected: Option<u64>,
+            v: u64,
+        ) -> Result<Written, DriverError> {
+            let late = {
+                let mut l = self.0.apply_late.lock().unwrap();
+                match l.as_ref() {
+                    Some((node, d)) if *node == c.0 => {
+                        let d = *d;
+                        *l = None;
+                        Some(d)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(d) = late {
+                let fake = self.0.clone();
+                let key = key.to_string();
+                tokio::spawn(async move {
+                    tokio::time::sleep(d).await;
+                    fake.cas(&key, expected, v);
+                });
+                return std::future::pending().await;
+            }
+            let written = self.0.cas(key, expected, v);
+            if let Some(to) = self.0.lose_to.lock().unwrap().take() {
+                self.0.data.lock().unwrap().insert(key.to_string(), to);
             }
             let fail = {
-                let mut f = self.apply_then_fail.lock().unwrap();
+                let mut f = self.0.apply_then_fail.lock().unwrap();
                 let fail = f.as_deref() == Some(c.0.as_str());
                 if fail {
                     *f = None;
@@ -447,10 +689,10 @@ mod tests {
             if fail {
                 return Err(DriverError::Io("reset".into()));
             }
-            if let Some(d) = self.ack_delay {
+            if let Some(d) = self.0.ack_delay {
                 tokio::time::sleep(d).await;
             }
-            Ok(())
+            Ok(written)
         }
     }
 
@@ -470,7 +712,19 @@ mod tests {
             op_timeout: Duration::from_millis(200),
             run_id: "t".into(),
             origin: None,
+            history: None,
         }
+    }
+
+    async fn go(fake: &Arc<Fake>, eps: &[Endpoint], o: &LoadOptions) -> Summary {
+        run(
+            Arc::new(Shared(fake.clone())),
+            eps,
+            o,
+            &CancellationToken::new(),
+            &mut |_| {},
+        )
+        .await
     }
 
     #[tokio::test]
@@ -479,7 +733,7 @@ mod tests {
         fake.hang.lock().unwrap().push("n2".into());
         let mut lines = Vec::new();
         let s = run(
-            fake.clone(),
+            Arc::new(Shared(fake.clone())),
             &endpoints(),
             &opts(2),
             &CancellationToken::new(),
@@ -496,65 +750,104 @@ mod tests {
         assert_eq!(n2.iterations, 0);
         assert!(n2.window.open && n2.window.length_s > 1.9);
         assert!(s.cluster_window.length_s < 0.1, "{:?}", s.cluster_window);
-        // The TSV columns add up to the summary's counts.
+        // The TSV columns add up to the summary's counts, and the key table agrees with the
+        // node table.
         let from_lines: u64 = lines.iter().map(|l| l.counts[0]).sum();
         assert_eq!(from_lines, s.nodes[0].iterations);
+        for n in &s.nodes {
+            let keys: u64 = s
+                .keys
+                .iter()
+                .filter(|k| k.node == n.node)
+                .map(|k| k.iterations)
+                .sum();
+            assert_eq!(keys, n.iterations, "{}", n.node);
+        }
         // What the store holds is what each connection had acknowledged.
         for k in &s.keys {
             let held = fake.data.lock().unwrap().get(&k.key).copied().unwrap_or(0);
             assert!(k.accepts(held), "{k:?} holds {held}");
         }
-        assert_eq!(s.lost_writes, 0);
+        assert_eq!(s.safety().total(), 0);
     }
 
     #[tokio::test]
     async fn a_probe_is_one_bounded_iteration() {
-        let fake = Fake::default();
+        let fake = Arc::new(Fake::default());
+        let d = Shared(fake.clone());
         let eps = endpoints();
         let t = Duration::from_millis(100);
-        probe(&fake, &eps[0], "k", t).await.unwrap();
-        probe(&fake, &eps[0], "k", t).await.unwrap();
+        probe(&d, &eps[0], "k", t).await.unwrap();
+        probe(&d, &eps[0], "k", t).await.unwrap();
         assert_eq!(fake.data.lock().unwrap().get("k"), Some(&2));
         fake.hang.lock().unwrap().push("n2".into());
         let started = Instant::now();
-        let e = probe(&fake, &eps[1], "k", t).await.unwrap_err();
+        let e = probe(&d, &eps[1], "k", t).await.unwrap_err();
         assert_eq!(e.to_string(), "io: read took longer than 100ms");
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test]
-    async fn ambiguous_and_lost_writes_are_told_apart() {
+    async fn unknown_and_lost_writes_are_told_apart() {
         let fake = Arc::new(Fake::default());
         *fake.apply_then_fail.lock().unwrap() = Some("n1".into());
-        let s = run(
-            fake.clone(),
-            &endpoints()[..1],
-            &opts(1),
-            &CancellationToken::new(),
-            &mut |_| {},
-        )
-        .await;
+        let s = go(&fake, &endpoints()[..1], &opts(1)).await;
         assert_eq!(s.ambiguous_writes, 1);
         assert_eq!(
-            s.lost_writes, 0,
-            "an applied ambiguous write is not a lost one"
+            s.safety().total(),
+            0,
+            "an applied write of unknown outcome is no anomaly"
         );
 
         let fake = Arc::new(Fake::default());
         *fake.lose_to.lock().unwrap() = Some(0);
         let mut o = opts(1);
         o.clients_per_node = 1;
-        let s = run(
-            fake.clone(),
-            &endpoints()[..1],
-            &o,
-            &CancellationToken::new(),
-            &mut |_| {},
-        )
-        .await;
-        assert_eq!(s.lost_writes, 1);
-        assert_eq!(s.lost[0].expected, 1);
-        assert_eq!(s.lost[0].got, 0);
+        let s = go(&fake, &endpoints()[..1], &o).await;
+        assert_eq!(
+            s.lost_writes, 1,
+            "the one acknowledged increment is missing"
+        );
+        let a = &s.anomalies[0];
+        assert_eq!((a.kind, a.expected, a.got), (check::Kind::Lost, 1, 0));
+        assert!(a.confirmed);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_lands_late_cannot_fake_a_loss() {
+        // A write times out and is applied 300 ms later, after the loop has moved on: with a
+        // blind write it would put an old value back and the next read would look like a loss.
+        for blind in [false, true] {
+            let fake = Arc::new(Fake {
+                blind,
+                ..Fake::default()
+            });
+            *fake.apply_late.lock().unwrap() = Some(("n1".into(), Duration::from_millis(300)));
+            let mut o = opts(2);
+            o.clients_per_node = 1;
+            let mut s = go(&fake, &endpoints()[..1], &o).await;
+            let d = Shared(fake.clone());
+            final_reads(
+                &d,
+                &endpoints()[..1],
+                &mut s,
+                o.op_timeout,
+                None,
+                Instant::now(),
+            )
+            .await;
+            assert_eq!(s.ambiguous_writes, 1);
+            if blind {
+                assert!(
+                    s.lost_writes > 0,
+                    "the blind store shows why compare-and-set is needed"
+                );
+            } else {
+                assert_eq!(s.safety().total(), 0, "{:?}", s.anomalies);
+                let k = &s.keys[0];
+                assert!(k.accepts(k.final_read.unwrap()), "{k:?}");
+            }
+        }
     }
 
     #[tokio::test]
@@ -571,21 +864,25 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             cancel.cancel();
         });
-        let s = run(fake.clone(), &endpoints(), &opts(30), &stop, &mut |l| {
-            lines.push(l.clone())
-        })
+        let s = run(
+            Arc::new(Shared(fake.clone())),
+            &endpoints(),
+            &opts(30),
+            &stop,
+            &mut |l| lines.push(l.clone()),
+        )
         .await;
         assert!(s.interrupted);
         for k in &s.keys {
             let held = fake.data.lock().unwrap().get(&k.key).copied().unwrap_or(0);
             assert!(
                 k.accepts(held),
-                "a write cut off by the stop is ambiguous, not lost: {k:?} holds {held}"
+                "a write cut off by the stop is of unknown outcome, not lost: {k:?} holds {held}"
             );
         }
         assert!(
             s.ambiguous_writes > 0,
-            "the cut-off writes are counted as ambiguous"
+            "the cut-off writes are counted as unknown"
         );
         assert!(
             s.duration_s >= 1.5 && s.duration_s < 2.0,
@@ -594,5 +891,154 @@ mod tests {
         );
         assert_eq!(lines.len(), 2);
         assert!(lines[0].complete && !lines[1].complete);
+    }
+
+    #[tokio::test]
+    async fn the_final_read_checks_every_key_and_a_wipe_after_the_last_read_is_a_loss() {
+        let fake = Arc::new(Fake::default());
+        let eps = endpoints();
+        let mut s = go(&fake, &eps, &opts(1)).await;
+        assert_eq!(s.safety().total(), 0);
+        // n2's data is wiped after the load: only the final read can see it.
+        fake.data.lock().unwrap().retain(|k, _| !k.contains("/n2/"));
+        let d = Shared(fake.clone());
+        final_reads(
+            &d,
+            &eps,
+            &mut s,
+            Duration::from_millis(200),
+            None,
+            Instant::now(),
+        )
+        .await;
+        let f = s.final_reads.as_ref().unwrap();
+        assert_eq!((f.read, f.missing.len()), (6, 0));
+        for k in &s.keys {
+            if k.node == "n2" {
+                assert_eq!(k.final_read, Some(0));
+                assert_eq!(k.lost_writes, k.last_acked, "{k:?}");
+            } else {
+                assert_eq!(k.final_read, Some(k.last_acked));
+                assert_eq!(k.lost_writes, 0);
+            }
+        }
+        assert_eq!(s.nodes[1].lost_writes, s.lost_writes);
+        assert!(s.anomalies.iter().all(|a| a.final_read && a.node == "n2"));
+        // A node that does not answer leaves its keys without a final read.
+        fake.hang.lock().unwrap().push("n3".into());
+        let mut s = go(&fake, &eps[..1], &opts(1)).await;
+        for c in &mut s.conns {
+            c.check.node = "n3".into();
+        }
+        final_reads(
+            &d,
+            &eps,
+            &mut s,
+            Duration::from_millis(100),
+            None,
+            Instant::now(),
+        )
+        .await;
+        let f = s.final_reads.as_ref().unwrap();
+        assert_eq!(f.missing.len(), 2);
+        assert!(s.keys.iter().all(|k| k.final_read.is_none()));
+    }
+
+    #[tokio::test]
+    async fn the_history_checks_as_the_loop_does() {
+        // A run with an unknown write, a wipe, a late write and a revert, written as a history:
+        // Jepsen's register model, run on the file, finds violations on exactly the keys where
+        // the loop's own check found anomalies.
+        let fake = Arc::new(Fake {
+            ack_delay: Some(Duration::from_millis(2)),
+            ..Fake::default()
+        });
+        *fake.apply_then_fail.lock().unwrap() = Some("n1".into());
+        *fake.apply_late.lock().unwrap() = Some(("n3".into(), Duration::from_millis(300)));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.edn");
+        let origin = Instant::now();
+        let eps = endpoints();
+        let w = history::HistoryWriter::create(&path, u64::MAX, origin, 6)
+            .await
+            .unwrap();
+        let mut o = opts(2);
+        o.origin = Some(origin);
+        o.history = Some(w.history());
+        let wiper = {
+            let fake = fake.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                fake.data
+                    .lock()
+                    .unwrap()
+                    .retain(|k, _| !k.ends_with("/n2/0"));
+                // A value that no write made: put n1/1's key well above anything written.
+                let mut data = fake.data.lock().unwrap();
+                if let Some(v) = data.get_mut("t/n1/1") {
+                    *v += 1000;
+                }
+            })
+        };
+        let mut s = go(&fake, &eps, &o).await;
+        wiper.await.unwrap();
+        let h = o.history.take();
+        final_reads(
+            &Shared(fake.clone()),
+            &eps,
+            &mut s,
+            o.op_timeout,
+            h.as_ref(),
+            origin,
+        )
+        .await;
+        drop(h);
+        let report = w.finish().await.unwrap();
+        assert!(
+            report.ops > 100 && report.truncated_at_s.is_none(),
+            "{report:?}"
+        );
+        let verdicts = history::check(&path).unwrap();
+        assert_eq!(verdicts.len(), s.keys.len());
+        for k in &s.keys {
+            let loop_found = k.lost_writes + k.stale_reads + k.reverted_reads + k.impossible_reads;
+            let v = &verdicts[&k.key];
+            assert!(v.ops > 0);
+            assert_eq!(
+                v.violations > 0,
+                loop_found > 0,
+                "{}: the history check found {} violations, the loop {k:?}",
+                k.key,
+                v.violations
+            );
+        }
+        assert!(
+            s.keys.iter().any(|k| k.lost_writes > 0),
+            "the wipe is a loss"
+        );
+        assert!(
+            s.keys.iter().any(|k| k.impossible_reads > 0),
+            "{:?}",
+            s.keys
+        );
+        assert!(s.ambiguous_writes >= 2, "{}", s.ambiguous_writes);
+        // A process whose operation ended :info never invokes again.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let info: Vec<&str> = text.lines().filter(|l| l.contains(":type :info")).collect();
+        for line in info {
+            let p = line
+                .split(":process ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap();
+            let later = text
+                .lines()
+                .skip_while(|l| *l != line)
+                .skip(1)
+                .any(|l| l.contains(":type :invoke") && l.contains(&format!(":process {p},")));
+            assert!(!later, "process {p} invoked again after {line}");
+        }
     }
 }

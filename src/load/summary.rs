@@ -1,71 +1,68 @@
-//! The end-of-run summary: iterations and errors per node, lost and ambiguous writes, unavailability
-//! windows (cluster-wide and per node), and each key's last acknowledged value (so that what the
-//! database holds can be checked independently).
+//! The end-of-run summary: iterations and errors per node, the writes whose outcome was unknown,
+//! the anomalies the loop's check found ([`super::check`]: lost writes, stale, reverted and
+//! impossible reads), the unavailability windows (cluster-wide and per node), and each key's
+//! bounds and final read, so that what the database holds can be checked independently.
+//!
+//! The JSON contract (`perseus load --json`, `summary.json`'s `load`), per node (`nodes[]`) and in
+//! total: `iterations`, `errors`, `failed_writes` (Jepsen's `fail`), `ambiguous_writes` (`info`),
+//! `lost_writes` (acknowledged increments confirmed gone), `stale_reads`, `reverted_reads`,
+//! `impossible_reads`; per key (`keys[]`): `key`, `node`, `iterations`, `last_acked`,
+//! `max_possible`, `final` (the final read, `null` when it could not be made) and the four counts;
+//! `anomalies[]`, each with `kind`, `key`, `node`, `at_s`, `expected`, `got`; `conditional_writes`
+//! (whether the writes were compare-and-set, without which lost cannot be told from stale).
+//! These names are stable: scripts read them.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{Anomaly, KeyCheck};
+use super::history::HistoryReport;
 use super::measure::{self, Window, MICROS};
 
 /// Spans at least this long are listed as outages in the summary (the longest is always reported).
 pub const LISTED_WINDOW_US: u64 = MICROS / 2;
-
-/// A read that returned less than the value last acknowledged on that key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LostWrite {
-    /// The key.
-    pub key: String,
-    /// When the read happened (seconds since the start).
-    pub at_s: f64,
-    /// The last acknowledged value.
-    pub expected: u64,
-    /// What the read returned.
-    pub got: u64,
-}
 
 /// One connection's bookkeeping, filled by the loop.
 #[derive(Debug, Clone)]
 pub struct ConnReport {
     /// Index of the node in the run's node order.
     pub node_idx: usize,
-    /// Node name.
-    pub node: String,
-    /// The key this connection owns.
-    pub key: String,
     /// Success timestamps (µs since the start), ascending.
     pub successes: Vec<u64>,
-    /// Acknowledged iterations.
-    pub iterations: u64,
-    /// Failed iterations (connect, read or write failed or missed its deadline).
+    /// Failed iterations (connect, read or write failed, was refused or missed its deadline).
     pub errors: u64,
-    /// Writes that failed: they may or may not have been applied.
+    /// Writes that definitely did not happen (refused, or failed before they could).
+    pub failed: u64,
+    /// Writes whose outcome is unknown: they may have been applied.
     pub ambiguous: u64,
-    /// The value of the last acknowledged write (0 before any).
-    pub last_acked: u64,
-    /// The highest value written by a failed write since the last acknowledged one (0: none).
-    pub max_ambiguous: u64,
-    /// Lost writes seen by this connection.
-    pub lost: Vec<LostWrite>,
-    /// The value of a write sent and not yet answered.
-    pub writing: Option<u64>,
+    /// The check of the connection's key.
+    pub check: KeyCheck,
+    /// The connection's Jepsen process number now.
+    pub process: u64,
+    /// The final read of its key (a key that does not exist reads 0); `None` until made, or
+    /// when it could not be.
+    pub final_read: Option<u64>,
 }
 
 impl ConnReport {
-    /// An empty report for a connection.
-    pub fn new(node_idx: usize, node: String, key: String) -> ConnReport {
+    /// An empty report for a connection whose key is `key`, as process `process`.
+    pub fn new(
+        node_idx: usize,
+        node: String,
+        key: String,
+        conditional: bool,
+        process: u64,
+    ) -> Self {
         ConnReport {
             node_idx,
-            node,
-            key,
             successes: Vec::new(),
-            iterations: 0,
             errors: 0,
+            failed: 0,
             ambiguous: 0,
-            last_acked: 0,
-            max_ambiguous: 0,
-            lost: Vec::new(),
-            writing: None,
+            check: KeyCheck::new(key, node, conditional),
+            process,
+            final_read: None,
         }
     }
 }
@@ -79,30 +76,65 @@ pub struct NodeSummary {
     pub iterations: u64,
     /// Failed iterations.
     pub errors: u64,
-    /// Lost writes seen on this node's keys.
-    pub lost_writes: u64,
-    /// Ambiguous (failed) writes on this node's keys.
+    /// Writes that definitely did not happen, on this node's keys.
+    #[serde(default)]
+    pub failed_writes: u64,
+    /// Writes whose outcome is unknown, on this node's keys.
     pub ambiguous_writes: u64,
+    /// Acknowledged increments lost on this node's keys.
+    pub lost_writes: u64,
+    /// Stale reads on this node's keys.
+    #[serde(default)]
+    pub stale_reads: u64,
+    /// Reverted reads on this node's keys.
+    #[serde(default)]
+    pub reverted_reads: u64,
+    /// Impossible reads on this node's keys.
+    #[serde(default)]
+    pub impossible_reads: u64,
     /// Mean successful iterations per second over the run.
     pub rate_per_s: f64,
     /// The longest span without a success on this node.
     pub window: Window,
 }
 
-/// What a key must hold at the end: the last acknowledged value, or up to `max_possible` if writes
-/// after it failed ambiguously.
+impl NodeSummary {
+    /// Every anomaly counted on this node's keys.
+    pub fn anomalies(&self) -> u64 {
+        self.lost_writes + self.stale_reads + self.reverted_reads + self.impossible_reads
+    }
+}
+
+/// One key: what it must hold at the end (the last acknowledged value, or up to `max_possible`
+/// if writes after it had unknown outcomes), what the final read found, and its anomalies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeySummary {
     /// The key.
     pub key: String,
     /// The node its connection talked to.
     pub node: String,
-    /// Acknowledged iterations on this key.
+    /// Acknowledged iterations on this key within the run.
     pub iterations: u64,
     /// The last acknowledged value.
     pub last_acked: u64,
-    /// The highest value the key may hold (≥ `last_acked`) given ambiguous writes after it.
+    /// The highest value the key may hold (≥ `last_acked`) given writes of unknown outcome.
     pub max_possible: u64,
+    /// The final read after the run (a key that does not exist reads 0); `null` when it could
+    /// not be made, or was not made.
+    #[serde(default, rename = "final")]
+    pub final_read: Option<u64>,
+    /// Acknowledged increments confirmed lost.
+    #[serde(default)]
+    pub lost_writes: u64,
+    /// Stale reads.
+    #[serde(default)]
+    pub stale_reads: u64,
+    /// Reverted reads.
+    #[serde(default)]
+    pub reverted_reads: u64,
+    /// Impossible reads.
+    #[serde(default)]
+    pub impossible_reads: u64,
 }
 
 impl KeySummary {
@@ -110,6 +142,49 @@ impl KeySummary {
     pub fn accepts(&self, held: u64) -> bool {
         held >= self.last_acked && held <= self.max_possible
     }
+}
+
+/// The safety counts of a run, all kinds, as the expectations judge them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Safety {
+    /// Acknowledged increments lost.
+    pub lost_writes: u64,
+    /// Stale reads.
+    pub stale_reads: u64,
+    /// Reverted reads.
+    pub reverted_reads: u64,
+    /// Impossible reads.
+    pub impossible_reads: u64,
+}
+
+impl Safety {
+    /// Every anomaly counted.
+    pub fn total(&self) -> u64 {
+        self.lost_writes + self.stale_reads + self.reverted_reads + self.impossible_reads
+    }
+
+    /// `3 anomalies (0 lost writes, 2 stale, 1 reverted, 0 impossible reads)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} anomalies ({} lost writes, {} stale, {} reverted, {} impossible reads)",
+            self.total(),
+            self.lost_writes,
+            self.stale_reads,
+            self.reverted_reads,
+            self.impossible_reads
+        )
+    }
+}
+
+/// The final reads of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalReads {
+    /// When they were made, seconds since the load began.
+    pub at_s: f64,
+    /// Keys read.
+    pub read: usize,
+    /// Keys that could not be read (a node still down), with why.
+    pub missing: Vec<String>,
 }
 
 /// The whole run.
@@ -125,14 +200,29 @@ pub struct Summary {
     pub duration_s: f64,
     /// True when Ctrl-C (or the caller) ended it early.
     pub interrupted: bool,
+    /// Whether the writes were compare-and-set (else lost cannot be told from stale).
+    #[serde(default)]
+    pub conditional_writes: bool,
     /// Successful iterations, all nodes.
     pub iterations: u64,
     /// Failed iterations, all nodes.
     pub errors: u64,
-    /// Lost writes, all nodes.
-    pub lost_writes: u64,
-    /// Ambiguous writes, all nodes.
+    /// Writes that definitely did not happen, all nodes.
+    #[serde(default)]
+    pub failed_writes: u64,
+    /// Writes whose outcome is unknown, all nodes.
     pub ambiguous_writes: u64,
+    /// Acknowledged increments lost, all nodes.
+    pub lost_writes: u64,
+    /// Stale reads, all nodes.
+    #[serde(default)]
+    pub stale_reads: u64,
+    /// Reverted reads, all nodes.
+    #[serde(default)]
+    pub reverted_reads: u64,
+    /// Impossible reads, all nodes.
+    #[serde(default)]
+    pub impossible_reads: u64,
     /// The longest span without a success anywhere in the cluster.
     pub cluster_window: Window,
     /// Every cluster-wide span without success of at least 0.5 s, in time order.
@@ -141,12 +231,22 @@ pub struct Summary {
     pub nodes: Vec<NodeSummary>,
     /// Per key.
     pub keys: Vec<KeySummary>,
-    /// Every lost write seen.
-    pub lost: Vec<LostWrite>,
+    /// The anomalies, listed (at most [`super::check::LISTED_PER_KEY`] per key), in time order.
+    #[serde(default)]
+    pub anomalies: Vec<Anomaly>,
+    /// The final reads, once made.
+    #[serde(default)]
+    pub final_reads: Option<FinalReads>,
+    /// The history file, when one was written.
+    #[serde(default)]
+    pub history: Option<HistoryReport>,
     /// Per node (in node order), every success timestamp (µs since the start, ascending): what
     /// the windows are computed from. Not serialised (a run folder keeps the results instead).
     #[serde(skip)]
     pub successes: Vec<Vec<u64>>,
+    /// The connections' own state, for the final reads. Not serialised.
+    #[serde(skip)]
+    pub conns: Vec<ConnReport>,
 }
 
 impl Summary {
@@ -157,67 +257,188 @@ impl Summary {
         nodes: Vec<String>,
         end_us: u64,
         interrupted: bool,
-        reports: Vec<ConnReport>,
+        mut reports: Vec<ConnReport>,
     ) -> Summary {
-        let secs = measure::secs(end_us).max(1e-9);
-        let mut node_summaries = Vec::new();
         let mut per_node_ts: Vec<Vec<u64>> = vec![Vec::new(); nodes.len()];
-        for r in &reports {
+        for r in &mut reports {
+            r.successes.retain(|&t| t < end_us);
             per_node_ts[r.node_idx].extend_from_slice(&r.successes);
         }
         for ts in &mut per_node_ts {
             ts.sort_unstable();
         }
-        for (i, node) in nodes.iter().enumerate() {
-            let mine = reports.iter().filter(|r| r.node_idx == i);
-            let (mut errors, mut lost, mut amb) = (0, 0, 0);
-            for r in mine {
-                errors += r.errors;
-                lost += r.lost.len() as u64;
-                amb += r.ambiguous;
-            }
-            let iterations = per_node_ts[i].len() as u64;
-            node_summaries.push(NodeSummary {
-                node: node.clone(),
-                iterations,
-                errors,
-                lost_writes: lost,
-                ambiguous_writes: amb,
-                rate_per_s: iterations as f64 / secs,
-                window: measure::longest_gap(&per_node_ts[i], end_us),
-            });
-        }
         let slices: Vec<&[u64]> = per_node_ts.iter().map(Vec::as_slice).collect();
         let all = measure::merge(&slices);
-        let keys = reports
-            .iter()
-            .map(|r| KeySummary {
-                key: r.key.clone(),
-                node: r.node.clone(),
-                iterations: r.iterations,
-                last_acked: r.last_acked,
-                max_possible: r.last_acked.max(r.max_ambiguous),
-            })
-            .collect();
-        Summary {
+        let conditional = reports.first().is_none_or(|r| r.check.conditional);
+        let mut s = Summary {
             run_id,
             started,
             duration_s: measure::secs(end_us),
             interrupted,
-            iterations: all.len() as u64,
-            errors: node_summaries.iter().map(|n| n.errors).sum(),
-            lost_writes: node_summaries.iter().map(|n| n.lost_writes).sum(),
-            ambiguous_writes: node_summaries.iter().map(|n| n.ambiguous_writes).sum(),
+            conditional_writes: conditional,
+            iterations: 0,
+            errors: 0,
+            failed_writes: 0,
+            ambiguous_writes: 0,
+            lost_writes: 0,
+            stale_reads: 0,
+            reverted_reads: 0,
+            impossible_reads: 0,
             cluster_window: measure::longest_gap(&all, end_us),
             cluster_outages: measure::gaps(&all, end_us, LISTED_WINDOW_US),
-            nodes: node_summaries,
-            keys,
-            lost: reports
+            nodes: nodes
                 .iter()
-                .flat_map(|r| r.lost.iter().cloned())
+                .enumerate()
+                .map(|(i, node)| NodeSummary {
+                    node: node.clone(),
+                    iterations: 0,
+                    errors: 0,
+                    failed_writes: 0,
+                    ambiguous_writes: 0,
+                    lost_writes: 0,
+                    stale_reads: 0,
+                    reverted_reads: 0,
+                    impossible_reads: 0,
+                    rate_per_s: 0.0,
+                    window: measure::longest_gap(&per_node_ts[i], end_us),
+                })
                 .collect(),
+            keys: Vec::new(),
+            anomalies: Vec::new(),
+            final_reads: None,
+            history: None,
             successes: per_node_ts,
+            conns: reports,
+        };
+        s.refresh();
+        s
+    }
+
+    /// Recompute every count, the key table and the anomaly list from the connections' state
+    /// (after the final reads changed it).
+    pub fn refresh(&mut self) {
+        let secs = self.duration_s.max(1e-9);
+        for n in &mut self.nodes {
+            n.iterations = 0;
+            n.errors = 0;
+            n.failed_writes = 0;
+            n.ambiguous_writes = 0;
+            n.lost_writes = 0;
+            n.stale_reads = 0;
+            n.reverted_reads = 0;
+            n.impossible_reads = 0;
         }
+        self.keys.clear();
+        self.anomalies.clear();
+        for r in &self.conns {
+            let c = &r.check;
+            if let Some(n) = self.nodes.get_mut(r.node_idx) {
+                n.iterations += r.successes.len() as u64;
+                n.errors += r.errors;
+                n.failed_writes += r.failed;
+                n.ambiguous_writes += r.ambiguous;
+                n.lost_writes += c.lost_writes;
+                n.stale_reads += c.stale_reads;
+                n.reverted_reads += c.reverted_reads;
+                n.impossible_reads += c.impossible_reads;
+            }
+            self.keys.push(KeySummary {
+                key: c.key.clone(),
+                node: c.node.clone(),
+                iterations: r.successes.len() as u64,
+                last_acked: c.last_acked,
+                max_possible: c.max_possible,
+                final_read: r.final_read,
+                lost_writes: c.lost_writes,
+                stale_reads: c.stale_reads,
+                reverted_reads: c.reverted_reads,
+                impossible_reads: c.impossible_reads,
+            });
+            self.anomalies.extend(c.anomalies.iter().cloned());
+        }
+        self.anomalies.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        for n in &mut self.nodes {
+            n.rate_per_s = n.iterations as f64 / secs;
+        }
+        let sum = |f: fn(&NodeSummary) -> u64| self.nodes.iter().map(f).sum::<u64>();
+        self.iterations = sum(|n| n.iterations);
+        self.errors = sum(|n| n.errors);
+        self.failed_writes = sum(|n| n.failed_writes);
+        self.ambiguous_writes = sum(|n| n.ambiguous_writes);
+        self.lost_writes = sum(|n| n.lost_writes);
+        self.stale_reads = sum(|n| n.stale_reads);
+        self.reverted_reads = sum(|n| n.reverted_reads);
+        self.impossible_reads = sum(|n| n.impossible_reads);
+    }
+
+    /// Record the final reads, one per connection in connection order: what each returned
+    /// (`Ok(None)`: the key does not exist), or why it could not be made.
+    pub fn set_finals(&mut self, reads: Vec<Result<Option<u64>, String>>, at_s: f64) {
+        let mut missing = Vec::new();
+        for (r, got) in self.conns.iter_mut().zip(reads) {
+            match got {
+                Ok(v) => {
+                    r.check.final_read(v, at_s);
+                    r.final_read = Some(v.unwrap_or(0));
+                }
+                Err(why) => missing.push(format!("{}: {why}", r.check.key)),
+            }
+        }
+        self.final_reads = Some(FinalReads {
+            at_s,
+            read: self.conns.len() - missing.len(),
+            missing,
+        });
+        self.refresh();
+    }
+
+    /// The safety counts, all kinds.
+    pub fn safety(&self) -> Safety {
+        Safety {
+            lost_writes: self.lost_writes,
+            stale_reads: self.stale_reads,
+            reverted_reads: self.reverted_reads,
+            impossible_reads: self.impossible_reads,
+        }
+    }
+
+    /// The seconds (1-based, as the TSV numbers them) in which an anomaly was seen, ascending.
+    pub fn anomaly_seconds(&self) -> Vec<u64> {
+        let mut s: Vec<u64> = self
+            .anomalies
+            .iter()
+            .map(|a| a.at_s.floor() as u64 + 1)
+            .collect();
+        s.dedup();
+        s
+    }
+
+    /// The safety verdict in one line: the four kinds, how the writes were made, the final read.
+    pub fn safety_line(&self) -> String {
+        let mut s = format!(
+            "safety: {} lost writes, {} stale reads, {} reverted reads, {} impossible reads",
+            self.lost_writes, self.stale_reads, self.reverted_reads, self.impossible_reads
+        );
+        s.push_str(if self.conditional_writes {
+            "; compare-and-set writes"
+        } else {
+            "; blind writes (no compare-and-set: a low read is reported as lost, unconfirmed)"
+        });
+        match &self.final_reads {
+            Some(f) if f.missing.is_empty() => {
+                let _ = write!(s, "; final read of all {} keys", f.read);
+            }
+            Some(f) => {
+                let _ = write!(
+                    s,
+                    "; final read of {} keys, {} could not be read",
+                    f.read,
+                    f.missing.len()
+                );
+            }
+            None => s.push_str("; no final read"),
+        }
+        s
     }
 
     /// The summary for humans (several lines, for stderr).
@@ -264,8 +485,69 @@ impl Summary {
         for w in &self.cluster_outages {
             let _ = writeln!(s, "  outage {}", describe(w));
         }
+        let _ = writeln!(s, "{}", self.safety_line());
+        for a in self.anomalies.iter().take(10) {
+            let _ = writeln!(s, "  {}", describe_anomaly(a));
+        }
+        if self.anomalies.len() > 10 {
+            let _ = writeln!(
+                s,
+                "  ... and {} more (all in the JSON summary)",
+                self.anomalies.len() - 10
+            );
+        }
+        if let Some(h) = &self.history {
+            let _ = writeln!(
+                s,
+                "history: {} ({} operations{})",
+                h.path.display(),
+                h.ops,
+                match h.truncated_at_s {
+                    Some(t) => format!(", stopped at its cap of {} bytes at {t:.1} s", h.max_bytes),
+                    None => String::new(),
+                }
+            );
+        }
         s
     }
+}
+
+/// `lost 97 at 12.31 s: r1/n2/0 on n2 read 3, acknowledged 100 (confirmed by a compare-and-set)`.
+pub fn describe_anomaly(a: &Anomaly) -> String {
+    use super::check::Kind;
+    let when = if a.final_read {
+        format!("in the final read at {:.2} s", a.at_s)
+    } else {
+        format!("at {:.2} s", a.at_s)
+    };
+    let what = match a.kind {
+        Kind::Lost => format!(
+            "lost {} {when}: {} on {} read {}, acknowledged {}{}",
+            a.count,
+            a.key,
+            a.node,
+            a.got,
+            a.expected,
+            if a.confirmed {
+                ""
+            } else {
+                " (unconfirmed: no compare-and-set)"
+            }
+        ),
+        Kind::Stale => format!(
+            "stale read {when}: {} on {} read {}, acknowledged {}",
+            a.key, a.node, a.got, a.expected
+        ),
+        Kind::Reverted => format!(
+            "reverted read {when}: {} on {} read {} after a read of {}",
+            a.key, a.node, a.got, a.expected
+        ),
+        Kind::Impossible => format!(
+            "impossible read {when}: {} on {} read {}, at most {} could have been written",
+            a.key, a.node, a.got, a.expected
+        ),
+    };
+    what
 }
 
 /// `2.31 s (from 10.02 s to 12.33 s)`, or `... to the end, still open`.

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
-use crate::load::summary::describe;
+use crate::load::summary::{describe, Summary};
 pub use event::{Entry, Event, Fanout, Sink, What};
 
 /// `writeln!` into a `String`, which cannot fail.
@@ -294,6 +294,11 @@ pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
                 label: format!("window {:.2} s", e.cluster.length_s),
             })
             .collect(),
+        anomalies: r
+            .load
+            .as_ref()
+            .map(|l| l.anomaly_seconds())
+            .unwrap_or_default(),
     }
 }
 
@@ -429,6 +434,9 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
             );
         }
     }
+    if let Some(l) = &r.load {
+        safety_md(&mut out, l);
+    }
     if !r.restored.is_empty() {
         ln!(out, "\nRestored at the end: {}.", r.restored.join("; "));
     }
@@ -444,6 +452,89 @@ fn window_cell(w: &crate::load::measure::Window) -> String {
         format!("{} (open)", secs(w.length_s))
     } else {
         secs(w.length_s)
+    }
+}
+
+/// The safety section: what the loop's check found, per node, with the anomalies listed, how the
+/// writes were made, the final read, and the history file.
+fn safety_md(out: &mut String, l: &Summary) {
+    ln!(out, "\n## Safety\n");
+    ln!(out, "{}.\n", l.safety_line().trim_start_matches("safety: "));
+    ln!(
+        out,
+        "| node | lost writes | stale reads | reverted reads | impossible reads | failed writes | unknown writes |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for n in &l.nodes {
+        ln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            n.node,
+            n.lost_writes,
+            n.stale_reads,
+            n.reverted_reads,
+            n.impossible_reads,
+            n.failed_writes,
+            n.ambiguous_writes
+        );
+    }
+    ln!(
+        out,
+        "\nA lost write is an acknowledged increment confirmed gone (by a compare-and-set from a \
+         lower value, or by the final read); a stale read is below the last acknowledged value \
+         but not confirmed; a reverted read is below a value already read; an impossible read is \
+         above anything that could have been written. Unknown writes (Jepsen's `info`) may or \
+         may not have been applied; failed ones (`fail`) were not."
+    );
+    if !l.anomalies.is_empty() {
+        ln!(
+            out,
+            "\n| kind | key | node | at | expected | got | count |\n| --- | --- | --- | --- | --- | --- | --- |"
+        );
+        for a in l.anomalies.iter().take(50) {
+            ln!(
+                out,
+                "| {}{} | `{}` | {} | {} | {} | {} | {} |",
+                a.kind.name(),
+                if a.final_read { " (final read)" } else { "" },
+                a.key,
+                a.node,
+                secs(a.at_s),
+                a.expected,
+                a.got,
+                a.count
+            );
+        }
+        if l.anomalies.len() > 50 {
+            ln!(
+                out,
+                "\n{} more in `summary.json` (`load.anomalies`).",
+                l.anomalies.len() - 50
+            );
+        }
+    }
+    if let Some(f) = &l.final_reads {
+        for m in &f.missing {
+            ln!(out, "\nNo final read of {m}.");
+        }
+    }
+    match &l.history {
+        Some(h) => {
+            ln!(
+                out,
+                "\nHistory: `history.edn`, {} operations in Jepsen's format (check it with \
+                 `jepsen.independent` and Knossos' `cas-register`){}.",
+                h.ops,
+                match h.truncated_at_s {
+                    Some(t) => format!(
+                        "; it stopped at its cap of {} bytes at {}, so it is incomplete",
+                        h.max_bytes,
+                        secs(t)
+                    ),
+                    None => String::new(),
+                }
+            );
+        }
+        None => ln!(out, "\nNo history was written."),
     }
 }
 

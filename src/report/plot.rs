@@ -43,6 +43,9 @@ pub struct PlotData {
     pub marks: Vec<Mark>,
     /// Shaded spans (unavailability windows), seconds since the load started.
     pub shades: Vec<Shade>,
+    /// The seconds (1-based, as in `seconds`) in which the loop's check saw an anomaly (a lost
+    /// write, a stale, reverted or impossible read), marked along the bottom of the chart.
+    pub anomalies: Vec<u64>,
 }
 
 /// A vertical line marking an instant (typically a fault being injected or healed).
@@ -88,6 +91,11 @@ const MARK_COLOR: RGBColor = RGBColor(214, 39, 40);
 const SHADE_COLOR: RGBColor = RGBColor(214, 39, 40);
 /// Opacity of the shades (0 = invisible, 1 = opaque).
 const SHADE_OPACITY: f64 = 0.15;
+/// Colour of the anomaly marks along the bottom (purple: not a fault, not a window).
+const ANOMALY_COLOR: RGBColor = RGBColor(106, 27, 154);
+/// Height of an anomaly mark, as a share of the y range.
+const ANOMALY_HEIGHT: f64 = 0.05;
+
 /// Colour of shade labels.
 const SHADE_LABEL_COLOR: RGBColor = RGBColor(150, 20, 20);
 /// Node line colours (Tableau 10 without its red, which is kept for faults),
@@ -297,6 +305,17 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> DrawResul
         ))?;
     }
 
+    // Anomalies: a bar along the bottom of each second in which one was seen.
+    for &sec in &data.anomalies {
+        let (a, b) = (clip(sec.saturating_sub(1) as f64), clip(sec as f64));
+        if a < b {
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, y_max * ANOMALY_HEIGHT)],
+                ANOMALY_COLOR.filled(),
+            )))?;
+        }
+    }
+
     // Marks on top of everything, labels near the top, staggered downwards.
     let mut marks: Vec<&Mark> = data
         .marks
@@ -363,6 +382,9 @@ fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> Dr
             true,
         ));
     }
+    if !data.anomalies.is_empty() {
+        entries.push(("anomaly".to_string(), ANOMALY_COLOR.filled(), true));
+    }
     let style = (FONT, LABEL_SIZE)
         .into_font()
         .color(&BLACK)
@@ -414,7 +436,25 @@ mod tests {
                 end_s: 11.3,
                 label: "window 1.30 s".into(),
             }],
+            anomalies: vec![],
         }
+    }
+
+    #[test]
+    fn anomaly_seconds_are_marked_and_named_in_the_legend() {
+        let plain = render_svg(&sample()).unwrap();
+        assert!(!texts(&plain).iter().any(|t| t == "anomaly"));
+        assert_eq!(plain.matches("#6A1B9A").count(), 0);
+        let mut data = sample();
+        data.anomalies = vec![12, 25];
+        let svg = render_svg(&data).unwrap();
+        assert!(
+            texts(&svg).iter().any(|t| t == "anomaly"),
+            "legend: {:?}",
+            texts(&svg)
+        );
+        let purple = svg.matches("#6A1B9A").count();
+        assert!(purple >= 3, "two bars and the legend box: {purple}");
     }
 
     /// Every `<text ...>content</text>` element as (opening tag, trimmed content).

@@ -11,6 +11,7 @@
 use super::{step_index, Aim, Expect, FaultKind, Scenario, StepRef};
 use crate::fault::{NodeFault, Target};
 use crate::load::measure::{self, Window, MICROS};
+use crate::load::summary::Safety;
 use crate::report::{FiredStep, NodeWindow, Recovery, StepEffect, Verdict};
 
 /// The window a step caused in one timeline: the longest span without a success in `sorted` (µs,
@@ -122,7 +123,8 @@ pub fn effects(
     out
 }
 
-/// Judge every expectation of `scenario` against what happened. `lost_writes` is the run's count.
+/// Judge every expectation of `scenario` against what happened. `safety` is the run's anomaly
+/// counts, final reads included.
 pub fn verdicts(
     scenario: &Scenario,
     nodes: &[String],
@@ -130,7 +132,7 @@ pub fn verdicts(
     end_us: u64,
     fired: &[FiredStep],
     effects: &[StepEffect],
-    lost_writes: u64,
+    safety: &Safety,
 ) -> Vec<Verdict> {
     let fired_step = |r: &StepRef| {
         step_index(&scenario.steps, r).and_then(|i| fired.iter().position(|f| f.index == i))
@@ -155,8 +157,13 @@ pub fn verdicts(
         let v = match e {
             Expect::LostWrites(max) => Verdict {
                 expectation: e.describe(),
-                passed: lost_writes <= *max,
-                measured: format!("{lost_writes} lost writes"),
+                passed: safety.lost_writes <= *max,
+                measured: format!("{} lost writes", safety.lost_writes),
+            },
+            Expect::Anomalies(max) => Verdict {
+                expectation: e.describe(),
+                passed: safety.total() <= *max,
+                measured: safety.describe(),
             },
             Expect::Window(w) => {
                 let Some(k) = fired_step(&w.after) else {
@@ -414,17 +421,26 @@ expect:
   - column-zero: {node: crash, from: crash, until: back}
   - column-zero: {node: n1, from: crash, until: back}
   - lost-writes: 0
+  - anomalies: 0
 ";
         let sc = crate::scenario::parse(Path::new("t.yaml"), text).unwrap();
         let (succ, mut steps) = killed_leader();
         steps[0].name = Some("crash".into());
         steps[1].name = Some("back".into());
         let fx = effects(&names(), &succ, 30 * S, &steps, S);
-        let v = verdicts(&sc, &names(), &succ, 30 * S, &steps, &fx, 0);
+        let v = verdicts(
+            &sc,
+            &names(),
+            &succ,
+            30 * S,
+            &steps,
+            &fx,
+            &Safety::default(),
+        );
         let passed: Vec<bool> = v.iter().map(|v| v.passed).collect();
         assert_eq!(
             passed,
-            vec![true, false, true, true, false, true, false, true],
+            vec![true, false, true, true, false, true, false, true, true],
             "{v:#?}"
         );
         assert!(
@@ -434,8 +450,24 @@ expect:
         );
         assert_eq!(v[4].measured, "n2 after 1.20 s");
         assert!(v[6].measured.starts_with("n1: "), "{}", v[6].measured);
-        let lost = verdicts(&sc, &names(), &succ, 30 * S, &steps, &fx, 3);
-        assert!(!lost[7].passed && lost[7].measured == "3 lost writes");
+        let lost = Safety {
+            lost_writes: 3,
+            stale_reads: 2,
+            ..Safety::default()
+        };
+        let v = verdicts(&sc, &names(), &succ, 30 * S, &steps, &fx, &lost);
+        assert!(!v[7].passed && v[7].measured == "3 lost writes");
+        assert!(!v[8].passed);
+        assert_eq!(
+            v[8].measured,
+            "5 anomalies (3 lost writes, 2 stale, 0 reverted, 0 impossible reads)"
+        );
+        let stale_only = Safety {
+            stale_reads: 1,
+            ..Safety::default()
+        };
+        let v = verdicts(&sc, &names(), &succ, 30 * S, &steps, &fx, &stale_only);
+        assert!(v[7].passed && !v[8].passed, "a stale read is no lost write");
     }
 
     #[test]
@@ -454,7 +486,7 @@ expect:
         let (succ, steps) = killed_leader();
         let fired = &steps[..1]; // interrupted before `back`
         let fx = effects(&names(), &succ, 15 * S, fired, S);
-        let v = verdicts(&sc, &names(), &succ, 15 * S, fired, &fx, 0);
+        let v = verdicts(&sc, &names(), &succ, 15 * S, fired, &fx, &Safety::default());
         assert!(!v[0].passed);
         assert!(
             v[0].measured.contains("back never fired"),

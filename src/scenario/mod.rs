@@ -23,7 +23,8 @@
 //!   - window: {after: crash, at-most: 5s}          # the cluster-wide unavailability window it caused
 //!   - serves-again: {after: 1, within: 10s}        # steps by name or by 0-based index
 //!   - column-zero: {node: crash, from: crash, until: 1}
-//!   - lost-writes: 0                               # at most
+//!   - lost-writes: 0                               # at most (acknowledged increments gone)
+//!   - anomalies: 0                                 # at most, every kind: lost, stale, reverted, impossible
 //! ```
 //!
 //! A partition step names its groups instead of a target (`groups: [[leader], [n2, n3]]`); nodes no
@@ -391,8 +392,12 @@ pub enum Expect {
     /// Every node the step brings back (start, resume, connect; heal: every node a network fault
     /// had cut) serves again within a duration of it.
     ServesAgain(ServesAgain),
-    /// At most this many lost writes (reads that returned less than what was acknowledged).
+    /// At most this many lost writes (acknowledged increments confirmed gone, final read
+    /// included).
     LostWrites(u64),
+    /// At most this many anomalies of every kind: lost writes, stale, reverted and impossible
+    /// reads.
+    Anomalies(u64),
     /// A node's column is 0 from a step until another (while it is isolated, killed, paused).
     ColumnZero(ColumnZero),
 }
@@ -425,6 +430,9 @@ impl Expect {
                 s.after
             ),
             Expect::LostWrites(n) => format!("at most {n} lost writes"),
+            Expect::Anomalies(n) => {
+                format!("at most {n} anomalies (lost, stale, reverted, impossible)")
+            }
             Expect::ColumnZero(c) => format!(
                 "{}'s column is 0 from {} until {}",
                 c.node,
@@ -806,6 +814,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
             Expect::Window(_) => "window",
             Expect::ServesAgain(_) => "serves-again",
             Expect::LostWrites(_) => "lost-writes",
+            Expect::Anomalies(_) => "anomalies",
             Expect::ColumnZero(_) => "column-zero",
         };
         let p = |k: &str| format!("expect[{i}].{key}.{k}");
@@ -865,7 +874,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                     )));
                 }
             }
-            Expect::LostWrites(_) => {}
+            Expect::LostWrites(_) | Expect::Anomalies(_) => {}
             Expect::ColumnZero(c) => {
                 node_aim_ok(&c.node, "node")?;
                 let from = step_ok(&c.from, "from")?;

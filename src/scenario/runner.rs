@@ -28,6 +28,8 @@ use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
+use crate::load::history::HistoryWriter;
+use crate::load::summary::Summary;
 use crate::load::{self, DynDriver, LoadOptions};
 use crate::report::{
     Entry, Event, FiredStep, Outcome, Plan, PlanLoad, RunFolder, RunRecord, Sink, What,
@@ -42,6 +44,23 @@ pub struct RunOptions {
     pub reuse: bool,
     /// Where run folders go (`runs/`).
     pub runs_dir: std::path::PathBuf,
+    /// Write `history.edn` into the run folder, stopping at this many bytes (`None`: no history).
+    pub history_max: Option<u64>,
+}
+
+/// The most a final read of one key may take (its connect, and its read), at least the load's
+/// op-timeout.
+const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the measured load left for the end of the run.
+struct Measured {
+    summary: Summary,
+    /// Why a step failed, when one did.
+    failure: Option<String>,
+    interrupted: bool,
+    /// Second 0 of the load.
+    origin: Instant,
+    history: Option<HistoryWriter>,
 }
 
 /// Where a run's events go: the caller's sink, the run folder and the record, each event once to
@@ -173,7 +192,7 @@ pub async fn run(
     out.entry(what, None);
     out.say(format!("run folder {}", out.folder.dir.display()));
 
-    measured(docker, &lab, file, cancel, &mut out).await;
+    let measured = measured(docker, &lab, file, opts, cancel, &mut out).await;
 
     // Whatever happened, leave no fault in force.
     let restored = match fault::restore(docker, &lab).await {
@@ -204,11 +223,16 @@ pub async fn run(
         }
     };
     let kept = opts.keep || owned.is_none();
-    if kept && restored {
-        // Someone will use this lab next: wait (bounded) until it serves again.
+    // The final reads need the cluster serving again, and so does whoever uses a kept lab next:
+    // wait (bounded) until it is ready.
+    if measured.is_some() || (kept && restored) {
         if let Err(e) = lab::wait_ready(docker, &lab, lab.definition.perseus.ready_timeout).await {
             out.say(format!("after restoring, the lab is not ready: {e}"));
         }
+    }
+    let mut history_failed = None;
+    if let Some(m) = measured {
+        history_failed = conclude(&lab, file, m, &mut out).await;
     }
     // The lab comes down before the folder is finished: a report that cannot be written must
     // not leave the lab up.
@@ -233,6 +257,9 @@ pub async fn run(
     let Out { folder, record, .. } = out;
     let dir = folder.dir.clone();
     folder.finish(&record)?;
+    if let Some(e) = history_failed {
+        return Err(e);
+    }
     Ok((record, dir))
 }
 
@@ -254,9 +281,10 @@ async fn measured(
     docker: &Docker,
     lab: &Lab,
     file: &ScenarioFile,
+    opts: &RunOptions,
     cancel: &CancellationToken,
     out: &mut Out<'_>,
-) {
+) -> Option<Measured> {
     let s = &file.scenario;
     let nodes = lab.node_names();
     let driver = lab.driver();
@@ -284,7 +312,7 @@ async fn measured(
             Outcome::Error
         };
         out.record.error = Some(format!("warm-up: {e}"));
-        return;
+        return None;
     }
     let has_leader = lab.kind().has_leader();
     let leader_before = if has_leader {
@@ -293,15 +321,25 @@ async fn measured(
         None
     };
 
-    // The measured load and, beside it, the timeline, on one clock.
+    // The measured load and, beside it, the timeline, on one clock; the history on it too.
+    let origin = Instant::now();
+    let mut history = None;
+    if let Some(max) = opts.history_max {
+        let path = out.folder.dir.join("history.edn");
+        let first_free = (nodes.len() * s.load.clients_per_node.max(1)) as u64;
+        match HistoryWriter::create(&path, max, origin, first_free).await {
+            Ok(w) => history = Some(w),
+            Err(e) => out.say(format!("no history: {e}")),
+        }
+    }
     let opts = LoadOptions {
         duration: s.load.duration,
         clients_per_node: s.load.clients_per_node,
         op_timeout: s.load.op_timeout,
         run_id: load::new_run_id(),
-        origin: Some(Instant::now()),
+        origin: Some(origin),
+        history: history.as_ref().map(HistoryWriter::history),
     };
-    let origin = opts.origin.unwrap_or_else(Instant::now);
     out.entry(
         What::LoadStart {
             detail: format!(
@@ -358,6 +396,51 @@ async fn measured(
         Some(end_s),
     );
 
+    Some(Measured {
+        summary,
+        failure,
+        interrupted,
+        origin,
+        history,
+    })
+}
+
+/// The end of a measured run, once its faults are undone and the lab is ready: the final read of
+/// every key, the history closed, the windows and recoveries each step caused, the verdicts and
+/// the outcome. Returns the error of a history that could not be written (the run then exits
+/// non-zero, after its report).
+async fn conclude(
+    lab: &Lab,
+    file: &ScenarioFile,
+    m: Measured,
+    out: &mut Out<'_>,
+) -> Option<crate::error::Error> {
+    let s = &file.scenario;
+    let nodes = lab.node_names();
+    let Measured {
+        mut summary,
+        failure,
+        interrupted,
+        origin,
+        history,
+    } = m;
+    let timeout = FINAL_READ_TIMEOUT.max(s.load.op_timeout);
+    let h = history.as_ref().map(HistoryWriter::history);
+    lab.driver()
+        .final_reads(&lab.endpoints(), &mut summary, timeout, h.as_ref(), origin)
+        .await;
+    drop(h);
+    let mut failed = None;
+    if let Some(w) = history {
+        match w.finish().await {
+            Ok(report) => summary.history = Some(report),
+            Err(e) => {
+                out.say(format!("the history could not be written: {e}"));
+                failed = Some(e);
+            }
+        }
+    }
+    let end_s = summary.duration_s;
     let end_us = (summary.duration_s * 1e6).round() as u64;
     let lookback = s.load.op_timeout.max(Duration::from_secs(1)).as_micros() as u64;
     let fired = out.record.steps.clone();
@@ -369,7 +452,7 @@ async fn measured(
         end_us,
         &fired,
         &effects,
-        summary.lost_writes,
+        &summary.safety(),
     );
     for line in summary.render().lines() {
         out.say(line);
@@ -404,6 +487,7 @@ async fn measured(
     for line in lines {
         out.say(line);
     }
+    failed
 }
 
 /// The leader now, asked with a bound (a paused or isolated leader must not hold the run up).
@@ -431,6 +515,7 @@ async fn warm_up(
         op_timeout: s.load.op_timeout,
         run_id: load::new_run_id(),
         origin: None,
+        history: None,
     };
     let mut on_second = |sec: &load::Second| {
         if sec.complete && sec.counts.iter().all(|&c| c > 0) {

@@ -236,6 +236,7 @@ pub async fn measure(
             keep: true,
             reuse: true,
             runs_dir: opts.runs_dir.clone(),
+            history_max: Some(crate::load::history::DEFAULT_MAX_BYTES),
         };
         let mut outcome: Result<()> = Ok(());
         'runs: for r in 0..opts.repeat.max(1) {

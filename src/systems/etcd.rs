@@ -3,7 +3,9 @@
 //!
 //! Source: etcd v3 API reference and gRPC gateway docs
 //! (<https://etcd.io/docs/v3.4/dev-guide/api_grpc_gateway/>): `POST /v3/kv/range` and
-//! `POST /v3/kv/put` take base64 keys and values; `POST /v3/maintenance/status` returns the member's
+//! `POST /v3/kv/txn` take base64 keys and values (a transaction's `compare` on the key's `VALUE`,
+//! or on its `CREATE` revision being 0 for a key that does not exist, then `success` puts;
+//! `succeeded` is omitted when the comparison failed); `POST /v3/maintenance/status` returns the member's
 //! id (`header.member_id`), the leader's member id (`leader`) and the Raft term (`raftTerm`). 64-bit
 //! integers are JSON strings, and proto3 omits zero values (no `leader` field = no leader).
 
@@ -18,7 +20,7 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::{Cluster, Leadership, Pending, Problem, Settings, System};
-use crate::driver::{Driver, DriverError, Endpoint};
+use crate::driver::{Driver, DriverError, Endpoint, Written};
 use crate::http::{oneshot, HttpConn};
 
 /// etcd: a Raft cluster whose leader is the member the others' status names.
@@ -55,7 +57,8 @@ impl System for Etcd {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The load loop's etcd driver: one HTTP/1.1 connection per loop connection; reads are
-/// linearizable ranges, writes are plain puts (the loop owns its key).
+/// linearizable ranges (etcd's default), writes are transactions that put the new value only if
+/// the key still holds the one read (compare-and-set).
 #[derive(Debug, Clone, Default)]
 pub struct EtcdDriver;
 
@@ -90,19 +93,59 @@ fn parse_range(body: &[u8]) -> Result<Option<u64>, DriverError> {
     }
 }
 
+/// An error answer of the gateway. A request etcd did not understand (4xx) was refused; any other
+/// (`etcdserver: request timed out`, `leader changed`, `no leader`: HTTP 503 and the like) may
+/// still be applied once a leader commits the proposal, so its outcome is unknown.
 fn check(status: StatusCode, body: &[u8]) -> Result<(), DriverError> {
     if status.is_success() {
-        Ok(())
-    } else {
-        Err(DriverError::Server(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(body).trim()
-        )))
+        return Ok(());
     }
+    let text = format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim());
+    Err(if status.is_client_error() {
+        DriverError::Server(text)
+    } else {
+        DriverError::Ambiguous(text)
+    })
+}
+
+/// The body of the compare-and-set transaction: put `value` if `key` holds `expected` (or, for
+/// `None`, was never created).
+fn txn_body(key: &str, expected: Option<u64>, value: u64) -> String {
+    let k = B64.encode(key);
+    let compare = match expected {
+        Some(v) => serde_json::json!({
+            "key": k, "target": "VALUE", "result": "EQUAL", "value": B64.encode(v.to_string())
+        }),
+        None => serde_json::json!({
+            "key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"
+        }),
+    };
+    serde_json::json!({
+        "compare": [compare],
+        "success": [{ "request_put": { "key": k, "value": B64.encode(value.to_string()) } }],
+    })
+    .to_string()
+}
+
+/// Decode a transaction's answer: whether its comparison held (proto3 omits `false`).
+fn parse_txn(body: &[u8]) -> Result<Written, DriverError> {
+    #[derive(Deserialize)]
+    struct Txn {
+        #[serde(default)]
+        succeeded: bool,
+    }
+    let t: Txn = serde_json::from_slice(body)
+        .map_err(|e| DriverError::Protocol(format!("bad txn response: {e}")))?;
+    Ok(if t.succeeded {
+        Written::Applied
+    } else {
+        Written::Refused
+    })
 }
 
 impl Driver for EtcdDriver {
     type Conn = HttpConn;
+    const CONDITIONAL: bool = true;
 
     async fn connect(
         &self,
@@ -124,15 +167,20 @@ impl Driver for EtcdDriver {
         parse_range(&resp)
     }
 
-    async fn write(&self, conn: &mut HttpConn, key: &str, value: u64) -> Result<(), DriverError> {
-        let body =
-            serde_json::json!({ "key": B64.encode(key), "value": B64.encode(value.to_string()) })
-                .to_string();
+    async fn write(
+        &self,
+        conn: &mut HttpConn,
+        key: &str,
+        expected: Option<u64>,
+        value: u64,
+    ) -> Result<Written, DriverError> {
+        let body = txn_body(key, expected, value);
         let (status, resp) = conn
-            .request(Method::POST, "/v3/kv/put", Some(Bytes::from(body)))
+            .request(Method::POST, "/v3/kv/txn", Some(Bytes::from(body)))
             .await
             .map_err(|e| DriverError::Io(e.to_string()))?;
-        check(status, &resp)
+        check(status, &resp)?;
+        parse_txn(&resp)
     }
 }
 
@@ -274,6 +322,33 @@ mod tests {
         assert_eq!(parse_range(body.as_bytes()).unwrap(), Some(41));
         let bad = format!(r#"{{"kvs":[{{"value":"{}"}}]}}"#, B64.encode("x"));
         assert!(parse_range(bad.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_write_is_a_transaction_on_the_value_read() {
+        let v: serde_json::Value = serde_json::from_str(&txn_body("k", Some(41), 42)).unwrap();
+        assert_eq!(v["compare"][0]["target"], "VALUE");
+        assert_eq!(v["compare"][0]["value"], B64.encode("41"));
+        assert_eq!(v["success"][0]["request_put"]["value"], B64.encode("42"));
+        let v: serde_json::Value = serde_json::from_str(&txn_body("k", None, 1)).unwrap();
+        assert_eq!(v["compare"][0]["target"], "CREATE");
+        assert_eq!(v["compare"][0]["create_revision"], "0");
+        assert_eq!(
+            parse_txn(br#"{"header":{},"succeeded":true}"#).unwrap(),
+            Written::Applied
+        );
+        assert_eq!(parse_txn(br#"{"header":{}}"#).unwrap(), Written::Refused);
+        assert!(matches!(
+            check(
+                StatusCode::SERVICE_UNAVAILABLE,
+                b"etcdserver: request timed out"
+            ),
+            Err(DriverError::Ambiguous(_))
+        ));
+        assert!(matches!(
+            check(StatusCode::BAD_REQUEST, b"bad"),
+            Err(DriverError::Server(_))
+        ));
     }
 
     #[test]

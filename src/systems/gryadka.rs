@@ -5,8 +5,9 @@
 //! ready when every node's proposer serves a read, i.e. reaches a majority of acceptors.
 //!
 //! The write is a compare-and-set on the version the same connection just read, so the loop's
-//! read-increment-write cannot overwrite a newer value: a 409 is an error of that iteration, as any
-//! other. Like every driver it does not retry, pool or time out by itself.
+//! read-increment-write cannot overwrite a newer value: a 409 is a refused write (definite), a 503
+//! one whose outcome is unknown (no quorum before the proposer's deadline: it may be applied).
+//! Like every driver it does not retry, pool or time out by itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use serde::Deserialize;
 
 use super::{Cluster, Pending, Settings, System};
 
-use crate::driver::{Driver, DriverError, Endpoint};
+use crate::driver::{Driver, DriverError, Endpoint, Written};
 use crate::http::HttpConn;
 
 /// Gryadka: leaderless, so `leader` and `follower` targets are refused.
@@ -76,6 +77,7 @@ pub fn parse_get(status: StatusCode, body: &[u8]) -> Result<Option<(u64, u64)>, 
 
 impl Driver for HttpKvDriver {
     type Conn = KvConn;
+    const CONDITIONAL: bool = true;
 
     async fn connect(&self, endpoint: &Endpoint, timeout: Duration) -> Result<KvConn, DriverError> {
         let http = HttpConn::connect(endpoint.addr, timeout)
@@ -95,7 +97,15 @@ impl Driver for HttpKvDriver {
         Ok(got.map(|(v, _)| v))
     }
 
-    async fn write(&self, conn: &mut KvConn, key: &str, value: u64) -> Result<(), DriverError> {
+    /// `expected` is what the connection read; the proposer compares the version that read
+    /// returned with it, which is the same thing for a key only this connection writes.
+    async fn write(
+        &self,
+        conn: &mut KvConn,
+        key: &str,
+        _expected: Option<u64>,
+        value: u64,
+    ) -> Result<Written, DriverError> {
         let body =
             serde_json::json!({ "value": value.to_string(), "expected_version": conn.version })
                 .to_string();
@@ -104,14 +114,19 @@ impl Driver for HttpKvDriver {
             .request(Method::PUT, &format!("/kv/{key}"), Some(Bytes::from(body)))
             .await
             .map_err(|e| DriverError::Io(e.to_string()))?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(DriverError::Server(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&resp).trim()
-            )))
-        }
+        put_outcome(status, &resp)
+    }
+}
+
+/// What a PUT's answer says: 200 applied, 409 refused (the version moved on), 400 refused (a
+/// request the proposer did not take), anything else (503 no quorum, an ambiguous round) unknown.
+pub fn put_outcome(status: StatusCode, body: &[u8]) -> Result<Written, DriverError> {
+    let text = || format!("HTTP {status}: {}", String::from_utf8_lossy(body).trim());
+    match status {
+        s if s.is_success() => Ok(Written::Applied),
+        StatusCode::CONFLICT => Ok(Written::Refused),
+        s if s.is_client_error() => Err(DriverError::Server(text())),
+        _ => Err(DriverError::Ambiguous(text())),
     }
 }
 
@@ -158,6 +173,18 @@ mod tests {
         assert!(matches!(
             parse_get(StatusCode::OK, br#"{"value":"x","version":1}"#),
             Err(DriverError::Protocol(_))
+        ));
+        assert_eq!(
+            put_outcome(StatusCode::OK, b"{}").unwrap(),
+            Written::Applied
+        );
+        assert_eq!(
+            put_outcome(StatusCode::CONFLICT, b"{}").unwrap(),
+            Written::Refused
+        );
+        assert!(matches!(
+            put_outcome(StatusCode::SERVICE_UNAVAILABLE, b"no quorum"),
+            Err(DriverError::Ambiguous(_))
         ));
     }
 }

@@ -1,8 +1,12 @@
 //! The `redis` control system ([`Redis`]: compose/redis.yaml, three independent Debian
 //! redis-servers, no replication) and the load loop's Redis driver, for it and any plain Redis.
 //!
-//! An iteration is one `GET <key>` (nil = absent, so 0) then one `SET <key> <value+1>` on the
-//! connection's own TCP connection: two round trips, as `redis-benchmark -t get,set` counts them.
+//! An iteration is one `GET <key>` (nil = absent, so 0) then one compare-and-set of `<value+1>`
+//! on the connection's own TCP connection: two round trips, as `redis-benchmark -t get,set` counts
+//! them. The compare-and-set is a small Lua script ([`CAS_LUA`], `EVAL` once per connection, then
+//! `EVALSHA`), atomic in Redis: it sets the key only if it still holds what the `GET` returned, so
+//! a wipe (`FLUSHALL`, a restart without its data) between the two can never be written over
+//! unseen. A server error (`-READONLY`, `-LOADING`) means the script wrote nothing.
 //!
 //! This is the load loop's hot path and the baseline Perseus measures itself against
 //! (BENCHMARKS.md), so a connection is a plain `TcpStream` (`TCP_NODELAY`) that the loop's task
@@ -18,14 +22,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
+use std::sync::OnceLock;
 
+use futures_util::future::BoxFuture;
 use redis::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Cluster, Pending, Settings, System};
-use crate::driver::{Driver, DriverError, Endpoint};
+use crate::driver::{Driver, DriverError, Endpoint, Written};
+
+/// The compare-and-set: `KEYS[1]` is set to `ARGV[2]` if it holds `ARGV[1]` (the empty string:
+/// if it does not exist); 1 when it was set, 0 when the key held something else.
+pub const CAS_LUA: &str = "local v = redis.call('GET', KEYS[1]) \
+if (v == false and ARGV[1] == '') or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end \
+return 0";
+
+/// The SHA-1 of [`CAS_LUA`], for `EVALSHA`.
+fn cas_sha() -> &'static str {
+    static SHA: OnceLock<String> = OnceLock::new();
+    SHA.get_or_init(|| redis::Script::new(CAS_LUA).get_hash().to_string())
+}
 
 /// Independent Redis servers: no leader, every node ready when it answers `PING`.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +73,8 @@ pub struct RedisConn {
     command: Vec<u8>,
     get: Vec<u8>,
     key: String,
+    /// The server has [`CAS_LUA`] in its script cache (sent with `EVAL` on this connection).
+    script_loaded: bool,
 }
 
 /// Append the RESP2 encoding of the command `args` (an array of bulk strings) to `out`.
@@ -124,6 +143,7 @@ impl RedisConn {
             command: Vec::with_capacity(256),
             get: Vec::new(),
             key: String::new(),
+            script_loaded: false,
         })
     }
 
@@ -193,6 +213,7 @@ pub fn parse_get(v: &Value) -> Result<Option<u64>, DriverError> {
 
 impl Driver for RedisDriver {
     type Conn = RedisConn;
+    const CONDITIONAL: bool = true;
 
     async fn connect(
         &self,
@@ -214,22 +235,54 @@ impl Driver for RedisDriver {
         parse_get(&reply?)
     }
 
-    async fn write(&self, c: &mut RedisConn, key: &str, value: u64) -> Result<(), DriverError> {
+    async fn write(
+        &self,
+        c: &mut RedisConn,
+        key: &str,
+        expected: Option<u64>,
+        value: u64,
+    ) -> Result<Written, DriverError> {
         let mut command = std::mem::take(&mut c.command);
-        command.clear();
+        let mut reply = Value::Nil;
         let mut digits = itoa::Buffer::new();
-        pack(
-            &mut command,
-            &[b"SET", key.as_bytes(), digits.format(value).as_bytes()],
-        );
-        let reply = c.call(&command).await;
+        let new = digits.format(value).as_bytes();
+        let mut was = itoa::Buffer::new();
+        let old = expected.map_or(&b""[..], |v| was.format(v).as_bytes());
+        // EVALSHA once the server has the script; EVAL the first time on a connection, and again
+        // if the server lost its script cache (NOSCRIPT: nothing ran).
+        for _ in 0..2 {
+            command.clear();
+            let (verb, script) = if c.script_loaded {
+                (&b"EVALSHA"[..], cas_sha().as_bytes())
+            } else {
+                (&b"EVAL"[..], CAS_LUA.as_bytes())
+            };
+            pack(
+                &mut command,
+                &[verb, script, b"1", key.as_bytes(), old, new],
+            );
+            reply = match c.call(&command).await {
+                Ok(r) => r,
+                Err(e) => {
+                    c.command = command;
+                    return Err(e);
+                }
+            };
+            match &reply {
+                Value::ServerError(e) if e.code() == "NOSCRIPT" => c.script_loaded = false,
+                _ => {
+                    c.script_loaded = true;
+                    break;
+                }
+            }
+        }
         c.command = command;
-        match reply? {
-            Value::Okay => Ok(()),
-            Value::SimpleString(s) if s == "OK" => Ok(()),
+        match reply {
+            Value::Int(1) => Ok(Written::Applied),
+            Value::Int(0) => Ok(Written::Refused),
             Value::ServerError(e) => Err(DriverError::Server(format!("{e:?}"))),
             other => Err(DriverError::Protocol(format!(
-                "SET answered {other:?}, not OK"
+                "the compare-and-set answered {other:?}, not 1 or 0"
             ))),
         }
     }

@@ -3,11 +3,20 @@
 //!
 //! The loop's table is [`TABLE`], `lily.counters (id, value)`, created at `lab up` by the
 //! statements of the definition's `x-perseus.schema`. An iteration is two autocommit statements on
-//! one connection, as in the seeds: [`READ_PG`]/[`READ_MYSQL`] then an upsert
-//! ([`WRITE_PG`]/[`WRITE_MYSQL`]). Every error (a retryable CockroachDB `40001`, a Galera deadlock
-//! `1213`, `1047 WSREP has not yet prepared node for application use`, a TiDB `9005 Region is
-//! unavailable`, a broken socket) is an error of that iteration: the loop drops the connection and
-//! opens a new one, and the error text keeps the server's code so the summary shows what happened.
+//! one connection, as in the seeds: [`READ_PG`]/[`READ_MYSQL`], then a conditional write: an
+//! `UPDATE ... WHERE id = ? AND value = <what was read>` ([`UPDATE_PG`]/[`UPDATE_MYSQL`]), or for a
+//! key that does not exist an insert that refuses an existing row ([`INSERT_PG`]/[`INSERT_MYSQL`]).
+//! No row changed means the key held something else: a refused write. Every error (a retryable
+//! CockroachDB `40001`, a Galera deadlock `1213`, `1047 WSREP has not yet prepared node for
+//! application use`, a TiDB `9005 Region is unavailable`, a broken socket) is an error of that
+//! iteration: the loop drops the connection and opens a new one, and the error text keeps the
+//! server's code so the summary shows what happened.
+//!
+//! An autocommit statement the server answered with an error was not committed (a definite
+//! failure), except where the server says it does not know: CockroachDB's `40003` ("result is
+//! ambiguous") and, on the MySQL wire, `1105` (TiDB's "execution result undetermined" and other
+//! unknown errors) and TiDB's own `9xxx` storage errors (a TiKV timeout during commit). A broken
+//! connection is an unknown outcome too.
 //!
 //! Neither crate bounds a statement in time, so the loop wraps every call in its deadline and
 //! discards the connection after any error without waiting on the server; TCP keepalives are on
@@ -21,20 +30,26 @@ use mysql_async::prelude::Queryable;
 use tokio::task::JoinHandle;
 
 use super::Pending;
-use crate::driver::{Driver, DriverError, Endpoint};
+use crate::driver::{Driver, DriverError, Endpoint, Written};
 
 /// The loop's table: one row per key (`id`, at most 255 characters) holding the counter `value`.
 pub const TABLE: &str = "lily.counters";
 /// Read one key (PostgreSQL wire).
 pub const READ_PG: &str = "SELECT value FROM lily.counters WHERE id = $1";
-/// Write one key (PostgreSQL wire; CockroachDB accepts the same upsert).
-pub const WRITE_PG: &str = "INSERT INTO lily.counters (id, value) VALUES ($1, $2) \
-                            ON CONFLICT (id) DO UPDATE SET value = excluded.value";
+/// Write one key if it holds `$2` (PostgreSQL wire, CockroachDB too): one row changed, or none.
+pub const UPDATE_PG: &str = "UPDATE lily.counters SET value = $3 WHERE id = $1 AND value = $2";
+/// Create one key that does not exist (PostgreSQL wire): one row inserted, or none.
+pub const INSERT_PG: &str =
+    "INSERT INTO lily.counters (id, value) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
 /// Read one key (MySQL wire).
 pub const READ_MYSQL: &str = "SELECT value FROM lily.counters WHERE id = ?";
-/// Write one key (MySQL wire; MariaDB and TiDB accept `VALUES()` in the update clause).
-pub const WRITE_MYSQL: &str = "INSERT INTO lily.counters (id, value) VALUES (?, ?) \
-                               ON DUPLICATE KEY UPDATE value = VALUES(value)";
+/// Write one key if it holds the third parameter (MySQL wire): one row changed, or none.
+pub const UPDATE_MYSQL: &str = "UPDATE lily.counters SET value = ? WHERE id = ? AND value = ?";
+/// Create one key that does not exist (MySQL wire): an existing row is error `1062`.
+pub const INSERT_MYSQL: &str = "INSERT INTO lily.counters (id, value) VALUES (?, ?)";
+
+/// MySQL's duplicate-key error: the row exists, so an insert-if-absent was refused.
+const ER_DUP_ENTRY: u16 = 1062;
 
 /// Idle time before the first TCP keepalive probe on a SQL connection.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
@@ -55,7 +70,8 @@ pub struct PgConn {
     pub client: tokio_postgres::Client,
     task: JoinHandle<()>,
     read: Option<tokio_postgres::Statement>,
-    write: Option<tokio_postgres::Statement>,
+    update: Option<tokio_postgres::Statement>,
+    insert: Option<tokio_postgres::Statement>,
 }
 
 impl Drop for PgConn {
@@ -74,11 +90,14 @@ pub fn pg_error(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// CockroachDB's "statement completion unknown": the commit may or may not have happened.
+const SQLSTATE_AMBIGUOUS: &str = "40003";
+
 fn pg_call_error(e: tokio_postgres::Error) -> DriverError {
-    if e.as_db_error().is_some() {
-        DriverError::Server(pg_error(&e))
-    } else {
-        DriverError::Io(pg_error(&e))
+    match e.as_db_error() {
+        Some(db) if db.code().code() == SQLSTATE_AMBIGUOUS => DriverError::Ambiguous(pg_error(&e)),
+        Some(_) => DriverError::Server(pg_error(&e)),
+        None => DriverError::Io(pg_error(&e)),
     }
 }
 
@@ -112,7 +131,8 @@ pub async fn pg_connect(
         client: pg,
         task,
         read: None,
-        write: None,
+        update: None,
+        insert: None,
     })
 }
 
@@ -142,8 +162,18 @@ pub async fn mysql_connect(
     }
 }
 
+/// Whether a MySQL-wire server error leaves the statement's outcome unknown: `1105` (TiDB's
+/// "execution result undetermined", and unknown errors generally) and TiDB's storage errors
+/// (`9001`..`9999`: a TiKV or PD timeout during commit). Everything else was refused.
+fn mysql_ambiguous(code: u16) -> bool {
+    code == 1105 || (9001..=9999).contains(&code)
+}
+
 fn mysql_call_error(e: mysql_async::Error) -> DriverError {
     match e {
+        mysql_async::Error::Server(s) if mysql_ambiguous(s.code) => {
+            DriverError::Ambiguous(format!("{}: {}", s.code, s.message))
+        }
         mysql_async::Error::Server(s) => DriverError::Server(format!("{}: {}", s.code, s.message)),
         other => DriverError::Io(other.to_string()),
     }
@@ -166,6 +196,7 @@ pub struct PgDriver {
 
 impl Driver for PgDriver {
     type Conn = PgConn;
+    const CONDITIONAL: bool = true;
 
     async fn connect(&self, endpoint: &Endpoint, timeout: Duration) -> Result<PgConn, DriverError> {
         let mut conn = pg_connect(endpoint.addr, &self.client, timeout).await?;
@@ -173,10 +204,13 @@ impl Driver for PgDriver {
             Some(conn.client.prepare(READ_PG).await.map_err(|e| {
                 DriverError::Connect(format!("preparing the read: {}", pg_error(&e)))
             })?);
-        conn.write =
-            Some(conn.client.prepare(WRITE_PG).await.map_err(|e| {
+        conn.update =
+            Some(conn.client.prepare(UPDATE_PG).await.map_err(|e| {
                 DriverError::Connect(format!("preparing the write: {}", pg_error(&e)))
             })?);
+        conn.insert = Some(conn.client.prepare(INSERT_PG).await.map_err(|e| {
+            DriverError::Connect(format!("preparing the insert: {}", pg_error(&e)))
+        })?);
         Ok(conn)
     }
 
@@ -198,14 +232,31 @@ impl Driver for PgDriver {
         }
     }
 
-    async fn write(&self, conn: &mut PgConn, key: &str, value: u64) -> Result<(), DriverError> {
-        let stmt = conn.write.as_ref().expect("prepared at connect");
+    async fn write(
+        &self,
+        conn: &mut PgConn,
+        key: &str,
+        expected: Option<u64>,
+        value: u64,
+    ) -> Result<Written, DriverError> {
         let v = to_column(value)?;
-        conn.client
-            .execute(stmt, &[&key, &v])
-            .await
-            .map_err(pg_call_error)?;
-        Ok(())
+        let changed = match expected {
+            Some(old) => {
+                let stmt = conn.update.as_ref().expect("prepared at connect");
+                let old = to_column(old)?;
+                conn.client.execute(stmt, &[&key, &old, &v]).await
+            }
+            None => {
+                let stmt = conn.insert.as_ref().expect("prepared at connect");
+                conn.client.execute(stmt, &[&key, &v]).await
+            }
+        }
+        .map_err(pg_call_error)?;
+        Ok(if changed == 1 {
+            Written::Applied
+        } else {
+            Written::Refused
+        })
     }
 }
 
@@ -218,6 +269,7 @@ pub struct MySqlDriver {
 
 impl Driver for MySqlDriver {
     type Conn = mysql_async::Conn;
+    const CONDITIONAL: bool = true;
 
     async fn connect(
         &self,
@@ -243,11 +295,23 @@ impl Driver for MySqlDriver {
         &self,
         conn: &mut mysql_async::Conn,
         key: &str,
+        expected: Option<u64>,
         value: u64,
-    ) -> Result<(), DriverError> {
-        conn.exec_drop(WRITE_MYSQL, (key, to_column(value)?))
-            .await
-            .map_err(mysql_call_error)
+    ) -> Result<Written, DriverError> {
+        let v = to_column(value)?;
+        let done = match expected {
+            Some(old) => {
+                conn.exec_drop(UPDATE_MYSQL, (v, key, to_column(old)?))
+                    .await
+            }
+            None => conn.exec_drop(INSERT_MYSQL, (key, v)).await,
+        };
+        match done {
+            Ok(()) if conn.affected_rows() == 1 => Ok(Written::Applied),
+            Ok(()) => Ok(Written::Refused),
+            Err(mysql_async::Error::Server(s)) if s.code == ER_DUP_ENTRY => Ok(Written::Refused),
+            Err(e) => Err(mysql_call_error(e)),
+        }
     }
 
     /// Dropped as is, a mysql_async connection cut off mid-query spawns a clean-up that waits
@@ -359,7 +423,14 @@ mod tests {
 
     #[test]
     fn statements_use_the_loop_table() {
-        for s in [READ_PG, WRITE_PG, READ_MYSQL, WRITE_MYSQL] {
+        for s in [
+            READ_PG,
+            UPDATE_PG,
+            INSERT_PG,
+            READ_MYSQL,
+            UPDATE_MYSQL,
+            INSERT_MYSQL,
+        ] {
             assert!(s.contains(TABLE), "{s}");
         }
     }
