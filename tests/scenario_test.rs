@@ -211,7 +211,7 @@ expect:
         vec![false, true, true],
         "{s}"
     );
-    assert_eq!(s["load"]["lost_writes"], 0);
+    assert_safe(&s["load"]);
     let steps: Vec<_> = events(&dir)
         .into_iter()
         .filter(|e| e["kind"] == "step")

@@ -73,7 +73,7 @@ fn isolated_region_leader_and_pd_leader_on_the_official_images() {
             "every node serves from 8.5 s after heal",
         );
     }
-    assert_eq!(r.summary["lost_writes"], 0, "{}", r.summary["lost"]);
+    assert_safe(&r.summary);
 
     let asked = pd_leader_from("n1");
     let event = lab.fault("pause", "pd-leader");

@@ -52,6 +52,12 @@ enum Command {
         /// The run folder (runs/<time>-<name>/).
         run: PathBuf,
     },
+    /// Check a history (history.edn, Jepsen's format) key by key as Knossos' cas-register model
+    /// would: one line per key with a violation, exit 1 when there is one.
+    Check {
+        /// The history file (a run folder's history.edn, or `perseus load --history FILE`).
+        history: PathBuf,
+    },
     /// The systems the lab knows: name, implementation, leader targets, and where each image
     /// comes from (built here, or official) and whether it is on this machine.
     Systems {
@@ -130,5 +136,23 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Table(args) => run::table_command(args).await,
         Command::Systems { json } => lab::systems_command(json).await,
+        Command::Check { history } => {
+            let verdicts = perseus::load::history::check(&history)?;
+            let ops: u64 = verdicts.values().map(|v| v.ops).sum();
+            let bad: Vec<_> = verdicts.iter().filter(|(_, v)| v.violations > 0).collect();
+            for (key, v) in &bad {
+                println!(
+                    "{key}: {} of {} acknowledged operations no order explains",
+                    v.violations, v.ops
+                );
+            }
+            eprintln!(
+                "{}: {} keys, {ops} acknowledged operations, {} keys not linearizable",
+                history.display(),
+                verdicts.len(),
+                bad.len()
+            );
+            Ok(if bad.is_empty() { 0 } else { 1 })
+        }
     }
 }
