@@ -72,7 +72,8 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
         "the cluster window is the one the kill (at {kill:.3} s) caused: {cw}"
     );
     assert_ne!(new_leader, killed);
-    assert_safe(&r.summary);
+    // The killed node is still down when the load ends: its keys have no final read.
+    assert_safe_but_down(&r.summary, &[&killed]);
 
     // What etcd holds, read back through etcdctl on a surviving node, is what the loop had acknowledged.
     let run_id = r.summary["run_id"].as_str().unwrap();

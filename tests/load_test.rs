@@ -28,7 +28,7 @@ fn every_node_serves_and_etcd_holds_exactly_what_was_acknowledged() {
         );
     }
     let s = &r.summary;
-    assert_safe(&s);
+    assert_safe(s);
     let total: u64 = r.rows.iter().map(|row| row[1]).sum();
     assert_eq!(
         s["iterations"].as_u64().unwrap(),
@@ -57,10 +57,12 @@ fn every_node_serves_and_etcd_holds_exactly_what_was_acknowledged() {
             "{name}: etcd {} vs acknowledged {acked}",
             held[name]
         );
-        assert_eq!(
-            key["iterations"].as_u64().unwrap(),
-            acked,
-            "without faults each iteration adds exactly one"
+        // Without faults each iteration adds exactly one; the write in flight when the load
+        // stopped may have been acknowledged after its end, outside its counted iterations.
+        let counted = key["iterations"].as_u64().unwrap();
+        assert!(
+            acked == counted || acked == counted + 1,
+            "{name}: {counted} iterations counted, {acked} acknowledged"
         );
     }
 }

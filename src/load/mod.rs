@@ -294,14 +294,28 @@ pub async fn run<D: Driver>(
         }
     }
 
-    // The printer: one line per completed second, until the end or an interruption.
+    // The printer: one line per completed second, until the end or an interruption. The
+    // connections stop exactly at the end (not a grace later), so that the writes acknowledged
+    // after it are at most the one in flight on each connection.
     let last = duration.as_secs_f64().ceil() as u64;
     let mut next = 1u64;
     let mut interrupted = false;
+    let mut reports: Option<Vec<ConnReport>> = None;
+    let mut tasks = Some(tasks);
     while next <= last {
-        let due = start + Duration::from_secs(next).min(duration) + TICK_GRACE;
+        let boundary = start + Duration::from_secs(next).min(duration);
+        let is_last = next == last;
+        let due = if is_last {
+            boundary
+        } else {
+            boundary + TICK_GRACE
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(due.into()) => {
+                if is_last {
+                    conns_stop.cancel();
+                    reports = Some(join(tasks.take().unwrap_or_default()).await);
+                }
                 let complete = Duration::from_secs(next) <= duration;
                 on_second(&buckets.second(next, complete));
                 next += 1;
@@ -315,12 +329,10 @@ pub async fn run<D: Driver>(
         duration
     };
     conns_stop.cancel();
-    let mut reports = Vec::new();
-    for t in tasks {
-        if let Ok(r) = t.await {
-            reports.push(r);
-        }
-    }
+    let reports = match reports {
+        Some(r) => r,
+        None => join(tasks.take().unwrap_or_default()).await,
+    };
     let end_us = end.as_micros() as u64;
     if interrupted && end_us > (next - 1) * MICROS {
         on_second(&buckets.second(next, false));
@@ -333,6 +345,17 @@ pub async fn run<D: Driver>(
         interrupted,
         reports,
     )
+}
+
+/// The connections' reports, once each has stopped.
+async fn join(tasks: Vec<tokio::task::JoinHandle<ConnReport>>) -> Vec<ConnReport> {
+    let mut reports = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await {
+            reports.push(r);
+        }
+    }
+    reports
 }
 
 /// Read every key of `summary` once more, through its own node's endpoint (on the unreplicated

@@ -191,7 +191,7 @@ pub fn scenario(
                 groups: None,
             },
         ],
-        expect: vec![Expect::LostWrites(0)],
+        expect: vec![Expect::LostWrites(0), Expect::Anomalies(0)],
     }
 }
 

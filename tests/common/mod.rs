@@ -329,6 +329,12 @@ impl LoadRun {
 /// The loop's check found nothing wrong in a summary (`perseus load --json`, or a run's `load`):
 /// no anomaly of any kind, and every key has a final read within its bounds.
 pub fn assert_safe(summary: &serde_json::Value) {
+    assert_safe_but_down(summary, &[]);
+}
+
+/// [`assert_safe`] for a `perseus load` that ended with the nodes `down` still down (killed,
+/// stopped): their keys have no final read (`final` is `null`), every other key has one.
+pub fn assert_safe_but_down(summary: &serde_json::Value, down: &[&str]) {
     for field in [
         "lost_writes",
         "stale_reads",
@@ -338,6 +344,11 @@ pub fn assert_safe(summary: &serde_json::Value) {
         assert_eq!(summary[field], 0, "{field}: {}", summary["anomalies"]);
     }
     for key in summary["keys"].as_array().expect("keys") {
+        let node = key["node"].as_str().unwrap_or_default();
+        if down.contains(&node) {
+            assert!(key["final"].is_null(), "{node} is down, yet read: {key}");
+            continue;
+        }
         let fin = key["final"]
             .as_u64()
             .unwrap_or_else(|| panic!("no final read of {key}"));
