@@ -5,8 +5,9 @@
 //! `--update BENCHMARKS.md` also replaces the generated part of that file.
 //!
 //! - `loop`: the load loop's ceiling against the `redis` control system, `perseus load redis` at
-//!   1, 4, 16 and 64 connections per node against Debian's `redis-benchmark -t get,set` at the
-//!   same concurrency (one GET plus one SET per iteration), with CPU time and peak RSS.
+//!   1, 4, 16 and 64 connections per node against Debian's `redis-benchmark` doing the same two
+//!   commands at the same concurrency: `-t get`, then `EVALSHA` of the loop's own compare-and-set
+//!   script ([`perseus::systems::redis::CAS_LUA`]) on random keys, with CPU time and peak RSS.
 //! - `start`: `perseus lab up` to the first successful iteration on every node, against the
 //!   Compose tool bringing up the same `compose/<system>.yaml` plus polling; `--nodes 3, 5, 7`.
 //! - `faults`: from the fault command to its effect, 20 repetitions, against the Docker CLI.
@@ -168,6 +169,32 @@ struct Measured {
 }
 
 /// Run `cmd` to its end, measuring it with wait4(2) so that CPU and RSS are its own.
+/// Load the loop's compare-and-set script into every node (`redis-cli SCRIPT LOAD`); its SHA-1.
+fn load_cas_script(nodes: &[Endpoint]) -> R<String> {
+    let mut sha = String::new();
+    for e in nodes {
+        let out = Command::new("redis-cli")
+            .args([
+                "-h",
+                &e.addr.ip().to_string(),
+                "-p",
+                &e.addr.port().to_string(),
+            ])
+            .args(["SCRIPT", "LOAD", perseus::systems::redis::CAS_LUA])
+            .output()
+            .map_err(|e| format!("redis-cli: {e}"))?;
+        sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || sha.len() != 40 {
+            return Err(format!(
+                "redis-cli SCRIPT LOAD on {}: {sha} {}",
+                e.node,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(sha)
+}
+
 fn measured(mut cmd: Command) -> R<Measured> {
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -387,49 +414,54 @@ fn perseus_loop(c: usize, secs: u64) -> R<LoopRun> {
     })
 }
 
-/// `redis-benchmark -t get,set -c C -n N` on every node at once (one process per node, as the
-/// loop runs C connections per node). Iterations/s: the N GET+SET pairs of every node over the
-/// wall time until the last process ended. CPU per million iterations over all three.
+/// `redis-benchmark` on every node at once (one process per node, as the loop runs C connections
+/// per node), doing what an iteration does: `-t get -c C -n N`, then `-c C -n N` of `EVALSHA` of
+/// the loop's compare-and-set script on random keys (loaded first with `redis-cli SCRIPT LOAD`).
+/// Iterations/s: the N GET+compare-and-set pairs of every node over the wall time until the last
+/// process ended. CPU per million iterations over all of them.
 fn redis_benchmark(nodes: &[Endpoint], c: usize, n: u64) -> R<LoopRun> {
+    let sha = load_cas_script(nodes)?;
     let handles: Vec<_> = nodes
         .iter()
         .map(|e| {
-            let mut cmd = Command::new("redis-benchmark");
-            cmd.args([
-                "-h",
-                &e.addr.ip().to_string(),
-                "-p",
-                &e.addr.port().to_string(),
-                "-c",
-                &c.to_string(),
-                "-n",
-                &n.to_string(),
-                "-t",
-                "get,set",
-                "--csv",
+            let (host, port) = (e.addr.ip().to_string(), e.addr.port().to_string());
+            let (c, n) = (c.to_string(), n.to_string());
+            let base = ["-h", &host, "-p", &port, "-c", &c, "-n", &n, "--csv"].map(str::to_string);
+            let mut get = Command::new("redis-benchmark");
+            get.args(&base).args(["-t", "get"]);
+            let mut cas = Command::new("redis-benchmark");
+            cas.args(&base).args([
+                "-r",
+                "100000000",
+                "EVALSHA",
+                &sha,
+                "1",
+                "bench:__rand_int__",
+                "",
+                "1",
             ]);
-            std::thread::spawn(move || measured(cmd))
+            std::thread::spawn(move || -> R<(Measured, Measured)> {
+                Ok((measured(get)?, measured(cas)?))
+            })
         })
         .collect();
     let t0 = Instant::now();
     let mut cpu = 0.0;
     let mut rss = 0i64;
     for h in handles {
-        let m = h.join().map_err(|_| "redis-benchmark thread panicked")??;
-        let text = String::from_utf8_lossy(&m.out.stdout).into_owned();
-        let rps = |test: &str| -> R<f64> {
+        let (get, cas) = h.join().map_err(|_| "redis-benchmark thread panicked")??;
+        for (m, test) in [(&get, "GET"), (&cas, "EVALSHA")] {
+            let text = String::from_utf8_lossy(&m.out.stdout).into_owned();
+            // Each test ran; their own rates are not summed, because the three processes do
+            // not start and end their phases together (see the rate below).
             text.lines()
-                .find(|l| l.starts_with(&format!("\"{test}\"")))
+                .find(|l| l.starts_with(&format!("\"{test}")))
                 .and_then(|l| l.split(',').nth(1))
-                .and_then(|v| v.trim_matches('"').parse().ok())
-                .ok_or_else(|| format!("redis-benchmark printed no {test} rate: {text}"))
-        };
-        // Both tests ran; their own rates are not summed, because the three processes do not
-        // start and end their GET and SET phases together (see the rate below).
-        rps("GET")?;
-        rps("SET")?;
-        cpu += m.cpu_s;
-        rss = rss.max(m.max_rss_kib);
+                .and_then(|v| v.trim_matches('"').parse::<f64>().ok())
+                .ok_or_else(|| format!("redis-benchmark printed no {test} rate: {text}"))?;
+            cpu += m.cpu_s;
+            rss = rss.max(m.max_rss_kib);
+        }
     }
     // Pairs done on all nodes over the wall time until the last process ended: a process that
     // finishes late runs alone on the machine for a while, so summing each process' own rate
