@@ -93,6 +93,11 @@ fn a_flushall_on_one_redis_node_is_lost_on_its_keys_only_every_time() {
             s["nodes"][1]["lost_writes"], s["lost_writes"],
             "round {round}: n2 holds every loss"
         );
+        eprintln!(
+            "round {round}: {} lost writes on n2 ({} anomalies listed), n1 and n3 none",
+            s["lost_writes"],
+            found.len()
+        );
     }
 }
 
@@ -137,6 +142,11 @@ fn an_older_value_put_back_in_etcd_is_a_loss_on_that_key() {
     assert!(
         lost >= 50,
         "at least the 50 increments put back, and those the loop acknowledged between the read and the put: {lost}"
+    );
+    eprintln!(
+        "{key} put back from {value} to {}: {}",
+        value - 50,
+        s["anomalies"]
     );
     drop(lab);
 }
@@ -232,6 +242,12 @@ fn a_loss_only_the_final_read_can_see_is_found_after_the_run() {
         .collect();
     n2.sort();
     assert_eq!(flagged, n2, "{bad}");
+    eprintln!(
+        "final read only: {} lost writes, {}; perseus check: {}",
+        s["lost_writes"],
+        s["anomalies"],
+        bad.trim()
+    );
 }
 
 #[test]
@@ -269,6 +285,21 @@ fn a_stale_write_that_lands_after_a_pause_is_not_a_loss() {
         s["nodes"][0]
     );
     assert_safe(s);
+    eprintln!(
+        "three pauses of n1: {} writes of unknown outcome on n1, {} anomalies, finals {:?}",
+        s["nodes"][0]["ambiguous_writes"],
+        s["anomalies"].as_array().unwrap().len(),
+        s["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (
+                k["final"].clone(),
+                k["last_acked"].clone(),
+                k["max_possible"].clone()
+            ))
+            .collect::<Vec<_>>()
+    );
     // What PostgreSQL holds, read with psql, lies within every key's bounds.
     for node in ["n1", "n2", "n3"] {
         let keys = keys_of(s, node);
