@@ -88,6 +88,47 @@ pub enum Outcome {
     Info,
 }
 
+/// The anomaly counts, all kinds: of a key, a node or a run (the expectations judge them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Safety {
+    /// Acknowledged increments lost.
+    pub lost_writes: u64,
+    /// Stale reads.
+    pub stale_reads: u64,
+    /// Reverted reads.
+    pub reverted_reads: u64,
+    /// Impossible reads.
+    pub impossible_reads: u64,
+}
+
+impl Safety {
+    /// Add `other`'s counts to these.
+    pub fn add(&mut self, other: &Safety) {
+        self.lost_writes += other.lost_writes;
+        self.stale_reads += other.stale_reads;
+        self.reverted_reads += other.reverted_reads;
+        self.impossible_reads += other.impossible_reads;
+    }
+
+    /// Every anomaly counted (lost counts increments, the others reads).
+    pub fn total(&self) -> u64 {
+        self.lost_writes + self.stale_reads + self.reverted_reads + self.impossible_reads
+    }
+
+    /// `3 anomalies (0 lost writes, 2 stale, 1 reverted, 0 impossible reads)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} anomalies ({} lost writes, {} stale, {} reverted, {} impossible reads)",
+            self.total(),
+            self.lost_writes,
+            self.stale_reads,
+            self.reverted_reads,
+            self.impossible_reads
+        )
+    }
+}
+
 /// A read below `last_acked`, waiting for the compare-and-set that follows it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Suspect {
@@ -112,14 +153,10 @@ pub struct KeyCheck {
     pub max_possible: u64,
     /// The highest value a read returned since the last confirmed loss.
     pub highest_read: u64,
-    /// Acknowledged increments confirmed lost.
-    pub lost_writes: u64,
-    /// Reads below `last_acked` not confirmed as losses.
-    pub stale_reads: u64,
-    /// Reads below the highest value read, not below `last_acked`.
-    pub reverted_reads: u64,
-    /// Reads above `max_possible`.
-    pub impossible_reads: u64,
+    /// Its anomalies: acknowledged increments confirmed lost, reads below `last_acked` not
+    /// confirmed as losses (stale), below the highest value read (reverted), above
+    /// `max_possible` (impossible).
+    pub safety: Safety,
     /// The first [`LISTED_PER_KEY`] anomalies.
     pub anomalies: Vec<Anomaly>,
     suspect: Option<Suspect>,
@@ -135,18 +172,10 @@ impl KeyCheck {
             last_acked: 0,
             max_possible: 0,
             highest_read: 0,
-            lost_writes: 0,
-            stale_reads: 0,
-            reverted_reads: 0,
-            impossible_reads: 0,
+            safety: Safety::default(),
             anomalies: Vec::new(),
             suspect: None,
         }
-    }
-
-    /// Every anomaly counted on this key (lost counts increments, the others reads).
-    pub fn total(&self) -> u64 {
-        self.lost_writes + self.stale_reads + self.reverted_reads + self.impossible_reads
     }
 
     fn note(&mut self, kind: Kind, expected: u64, got: u64, at_s: f64, final_read: bool) {
@@ -155,11 +184,12 @@ impl KeyCheck {
         } else {
             1
         };
+        let k = &mut self.safety;
         match kind {
-            Kind::Lost => self.lost_writes += count,
-            Kind::Stale => self.stale_reads += 1,
-            Kind::Reverted => self.reverted_reads += 1,
-            Kind::Impossible => self.impossible_reads += 1,
+            Kind::Lost => k.lost_writes += count,
+            Kind::Stale => k.stale_reads += 1,
+            Kind::Reverted => k.reverted_reads += 1,
+            Kind::Impossible => k.impossible_reads += 1,
         }
         if self.anomalies.len() < LISTED_PER_KEY {
             self.anomalies.push(Anomaly {
@@ -277,7 +307,7 @@ mod tests {
         step(&mut k, Some(3), Outcome::Ok); // the info write was applied
         step(&mut k, Some(4), Outcome::Fail);
         k.final_read(Some(4), 9.0);
-        assert_eq!((k.last_acked, k.max_possible, k.total()), (4, 4, 0));
+        assert_eq!((k.last_acked, k.max_possible, k.safety.total()), (4, 4, 0));
     }
 
     #[test]
@@ -290,7 +320,7 @@ mod tests {
         // The key was wiped back to 3 and the compare-and-set from 3 succeeded.
         step(&mut k, Some(3), Outcome::Ok);
         assert_eq!(
-            k.lost_writes, 97,
+            k.safety.lost_writes, 97,
             "a drop from 100 to 3 loses 97 increments"
         );
         assert_eq!(k.anomalies.len(), 1);
@@ -303,7 +333,7 @@ mod tests {
         // From there on the key climbs again without further reports.
         step(&mut k, Some(4), Outcome::Ok);
         k.final_read(Some(5), 9.0);
-        assert_eq!(k.total(), 97);
+        assert_eq!(k.safety.total(), 97);
     }
 
     #[test]
@@ -312,9 +342,9 @@ mod tests {
         step(&mut k, None, Outcome::Ok);
         step(&mut k, Some(1), Outcome::Ok);
         step(&mut k, Some(1), Outcome::Fail); // a follower answered from behind
-        assert_eq!((k.stale_reads, k.lost_writes), (1, 0));
+        assert_eq!((k.safety.stale_reads, k.safety.lost_writes), (1, 0));
         step(&mut k, Some(0), Outcome::Info); // unknown: not a confirmation either
-        assert_eq!((k.stale_reads, k.lost_writes), (2, 0));
+        assert_eq!((k.safety.stale_reads, k.safety.lost_writes), (2, 0));
         assert_eq!(k.anomalies[0].kind, Kind::Stale);
     }
 
@@ -325,12 +355,12 @@ mod tests {
         step(&mut k, Some(1), Outcome::Info); // 2 may be applied
         step(&mut k, Some(2), Outcome::Info); // read 2: it was; 3 may be applied
         step(&mut k, Some(1), Outcome::Ok); // 2 was seen and is gone: reverted, not lost
-        assert_eq!((k.reverted_reads, k.lost_writes), (1, 0));
+        assert_eq!((k.safety.reverted_reads, k.safety.lost_writes), (1, 0));
         let r = &k.anomalies[0];
         assert_eq!((r.kind, r.expected, r.got), (Kind::Reverted, 2, 1));
         // 7 was never written: nothing reached beyond 3.
         step(&mut k, Some(7), Outcome::Ok);
-        assert_eq!(k.impossible_reads, 1);
+        assert_eq!(k.safety.impossible_reads, 1);
         let i = &k.anomalies[1];
         assert_eq!((i.kind, i.expected, i.got), (Kind::Impossible, 3, 7));
     }
@@ -342,7 +372,7 @@ mod tests {
             step(&mut k, Some(v).filter(|&v| v > 0), Outcome::Ok);
         }
         k.final_read(None, 30.5);
-        assert_eq!(k.lost_writes, 10);
+        assert_eq!(k.safety.lost_writes, 10);
         let a = &k.anomalies[0];
         assert!(a.final_read && a.confirmed);
         assert_eq!((a.expected, a.got, a.at_s), (10, 0, 30.5));
@@ -354,10 +384,10 @@ mod tests {
         step(&mut k, None, Outcome::Ok);
         step(&mut k, Some(1), Outcome::Ok);
         step(&mut k, Some(0), Outcome::Ok);
-        assert_eq!(k.lost_writes, 2);
+        assert_eq!(k.safety.lost_writes, 2);
         assert!(!k.anomalies[0].confirmed);
         step(&mut k, Some(1), Outcome::Ok);
-        assert_eq!(k.total(), 2, "counted once");
+        assert_eq!(k.safety.total(), 2, "counted once");
     }
 
     #[test]
@@ -366,12 +396,12 @@ mod tests {
         step(&mut k, None, Outcome::Ok);
         k.read(Some(0), 2.0);
         k.settle();
-        assert_eq!(k.stale_reads, 1);
+        assert_eq!(k.safety.stale_reads, 1);
         for _ in 0..(LISTED_PER_KEY * 2) {
             k.read(Some(0), 3.0);
             k.settle();
         }
-        assert_eq!(k.stale_reads as usize, 1 + LISTED_PER_KEY * 2);
+        assert_eq!(k.safety.stale_reads as usize, 1 + LISTED_PER_KEY * 2);
         assert_eq!(k.anomalies.len(), LISTED_PER_KEY);
     }
 }

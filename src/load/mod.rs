@@ -791,7 +791,7 @@ mod tests {
             let held = fake.data.lock().unwrap().get(&k.key).copied().unwrap_or(0);
             assert!(k.accepts(held), "{k:?} holds {held}");
         }
-        assert_eq!(s.safety().total(), 0);
+        assert_eq!(s.safety.total(), 0);
     }
 
     #[tokio::test]
@@ -817,7 +817,7 @@ mod tests {
         let s = go(&fake, &endpoints()[..1], &opts(1)).await;
         assert_eq!(s.ambiguous_writes, 1);
         assert_eq!(
-            s.safety().total(),
+            s.safety.total(),
             0,
             "an applied write of unknown outcome is no anomaly"
         );
@@ -828,7 +828,7 @@ mod tests {
         o.clients_per_node = 1;
         let s = go(&fake, &endpoints()[..1], &o).await;
         assert_eq!(
-            s.lost_writes, 1,
+            s.safety.lost_writes, 1,
             "the one acknowledged increment is missing"
         );
         let a = &s.anomalies[0];
@@ -862,11 +862,11 @@ mod tests {
             assert_eq!(s.ambiguous_writes, 1);
             if blind {
                 assert!(
-                    s.lost_writes > 0,
+                    s.safety.lost_writes > 0,
                     "the blind store shows why compare-and-set is needed"
                 );
             } else {
-                assert_eq!(s.safety().total(), 0, "{:?}", s.anomalies);
+                assert_eq!(s.safety.total(), 0, "{:?}", s.anomalies);
                 let k = &s.keys[0];
                 assert!(k.accepts(k.final_read.unwrap()), "{k:?}");
             }
@@ -921,7 +921,7 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let eps = endpoints();
         let mut s = go(&fake, &eps, &opts(1)).await;
-        assert_eq!(s.safety().total(), 0);
+        assert_eq!(s.safety.total(), 0);
         // n2's data is wiped after the load: only the final read can see it.
         fake.data.lock().unwrap().retain(|k, _| !k.contains("/n2/"));
         let d = Shared(fake.clone());
@@ -939,13 +939,13 @@ mod tests {
         for k in &s.keys {
             if k.node == "n2" {
                 assert_eq!(k.final_read, Some(0));
-                assert_eq!(k.lost_writes, k.last_acked, "{k:?}");
+                assert_eq!(k.safety.lost_writes, k.last_acked, "{k:?}");
             } else {
                 assert_eq!(k.final_read, Some(k.last_acked));
-                assert_eq!(k.lost_writes, 0);
+                assert_eq!(k.safety.lost_writes, 0);
             }
         }
-        assert_eq!(s.nodes[1].lost_writes, s.lost_writes);
+        assert_eq!(s.nodes[1].safety.lost_writes, s.safety.lost_writes);
         assert!(s.anomalies.iter().all(|a| a.final_read && a.node == "n2"));
         // A node that does not answer leaves its keys without a final read.
         fake.hang.lock().unwrap().push("n3".into());
@@ -1024,7 +1024,7 @@ mod tests {
         let verdicts = history::check(&path).unwrap();
         assert_eq!(verdicts.len(), s.keys.len());
         for k in &s.keys {
-            let loop_found = k.lost_writes + k.stale_reads + k.reverted_reads + k.impossible_reads;
+            let loop_found = k.safety.total();
             let v = &verdicts[&k.key];
             assert!(v.ops > 0);
             assert_eq!(
@@ -1036,11 +1036,11 @@ mod tests {
             );
         }
         assert!(
-            s.keys.iter().any(|k| k.lost_writes > 0),
+            s.keys.iter().any(|k| k.safety.lost_writes > 0),
             "the wipe is a loss"
         );
         assert!(
-            s.keys.iter().any(|k| k.impossible_reads > 0),
+            s.keys.iter().any(|k| k.safety.impossible_reads > 0),
             "{:?}",
             s.keys
         );

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::check::Safety;
 use super::check::{Anomaly, KeyCheck};
 use super::history::HistoryReport;
 use super::measure::{self, Window, MICROS};
@@ -81,28 +82,13 @@ pub struct NodeSummary {
     pub failed_writes: u64,
     /// Writes whose outcome is unknown, on this node's keys.
     pub ambiguous_writes: u64,
-    /// Acknowledged increments lost on this node's keys.
-    pub lost_writes: u64,
-    /// Stale reads on this node's keys.
-    #[serde(default)]
-    pub stale_reads: u64,
-    /// Reverted reads on this node's keys.
-    #[serde(default)]
-    pub reverted_reads: u64,
-    /// Impossible reads on this node's keys.
-    #[serde(default)]
-    pub impossible_reads: u64,
+    /// The anomalies on this node's keys (`lost_writes`, `stale_reads`, ... in the JSON).
+    #[serde(flatten)]
+    pub safety: Safety,
     /// Mean successful iterations per second over the run.
     pub rate_per_s: f64,
     /// The longest span without a success on this node.
     pub window: Window,
-}
-
-impl NodeSummary {
-    /// Every anomaly counted on this node's keys.
-    pub fn anomalies(&self) -> u64 {
-        self.lost_writes + self.stale_reads + self.reverted_reads + self.impossible_reads
-    }
 }
 
 /// One key: what it must hold at the end (the last acknowledged value, or up to `max_possible`
@@ -123,56 +109,15 @@ pub struct KeySummary {
     /// not be made, or was not made.
     #[serde(default, rename = "final")]
     pub final_read: Option<u64>,
-    /// Acknowledged increments confirmed lost.
-    #[serde(default)]
-    pub lost_writes: u64,
-    /// Stale reads.
-    #[serde(default)]
-    pub stale_reads: u64,
-    /// Reverted reads.
-    #[serde(default)]
-    pub reverted_reads: u64,
-    /// Impossible reads.
-    #[serde(default)]
-    pub impossible_reads: u64,
+    /// Its anomalies (`lost_writes`, `stale_reads`, ... in the JSON).
+    #[serde(flatten)]
+    pub safety: Safety,
 }
 
 impl KeySummary {
     /// Whether a value read back from the database is consistent with what was acknowledged.
     pub fn accepts(&self, held: u64) -> bool {
         held >= self.last_acked && held <= self.max_possible
-    }
-}
-
-/// The safety counts of a run, all kinds, as the expectations judge them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Safety {
-    /// Acknowledged increments lost.
-    pub lost_writes: u64,
-    /// Stale reads.
-    pub stale_reads: u64,
-    /// Reverted reads.
-    pub reverted_reads: u64,
-    /// Impossible reads.
-    pub impossible_reads: u64,
-}
-
-impl Safety {
-    /// Every anomaly counted.
-    pub fn total(&self) -> u64 {
-        self.lost_writes + self.stale_reads + self.reverted_reads + self.impossible_reads
-    }
-
-    /// `3 anomalies (0 lost writes, 2 stale, 1 reverted, 0 impossible reads)`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} anomalies ({} lost writes, {} stale, {} reverted, {} impossible reads)",
-            self.total(),
-            self.lost_writes,
-            self.stale_reads,
-            self.reverted_reads,
-            self.impossible_reads
-        )
     }
 }
 
@@ -212,17 +157,9 @@ pub struct Summary {
     pub failed_writes: u64,
     /// Writes whose outcome is unknown, all nodes.
     pub ambiguous_writes: u64,
-    /// Acknowledged increments lost, all nodes.
-    pub lost_writes: u64,
-    /// Stale reads, all nodes.
-    #[serde(default)]
-    pub stale_reads: u64,
-    /// Reverted reads, all nodes.
-    #[serde(default)]
-    pub reverted_reads: u64,
-    /// Impossible reads, all nodes.
-    #[serde(default)]
-    pub impossible_reads: u64,
+    /// The anomalies, all nodes (`lost_writes`, `stale_reads`, ... in the JSON).
+    #[serde(flatten)]
+    pub safety: Safety,
     /// The longest span without a success anywhere in the cluster.
     pub cluster_window: Window,
     /// Every cluster-wide span without success of at least 0.5 s, in time order.
@@ -280,10 +217,7 @@ impl Summary {
             errors: 0,
             failed_writes: 0,
             ambiguous_writes: 0,
-            lost_writes: 0,
-            stale_reads: 0,
-            reverted_reads: 0,
-            impossible_reads: 0,
+            safety: Safety::default(),
             cluster_window: measure::longest_gap(&all, end_us),
             cluster_outages: measure::gaps(&all, end_us, LISTED_WINDOW_US),
             nodes: nodes
@@ -295,10 +229,7 @@ impl Summary {
                     errors: 0,
                     failed_writes: 0,
                     ambiguous_writes: 0,
-                    lost_writes: 0,
-                    stale_reads: 0,
-                    reverted_reads: 0,
-                    impossible_reads: 0,
+                    safety: Safety::default(),
                     rate_per_s: 0.0,
                     window: measure::longest_gap(&per_node_ts[i], end_us),
                 })
@@ -323,10 +254,7 @@ impl Summary {
             n.errors = 0;
             n.failed_writes = 0;
             n.ambiguous_writes = 0;
-            n.lost_writes = 0;
-            n.stale_reads = 0;
-            n.reverted_reads = 0;
-            n.impossible_reads = 0;
+            n.safety = Safety::default();
         }
         self.keys.clear();
         self.anomalies.clear();
@@ -337,10 +265,7 @@ impl Summary {
                 n.errors += r.errors;
                 n.failed_writes += r.failed;
                 n.ambiguous_writes += r.ambiguous;
-                n.lost_writes += c.lost_writes;
-                n.stale_reads += c.stale_reads;
-                n.reverted_reads += c.reverted_reads;
-                n.impossible_reads += c.impossible_reads;
+                n.safety.add(&c.safety);
             }
             self.keys.push(KeySummary {
                 key: c.key.clone(),
@@ -349,10 +274,7 @@ impl Summary {
                 last_acked: c.last_acked,
                 max_possible: c.max_possible,
                 final_read: r.final_read,
-                lost_writes: c.lost_writes,
-                stale_reads: c.stale_reads,
-                reverted_reads: c.reverted_reads,
-                impossible_reads: c.impossible_reads,
+                safety: c.safety,
             });
             self.anomalies.extend(c.anomalies.iter().cloned());
         }
@@ -365,10 +287,10 @@ impl Summary {
         self.errors = sum(|n| n.errors);
         self.failed_writes = sum(|n| n.failed_writes);
         self.ambiguous_writes = sum(|n| n.ambiguous_writes);
-        self.lost_writes = sum(|n| n.lost_writes);
-        self.stale_reads = sum(|n| n.stale_reads);
-        self.reverted_reads = sum(|n| n.reverted_reads);
-        self.impossible_reads = sum(|n| n.impossible_reads);
+        self.safety = Safety::default();
+        for n in &self.nodes {
+            self.safety.add(&n.safety);
+        }
     }
 
     /// Record the final reads, one per connection in connection order: what each returned
@@ -392,16 +314,6 @@ impl Summary {
         self.refresh();
     }
 
-    /// The safety counts, all kinds.
-    pub fn safety(&self) -> Safety {
-        Safety {
-            lost_writes: self.lost_writes,
-            stale_reads: self.stale_reads,
-            reverted_reads: self.reverted_reads,
-            impossible_reads: self.impossible_reads,
-        }
-    }
-
     /// The seconds (1-based, as the TSV numbers them) in which an anomaly was seen, ascending.
     pub fn anomaly_seconds(&self) -> Vec<u64> {
         let mut s: Vec<u64> = self
@@ -415,9 +327,10 @@ impl Summary {
 
     /// The safety verdict in one line: the four kinds, how the writes were made, the final read.
     pub fn safety_line(&self) -> String {
+        let k = &self.safety;
         let mut s = format!(
             "safety: {} lost writes, {} stale reads, {} reverted reads, {} impossible reads",
-            self.lost_writes, self.stale_reads, self.reverted_reads, self.impossible_reads
+            k.lost_writes, k.stale_reads, k.reverted_reads, k.impossible_reads
         );
         s.push_str(if self.conditional_writes {
             "; compare-and-set writes"
@@ -456,7 +369,7 @@ impl Summary {
             },
             self.iterations,
             self.errors,
-            self.lost_writes,
+            self.safety.lost_writes,
             self.ambiguous_writes
         );
         let _ = writeln!(
@@ -472,7 +385,7 @@ impl Summary {
                 n.iterations,
                 n.rate_per_s,
                 n.errors,
-                n.lost_writes,
+                n.safety.lost_writes,
                 n.ambiguous_writes,
                 describe(&n.window)
             );

@@ -412,7 +412,7 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
             l.duration_s,
             if l.interrupted { " (interrupted)" } else { "" },
             l.errors,
-            l.lost_writes,
+            l.safety.lost_writes,
             l.ambiguous_writes,
             describe(&l.cluster_window)
         );
@@ -428,7 +428,7 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
                 n.iterations,
                 n.rate_per_s,
                 n.errors,
-                n.lost_writes,
+                n.safety.lost_writes,
                 n.ambiguous_writes,
                 describe(&n.window)
             );
@@ -469,10 +469,10 @@ fn safety_md(out: &mut String, l: &Summary) {
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
             n.node,
-            n.lost_writes,
-            n.stale_reads,
-            n.reverted_reads,
-            n.impossible_reads,
+            n.safety.lost_writes,
+            n.safety.stale_reads,
+            n.safety.reverted_reads,
+            n.safety.impossible_reads,
             n.failed_writes,
             n.ambiguous_writes
         );

@@ -384,7 +384,7 @@ async fn measured(
     };
     let detail = format!(
         "{} iterations, {} errors, {} lost writes, {} ambiguous writes",
-        summary.iterations, summary.errors, summary.lost_writes, summary.ambiguous_writes
+        summary.iterations, summary.errors, summary.safety.lost_writes, summary.ambiguous_writes
     );
     let leader = leader_after;
     out.entry(
@@ -452,7 +452,7 @@ async fn conclude(
         end_us,
         &fired,
         &effects,
-        &summary.safety(),
+        &summary.safety,
     );
     for line in summary.render().lines() {
         out.say(line);
