@@ -100,12 +100,18 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
         .collect()
 }
 
-/// The node table as aligned text.
+/// The node table as aligned text (the container column as wide as its longest name).
 pub fn render(rows: &[NodeStatus]) -> String {
     let mut s = String::new();
+    let w = rows
+        .iter()
+        .map(|r| r.container.len())
+        .max()
+        .unwrap_or(0)
+        .max("container".len());
     let _ = writeln!(
         s,
-        "{:<5} {:<20} {:<13} {:<18} {:<9} faults",
+        "{:<5} {:<w$} {:<13} {:<18} {:<9} faults",
         "node", "container", "state", "endpoint", "role"
     );
     for r in rows {
@@ -116,7 +122,7 @@ pub fn render(rows: &[NodeStatus]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<5} {:<20} {:<13} {:<18} {:<9} {}",
+            "{:<5} {:<w$} {:<13} {:<18} {:<9} {}",
             r.node, r.container, r.state, r.endpoint, r.role, faults
         );
     }

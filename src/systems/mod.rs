@@ -16,6 +16,7 @@ pub mod galera;
 pub mod gryadka;
 pub mod postgres;
 pub mod redis;
+pub mod redis_sentinel;
 pub mod sql;
 pub mod tidb;
 
@@ -38,6 +39,7 @@ pub static REGISTRY: &[&dyn System] = &[
     &gryadka::Gryadka,
     &postgres::Postgres,
     &redis::Redis,
+    &redis_sentinel::RedisSentinel,
     &tidb::Tidb,
 ];
 

@@ -90,8 +90,9 @@ pub fn pack(out: &mut Vec<u8>, args: &[&[u8]]) {
 
 /// The length of the first whole reply in `buf`, `None` while it is incomplete.
 ///
-/// Knows the replies `GET`, `SET` and `PING` give: simple strings (`+`), errors (`-`), integers
-/// (`:`) and bulk strings (`$`, nil included). Errors: [`DriverError::Protocol`] for anything else.
+/// Knows RESP2's replies: simple strings (`+`), errors (`-`), integers (`:`), bulk strings (`$`,
+/// nil included) and arrays of them (`*`, nested, nil included), as `GET`, the compare-and-set,
+/// `PING` and Sentinel's commands give. Errors: [`DriverError::Protocol`] for anything else.
 pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, DriverError> {
     let Some(&kind) = buf.first() else {
         return Ok(None);
@@ -100,23 +101,37 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, DriverError> {
         return Ok(None);
     };
     let header = eol + 2;
+    let count = || -> Result<i64, DriverError> {
+        std::str::from_utf8(&buf[1..eol])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                DriverError::Protocol(format!(
+                    "bad length {:?}",
+                    String::from_utf8_lossy(&buf[..eol])
+                ))
+            })
+    };
     match kind {
         b'+' | b'-' | b':' => Ok(Some(header)),
         b'$' => {
-            let len: i64 = std::str::from_utf8(&buf[1..eol])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    DriverError::Protocol(format!(
-                        "bad bulk length {:?}",
-                        String::from_utf8_lossy(&buf[..eol])
-                    ))
-                })?;
+            let len = count()?;
             if len < 0 {
                 return Ok(Some(header));
             }
             let whole = header + len as usize + 2;
             Ok((buf.len() >= whole).then_some(whole))
+        }
+        b'*' => {
+            let n = count()?;
+            let mut at = header;
+            for _ in 0..n.max(0) {
+                match reply_len(&buf[at..])? {
+                    Some(len) => at += len,
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(at))
         }
         other => Err(DriverError::Protocol(format!(
             "unexpected reply type {:?}",
@@ -173,6 +188,89 @@ impl RedisConn {
         }
     }
 
+    /// `GET key`: its value, `None` when it does not exist.
+    ///
+    /// Errors: the socket's, [`DriverError::Server`] for an error reply, [`DriverError::Protocol`]
+    /// for a value that is not a counter.
+    pub async fn get(&mut self, key: &str) -> Result<Option<u64>, DriverError> {
+        let c = self;
+        if c.key != key || c.get.is_empty() {
+            c.key = key.to_string();
+            c.get.clear();
+            pack(&mut c.get, &[b"GET", key.as_bytes()]);
+        }
+        let get = std::mem::take(&mut c.get);
+        let reply = c.call(&get).await;
+        c.get = get;
+        parse_get(&reply?)
+    }
+
+    /// The loop's compare-and-set ([`CAS_LUA`]): set `key` to `value` if it holds `expected`
+    /// (`None`: if it does not exist).
+    ///
+    /// Errors: the socket's, [`DriverError::Server`] for an error reply (`-READONLY`,
+    /// `-NOREPLICAS`: nothing was written), [`DriverError::Protocol`] for another answer.
+    pub async fn cas(
+        &mut self,
+        key: &str,
+        expected: Option<u64>,
+        value: u64,
+    ) -> Result<Written, DriverError> {
+        let c = self;
+        let mut command = std::mem::take(&mut c.command);
+        let mut reply = Value::Nil;
+        let mut digits = itoa::Buffer::new();
+        let new = digits.format(value).as_bytes();
+        let mut was = itoa::Buffer::new();
+        let old = expected.map_or(&b""[..], |v| was.format(v).as_bytes());
+        // EVALSHA once the server has the script; EVAL the first time on a connection, and again
+        // if the server lost its script cache (NOSCRIPT: nothing ran).
+        for _ in 0..2 {
+            command.clear();
+            let (verb, script) = if c.script_loaded {
+                (&b"EVALSHA"[..], cas_sha().as_bytes())
+            } else {
+                (&b"EVAL"[..], CAS_LUA.as_bytes())
+            };
+            pack(
+                &mut command,
+                &[verb, script, b"1", key.as_bytes(), old, new],
+            );
+            reply = match c.call(&command).await {
+                Ok(r) => r,
+                Err(e) => {
+                    c.command = command;
+                    return Err(e);
+                }
+            };
+            match &reply {
+                Value::ServerError(e) if e.code() == "NOSCRIPT" => c.script_loaded = false,
+                _ => {
+                    c.script_loaded = true;
+                    break;
+                }
+            }
+        }
+        c.command = command;
+        match reply {
+            Value::Int(1) => Ok(Written::Applied),
+            Value::Int(0) => Ok(Written::Refused),
+            Value::ServerError(e) => Err(DriverError::Server(format!("{e:?}"))),
+            other => Err(DriverError::Protocol(format!(
+                "the compare-and-set answered {other:?}, not 1 or 0"
+            ))),
+        }
+    }
+
+    /// Send any command and return its reply (a server error is `Ok(Value::ServerError)`).
+    ///
+    /// Errors: the socket's, or [`DriverError::Protocol`] for a reply it cannot frame.
+    pub async fn command(&mut self, args: &[&[u8]]) -> Result<Value, DriverError> {
+        let mut cmd = Vec::new();
+        pack(&mut cmd, args);
+        self.call(&cmd).await
+    }
+
     /// `PING`: `Ok` when the server answers `PONG`.
     ///
     /// Errors: [`DriverError::Server`] with the server's answer otherwise (`LOADING` while it
@@ -224,15 +322,7 @@ impl Driver for RedisDriver {
     }
 
     async fn read(&self, c: &mut RedisConn, key: &str) -> Result<Option<u64>, DriverError> {
-        if c.key != key || c.get.is_empty() {
-            c.key = key.to_string();
-            c.get.clear();
-            pack(&mut c.get, &[b"GET", key.as_bytes()]);
-        }
-        let get = std::mem::take(&mut c.get);
-        let reply = c.call(&get).await;
-        c.get = get;
-        parse_get(&reply?)
+        c.get(key).await
     }
 
     async fn write(
@@ -242,49 +332,7 @@ impl Driver for RedisDriver {
         expected: Option<u64>,
         value: u64,
     ) -> Result<Written, DriverError> {
-        let mut command = std::mem::take(&mut c.command);
-        let mut reply = Value::Nil;
-        let mut digits = itoa::Buffer::new();
-        let new = digits.format(value).as_bytes();
-        let mut was = itoa::Buffer::new();
-        let old = expected.map_or(&b""[..], |v| was.format(v).as_bytes());
-        // EVALSHA once the server has the script; EVAL the first time on a connection, and again
-        // if the server lost its script cache (NOSCRIPT: nothing ran).
-        for _ in 0..2 {
-            command.clear();
-            let (verb, script) = if c.script_loaded {
-                (&b"EVALSHA"[..], cas_sha().as_bytes())
-            } else {
-                (&b"EVAL"[..], CAS_LUA.as_bytes())
-            };
-            pack(
-                &mut command,
-                &[verb, script, b"1", key.as_bytes(), old, new],
-            );
-            reply = match c.call(&command).await {
-                Ok(r) => r,
-                Err(e) => {
-                    c.command = command;
-                    return Err(e);
-                }
-            };
-            match &reply {
-                Value::ServerError(e) if e.code() == "NOSCRIPT" => c.script_loaded = false,
-                _ => {
-                    c.script_loaded = true;
-                    break;
-                }
-            }
-        }
-        c.command = command;
-        match reply {
-            Value::Int(1) => Ok(Written::Applied),
-            Value::Int(0) => Ok(Written::Refused),
-            Value::ServerError(e) => Err(DriverError::Server(format!("{e:?}"))),
-            other => Err(DriverError::Protocol(format!(
-                "the compare-and-set answered {other:?}, not 1 or 0"
-            ))),
-        }
+        c.cas(key, expected, value).await
     }
 }
 
@@ -335,8 +383,13 @@ mod tests {
         assert_eq!(reply_len(b"$2\r\n4").unwrap(), None);
         assert_eq!(reply_len(b"$2\r\n42\r").unwrap(), None);
         assert_eq!(reply_len(b"$2\r\n42\r\n").unwrap(), Some(8));
+        assert_eq!(
+            reply_len(b"*1\r\n").unwrap(),
+            None,
+            "an array waits for its elements"
+        );
         assert!(matches!(
-            reply_len(b"*1\r\n"),
+            reply_len(b"%1\r\n"),
             Err(DriverError::Protocol(_))
         ));
         assert!(matches!(
@@ -345,6 +398,16 @@ mod tests {
         ));
         let v = redis::parse_redis_value(b"$2\r\n42\r\n").unwrap();
         assert_eq!(parse_get(&v).unwrap(), Some(42));
+    }
+
+    #[test]
+    fn arrays_are_framed_only_when_every_element_is_whole() {
+        let reply = b"*2\r\n$9\r\n10.77.0.1\r\n$4\r\n6379\r\n";
+        assert_eq!(reply_len(reply).unwrap(), Some(reply.len()));
+        assert_eq!(reply_len(&reply[..reply.len() - 3]).unwrap(), None);
+        let nested = b"*1\r\n*2\r\n+a\r\n:1\r\n+next";
+        assert_eq!(reply_len(nested).unwrap(), Some(nested.len() - 5));
+        assert_eq!(reply_len(b"*-1\r\n").unwrap(), Some(5));
     }
 
     #[test]
