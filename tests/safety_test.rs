@@ -303,22 +303,7 @@ fn a_stale_write_that_lands_after_a_pause_is_not_a_loss() {
     // What PostgreSQL holds, read with psql, lies within every key's bounds.
     for node in ["n1", "n2", "n3"] {
         let keys = keys_of(s, node);
-        let rows = exec_output(
-            &format!("perseus-postgres-{node}"),
-            &[
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-At",
-                "-F",
-                "\t",
-                "-c",
-                "SELECT id, value FROM lily.counters",
-            ],
-        );
-        let held: BTreeMap<String, u64> = parse_id_values(&rows).into_iter().collect();
+        let held: BTreeMap<String, u64> = postgres_table(node).into_iter().collect();
         for k in keys {
             let v = held[k["key"].as_str().unwrap()];
             assert_eq!(k["final"], v, "{k}");

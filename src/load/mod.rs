@@ -161,9 +161,6 @@ pub trait DynDriver: Send + Sync {
         key: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), DriverError>>;
-
-    /// Whether its writes are compare-and-set ([`Driver::CONDITIONAL`]).
-    fn conditional(&self) -> bool;
 }
 
 impl<D: Driver + Clone> DynDriver for D {
@@ -203,10 +200,6 @@ impl<D: Driver + Clone> DynDriver for D {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), DriverError>> {
         Box::pin(probe(self, endpoint, key, timeout))
-    }
-
-    fn conditional(&self) -> bool {
-        D::CONDITIONAL
     }
 }
 

@@ -441,6 +441,24 @@ pub fn parse_id_values(text: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// The loop's table on one PostgreSQL node (`perseus-postgres-<node>`), read back with `psql`
+/// inside its container: an independent path from the load loop's driver.
+pub fn postgres_table(node: &str) -> Vec<(String, u64)> {
+    parse_id_values(&exec_output(
+        &format!("perseus-postgres-{node}"),
+        &[
+            "psql",
+            "-U",
+            "postgres",
+            "-At",
+            "-F",
+            "\t",
+            "-c",
+            "SELECT id, value FROM lily.counters",
+        ],
+    ))
+}
+
 /// Every key of the run's summary has a value in `table` (key → value, read back by another
 /// client) between the last acknowledged write and the largest value a failed (ambiguous) write
 /// may have left; `owned` filters the keys to check (e.g. those of one node).
