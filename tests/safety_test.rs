@@ -303,7 +303,9 @@ fn a_stale_write_that_lands_after_a_pause_is_not_a_loss() {
     // What PostgreSQL holds, read with psql, lies within every key's bounds.
     for node in ["n1", "n2", "n3"] {
         let keys = keys_of(s, node);
-        let held: BTreeMap<String, u64> = postgres_table(node).into_iter().collect();
+        let held: BTreeMap<String, u64> = postgres_table(&format!("perseus-postgres-{node}"))
+            .into_iter()
+            .collect();
         for k in keys {
             let v = held[k["key"].as_str().unwrap()];
             assert_eq!(k["final"], v, "{k}");

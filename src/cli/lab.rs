@@ -203,40 +203,50 @@ pub(super) async fn systems_command(json: bool) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&systems)?);
         return Ok(0);
     }
-    println!(
-        "{:<10} {:<24} {:<10} {:<18} images",
-        "system", "title", "kind", "leader targets"
-    );
-    for c in &systems {
-        let images: Vec<String> = c
-            .images
-            .iter()
-            .map(|i| {
-                format!(
-                    "{} ({}, {})",
-                    i.image,
-                    if i.built_here {
+    let rows: Vec<[String; 5]> = systems
+        .iter()
+        .map(|c| {
+            let images: Vec<String> = c
+                .images
+                .iter()
+                .map(|i| {
+                    let source = if i.built_here {
                         "built here"
                     } else {
                         "official"
-                    },
-                    if i.present { "present" } else { "absent" }
-                )
-            })
-            .collect();
-        let leaders = if c.leader_targets.is_empty() {
-            "-".to_string()
-        } else {
-            c.leader_targets.join(", ")
-        };
-        println!(
-            "{:<10} {:<24} {:<10} {:<18} {}",
-            c.system,
-            c.title,
-            c.kind,
-            leaders,
-            images.join(", ")
-        );
+                    };
+                    let state = if i.present { "present" } else { "absent" };
+                    format!("{} ({source}, {state})", i.image)
+                })
+                .collect();
+            let leaders = if c.leader_targets.is_empty() {
+                "-".to_string()
+            } else {
+                c.leader_targets.join(", ")
+            };
+            [
+                c.system.clone(),
+                c.title.clone(),
+                c.kind.clone(),
+                leaders,
+                images.join(", "),
+            ]
+        })
+        .collect();
+    let header = ["system", "title", "kind", "leader targets", "images"].map(String::from);
+    let mut widths = [0usize; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (w, cell) in widths.iter().zip(row) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
+        line.push_str(&row[4]);
+        println!("{line}");
     }
     Ok(0)
 }

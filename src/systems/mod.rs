@@ -14,6 +14,7 @@ pub mod cockroach;
 pub mod etcd;
 pub mod galera;
 pub mod gryadka;
+pub mod patroni;
 pub mod postgres;
 pub mod redis;
 pub mod redis_sentinel;
@@ -37,6 +38,7 @@ pub static REGISTRY: &[&dyn System] = &[
     &etcd::Etcd,
     &galera::Galera,
     &gryadka::Gryadka,
+    &patroni::Patroni,
     &postgres::Postgres,
     &redis::Redis,
     &redis_sentinel::RedisSentinel,

@@ -441,11 +441,12 @@ pub fn parse_id_values(text: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The loop's table on one PostgreSQL node (`perseus-postgres-<node>`), read back with `psql`
-/// inside its container: an independent path from the load loop's driver.
-pub fn postgres_table(node: &str) -> Vec<(String, u64)> {
+/// The loop's table on one PostgreSQL server (the container `container`, e.g.
+/// `perseus-postgres-n1`), read back with `psql` inside it: an independent path from the load
+/// loop's driver.
+pub fn postgres_table(container: &str) -> Vec<(String, u64)> {
     parse_id_values(&exec_output(
-        &format!("perseus-postgres-{node}"),
+        container,
         &[
             "psql",
             "-U",
