@@ -5,7 +5,7 @@
 //! `perseus lab down` can find and remove all of it even after perseus itself crashed.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
@@ -194,6 +194,65 @@ pub async fn tail_logs(docker: &Docker, container: &str, lines: usize) -> String
         return format!("(logs of {container} did not arrive within 5 s)");
     }
     out
+}
+
+/// The most lines [`logs_between`] reads of one container.
+pub const MAX_LOG_LINES: usize = 200_000;
+
+/// The lines a container wrote (stdout and stderr) from `since` to `until`, each with the time
+/// the Docker Engine stamped it (its receipt of the line, on this machine's clock). Whole seconds
+/// bound the request (the Engine's `since`/`until` are Unix seconds); lines outside the span are
+/// dropped here. At most [`MAX_LOG_LINES`] lines, read within 10 s.
+///
+/// Errors: [`Error::Docker`] when the Engine refuses the request, [`Error::Io`] when it does not
+/// finish in time.
+pub async fn logs_between(
+    docker: &Docker,
+    container: &str,
+    since: SystemTime,
+    until: SystemTime,
+) -> Result<Vec<(SystemTime, String)>> {
+    let unix = |t: SystemTime, up: bool| {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let s = d.as_secs() + u64::from(up && d.subsec_nanos() > 0);
+        i32::try_from(s).unwrap_or(i32::MAX)
+    };
+    let opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(unix(since, false))
+        .until(unix(until, true))
+        .build();
+    let mut stream = docker.logs(container, Some(opts));
+    let mut lines = Vec::new();
+    let read = async {
+        while let Some(item) = stream.next().await {
+            let chunk = item.map_err(Error::docker(format!("reading the logs of {container}")))?;
+            for line in chunk.to_string().lines() {
+                let Some((stamp, text)) = line.split_once(' ') else {
+                    continue;
+                };
+                let Ok(at) = humantime::parse_rfc3339_weak(stamp) else {
+                    continue;
+                };
+                if at >= since && at <= until {
+                    lines.push((at, text.to_string()));
+                }
+            }
+            if lines.len() >= MAX_LOG_LINES {
+                break;
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .map_err(|_| Error::Io {
+            context: format!("reading the logs of {container}"),
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "no end within 10 s"),
+        })??;
+    Ok(lines)
 }
 
 /// What a command run with [`exec`] printed and how it ended.

@@ -210,6 +210,7 @@ impl Sink for RunView {
                 What::Step { step, .. } => self.say(&step.line()),
                 What::StepFailed { detail } => self.say(&format!("# {detail}")),
                 What::Warmup { detail } => self.say(&format!("warm-up: {detail}")),
+                What::Promotion { detail, .. } => self.say(&format!("# {detail}")),
                 What::Restore { detail, done } if !done.is_empty() => {
                     self.say(&format!("restored: {detail}"))
                 }

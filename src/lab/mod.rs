@@ -16,6 +16,7 @@ mod create;
 pub mod definition;
 mod home;
 pub mod images;
+mod promotions;
 
 pub use create::{
     check_bind_sources, container_name, ensure_pulled, image_repository, network_name,
@@ -24,6 +25,7 @@ pub use create::{
 use create::{create_lab, create_node, make_volumes, start_nodes, Made};
 pub use home::{catalog, Catalogued, Home, ImageSource};
 pub use images::HELPER_IMAGE;
+pub use promotions::{promotions, promotions_in, Promotion};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

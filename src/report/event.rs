@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::record::{FiredStep, RunRecord};
+use super::record::{FiredStep, PromotionSeen, RunRecord};
 use crate::load::Second;
 
 /// Something a run tells, in the order it happened.
@@ -88,6 +88,13 @@ pub enum What {
         /// The leader then, before anything was restored.
         leader: Option<String>,
     },
+    /// The system logged that a node became its primary (read after the load ended).
+    Promotion {
+        /// `n2 promoted at 27.39 s (Patroni: promoted self to leader ...)`.
+        detail: String,
+        /// The promotion.
+        promotion: PromotionSeen,
+    },
     /// Faults still in force were undone.
     Restore {
         /// What was undone, or `no fault was in force`.
@@ -119,6 +126,7 @@ impl What {
             | What::StepFailed { detail }
             | What::LoadEnd { detail, .. }
             | What::Interrupted { detail, .. }
+            | What::Promotion { detail, .. }
             | What::Restore { detail, .. }
             | What::RestoreFailed { detail }
             | What::LabDown { detail } => detail,
@@ -172,6 +180,7 @@ impl Sink for RunRecord {
             What::LoadEnd { leader, .. } | What::Interrupted { leader, .. } => {
                 self.leader_after = leader.clone();
             }
+            What::Promotion { promotion, .. } => self.promotions.push(promotion.clone()),
             What::Restore { done, .. } => self.restored = done.clone(),
             What::RestoreFailed { detail } => self.restored = vec![detail.clone()],
             _ => {}

@@ -43,7 +43,8 @@ macro_rules! put {
     };
 }
 pub use record::{
-    FiredStep, NodeWindow, Outcome, Plan, PlanLoad, Recovery, RunRecord, StepEffect, Verdict,
+    FiredStep, NodeWindow, Outcome, Plan, PlanLoad, PromotionSeen, Recovery, RunRecord, StepEffect,
+    Verdict,
 };
 
 /// Now as RFC 3339 with milliseconds.
@@ -299,6 +300,14 @@ pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
             .as_ref()
             .map(|l| l.anomaly_seconds())
             .unwrap_or_default(),
+        promotions: r
+            .promotions
+            .iter()
+            .map(|p| plot::Mark {
+                t_s: p.t_s,
+                label: format!("{} promoted", p.node),
+            })
+            .collect(),
     }
 }
 
@@ -384,6 +393,8 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         );
     }
 
+    promotions_md(&mut out, r);
+
     ln!(out, "\n## Expectations\n");
     if r.verdicts.is_empty() {
         ln!(out, "None.");
@@ -445,6 +456,68 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         ln!(out, "\nPer second (`metrics.tsv`): {} lines.", rows.len());
     }
     out
+}
+
+/// The promotions the system logged, each beside the step before it and the cluster window that
+/// step opened: how much of the window the system's own failover explains.
+fn promotions_md(out: &mut String, r: &RunRecord) {
+    let Some(first) = r.promotions.first() else {
+        return;
+    };
+    let mut sources: Vec<&str> = r.promotions.iter().map(|p| p.source.as_str()).collect();
+    sources.dedup();
+    ln!(
+        out,
+        "\n### Failover, as {} logged it\n",
+        sources.join(" and ")
+    );
+    ln!(
+        out,
+        "| at | promoted | after the step | that step's cluster window | logged |\n| --- | --- | --- | --- | --- |"
+    );
+    for p in &r.promotions {
+        let step = r
+            .steps
+            .iter()
+            .zip(&r.effects)
+            .rfind(|(s, _)| s.fired_s <= p.t_s);
+        let (after, window) = match step {
+            None => ("-".to_string(), "-".to_string()),
+            Some((s, fx)) => {
+                let w = &fx.cluster;
+                let window = if w.length_s < 0.1 {
+                    "none".to_string()
+                } else if w.open {
+                    format!("{} to the end (open)", secs(w.start_s))
+                } else {
+                    let gap = w.end_s - p.t_s;
+                    format!(
+                        "{} to {}: served again {} {} the promotion",
+                        secs(w.start_s),
+                        secs(w.end_s),
+                        secs(gap.abs()),
+                        if gap >= 0.0 { "after" } else { "before" }
+                    )
+                };
+                (
+                    format!("{} after {}", secs(p.t_s - s.fired_s), s.label()),
+                    window,
+                )
+            }
+        };
+        ln!(
+            out,
+            "| {} | {} | {after} | {window} | `{}` |",
+            secs(p.t_s),
+            p.node,
+            p.line.replace('|', "\\|")
+        );
+    }
+    ln!(
+        out,
+        "\nThe time is the Docker Engine's stamp on the first node's log line that says so ({} here), on the run's clock.",
+        first.source
+    );
 }
 
 fn window_cell(w: &crate::load::measure::Window) -> String {
@@ -705,8 +778,36 @@ mod tests {
                 },
             ],
             restored: vec![],
+            promotions: vec![],
             load: None,
         }
+    }
+
+    #[test]
+    fn promotions_stand_beside_the_step_and_the_window_it_opened() {
+        let mut r = record(Outcome::Passed);
+        assert!(!report_md(&r, &[]).contains("Failover"));
+        r.promotions.push(PromotionSeen {
+            t_s: 6.0,
+            at: "2026-11-21T10:15:08.000Z".into(),
+            node: "n1".into(),
+            source: "Patroni".into(),
+            line: "promoted self to leader by acquiring session lock".into(),
+        });
+        let md = report_md(&r, &[]);
+        assert!(md.contains("### Failover, as Patroni logged it"), "{md}");
+        assert!(
+            md.contains("| 6.00 s | n1 | 1.00 s after kill n2 (leader) | 4.99 s to 6.31 s: served again 0.31 s after the promotion | `promoted self to leader by acquiring session lock` |"),
+            "{md}"
+        );
+        let data = plot_data(&r, &[]);
+        assert_eq!(data.promotions.len(), 1);
+        assert_eq!(data.promotions[0].label, "n1 promoted");
+        // The record keeps them in summary.json, and leaves the field out when there are none.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["promotions"][0]["node"], "n1");
+        let none = serde_json::to_value(record(Outcome::Passed)).unwrap();
+        assert!(none.get("promotions").is_none());
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct PlotData {
     /// The seconds (1-based, as in `seconds`) in which the loop's check saw an anomaly (a lost
     /// write, a stale, reverted or impossible read), marked along the bottom of the chart.
     pub anomalies: Vec<u64>,
+    /// Promotions the system logged (dashed vertical lines, labelled at mid-height: "n2
+    /// promoted"), at `t_s` seconds since the load started.
+    pub promotions: Vec<Mark>,
 }
 
 /// A vertical line marking an instant (typically a fault being injected or healed).
@@ -93,6 +96,8 @@ const SHADE_COLOR: RGBColor = RGBColor(214, 39, 40);
 const SHADE_OPACITY: f64 = 0.15;
 /// Colour of the anomaly marks along the bottom (purple: not a fault, not a window).
 const ANOMALY_COLOR: RGBColor = RGBColor(106, 27, 154);
+/// Colour of the promotion marks (dark green: the system's own account, not a fault).
+const PROMOTION_COLOR: RGBColor = RGBColor(0, 110, 60);
 /// Height of an anomaly mark, as a share of the y range.
 const ANOMALY_HEIGHT: f64 = 0.05;
 
@@ -356,6 +361,46 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> DrawResul
         ))?;
     }
 
+    // Promotions: dashed, labelled from mid-height down, left of the line when near the edge.
+    let mut promotions: Vec<&Mark> = data
+        .promotions
+        .iter()
+        .filter(|m| m.t_s.is_finite() && (0.0..=x_max).contains(&m.t_s))
+        .collect();
+    promotions.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    let spans: Vec<(i32, i32, bool)> = promotions
+        .iter()
+        .map(|m| {
+            label_span(
+                &m.label,
+                chart.backend_coord(&(m.t_s, 0.0)).0,
+                plot_right_px,
+            )
+        })
+        .collect();
+    let rows = stagger(&spans.iter().map(|&(a, b, _)| (a, b)).collect::<Vec<_>>());
+    for ((m, &(_, _, left)), row) in promotions.iter().zip(&spans).zip(rows) {
+        chart.draw_series(DashedLineSeries::new(
+            [(m.t_s, 0.0), (m.t_s, y_max)],
+            6,
+            4,
+            PROMOTION_COLOR.stroke_width(2),
+        ))?;
+        let (dx, h) = if left {
+            (-4, HPos::Right)
+        } else {
+            (4, HPos::Left)
+        };
+        let style = label_font
+            .clone()
+            .color(&PROMOTION_COLOR)
+            .pos(Pos::new(h, VPos::Top));
+        let dy = ROW_PX * row as i32;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((m.t_s, y_max / 2.0)) + Text::new(m.label.clone(), (dx, dy), style),
+        ))?;
+    }
+
     draw_legend(&legend_area, data)
 }
 
@@ -384,6 +429,13 @@ fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> Dr
     }
     if !data.anomalies.is_empty() {
         entries.push(("anomaly".to_string(), ANOMALY_COLOR.filled(), true));
+    }
+    if !data.promotions.is_empty() {
+        entries.push((
+            "promotion".to_string(),
+            PROMOTION_COLOR.stroke_width(2),
+            false,
+        ));
     }
     let style = (FONT, LABEL_SIZE)
         .into_font()
@@ -437,6 +489,7 @@ mod tests {
                 label: "window 1.30 s".into(),
             }],
             anomalies: vec![],
+            promotions: vec![],
         }
     }
 
@@ -455,6 +508,24 @@ mod tests {
         );
         let purple = svg.matches("#6A1B9A").count();
         assert!(purple >= 3, "two bars and the legend box: {purple}");
+    }
+
+    #[test]
+    fn promotions_are_dashed_labelled_and_named_in_the_legend() {
+        let plain = render_svg(&sample()).unwrap();
+        assert!(!texts(&plain).iter().any(|t| t == "promotion"));
+        assert_eq!(plain.matches("#006E3C").count(), 0);
+        let mut data = sample();
+        data.promotions = vec![Mark {
+            t_s: 27.4,
+            label: "n2 promoted".into(),
+        }];
+        let svg = render_svg(&data).unwrap();
+        let t = texts(&svg);
+        assert!(t.iter().any(|t| t == "promotion"), "legend: {t:?}");
+        assert!(t.iter().any(|t| t == "n2 promoted"), "label: {t:?}");
+        let green = svg.matches("#006E3C").count();
+        assert!(green >= 4, "dashes, the label and the legend line: {green}");
     }
 
     /// Every `<text ...>content</text>` element as (opening tag, trimmed content).

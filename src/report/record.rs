@@ -99,8 +99,28 @@ pub struct RunRecord {
     pub verdicts: Vec<Verdict>,
     /// What was undone at the end (faults still in force).
     pub restored: Vec<String>,
+    /// The promotions the system itself logged during the measured load (Patroni, Sentinel),
+    /// beside the windows the loop measured; empty for a system that logs none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotions: Vec<PromotionSeen>,
     /// The load's summary (`None` when the measured load never ran).
     pub load: Option<Summary>,
+}
+
+/// A promotion the system logged: when, on the run's clock, which node became the primary, and
+/// in whose words.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PromotionSeen {
+    /// Seconds since the measured load began.
+    pub t_s: f64,
+    /// Wall-clock time (RFC 3339, ms), as the Docker Engine stamped the line.
+    pub at: String,
+    /// The node that became the primary.
+    pub node: String,
+    /// Who said so (`Patroni`, `Sentinel`).
+    pub source: String,
+    /// What it logged, from its marker on.
+    pub line: String,
 }
 
 impl RunRecord {
@@ -120,6 +140,7 @@ impl RunRecord {
             effects: Vec::new(),
             verdicts: Vec::new(),
             restored: Vec::new(),
+            promotions: Vec::new(),
             load: None,
         }
     }

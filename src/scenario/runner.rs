@@ -17,7 +17,7 @@
 //! terminal view), the [`RunFolder`] and the [`RunRecord`].
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bollard::Docker;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +32,8 @@ use crate::load::history::HistoryWriter;
 use crate::load::summary::Summary;
 use crate::load::{self, DynDriver, LoadOptions};
 use crate::report::{
-    Entry, Event, FiredStep, Outcome, Plan, PlanLoad, RunFolder, RunRecord, Sink, What,
+    Entry, Event, FiredStep, Outcome, Plan, PlanLoad, PromotionSeen, RunFolder, RunRecord, Sink,
+    What,
 };
 
 /// How [`run`] treats the lab.
@@ -395,6 +396,32 @@ async fn measured(
         },
         Some(end_s),
     );
+    // The failover as the system tells it, on the run's clock.
+    let wall_origin = SystemTime::now() - origin.elapsed();
+    let until = wall_origin + Duration::from_secs_f64(end_s);
+    for p in lab::promotions(docker, lab, wall_origin, until).await {
+        let seen = PromotionSeen {
+            t_s: p
+                .at
+                .duration_since(wall_origin)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            at: humantime::format_rfc3339_millis(p.at).to_string(),
+            node: p.node,
+            source: p.source.to_string(),
+            line: p.line,
+        };
+        out.entry(
+            What::Promotion {
+                detail: format!(
+                    "{:.3} s {} promoted ({} logged: {})",
+                    seen.t_s, seen.node, seen.source, seen.line
+                ),
+                promotion: seen.clone(),
+            },
+            Some(seen.t_s),
+        );
+    }
 
     Some(Measured {
         summary,

@@ -167,6 +167,30 @@ impl fmt::Display for Pending {
     }
 }
 
+/// Where a system logs that a node became its primary (the moment its own failover machinery
+/// says so), for the report to set beside the measured window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromotionLog {
+    /// Which of a node's containers writes the line: `None` its main container, `Some("sentinel")`
+    /// the sidecar `<node>-sentinel`.
+    pub sidecar: Option<&'static str>,
+    /// Text every such line contains (`promoted self to leader`).
+    pub marker: &'static str,
+    /// Who says it, for people (`Patroni`).
+    pub source: &'static str,
+}
+
+/// One line of a node's container logs, stamped by the Docker Engine on this machine's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The node whose container wrote it.
+    pub node: String,
+    /// When the Engine received it.
+    pub at: std::time::SystemTime,
+    /// The line, without the Engine's stamp.
+    pub text: String,
+}
+
 /// A database the lab knows: what varies between databases, and nothing else. One implementation
 /// per file of this module; the lab, the load loop, the faults and the scenarios work through it.
 pub trait System: Send + Sync + 'static {
@@ -232,6 +256,20 @@ pub trait System: Send + Sync + 'static {
             }
             Ok(())
         })
+    }
+
+    /// Where this system logs a promotion, if it does. Default: it does not (the report then
+    /// shows the measured windows alone).
+    fn promotion_log(&self) -> Option<PromotionLog> {
+        None
+    }
+
+    /// The node a promotion line (one containing [`PromotionLog::marker`]) names as the new
+    /// primary, given the cluster's endpoints; `None` when the line names none of them. Default:
+    /// the node whose container wrote it.
+    fn promoted(&self, line: &LogLine, nodes: &[Endpoint]) -> Option<String> {
+        let _ = nodes;
+        Some(line.node.clone())
     }
 
     /// Whether a definition's settings suit this system; called when the definition is parsed.

@@ -26,7 +26,7 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::sql::{PgDriver, Wire};
-use super::{Cluster, Leadership, Pending, Problem, Settings, System};
+use super::{Cluster, Leadership, Pending, Problem, PromotionLog, Settings, System};
 use crate::driver::Endpoint;
 use crate::http::oneshot;
 
@@ -68,6 +68,16 @@ impl System for Patroni {
 
     fn sql(&self, settings: &Settings) -> Option<Wire> {
         Some(Wire::Postgres(settings.sql_client()))
+    }
+
+    /// Patroni logs `promoted self to leader by acquiring session lock` on the node that took the
+    /// leader key and promoted its PostgreSQL (patroni/ha.py).
+    fn promotion_log(&self) -> Option<PromotionLog> {
+        Some(PromotionLog {
+            sidecar: None,
+            marker: "promoted self to leader",
+            source: "Patroni",
+        })
     }
 }
 

@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use redis::Value;
 
 use super::redis::RedisConn;
-use super::{Cluster, Leadership, Pending, Settings, System};
+use super::{Cluster, Leadership, LogLine, Pending, PromotionLog, Settings, System};
 use crate::driver::{Driver, DriverError, Endpoint, Written};
 
 /// The name the Sentinels monitor the primary under (etc/redis-sentinel/sentinel.conf).
@@ -58,6 +58,33 @@ impl System for RedisSentinel {
     ) -> BoxFuture<'a, Option<String>> {
         Box::pin(primary(&cluster.nodes))
     }
+
+    /// The Sentinel that led a failover logs `+promoted-slave slave <ip>:<port> <ip> <port> @
+    /// <name> <old ip> <old port>` once the replica it chose reports itself a primary (the
+    /// Sentinel docs, "Sentinel API", Pub/Sub messages). Only the leader logs it, once per
+    /// failover; the `+switch-master` every Sentinel logs comes later, and again from a restarted
+    /// Sentinel that learns of it.
+    fn promotion_log(&self) -> Option<PromotionLog> {
+        Some(PromotionLog {
+            sidecar: Some("sentinel"),
+            marker: "+promoted-slave",
+            source: "Sentinel",
+        })
+    }
+
+    fn promoted(&self, line: &LogLine, nodes: &[Endpoint]) -> Option<String> {
+        promoted_node(&line.text, nodes)
+    }
+}
+
+/// The node a `+promoted-slave` line names: `slave <ip>:<port>` right after the marker.
+fn promoted_node(text: &str, nodes: &[Endpoint]) -> Option<String> {
+    let mut words = text.split_once("+promoted-slave")?.1.split_whitespace();
+    if words.next()? != "slave" {
+        return None;
+    }
+    let addr: SocketAddr = words.next()?.parse().ok()?;
+    node_at(addr, nodes)
 }
 
 /// The Sentinel-aware driver: the endpoint is the node's Sentinel; the connection is to the
@@ -338,6 +365,17 @@ mod tests {
         assert_eq!(
             node_at("10.77.0.12:6379".parse().unwrap(), &nodes).as_deref(),
             Some("n2")
+        );
+        let line = "1:X 30 Nov 2026 03:11:27.392 # +promoted-slave slave 10.77.0.13:6379 10.77.0.13 6379 @ perseus 10.77.0.11 6379";
+        assert_eq!(promoted_node(line, &nodes).as_deref(), Some("n3"));
+        assert_eq!(promoted_node("+promoted-slave sentinel x", &nodes), None);
+        assert_eq!(
+            promoted_node(
+                "+promoted-slave slave 10.9.9.9:6379 10.9.9.9 6379 @ perseus 10.77.0.11 6379",
+                &nodes
+            ),
+            None,
+            "an address outside the lab names no node"
         );
     }
 
