@@ -233,3 +233,59 @@ fn the_compose_tool_accepts_every_definition() {
         "every system the lab offers was checked"
     );
 }
+
+#[test]
+fn a_patroni_node_is_patroni_with_its_etcd_member_and_haproxy_for_any_cluster_size() {
+    for system in ["patroni", "patroni-synchronous"] {
+        let def = load(system);
+        let five = def.nodes(5).unwrap();
+        for (i, node) in five.iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            assert_eq!(
+                services(node),
+                [
+                    name.clone(),
+                    format!("{name}-etcd"),
+                    format!("{name}-haproxy")
+                ]
+            );
+            let [patroni, etcd, haproxy] = &node.containers[..] else {
+                panic!("{system} {name}: three containers");
+            };
+            let env = |c: &ContainerSpec, k: &str| {
+                c.env
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| panic!("{system} {name}: {k} is not set"))
+            };
+            assert_eq!(env(patroni, "PATRONI_NAME"), name);
+            assert_eq!(
+                env(patroni, "PATRONI_POSTGRESQL_CONNECT_ADDRESS"),
+                format!("{name}:5432")
+            );
+            assert_eq!(
+                env(patroni, "PATRONI_ETCD3_HOSTS"),
+                "n1:2379,n2:2379,n3:2379,n4:2379,n5:2379"
+            );
+            assert_eq!(
+                env(etcd, "ETCD_INITIAL_CLUSTER"),
+                "n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380,n4=http://n4:2380,n5=http://n5:2380"
+            );
+            assert!(cmd(etcd).contains(&name.as_str()), "{:?}", cmd(etcd));
+            assert_eq!(env(haproxy, "PERSEUS_PG_SERVERS"), "n1,n2,n3,n4,n5");
+            assert_eq!(
+                volume(patroni, "/var/lib/postgresql/data"),
+                format!("{name}-data")
+            );
+            assert_eq!(volume(etcd, "/var/lib/etcd-data"), format!("{name}-etcd"));
+            // Only the synchronous variant asks start-patroni for synchronous_mode.
+            assert_eq!(
+                cmd(patroni).contains(&"--synchronous-mode"),
+                system == "patroni-synchronous",
+                "{system}: {:?}",
+                cmd(patroni)
+            );
+        }
+    }
+}
