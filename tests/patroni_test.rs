@@ -210,3 +210,83 @@ fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_no
         "every key's acknowledged writes are on the new primary"
     );
 }
+
+#[test]
+fn a_gracefully_stopped_leader_hands_over_at_once_and_a_paused_or_disconnected_replica_costs_nothing(
+) {
+    // The other faults, aimed where Patroni's answer is known: a stopped leader releases its
+    // leader key on the way down, so a replica is promoted within a loop instead of a ttl; a
+    // replica paused or cut off costs the cluster nothing (etcd keeps a quorum of two, the leader
+    // does not wait for an asynchronous replica) and serves again once it is back.
+    let _lab = LabGuard::lock_only("patroni");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let runs = tmp.path().join("runs");
+    let file = tmp.path().join("patroni-fault-tour.yaml");
+    std::fs::write(
+        &file,
+        "\
+name: patroni-fault-tour
+system: patroni
+load: {duration: 65s}
+steps:
+  - {name: halt, at: 5s, fault: stop, target: leader}
+  - {name: back, at: 15s, fault: start, target: halt}
+  - {name: freeze, at: 25s, fault: pause, target: follower}
+  - {name: thaw, at: 32s, fault: resume, target: freeze}
+  - {name: unplug, at: 40s, fault: disconnect, target: follower}
+  - {name: plug, at: 50s, fault: connect, target: unplug}
+expect:
+  - window: {after: halt, at-most: 10s}
+  - column-zero: {node: halt, from: halt, until: back}
+  - serves-again: {after: back, within: 15s}
+  - window: {after: freeze, at-most: 1s}
+  - column-zero: {node: freeze, from: freeze, until: thaw}
+  - serves-again: {after: thaw, within: 10s}
+  - window: {after: unplug, at-most: 1s}
+  - column-zero: {node: unplug, from: unplug, until: plug}
+  - serves-again: {after: plug, within: 15s}
+  - lost-writes: 0
+",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        0,
+    );
+    let dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    eprintln!(
+        "{}",
+        std::fs::read_to_string(dir.join("report.md")).unwrap_or_default()
+    );
+    assert_eq!(r["outcome"], "passed", "{}", stderr(&out));
+    assert_safe(&r["load"]);
+    // One promotion, of another node, within a loop or two of the graceful stop.
+    let halt = r["steps"][0]["fired_s"].as_f64().unwrap();
+    let stopped = r["steps"][0]["nodes"][0].as_str().unwrap();
+    let promotions = r["promotions"]
+        .as_array()
+        .expect("the run names its promotions");
+    assert_eq!(promotions.len(), 1, "{promotions:?}");
+    let (node, at) = (
+        promotions[0]["node"].as_str().unwrap(),
+        promotions[0]["t_s"].as_f64().unwrap(),
+    );
+    assert_ne!(node, stopped);
+    assert!(
+        at > halt && at < halt + 10.0,
+        "a stopped leader's successor is promoted within a loop or two: {:.2} s after the stop",
+        at - halt
+    );
+}
