@@ -9,5 +9,7 @@ use common::*;
 #[test]
 fn killed_server_drops_its_column_and_acknowledged_writes_survive_the_kill() {
     // An fsynced PostgreSQL loses no acknowledged write to SIGKILL.
-    kill_n1_of_independent_servers("postgres", 0, postgres_table);
+    kill_n1_of_independent_servers("postgres", 0, |node| {
+        postgres_table(&format!("perseus-postgres-{node}"))
+    });
 }
