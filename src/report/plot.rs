@@ -21,6 +21,7 @@
 //! SVG `<text>` elements and laid out with plotters' built-in size estimate, so
 //! rendering needs no font files; the viewer of the SVG picks a sans-serif font.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -321,87 +322,81 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> DrawResul
         }
     }
 
-    // Marks on top of everything, labels near the top, staggered downwards.
-    let mut marks: Vec<&Mark> = data
-        .marks
-        .iter()
-        .filter(|m| m.t_s.is_finite() && (0.0..=x_max).contains(&m.t_s))
-        .collect();
-    marks.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-    for m in &marks {
-        chart.draw_series(LineSeries::new(
-            [(m.t_s, 0.0), (m.t_s, y_max)],
-            MARK_COLOR.stroke_width(2),
-        ))?;
-    }
-    let spans: Vec<(i32, i32, bool)> = marks
-        .iter()
-        .map(|m| {
-            label_span(
-                &m.label,
-                chart.backend_coord(&(m.t_s, 0.0)).0,
-                plot_right_px,
-            )
-        })
-        .collect();
-    let rows = stagger(&spans.iter().map(|&(a, b, _)| (a, b)).collect::<Vec<_>>());
-    for ((m, &(_, _, left)), row) in marks.iter().zip(&spans).zip(rows) {
-        let (dx, h) = if left {
-            (-4, HPos::Right)
-        } else {
-            (4, HPos::Left)
-        };
-        let style = label_font
-            .clone()
-            .color(&MARK_COLOR)
-            .pos(Pos::new(h, VPos::Top));
-        let dy = 4 + ROW_PX * row as i32;
-        chart.draw_series(std::iter::once(
-            EmptyElement::at((m.t_s, y_max)) + Text::new(m.label.clone(), (dx, dy), style),
-        ))?;
-    }
-
-    // Promotions: dashed, labelled from mid-height down, left of the line when near the edge.
-    let mut promotions: Vec<&Mark> = data
-        .promotions
-        .iter()
-        .filter(|m| m.t_s.is_finite() && (0.0..=x_max).contains(&m.t_s))
-        .collect();
-    promotions.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-    let spans: Vec<(i32, i32, bool)> = promotions
-        .iter()
-        .map(|m| {
-            label_span(
-                &m.label,
-                chart.backend_coord(&(m.t_s, 0.0)).0,
-                plot_right_px,
-            )
-        })
-        .collect();
-    let rows = stagger(&spans.iter().map(|&(a, b, _)| (a, b)).collect::<Vec<_>>());
-    for ((m, &(_, _, left)), row) in promotions.iter().zip(&spans).zip(rows) {
-        chart.draw_series(DashedLineSeries::new(
-            [(m.t_s, 0.0), (m.t_s, y_max)],
-            6,
-            4,
-            PROMOTION_COLOR.stroke_width(2),
-        ))?;
-        let (dx, h) = if left {
-            (-4, HPos::Right)
-        } else {
-            (4, HPos::Left)
-        };
-        let style = label_font
-            .clone()
-            .color(&PROMOTION_COLOR)
-            .pos(Pos::new(h, VPos::Top));
-        let dy = ROW_PX * row as i32;
-        chart.draw_series(std::iter::once(
-            EmptyElement::at((m.t_s, y_max / 2.0)) + Text::new(m.label.clone(), (dx, dy), style),
-        ))?;
-    }
+    // Marks on top of everything, labels near the top, staggered downwards; promotions dashed,
+    // labelled from mid-height down.
+    let axes = (x_max, y_max, plot_right_px);
+    let faults = VerticalMarks {
+        color: MARK_COLOR,
+        dashed: false,
+        label_y: y_max,
+        first_dy: 4,
+    };
+    faults.draw(&mut chart, &data.marks, axes)?;
+    let promotions = VerticalMarks {
+        color: PROMOTION_COLOR,
+        dashed: true,
+        label_y: y_max / 2.0,
+        first_dy: 0,
+    };
+    promotions.draw(&mut chart, &data.promotions, axes)?;
 
     draw_legend(&legend_area, data)
+}
+
+/// How one kind of vertical mark is drawn: its colour, solid or dashed, and where its labels
+/// start (in data units on the y axis, then `first_dy` pixels down), staggered in rows so that
+/// labels close together do not overlap.
+struct VerticalMarks {
+    color: RGBColor,
+    dashed: bool,
+    label_y: f64,
+    first_dy: i32,
+}
+
+impl VerticalMarks {
+    /// Draw `marks` within `0..=x_max` (`axes`: x_max, y_max, the plot's right edge in pixels),
+    /// in time order; a label near the right edge goes left of its line.
+    fn draw(
+        &self,
+        chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+        marks: &[Mark],
+        (x_max, y_max, right_px): (f64, f64, i32),
+    ) -> DrawResult {
+        let mut marks: Vec<&Mark> = marks
+            .iter()
+            .filter(|m| m.t_s.is_finite() && (0.0..=x_max).contains(&m.t_s))
+            .collect();
+        marks.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+        let line = self.color.stroke_width(2);
+        for m in &marks {
+            let ends = [(m.t_s, 0.0), (m.t_s, y_max)];
+            if self.dashed {
+                chart.draw_series(DashedLineSeries::new(ends, 6, 4, line))?;
+            } else {
+                chart.draw_series(LineSeries::new(ends, line))?;
+            }
+        }
+        let spans: Vec<(i32, i32, bool)> = marks
+            .iter()
+            .map(|m| label_span(&m.label, chart.backend_coord(&(m.t_s, 0.0)).0, right_px))
+            .collect();
+        let rows = stagger(&spans.iter().map(|&(a, b, _)| (a, b)).collect::<Vec<_>>());
+        let font = (FONT, LABEL_SIZE).into_font();
+        for ((m, &(_, _, left)), row) in marks.iter().zip(&spans).zip(rows) {
+            let (dx, h) = if left {
+                (-4, HPos::Right)
+            } else {
+                (4, HPos::Left)
+            };
+            let style = font.clone().color(&self.color).pos(Pos::new(h, VPos::Top));
+            let dy = self.first_dy + ROW_PX * row as i32;
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((m.t_s, self.label_y))
+                    + Text::new(m.label.clone(), (dx, dy), style),
+            ))?;
+        }
+        Ok(())
+    }
 }
 
 /// Draws the legend (nodes, total, and faults/unavailability when present)
