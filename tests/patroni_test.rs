@@ -38,27 +38,9 @@ fn role_of(lab: &LabGuard, node: &str) -> String {
 fn a_killed_leader_is_replaced_once_its_leader_key_expires_and_the_report_names_the_promotion() {
     // The scenario as users run it: kill the leader at 10 s, start it at 50 s, 70 s of load.
     let lab = LabGuard::lock_only("patroni");
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let runs = tmp.path().join("runs");
-    let out = run(
-        &[
-            "run",
-            "scenarios/patroni-kill-leader.yaml",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--keep",
-        ],
-        0,
-    );
-    let dir = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(r["outcome"], "passed", "{}", stderr(&out));
+    let run = run_scenario("scenarios/patroni-kill-leader.yaml", &["--keep"], 0);
+    let (r, dir) = (&run.summary, &run.dir);
+    assert_eq!(r["outcome"], "passed", "{}", run.stderr);
     let killed = r["leader_before"]
         .as_str()
         .expect("a leader before")
@@ -220,7 +202,6 @@ fn a_gracefully_stopped_leader_hands_over_at_once_and_a_paused_or_disconnected_r
     // does not wait for an asynchronous replica) and serves again once it is back.
     let _lab = LabGuard::lock_only("patroni");
     let tmp = tempfile::tempdir().expect("temp dir");
-    let runs = tmp.path().join("runs");
     let file = tmp.path().join("patroni-fault-tour.yaml");
     std::fs::write(
         &file,
@@ -249,28 +230,13 @@ expect:
 ",
     )
     .unwrap();
-    let out = run(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-        0,
-    );
-    let dir = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let run = run_scenario(file.to_str().unwrap(), &[], 0);
+    let r = &run.summary;
     eprintln!(
         "{}",
-        std::fs::read_to_string(dir.join("report.md")).unwrap_or_default()
+        std::fs::read_to_string(run.dir.join("report.md")).unwrap_or_default()
     );
-    assert_eq!(r["outcome"], "passed", "{}", stderr(&out));
+    assert_eq!(r["outcome"], "passed", "{}", run.stderr);
     assert_safe(&r["load"]);
     // One promotion, of another node, within a loop or two of the graceful stop.
     let halt = r["steps"][0]["fired_s"].as_f64().unwrap();

@@ -27,26 +27,9 @@ fn a_killed_primary_fails_over_after_down_after_milliseconds_and_the_report_name
     // expectations: a window of 4 to 15 s (down-after-milliseconds 5 s, then the failover), the
     // killed node's column at 0 until the start, every node serving again within 15 s of it.
     let _lab = LabGuard::lock_only("redis-sentinel");
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let runs = tmp.path().join("runs");
-    let out = run(
-        &[
-            "run",
-            "scenarios/redis-sentinel-kill-leader.yaml",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-        0,
-    );
-    let dir = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(r["outcome"], "passed", "{}", stderr(&out));
+    let run = run_scenario("scenarios/redis-sentinel-kill-leader.yaml", &[], 0);
+    let r = &run.summary;
+    assert_eq!(r["outcome"], "passed", "{}", run.stderr);
     let killed = r["leader_before"].as_str().expect("a primary before");
     let crash = r["steps"][0]["fired_s"].as_f64().unwrap();
     let to = r["effects"][0]["cluster"]["end_s"].as_f64().unwrap();

@@ -149,6 +149,43 @@ impl Drop for LabGuard {
     }
 }
 
+/// A finished `perseus run` of one scenario file: its run folder (in a temporary runs dir that
+/// lives as long as this), its `summary.json`, and what it printed on stderr.
+pub struct ScenarioRun {
+    _tmp: tempfile::TempDir,
+    /// The run folder.
+    pub dir: std::path::PathBuf,
+    /// `summary.json`.
+    pub summary: serde_json::Value,
+    /// stderr: the timeline, the summary and the verdicts, for failure messages.
+    pub stderr: String,
+}
+
+/// `perseus run <file> --runs-dir <temp> <extra...>`, which must exit with `expect`; returns its
+/// one run folder and summary. Panics when the exit code differs or the folder is incomplete.
+pub fn run_scenario(file: &str, extra: &[&str], expect: i32) -> ScenarioRun {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let runs = tmp.path().join("runs");
+    let mut args = vec!["run", file, "--runs-dir", runs.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = run(&args, expect);
+    let dir = std::fs::read_dir(&runs)
+        .expect("the runs dir")
+        .next()
+        .expect("one run folder")
+        .expect("a readable entry")
+        .path();
+    let summary =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json"))
+            .expect("summary.json is JSON");
+    ScenarioRun {
+        _tmp: tmp,
+        dir,
+        summary,
+        stderr: stderr(&out),
+    }
+}
+
 /// A `perseus load` running in the background.
 pub struct LoadRun {
     child: Child,
