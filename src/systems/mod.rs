@@ -20,6 +20,7 @@ pub mod redis;
 pub mod redis_sentinel;
 pub mod sql;
 pub mod tidb;
+pub mod zookeeper;
 
 use std::fmt;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub static REGISTRY: &[&dyn System] = &[
     &redis::Redis,
     &redis_sentinel::RedisSentinel,
     &tidb::Tidb,
+    &zookeeper::ZooKeeper,
 ];
 
 /// The system called `name` in [`REGISTRY`].
