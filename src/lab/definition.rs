@@ -83,6 +83,11 @@ pub struct Extension {
     /// (`CREATE ... IF NOT EXISTS`). They must create the loop's table `lily.counters (id, value)`.
     #[serde(default)]
     pub schema: Vec<String>,
+    /// What the system's own client does differently in this definition, by name (scalars:
+    /// `allow-direct: false` for NATS' bucket); each system says which it takes
+    /// ([`crate::systems::System::check`]), and the rest are refused.
+    #[serde(default)]
+    pub options: BTreeMap<String, serde_yaml::Value>,
     /// Where the schema is made: `one-node` (a cluster replicates it; the default) or
     /// `every-node` (independent servers, as in the control systems).
     #[serde(default)]
@@ -433,6 +438,26 @@ impl Definition {
             client_user: perseus.client_user.clone(),
             client_database: perseus.client_database.clone(),
             schema: perseus.schema.clone(),
+            options: perseus
+                .options
+                .iter()
+                .map(|(k, v)| match v {
+                    serde_yaml::Value::Bool(b) => Ok((k.clone(), b.to_string())),
+                    serde_yaml::Value::Number(n) => Ok((k.clone(), n.to_string())),
+                    serde_yaml::Value::String(s) => Ok((k.clone(), s.clone())),
+                    _ => {
+                        let (line, column) = locate(text, &format!("{k}:"));
+                        Err(Error::Definition {
+                            file: file.to_path_buf(),
+                            line,
+                            column,
+                            message: format!(
+                                "x-perseus.options.{k} must be a plain value (true, 3, text)"
+                            ),
+                        })
+                    }
+                })
+                .collect::<Result<_>>()?,
         };
         let def = Definition {
             file: file.to_path_buf(),
@@ -521,9 +546,14 @@ impl Definition {
                 }
             }
         }
-        self.system
-            .check(&self.settings)
-            .map_err(|e| self.error_at("schema:", e))?;
+        self.system.check(&self.settings).map_err(|e| {
+            let at = if e.contains("x-perseus.options") {
+                "options:"
+            } else {
+                "schema:"
+            };
+            self.error_at(at, e)
+        })?;
         if let Some(init) = &p.init {
             if !is_node_name(&init.node) || !self.services.contains_key(&init.node) {
                 return Err(self.error_at(

@@ -14,6 +14,7 @@ pub mod cockroach;
 pub mod etcd;
 pub mod galera;
 pub mod gryadka;
+pub mod nats;
 pub mod patroni;
 pub mod postgres;
 pub mod redis;
@@ -39,6 +40,7 @@ pub static REGISTRY: &[&dyn System] = &[
     &etcd::Etcd,
     &galera::Galera,
     &gryadka::Gryadka,
+    &nats::Nats,
     &patroni::Patroni,
     &postgres::Postgres,
     &redis::Redis,
@@ -77,6 +79,8 @@ pub struct Settings {
     pub client_database: Option<String>,
     /// Statements run once the cluster is ready (`schema`), each idempotent.
     pub schema: Vec<String>,
+    /// The system's own options (`options`), values as written (`false`, `3`).
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -275,10 +279,16 @@ pub trait System: Send + Sync + 'static {
     }
 
     /// Whether a definition's settings suit this system; called when the definition is parsed.
-    /// Default: `schema` statements need a system that speaks SQL.
+    /// Default: `schema` statements need a system that speaks SQL, and no `options` are taken.
     ///
     /// Errors: what is wrong and what to do, for the definition's error message.
     fn check(&self, settings: &Settings) -> std::result::Result<(), String> {
+        if let Some(name) = settings.options.keys().next() {
+            return Err(format!(
+                "x-perseus.options.{name} means nothing to {}, which takes no options: leave it out",
+                self.name()
+            ));
+        }
         if !settings.schema.is_empty() && self.sql(settings).is_none() {
             return Err(format!(
                 "x-perseus.schema needs a system that speaks SQL, and {} does not: leave schema out",
