@@ -289,3 +289,48 @@ fn a_patroni_node_is_patroni_with_its_etcd_member_and_haproxy_for_any_cluster_si
         }
     }
 }
+
+#[test]
+fn zookeeper_and_nats_list_every_node_for_any_cluster_size() {
+    let env = |c: &ContainerSpec, k: &str| {
+        c.env
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{k} is not set"))
+    };
+    let five = load("zookeeper").nodes(5).unwrap();
+    for (i, node) in five.iter().enumerate() {
+        let name = format!("n{}", i + 1);
+        let [server] = &node.containers[..] else {
+            panic!("zookeeper {name}: one container");
+        };
+        // start-zookeeper takes the server id from the hostname and the ensemble from this list.
+        assert_eq!(server.hostname.as_deref(), Some(name.as_str()));
+        assert_eq!(env(server, "PERSEUS_ZK_SERVERS"), "n1,n2,n3,n4,n5");
+        assert_eq!(volume(server, "/var/lib/zookeeper"), format!("{name}-data"));
+    }
+    for system in ["nats", "nats-leader-reads"] {
+        let def = load(system);
+        // Only the leader-reads variant turns direct gets off.
+        assert_eq!(
+            def.settings.options.get("allow-direct").map(String::as_str),
+            (system == "nats-leader-reads").then_some("false"),
+            "{system}"
+        );
+        for (i, node) in def.nodes(5).unwrap().iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let c = cmd(&node.containers[0]);
+            let after = |flag: &str| c[c.iter().position(|a| *a == flag).unwrap() + 1];
+            assert_eq!(after("--name"), name, "{system}: {c:?}");
+            assert_eq!(
+                after("--routes"),
+                "nats://n1:6222,nats://n2:6222,nats://n3:6222,nats://n4:6222,nats://n5:6222"
+            );
+            assert_eq!(
+                volume(&node.containers[0], "/var/lib/nats"),
+                format!("{name}-data")
+            );
+        }
+    }
+}

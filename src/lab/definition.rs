@@ -1048,6 +1048,33 @@ x-perseus:
                 .contains("x-perseus.schema needs a system that speaks SQL"),
             "{err}"
         );
+        // Options are the system's: etcd takes none, and says where the one given is.
+        let err = parse(&ETCD.replace(
+            "template: n1",
+            "template: n1\n  options:\n    allow-direct: false",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("x-perseus.options.allow-direct means nothing to etcd"),
+            "{err}"
+        );
+        let line = ETCD
+            .lines()
+            .position(|l| l.contains("template: n1"))
+            .unwrap()
+            + 2;
+        assert!(err.contains(&format!(":{line}:")), "{err}");
+        let err = parse(&ETCD.replace(
+            "template: n1",
+            "template: n1\n  options:\n    allow-direct: [1]",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("options.allow-direct must be a plain value"),
+            "{err}"
+        );
         let err = parse(&ETCD.replace(
             "template: n1",
             "template: n1\n  init: {node: n9, command: [x]}",
