@@ -73,10 +73,16 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
         if running && depth == Depth::Full {
             let cut = net::cut_peers(docker, lab, &n.name).await?;
             let others = lab.nodes.len() - 1;
-            if !cut.is_empty() && cut.len() == others {
+            let both = cut.iter().all(|(_, d)| *d == net::Direction::Both);
+            if !cut.is_empty() && cut.len() == others && both {
                 faults.push("isolated".into());
+            } else if !cut.is_empty()
+                && cut.len() == others
+                && cut.iter().all(|(_, d)| *d == cut[0].1)
+            {
+                faults.push(format!("isolated ({})", cut[0].1));
             } else if !cut.is_empty() {
-                faults.push(format!("cut from {}", cut.join(",")));
+                faults.push(format!("cut from {}", net::describe_cut(&cut)));
             }
         }
         let role = match &leader {

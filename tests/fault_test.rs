@@ -444,3 +444,175 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
     }
     assert_safe(&r.summary);
 }
+
+#[test]
+fn one_way_cuts_drop_packets_one_way_only() {
+    // UDP, because a TCP probe cannot tell one way from both (its handshake needs both ways).
+    let lab = LabGuard::up("redis", &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let arrives = |from: &str, to: &str| {
+        rt.block_on(async {
+            let docker = perseus::docker::connect().await.unwrap();
+            let home = perseus::lab::Home::locate().unwrap();
+            let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
+            perseus::fault::net::udp_arrives(&docker, &l, from, to, 9999)
+                .await
+                .unwrap()
+        })
+    };
+    let faults_of = |node: &str| -> Vec<String> {
+        lab.status()
+            .into_iter()
+            .find(|r| r["node"] == node)
+            .map(|r| {
+                r["faults"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap()
+    };
+    // Before any fault, datagrams go both ways.
+    assert!(arrives("n1", "n2") && arrives("n2", "n1"));
+
+    // isolate --direction in: n1 hears nothing from its peers, they still hear it.
+    let ev = stdout(&run(
+        &["fault", "isolate", "redis", "n1", "--direction", "in"],
+        0,
+    ));
+    assert!(
+        ev.contains("iptables DROP from n2,n3") && ev.contains("(in:"),
+        "{ev}"
+    );
+    assert_eq!(faults_of("n1"), ["isolated (in)"]);
+    assert!(arrives("n1", "n2"), "out of n1 still passes");
+    assert!(!arrives("n2", "n1"), "into n1 is dropped");
+    let healed = stdout(&run(&["fault", "heal", "redis"], 0));
+    assert!(
+        healed.contains("n1 rules flushed (was cut from n2,n3 (in))"),
+        "{healed}"
+    );
+    assert!(faults_of("n1").is_empty());
+
+    // partition --direction out: the others hear nothing from the first group; it hears them,
+    // and they keep hearing each other.
+    let ev = stdout(&run(
+        &[
+            "fault",
+            "partition",
+            "redis",
+            "n1",
+            "n2,n3",
+            "--direction",
+            "out",
+        ],
+        0,
+    ));
+    assert!(
+        ev.contains("the other groups hear nothing from n1, which still hears them (out)"),
+        "{ev}"
+    );
+    assert_eq!(faults_of("n1"), ["isolated (out)"]);
+    assert!(
+        faults_of("n2").is_empty(),
+        "the rules are in n1's namespace only"
+    );
+    assert!(!arrives("n1", "n2"), "out of n1 is dropped");
+    assert!(arrives("n3", "n1"), "into n1 still passes");
+    assert!(arrives("n2", "n3"), "the other group is whole");
+    run(
+        &[
+            "fault",
+            "partition",
+            "redis",
+            "n1",
+            "--direction",
+            "sideways",
+        ],
+        2,
+    );
+    run(&["fault", "heal", "redis"], 0);
+    assert!(arrives("n2", "n1") && arrives("n1", "n2"));
+}
+
+#[test]
+fn shaped_partitions_cut_exactly_the_pairs_their_shape_names() {
+    let lab = LabGuard::up("redis", &["--nodes", "5"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let names: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+    // Every ordered pair's TCP reachability, probed from inside the namespaces at once.
+    let reach = || -> Vec<(String, String, bool)> {
+        rt.block_on(async {
+            let docker = perseus::docker::connect().await.unwrap();
+            let home = perseus::lab::Home::locate().unwrap();
+            let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
+            let pairs: Vec<(String, String)> = names
+                .iter()
+                .flat_map(|a| {
+                    names
+                        .iter()
+                        .filter(move |b| *b != a)
+                        .map(move |b| (a.clone(), b.clone()))
+                })
+                .collect();
+            let probes = pairs.iter().map(|(a, b)| {
+                let (docker, l) = (&docker, &l);
+                async move {
+                    let ok = perseus::fault::net::can_reach(docker, l, a, b, 6379)
+                        .await
+                        .unwrap();
+                    (a.clone(), b.clone(), ok)
+                }
+            });
+            futures_util::future::join_all(probes).await
+        })
+    };
+    for (shape, seed) in [("ring", "11"), ("bridge", "5"), ("halves", "3")] {
+        let ev = stdout(&run(
+            &[
+                "fault",
+                "partition",
+                "redis",
+                "--shape",
+                shape,
+                "--seed",
+                seed,
+            ],
+            0,
+        ));
+        assert!(ev.contains(&format!("(seed {seed})")), "{ev}");
+        // What the shape says, for these nodes and this seed, is what the rules do.
+        let expected = perseus::fault::shape::cuts(
+            shape.parse().unwrap(),
+            &names,
+            None,
+            seed.parse().unwrap(),
+        )
+        .unwrap();
+        assert!(ev.contains(&expected.detail), "{ev} / {}", expected.detail);
+        for (a, b, ok) in reach() {
+            let cut = expected.cut_from.get(&a).is_some_and(|v| v.contains(&b));
+            assert_eq!(
+                ok, !cut,
+                "{shape}: {a} -> {b} reachable {ok}, cut {cut} ({ev})"
+            );
+        }
+        run(&["fault", "heal", "redis"], 0);
+    }
+    assert!(
+        reach().iter().all(|(_, _, ok)| *ok),
+        "heal undoes every shape"
+    );
+    // The redis control has no leader, so the leader's side cannot be chosen.
+    let out = run(&["fault", "partition", "redis", "--shape", "leader"], 2);
+    assert!(stderr(&out).contains("no leader"), "{}", stderr(&out));
+    let out = run(&["fault", "partition", "redis", "--shape", "square"], 2);
+    assert!(
+        stderr(&out).contains("'square' is not a partition shape"),
+        "{}",
+        stderr(&out)
+    );
+    drop(lab);
+}

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use perseus::fault::{self, NodeFault, Target};
+use perseus::fault::{self, Direction, NodeFault, Shape, Target};
 use perseus::lab::Home;
 use perseus::Error;
 
@@ -20,17 +20,36 @@ pub(super) enum FaultCommand {
     Pause(TargetArgs),
     /// Thaw a paused node.
     Resume(TargetArgs),
-    /// Cut the node from its peers in both directions; clients still reach it.
-    Isolate(TargetArgs),
+    /// Cut the node from its peers (both ways, or one way with --direction); clients still reach it.
+    Isolate {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Which packets to drop, as the node sees them: in (it hears nothing from its peers),
+        /// out (they hear nothing from it) or both.
+        #[arg(long, default_value = "both")]
+        direction: String,
+    },
     /// Take the node off the lab network entirely (Docker network disconnect).
     Disconnect(TargetArgs),
     /// Put a disconnected node back on the network, at its own address.
     Connect(TargetArgs),
     /// Split the nodes into groups that cannot reach each other: `partition [SYSTEM] n1 n2,n3`.
+    /// Or cut by Jepsen's shape: `partition [SYSTEM] --shape ring [--seed N]`.
     Partition {
         /// Optional system, then groups of comma-separated nodes; unnamed nodes form one more group.
-        #[arg(required = true, num_args = 1..)]
+        #[arg(num_args = 0..)]
         args: Vec<String>,
+        /// Cut by shape instead of groups: halves (random halves), ring (majorities ring, 5 nodes
+        /// or more), bridge (two halves joined by one node), leader (the leader's side a minority).
+        #[arg(long)]
+        shape: Option<String>,
+        /// The seed of the shape's random choices (default: a random one; the output names it).
+        #[arg(long, requires = "shape")]
+        seed: Option<u64>,
+        /// both (no packet crosses), or one way about the first group: in (it hears nothing from
+        /// the others) or out (the others hear nothing from it).
+        #[arg(long, default_value = "both")]
+        direction: String,
     },
     /// Undo every network fault (isolate, partition, disconnect).
     Heal {
@@ -67,12 +86,38 @@ pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
             println!("{}", ev.render());
             return Ok(0);
         }
-        FaultCommand::Partition { args } => {
+        FaultCommand::Partition {
+            args,
+            direction,
+            shape,
+            seed,
+        } => {
+            let direction: Direction = direction.parse()?;
             let home = Home::locate()?;
             let (system, groups) = match args.first() {
                 Some(first) if home.systems().contains(first) => (Some(first.clone()), &args[1..]),
                 _ => (None, &args[..]),
             };
+            if let Some(shape) = shape {
+                let shape: Shape = shape.parse()?;
+                if !groups.is_empty() || direction != Direction::Both {
+                    return Err(Error::BadInput(format!(
+                        "a {shape} partition takes no groups and no direction: give either groups or --shape"
+                    ))
+                    .into());
+                }
+                let (docker, lab) = open_lab(system.as_deref()).await?;
+                let ev = fault::partition_shape(&docker, &lab, shape, seed).await?;
+                println!("{}", ev.render());
+                return Ok(0);
+            }
+            if groups.is_empty() {
+                return Err(Error::BadInput(
+                    "give groups (`partition n1 n2,n3`) or a shape (`partition --shape ring`)"
+                        .into(),
+                )
+                .into());
+            }
             let groups: Vec<Vec<String>> = groups
                 .iter()
                 .map(|g| {
@@ -83,7 +128,7 @@ pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
                 })
                 .collect();
             let (docker, lab) = open_lab(system.as_deref()).await?;
-            let ev = fault::partition(&docker, &lab, &groups).await?;
+            let ev = fault::partition(&docker, &lab, &groups, direction).await?;
             println!("{}", ev.render());
             return Ok(0);
         }
@@ -92,7 +137,14 @@ pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
         FaultCommand::Start(a) => (NodeFault::Start, a.args),
         FaultCommand::Pause(a) => (NodeFault::Pause, a.args),
         FaultCommand::Resume(a) => (NodeFault::Resume, a.args),
-        FaultCommand::Isolate(a) => (NodeFault::Isolate, a.args),
+        FaultCommand::Isolate { target, direction } => {
+            let direction: Direction = direction.parse()?;
+            let (system, target) = split_target(&target.args).context("perseus fault isolate")?;
+            let (docker, lab) = open_lab(system.as_deref()).await?;
+            let ev = fault::inject_isolate(&docker, &lab, &target, direction).await?;
+            println!("{}", ev.render());
+            return Ok(0);
+        }
         FaultCommand::Disconnect(a) => (NodeFault::Disconnect, a.args),
         FaultCommand::Connect(a) => (NodeFault::Connect, a.args),
     };

@@ -5,12 +5,16 @@
 //! | --- | --- |
 //! | kill / stop / start | SIGKILL every container of the node / graceful stop (SIGTERM, then SIGKILL after the definition's `stop-timeout`) / start, main container first |
 //! | pause / resume | cgroup freezer on every container of the node: processes hang, sockets stay open |
-//! | isolate | iptables DROP to and from every other node, in the node's own namespace ([`net`]); clients on the host still reach it |
-//! | partition | the same rules between groups of nodes |
+//! | isolate | iptables DROP to and from every other node, in the node's own namespace ([`net`]); clients on the host still reach it; one way only with a [`Direction`] |
+//! | partition | the same rules between groups of nodes; one way only (the first group's packets in or out) with a [`Direction`]; or Jepsen's shapes by name ([`Shape`]: halves, majorities ring, bridge, the leader's side), from a seed |
 //! | disconnect / connect | Docker network disconnect / connect at the node's fixed address |
 //! | heal | flush every rule Perseus added and reconnect every disconnected node |
 
 pub mod net;
+pub mod shape;
+
+pub use net::Direction;
+pub use shape::Shape;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -318,20 +322,7 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
                 n.containers.join(" ")
             ))
         }
-        NodeFault::Isolate => {
-            let peers: Vec<String> = lab
-                .nodes
-                .iter()
-                .filter(|p| p.name != node)
-                .map(|p| p.name.clone())
-                .collect();
-            net::cut(docker, lab, node, &peers).await?;
-            Ok(format!(
-                "iptables DROP to and from {} in {}'s namespace; clients still reach it",
-                peers.join(","),
-                node
-            ))
-        }
+        NodeFault::Isolate => isolate(docker, lab, node, Direction::Both).await,
         NodeFault::Disconnect => {
             docker
                 .disconnect_network(
@@ -362,6 +353,51 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
             ))
         }
     }
+}
+
+/// Cut the named node (already resolved) from every other node in `direction`; clients on the
+/// host still reach it. Returns what was done.
+pub async fn isolate(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    direction: Direction,
+) -> Result<String> {
+    let peers: Vec<String> = lab
+        .nodes
+        .iter()
+        .filter(|p| p.name != node)
+        .map(|p| p.name.clone())
+        .collect();
+    net::cut(docker, lab, node, &peers, direction).await?;
+    let one_way = match direction {
+        Direction::Both => String::new(),
+        Direction::In => " (in: it hears nothing from them, they still hear it)".into(),
+        Direction::Out => " (out: they hear nothing from it, it still hears them)".into(),
+    };
+    Ok(format!(
+        "iptables DROP {} {} in {}'s namespace{one_way}; clients still reach it",
+        direction.words(),
+        peers.join(","),
+        node
+    ))
+}
+
+/// Resolve `target` and isolate that node in `direction` ([`isolate`]).
+pub async fn inject_isolate(
+    docker: &Docker,
+    lab: &Lab,
+    target: &Target,
+    direction: Direction,
+) -> Result<FaultEvent> {
+    let node = resolve(lab, target).await?;
+    let detail = isolate(docker, lab, &node, direction).await?;
+    Ok(FaultEvent::new(
+        NodeFault::Isolate.name(),
+        Some(target),
+        vec![node],
+        detail,
+    ))
 }
 
 async fn connect(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
@@ -404,8 +440,17 @@ pub async fn namespace_alive(docker: &Docker, container: &str) -> Result<bool> {
 }
 
 /// Split the cluster into groups that cannot reach each other. Nodes no group names form one more
-/// group. Errors: [`Error::BadInput`] when a node is named twice or fewer than two groups result.
-pub async fn partition(docker: &Docker, lab: &Lab, groups: &[Vec<String>]) -> Result<FaultEvent> {
+/// group. With [`Direction::Both`] no packet crosses between groups; with `In` or `Out` the cut is
+/// one-way and about the first group: `In`, its nodes hear nothing from the other groups (which
+/// still hear them); `Out`, the other groups hear nothing from it (it still hears them). Other
+/// groups keep reaching each other. Errors: [`Error::BadInput`] when a node is named twice or
+/// fewer than two groups result.
+pub async fn partition(
+    docker: &Docker,
+    lab: &Lab,
+    groups: &[Vec<String>],
+    direction: Direction,
+) -> Result<FaultEvent> {
     let mut groups: Vec<Vec<String>> = groups.to_vec();
     let mut seen = BTreeSet::new();
     for g in &groups {
@@ -435,6 +480,10 @@ pub async fn partition(docker: &Docker, lab: &Lab, groups: &[Vec<String>]) -> Re
     }
     let mut jobs = Vec::new();
     for (i, g) in groups.iter().enumerate() {
+        // A one-way cut is made in the first group's nodes alone.
+        if direction != Direction::Both && i > 0 {
+            break;
+        }
         let others: Vec<String> = groups
             .iter()
             .enumerate()
@@ -443,7 +492,7 @@ pub async fn partition(docker: &Docker, lab: &Lab, groups: &[Vec<String>]) -> Re
             .collect();
         for n in g {
             let others = others.clone();
-            jobs.push(async move { net::cut(docker, lab, n, &others).await });
+            jobs.push(async move { net::cut(docker, lab, n, &others, direction).await });
         }
     }
     futures_util::future::join_all(jobs)
@@ -455,11 +504,54 @@ pub async fn partition(docker: &Docker, lab: &Lab, groups: &[Vec<String>]) -> Re
         .map(|g| g.join(","))
         .collect::<Vec<_>>()
         .join(" | ");
+    let first = groups[0].join(",");
+    let detail = match direction {
+        Direction::Both => format!("groups {shown} cannot reach each other"),
+        Direction::In => format!(
+            "groups {shown}: {first} hears nothing from the other groups, which still hear it (in)"
+        ),
+        Direction::Out => format!(
+            "groups {shown}: the other groups hear nothing from {first}, which still hears them (out)"
+        ),
+    };
     Ok(FaultEvent::new(
         "partition",
         None,
         lab.nodes.iter().map(|n| n.name.clone()).collect(),
-        format!("groups {shown} cannot reach each other"),
+        detail,
+    ))
+}
+
+/// Cut the cluster in the named `shape` ([`shape::cuts`]), its random choices drawn from `seed`
+/// (a random one when `None`; the event names the seed either way, so a run can be repeated).
+///
+/// Errors: [`Error::BadInput`] for a lab too small for the shape; [`Error::NoLeader`] for the
+/// `leader` shape when no leader answers; [`Error::UnsupportedTarget`] for it on a leaderless
+/// system.
+pub async fn partition_shape(
+    docker: &Docker,
+    lab: &Lab,
+    shape: Shape,
+    seed: Option<u64>,
+) -> Result<FaultEvent> {
+    let seed = seed.unwrap_or_else(rand::random);
+    let leader = match shape {
+        Shape::Leader => Some(resolve(lab, &Target::Leader).await?),
+        _ => None,
+    };
+    let cuts = shape::cuts(shape, &lab.node_names(), leader.as_deref(), seed)?;
+    let jobs = cuts.cut_from.iter().map(|(node, peers)| async move {
+        net::cut(docker, lab, node, peers, Direction::Both).await
+    });
+    futures_util::future::join_all(jobs)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(FaultEvent::new(
+        "partition",
+        None,
+        lab.node_names(),
+        format!("{shape}: {} (seed {seed})", cuts.detail),
     ))
 }
 
@@ -492,7 +584,7 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
                 what.push(format!(
                     "{} rules flushed (was cut from {})",
                     n.name,
-                    cut.join(",")
+                    net::describe_cut(&cut)
                 ));
             }
         }

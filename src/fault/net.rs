@@ -7,12 +7,15 @@
 //!
 //! Rules live in a chain of our own, `PERSEUS`, jumped to from the top of `INPUT` and `OUTPUT`, so
 //! that heal is a flush of that chain and status can list it. Cutting node A from peer B is two
-//! rules in A's namespace: drop packets from B and drop packets to B. The host (the load loop)
-//! reaches the node through the network's gateway address, which is never cut.
+//! rules in A's namespace: drop packets from B and drop packets to B; a one-way cut
+//! ([`Direction`], as Chaos Mesh's NetworkChaos names it) is one of the two. The host (the load
+//! loop) reaches the node through the network's gateway address, which is never cut.
 //!
 //! A node whose containers are killed and started gets a fresh namespace, without these rules.
 
+use std::fmt;
 use std::net::Ipv4Addr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -34,15 +37,88 @@ const CHAIN_SETUP: &str = "iptables -w -N PERSEUS 2>/dev/null || true; \
 iptables -w -C INPUT -j PERSEUS 2>/dev/null || iptables -w -I INPUT 1 -j PERSEUS; \
 iptables -w -C OUTPUT -j PERSEUS 2>/dev/null || iptables -w -I OUTPUT 1 -j PERSEUS; ";
 
-/// Script that cuts the namespace off from `peers` in both directions (idempotent).
-pub fn cut_script(peers: &[Ipv4Addr]) -> String {
+/// Which packets a cut drops, as the node whose namespace holds the rules sees them (Chaos Mesh's
+/// NetworkChaos `direction`: `to`, `from`, `both`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// What the peers send the node: it hears nothing from them, they still hear it.
+    In,
+    /// What the node sends the peers: they hear nothing from it, it still hears them.
+    Out,
+    /// Both (the default): no packet passes either way.
+    #[default]
+    Both,
+}
+
+impl Direction {
+    /// `in`, `out`, `both`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+            Direction::Both => "both",
+        }
+    }
+
+    /// The iptables address flags a cut in this direction matches: `-s` (from the peer, on
+    /// `INPUT`), `-d` (to the peer, on `OUTPUT`), or both.
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Direction::In => &["-s"],
+            Direction::Out => &["-d"],
+            Direction::Both => &["-s", "-d"],
+        }
+    }
+
+    /// For people: `to and from`, `from` (in), `to` (out), as in "iptables DROP to and from n2".
+    pub fn words(self) -> &'static str {
+        match self {
+            Direction::In => "from",
+            Direction::Out => "to",
+            Direction::Both => "to and from",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Direction {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Direction> {
+        match s {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            "both" => Ok(Direction::Both),
+            other => Err(Error::BadInput(format!(
+                "'{other}' is not a direction: use in (the node hears nothing from its peers), out (they hear nothing from it) or both"
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Direction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Direction, D::Error> {
+        <String as serde::Deserialize>::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Script that cuts the namespace off from `peers` in `direction` (idempotent).
+pub fn cut_script(peers: &[Ipv4Addr], direction: Direction) -> String {
     let mut s = String::from("set -e; ");
     s.push_str(CHAIN_SETUP);
     for ip in peers {
-        s.push_str(&format!(
-            "iptables -w -C PERSEUS -s {ip} -j DROP 2>/dev/null || iptables -w -A PERSEUS -s {ip} -j DROP; \
-             iptables -w -C PERSEUS -d {ip} -j DROP 2>/dev/null || iptables -w -A PERSEUS -d {ip} -j DROP; "
-        ));
+        for flag in direction.flags() {
+            s.push_str(&format!(
+                "iptables -w -C PERSEUS {flag} {ip} -j DROP 2>/dev/null || iptables -w -A PERSEUS {flag} {ip} -j DROP; "
+            ));
+        }
     }
     s
 }
@@ -55,25 +131,44 @@ pub const HEAL_SCRIPT: &str =
 /// Script that lists the rules Perseus added (`iptables -S PERSEUS`).
 pub const LIST_SCRIPT: &str = "iptables -w -S PERSEUS 2>/dev/null || true";
 
-/// The peer addresses a `iptables -S PERSEUS` listing drops traffic to or from.
-pub fn parse_cut_peers(listing: &str) -> Vec<Ipv4Addr> {
-    let mut out: Vec<Ipv4Addr> = listing
+/// The peer addresses a `iptables -S PERSEUS` listing drops traffic to or from, each with the
+/// direction of its cut, in address order.
+pub fn parse_cut_peers(listing: &str) -> Vec<(Ipv4Addr, Direction)> {
+    let mut seen: std::collections::BTreeMap<Ipv4Addr, (bool, bool)> = Default::default();
+    for l in listing
         .lines()
         .filter(|l| l.starts_with("-A PERSEUS") && l.contains("-j DROP"))
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            while let Some(w) = words.next() {
-                if w == "-s" || w == "-d" {
-                    let addr = words.next()?;
-                    return addr.split('/').next()?.parse().ok();
+    {
+        let mut words = l.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "-s" || w == "-d" {
+                let Some(ip) = words
+                    .next()
+                    .and_then(|a| a.split('/').next())
+                    .and_then(|a| a.parse().ok())
+                else {
+                    break;
+                };
+                let e = seen.entry(ip).or_default();
+                if w == "-s" {
+                    e.0 = true;
+                } else {
+                    e.1 = true;
                 }
+                break;
             }
-            None
+        }
+    }
+    seen.into_iter()
+        .map(|(ip, (from, to))| {
+            let d = match (from, to) {
+                (true, true) => Direction::Both,
+                (true, false) => Direction::In,
+                _ => Direction::Out,
+            };
+            (ip, d)
         })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+        .collect()
 }
 
 /// Run `script` in `node`'s network namespace; return what it printed.
@@ -162,36 +257,96 @@ pub async fn run_helper(docker: &Docker, lab: &Lab, node: &str, script: &str) ->
     result
 }
 
-/// Cut `node` off from the nodes in `peers` (both directions), in `node`'s namespace.
-pub async fn cut(docker: &Docker, lab: &Lab, node: &str, peers: &[String]) -> Result<()> {
+/// Cut `node` off from the nodes in `peers` in `direction`, in `node`'s namespace.
+pub async fn cut(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    peers: &[String],
+    direction: Direction,
+) -> Result<()> {
     let ips = peers
         .iter()
         .map(|p| lab.node(p).map(|n| n.ip))
         .collect::<Result<Vec<_>>>()?;
-    run_helper(docker, lab, node, &cut_script(&ips))
+    run_helper(docker, lab, node, &cut_script(&ips, direction))
         .await
         .map(|_| ())
 }
 
-/// Remove every rule Perseus added in `node`'s namespace; the nodes it was cut off from.
-pub async fn heal(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
+/// Remove every rule Perseus added in `node`'s namespace; the nodes it was cut off from, each
+/// with its direction.
+pub async fn heal(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<(String, Direction)>> {
     let listing = run_helper(docker, lab, node, HEAL_SCRIPT).await?;
     Ok(peers_named(lab, &listing))
 }
 
-fn peers_named(lab: &Lab, listing: &str) -> Vec<String> {
-    let ips = parse_cut_peers(listing);
+fn peers_named(lab: &Lab, listing: &str) -> Vec<(String, Direction)> {
+    let cut = parse_cut_peers(listing);
     lab.nodes
         .iter()
-        .filter(|n| ips.contains(&n.ip))
-        .map(|n| n.name.clone())
+        .filter_map(|n| {
+            cut.iter()
+                .find(|(ip, _)| *ip == n.ip)
+                .map(|(_, d)| (n.name.clone(), *d))
+        })
         .collect()
 }
 
-/// The nodes `node` is cut off from right now.
-pub async fn cut_peers(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
+/// The nodes `node` is cut off from right now, each with its direction.
+pub async fn cut_peers(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<(String, Direction)>> {
     let listing = run_helper(docker, lab, node, LIST_SCRIPT).await?;
     Ok(peers_named(lab, &listing))
+}
+
+/// `n2,n3` for peers cut both ways, `n2,n3 (in)` when every cut is one-way the same way, and
+/// `n2 (in), n3` otherwise: what `lab status` and `heal` say a node was cut from.
+pub fn describe_cut(cut: &[(String, Direction)]) -> String {
+    let first = cut.first().map(|(_, d)| *d);
+    if cut.iter().all(|(_, d)| Some(*d) == first) {
+        let names: Vec<&str> = cut.iter().map(|(n, _)| n.as_str()).collect();
+        return match first {
+            Some(Direction::Both) | None => names.join(","),
+            Some(d) => format!("{} ({d})", names.join(",")),
+        };
+    }
+    cut.iter()
+        .map(|(n, d)| match d {
+            Direction::Both => n.clone(),
+            d => format!("{n} ({d})"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether UDP datagrams sent from `from` to `to` on `port` arrive: a listener in `to`'s
+/// namespace for 4 s, and five datagrams from `from`'s starting 1.5 s in. Used to verify one-way
+/// cuts, which a TCP probe cannot tell apart (a handshake needs both ways).
+pub async fn udp_arrives(
+    docker: &Docker,
+    lab: &Lab,
+    from: &str,
+    to: &str,
+    port: u16,
+) -> Result<bool> {
+    let ip = lab.node(to)?.ip;
+    let listener = format!("timeout 4 nc -u -l {port} || true");
+    let listen = run_helper(docker, lab, to, &listener);
+    let send = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        run_helper(
+            docker,
+            lab,
+            from,
+            &format!(
+                "for i in 1 2 3 4 5; do echo perseus-probe | nc -u -w0 {ip} {port} || true; sleep 0.2; done"
+            ),
+        )
+        .await
+    };
+    let (got, sent) = tokio::join!(listen, send);
+    sent?;
+    Ok(got?.contains("perseus-probe"))
 }
 
 /// Whether `from` can open a TCP connection to `to` on `port` right now (a probe from inside
@@ -219,24 +374,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cut_script_drops_both_directions_idempotently() {
-        let s = cut_script(&["10.77.0.12".parse().unwrap()]);
+    fn cut_script_drops_the_asked_directions_idempotently() {
+        let ip: Ipv4Addr = "10.77.0.12".parse().unwrap();
+        let s = cut_script(&[ip], Direction::Both);
         assert!(s.contains("-A PERSEUS -s 10.77.0.12 -j DROP"));
         assert!(s.contains("-A PERSEUS -d 10.77.0.12 -j DROP"));
         assert!(s.contains("-C PERSEUS -s 10.77.0.12 -j DROP"));
         assert!(s.starts_with("set -e;"));
+        let s = cut_script(&[ip], Direction::In);
+        assert!(s.contains("-A PERSEUS -s 10.77.0.12 -j DROP") && !s.contains("-d 10.77"));
+        let s = cut_script(&[ip], Direction::Out);
+        assert!(s.contains("-A PERSEUS -d 10.77.0.12 -j DROP") && !s.contains("-s 10.77"));
     }
 
     #[test]
-    fn listing_gives_the_cut_peers() {
-        let listing = "-N PERSEUS\n-A PERSEUS -s 10.77.0.12/32 -j DROP\n-A PERSEUS -d 10.77.0.12/32 -j DROP\n-A PERSEUS -s 10.77.0.13/32 -j DROP\n";
+    fn listing_gives_the_cut_peers_with_their_directions() {
+        let listing = "-N PERSEUS\n-A PERSEUS -s 10.77.0.12/32 -j DROP\n-A PERSEUS -d 10.77.0.12/32 -j DROP\n-A PERSEUS -s 10.77.0.13/32 -j DROP\n-A PERSEUS -d 10.77.0.14/32 -j DROP\n";
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
         assert_eq!(
             parse_cut_peers(listing),
             vec![
-                "10.77.0.12".parse::<Ipv4Addr>().unwrap(),
-                "10.77.0.13".parse().unwrap()
+                (ip("10.77.0.12"), Direction::Both),
+                (ip("10.77.0.13"), Direction::In),
+                (ip("10.77.0.14"), Direction::Out),
             ]
         );
         assert!(parse_cut_peers("-N PERSEUS\n").is_empty());
+    }
+
+    #[test]
+    fn directions_parse_and_describe_what_is_cut() {
+        assert_eq!("in".parse::<Direction>().unwrap(), Direction::In);
+        assert_eq!(Direction::default(), Direction::Both);
+        let e = "sideways".parse::<Direction>().unwrap_err().to_string();
+        assert!(
+            e.contains("'sideways'") && e.contains("in") && e.contains("both"),
+            "{e}"
+        );
+        let c = |v: &[(&str, Direction)]| {
+            describe_cut(
+                &v.iter()
+                    .map(|(n, d)| (n.to_string(), *d))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            c(&[("n2", Direction::Both), ("n3", Direction::Both)]),
+            "n2,n3"
+        );
+        assert_eq!(
+            c(&[("n2", Direction::In), ("n3", Direction::In)]),
+            "n2,n3 (in)"
+        );
+        assert_eq!(
+            c(&[("n2", Direction::Out), ("n3", Direction::Both)]),
+            "n2 (out), n3"
+        );
     }
 }

@@ -48,7 +48,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fault::{NodeFault, Target};
+use crate::fault::{Direction, NodeFault, Shape, Target};
 use crate::lab::Home;
 use crate::systems::Leadership;
 
@@ -299,6 +299,17 @@ pub struct Step {
     /// The groups of a partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<Vec<Aim>>>,
+    /// Which way an isolate or partition cuts (`in`, `out`, `both`; default both): see
+    /// [`crate::fault::Direction`] and [`crate::fault::partition`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// A partition by Jepsen's shape name instead of groups (`halves`, `ring`, `bridge`,
+    /// `leader`): see [`crate::fault::Shape`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// The seed of a shaped partition's random choices (default: a random one, printed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Step {
@@ -326,7 +337,7 @@ impl Step {
         aims
     }
 
-    /// `kill leader`, `partition [leader] | [n2,n3]`, `heal`.
+    /// `kill leader`, `partition [leader] | [n2,n3]`, `isolate leader (in)`, `heal`.
     pub fn describe(&self) -> String {
         let aims = |v: &[&Aim]| {
             v.iter()
@@ -334,7 +345,7 @@ impl Step {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        match (&self.target, &self.groups) {
+        let plain = match (&self.target, &self.groups) {
             (Some(t), _) => format!("{} {}", self.fault, aims(&t.list())),
             (None, Some(g)) => format!(
                 "{} {}",
@@ -344,7 +355,14 @@ impl Step {
                     .collect::<Vec<_>>()
                     .join(" | ")
             ),
-            (None, None) => self.fault.to_string(),
+            (None, None) => match self.shape {
+                Some(shape) => format!("{} {shape}", self.fault),
+                None => self.fault.to_string(),
+            },
+        };
+        match self.direction {
+            Some(d) if d != Direction::Both => format!("{plain} ({d})"),
+            _ => plain,
         }
     }
 }
@@ -738,6 +756,45 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                 ),
             );
         }
+        if step.direction.is_some()
+            && !matches!(
+                step.fault,
+                FaultKind::Node(NodeFault::Isolate) | FaultKind::Partition
+            )
+        {
+            return at(
+                &p("direction"),
+                format!(
+                    "a direction belongs to isolate and partition steps; {} cuts nothing: leave it out",
+                    step.fault
+                ),
+            );
+        }
+        if (step.shape.is_some() || step.seed.is_some()) && step.fault != FaultKind::Partition {
+            return at(
+                &p(if step.shape.is_some() {
+                    "shape"
+                } else {
+                    "seed"
+                }),
+                format!(
+                    "shape and seed belong to partition steps; {} takes neither",
+                    step.fault
+                ),
+            );
+        }
+        if step.seed.is_some() && step.shape.is_none() {
+            return at(
+                &p("seed"),
+                "a seed draws a shape's random choices: name a shape (halves, ring, bridge, leader) or leave the seed out".into(),
+            );
+        }
+        if step.shape.is_some() && step.direction.is_some_and(|d| d != Direction::Both) {
+            return at(
+                &p("direction"),
+                "shaped partitions cut both ways: leave the direction out, or give groups".into(),
+            );
+        }
         match step.fault {
             FaultKind::Node(f) => {
                 if step.groups.is_some() {
@@ -760,11 +817,26 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                             .into(),
                     );
                 }
+                if let Some(shape) = step.shape {
+                    if step.groups.is_some() {
+                        return at(
+                            &p("groups"),
+                            "a partition takes groups or a shape, not both".into(),
+                        );
+                    }
+                    if shape == Shape::Ring && s.nodes < 5 {
+                        return at(
+                            &p("shape"),
+                            format!("a ring partition (majorities ring) needs at least 5 nodes and this scenario has {}: set nodes: 5, or use halves or bridge", s.nodes),
+                        );
+                    }
+                    continue;
+                }
                 let Some(groups) = &step.groups else {
                     return at(
                         &format!("steps[{i}]"),
                         format!(
-                            "step {i} (partition) needs groups, e.g. groups: [[leader], [n2, n3]]"
+                            "step {i} (partition) needs groups, e.g. groups: [[leader], [n2, n3]], or a shape (halves, ring, bridge, leader)"
                         ),
                     );
                 };
@@ -1031,6 +1103,83 @@ expect:
         // It survives a round trip through its own serialisation (the run folder keeps a copy).
         let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
         assert_eq!(again, s);
+    }
+
+    #[test]
+    fn isolate_and_partition_steps_take_a_direction_and_no_other_step_does() {
+        let one_way = GOOD
+            .replace(
+                "    fault: kill\n    target: leader",
+                "    fault: isolate\n    target: leader\n    direction: in",
+            )
+            .replace(
+                "    groups: [[n1], [n2, n3]]",
+                "    groups: [[n1], [n2, n3]]\n    direction: out",
+            );
+        let s = parse(Path::new("s.yaml"), &one_way).unwrap();
+        assert_eq!(s.steps[0].direction, Some(Direction::In));
+        assert_eq!(s.steps[0].describe(), "isolate leader (in)");
+        assert_eq!(s.steps[2].describe(), "partition n1 | n2,n3 (out)");
+        let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+        let (line, _, m) = err(&GOOD.replace(
+            "    fault: kill\n    target: leader",
+            "    fault: kill\n    target: leader\n    direction: in",
+        ));
+        assert!(
+            m.contains("direction belongs to isolate and partition"),
+            "{m}"
+        );
+        assert_eq!(
+            line,
+            GOOD.lines()
+                .position(|l| l == "    target: leader")
+                .unwrap()
+                + 2
+        );
+        let (_, _, m) = err(&one_way.replace("direction: in", "direction: sideways"));
+        assert!(m.contains("'sideways' is not a direction"), "{m}");
+    }
+
+    #[test]
+    fn a_partition_takes_a_shape_and_a_seed_instead_of_groups() {
+        let shaped = GOOD.replace(
+            "    groups: [[n1], [n2, n3]]",
+            "    shape: bridge\n    seed: 7",
+        );
+        let s = parse(Path::new("s.yaml"), &shaped).unwrap();
+        assert_eq!(
+            (s.steps[2].shape, s.steps[2].seed),
+            (Some(Shape::Bridge), Some(7))
+        );
+        assert_eq!(s.steps[2].describe(), "partition bridge");
+        let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+        let (_, _, m) = err(&shaped.replace("shape: bridge", "shape: ring"));
+        assert!(
+            m.contains("needs at least 5 nodes") && m.contains("has 3"),
+            "{m}"
+        );
+        let (_, _, m) = err(&shaped.replace("shape: bridge", "shape: square"));
+        assert!(m.contains("'square' is not a partition shape"), "{m}");
+        let (_, _, m) = err(&GOOD.replace(
+            "    groups: [[n1], [n2, n3]]",
+            "    groups: [[n1], [n2, n3]]\n    shape: halves",
+        ));
+        assert!(m.contains("groups or a shape, not both"), "{m}");
+        let (_, _, m) = err(&GOOD.replace(
+            "    groups: [[n1], [n2, n3]]",
+            "    groups: [[n1], [n2, n3]]\n    seed: 3",
+        ));
+        assert!(m.contains("a seed draws a shape's random choices"), "{m}");
+        let (_, _, m) = err(&GOOD.replace(
+            "    fault: kill\n    target: leader",
+            "    fault: kill\n    target: leader\n    shape: halves",
+        ));
+        assert!(
+            m.contains("shape and seed belong to partition steps"),
+            "{m}"
+        );
     }
 
     #[test]

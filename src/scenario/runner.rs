@@ -26,7 +26,7 @@ use super::analysis;
 use super::{Aim, Aims, FaultKind, Scenario, ScenarioFile};
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
-use crate::fault;
+use crate::fault::{self, NodeFault};
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
 use crate::load::history::HistoryWriter;
 use crate::load::summary::Summary;
@@ -685,6 +685,11 @@ async fn fire(
             let ev = fault::heal(docker, lab).await?;
             Ok((ev.nodes, ev.detail))
         }
+        FaultKind::Partition if step.shape.is_some() => {
+            let shape = step.shape.expect("a shape");
+            let ev = fault::partition_shape(docker, lab, shape, step.seed).await?;
+            Ok((ev.nodes, ev.detail))
+        }
         FaultKind::Partition => {
             let mut groups = Vec::new();
             for g in step.groups.iter().flatten() {
@@ -698,7 +703,8 @@ async fn fire(
                 }
                 groups.push(nodes);
             }
-            let ev = fault::partition(docker, lab, &groups).await?;
+            let ev =
+                fault::partition(docker, lab, &groups, step.direction.unwrap_or_default()).await?;
             Ok((ev.nodes, ev.detail))
         }
         FaultKind::Node(f) => {
@@ -711,9 +717,12 @@ async fn fire(
                     }
                 }
             }
-            let results = futures_util::future::join_all(
-                nodes.iter().map(|n| fault::apply(docker, lab, f, n)),
-            )
+            let results = futures_util::future::join_all(nodes.iter().map(|n| async move {
+                match (f, step.direction) {
+                    (NodeFault::Isolate, Some(d)) => fault::isolate(docker, lab, n, d).await,
+                    _ => fault::apply(docker, lab, f, n).await,
+                }
+            }))
             .await;
             let mut details = Vec::new();
             for (n, r) in nodes.iter().zip(results) {
