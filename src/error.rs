@@ -152,6 +152,15 @@ pub enum Error {
         source: bollard::errors::Error,
     },
 
+    /// A fault needs something this machine's kernel lacks; nothing was changed.
+    #[error("{fault} cannot be made here: {missing}")]
+    KernelMissing {
+        /// The fault (`delay`).
+        fault: String,
+        /// What is missing, as the probe said (`missing kernel module: sch_netem (...)`).
+        missing: String,
+    },
+
     /// A helper container (network faults) failed.
     #[error("network helper on {node} failed: {message}")]
     Helper {
@@ -190,6 +199,7 @@ impl Error {
             | Error::MissingFile { .. }
             | Error::BadInput(_)
             | Error::ImageMissing { .. }
+            | Error::KernelMissing { .. }
             | Error::UnsupportedTarget(_) => 2,
             Error::ImageBuild { .. }
             | Error::NotReady { .. }

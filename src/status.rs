@@ -71,7 +71,9 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
             faults.push("disconnected".into());
         }
         if running && depth == Depth::Full {
-            let cut = net::cut_peers(docker, lab, &n.name).await?;
+            let now = net::faults_in_force(docker, lab, &n.name).await?;
+            faults.extend(now.links.iter().cloned());
+            let cut = now.cut;
             let others = lab.nodes.len() - 1;
             let both = cut.iter().all(|(_, d)| *d == net::Direction::Both);
             if !cut.is_empty() && cut.len() == others && both {

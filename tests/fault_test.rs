@@ -616,3 +616,154 @@ fn shaped_partitions_cut_exactly_the_pairs_their_shape_names() {
     );
     drop(lab);
 }
+
+#[test]
+fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
+    let lab = LabGuard::up("redis", &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let open = || async {
+        let docker = perseus::docker::connect().await.unwrap();
+        let home = perseus::lab::Home::locate().unwrap();
+        let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
+        (docker, l)
+    };
+    let udp = |n: usize| {
+        rt.block_on(async {
+            let (d, l) = open().await;
+            perseus::fault::net::udp_count(&d, &l, "n1", "n2", 9997, n)
+                .await
+                .unwrap()
+        })
+    };
+    let rate = |bytes: u64| {
+        rt.block_on(async {
+            let (d, l) = open().await;
+            perseus::fault::net::tcp_rate(&d, &l, "n1", "n2", 9996, bytes)
+                .await
+                .unwrap()
+        })
+    };
+    let faults_of = |node: &str| -> Vec<String> {
+        lab.status()
+            .into_iter()
+            .find(|r| r["node"] == node)
+            .map(|r| {
+                r["faults"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap()
+    };
+
+    // Loss: 30% of n1's packets to and from its peers, at random.
+    let clean = udp(400);
+    assert!(
+        clean >= 390,
+        "without loss, {clean} of 400 datagrams arrive"
+    );
+    let ev = stdout(&run(&["fault", "loss", "redis", "n1", "30%"], 0));
+    assert!(ev.contains("loss 30% of packets to and from n2,n3"), "{ev}");
+    assert_eq!(faults_of("n1"), ["loss 30%"]);
+    let lossy = udp(400);
+    eprintln!("loss 30%: {lossy} of 400 datagrams arrived (without: {clean})");
+    // 70% of 400 is 280; the binomial's standard deviation is 9.2: four of them either way.
+    assert!(
+        (243..=317).contains(&lossy),
+        "{lossy} of 400 arrived under 30% loss"
+    );
+    let healed = stdout(&run(&["fault", "heal", "redis"], 0));
+    assert!(
+        healed.contains("n1 links restored (was loss 30%)"),
+        "{healed}"
+    );
+    assert!(faults_of("n1").is_empty());
+
+    // Bandwidth: what n1 sends its peers, limited to 8 Mbit/s.
+    let free = rate(2_000_000);
+    let ev = stdout(&run(&["fault", "bandwidth", "redis", "n1", "8mbit"], 0));
+    assert!(
+        ev.contains("bandwidth 8mbit on what it sends n2,n3"),
+        "{ev}"
+    );
+    assert_eq!(faults_of("n1"), ["bandwidth 8mbit"]);
+    let limited = rate(2_000_000);
+    eprintln!(
+        "bandwidth 8mbit: {:.2} Mbit/s (without: {:.1} Mbit/s)",
+        limited / 1e6,
+        free / 1e6
+    );
+    assert!(
+        free > 40e6,
+        "unlimited, far above the limit: {:.1} Mbit/s",
+        free / 1e6
+    );
+    assert!(
+        (5.0e6..=8.8e6).contains(&limited),
+        "close to the 8 Mbit/s limit: {:.2} Mbit/s",
+        limited / 1e6
+    );
+    // The clients' path is not the peers': the load loop still runs at full speed.
+    let load = LoadRun::start("redis", 3, &[]).finish();
+    assert!(
+        load.at(2, 1) > 100,
+        "n1 still serves its client: {:?}",
+        load.rows
+    );
+    run(&["fault", "heal", "redis"], 0);
+    assert!(faults_of("n1").is_empty());
+
+    // Delay needs the kernel's sch_netem: probed here independently of Perseus' own probe.
+    let netem = rt.block_on(async {
+        let (d, l) = open().await;
+        let out = perseus::fault::net::run_helper(
+            &d,
+            &l,
+            "n1",
+            "if tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then tc qdisc del dev lo root; echo yes; else echo no; fi",
+        )
+        .await
+        .unwrap();
+        out.contains("yes")
+    });
+    if netem {
+        let ev = stdout(&run(
+            &["fault", "delay", "redis", "n1", "100ms", "--jitter", "10ms"],
+            0,
+        ));
+        assert!(ev.contains("delay 100ms ± 10ms"), "{ev}");
+        assert!(faults_of("n1")[0].starts_with("delay"));
+        // A TCP connect from n1 to n2 waits for n1's delayed SYN.
+        let connect_ms = rt.block_on(async {
+            let (d, l) = open().await;
+            let ip = l.node("n2").unwrap().ip;
+            let out = perseus::fault::net::run_helper(
+                &d,
+                &l,
+                "n1",
+                &format!("s=$(date +%s%N); nc -z -w 3 {ip} 6379; e=$(date +%s%N); echo ms $(((e-s)/1000000))"),
+            )
+            .await
+            .unwrap();
+            out.lines()
+                .find_map(|l| l.strip_prefix("ms ")?.trim().parse::<u64>().ok())
+                .unwrap()
+        });
+        eprintln!("delay 100ms: a connect from n1 to n2 took {connect_ms} ms");
+        assert!(connect_ms >= 85, "{connect_ms} ms");
+        run(&["fault", "heal", "redis"], 0);
+    } else {
+        let out = run(&["fault", "delay", "redis", "n1", "100ms"], 2);
+        let err = stderr(&out);
+        assert!(
+            err.contains("delay cannot be made here: missing kernel module: sch_netem"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(faults_of("n1").is_empty(), "nothing was changed");
+    }
+    run(&["fault", "loss", "redis", "n1", "30"], 2);
+    run(&["fault", "bandwidth", "redis", "n1", "1MB"], 2);
+}

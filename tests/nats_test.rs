@@ -125,7 +125,7 @@ fn a_killed_stream_leader_is_replaced_and_nothing_acknowledged_is_lost() {
 fn direct_gets_answer_stale_reads_that_are_reported_as_stale() {
     // The bucket as async-nats makes it: any replica answers a read.
     let lab = LabGuard::up("nats", &[]);
-    let load = LoadRun::start("nats", 20, &[]);
+    let load = LoadRun::start("nats", 30, &[]);
     sleep_s(5.0);
     let event = lab.fault("isolate", "leader");
     let isolated = event.split_whitespace().nth(2).unwrap().to_string();
@@ -153,16 +153,19 @@ fn direct_gets_answer_stale_reads_that_are_reported_as_stale() {
         assert!(a["kind"] == "stale" || a["kind"] == "lost", "{a}");
         assert_eq!(a["confirmed"], true, "{a}");
     }
-    // Every final read is at least what was acknowledged, and the stream holds it.
-    let leader = lab.leader().expect("a stream leader after heal");
+    // The final read asks the stream's leader: it is what the stream holds, and below what was
+    // acknowledged only on a key that the check counts as having lost writes.
+    let leader = lab.wait_leader(Duration::from_secs(40), |_| true);
     let addr = client_addr(&lab, &leader);
     for key in s["keys"].as_array().unwrap() {
         let fin = key["final"].as_u64().expect("a final read");
-        assert!(fin >= key["last_acked"].as_u64().unwrap(), "{key}");
         assert_eq!(
             Some(fin),
             stream_value(&addr, key["key"].as_str().unwrap()),
             "{key}"
         );
+        if key["lost_writes"] == 0 {
+            assert!(fin >= key["last_acked"].as_u64().unwrap(), "{key}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use perseus::fault::{self, Direction, NodeFault, Shape, Target};
+use perseus::fault::{self, Direction, Link, NodeFault, Shape, Target};
 use perseus::lab::Home;
 use perseus::Error;
 
@@ -29,6 +29,20 @@ pub(super) enum FaultCommand {
         #[arg(long, default_value = "both")]
         direction: String,
     },
+    /// Drop a share of the packets between the node and its peers at random:
+    /// `loss [SYSTEM] TARGET 30%` (iptables statistic match).
+    Loss(LinkArgs),
+    /// Limit what the node sends its peers: `bandwidth [SYSTEM] TARGET 1mbit` (htb, u32 filters).
+    Bandwidth(LinkArgs),
+    /// Delay what the node sends its peers: `delay [SYSTEM] TARGET 100ms [--jitter 20ms]`
+    /// (netem; refused, changing nothing, where the kernel has no sch_netem).
+    Delay {
+        #[command(flatten)]
+        link: LinkArgs,
+        /// Jitter around the delay (uniform), e.g. 20ms.
+        #[arg(long)]
+        jitter: Option<String>,
+    },
     /// Take the node off the lab network entirely (Docker network disconnect).
     Disconnect(TargetArgs),
     /// Put a disconnected node back on the network, at its own address.
@@ -51,7 +65,7 @@ pub(super) enum FaultCommand {
         #[arg(long, default_value = "both")]
         direction: String,
     },
-    /// Undo every network fault (isolate, partition, disconnect).
+    /// Undo every network fault (isolate, partition, loss, bandwidth, delay, disconnect).
     Heal {
         /// The system (optional when exactly one lab is up).
         system: Option<String>,
@@ -64,6 +78,26 @@ pub(super) struct TargetArgs {
     /// (n1, n2, ...), leader, follower or random.
     #[arg(required = true, num_args = 1..=2, value_names = ["SYSTEM", "TARGET"])]
     args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LinkArgs {
+    /// `[SYSTEM] TARGET AMOUNT`: the system is optional when exactly one lab is up; the target is
+    /// a node, leader, follower or random; the amount a percentage (loss), a rate such as 1mbit
+    /// (bandwidth) or a duration such as 100ms (delay).
+    #[arg(required = true, num_args = 2..=3, value_names = ["SYSTEM", "TARGET", "AMOUNT"])]
+    args: Vec<String>,
+}
+
+/// Degrade a target's links: `[SYSTEM] TARGET AMOUNT` parsed as `name` wants it.
+async fn link_command(name: &str, args: &[String], jitter: Option<&str>) -> anyhow::Result<i32> {
+    let (amount, rest) = args.split_last().expect("clap asks for two or three");
+    let link = Link::parse(name, amount, jitter).map_err(Error::BadInput)?;
+    let (system, target) = split_target(rest).with_context(|| format!("perseus fault {name}"))?;
+    let (docker, lab) = open_lab(system.as_deref()).await?;
+    let ev = fault::inject_link(&docker, &lab, &target, link).await?;
+    println!("{}", ev.render());
+    Ok(0)
 }
 
 /// Split `[SYSTEM] TARGET` into its parts: one word is the target; two are system and target.
@@ -144,6 +178,11 @@ pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
             let ev = fault::inject_isolate(&docker, &lab, &target, direction).await?;
             println!("{}", ev.render());
             return Ok(0);
+        }
+        FaultCommand::Loss(a) => return link_command("loss", &a.args, None).await,
+        FaultCommand::Bandwidth(a) => return link_command("bandwidth", &a.args, None).await,
+        FaultCommand::Delay { link, jitter } => {
+            return link_command("delay", &link.args, jitter.as_deref()).await
         }
         FaultCommand::Disconnect(a) => (NodeFault::Disconnect, a.args),
         FaultCommand::Connect(a) => (NodeFault::Connect, a.args),

@@ -7,12 +7,15 @@
 //! | pause / resume | cgroup freezer on every container of the node: processes hang, sockets stay open |
 //! | isolate | iptables DROP to and from every other node, in the node's own namespace ([`net`]); clients on the host still reach it; one way only with a [`Direction`] |
 //! | partition | the same rules between groups of nodes; one way only (the first group's packets in or out) with a [`Direction`]; or Jepsen's shapes by name ([`Shape`]: halves, majorities ring, bridge, the leader's side), from a seed |
+//! | loss / bandwidth / delay | a degraded link between the node and its peers ([`link`]): iptables `statistic`, `htb` with `u32` filters, `netem` |
 //! | disconnect / connect | Docker network disconnect / connect at the node's fixed address |
 //! | heal | flush every rule Perseus added and reconnect every disconnected node |
 
+pub mod link;
 pub mod net;
 pub mod shape;
 
+pub use link::Link;
 pub use net::Direction;
 pub use shape::Shape;
 
@@ -383,6 +386,45 @@ pub async fn isolate(
     ))
 }
 
+/// Degrade the named node's links to every other node ([`link`]). Returns what was done.
+///
+/// Errors: [`Error::KernelMissing`] when the kernel lacks what the fault needs (nothing changed).
+pub async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Result<String> {
+    let peers: Vec<String> = lab
+        .nodes
+        .iter()
+        .filter(|p| p.name != node)
+        .map(|p| p.name.clone())
+        .collect();
+    net::degrade(docker, lab, node, &peers, link).await?;
+    let how = match link {
+        Link::Loss { .. } => "of packets to and from",
+        Link::Bandwidth { .. } => "on what it sends",
+        Link::Delay { .. } => "on what it sends",
+    };
+    Ok(format!(
+        "{link} {how} {} in {node}'s namespace; clients still reach it unhindered",
+        peers.join(",")
+    ))
+}
+
+/// Resolve `target` and degrade that node's links ([`degrade`]).
+pub async fn inject_link(
+    docker: &Docker,
+    lab: &Lab,
+    target: &Target,
+    link: Link,
+) -> Result<FaultEvent> {
+    let node = resolve(lab, target).await?;
+    let detail = degrade(docker, lab, &node, link).await?;
+    Ok(FaultEvent::new(
+        link.name(),
+        Some(target),
+        vec![node],
+        detail,
+    ))
+}
+
 /// Resolve `target` and isolate that node in `direction` ([`isolate`]).
 pub async fn inject_isolate(
     docker: &Docker,
@@ -579,12 +621,19 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
             what.push(format!("{} reconnected", n.name));
         }
         if namespace_alive(docker, &n.main).await? {
-            let cut = net::heal(docker, lab, &n.name).await?;
-            if !cut.is_empty() {
+            let was = net::heal(docker, lab, &n.name).await?;
+            if !was.cut.is_empty() {
                 what.push(format!(
                     "{} rules flushed (was cut from {})",
                     n.name,
-                    net::describe_cut(&cut)
+                    net::describe_cut(&was.cut)
+                ));
+            }
+            if !was.links.is_empty() {
+                what.push(format!(
+                    "{} links restored (was {})",
+                    n.name,
+                    was.links.join(", ")
                 ));
             }
         }

@@ -33,7 +33,7 @@ use crate::lab::{Lab, HELPER_IMAGE};
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The shell script that makes sure the `PERSEUS` chain exists and is jumped to.
-const CHAIN_SETUP: &str = "iptables -w -N PERSEUS 2>/dev/null || true; \
+pub(crate) const CHAIN_SETUP: &str = "iptables -w -N PERSEUS 2>/dev/null || true; \
 iptables -w -C INPUT -j PERSEUS 2>/dev/null || iptables -w -I INPUT 1 -j PERSEUS; \
 iptables -w -C OUTPUT -j PERSEUS 2>/dev/null || iptables -w -I OUTPUT 1 -j PERSEUS; ";
 
@@ -123,22 +123,38 @@ pub fn cut_script(peers: &[Ipv4Addr], direction: Direction) -> String {
     s
 }
 
-/// Script that lists the rules Perseus added, then removes them (one helper, not two: heal is
-/// the slowest fault to apply, and every helper costs a container's create, start and removal).
-pub const HEAL_SCRIPT: &str =
-    "iptables -w -S PERSEUS 2>/dev/null || true; iptables -w -F PERSEUS 2>/dev/null || true";
+/// Script that lists the rules and qdiscs Perseus added, then removes them (one helper, not
+/// two: heal is the slowest fault to apply, and every helper costs a container's create, start
+/// and removal).
+pub fn heal_script() -> String {
+    format!(
+        "{LIST_SCRIPT}; iptables -w -F PERSEUS 2>/dev/null || true; {}",
+        super::link::TC_CLEAR
+    )
+}
 
-/// Script that lists the rules Perseus added (`iptables -S PERSEUS`).
-pub const LIST_SCRIPT: &str = "iptables -w -S PERSEUS 2>/dev/null || true";
+/// Script that lists the rules Perseus added (`iptables -S PERSEUS`) and every interface's
+/// qdiscs and classes.
+pub const LIST_SCRIPT: &str = "iptables -w -S PERSEUS 2>/dev/null || true; for d in $(ls /sys/class/net); do tc qdisc show dev $d; tc class show dev $d; done 2>/dev/null || true";
+
+/// What is in force in a node's namespace: the peers it is cut from (each with its direction)
+/// and its degraded links (`loss 30%`, `bandwidth 1mbit`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InForce {
+    /// Cut peers.
+    pub cut: Vec<(String, Direction)>,
+    /// Degraded links, as [`super::link::parse_links`] names them.
+    pub links: Vec<String>,
+}
 
 /// The peer addresses a `iptables -S PERSEUS` listing drops traffic to or from, each with the
 /// direction of its cut, in address order.
 pub fn parse_cut_peers(listing: &str) -> Vec<(Ipv4Addr, Direction)> {
     let mut seen: std::collections::BTreeMap<Ipv4Addr, (bool, bool)> = Default::default();
-    for l in listing
-        .lines()
-        .filter(|l| l.starts_with("-A PERSEUS") && l.contains("-j DROP"))
-    {
+    // Loss rules (the statistic match) degrade a link; they do not cut it.
+    for l in listing.lines().filter(|l| {
+        l.starts_with("-A PERSEUS") && l.contains("-j DROP") && !l.contains("statistic")
+    }) {
         let mut words = l.split_whitespace();
         while let Some(w) = words.next() {
             if w == "-s" || w == "-d" {
@@ -274,11 +290,48 @@ pub async fn cut(
         .map(|_| ())
 }
 
-/// Remove every rule Perseus added in `node`'s namespace; the nodes it was cut off from, each
-/// with its direction.
-pub async fn heal(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<(String, Direction)>> {
-    let listing = run_helper(docker, lab, node, HEAL_SCRIPT).await?;
-    Ok(peers_named(lab, &listing))
+/// Remove every rule and qdisc Perseus added in `node`'s namespace; what had been in force.
+pub async fn heal(docker: &Docker, lab: &Lab, node: &str) -> Result<InForce> {
+    let listing = run_helper(docker, lab, node, &heal_script()).await?;
+    Ok(in_force(lab, &listing))
+}
+
+fn in_force(lab: &Lab, listing: &str) -> InForce {
+    InForce {
+        cut: peers_named(lab, listing),
+        links: super::link::parse_links(listing),
+    }
+}
+
+/// Degrade `node`'s links to the nodes in `peers` ([`super::link`]).
+///
+/// Errors: [`Error::KernelMissing`] when the kernel lacks a module the fault needs (nothing was
+/// changed); [`Error::Helper`] otherwise.
+pub async fn degrade(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    peers: &[String],
+    link: super::link::Link,
+) -> Result<()> {
+    let ips = peers
+        .iter()
+        .map(|p| lab.node(p).map(|n| n.ip))
+        .collect::<Result<Vec<_>>>()?;
+    match run_helper(docker, lab, node, &link.script(&ips)).await {
+        Ok(_) => Ok(()),
+        Err(Error::Helper { message, .. }) if message.contains("missing kernel module") => {
+            Err(Error::KernelMissing {
+                fault: link.name().to_string(),
+                missing: message
+                    .lines()
+                    .find(|l| l.contains("missing kernel module"))
+                    .map(|l| l.trim_start_matches(|c: char| c != 'm').to_string())
+                    .unwrap_or(message),
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn peers_named(lab: &Lab, listing: &str) -> Vec<(String, Direction)> {
@@ -293,10 +346,15 @@ fn peers_named(lab: &Lab, listing: &str) -> Vec<(String, Direction)> {
         .collect()
 }
 
+/// What is in force in `node`'s namespace right now.
+pub async fn faults_in_force(docker: &Docker, lab: &Lab, node: &str) -> Result<InForce> {
+    let listing = run_helper(docker, lab, node, LIST_SCRIPT).await?;
+    Ok(in_force(lab, &listing))
+}
+
 /// The nodes `node` is cut off from right now, each with its direction.
 pub async fn cut_peers(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<(String, Direction)>> {
-    let listing = run_helper(docker, lab, node, LIST_SCRIPT).await?;
-    Ok(peers_named(lab, &listing))
+    Ok(faults_in_force(docker, lab, node).await?.cut)
 }
 
 /// `n2,n3` for peers cut both ways, `n2,n3 (in)` when every cut is one-way the same way, and
@@ -367,6 +425,84 @@ pub async fn can_reach(
     )
     .await?;
     Ok(out.lines().any(|l| l.trim() == "reachable"))
+}
+
+/// How many of `count` UDP datagrams sent from `from` to `to` on `port` arrive (a listener in
+/// `to`'s namespace, the datagrams 2 ms apart from `from`'s): a probe of packet loss.
+pub async fn udp_count(
+    docker: &Docker,
+    lab: &Lab,
+    from: &str,
+    to: &str,
+    port: u16,
+    count: usize,
+) -> Result<usize> {
+    let ip = lab.node(to)?.ip;
+    let wait = 3 + count / 200;
+    let listener = format!("timeout {wait} nc -u -l {port} | wc -l || true");
+    let listen = run_helper(docker, lab, to, &listener);
+    let send = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        run_helper(
+            docker,
+            lab,
+            from,
+            &format!(
+                // One socket (the listener answers one peer address), and a dropped datagram
+                // fails its own write with EPERM without ending the loop, as it would end nc.
+                "bash -c 'exec 3>/dev/udp/{ip}/{port}; i=0; while [ $i -lt {count} ]; do echo $i >&3 2>/dev/null || true; i=$((i+1)); sleep 0.002; done'"
+            ),
+        )
+        .await
+    };
+    let (got, sent) = tokio::join!(listen, send);
+    sent?;
+    let got = got?;
+    got.lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .ok_or_else(|| Error::Helper {
+            node: to.to_string(),
+            message: format!("the UDP listener printed no count: {got}"),
+        })
+}
+
+/// The rate (bits per second) at which `from` sends `bytes` to `to` over one TCP connection on
+/// `port`: a probe of a bandwidth limit.
+pub async fn tcp_rate(
+    docker: &Docker,
+    lab: &Lab,
+    from: &str,
+    to: &str,
+    port: u16,
+    bytes: u64,
+) -> Result<f64> {
+    let ip = lab.node(to)?.ip;
+    let listener = format!("timeout 30 nc -l {port} > /dev/null || true");
+    let listen = run_helper(docker, lab, to, &listener);
+    let send = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        run_helper(
+            docker,
+            lab,
+            from,
+            &format!(
+                "s=$(date +%s%N); head -c {bytes} /dev/zero | nc -N -w 25 {ip} {port}; e=$(date +%s%N); echo elapsed_ns $((e-s))"
+            ),
+        )
+        .await
+    };
+    let (got, sent) = tokio::join!(listen, send);
+    got?;
+    let sent = sent?;
+    let ns: f64 = sent
+        .lines()
+        .find_map(|l| l.strip_prefix("elapsed_ns ")?.trim().parse().ok())
+        .ok_or_else(|| Error::Helper {
+            node: from.to_string(),
+            message: format!("the sender printed no time: {sent}"),
+        })?;
+    Ok(bytes as f64 * 8.0 / (ns / 1e9))
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ pub fn effects(
             .unwrap_or(end_us)
             .max(from + 1);
         let restored: Vec<String> = match step.fault.as_str() {
-            "isolate" | "disconnect" | "partition" => {
+            "isolate" | "disconnect" | "partition" | "loss" | "bandwidth" | "delay" => {
                 for n in &step.nodes {
                     if !cut.contains(n) {
                         cut.push(n.clone());

@@ -48,6 +48,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
+use crate::fault::link::{Link, LinkKind};
 use crate::fault::{Direction, NodeFault, Shape, Target};
 use crate::lab::Home;
 use crate::systems::Leadership;
@@ -117,6 +118,8 @@ fn default_warmup() -> Duration {
 pub enum FaultKind {
     /// A fault on nodes (kill, stop, start, pause, resume, isolate, disconnect, connect).
     Node(NodeFault),
+    /// A degraded link between nodes and their peers (loss, bandwidth, delay).
+    Link(LinkKind),
     /// Groups of nodes that cannot reach each other.
     Partition,
     /// Undo every network fault.
@@ -128,6 +131,7 @@ impl FaultKind {
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Node(f) => f.name(),
+            FaultKind::Link(l) => l.name(),
             FaultKind::Partition => "partition",
             FaultKind::Heal => "heal",
         }
@@ -157,13 +161,16 @@ impl FromStr for FaultKind {
         match s {
             "partition" => Ok(FaultKind::Partition),
             "heal" => Ok(FaultKind::Heal),
+            _ if LinkKind::ALL.iter().any(|l| l.name() == s) => Ok(FaultKind::Link(
+                *LinkKind::ALL.iter().find(|l| l.name() == s).expect("found"),
+            )),
             _ => NodeFault::ALL
                 .iter()
                 .find(|f| f.name() == s)
                 .map(|f| FaultKind::Node(*f))
                 .ok_or_else(|| {
                     format!(
-                        "unknown fault '{s}': use one of {}, partition, heal",
+                        "unknown fault '{s}': use one of {}, loss, bandwidth, delay, partition, heal",
                         NodeFault::ALL.map(|f| f.name()).join(", ")
                     )
                 }),
@@ -310,6 +317,25 @@ pub struct Step {
     /// The seed of a shaped partition's random choices (default: a random one, printed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// How much a link fault degrades: `30%` (loss), `1mbit` (bandwidth), `100ms` (delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// A delay's jitter (`20ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<String>,
+}
+
+impl Step {
+    /// The degraded link a link step makes (`None` for other steps, or an amount that does not
+    /// parse, which validation has refused).
+    pub fn link(&self) -> Option<Link> {
+        match self.fault {
+            FaultKind::Link(k) => {
+                Link::parse(k.name(), self.amount.as_deref()?, self.jitter.as_deref()).ok()
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Step {
@@ -360,6 +386,16 @@ impl Step {
                 None => self.fault.to_string(),
             },
         };
+        if let Some(link) = self.link() {
+            return format!("{} {}", self.fault, {
+                let t = self
+                    .target
+                    .as_ref()
+                    .map(|t| aims(&t.list()))
+                    .unwrap_or_default();
+                format!("{t} ({link})")
+            });
+        }
         match self.direction {
             Some(d) if d != Direction::Both => format!("{plain} ({d})"),
             _ => plain,
@@ -795,8 +831,43 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                 "shaped partitions cut both ways: leave the direction out, or give groups".into(),
             );
         }
+        if (step.amount.is_some() || step.jitter.is_some())
+            && !matches!(step.fault, FaultKind::Link(_))
+        {
+            return at(
+                &p(if step.amount.is_some() {
+                    "amount"
+                } else {
+                    "jitter"
+                }),
+                format!(
+                    "amount and jitter belong to loss, bandwidth and delay steps; {} takes neither",
+                    step.fault
+                ),
+            );
+        }
+        if let FaultKind::Link(k) = step.fault {
+            let Some(amount) = &step.amount else {
+                return at(
+                    &format!("steps[{i}]"),
+                    format!(
+                        "step {i} ({k}) needs an amount: {}",
+                        match k {
+                            LinkKind::Loss => "amount: 30%",
+                            LinkKind::Bandwidth => "amount: 1mbit",
+                            LinkKind::Delay => "amount: 100ms (and jitter: 20ms if you like)",
+                        },
+                        k = k.name()
+                    ),
+                );
+            };
+            if let Err(e) = Link::parse(k.name(), amount, step.jitter.as_deref()) {
+                return at(&p("amount"), e);
+            }
+        }
         match step.fault {
-            FaultKind::Node(f) => {
+            FaultKind::Node(_) | FaultKind::Link(_) => {
+                let f = step.fault;
                 if step.groups.is_some() {
                     return at(
                         &p("groups"),

@@ -707,7 +707,7 @@ async fn fire(
                 fault::partition(docker, lab, &groups, step.direction.unwrap_or_default()).await?;
             Ok((ev.nodes, ev.detail))
         }
-        FaultKind::Node(f) => {
+        FaultKind::Node(_) | FaultKind::Link(_) => {
             let aims: Vec<&Aim> = step.target.as_ref().map(Aims::list).unwrap_or_default();
             let mut nodes: Vec<String> = Vec::new();
             for a in aims {
@@ -718,9 +718,18 @@ async fn fire(
                 }
             }
             let results = futures_util::future::join_all(nodes.iter().map(|n| async move {
-                match (f, step.direction) {
-                    (NodeFault::Isolate, Some(d)) => fault::isolate(docker, lab, n, d).await,
-                    _ => fault::apply(docker, lab, f, n).await,
+                match (step.fault, step.direction) {
+                    (FaultKind::Link(k), _) => {
+                        let link = step.link().ok_or_else(|| {
+                            Error::BadInput(format!("step {} has no valid amount", k.name()))
+                        })?;
+                        fault::degrade(docker, lab, n, link).await
+                    }
+                    (FaultKind::Node(NodeFault::Isolate), Some(d)) => {
+                        fault::isolate(docker, lab, n, d).await
+                    }
+                    (FaultKind::Node(f), _) => fault::apply(docker, lab, f, n).await,
+                    _ => unreachable!("node and link steps only"),
                 }
             }))
             .await;

@@ -185,6 +185,8 @@ pub fn scenario(
                 direction: None,
                 shape: None,
                 seed: None,
+                amount: None,
+                jitter: None,
             },
             Step {
                 name: Some(names.1.into()),
@@ -195,6 +197,8 @@ pub fn scenario(
                 direction: None,
                 shape: None,
                 seed: None,
+                amount: None,
+                jitter: None,
             },
         ],
         expect: vec![Expect::LostWrites(0), Expect::Anomalies(0)],

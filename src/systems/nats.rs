@@ -16,7 +16,9 @@
 //! (compose/nats-leader-reads.yaml) the stream is made without it and async-nats reads through
 //! `$JS.API.STREAM.MSG.GET`, which only the stream's leader answers. Neither is a linearizable
 //! read (a deposed leader that has not noticed still answers); the loop reports a read below the
-//! last acknowledged value whose compare-and-set then fails as **stale**, not lost.
+//! last acknowledged value whose compare-and-set then fails as **stale**, not lost. The final
+//! read, once the faults are undone, always asks the stream's leader (`STREAM.MSG.GET`), on both
+//! definitions, so that it reports what the stream holds, not what a lagging replica answers.
 //!
 //! The leader is the bucket's stream leader, `meta-leader` the JetStream meta group's, both as
 //! most servers' monitoring endpoint names them (`GET /jsz?accounts=true&streams=true` on port
@@ -286,6 +288,23 @@ impl Driver for NatsDriver {
                 conn.read = Some((key.to_string(), 0));
                 Ok(None)
             }
+        }
+    }
+
+    /// The stream leader's last message on the key's subject (`STREAM.MSG.GET`), whatever the
+    /// bucket's reads do.
+    async fn final_read(&self, conn: &mut NatsConn, key: &str) -> Result<Option<u64>, DriverError> {
+        let subject = format!("$KV.{BUCKET}.{key}");
+        match conn
+            .kv
+            .stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+        {
+            Ok(m) if m.payload.is_empty() => Ok(None),
+            Ok(m) => parse_value(&m.payload).map(Some),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(DriverError::Io(e.to_string())),
         }
     }
 
