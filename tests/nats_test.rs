@@ -1,8 +1,8 @@
 //! NATS JetStream in the lab: the key-value bucket under a killed stream leader, read through the
 //! stream leader (`nats-leader-reads`: nothing lost, nothing stale), and through direct gets as
-//! async-nats makes buckets (`nats`: replicas answer stale reads, reported as stale; Debian's
-//! nats-server 2.9.10 has also accepted a compare-and-set at such a stale revision in some runs,
-//! which the loop confirms as a lost write). What the stream holds is read back over the NATS
+//! async-nats makes buckets (`nats`: replicas answer stale and reverted reads, reported as
+//! such; Debian's nats-server 2.9.10 has also accepted a compare-and-set at such a stale revision
+//! in some runs, which the loop confirms as a lost write). What the stream holds is read back over the NATS
 //! protocol by hand (`$JS.API.STREAM.MSG.GET`), not through async-nats.
 
 mod common;
@@ -141,16 +141,20 @@ fn direct_gets_answer_stale_reads_that_are_reported_as_stale() {
         s["impossible_reads"],
         s["cluster_window"]
     );
-    assert_eq!(s["reverted_reads"], 0, "{}", s["anomalies"]);
     assert_eq!(s["impossible_reads"], 0, "{}", s["anomalies"]);
     assert!(
         s["stale_reads"].as_u64().unwrap() > 0,
         "Debian's nats-server 2.9.10 answers direct gets from behind: {s}"
     );
     // A low read whose compare-and-set then failed is stale; one whose compare-and-set succeeded
-    // is a confirmed loss (the server took a write at a revision it had already moved past).
+    // is a confirmed loss (the server took a write at a revision it had already moved past); a
+    // read below one already returned is reverted (successive direct gets answered by replicas
+    // at different points, as one CI run showed: 36 of them). Nothing is above what was written.
     for a in s["anomalies"].as_array().unwrap() {
-        assert!(a["kind"] == "stale" || a["kind"] == "lost", "{a}");
+        assert!(
+            a["kind"] == "stale" || a["kind"] == "lost" || a["kind"] == "reverted",
+            "{a}"
+        );
         assert_eq!(a["confirmed"], true, "{a}");
     }
     // The final read asks the stream's leader: it is what the stream holds, and below what was
