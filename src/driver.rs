@@ -121,9 +121,28 @@ pub trait Driver: Send + Sync + 'static {
     }
 }
 
+/// A stored value as the loop's counter: the bytes as decimal text, surrounding whitespace
+/// ignored (how every byte-valued store here holds the loop's numbers: etcd, ZooKeeper, NATS).
+///
+/// Errors: [`DriverError::Protocol`] naming the value when it is not a non-negative integer.
+pub fn parse_decimal(data: &[u8]) -> Result<u64, DriverError> {
+    let text = String::from_utf8_lossy(data);
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| DriverError::Protocol(format!("value '{text}' is not a number")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_values_are_decimal_text() {
+        assert_eq!(parse_decimal(b"41").unwrap(), 41);
+        assert_eq!(parse_decimal(b" 7\n").unwrap(), 7);
+        let e = parse_decimal(b"x").unwrap_err().to_string();
+        assert!(e.contains("'x' is not a number"), "{e}");
+    }
 
     #[test]
     fn only_a_refusal_or_a_connect_failure_is_definite() {

@@ -20,7 +20,7 @@ use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::{Cluster, Leadership, Pending, Problem, Settings, System};
-use crate::driver::{Driver, DriverError, Endpoint, Written};
+use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
 use crate::http::{oneshot, HttpConn};
 
 /// etcd: a Raft cluster whose leader is the member the others' status names.
@@ -84,11 +84,7 @@ fn parse_range(body: &[u8]) -> Result<Option<u64>, DriverError> {
             let raw = B64
                 .decode(&kv.value)
                 .map_err(|e| DriverError::Protocol(format!("bad base64 value: {e}")))?;
-            let text = String::from_utf8_lossy(&raw);
-            text.trim()
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| DriverError::Protocol(format!("value '{text}' is not a number")))
+            parse_decimal(&raw).map(Some)
         }
     }
 }

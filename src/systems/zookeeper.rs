@@ -36,7 +36,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zookeeper_client as zk;
 
 use super::{Cluster, Leadership, Pending, Problem, PromotionLog, Settings, System};
-use crate::driver::{Driver, DriverError, Endpoint, Written};
+use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
 
 /// The znode under which every key of the load loop lives.
 pub const ROOT: &str = "/perseus";
@@ -157,14 +157,6 @@ fn classify(e: zk::Error) -> DriverError {
     }
 }
 
-/// A znode's data as the loop's number.
-fn parse_value(data: &[u8]) -> Result<u64, DriverError> {
-    let text = String::from_utf8_lossy(data);
-    text.trim()
-        .parse::<u64>()
-        .map_err(|_| DriverError::Protocol(format!("value '{text}' is not a number")))
-}
-
 impl Driver for ZkDriver {
     type Conn = ZkConn;
     const CONDITIONAL: bool = true;
@@ -188,7 +180,7 @@ impl Driver for ZkDriver {
         sync.await.map_err(classify)?;
         match get.await {
             Ok((data, stat)) => {
-                let value = parse_value(&data)?;
+                let value = parse_decimal(&data)?;
                 conn.read = Some((key.to_string(), Some(stat.version)));
                 Ok(Some(value))
             }
@@ -452,10 +444,8 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_flat_znodes_under_the_root_and_values_decimal() {
+    fn keys_are_flat_znodes_under_the_root() {
         assert_eq!(path("r1-ab12/n1/0"), "/perseus/r1-ab12:n1:0");
-        assert_eq!(parse_value(b"41").unwrap(), 41);
-        assert!(parse_value(b"x").is_err());
     }
 
     #[test]
