@@ -455,24 +455,11 @@ fn one_way_cuts_drop_packets_one_way_only() {
             let docker = perseus::docker::connect().await.unwrap();
             let home = perseus::lab::Home::locate().unwrap();
             let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
-            perseus::fault::net::udp_arrives(&docker, &l, from, to, 9999)
+            perseus::fault::net::udp_count(&docker, &l, from, to, 9999, 20)
                 .await
                 .unwrap()
+                > 0
         })
-    };
-    let faults_of = |node: &str| -> Vec<String> {
-        lab.status()
-            .into_iter()
-            .find(|r| r["node"] == node)
-            .map(|r| {
-                r["faults"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f.as_str().unwrap().to_string())
-                    .collect()
-            })
-            .unwrap()
     };
     // Before any fault, datagrams go both ways.
     assert!(arrives("n1", "n2") && arrives("n2", "n1"));
@@ -486,7 +473,7 @@ fn one_way_cuts_drop_packets_one_way_only() {
         ev.contains("iptables DROP from n2,n3") && ev.contains("(in:"),
         "{ev}"
     );
-    assert_eq!(faults_of("n1"), ["isolated (in)"]);
+    assert_eq!(lab.faults("n1"), ["isolated (in)"]);
     assert!(arrives("n1", "n2"), "out of n1 still passes");
     assert!(!arrives("n2", "n1"), "into n1 is dropped");
     let healed = stdout(&run(&["fault", "heal", "redis"], 0));
@@ -494,7 +481,7 @@ fn one_way_cuts_drop_packets_one_way_only() {
         healed.contains("n1 rules flushed (was cut from n2,n3 (in))"),
         "{healed}"
     );
-    assert!(faults_of("n1").is_empty());
+    assert!(lab.faults("n1").is_empty());
 
     // partition --direction out: the others hear nothing from the first group; it hears them,
     // and they keep hearing each other.
@@ -514,9 +501,9 @@ fn one_way_cuts_drop_packets_one_way_only() {
         ev.contains("the other groups hear nothing from n1, which still hears them (out)"),
         "{ev}"
     );
-    assert_eq!(faults_of("n1"), ["isolated (out)"]);
+    assert_eq!(lab.faults("n1"), ["isolated (out)"]);
     assert!(
-        faults_of("n2").is_empty(),
+        lab.faults("n2").is_empty(),
         "the rules are in n1's namespace only"
     );
     assert!(!arrives("n1", "n2"), "out of n1 is dropped");
@@ -643,20 +630,6 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
                 .unwrap()
         })
     };
-    let faults_of = |node: &str| -> Vec<String> {
-        lab.status()
-            .into_iter()
-            .find(|r| r["node"] == node)
-            .map(|r| {
-                r["faults"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f.as_str().unwrap().to_string())
-                    .collect()
-            })
-            .unwrap()
-    };
 
     // Loss: 30% of n1's packets to and from its peers, at random.
     let clean = udp(400);
@@ -666,7 +639,7 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
     );
     let ev = stdout(&run(&["fault", "loss", "redis", "n1", "30%"], 0));
     assert!(ev.contains("loss 30% of packets to and from n2,n3"), "{ev}");
-    assert_eq!(faults_of("n1"), ["loss 30%"]);
+    assert_eq!(lab.faults("n1"), ["loss 30%"]);
     let lossy = udp(400);
     eprintln!("loss 30%: {lossy} of 400 datagrams arrived (without: {clean})");
     // 70% of 400 is 280; the binomial's standard deviation is 9.2: four of them either way.
@@ -679,16 +652,16 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
         healed.contains("n1 links restored (was loss 30%)"),
         "{healed}"
     );
-    assert!(faults_of("n1").is_empty());
+    assert!(lab.faults("n1").is_empty());
 
     // Bandwidth: what n1 sends its peers, limited to 8 Mbit/s.
     let free = rate(2_000_000);
     let ev = stdout(&run(&["fault", "bandwidth", "redis", "n1", "8mbit"], 0));
     assert!(
-        ev.contains("bandwidth 8mbit on what it sends n2,n3"),
+        ev.contains("bandwidth 8mbit on what it sends to n2,n3"),
         "{ev}"
     );
-    assert_eq!(faults_of("n1"), ["bandwidth 8mbit"]);
+    assert_eq!(lab.faults("n1"), ["bandwidth 8mbit"]);
     let limited = rate(2_000_000);
     eprintln!(
         "bandwidth 8mbit: {:.2} Mbit/s (without: {:.1} Mbit/s)",
@@ -713,7 +686,7 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
         load.rows
     );
     run(&["fault", "heal", "redis"], 0);
-    assert!(faults_of("n1").is_empty());
+    assert!(lab.faults("n1").is_empty());
 
     // Delay needs the kernel's sch_netem: probed here independently of Perseus' own probe.
     let netem = rt.block_on(async {
@@ -734,7 +707,7 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
             0,
         ));
         assert!(ev.contains("delay 100ms ± 10ms"), "{ev}");
-        assert!(faults_of("n1")[0].starts_with("delay"));
+        assert!(lab.faults("n1")[0].starts_with("delay"));
         // A TCP connect from n1 to n2 waits for n1's delayed SYN.
         let connect_ms = rt.block_on(async {
             let (d, l) = open().await;
@@ -762,7 +735,7 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
             "{err}"
         );
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-        assert!(faults_of("n1").is_empty(), "nothing was changed");
+        assert!(lab.faults("n1").is_empty(), "nothing was changed");
     }
     run(&["fault", "loss", "redis", "n1", "30"], 2);
     run(&["fault", "bandwidth", "redis", "n1", "1MB"], 2);

@@ -399,8 +399,7 @@ pub async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Resu
     net::degrade(docker, lab, node, &peers, link).await?;
     let how = match link {
         Link::Loss { .. } => "of packets to and from",
-        Link::Bandwidth { .. } => "on what it sends",
-        Link::Delay { .. } => "on what it sends",
+        Link::Bandwidth { .. } | Link::Delay { .. } => "on what it sends to",
     };
     Ok(format!(
         "{link} {how} {} in {node}'s namespace; clients still reach it unhindered",

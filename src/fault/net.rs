@@ -324,10 +324,9 @@ pub async fn degrade(
             Err(Error::KernelMissing {
                 fault: link.name().to_string(),
                 missing: message
-                    .lines()
-                    .find(|l| l.contains("missing kernel module"))
-                    .map(|l| l.trim_start_matches(|c: char| c != 'm').to_string())
-                    .unwrap_or(message),
+                    .find("missing kernel module")
+                    .map(|i| message[i..].lines().next().unwrap_or_default().to_string())
+                    .unwrap_or_else(|| message.clone()),
             })
         }
         Err(e) => Err(e),
@@ -377,34 +376,23 @@ pub fn describe_cut(cut: &[(String, Direction)]) -> String {
         .join(", ")
 }
 
-/// Whether UDP datagrams sent from `from` to `to` on `port` arrive: a listener in `to`'s
-/// namespace for 4 s, and five datagrams from `from`'s starting 1.5 s in. Used to verify one-way
-/// cuts, which a TCP probe cannot tell apart (a handshake needs both ways).
-pub async fn udp_arrives(
+/// Run `listener` in `to`'s namespace and, 1.5 s later (time for its helper to start
+/// listening), `sender` in `from`'s; both outputs. The shape of every two-sided probe below.
+async fn listen_then_send(
     docker: &Docker,
     lab: &Lab,
     from: &str,
     to: &str,
-    port: u16,
-) -> Result<bool> {
-    let ip = lab.node(to)?.ip;
-    let listener = format!("timeout 4 nc -u -l {port} || true");
-    let listen = run_helper(docker, lab, to, &listener);
+    listener: &str,
+    sender: &str,
+) -> Result<(String, String)> {
+    let listen = run_helper(docker, lab, to, listener);
     let send = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        run_helper(
-            docker,
-            lab,
-            from,
-            &format!(
-                "for i in 1 2 3 4 5; do echo perseus-probe | nc -u -w0 {ip} {port} || true; sleep 0.2; done"
-            ),
-        )
-        .await
+        run_helper(docker, lab, from, sender).await
     };
-    let (got, sent) = tokio::join!(listen, send);
-    sent?;
-    Ok(got?.contains("perseus-probe"))
+    let (heard, said) = tokio::join!(listen, send);
+    Ok((heard?, said?))
 }
 
 /// Whether `from` can open a TCP connection to `to` on `port` right now (a probe from inside
@@ -428,7 +416,10 @@ pub async fn can_reach(
 }
 
 /// How many of `count` UDP datagrams sent from `from` to `to` on `port` arrive (a listener in
-/// `to`'s namespace, the datagrams 2 ms apart from `from`'s): a probe of packet loss.
+/// `to`'s namespace, the datagrams 2 ms apart from one socket in `from`'s): a probe of packet
+/// loss, and of one-way cuts, which a TCP probe cannot tell apart (a handshake needs both ways).
+///
+/// Errors: [`Error::Helper`] when a helper fails or the listener prints no count.
 pub async fn udp_count(
     docker: &Docker,
     lab: &Lab,
@@ -439,36 +430,33 @@ pub async fn udp_count(
 ) -> Result<usize> {
     let ip = lab.node(to)?.ip;
     let wait = 3 + count / 200;
-    let listener = format!("timeout {wait} nc -u -l {port} | wc -l || true");
-    let listen = run_helper(docker, lab, to, &listener);
-    let send = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        run_helper(
-            docker,
-            lab,
-            from,
-            &format!(
-                // One socket (the listener answers one peer address), and a dropped datagram
-                // fails its own write with EPERM without ending the loop, as it would end nc.
-                "bash -c 'exec 3>/dev/udp/{ip}/{port}; i=0; while [ $i -lt {count} ]; do echo $i >&3 2>/dev/null || true; i=$((i+1)); sleep 0.002; done'"
-            ),
-        )
-        .await
-    };
-    let (got, sent) = tokio::join!(listen, send);
-    sent?;
-    let got = got?;
-    got.lines()
+    let (heard, _) = listen_then_send(
+        docker,
+        lab,
+        from,
+        to,
+        &format!("timeout {wait} nc -u -l {port} | wc -l || true"),
+        // One socket (the listener answers one peer address), and a dropped datagram fails its
+        // own write with EPERM without ending the loop, as it would end nc.
+        &format!(
+            "bash -c 'exec 3>/dev/udp/{ip}/{port}; i=0; while [ $i -lt {count} ]; do echo $i >&3 2>/dev/null || true; i=$((i+1)); sleep 0.002; done'"
+        ),
+    )
+    .await?;
+    heard
+        .lines()
         .rev()
         .find_map(|l| l.trim().parse().ok())
         .ok_or_else(|| Error::Helper {
             node: to.to_string(),
-            message: format!("the UDP listener printed no count: {got}"),
+            message: format!("the UDP listener printed no count: {heard}"),
         })
 }
 
 /// The rate (bits per second) at which `from` sends `bytes` to `to` over one TCP connection on
 /// `port`: a probe of a bandwidth limit.
+///
+/// Errors: [`Error::Helper`] when a helper fails or the sender prints no time.
 pub async fn tcp_rate(
     docker: &Docker,
     lab: &Lab,
@@ -478,29 +466,23 @@ pub async fn tcp_rate(
     bytes: u64,
 ) -> Result<f64> {
     let ip = lab.node(to)?.ip;
-    let listener = format!("timeout 30 nc -l {port} > /dev/null || true");
-    let listen = run_helper(docker, lab, to, &listener);
-    let send = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        run_helper(
-            docker,
-            lab,
-            from,
-            &format!(
-                "s=$(date +%s%N); head -c {bytes} /dev/zero | nc -N -w 25 {ip} {port}; e=$(date +%s%N); echo elapsed_ns $((e-s))"
-            ),
-        )
-        .await
-    };
-    let (got, sent) = tokio::join!(listen, send);
-    got?;
-    let sent = sent?;
-    let ns: f64 = sent
+    let (_, said) = listen_then_send(
+        docker,
+        lab,
+        from,
+        to,
+        &format!("timeout 30 nc -l {port} > /dev/null || true"),
+        &format!(
+            "s=$(date +%s%N); head -c {bytes} /dev/zero | nc -N -w 25 {ip} {port}; e=$(date +%s%N); echo elapsed_ns $((e-s))"
+        ),
+    )
+    .await?;
+    let ns: f64 = said
         .lines()
         .find_map(|l| l.strip_prefix("elapsed_ns ")?.trim().parse().ok())
         .ok_or_else(|| Error::Helper {
             node: from.to_string(),
-            message: format!("the sender printed no time: {sent}"),
+            message: format!("the sender printed no time: {said}"),
         })?;
     Ok(bytes as f64 * 8.0 / (ns / 1e9))
 }

@@ -117,6 +117,21 @@ impl LabGuard {
             .map(|r| r["node"].as_str().unwrap_or_default().to_string())
     }
 
+    /// The faults `lab status` shows in force on `node` (`["isolated (in)"]`, `["loss 30%"]`).
+    pub fn faults(&self, node: &str) -> Vec<String> {
+        self.status()
+            .into_iter()
+            .find(|r| r["node"] == node)
+            .and_then(|r| {
+                r["faults"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|f| f.as_str().map(String::from))
+                        .collect()
+                })
+            })
+            .unwrap_or_else(|| panic!("no status row with faults for {node}"))
+    }
+
     /// Wait (at most `within`) until the status names a leader that satisfies `ok`.
     pub fn wait_leader(&self, within: Duration, ok: impl Fn(&str) -> bool) -> String {
         let start = std::time::Instant::now();
