@@ -176,6 +176,59 @@ pub struct ScenarioRun {
     pub stderr: String,
 }
 
+/// What a passed kill-the-leader scenario run says of its failover.
+pub struct Failover {
+    /// The leader the first step killed.
+    pub killed: String,
+    /// When that step fired (seconds on the load's clock).
+    pub crash_s: f64,
+    /// The first step's cluster-wide window: (start, end), seconds.
+    pub window: (f64, f64),
+    /// The one promotion the run names: the node promoted.
+    pub node: String,
+    /// When it was logged (seconds on the load's clock).
+    pub at_s: f64,
+    /// The log line.
+    pub line: String,
+}
+
+impl ScenarioRun {
+    /// The failover of a kill-the-leader run: the run passed, names exactly one promotion, logged
+    /// by `source`, of a node other than the killed leader. Panics otherwise, with the run's
+    /// stderr or its promotions.
+    pub fn failover(&self, source: &str) -> Failover {
+        let r = &self.summary;
+        assert_eq!(r["outcome"], "passed", "{}", self.stderr);
+        let killed = r["leader_before"]
+            .as_str()
+            .expect("a leader before")
+            .to_string();
+        let crash_s = r["steps"][0]["fired_s"].as_f64().unwrap();
+        let w = &r["effects"][0]["cluster"];
+        let window = (w["start_s"].as_f64().unwrap(), w["end_s"].as_f64().unwrap());
+        let promotions = r["promotions"]
+            .as_array()
+            .expect("the run names its promotions");
+        eprintln!(
+            "killed leader {killed} at {crash_s:.2} s; cluster window {:.2} s to {:.2} s; promotions {promotions:?}",
+            window.0, window.1
+        );
+        assert_eq!(promotions.len(), 1, "{promotions:?}");
+        let p = &promotions[0];
+        assert_eq!(p["source"], source, "{p}");
+        let node = p["node"].as_str().unwrap().to_string();
+        assert_ne!(node, killed, "the killed leader was not promoted: {p}");
+        Failover {
+            killed,
+            crash_s,
+            window,
+            node,
+            at_s: p["t_s"].as_f64().unwrap(),
+            line: p["line"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+}
+
 /// `perseus run <file> --runs-dir <temp> <extra...>`, which must exit with `expect`; returns its
 /// one run folder and summary. Panics when the exit code differs or the folder is incomplete.
 pub fn run_scenario(file: &str, extra: &[&str], expect: i32) -> ScenarioRun {
