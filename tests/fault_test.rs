@@ -739,4 +739,30 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
     }
     run(&["fault", "loss", "redis", "n1", "30"], 2);
     run(&["fault", "bandwidth", "redis", "n1", "1MB"], 2);
+
+    // The same faults as scenario steps: applied in the run, undone by its heal.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("redis-links.yaml");
+    std::fs::write(
+        &file,
+        "name: redis-links\nsystem: redis\nload: {duration: 10s}\nsteps:\n  - {at: 2s, fault: loss, target: n1, amount: 30%}\n  - {at: 3s, fault: bandwidth, target: n2, amount: 1mbit}\n  - {at: 6s, fault: heal}\nexpect:\n  - lost-writes: 0\n",
+    )
+    .unwrap();
+    let r = run_scenario(file.to_str().unwrap(), &["--reuse", "--keep"], 0);
+    let steps = r.summary["steps"].as_array().unwrap();
+    assert!(
+        steps[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("loss 30% of packets to and from n2,n3"),
+        "{steps:?}"
+    );
+    assert!(
+        steps[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("n2 links restored (was bandwidth 1mbit)"),
+        "{steps:?}"
+    );
+    assert!(lab.faults("n1").is_empty() && lab.faults("n2").is_empty());
 }

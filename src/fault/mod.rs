@@ -360,6 +360,8 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
 
 /// Cut the named node (already resolved) from every other node in `direction`; clients on the
 /// host still reach it. Returns what was done.
+///
+/// Errors: [`Error::UnknownNode`]; [`Error::Helper`] when the rules cannot be added.
 pub async fn isolate(
     docker: &Docker,
     lab: &Lab,
@@ -408,6 +410,8 @@ pub async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Resu
 }
 
 /// Resolve `target` and degrade that node's links ([`degrade`]).
+///
+/// Errors: those of [`resolve`] and [`degrade`].
 pub async fn inject_link(
     docker: &Docker,
     lab: &Lab,
@@ -425,6 +429,8 @@ pub async fn inject_link(
 }
 
 /// Resolve `target` and isolate that node in `direction` ([`isolate`]).
+///
+/// Errors: those of [`resolve`] and [`isolate`].
 pub async fn inject_isolate(
     docker: &Docker,
     lab: &Lab,
@@ -566,9 +572,9 @@ pub async fn partition(
 /// Cut the cluster in the named `shape` ([`shape::cuts`]), its random choices drawn from `seed`
 /// (a random one when `None`; the event names the seed either way, so a run can be repeated).
 ///
-/// Errors: [`Error::BadInput`] for a lab too small for the shape; [`Error::NoLeader`] for the
-/// `leader` shape when no leader answers; [`Error::UnsupportedTarget`] for it on a leaderless
-/// system.
+/// Errors: [`Error::BadInput`] for a lab too small for the shape, or for the `leader` shape on a
+/// leaderless system; [`Error::NoLeader`] for it when no leader answers; [`Error::Helper`] when
+/// the rules cannot be added.
 pub async fn partition_shape(
     docker: &Docker,
     lab: &Lab,
@@ -577,7 +583,13 @@ pub async fn partition_shape(
 ) -> Result<FaultEvent> {
     let seed = seed.unwrap_or_else(rand::random);
     let leader = match shape {
-        Shape::Leader => Some(resolve(lab, &Target::Leader).await?),
+        Shape::Leader => Some(resolve(lab, &Target::Leader).await.map_err(|e| match e {
+            Error::UnsupportedTarget(_) => Error::BadInput(format!(
+                "{} has no leader, so a leader partition cannot be drawn: use halves, ring or bridge",
+                lab.system
+            )),
+            other => other,
+        })?),
         _ => None,
     };
     let cuts = shape::cuts(shape, &lab.node_names(), leader.as_deref(), seed)?;

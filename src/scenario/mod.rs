@@ -387,14 +387,7 @@ impl Step {
             },
         };
         if let Some(link) = self.link() {
-            return format!("{} {}", self.fault, {
-                let t = self
-                    .target
-                    .as_ref()
-                    .map(|t| aims(&t.list()))
-                    .unwrap_or_default();
-                format!("{t} ({link})")
-            });
+            return format!("{plain} ({link})");
         }
         match self.direction {
             Some(d) if d != Direction::Both => format!("{plain} ({d})"),
@@ -1249,6 +1242,28 @@ expect:
         ));
         assert!(
             m.contains("shape and seed belong to partition steps"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn link_steps_take_an_amount_and_say_it() {
+        let lossy = GOOD.replace(
+            "    fault: kill\n    target: leader",
+            "    fault: loss\n    target: leader\n    amount: 30%",
+        );
+        let s = parse(Path::new("s.yaml"), &lossy).unwrap();
+        assert_eq!(s.steps[0].describe(), "loss leader (loss 30%)");
+        let (_, _, m) = err(&lossy.replace("amount: 30%", "amount: 30"));
+        assert!(m.contains("loss '30' is not a percentage"), "{m}");
+        let (_, _, m) = err(&lossy.replace("    amount: 30%\n", ""));
+        assert!(m.contains("needs an amount: amount: 30%"), "{m}");
+        let (_, _, m) = err(&GOOD.replace(
+            "    fault: kill\n    target: leader",
+            "    fault: kill\n    target: leader\n    amount: 3%",
+        ));
+        assert!(
+            m.contains("amount and jitter belong to loss, bandwidth and delay"),
             "{m}"
         );
     }
