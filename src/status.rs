@@ -24,7 +24,8 @@ pub struct NodeStatus {
     pub endpoint: String,
     /// `leader`, `follower`, `-` (does not answer), or `member` on a leaderless system.
     pub role: String,
-    /// Faults in force: `killed`, `stopped`, `paused`, `isolated`, `cut from n3`, `disconnected`.
+    /// Faults in force: `killed`, `stopped`, `paused`, `isolated`, `cut from n3`, `disconnected`,
+    /// `loss 30%`; for a node that is down, `on start: cut from n2,n3` (made again when it starts).
     pub faults: Vec<String>,
 }
 
@@ -32,8 +33,8 @@ pub struct NodeStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
     /// Everything, network faults included: whether the node is attached to the lab network and
-    /// which peers its packet filter cuts. Reading the filter takes a helper container in the
-    /// node's namespace, about 0.3 s for a lab of three.
+    /// which peers its packet filter cuts (an exec in each node's helper), and, for a node that is
+    /// down, the network faults it will be given again when it starts.
     Full,
     /// For a lab that this process has just made and started: no network fault can be in force
     /// yet, so attachments and packet filters are not read (`lab up` prints its table this way).
@@ -69,6 +70,12 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
         };
         if depth == Depth::Full && !fault::attached(docker, lab, &n.main).await? {
             faults.push("disconnected".into());
+        }
+        if !running && depth == Depth::Full {
+            let kept = net::recorded(docker, lab, &n.name).await?;
+            if !kept.is_empty() {
+                faults.push(format!("on start: {}", kept.join("; ")));
+            }
         }
         if running && depth == Depth::Full {
             let now = net::faults_in_force(docker, lab, &n.name).await?;

@@ -766,3 +766,100 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
     );
     assert!(lab.faults("n1").is_empty() && lab.faults("n2").is_empty());
 }
+
+#[test]
+fn network_faults_outlive_a_restart_and_every_process_reads_them() {
+    let lab = LabGuard::up("redis", &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let open = || async {
+        let docker = perseus::docker::connect().await.unwrap();
+        let home = perseus::lab::Home::locate().unwrap();
+        let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
+        (docker, l)
+    };
+    let reach = |from: &str, to: &str| {
+        rt.block_on(async {
+            let (d, l) = open().await;
+            perseus::fault::net::can_reach(&d, &l, from, to, 6379)
+                .await
+                .unwrap()
+        })
+    };
+    let rate = |from: &str, to: &str| {
+        rt.block_on(async {
+            let (d, l) = open().await;
+            perseus::fault::net::tcp_rate(&d, &l, from, to, 9995, 1_000_000)
+                .await
+                .unwrap()
+        })
+    };
+    // `lab up` made every node's helper; each fault below is its own process, and so is every
+    // status: what is in force is read from the helpers, not from a process' memory.
+    lab.fault("isolate", "n1");
+    run(&["fault", "bandwidth", "redis", "n2", "8mbit"], 0);
+    assert!(!reach("n2", "n1"));
+
+    // Killed and stopped nodes have no namespace; status says what they will get back.
+    lab.fault("kill", "n1");
+    run(&["fault", "stop", "redis", "n2"], 0);
+    assert_eq!(lab.faults("n1"), ["killed", "on start: cut from n2,n3"]);
+    assert_eq!(lab.faults("n2"), ["stopped", "on start: bandwidth 8mbit"]);
+
+    // Started, each is given its faults again in its new namespace.
+    let ev = lab.fault("start", "n1");
+    assert!(
+        ev.contains("made again in its new namespace: cut from n2,n3"),
+        "{ev}"
+    );
+    assert_eq!(lab.faults("n1"), ["isolated"]);
+    // (n2 is still stopped: n3 is the peer that probes.)
+    assert!(!reach("n3", "n1"), "n1 is cut again after its restart");
+    assert!(!reach("n1", "n3"));
+    let ev = lab.fault("start", "n2");
+    assert!(ev.contains("bandwidth 8mbit"), "{ev}");
+    assert_eq!(lab.faults("n2"), ["bandwidth 8mbit"]);
+    let limited = rate("n2", "n3");
+    eprintln!("after a restart, n2 sends n3 {:.2} Mbit/s", limited / 1e6);
+    assert!(
+        (4.0e6..=8.8e6).contains(&limited),
+        "the limit holds after the restart: {:.2} Mbit/s",
+        limited / 1e6
+    );
+
+    // A reconnected node has a new interface (its qdiscs went with the old one): made again too.
+    lab.fault("disconnect", "n2");
+    let ev = lab.fault("connect", "n2");
+    assert!(ev.contains("made again: bandwidth 8mbit"), "{ev}");
+    assert_eq!(lab.faults("n2"), ["bandwidth 8mbit"]);
+
+    // Heal clears the namespaces and the records.
+    let healed = stdout(&run(&["fault", "heal", "redis"], 0));
+    assert!(
+        healed.contains("n1 rules flushed (was cut from n2,n3)"),
+        "{healed}"
+    );
+    assert!(
+        healed.contains("n2 links restored (was bandwidth 8mbit)"),
+        "{healed}"
+    );
+    assert!(reach("n2", "n1"));
+    lab.fault("kill", "n1");
+    lab.fault("start", "n1");
+    assert!(lab.faults("n1").is_empty(), "heal emptied the record");
+    assert!(reach("n2", "n1"));
+
+    // Heal while a node is down drops what it would have been given back.
+    lab.fault("isolate", "n3");
+    lab.fault("kill", "n3");
+    let healed = stdout(&run(&["fault", "heal", "redis"], 0));
+    assert!(
+        healed.contains(
+            "n3 is down; dropped what it would have been given again on start (cut from n1,n2)"
+        ),
+        "{healed}"
+    );
+    let ev = lab.fault("start", "n3");
+    assert!(!ev.contains("made again"), "{ev}");
+    assert!(lab.faults("n3").is_empty());
+    assert!(reach("n1", "n3"));
+}

@@ -121,18 +121,22 @@ impl Link {
         let mut s = String::from("set -e; ");
         match self {
             Link::Loss { probability } => {
-                s.push_str(&format!(
-                    "iptables -w -N PERSEUS_PROBE 2>/dev/null || iptables -w -F PERSEUS_PROBE; \
-                     if ! iptables -w -A PERSEUS_PROBE -m statistic --mode random --probability 0.5 -j RETURN 2>/dev/null; then \
-                       iptables -w -X PERSEUS_PROBE; echo 'missing kernel module: xt_statistic (the iptables statistic match)'; exit {MISSING}; fi; \
-                     iptables -w -F PERSEUS_PROBE; iptables -w -X PERSEUS_PROBE; {}",
-                    super::net::CHAIN_SETUP
-                ));
-                for ip in peers {
+                // The first rule is the probe: a rule the kernel cannot match is not added, so
+                // nothing changes when the statistic match is missing (the chain and its jumps
+                // alone drop nothing).
+                s.push_str(super::net::CHAIN_SETUP);
+                for (i, ip) in peers.iter().enumerate() {
                     for flag in ["-s", "-d"] {
-                        s.push_str(&format!(
-                            "iptables -w -A PERSEUS {flag} {ip} -m statistic --mode random --probability {probability:.4} -j DROP; "
-                        ));
+                        let rule = format!(
+                            "iptables -w -A PERSEUS {flag} {ip} -m statistic --mode random --probability {probability:.4} -j DROP"
+                        );
+                        if i == 0 && flag == "-s" {
+                            s.push_str(&format!(
+                                "if ! {rule} 2>/dev/null; then echo 'missing kernel module: xt_statistic (the iptables statistic match)'; exit {MISSING}; fi; "
+                            ));
+                        } else {
+                            s.push_str(&format!("{rule}; "));
+                        }
                     }
                 }
             }
@@ -281,13 +285,28 @@ pub fn parse_links(listing: &str) -> Vec<String> {
     out
 }
 
-/// Shell that lists the qdiscs and classes of every interface (for [`parse_links`]).
-pub const TC_LIST: &str =
-    "for d in $(ls /sys/class/net); do tc qdisc show dev $d; tc class show dev $d; done 2>/dev/null || true";
+/// Shell that prints the interfaces whose root qdisc has Perseus' handle (`1:`, the `htb` of a
+/// bandwidth limit or the `prio` of a delay): one `tc` call.
+macro_rules! tc_ours {
+    () => {
+        "tc qdisc show 2>/dev/null | sed -n 's/^qdisc [a-z]* 1: dev \\([^ ]*\\) root.*/\\1/p'"
+    };
+}
 
-/// Shell that removes every root qdisc Perseus may have added (the kernel's defaults come back).
-pub const TC_CLEAR: &str =
-    "for d in $(ls /sys/class/net); do tc qdisc del dev $d root 2>/dev/null || true; done";
+/// Shell that lists every qdisc, and the classes under Perseus' root qdiscs (for
+/// [`parse_links`]): one `tc` call when none is in force.
+pub const TC_LIST: &str = concat!(
+    "tc qdisc show 2>/dev/null; for d in $(",
+    tc_ours!(),
+    "); do tc class show dev $d; done; true"
+);
+
+/// Shell that removes Perseus' root qdiscs (the kernel's defaults come back).
+pub const TC_CLEAR: &str = concat!(
+    "for d in $(",
+    tc_ours!(),
+    "); do tc qdisc del dev $d root 2>/dev/null || true; done"
+);
 
 #[cfg(test)]
 mod tests {
@@ -334,13 +353,14 @@ mod tests {
         let peers: Vec<Ipv4Addr> =
             vec!["10.77.0.12".parse().unwrap(), "10.77.0.13".parse().unwrap()];
         let s = Link::Loss { probability: 0.3 }.script(&peers);
-        let probe = s.find("PERSEUS_PROBE -m statistic").unwrap();
-        let rule = s
+        // The first rule is the probe: when it cannot be added, the script stops there.
+        let first = s
             .find(
-                "-A PERSEUS -s 10.77.0.12 -m statistic --mode random --probability 0.3000 -j DROP",
+                "if ! iptables -w -A PERSEUS -s 10.77.0.12 -m statistic --mode random --probability 0.3000 -j DROP 2>/dev/null; then",
             )
             .unwrap();
-        assert!(probe < rule, "the probe comes first");
+        let second = s.find("-A PERSEUS -d 10.77.0.12 -m statistic").unwrap();
+        assert!(first < second && s[first..second].contains("exit 3"), "{s}");
         assert!(s.contains("-A PERSEUS -d 10.77.0.13 -m statistic"));
         assert!(s.contains("missing kernel module: xt_statistic"));
         let s = Link::Bandwidth {

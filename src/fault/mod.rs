@@ -304,7 +304,14 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
             for c in &n.containers {
                 crate::docker::start(docker, c).await?;
             }
-            Ok(format!("started {}", n.containers.join(" ")))
+            // The node has a new namespace, without the rules its faults had put in the old one.
+            let again = net::replay(docker, lab, node).await?;
+            let again = if again.is_empty() {
+                String::new()
+            } else {
+                format!("; made again in its new namespace: {}", again.join("; "))
+            };
+            Ok(format!("started {}{again}", n.containers.join(" ")))
         }
         NodeFault::Pause | NodeFault::Resume => {
             for c in &n.containers {
@@ -350,8 +357,15 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
                 return Ok(format!("{} is already on network {}", n.main, lab.network));
             }
             connect(docker, lab, node).await?;
+            // A new interface: the qdiscs of its degraded links went with the old one.
+            let again = net::replay(docker, lab, node).await?;
+            let again = if again.is_empty() {
+                String::new()
+            } else {
+                format!("; made again: {}", again.join("; "))
+            };
             Ok(format!(
-                "connected {} to network {} at {}",
+                "connected {} to network {} at {}{again}",
                 n.main, lab.network, n.ip
             ))
         }
@@ -478,12 +492,6 @@ pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<boo
         .network_settings
         .and_then(|s| s.networks)
         .is_some_and(|nets| nets.contains_key(&lab.network)))
-}
-
-/// Whether a node's main container is running or paused (its namespace exists).
-pub async fn namespace_alive(docker: &Docker, container: &str) -> Result<bool> {
-    let info = crate::docker::inspect(docker, container).await?;
-    Ok(info.state.and_then(|s| s.running).unwrap_or(false))
 }
 
 /// Split the cluster into groups that cannot reach each other. Nodes no group names form one more
@@ -627,11 +635,28 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
     let mut done = Vec::new();
     let jobs = lab.nodes.iter().map(|n| async move {
         let mut what = Vec::new();
-        if !attached(docker, lab, &n.main).await? {
+        // One inspect for both questions: attached to the lab network, and running.
+        let info = crate::docker::inspect(docker, &n.main).await?;
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let on_network = info
+            .network_settings
+            .and_then(|s| s.networks)
+            .is_some_and(|nets| nets.contains_key(&lab.network));
+        if !on_network {
             connect(docker, lab, &n.name).await?;
             what.push(format!("{} reconnected", n.name));
         }
-        if namespace_alive(docker, &n.main).await? {
+        if !running {
+            // Down: nothing in force, but what is recorded would be made again when it starts.
+            let kept = net::forget(docker, lab, &n.name).await?;
+            if !kept.is_empty() {
+                what.push(format!(
+                    "{} is down; dropped what it would have been given again on start ({})",
+                    n.name,
+                    kept.join("; ")
+                ));
+            }
+        } else {
             let was = net::heal(docker, lab, &n.name).await?;
             if !was.cut.is_empty() {
                 what.push(format!(

@@ -1,9 +1,6 @@
-//! Network faults inside a node's own network namespace, through a short-lived helper container.
-//!
-//! The helper (`perseus/nettools`, iptables + iproute2 + netcat) is started with
-//! `network_mode: container:<node main>` and `NET_ADMIN`, runs one shell script and is removed; the
-//! rules it adds stay in the namespace after it exits (DESIGN.md). The database images stay
-//! unmodified and unprivileged.
+//! Network faults inside a node's own network namespace, each one `docker exec` of a shell script
+//! in the node's helper ([`crate::lab::helper`]: a long-lived container in that namespace with
+//! `NET_ADMIN`), about as fast as the Engine runs an exec.
 //!
 //! Rules live in a chain of our own, `PERSEUS`, jumped to from the top of `INPUT` and `OUTPUT`, so
 //! that heal is a flush of that chain and status can list it. Cutting node A from peer B is two
@@ -11,26 +8,24 @@
 //! ([`Direction`], as Chaos Mesh's NetworkChaos names it) is one of the two. The host (the load
 //! loop) reaches the node through the network's gateway address, which is never cut.
 //!
-//! A node whose containers are killed and started gets a fresh namespace, without these rules.
+//! A node whose containers are killed (or stopped) and started gets a fresh namespace, without
+//! those rules. So every fault is also written to the helper's record ([`RECORD`]), which any
+//! later process can read (`lab status` shows it for a node that is down); when the node starts,
+//! and before any later network command on it, the helper is moved into the new namespace and the
+//! record is made again there ([`replay`]). `heal` empties the record, and drops that of a node
+//! that is down. Between the node's start and the replay (a helper restart and an exec, about
+//! 0.1 s) the node is not cut; no database here talks to its peers that soon.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-};
 use bollard::Docker;
-use futures_util::StreamExt;
 
-use crate::docker::{self, NODE_LABEL, ROLE_LABEL};
 use crate::error::{Error, Result};
-use crate::lab::{Lab, HELPER_IMAGE};
-
-/// How long one helper may run.
-const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::lab::helper::{self, Ensured};
+use crate::lab::Lab;
 
 /// The shell script that makes sure the `PERSEUS` chain exists and is jumped to.
 pub(crate) const CHAIN_SETUP: &str = "iptables -w -N PERSEUS 2>/dev/null || true; \
@@ -123,19 +118,24 @@ pub fn cut_script(peers: &[Ipv4Addr], direction: Direction) -> String {
     s
 }
 
-/// Script that lists the rules and qdiscs Perseus added, then removes them (one helper, not
-/// two: heal is the slowest fault to apply, and every helper costs a container's create, start
-/// and removal).
+/// Script that lists the rules and qdiscs Perseus added, then removes them and empties the
+/// node's record, in one exec.
 pub fn heal_script() -> String {
     format!(
-        "{LIST_SCRIPT}; iptables -w -F PERSEUS 2>/dev/null || true; {}",
+        "{}; iptables -w -F PERSEUS 2>/dev/null || true; {}; rm -f {RECORD}",
+        list_script(),
         super::link::TC_CLEAR
     )
 }
 
-/// Script that lists the rules Perseus added (`iptables -S PERSEUS`) and every interface's
-/// qdiscs and classes.
-pub const LIST_SCRIPT: &str = "iptables -w -S PERSEUS 2>/dev/null || true; for d in $(ls /sys/class/net); do tc qdisc show dev $d; tc class show dev $d; done 2>/dev/null || true";
+/// Script that lists the rules Perseus added (`iptables -S PERSEUS`), every qdisc, and the
+/// classes under Perseus' root qdiscs.
+pub fn list_script() -> String {
+    format!(
+        "iptables -w -S PERSEUS 2>/dev/null || true; {}",
+        super::link::TC_LIST
+    )
+}
 
 /// What is in force in a node's namespace: the peers it is cut from (each with its direction)
 /// and its degraded links (`loss 30%`, `bandwidth 1mbit`).
@@ -187,90 +187,133 @@ pub fn parse_cut_peers(listing: &str) -> Vec<(Ipv4Addr, Direction)> {
         .collect()
 }
 
-/// Run `script` in `node`'s network namespace; return what it printed.
+/// Where a node's helper keeps the network faults in force on the node, one a line in the order
+/// they were made (`<what, for people>\t<the script that made it>`), so that a later process can
+/// read them and a new namespace can be given them again. Emptied by heal.
+pub const RECORD: &str = "/var/lib/perseus/faults";
+
+/// The script that runs `script` and, when it succeeds, appends it to the record as `what`.
+fn run_and_record(script: &str, what: &str) -> String {
+    let q = helper::sh_quote(script);
+    format!(
+        "sh -c {q} && mkdir -p /var/lib/perseus && printf '%s\\t%s\\n' {} {q} >> {RECORD}",
+        helper::sh_quote(&what.replace(['\t', '\n'], " "))
+    )
+}
+
+/// Undo whatever is in the namespace and make again every fault of the record, in order; print
+/// what is then in force. Nothing happens when the record is empty.
+fn replay_script() -> String {
+    format!(
+        "if [ -s {RECORD} ]; then iptables -w -F PERSEUS 2>/dev/null || true; {}; \
+         while IFS=\"$(printf '\\t')\" read -r what script; do sh -c \"$script\" >/dev/null || {{ echo \"could not make again: $what\"; exit 1; }}; done < {RECORD}; \
+         {}; fi",
+        super::link::TC_CLEAR,
+        list_script()
+    )
+}
+
+/// The descriptions in a record, in order.
+pub fn parse_record(record: &str) -> Vec<String> {
+    record
+        .lines()
+        .filter_map(|l| l.split_once('\t').map(|(what, _)| what.to_string()))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Make sure `node`'s helper runs in the node's current namespace ([`helper::ensure`]) and, when
+/// it had to be moved into a new one, make the recorded faults again there. Returns whether it
+/// was moved.
 ///
-/// Errors: [`Error::Helper`] when the script fails or does not finish within 30 s; the node's main
-/// container must be running (or paused).
-pub async fn run_helper(docker: &Docker, lab: &Lab, node: &str, script: &str) -> Result<String> {
-    let n = lab.node(node)?;
-    let name = format!(
-        "perseus-{}-{}-net-{:04x}",
-        lab.system,
-        node,
-        rand::random::<u16>()
-    );
-    let body = ContainerCreateBody {
-        image: Some(HELPER_IMAGE.to_string()),
-        cmd: Some(vec!["sh".into(), "-c".into(), script.to_string()]),
-        labels: Some(docker::labels(
-            &lab.system,
-            &[(NODE_LABEL, node), (ROLE_LABEL, "helper")],
-        )),
-        host_config: Some(HostConfig {
-            network_mode: Some(format!("container:{}", n.main)),
-            cap_add: Some(vec!["NET_ADMIN".into(), "NET_RAW".into()]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-    docker
-        .create_container(Some(opts), body)
-        .await
-        .map_err(Error::docker(format!("creating helper {name}")))?;
-    let result = async {
-        docker
-            .start_container(
-                &name,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .map_err(|e| Error::Helper {
-                node: node.to_string(),
-                message: format!("cannot start in {}'s namespace: {e}", n.main),
-            })?;
-        let mut wait = docker.wait_container(
-            &name,
-            None::<bollard::query_parameters::WaitContainerOptions>,
-        );
-        let code = match tokio::time::timeout(HELPER_TIMEOUT, wait.next()).await {
-            Err(_) => {
-                return Err(Error::Helper {
-                    node: node.to_string(),
-                    message: "did not finish within 30 s".into(),
-                })
-            }
-            Ok(Some(Ok(r))) => r.status_code,
-            Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => code,
-            Ok(Some(Err(e))) => {
-                return Err(Error::Helper {
-                    node: node.to_string(),
-                    message: e.to_string(),
-                })
-            }
-            Ok(None) => 0,
-        };
-        let logs_opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut out = String::new();
-        let mut logs = docker.logs(&name, Some(logs_opts));
-        while let Some(Ok(chunk)) = logs.next().await {
-            out.push_str(&chunk.to_string());
+/// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay fails.
+async fn ready(docker: &Docker, lab: &Lab, node: &str) -> Result<bool> {
+    match helper::ensure(docker, lab, node).await? {
+        Ensured::Moved => {
+            helper::exec(docker, lab, node, &replay_script()).await?;
+            Ok(true)
         }
-        if code != 0 {
-            return Err(Error::Helper {
-                node: node.to_string(),
-                message: format!("exit code {code}: {}", out.trim()),
-            });
-        }
-        Ok(out)
+        Ensured::Warm | Ensured::Created => Ok(false),
     }
-    .await;
-    let rm = RemoveContainerOptionsBuilder::default().force(true).build();
-    let _ = docker.remove_container(&name, Some(rm)).await;
-    result
+}
+
+/// Start every node's helper that is not running in its node's namespace, together, so that the
+/// first network fault does not wait for one (a scenario's start does this for a lab it did not
+/// bring up).
+///
+/// Errors: the first helper that could not be started.
+pub async fn warm(docker: &Docker, lab: &Lab) -> Result<()> {
+    let jobs = lab
+        .nodes
+        .iter()
+        .map(|n| async move { ready(docker, lab, &n.name).await.map(|_| ()) });
+    futures_util::future::join_all(jobs)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Run `script` in `node`'s network namespace, through the node's helper; return what it
+/// printed.
+///
+/// Errors: [`Error::Helper`] when the script fails or does not finish within 30 s, or the node's
+/// main container is not running.
+pub async fn run_helper(docker: &Docker, lab: &Lab, node: &str, script: &str) -> Result<String> {
+    ready(docker, lab, node).await?;
+    helper::exec(docker, lab, node, script).await
+}
+
+/// Make a fault with `script` in `node`'s namespace and add it to the node's record as `what`,
+/// so that it is made again if the node's namespace is replaced.
+async fn run_recorded(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    script: &str,
+    what: &str,
+) -> Result<String> {
+    ready(docker, lab, node).await?;
+    helper::exec(docker, lab, node, &run_and_record(script, what)).await
+}
+
+/// Make `node`'s recorded faults again in its namespace: after the node started (its helper is
+/// moved into the new namespace first) or was reconnected (its interface, and the qdiscs on it,
+/// are new). Returns what is recorded, so made again (empty when nothing is).
+///
+/// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay fails.
+pub async fn replay(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
+    if !ready(docker, lab, node).await? {
+        helper::exec(docker, lab, node, &replay_script()).await?;
+    }
+    recorded(docker, lab, node).await
+}
+
+/// The faults recorded for `node` (what they are, for people), read from its helper; empty when
+/// it has no helper running.
+///
+/// Errors: [`Error::Helper`] when the helper cannot be read.
+pub async fn recorded(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
+    if !helper::running(docker, lab, node).await {
+        return Ok(Vec::new());
+    }
+    let out = helper::exec(
+        docker,
+        lab,
+        node,
+        &format!("cat {RECORD} 2>/dev/null || true"),
+    )
+    .await?;
+    Ok(parse_record(&out))
+}
+
+/// Drop the record of a node that is not running (its helper goes with it; the node gets a new
+/// one when a fault needs it); what it held.
+///
+/// Errors: [`Error::Docker`] when the helper cannot be removed.
+pub async fn forget(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
+    let held = recorded(docker, lab, node).await.unwrap_or_default();
+    helper::remove(docker, lab, node).await?;
+    Ok(held)
 }
 
 /// Cut `node` off from the nodes in `peers` in `direction`, in `node`'s namespace.
@@ -285,9 +328,21 @@ pub async fn cut(
         .iter()
         .map(|p| lab.node(p).map(|n| n.ip))
         .collect::<Result<Vec<_>>>()?;
-    run_helper(docker, lab, node, &cut_script(&ips, direction))
-        .await
-        .map(|_| ())
+    let what = describe_cut(
+        &peers
+            .iter()
+            .map(|p| (p.clone(), direction))
+            .collect::<Vec<_>>(),
+    );
+    run_recorded(
+        docker,
+        lab,
+        node,
+        &cut_script(&ips, direction),
+        &format!("cut from {what}"),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Remove every rule and qdisc Perseus added in `node`'s namespace; what had been in force.
@@ -318,7 +373,7 @@ pub async fn degrade(
         .iter()
         .map(|p| lab.node(p).map(|n| n.ip))
         .collect::<Result<Vec<_>>>()?;
-    match run_helper(docker, lab, node, &link.script(&ips)).await {
+    match run_recorded(docker, lab, node, &link.script(&ips), &link.to_string()).await {
         Ok(_) => Ok(()),
         Err(Error::Helper { message, .. }) if message.contains("missing kernel module") => {
             Err(Error::KernelMissing {
@@ -347,7 +402,7 @@ fn peers_named(lab: &Lab, listing: &str) -> Vec<(String, Direction)> {
 
 /// What is in force in `node`'s namespace right now.
 pub async fn faults_in_force(docker: &Docker, lab: &Lab, node: &str) -> Result<InForce> {
-    let listing = run_helper(docker, lab, node, LIST_SCRIPT).await?;
+    let listing = run_helper(docker, lab, node, &list_script()).await?;
     Ok(in_force(lab, &listing))
 }
 
@@ -503,6 +558,25 @@ mod tests {
         assert!(s.contains("-A PERSEUS -s 10.77.0.12 -j DROP") && !s.contains("-d 10.77"));
         let s = cut_script(&[ip], Direction::Out);
         assert!(s.contains("-A PERSEUS -d 10.77.0.12 -j DROP") && !s.contains("-s 10.77"));
+    }
+
+    #[test]
+    fn the_record_keeps_each_fault_with_its_script_and_heal_empties_it() {
+        let record = "cut from n2,n3\tset -e; iptables -w -A PERSEUS -s 10.77.0.12 -j DROP\nloss 30%\tset -e; iptables ...\n";
+        assert_eq!(parse_record(record), vec!["cut from n2,n3", "loss 30%"]);
+        assert!(parse_record("").is_empty());
+        // The replay undoes what is there before making the record again, so it can run twice.
+        let r = replay_script();
+        let flush = r.find("iptables -w -F PERSEUS").unwrap();
+        let make = r.find("sh -c \"$script\"").unwrap();
+        assert!(flush < make && r.contains(RECORD) && r.starts_with("if [ -s "));
+        assert!(heal_script().ends_with(&format!("rm -f {RECORD}")));
+        let r = run_and_record("echo 'hi'", "cut from\tn2");
+        assert!(r.starts_with(r"sh -c 'echo '\''hi'\''' && "), "{r}");
+        assert!(
+            r.contains("'cut from n2'") && r.ends_with(&format!(">> {RECORD}")),
+            "{r}"
+        );
     }
 
     #[test]

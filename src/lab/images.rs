@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 const BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// The image of the network-fault helper containers.
-pub const HELPER_IMAGE: &str = "perseus/nettools:1";
+pub const HELPER_IMAGE: &str = "perseus/nettools:2";
 
 /// One image the lab builds from a Dockerfile folder.
 #[derive(Debug, Clone, PartialEq, Eq)]

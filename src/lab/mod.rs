@@ -14,6 +14,7 @@
 pub mod base;
 mod create;
 pub mod definition;
+pub mod helper;
 mod home;
 pub mod images;
 mod promotions;
@@ -318,14 +319,19 @@ pub async fn up(
             timeout.as_secs()
         ));
         let deadline = Instant::now() + timeout;
-        initialize(docker, &lab, deadline, progress).await?;
-        wait_ready(
-            docker,
-            &lab,
-            deadline.saturating_duration_since(Instant::now()),
-        )
-        .await?;
-        apply_schema(&lab, deadline, progress).await
+        // The nodes' network helpers start while the cluster gets ready.
+        let helpers = helper::start_all(docker, &lab, &made);
+        let cluster = async {
+            initialize(docker, &lab, deadline, progress).await?;
+            wait_ready(
+                docker,
+                &lab,
+                deadline.saturating_duration_since(Instant::now()),
+            )
+            .await?;
+            apply_schema(&lab, deadline, progress).await
+        };
+        tokio::try_join!(helpers, cluster).map(|_| ())
     };
     let result = tokio::select! {
         r = ready => r,
@@ -589,8 +595,15 @@ pub async fn add_node(
     ));
     let mut grown = lab.clone();
     grown.nodes.push(node.clone());
+    let ready = async {
+        tokio::try_join!(
+            helper::create(docker, &grown, &node.name, Some(&made)),
+            wait_ready(docker, &grown, def.perseus.ready_timeout)
+        )
+        .map(|_| ())
+    };
     let result = tokio::select! {
-        r = wait_ready(docker, &grown, def.perseus.ready_timeout) => r,
+        r = ready => r,
         _ = cancel.cancelled() => Err(Error::Interrupted),
     };
     match result {
@@ -684,7 +697,7 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
         let (Some(node), Some(role)) = (labels.get(NODE_LABEL), labels.get(ROLE_LABEL)) else {
             continue;
         };
-        if role == "helper" {
+        if role == helper::ROLE {
             continue;
         }
         let idx: usize = node.trim_start_matches('n').parse().unwrap_or(usize::MAX);

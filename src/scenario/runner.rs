@@ -164,6 +164,12 @@ pub async fn run(
         let lab = (*handle).clone();
         (Some(handle), lab)
     };
+    // Each node's network helper, so that no network step waits for one.
+    if let Err(e) = crate::fault::net::warm(docker, &lab).await {
+        sink.event(&Event::Say(format!(
+            "warning: the network helpers did not start ({e}); each network step will try again"
+        )));
+    }
     let folder = match RunFolder::create(&opts.runs_dir, &s.name, &file.text) {
         Ok(f) => f,
         Err(e) => {
