@@ -232,7 +232,44 @@ expect:
         let c: Vec<u64> = l.split('\t').map(|x| x.parse().unwrap()).collect();
         assert_eq!(c[1], c[2..].iter().sum::<u64>(), "{l}");
     }
+    // Latency: per node and second, of exactly the successes the TSV counts; none on the
+    // killed node while it was down.
+    let latency = s["load"]["latency"].as_array().unwrap();
+    assert_eq!(latency.len(), 3, "{latency:?}");
+    for (i, node) in latency.iter().enumerate() {
+        assert_eq!(node["node"], format!("n{}", i + 1));
+        let (p50, p99, max) = (
+            node["p50_ms"].as_f64().unwrap(),
+            node["p99_ms"].as_f64().unwrap(),
+            node["max_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{node}");
+        for sec in node["seconds"].as_array().unwrap() {
+            let n = sec["sec"].as_u64().unwrap() as usize;
+            let Some(line) = lines.get(n) else { continue };
+            let counted: u64 = line.split('\t').nth(2 + i).unwrap().parse().unwrap();
+            assert_eq!(
+                sec["count"].as_u64().unwrap(),
+                counted,
+                "n{} second {n}",
+                i + 1
+            );
+            assert!(sec["p50_ms"].as_f64().unwrap() <= sec["p99_ms"].as_f64().unwrap());
+        }
+    }
+    let crash = s["steps"][0]["fired_s"].as_f64().unwrap();
+    let back = s["steps"][1]["fired_s"].as_f64().unwrap();
+    let killed_idx: usize = killed[1..].parse::<usize>().unwrap() - 1;
+    let silent: Vec<u64> = latency[killed_idx]["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["sec"].as_u64().unwrap())
+        .filter(|&sec| sec as f64 - 1.0 >= crash + 0.5 && (sec as f64) <= back)
+        .collect();
+    assert!(silent.is_empty(), "latency for a killed node: {silent:?}");
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("## Latency"), "{report}");
     assert!(
         report.starts_with("# kill-leader-too-strict: FAILED"),
         "{report}"
@@ -247,6 +284,7 @@ expect:
     );
     let svg = std::fs::read_to_string(dir.join("plot.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains(&format!("kill {killed} (leader)")));
+    assert!(svg.contains("latency (ms)"), "the latency panel");
 
     // JUnit: the expectation is a failed test case; the others pass.
     let xml = std::fs::read_to_string(&junit).unwrap();

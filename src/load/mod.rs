@@ -13,13 +13,15 @@
 //!
 //! Each success is recorded with its timestamp (µs since the start); per-second counts are kept in
 //! lock-free per-node buckets so the once-a-second line never waits for the connections. At the end
-//! the timestamps give the unavailability windows ([`measure`]). Each read and write goes through
+//! the timestamps give the unavailability windows ([`measure`]). Each success's latency goes into
+//! per-node, per-second histograms of bounded size ([`latency`]). Each read and write goes through
 //! the connection's key check ([`check`]: lost, stale, reverted and impossible reads, with bounded
 //! state), and, when asked, into the run's history in Jepsen's format ([`history`]). After the
 //! run, [`final_reads`] reads every key once more and checks it again ([`summary`]).
 
 pub mod check;
 pub mod history;
+pub mod latency;
 pub mod measure;
 pub mod summary;
 
@@ -88,10 +90,12 @@ pub fn new_run_id() -> String {
     format!("r{}-{:04x}", now.as_secs(), rand::random::<u16>())
 }
 
-/// Per-node, per-second counters shared by the connections and the printer.
+/// Per-node, per-second counters shared by the connections and the printer, and the latency of
+/// the successful iterations.
 struct Buckets {
     ok: Vec<Vec<AtomicU32>>,
     err: Vec<Vec<AtomicU32>>,
+    latency: latency::Latencies,
 }
 
 impl Buckets {
@@ -104,6 +108,7 @@ impl Buckets {
         Buckets {
             ok: mk(),
             err: mk(),
+            latency: latency::Latencies::new(nodes),
         }
     }
     fn add(v: &[Vec<AtomicU32>], node: usize, t_us: u64) {
@@ -330,14 +335,22 @@ pub async fn run<D: Driver>(
     if interrupted && end_us > (next - 1) * MICROS {
         on_second(&buckets.second(next, false));
     }
-    Summary::new(
+    let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
+    // Every connection has stopped, so the printer holds the last reference.
+    let latency = match Arc::try_unwrap(buckets) {
+        Ok(b) => b.latency.finish(&names),
+        Err(_) => Vec::new(),
+    };
+    let mut summary = Summary::new(
         opts.run_id.clone(),
         started,
-        endpoints.iter().map(|e| e.node.clone()).collect(),
+        names,
         end_us,
         interrupted,
         reports,
-    )
+    );
+    summary.latency = latency;
+    summary
 }
 
 /// The connections' reports, once each has stopped.
@@ -426,6 +439,7 @@ async fn connection<D: Driver>(
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
     loop {
+        let began = now_us();
         let iteration = iterate(
             &*driver,
             &endpoint,
@@ -469,6 +483,7 @@ async fn connection<D: Driver>(
             let t = now_us();
             report.successes.push(t);
             Buckets::add(&buckets.ok, node_idx, t);
+            buckets.latency.record(node_idx, t, t.saturating_sub(began));
         } else {
             if let Some(c) = conn.take() {
                 driver.discard(c);

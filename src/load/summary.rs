@@ -9,7 +9,9 @@
 //! `impossible_reads`; per key (`keys[]`): `key`, `node`, `iterations`, `last_acked`,
 //! `max_possible`, `final` (the final read, `null` when it could not be made) and the four counts;
 //! `anomalies[]`, each with `kind`, `key`, `node`, `at_s`, `expected`, `got`; `conditional_writes`
-//! (whether the writes were compare-and-set, without which lost cannot be told from stale).
+//! (whether the writes were compare-and-set, without which lost cannot be told from stale);
+//! `latency[]` per node: `node`, `count`, `p50_ms`, `p99_ms`, `max_ms` over the run and
+//! `seconds[]` with `sec`, `count`, `p50_ms`, `p99_ms`, `max_ms` (successful iterations only).
 //! These names are stable: scripts read them.
 
 use std::fmt::Write as _;
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use super::check::Safety;
 use super::check::{Anomaly, KeyCheck};
 use super::history::HistoryReport;
+pub use super::latency::{NodeLatency, SecondLatency};
 use super::measure::{self, Window, MICROS};
 
 /// Spans at least this long are listed as outages in the summary (the longest is always reported).
@@ -177,6 +180,10 @@ pub struct Summary {
     /// The history file, when one was written.
     #[serde(default)]
     pub history: Option<HistoryReport>,
+    /// Per node (in node order), the latency of the successful iterations: over the run and per
+    /// second (p50, p99, max in milliseconds; [`super::latency`]).
+    #[serde(default)]
+    pub latency: Vec<NodeLatency>,
     /// Per node (in node order), every success timestamp (µs since the start, ascending): what
     /// the windows are computed from. Not serialised (a run folder keeps the results instead).
     #[serde(skip)]
@@ -238,6 +245,7 @@ impl Summary {
             anomalies: Vec::new(),
             final_reads: None,
             history: None,
+            latency: Vec::new(),
             successes: per_node_ts,
             conns: reports,
         };
@@ -374,19 +382,27 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "{:<6} {:>10} {:>8} {:>8} {:>6} {:>9}  longest window",
-            "node", "iterations", "rate/s", "errors", "lost", "ambiguous"
+            "{:<6} {:>10} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8}  longest window",
+            "node", "iterations", "rate/s", "errors", "lost", "ambiguous", "p50 ms", "p99 ms"
         );
-        for n in &self.nodes {
+        for (i, n) in self.nodes.iter().enumerate() {
+            let (p50, p99) = self
+                .latency
+                .get(i)
+                .filter(|l| l.count > 0)
+                .map(|l| (format!("{:.2}", l.p50_ms), format!("{:.2}", l.p99_ms)))
+                .unwrap_or_else(|| ("-".into(), "-".into()));
             let _ = writeln!(
                 s,
-                "{:<6} {:>10} {:>8.1} {:>8} {:>6} {:>9}  {}",
+                "{:<6} {:>10} {:>8.1} {:>8} {:>6} {:>9} {:>8} {:>8}  {}",
                 n.node,
                 n.iterations,
                 n.rate_per_s,
                 n.errors,
                 n.safety.lost_writes,
                 n.ambiguous_writes,
+                p50,
+                p99,
                 describe(&n.window)
             );
         }

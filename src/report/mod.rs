@@ -308,6 +308,21 @@ pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
                 label: format!("{} promoted", p.node),
             })
             .collect(),
+        latency: r
+            .load
+            .as_ref()
+            .map(|l| {
+                l.latency
+                    .iter()
+                    .map(|n| {
+                        n.seconds
+                            .iter()
+                            .map(|s| (s.sec, s.p50_ms, s.p99_ms))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -446,6 +461,7 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         }
     }
     if let Some(l) = &r.load {
+        latency_md(&mut out, l);
         safety_md(&mut out, l);
     }
     if !r.restored.is_empty() {
@@ -456,6 +472,74 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         ln!(out, "\nPer second (`metrics.tsv`): {} lines.", rows.len());
     }
     out
+}
+
+/// Latency per node over the run, and per second around each step (the seconds whose p99 is
+/// the highest, at most ten, with every node's p50 and p99 in them); all seconds are in
+/// `summary.json` and drawn in the plot's lower panel.
+fn latency_md(out: &mut String, l: &Summary) {
+    if l.latency.iter().all(|n| n.count == 0) {
+        return;
+    }
+    ln!(out, "\n## Latency\n");
+    ln!(
+        out,
+        "From the start of an iteration (its reconnect included) to its write's acknowledgement, \
+         successful iterations only; a second without a success has no latency.\n"
+    );
+    ln!(
+        out,
+        "| node | iterations | p50 | p99 | max |\n| --- | --- | --- | --- | --- |"
+    );
+    for n in &l.latency {
+        ln!(
+            out,
+            "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            n.node,
+            n.count,
+            n.p50_ms,
+            n.p99_ms,
+            n.max_ms
+        );
+    }
+    // The slowest seconds, by their highest p99 on any node, in time order.
+    let mut worst: Vec<(u64, f64)> = Vec::new();
+    for n in &l.latency {
+        for s in &n.seconds {
+            match worst.iter_mut().find(|w| w.0 == s.sec) {
+                Some(w) => w.1 = w.1.max(s.p99_ms),
+                None => worst.push((s.sec, s.p99_ms)),
+            }
+        }
+    }
+    worst.sort_by(|a, b| b.1.total_cmp(&a.1));
+    worst.truncate(10);
+    worst.sort_by_key(|w| w.0);
+    if worst.is_empty() {
+        return;
+    }
+    put!(
+        out,
+        "\nThe slowest seconds (p50 / p99 per node, ms):\n\n| second |"
+    );
+    for n in &l.latency {
+        put!(out, " {} |", n.node);
+    }
+    put!(out, "\n| --- |");
+    for _ in &l.latency {
+        put!(out, " --- |");
+    }
+    ln!(out, "");
+    for (sec, _) in worst {
+        put!(out, "| {sec} |");
+        for n in &l.latency {
+            match n.seconds.iter().find(|s| s.sec == sec) {
+                Some(s) => put!(out, " {:.2} / {:.2} |", s.p50_ms, s.p99_ms),
+                None => put!(out, " - |"),
+            }
+        }
+        ln!(out, "");
+    }
 }
 
 /// The promotions the system logged, each beside the step before it and the cluster window that

@@ -50,6 +50,11 @@ pub struct PlotData {
     /// Promotions the system logged (dashed vertical lines, labelled at mid-height: "n2
     /// promoted"), at `t_s` seconds since the load started.
     pub promotions: Vec<Mark>,
+    /// Per node (in `nodes` order), the latency of each second that had a success: (sec as in
+    /// `seconds`, p50 ms, p99 ms). When any node has one, a second panel under the first draws
+    /// them (p99 solid, p50 dashed, log scale) and the picture is [`HEIGHT_WITH_LATENCY_PX`]
+    /// high.
+    pub latency: Vec<Vec<(u64, f64, f64)>>,
 }
 
 /// A vertical line marking an instant (typically a fault being injected or healed).
@@ -76,6 +81,8 @@ pub struct Shade {
 const WIDTH_PX: u32 = 1000;
 /// Height of the whole SVG document, in pixels.
 const HEIGHT_PX: u32 = 500;
+/// Height with the latency panel, in pixels (the panel takes what is added).
+pub const HEIGHT_WITH_LATENCY_PX: u32 = 800;
 /// Width of the legend column on the right, in pixels.
 const LEGEND_PX: u32 = 150;
 /// Font family of every text (resolved by whoever displays the SVG).
@@ -118,13 +125,20 @@ const NODE_COLORS: [RGBColor; 9] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Render as an SVG document (a complete `<svg ...>...</svg>` string), 1000x500 px.
+/// Render as an SVG document (a complete `<svg ...>...</svg>` string), 1000x500 px, or
+/// 1000x800 px with the latency panel.
 /// Errors: a message string when plotters fails (should not happen for valid data).
 pub fn render_svg(data: &PlotData) -> Result<String, String> {
     let mut svg = String::new();
+    let with_latency = data.latency.iter().any(|n| !n.is_empty());
+    let height = if with_latency {
+        HEIGHT_WITH_LATENCY_PX
+    } else {
+        HEIGHT_PX
+    };
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
-        draw(&root, data).map_err(|e| format!("plot: {e}"))?;
+        let root = SVGBackend::with_string(&mut svg, (WIDTH_PX, height)).into_drawing_area();
+        draw(&root, data, with_latency).map_err(|e| format!("plot: {e}"))?;
         root.present().map_err(|e| format!("plot: {e}"))?;
     }
     Ok(svg)
@@ -219,9 +233,19 @@ fn label_span(label: &str, x_px: i32, right_px: i32) -> (i32, i32, bool) {
 }
 
 /// Draws everything onto `root`.
-fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> DrawResult {
+fn draw(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    data: &PlotData,
+    with_latency: bool,
+) -> DrawResult {
     root.fill(&WHITE)?;
     let body = root.titled(&data.title, (FONT, 24).into_font())?;
+    let (body, lower) = if with_latency {
+        let (upper, lower) = body.split_vertically(HEIGHT_PX - 40);
+        (upper, Some(lower))
+    } else {
+        (body, None)
+    };
     let (chart_area, legend_area) = body.split_horizontally(WIDTH_PX - LEGEND_PX);
 
     let s = series(data);
@@ -340,7 +364,103 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> DrawResul
     };
     promotions.draw(&mut chart, &data.promotions, axes)?;
 
-    draw_legend(&legend_area, data)
+    draw_legend(&legend_area, data)?;
+    if let Some(lower) = lower {
+        draw_latency(&lower, data, x_max)?;
+    }
+    Ok(())
+}
+
+/// The latency panel: per node, p99 (solid) and p50 (dashed) of each second with a success, as
+/// steps over that second, on a log scale; seconds without a success leave a gap.
+fn draw_latency(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    data: &PlotData,
+    x_max: f64,
+) -> DrawResult {
+    let (chart_area, legend_area) = area.split_horizontally(WIDTH_PX - LEGEND_PX);
+    let values = data.latency.iter().flatten().flat_map(|&(_, a, b)| [a, b]);
+    let hi = values.clone().fold(0.0f64, f64::max).max(1.0) * 2.0;
+    let lo = values
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min)
+        .min(hi / 10.0)
+        / 2.0;
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(65)
+        .build_cartesian_2d(0f64..x_max, (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since load start")
+        .y_desc("latency (ms)")
+        .x_label_formatter(&tick)
+        .y_label_formatter(&|v| {
+            if *v >= 10.0 {
+                format!("{v:.0}")
+            } else if *v >= 1.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.2}")
+            }
+        })
+        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 14))
+        .light_line_style(RGBColor(245, 245, 245))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()?;
+    for (i, seconds) in data.latency.iter().enumerate() {
+        let color = NODE_COLORS[i % NODE_COLORS.len()];
+        for (pick, dashed) in [(2usize, false), (1, true)] {
+            for run in latency_runs(seconds, pick, lo) {
+                if dashed {
+                    chart.draw_series(DashedLineSeries::new(run, 5, 4, color.stroke_width(1)))?;
+                } else {
+                    chart.draw_series(LineSeries::new(run, color.stroke_width(2)))?;
+                }
+            }
+        }
+    }
+    let style = (FONT, LABEL_SIZE)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (label, dashed)) in [("p99", false), ("p50", true)].into_iter().enumerate() {
+        let y = 30 + 22 * i as i32;
+        let line = BLACK.stroke_width(if dashed { 1 } else { 2 });
+        if dashed {
+            for x in [10, 20, 30] {
+                legend_area.draw(&PathElement::new(vec![(x, y), (x + 6, y)], line))?;
+            }
+        } else {
+            legend_area.draw(&PathElement::new(vec![(10, y), (38, y)], line))?;
+        }
+        legend_area.draw(&Text::new(label, (46, y), style.clone()))?;
+    }
+    Ok(())
+}
+
+/// Step lines for one node's latency: one point list per run of consecutive seconds, each second
+/// `s` a segment from `s-1` to `s` at its value (`pick`: 1 = p50, 2 = p99), never below `floor`
+/// (the log axis' bottom).
+fn latency_runs(seconds: &[(u64, f64, f64)], pick: usize, floor: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut sorted = seconds.to_vec();
+    sorted.sort_by_key(|s| s.0);
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut last: Option<u64> = None;
+    for (sec, p50, p99) in sorted {
+        let v = if pick == 1 { p50 } else { p99 }.max(floor);
+        if last.map(|l| l + 1) != Some(sec) {
+            runs.push(Vec::new());
+        }
+        if let Some(r) = runs.last_mut() {
+            r.push((sec.saturating_sub(1) as f64, v));
+            r.push((sec as f64, v));
+        }
+        last = Some(sec);
+    }
+    runs
 }
 
 /// How one kind of vertical mark is drawn: its colour, solid or dashed, and where its labels
@@ -485,7 +605,39 @@ mod tests {
             }],
             anomalies: vec![],
             promotions: vec![],
+            latency: vec![],
         }
+    }
+
+    #[test]
+    fn latency_gets_a_second_panel_with_a_gap_where_a_node_had_no_success() {
+        let plain = render_svg(&sample()).unwrap();
+        assert!(plain.contains(&format!("height=\"{HEIGHT_PX}\"")));
+        assert!(!texts(&plain).iter().any(|t| t == "latency (ms)"));
+        let mut data = sample();
+        // n2 has nothing in seconds 11 to 20 (killed): two runs, before and after.
+        data.latency = (0..3)
+            .map(|node| {
+                (1..=30u64)
+                    .filter(|s| node != 1 || !(11..=20).contains(s))
+                    .map(|s| (s, 0.4 + node as f64 * 0.1, 2.0 + (s % 5) as f64))
+                    .collect()
+            })
+            .collect();
+        let svg = render_svg(&data).unwrap();
+        assert!(svg.contains(&format!("height=\"{HEIGHT_WITH_LATENCY_PX}\"")));
+        let t = texts(&svg);
+        for want in ["latency (ms)", "p99", "p50"] {
+            assert!(t.iter().any(|x| x == want), "{want} in {t:?}");
+        }
+        // n2's p99: two solid runs (before and after its outage) in its colour, width 2, beside
+        // its line in the upper panel and its legend entry.
+        let n2 = NODE_COLORS[1];
+        assert_eq!(polylines(&svg, n2, 2) - polylines(&plain, n2, 2), 2);
+        assert_eq!(latency_runs(&data.latency[1], 2, 0.1).len(), 2);
+        let first = &latency_runs(&data.latency[0], 1, 0.1)[0];
+        assert_eq!(first[0], (0.0, 0.4));
+        assert_eq!(first[1], (1.0, 0.4));
     }
 
     #[test]
