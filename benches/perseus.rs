@@ -973,7 +973,7 @@ async fn faults(docker: &Docker, home: &Home) -> R<String> {
                     vec![BIN, "fault", "isolate", "redis", "n1", "--direction", "out"],
                 ),
                 (
-                    "partition n1 | n2,n3: a peer's probe fails",
+                    "partition n1 / n2,n3: a peer's probe fails",
                     vec![BIN, "fault", "partition", "redis", "n1", "n2,n3"],
                 ),
                 (
