@@ -837,7 +837,13 @@ async fn probe_effect_ms(docker: &Docker, probe: &str, t0_ns: u128, want: bool) 
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let lines = probe_lines(docker, probe, t0_ns).await;
-        if let Some(&(s, e, _)) = lines.iter().find(|l| l.2 == want) {
+        // A success is the effect of a heal; a failure counts only when the next probe fails
+        // too (one probe slow by chance past its 50 ms timeout is not the fault).
+        let hit = lines
+            .iter()
+            .enumerate()
+            .find(|(i, l)| l.2 == want && (want || lines.get(i + 1).is_some_and(|n| !n.2)));
+        if let Some((_, &(s, e, _))) = hit {
             let at = if want { e } else { s };
             return Ok((at.saturating_sub(t0_ns)) as f64 / 1e6);
         }

@@ -72,13 +72,27 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
             faults.push("disconnected".into());
         }
         if !running && depth == Depth::Full {
-            let kept = net::recorded(docker, lab, &n.name).await?;
-            if !kept.is_empty() {
-                faults.push(format!("on start: {}", kept.join("; ")));
+            match net::recorded(docker, lab, &n.name).await {
+                Ok(kept) if !kept.is_empty() => {
+                    faults.push(format!("on start: {}", kept.join("; ")))
+                }
+                Ok(_) => {}
+                Err(e) => faults.push(format!("network faults unknown ({e})")),
             }
         }
-        if running && depth == Depth::Full {
-            let now = net::faults_in_force(docker, lab, &n.name).await?;
+        let now = if running && depth == Depth::Full {
+            // A helper that cannot be reached leaves the rest of the table standing.
+            match net::faults_in_force(docker, lab, &n.name).await {
+                Ok(now) => Some(now),
+                Err(e) => {
+                    faults.push(format!("network faults unknown ({e})"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(now) = now {
             faults.extend(now.links.iter().cloned());
             let cut = now.cut;
             let others = lab.nodes.len() - 1;

@@ -862,4 +862,30 @@ fn network_faults_outlive_a_restart_and_every_process_reads_them() {
     assert!(!ev.contains("made again"), "{ev}");
     assert!(lab.faults("n3").is_empty());
     assert!(reach("n1", "n3"));
+
+    // A node started while off the network has no route to its peers: its bandwidth limit
+    // cannot be made again, which the start says (and it still starts); connecting it makes it.
+    run(&["fault", "bandwidth", "redis", "n3", "8mbit"], 0);
+    lab.fault("disconnect", "n3");
+    lab.fault("kill", "n3");
+    let ev = lab.fault("start", "n3");
+    assert!(
+        ev.contains("(could not make again: bandwidth 8mbit)"),
+        "{ev}"
+    );
+    let ev = lab.fault("connect", "n3");
+    assert!(ev.contains("made again: bandwidth 8mbit"), "{ev}");
+    assert_eq!(lab.faults("n3"), ["bandwidth 8mbit"]);
+    // A node connected while down gets its faults when it starts, not before.
+    lab.fault("disconnect", "n3");
+    lab.fault("kill", "n3");
+    let ev = lab.fault("connect", "n3");
+    assert!(!ev.contains("made again"), "{ev}");
+    let ev = lab.fault("start", "n3");
+    assert!(
+        ev.contains("made again in its new namespace: bandwidth 8mbit"),
+        "{ev}"
+    );
+    run(&["fault", "heal", "redis"], 0);
+    assert!(lab.faults("n3").is_empty());
 }

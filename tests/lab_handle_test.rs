@@ -44,7 +44,8 @@ fn a_dropped_handle_removes_its_lab_and_a_kept_one_leaves_it_up() {
     };
     let handle = up(&rt);
     assert_eq!(handle.nodes.len(), 1);
-    assert_eq!(leftovers("redis"), (1, 1, 1));
+    // The node and its network helper, the network, the volume.
+    assert_eq!(leftovers("redis"), (2, 1, 1));
     // Dropped without down() or keep(): the safety net removes everything (a panicking test, an
     // early return).
     drop(handle);
@@ -57,7 +58,7 @@ fn a_dropped_handle_removes_its_lab_and_a_kept_one_leaves_it_up() {
     let kept = up(&rt).keep();
     assert_eq!(
         leftovers("redis"),
-        (1, 1, 1),
+        (2, 1, 1),
         "a kept lab stays up for later commands"
     );
     let status = run(&["lab", "status", "redis", "--json"], 0);

@@ -37,7 +37,8 @@ fn up_status_down_leaves_nothing_behind() {
 
     let down = run(&["lab", "down", "etcd"], 0);
     assert!(
-        stderr(&down).contains("removed 3 containers, 1 networks, 3 volumes"),
+        // Three nodes and their three network helpers.
+        stderr(&down).contains("removed 6 containers, 1 networks, 3 volumes"),
         "{}",
         stderr(&down)
     );

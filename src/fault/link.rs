@@ -9,8 +9,10 @@
 //! | bandwidth | an `htb` root qdisc on the node's egress: a default class without a limit, a limited class, and `u32` filters sending packets to the peers into it (`tbf` alone would also slow the replies to clients) | `sch_htb`, `cls_u32` |
 //! | delay | a `prio` root qdisc with a fourth band that only `u32` filters on the peers' addresses reach, and `netem delay D J` under it | `sch_prio`, `cls_u32`, `sch_netem` |
 //!
-//! Each script first probes, on the namespace's loopback, for what it needs, and stops before it
-//! changes anything when the kernel lacks it, naming the module (exit code [`MISSING`]).
+//! Each script first probes for what it needs (the qdiscs and classifier on the namespace's
+//! loopback; the statistic match by adding the first loss rule, which is not added when the match
+//! is missing) and stops before it changes anything when the kernel lacks it, naming the module
+//! (exit code [`MISSING`]).
 
 use std::fmt;
 use std::net::Ipv4Addr;

@@ -306,12 +306,11 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
             }
             // The node has a new namespace, without the rules its faults had put in the old one.
             let again = net::replay(docker, lab, node).await?;
-            let again = if again.is_empty() {
-                String::new()
-            } else {
-                format!("; made again in its new namespace: {}", again.join("; "))
-            };
-            Ok(format!("started {}{again}", n.containers.join(" ")))
+            Ok(format!(
+                "started {}{}",
+                n.containers.join(" "),
+                again.describe("made again in its new namespace")
+            ))
         }
         NodeFault::Pause | NodeFault::Resume => {
             for c in &n.containers {
@@ -357,12 +356,17 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
                 return Ok(format!("{} is already on network {}", n.main, lab.network));
             }
             connect(docker, lab, node).await?;
-            // A new interface: the qdiscs of its degraded links went with the old one.
-            let again = net::replay(docker, lab, node).await?;
-            let again = if again.is_empty() {
-                String::new()
+            // A new interface: the qdiscs of its degraded links went with the old one. A node
+            // that is down gets them when it starts.
+            let running = crate::docker::inspect(docker, &n.main)
+                .await?
+                .state
+                .and_then(|s| s.running)
+                .unwrap_or(false);
+            let again = if running {
+                net::replay(docker, lab, node).await?.describe("made again")
             } else {
-                format!("; made again: {}", again.join("; "))
+                String::new()
             };
             Ok(format!(
                 "connected {} to network {} at {}{again}",

@@ -1,6 +1,6 @@
-//! Network faults inside a node's own network namespace, each one `docker exec` of a shell script
-//! in the node's helper ([`crate::lab::helper`]: a long-lived container in that namespace with
-//! `NET_ADMIN`), about as fast as the Engine runs an exec.
+//! Network faults inside a node's own network namespace, each one shell script run by the node's
+//! helper ([`crate::lab::helper`]: a long-lived container in that namespace with `NET_ADMIN`,
+//! reached over its control port in a few milliseconds).
 //!
 //! Rules live in a chain of our own, `PERSEUS`, jumped to from the top of `INPUT` and `OUTPUT`, so
 //! that heal is a flush of that chain and status can list it. Cutting node A from peer B is two
@@ -13,8 +13,8 @@
 //! later process can read (`lab status` shows it for a node that is down); when the node starts,
 //! and before any later network command on it, the helper is moved into the new namespace and the
 //! record is made again there ([`replay`]). `heal` empties the record, and drops that of a node
-//! that is down. Between the node's start and the replay (a helper restart and an exec, about
-//! 0.1 s) the node is not cut; no database here talks to its peers that soon.
+//! that is down. Between the node's start and the replay (a helper restart and a script, about
+//! 0.2 s) the node is not cut; no database here talks to its peers that soon.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -201,16 +201,30 @@ fn run_and_record(script: &str, what: &str) -> String {
     )
 }
 
-/// Undo whatever is in the namespace and make again every fault of the record, in order; print
-/// what is then in force. Nothing happens when the record is empty.
+/// The line a replay prints when some recorded faults could not be made again.
+const NOT_MADE: &str = "not made again:";
+
+/// Undo whatever is in the namespace and make again every fault of the record, in order (one
+/// that fails, such as a bandwidth limit on a node without a route to its peers, is named on a
+/// `not made again:` line, and the others are still made); print what is then in force. Nothing
+/// happens when the record is empty.
 fn replay_script() -> String {
     format!(
-        "if [ -s {RECORD} ]; then iptables -w -F PERSEUS 2>/dev/null || true; {}; \
-         while IFS=\"$(printf '\\t')\" read -r what script; do sh -c \"$script\" >/dev/null || {{ echo \"could not make again: $what\"; exit 1; }}; done < {RECORD}; \
+        "if [ -s {RECORD} ]; then iptables -w -F PERSEUS 2>/dev/null || true; {}; failed=''; \
+         while IFS=\"$(printf '\\t')\" read -r what script; do sh -c \"$script\" </dev/null >/dev/null 2>&1 || failed=\"$failed; $what\"; done < {RECORD}; \
+         if [ -n \"$failed\" ]; then echo \"{NOT_MADE} ${{failed#; }}\"; fi; \
          {}; fi",
         super::link::TC_CLEAR,
         list_script()
     )
+}
+
+/// The recorded faults a replay's output says it could not make again.
+fn not_made(output: &str) -> Option<String> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix(NOT_MADE))
+        .map(|s| s.trim().to_string())
 }
 
 /// The descriptions in a record, in order.
@@ -223,18 +237,19 @@ pub fn parse_record(record: &str) -> Vec<String> {
 }
 
 /// Make sure `node`'s helper runs in the node's current namespace ([`helper::ensure`]) and, when
-/// it had to be moved into a new one, make the recorded faults again there. Returns whether it
-/// was moved.
+/// it had to be moved into a new one, make the recorded faults again there. Returns the helper's
+/// control-port token, and the replay's output when there was one.
 ///
-/// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay fails.
-async fn ready(docker: &Docker, lab: &Lab, node: &str) -> Result<bool> {
-    match helper::ensure(docker, lab, node).await? {
+/// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay cannot run.
+async fn ready(docker: &Docker, lab: &Lab, node: &str) -> Result<(Option<String>, Option<String>)> {
+    let h = helper::ensure(docker, lab, node).await?;
+    let replayed = match h.ensured {
         Ensured::Moved => {
-            helper::exec(docker, lab, node, &replay_script()).await?;
-            Ok(true)
+            Some(helper::exec(docker, lab, node, h.token.as_deref(), &replay_script()).await?)
         }
-        Ensured::Warm | Ensured::Created => Ok(false),
-    }
+        Ensured::Warm | Ensured::Created => None,
+    };
+    Ok((h.token, replayed))
 }
 
 /// Start every node's helper that is not running in its node's namespace, together, so that the
@@ -259,8 +274,8 @@ pub async fn warm(docker: &Docker, lab: &Lab) -> Result<()> {
 /// Errors: [`Error::Helper`] when the script fails or does not finish within 30 s, or the node's
 /// main container is not running.
 pub async fn run_helper(docker: &Docker, lab: &Lab, node: &str, script: &str) -> Result<String> {
-    ready(docker, lab, node).await?;
-    helper::exec(docker, lab, node, script).await
+    let (token, _) = ready(docker, lab, node).await?;
+    helper::exec(docker, lab, node, token.as_deref(), script).await
 }
 
 /// Make a fault with `script` in `node`'s namespace and add it to the node's record as `what`,
@@ -272,20 +287,56 @@ async fn run_recorded(
     script: &str,
     what: &str,
 ) -> Result<String> {
-    ready(docker, lab, node).await?;
-    helper::exec(docker, lab, node, &run_and_record(script, what)).await
+    let (token, _) = ready(docker, lab, node).await?;
+    helper::exec(
+        docker,
+        lab,
+        node,
+        token.as_deref(),
+        &run_and_record(script, what),
+    )
+    .await
+}
+
+/// What [`replay`] made again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replayed {
+    /// The recorded faults (what they are, for people), in order.
+    pub recorded: Vec<String>,
+    /// Those that could not be made again (`None`: all were), as the replay named them.
+    pub failed: Option<String>,
+}
+
+impl Replayed {
+    /// `; made again: cut from n2,n3` (with `could not make ...` when some failed), or nothing
+    /// when nothing is recorded: what `start` and `connect` add to their line.
+    pub fn describe(&self, made: &str) -> String {
+        if self.recorded.is_empty() {
+            return String::new();
+        }
+        let mut s = format!("; {made}: {}", self.recorded.join("; "));
+        if let Some(f) = &self.failed {
+            s.push_str(&format!(" (could not make again: {f})"));
+        }
+        s
+    }
 }
 
 /// Make `node`'s recorded faults again in its namespace: after the node started (its helper is
 /// moved into the new namespace first) or was reconnected (its interface, and the qdiscs on it,
-/// are new). Returns what is recorded, so made again (empty when nothing is).
+/// are new). A fault that cannot be made again is named, not an error: the node did start.
 ///
-/// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay fails.
-pub async fn replay(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
-    if !ready(docker, lab, node).await? {
-        helper::exec(docker, lab, node, &replay_script()).await?;
-    }
-    recorded(docker, lab, node).await
+/// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay cannot run.
+pub async fn replay(docker: &Docker, lab: &Lab, node: &str) -> Result<Replayed> {
+    let (token, replayed) = ready(docker, lab, node).await?;
+    let output = match replayed {
+        Some(o) => o,
+        None => helper::exec(docker, lab, node, token.as_deref(), &replay_script()).await?,
+    };
+    Ok(Replayed {
+        recorded: recorded(docker, lab, node).await?,
+        failed: not_made(&output),
+    })
 }
 
 /// The faults recorded for `node` (what they are, for people), read from its helper; empty when
@@ -293,13 +344,14 @@ pub async fn replay(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String
 ///
 /// Errors: [`Error::Helper`] when the helper cannot be read.
 pub async fn recorded(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
-    if !helper::running(docker, lab, node).await {
+    let Some(token) = helper::running(docker, lab, node).await else {
         return Ok(Vec::new());
-    }
+    };
     let out = helper::exec(
         docker,
         lab,
         node,
+        token.as_deref(),
         &format!("cat {RECORD} 2>/dev/null || true"),
     )
     .await?;
@@ -571,6 +623,22 @@ mod tests {
         let make = r.find("sh -c \"$script\"").unwrap();
         assert!(flush < make && r.contains(RECORD) && r.starts_with("if [ -s "));
         assert!(heal_script().ends_with(&format!("rm -f {RECORD}")));
+        // One fault that cannot be made again is named; the others are still made.
+        assert!(r.contains("|| failed=") && r.contains("</dev/null") && !r.contains("exit 1"));
+        assert_eq!(
+            not_made("x\nnot made again: bandwidth 8mbit\n-N PERSEUS\n").as_deref(),
+            Some("bandwidth 8mbit")
+        );
+        assert_eq!(not_made("-N PERSEUS\n"), None);
+        let rp = Replayed {
+            recorded: vec!["cut from n2,n3".into(), "bandwidth 8mbit".into()],
+            failed: Some("bandwidth 8mbit".into()),
+        };
+        assert_eq!(
+            rp.describe("made again"),
+            "; made again: cut from n2,n3; bandwidth 8mbit (could not make again: bandwidth 8mbit)"
+        );
+        assert_eq!(Replayed::default().describe("made again"), "");
         let r = run_and_record("echo 'hi'", "cut from\tn2");
         assert!(r.starts_with(r"sh -c 'echo '\''hi'\''' && "), "{r}");
         assert!(

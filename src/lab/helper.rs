@@ -1,14 +1,23 @@
 //! Each node's network helper: a long-lived container (`perseus-<system>-<node>-net`, image
-//! [`HELPER_IMAGE`]: iptables, iproute2, netcat) in the node's network namespace
-//! (`network_mode: container:<node main>`) with `NET_ADMIN`, in which the network faults run as
-//! `docker exec`s ([`crate::fault::net`]). The database images stay unmodified and unprivileged.
+//! [`HELPER_IMAGE`]: iptables, iproute2, netcat, socat) in the node's network namespace
+//! (`network_mode: container:<node main>`) with `NET_ADMIN`, in which the network faults run
+//! ([`crate::fault::net`]). The database images stay unmodified and unprivileged.
+//!
+//! A script reaches the helper over its control port ([`CONTROL_PORT`], socat running a shell per
+//! connection: a few milliseconds), or through `docker exec` (some 50 ms more) when that port
+//! cannot be reached. The port takes a random token, made when the helper is created and kept in
+//! its environment (so only who may inspect the container can use it), and a rule in the
+//! helper's own chain lets only the lab network's gateway (the host) connect. The port is
+//! therefore taken in every node's namespace: no database here uses 47077.
 //!
 //! `lab up` starts the helpers while the cluster gets ready; a missing one is made when a fault
 //! needs it. A node whose main container is killed (or stopped) and started gets a new namespace
 //! and leaves its helper in the dead one: [`ensure`] notices (the node started after its helper
 //! did) and restarts the helper, which joins the new one, and says so, so that the caller can make
-//! the node's faults again there. Helpers carry the lab's labels: `lab down` removes them with the
-//! rest, and [`super::open`] does not count them as nodes.
+//! the node's faults again there. Two processes that both find a helper stale both restart it (a
+//! replay in flight can be cut short by the second restart, which replays again). Helpers carry
+//! the lab's labels: `lab down` removes them with the rest, and [`super::open`] does not count
+//! them as nodes.
 
 use std::time::{Duration, SystemTime};
 
@@ -35,19 +44,22 @@ const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// rest, so the other nodes cannot, and heal (which flushes `PERSEUS`) leaves it alone.
 pub const CONTROL_PORT: u16 = 47077;
 
-/// The helper's PID 1: guard the control port, then serve it (socat, a shell per connection that
-/// reads the script from the connection), ending at once on SIGTERM. socat's `-t 60`: after the
-/// client's end of the script (its half-close) the shell may run for a minute (socat's default,
-/// 0.5 s, would kill the longer probes), longer than [`EXEC_TIMEOUT`].
-fn main_script() -> String {
+/// The environment variable that holds a helper's control-port token.
+const TOKEN_VAR: &str = "PERSEUS_TOKEN";
+
+/// The helper's PID 1: guard the control port (only `gateway` may open a connection to it; the
+/// helper stops when the guard cannot be made, and its scripts then go through `docker exec`),
+/// then serve it: socat runs a shell per connection, which reads the token and, when it matches,
+/// the script. socat's `-t 60`: after the client's end of the script (its half-close) the shell
+/// may run for a minute (socat's default, 0.5 s, would kill the longer probes), longer than
+/// [`EXEC_TIMEOUT`]. Ends at once on SIGTERM.
+fn main_script(gateway: std::net::Ipv4Addr) -> String {
     format!(
-        "set -- $(ip -4 route show default); gw=$3; \
-         iptables -w -N PERSEUS_CTL 2>/dev/null || iptables -w -F PERSEUS_CTL; \
-         iptables -w -C INPUT -p tcp --dport {CONTROL_PORT} -j PERSEUS_CTL 2>/dev/null || iptables -w -I INPUT 1 -p tcp --dport {CONTROL_PORT} -j PERSEUS_CTL; \
-         if [ -n \"$gw\" ]; then iptables -w -A PERSEUS_CTL -s \"$gw\" -j ACCEPT; fi; \
-         iptables -w -A PERSEUS_CTL -j DROP; \
+        "iptables -w -N PERSEUS_CTL 2>/dev/null || iptables -w -F PERSEUS_CTL || exit 1; \
+         iptables -w -C INPUT -p tcp --syn --dport {CONTROL_PORT} -j PERSEUS_CTL 2>/dev/null || iptables -w -I INPUT 1 -p tcp --syn --dport {CONTROL_PORT} -j PERSEUS_CTL || exit 1; \
+         iptables -w -A PERSEUS_CTL -s {gateway} -j ACCEPT && iptables -w -A PERSEUS_CTL -j DROP || exit 1; \
          trap 'exit 0' TERM; \
-         socat -t 60 TCP-LISTEN:{CONTROL_PORT},fork,reuseaddr EXEC:/bin/sh & wait $!"
+         socat -t 60 TCP-LISTEN:{CONTROL_PORT},fork,reuseaddr SYSTEM:'read -r t; [ \"$t\" = \"${TOKEN_VAR}\" ] && exec sh' & wait $!"
     )
 }
 
@@ -81,6 +93,25 @@ pub enum Ensured {
     Moved,
 }
 
+/// A helper in its node's current namespace, ready for [`exec`].
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// What [`ensure`] had to do.
+    pub ensured: Ensured,
+    /// Its control-port token (`None`: the port is not used, scripts go through `docker exec`).
+    pub token: Option<String>,
+}
+
+/// The control-port token in an inspected helper's environment.
+fn token_of(info: &bollard::models::ContainerInspectResponse) -> Option<String> {
+    info.config
+        .as_ref()?
+        .env
+        .as_ref()?
+        .iter()
+        .find_map(|e| e.strip_prefix(&format!("{TOKEN_VAR}=")).map(String::from))
+}
+
 /// When a container last started, from its inspected state (`None`: never).
 fn started_at(state: &ContainerState) -> Option<SystemTime> {
     state
@@ -94,7 +125,7 @@ fn started_at(state: &ContainerState) -> Option<SystemTime> {
 ///
 /// Errors: [`Error::Helper`] when the node's main container is not running (its namespace is
 /// gone) or the helper cannot be started; [`Error::Docker`] when the Engine refuses otherwise.
-pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ensured> {
+pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ready> {
     let n = lab.node(node)?;
     let name = name(lab, node);
     let (main, helper) = tokio::join!(
@@ -114,13 +145,16 @@ pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ensured> {
             ),
         });
     }
-    let helper = match helper {
-        Ok(h) => h.state.unwrap_or_default(),
+    let (helper, token) = match helper {
+        Ok(h) => (h.state.clone().unwrap_or_default(), token_of(&h)),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => {
-            create(docker, lab, node, None).await?;
-            return Ok(Ensured::Created);
+            let token = create(docker, lab, node, None).await?;
+            return Ok(Ready {
+                ensured: Ensured::Created,
+                token,
+            });
         }
         Err(e) => return Err(Error::docker(format!("inspecting {name}"))(e)),
     };
@@ -128,7 +162,10 @@ pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ensured> {
         && !helper.paused.unwrap_or(false)
         && started_at(&helper) >= started_at(&main)
     {
-        return Ok(Ensured::Warm);
+        return Ok(Ready {
+            ensured: Ensured::Warm,
+            token,
+        });
     }
     let opts = RestartContainerOptionsBuilder::default().t(0).build();
     docker
@@ -138,25 +175,33 @@ pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ensured> {
             node: node.to_string(),
             message: format!("cannot restart {name} in {}'s new namespace: {e}", n.main),
         })?;
-    Ok(Ensured::Moved)
+    Ok(Ready {
+        ensured: Ensured::Moved,
+        token,
+    })
 }
 
 /// Create and start `node`'s helper in its namespace (recorded in `made` first, when given, so a
-/// failed `lab up` removes it). A helper of that name made meanwhile by another process is
-/// taken as it is.
+/// failed `lab up` removes it); its control-port token. A helper of that name made meanwhile by
+/// another process is taken as it is.
 ///
-/// Errors: [`Error::Helper`] when it cannot start; [`Error::Docker`] when the Engine refuses.
+/// Errors: [`Error::ImageMissing`]-like [`Error::BadInput`] when the helper image was never
+/// built; [`Error::Helper`] when it cannot start; [`Error::Docker`] when the Engine refuses.
 pub(super) async fn create(
     docker: &Docker,
     lab: &Lab,
     node: &str,
     made: Option<&Made>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let n = lab.node(node)?;
     let name = name(lab, node);
+    let o = n.ip.octets();
+    let gateway = std::net::Ipv4Addr::new(o[0], o[1], o[2], 1);
+    let token = format!("{:032x}", rand::random::<u128>());
     let body = ContainerCreateBody {
         image: Some(HELPER_IMAGE.to_string()),
-        cmd: Some(vec!["sh".into(), "-c".into(), main_script()]),
+        cmd: Some(vec!["sh".into(), "-c".into(), main_script(gateway)]),
+        env: Some(vec![format!("{TOKEN_VAR}={token}")]),
         labels: Some(docker::labels(
             &lab.system,
             &[(NODE_LABEL, node), (ROLE_LABEL, ROLE)],
@@ -172,19 +217,29 @@ pub(super) async fn create(
         m.container(&name);
     }
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-    match docker.create_container(Some(opts), body).await {
-        Ok(_)
-        | Err(bollard::errors::Error::DockerResponseServerError {
+    let token = match docker.create_container(Some(opts), body).await {
+        Ok(_) => Some(token),
+        // Made by another process meanwhile: its token is in its environment.
+        Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 409, ..
-        }) => {}
+        }) => docker::inspect(docker, &name).await.ok().and_then(|h| token_of(&h)),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {
+            return Err(Error::BadInput(format!(
+                "the network helper image {HELPER_IMAGE} is missing: build it with `perseus lab images {}`",
+                lab.system
+            )))
+        }
         Err(e) => return Err(Error::docker(format!("creating helper {name}"))(e)),
-    }
+    };
     docker::start(docker, &name)
         .await
         .map_err(|e| Error::Helper {
             node: node.to_string(),
             message: format!("cannot start {name} in {}'s namespace: {e}", n.main),
-        })
+        })?;
+    Ok(token)
 }
 
 /// Start every node's helper, together (`lab up` does this while the cluster gets ready).
@@ -194,7 +249,7 @@ pub(super) async fn start_all(docker: &Docker, lab: &Lab, made: &Made) -> Result
     let jobs = lab
         .nodes
         .iter()
-        .map(|n| create(docker, lab, &n.name, Some(made)));
+        .map(|n| async move { create(docker, lab, &n.name, Some(made)).await.map(|_| ()) });
     futures_util::future::join_all(jobs)
         .await
         .into_iter()
@@ -204,19 +259,29 @@ pub(super) async fn start_all(docker: &Docker, lab: &Lab, made: &Made) -> Result
 /// Run `script` (`sh -c`) in `node`'s helper (which must be running: [`ensure`]); what it
 /// printed (stdout and stderr).
 ///
-/// It goes over the helper's control port ([`CONTROL_PORT`]: one TCP connection, a few
-/// milliseconds), or through `docker exec` (some 50 ms more: the Engine starts a process in the
-/// container) when that port cannot be reached.
+/// With the helper's `token` it goes over the control port ([`CONTROL_PORT`]: one TCP connection,
+/// a few milliseconds); without one, or when that port cannot be reached, through `docker exec`
+/// (some 50 ms more: the Engine starts a process in the container).
 ///
 /// Errors: [`Error::Helper`] when the script exits with another code than 0 (its output in the
 /// message), the connection breaks before its exit code, or it does not finish within 30 s.
-pub async fn exec(docker: &Docker, lab: &Lab, node: &str, script: &str) -> Result<String> {
+pub async fn exec(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    token: Option<&str>,
+    script: &str,
+) -> Result<String> {
     let n = lab.node(node)?;
     let failed = |message: String| Error::Helper {
         node: node.to_string(),
         message,
     };
-    let (code, output) = match over_control_port(n.ip, script).await {
+    let fast = match token {
+        Some(t) => over_control_port(n.ip, t, script).await,
+        None => None,
+    };
+    let (code, output) = match fast {
         Some(r) => r.map_err(failed)?,
         None => {
             let cmd = ["sh".to_string(), "-c".to_string(), script.to_string()];
@@ -240,9 +305,9 @@ pub async fn exec(docker: &Docker, lab: &Lab, node: &str, script: &str) -> Resul
 /// What a script sent to a helper gave: its exit code and output, or why that is not known.
 type Ran = std::result::Result<(Option<i64>, String), String>;
 
-/// Send `script` to the helper at `ip`'s control port: its exit code and output, or `None` when
-/// the port cannot be reached (nothing was run).
-async fn over_control_port(ip: std::net::Ipv4Addr, script: &str) -> Option<Ran> {
+/// Send `token` and `script` to the helper at `ip`'s control port: its exit code and output, or
+/// `None` when the port cannot be reached (nothing was run).
+async fn over_control_port(ip: std::net::Ipv4Addr, token: &str, script: &str) -> Option<Ran> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = std::net::SocketAddr::from((ip, CONTROL_PORT));
     let connect = tokio::net::TcpStream::connect(addr);
@@ -251,7 +316,7 @@ async fn over_control_port(ip: std::net::Ipv4Addr, script: &str) -> Option<Ran> 
     };
     let work = async {
         let text = format!(
-            "sh -c {} </dev/null 2>&1; echo \"{RC_MARK}$?\"\n",
+            "{token}\nsh -c {} </dev/null 2>&1; printf '\\n{RC_MARK}%d\\n' $?\n",
             sh_quote(script)
         );
         stream.write_all(text.as_bytes()).await?;
@@ -267,31 +332,35 @@ async fn over_control_port(ip: std::net::Ipv4Addr, script: &str) -> Option<Ran> 
     })
 }
 
-/// Split what a control connection returned into the exit code (its last line) and the output.
+/// Split what a control connection returned into the output and the exit code that follows it
+/// on a line of its own (after a newline of the mark's own, removed here).
 fn parse_control_output(out: &str) -> Ran {
-    let body = out.strip_suffix('\n').unwrap_or(out);
-    let (output, last) = match body.rfind('\n') {
-        Some(i) => (&body[..=i], &body[i + 1..]),
-        None => ("", body),
-    };
-    match last
-        .strip_prefix(RC_MARK)
-        .and_then(|c| c.trim().parse().ok())
-    {
-        Some(code) => Ok((Some(code), output.to_string())),
-        None => Err(format!(
-            "the control connection closed before the script's exit code: {}",
+    let Some(at) = out.rfind(&format!("\n{RC_MARK}")) else {
+        return Err(format!(
+            "the control connection closed before the script's exit code (a wrong token, or the script was cut short): {}",
             out.trim()
-        )),
-    }
+        ));
+    };
+    let code = out[at + 1 + RC_MARK.len()..].trim().parse().ok();
+    Ok((code, out[..at].to_string()))
 }
 
-/// Whether `node`'s helper is running (in whatever namespace).
-pub async fn running(docker: &Docker, lab: &Lab, node: &str) -> bool {
-    match docker::inspect(docker, &name(lab, node)).await {
-        Ok(h) => h.state.and_then(|s| s.running).unwrap_or(false),
-        Err(_) => false,
+/// Whether `node`'s helper is running (in whatever namespace), and its control-port token when
+/// the node's own main container runs too (otherwise nothing listens at the node's address).
+pub async fn running(docker: &Docker, lab: &Lab, node: &str) -> Option<Option<String>> {
+    let info = docker::inspect(docker, &name(lab, node)).await.ok()?;
+    if !info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+        return None;
     }
+    let main_runs = match lab.node(node) {
+        Ok(n) => docker::inspect(docker, &n.main)
+            .await
+            .ok()
+            .and_then(|m| m.state.and_then(|s| s.running))
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    Some(if main_runs { token_of(&info) } else { None })
 }
 
 /// Remove `node`'s helper (gone already is fine).
@@ -316,14 +385,19 @@ mod tests {
     #[test]
     fn control_output_ends_with_the_exit_code() {
         assert_eq!(
-            parse_control_output("-N PERSEUS\n__perseus_rc=0\n"),
+            parse_control_output("-N PERSEUS\n\n__perseus_rc=0\n"),
             Ok((Some(0), "-N PERSEUS\n".to_string()))
         );
+        // Output without a final newline still has its own.
         assert_eq!(
-            parse_control_output("__perseus_rc=3\n"),
-            Ok((Some(3), String::new()))
+            parse_control_output("no newline\n__perseus_rc=3\n"),
+            Ok((Some(3), "no newline".to_string()))
         );
-        // A connection cut before the script ended has no mark.
+        assert_eq!(
+            parse_control_output("\n__perseus_rc=0\n"),
+            Ok((Some(0), String::new()))
+        );
+        // A wrong token (the shell never ran) or a cut connection has no mark.
         assert!(parse_control_output("half of it").is_err());
         assert!(parse_control_output("").is_err());
     }
@@ -331,10 +405,24 @@ mod tests {
     #[test]
     fn quoted_scripts_survive_single_quotes_and_the_helper_guards_its_port() {
         assert_eq!(sh_quote("echo 'a b'"), r"'echo '\''a b'\'''");
-        let m = main_script();
-        assert!(m.contains(&format!("--dport {CONTROL_PORT} -j PERSEUS_CTL")));
-        assert!(m.contains("-s \"$gw\" -j ACCEPT") && m.contains("-A PERSEUS_CTL -j DROP"));
-        assert!(m.contains("socat -t 60 ") && m.contains("EXEC:/bin/sh"));
+        let m = main_script("10.77.0.1".parse().unwrap());
+        assert!(m.contains(&format!("--syn --dport {CONTROL_PORT} -j PERSEUS_CTL")));
+        assert!(m.contains("-s 10.77.0.1 -j ACCEPT") && m.contains("-A PERSEUS_CTL -j DROP"));
+        assert!(
+            m.contains("|| exit 1; trap"),
+            "no server without its guard: {m}"
+        );
+        assert!(
+            m.contains("socat -t 60 ") && m.contains(&format!("\"${TOKEN_VAR}\" ] && exec sh"))
+        );
+        let info = bollard::models::ContainerInspectResponse {
+            config: Some(bollard::models::ContainerConfig {
+                env: Some(vec!["PATH=/bin".into(), format!("{TOKEN_VAR}=abc")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(token_of(&info).as_deref(), Some("abc"));
     }
 
     #[test]

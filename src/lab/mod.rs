@@ -331,7 +331,9 @@ pub async fn up(
             .await?;
             apply_schema(&lab, deadline, progress).await
         };
-        tokio::try_join!(helpers, cluster).map(|_| ())
+        // The cluster's own failure (with the nodes' logs) says more than a helper's.
+        let (helpers, cluster) = tokio::join!(helpers, cluster);
+        cluster.and(helpers)
     };
     let result = tokio::select! {
         r = ready => r,
@@ -596,11 +598,11 @@ pub async fn add_node(
     let mut grown = lab.clone();
     grown.nodes.push(node.clone());
     let ready = async {
-        tokio::try_join!(
+        let (helper, cluster) = tokio::join!(
             helper::create(docker, &grown, &node.name, Some(&made)),
             wait_ready(docker, &grown, def.perseus.ready_timeout)
-        )
-        .map(|_| ())
+        );
+        cluster.and(helper.map(|_| ()))
     };
     let result = tokio::select! {
         r = ready => r,

@@ -125,8 +125,11 @@ impl NodeBook {
             std::mem::swap(&mut self.previous, &mut self.current);
             self.current.idx = idx;
             if self.previous.idx.saturating_add(1) < idx {
-                // A gap: the previous second is over too.
+                // A gap: the previous second is over too; the histogram waits, empty, for a
+                // success of the second just before this one that another connection records a
+                // moment late.
                 Self::close(&mut self.closed, &mut self.previous);
+                self.previous.idx = idx - 1;
             }
         }
         if idx == self.current.idx {
@@ -217,12 +220,15 @@ mod tests {
         // A success of second 3 recorded after second 4 began still lands in second 3.
         l.record(0, 3_100_000, 2_000);
         l.record(0, 2_999_000, 20_000);
+        // After a gap (nothing in seconds 5 to 6), a late success of second 6 still counts there.
+        l.record(0, 6_500_000, 3_000);
+        l.record(0, 5_900_000, 3_000);
         let out = l.finish(&["n1".into(), "n2".into()]);
         let n1 = &out[0];
         assert_eq!(n1.node, "n1");
-        assert_eq!(n1.count, 113);
+        assert_eq!(n1.count, 115);
         let secs: Vec<u64> = n1.seconds.iter().map(|s| s.sec).collect();
-        assert_eq!(secs, vec![1, 3, 4]);
+        assert_eq!(secs, vec![1, 3, 4, 6, 7]);
         let s1 = n1.seconds[0];
         assert_eq!(s1.count, 101);
         assert!((s1.p50_ms - 1.0).abs() < 0.01, "{s1:?}");

@@ -96,10 +96,12 @@ struct Buckets {
     ok: Vec<Vec<AtomicU32>>,
     err: Vec<Vec<AtomicU32>>,
     latency: latency::Latencies,
+    /// The run's planned end (µs since its start).
+    end_us: u64,
 }
 
 impl Buckets {
-    fn new(nodes: usize, seconds: usize) -> Buckets {
+    fn new(nodes: usize, seconds: usize, end_us: u64) -> Buckets {
         let mk = || {
             (0..nodes)
                 .map(|_| (0..seconds).map(|_| AtomicU32::new(0)).collect())
@@ -109,6 +111,7 @@ impl Buckets {
             ok: mk(),
             err: mk(),
             latency: latency::Latencies::new(nodes),
+            end_us,
         }
     }
     fn add(v: &[Vec<AtomicU32>], node: usize, t_us: u64) {
@@ -258,7 +261,11 @@ pub async fn run<D: Driver>(
 ) -> Summary {
     let duration = opts.duration.min(MAX_DURATION);
     let seconds = duration.as_secs() as usize + 2;
-    let buckets = Arc::new(Buckets::new(endpoints.len(), seconds));
+    let buckets = Arc::new(Buckets::new(
+        endpoints.len(),
+        seconds,
+        duration.as_micros() as u64,
+    ));
     // The connections stop on their own token: at the end of the run, or when `stop` is.
     let conns_stop = stop.child_token();
     let start = opts.origin.unwrap_or_else(Instant::now);
@@ -483,7 +490,11 @@ async fn connection<D: Driver>(
             let t = now_us();
             report.successes.push(t);
             Buckets::add(&buckets.ok, node_idx, t);
-            buckets.latency.record(node_idx, t, t.saturating_sub(began));
+            // As the summary counts: the successes within the run, not the one acknowledged
+            // after its end.
+            if t < buckets.end_us {
+                buckets.latency.record(node_idx, t, t.saturating_sub(began));
+            }
         } else {
             if let Some(c) = conn.take() {
                 driver.discard(c);

@@ -474,8 +474,8 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
     out
 }
 
-/// Latency per node over the run, and per second around each step (the seconds whose p99 is
-/// the highest, at most ten, with every node's p50 and p99 in them); all seconds are in
+/// Latency per node over the run, and the slowest seconds (the ten whose highest p99 on any node
+/// is the highest, in time order, with every node's p50 and p99); all seconds are in
 /// `summary.json` and drawn in the plot's lower panel.
 fn latency_md(out: &mut String, l: &Summary) {
     if l.latency.iter().all(|n| n.count == 0) {
