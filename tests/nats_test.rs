@@ -138,11 +138,39 @@ fn direct_gets_answer_stale_reads_that_are_reported_as_stale() {
         assert_eq!(a["confirmed"], true, "{a}");
     }
     // The final read asks the stream's leader: it is what the stream holds, and below what was
-    // acknowledged only on a key that the check counts as having lost writes.
+    // acknowledged only on a key that the check counts as having lost writes. Debian's 2.9.10
+    // sometimes elects no stream leader for the rest of the run after the heal (a CI run: the
+    // window open from the isolate to the end, 25 s): then no final read can be made, and the
+    // summary must say so for every key.
+    let missing: Vec<String> = s["final_reads"]["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    let keys = s["keys"].as_array().unwrap();
+    if keys.iter().any(|k| k["final"].is_null()) {
+        eprintln!("nats: no final read for some keys: {missing:?}");
+        for key in keys.iter().filter(|k| k["final"].is_null()) {
+            let name = key["key"].as_str().unwrap();
+            assert!(
+                missing.iter().any(|m| m.starts_with(&format!("{name}: "))),
+                "a key without a final read is listed as missing: {name} {missing:?}"
+            );
+        }
+        assert_eq!(
+            s["cluster_window"]["open"], true,
+            "only when the cluster never came back"
+        );
+    }
+    let read: Vec<&serde_json::Value> = keys.iter().filter(|k| !k["final"].is_null()).collect();
+    if read.is_empty() {
+        return;
+    }
     let leader = lab.wait_leader(Duration::from_secs(40), |_| true);
     let addr = client_addr(&lab, &leader);
-    for key in s["keys"].as_array().unwrap() {
-        let fin = key["final"].as_u64().expect("a final read");
+    for key in read {
+        let fin = key["final"].as_u64().unwrap();
         assert_eq!(
             Some(fin),
             stream_value(&addr, key["key"].as_str().unwrap()),
