@@ -116,9 +116,7 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     // The mechanism does what it says: the isolated node cannot reach a peer, the others still can
     // reach each other, and the container is still running.
     let (from_isolated, between_others) = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let docker = perseus::docker::connect().await.unwrap();
-        let home = perseus::lab::Home::locate().unwrap();
-        let l = perseus::lab::open(&docker, &home, "etcd").await.unwrap();
+        let (docker, l) = open_lab("etcd").await;
         let others: Vec<String> = l
             .nodes
             .iter()
@@ -368,9 +366,7 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
     // The rules do what they say: inside a group nodes reach each other, across groups they do not.
     let reach = |from: usize, to: usize| {
         tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let docker = perseus::docker::connect().await.unwrap();
-            let home = perseus::lab::Home::locate().unwrap();
-            let l = perseus::lab::open(&docker, &home, "etcd").await.unwrap();
+            let (docker, l) = open_lab("etcd").await;
             perseus::fault::net::can_reach(
                 &docker,
                 &l,
@@ -452,9 +448,7 @@ fn one_way_cuts_drop_packets_one_way_only() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let arrives = |from: &str, to: &str| {
         rt.block_on(async {
-            let docker = perseus::docker::connect().await.unwrap();
-            let home = perseus::lab::Home::locate().unwrap();
-            let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
+            let (docker, l) = open_lab("redis").await;
             perseus::fault::net::udp_count(&docker, &l, from, to, 9999, 20)
                 .await
                 .unwrap()
@@ -532,9 +526,7 @@ fn shaped_partitions_cut_exactly_the_pairs_their_shape_names() {
     // Every ordered pair's TCP reachability, probed from inside the namespaces at once.
     let reach = || -> Vec<(String, String, bool)> {
         rt.block_on(async {
-            let docker = perseus::docker::connect().await.unwrap();
-            let home = perseus::lab::Home::locate().unwrap();
-            let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
+            let (docker, l) = open_lab("redis").await;
             let pairs: Vec<(String, String)> = names
                 .iter()
                 .flat_map(|a| {
@@ -608,12 +600,7 @@ fn shaped_partitions_cut_exactly_the_pairs_their_shape_names() {
 fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
     let lab = LabGuard::up("redis", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let open = || async {
-        let docker = perseus::docker::connect().await.unwrap();
-        let home = perseus::lab::Home::locate().unwrap();
-        let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
-        (docker, l)
-    };
+    let open = || open_lab("redis");
     let udp = |n: usize| {
         rt.block_on(async {
             let (d, l) = open().await;
@@ -771,12 +758,7 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
 fn network_faults_outlive_a_restart_and_every_process_reads_them() {
     let lab = LabGuard::up("redis", &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let open = || async {
-        let docker = perseus::docker::connect().await.unwrap();
-        let home = perseus::lab::Home::locate().unwrap();
-        let l = perseus::lab::open(&docker, &home, "redis").await.unwrap();
-        (docker, l)
-    };
+    let open = || open_lab("redis");
     let reach = |from: &str, to: &str| {
         rt.block_on(async {
             let (d, l) = open().await;
@@ -793,6 +775,31 @@ fn network_faults_outlive_a_restart_and_every_process_reads_them() {
                 .unwrap()
         })
     };
+    // The control port runs a script for the token alone, and for the host alone: were either
+    // guard broken, the `docker exec` fallback would hide it from every other check here.
+    rt.block_on(async {
+        let (d, l) = open().await;
+        let token = perseus::lab::helper::ensure(&d, &l, "n1")
+            .await
+            .unwrap()
+            .token
+            .expect("lab up made n1's helper with a control-port token");
+        let ok = perseus::lab::helper::exec(&d, &l, "n1", Some(&token), "echo ran")
+            .await
+            .unwrap();
+        assert_eq!(ok.trim(), "ran");
+        let wrong = perseus::lab::helper::exec(&d, &l, "n1", Some("not-the-token"), "echo ran")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("a wrong token"), "{wrong}");
+        assert!(
+            !perseus::fault::net::can_reach(&d, &l, "n2", "n1", perseus::lab::helper::CONTROL_PORT)
+                .await
+                .unwrap(),
+            "a peer reaches n1's control port"
+        );
+    });
     // `lab up` made every node's helper; each fault below is its own process, and so is every
     // status: what is in force is read from the helpers, not from a process' memory.
     lab.fault("isolate", "n1");

@@ -185,8 +185,8 @@ pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ready> {
 /// failed `lab up` removes it); its control-port token. A helper of that name made meanwhile by
 /// another process is taken as it is.
 ///
-/// Errors: [`Error::ImageMissing`]-like [`Error::BadInput`] when the helper image was never
-/// built; [`Error::Helper`] when it cannot start; [`Error::Docker`] when the Engine refuses.
+/// Errors: [`Error::BadInput`] naming the command that builds the helper image when it is
+/// missing; [`Error::Helper`] when it cannot start; [`Error::Docker`] when the Engine refuses.
 pub(super) async fn create(
     docker: &Docker,
     lab: &Lab,

@@ -61,6 +61,15 @@ pub async fn docker() -> bollard::Docker {
     })
 }
 
+/// The Engine and the running lab of `system`, as a library caller opens them (for the probes in
+/// `perseus::fault::net` and the helpers in `perseus::lab::helper`).
+pub async fn open_lab(system: &str) -> (bollard::Docker, perseus::lab::Lab) {
+    let docker = docker().await;
+    let home = perseus::lab::Home::locate().unwrap();
+    let lab = perseus::lab::open(&docker, &home, system).await.unwrap();
+    (docker, lab)
+}
+
 /// Fails the test, with one line, unless the Docker Engine answers.
 pub fn require_docker() {
     tokio::runtime::Runtime::new()
