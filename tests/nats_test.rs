@@ -66,26 +66,62 @@ fn stream_value(addr: &str, key: &str) -> Option<u64> {
 #[test]
 fn a_killed_stream_leader_is_replaced_and_nothing_acknowledged_is_lost() {
     let lab = LabGuard::lock_only("nats-leader-reads");
-    let run = run_scenario(
+    // Debian's nats-server 2.9.10 usually elects another stream leader an election timeout after
+    // the kill, and the scenario passes. In some runs (a CI run of 2026-11-30) neither survivor
+    // won an election before the killed server was started again 10 s later, and the restarted
+    // server won one 11.7 s after its start: the scenario's 12 s bound then fails, as it should.
+    // Both are checked for what Perseus must report of them.
+    let run = run_scenario_ending(
         "scenarios/nats-leader-reads-kill-leader.yaml",
         &["--keep"],
-        0,
+        &[0, 1],
     );
     let r = &run.summary;
-    // JetStream's account: another server won the stream's election after an election timeout
-    // (4 to 9 s), and writes were taken again right after it.
-    let f = run.failover("JetStream");
-    let (crash, at, to, node) = (f.crash_s, f.at_s, f.window.1, f.node.as_str());
-    assert!(
-        at > crash + 2.0 && at < crash + 12.0,
-        "elected an election timeout after the kill: {:.2} s",
-        at - crash
-    );
+    let killed = r["leader_before"].as_str().expect("a leader before");
+    let crash = r["steps"][0]["fired_s"].as_f64().unwrap();
+    let restart = r["steps"][1]["fired_s"].as_f64().unwrap();
+    let to = r["effects"][0]["cluster"]["end_s"].as_f64().unwrap();
+    let promotions = r["promotions"]
+        .as_array()
+        .expect("the run names its promotions");
+    eprintln!("killed {killed} at {crash:.2} s, started at {restart:.2} s, window to {to:.2} s; {promotions:?}");
+    // JetStream's account: the one election that ended the outage, and writes taken right after.
+    assert_eq!(promotions.len(), 1, "{}", run.stderr);
+    let p = &promotions[0];
+    assert_eq!(p["source"], "JetStream", "{p}");
+    let (at, node) = (p["t_s"].as_f64().unwrap(), p["node"].as_str().unwrap());
     assert!(
         (to - at).abs() < 2.0,
         "served again as the new leader took over: {:.2} s after",
         to - at
     );
+    if at < restart {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_ne!(node, killed, "{p}");
+        assert!(
+            at > crash + 2.0 && at < crash + 12.0,
+            "elected an election timeout after the kill: {:.2} s",
+            at - crash
+        );
+    } else {
+        // No election before the restart: the window is the one expectation that fails.
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let failed: Vec<&serde_json::Value> = r["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["passed"] == false)
+            .collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            failed[0]["expectation"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("window"),
+            "{failed:?}"
+        );
+        eprintln!("nats-server elected no stream leader before the restart; the verdict says so");
+    }
     assert_safe(&r["load"]);
     // What the stream holds, read by hand through the new leader's server.
     let addr = client_addr(&lab, node);
