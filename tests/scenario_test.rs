@@ -1,7 +1,7 @@
-//! `perseus run`, `perseus report` and `perseus table` as a user runs them, on real etcd labs:
-//! the scenario files are checked before anything starts, a run writes its folder, an expectation
-//! that does not hold fails the run (exit 1, JUnit failure), Ctrl-C leaves no fault in force, and
-//! the table prints the seeds' Markdown.
+//! `perseus run` and `perseus report` as a user runs them, on real etcd labs: the scenario files
+//! are checked before anything starts, a run writes its folder, an expectation that does not hold
+//! fails the run (exit 1, JUnit failure), and Ctrl-C leaves no fault in force (`perseus table`:
+//! table_test.rs).
 
 mod common;
 
@@ -444,53 +444,6 @@ expect:
             r.stdout
         );
     }
-}
-
-#[test]
-fn the_table_prints_the_seeds_markdown_with_measured_windows() {
-    let _lock = LabGuard::lock_only("etcd");
-    let tmp = scratch();
-    let runs = tmp.path().join("runs");
-    let out = run(
-        &[
-            "table",
-            "etcd",
-            "--repeat",
-            "1",
-            "--before",
-            "3s",
-            "--hold",
-            "6s",
-            "--after",
-            "4s",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-        0,
-    );
-    let table = stdout(&out);
-    let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(
-        lines[0], "| database | crashed leader | isolated leader |",
-        "{table}"
-    );
-    assert_eq!(lines[1], "| --- | --- | --- |");
-    let cells: Vec<&str> = lines[2].split('|').map(str::trim).collect();
-    assert_eq!(cells[1], "etcd", "{table}");
-    for cell in &cells[2..4] {
-        let secs: f64 = cell
-            .trim_start_matches("≥ ")
-            .trim_end_matches(" s")
-            .parse()
-            .unwrap_or_else(|_| panic!("a window in seconds: {cell:?} in {table}"));
-        assert!(secs > 0.1 && secs < 10.0, "{table}");
-    }
-    assert_eq!(
-        std::fs::read_dir(&runs).unwrap().count(),
-        2,
-        "two runs, two folders"
-    );
-    assert_eq!(leftovers("etcd"), (0, 0, 0), "the table's lab is gone");
 }
 
 #[test]

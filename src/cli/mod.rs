@@ -1,5 +1,5 @@
 //! The command line: clap types (what the user typed) and one module per command group that turns
-//! them into calls on the library ([`lab`], [`load`], [`fault`], [`run`]: run, demo, table). No
+//! them into calls on the library ([`lab`], [`load`], [`fault`], [`run`]: run and demo, [`table`]). No
 //! domain logic lives here. Errors become exit codes in one place ([`main`], through
 //! [`perseus::Error::exit_code`]), and Ctrl-C reaches the library in one way ([`interrupt_token`]).
 
@@ -8,6 +8,7 @@ mod lab;
 mod live;
 mod load;
 mod run;
+mod table;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use fault::FaultCommand;
 use lab::LabCommand;
 use load::LoadArgs;
-use run::{DemoArgs, RunArgs, TableArgs};
+use run::{DemoArgs, RunArgs};
+use table::TableArgs;
 
 /// A chaos lab for distributed databases: real clusters in Docker, the per-node read-increment-write
 /// loop, faults on nodes (kill, stop, pause, isolate, partition, disconnect), and what they cost.
@@ -65,8 +67,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The Perseus table: per system, the median unavailability window (and range) of a crashed
-    /// and of an isolated leader, in Markdown.
+    /// The Perseus tables, measured: per system, a crashed leader, an isolated leader and an
+    /// isolated follower, each repeated; the 2017 and 2018 summaries' columns and the anomalies,
+    /// in Markdown on stdout and as table.md and table.json in runs/<time>-table/.
     Table(TableArgs),
 }
 
@@ -134,7 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             print!("{}", std::fs::read_to_string(run.join("report.md"))?);
             Ok(0)
         }
-        Command::Table(args) => run::table_command(args).await,
+        Command::Table(args) => table::table_command(args).await,
         Command::Systems { json } => lab::systems_command(json).await,
         Command::Check { history } => {
             let verdicts = perseus::load::history::check(&history)?;

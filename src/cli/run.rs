@@ -1,5 +1,5 @@
-//! `perseus run`, `perseus demo` and `perseus table`: scenarios carried out, and the terminal
-//! view of their events.
+//! `perseus run` and `perseus demo`: scenarios carried out, and the terminal view of their events
+//! (which `perseus table` shares).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,28 +41,6 @@ pub(super) struct RunArgs {
     /// Write no history.edn.
     #[arg(long, conflicts_with = "history_max")]
     no_history: bool,
-}
-
-#[derive(Debug, Args)]
-pub(super) struct TableArgs {
-    /// The systems, one row each (etcd gryadka ...).
-    #[arg(required = true)]
-    systems: Vec<String>,
-    /// Runs per cell.
-    #[arg(long, default_value_t = 3)]
-    repeat: usize,
-    /// Load before the fault.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    before: Duration,
-    /// From the fault to the restart (crashed) or heal (isolated).
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
-    hold: Duration,
-    /// Load after the restart or heal.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    after: Duration,
-    /// Where run folders go.
-    #[arg(long, default_value = "runs")]
-    runs_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -157,28 +135,40 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
 }
 
 /// What `run`, `demo` and `table` say when the first Ctrl-C stops them.
-const RUN_STOPPING: &str = "undoing faults and writing the partial report";
+pub(super) const RUN_STOPPING: &str = "undoing faults and writing the partial report";
 
 /// What `run` and `table` show while they go: TSV on stdout, the live view and progress on
 /// stderr. The terminal's sink of a run's events.
 #[derive(Default)]
-struct RunView {
+pub(super) struct RunView {
     view: Option<LiveView>,
     /// Keep stdout for the command's own result (`table`): seconds go to the live view only.
     no_tsv: bool,
+    /// The table's progress bar: lines are printed above it, and no per-run live view is drawn.
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl RunView {
-    fn done(&mut self) {
+    /// The view of `perseus table`: no TSV on stdout, lines above `bar` when there is one.
+    pub(super) fn for_table(bar: Option<indicatif::ProgressBar>) -> RunView {
+        RunView {
+            view: None,
+            no_tsv: true,
+            bar,
+        }
+    }
+
+    pub(super) fn done(&mut self) {
         if let Some(v) = self.view.take() {
             v.finish();
         }
     }
 
     fn say(&self, line: &str) {
-        match &self.view {
-            Some(v) => v.println(line),
-            None => eprintln!("{line}"),
+        match (&self.view, &self.bar) {
+            (Some(v), _) => v.println(line),
+            (None, Some(b)) => b.println(line),
+            (None, None) => eprintln!("{line}"),
         }
     }
 }
@@ -199,7 +189,9 @@ impl Sink for RunView {
             Event::Entry(e) => match &e.what {
                 What::LoadStart { nodes, .. } => {
                     self.done();
-                    self.view = LiveView::new(nodes);
+                    if self.bar.is_none() {
+                        self.view = LiveView::new(nodes);
+                    }
                     let header = load::measure::tsv_header(nodes);
                     match &self.view {
                         Some(v) => v.println(&header),
@@ -307,44 +299,4 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("JUnit: {}", path.display());
     }
     Ok(code)
-}
-
-pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
-    use perseus::scenario::table::{self, TableOptions};
-    let home = Home::locate()?;
-    for s in &args.systems {
-        home.check_system(s)?;
-    }
-    if args.repeat == 0 || args.repeat > 100 {
-        return Err(Error::BadInput(format!(
-            "--repeat {} is out of range: give 1 to 100",
-            args.repeat
-        ))
-        .into());
-    }
-    let opts = TableOptions {
-        repeat: args.repeat,
-        before: args.before,
-        hold: args.hold,
-        after: args.after,
-        runs_dir: args.runs_dir,
-    };
-    let docker = perseus::docker::connect().await?;
-    let cancel = interrupt_token(RUN_STOPPING);
-    let mut view = RunView {
-        no_tsv: true,
-        ..RunView::default()
-    };
-    let rows = table::measure(&docker, &home, &args.systems, &opts, &cancel, &mut view).await;
-    view.done();
-    let rows = rows?;
-    print!("{}", table::render(&rows, &opts));
-    let failed = rows
-        .iter()
-        .any(|r| !r.crashed.failed.is_empty() || !r.isolated.failed.is_empty());
-    Ok(if failed || cancel.is_cancelled() {
-        1
-    } else {
-        0
-    })
 }

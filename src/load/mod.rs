@@ -23,6 +23,7 @@ pub mod check;
 pub mod history;
 pub mod latency;
 pub mod measure;
+pub mod serving;
 pub mod summary;
 
 use std::sync::atomic::{AtomicU32, Ordering};

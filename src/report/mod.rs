@@ -52,6 +52,28 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// Make a new folder `runs_dir/<yyyymmdd-hhmmss>-<name>/` (with `-2`, `-3` ... if taken), and
+/// `runs_dir` itself if needed; returns its path.
+///
+/// Errors: [`Error::Io`] when a folder cannot be made.
+pub fn stamped_dir(runs_dir: &Path, name: &str) -> Result<PathBuf> {
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect::<String>()
+        .replace('T', "-");
+    fs::create_dir_all(runs_dir).map_err(Error::io(format!("creating {}", runs_dir.display())))?;
+    let mut dir = runs_dir.join(format!("{stamp}-{name}"));
+    let mut k = 2;
+    while dir.exists() {
+        dir = runs_dir.join(format!("{stamp}-{name}-{k}"));
+        k += 1;
+    }
+    fs::create_dir(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    Ok(dir)
+}
+
 /// A run folder being written. As a [`Sink`] it appends every timeline entry to `events.jsonl`
 /// and every second to `metrics.tsv` as they come (an interrupted run keeps them); the first
 /// write that fails is kept and returned by [`RunFolder::finish`].
@@ -70,21 +92,7 @@ impl RunFolder {
     ///
     /// Errors: [`Error::Io`] when the folder cannot be made.
     pub fn create(runs_dir: &Path, name: &str, scenario_text: &str) -> Result<RunFolder> {
-        let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
-            .to_string()
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == 'T')
-            .collect::<String>()
-            .replace('T', "-");
-        fs::create_dir_all(runs_dir)
-            .map_err(Error::io(format!("creating {}", runs_dir.display())))?;
-        let mut dir = runs_dir.join(format!("{stamp}-{name}"));
-        let mut k = 2;
-        while dir.exists() {
-            dir = runs_dir.join(format!("{stamp}-{name}-{k}"));
-            k += 1;
-        }
-        fs::create_dir(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        let dir = stamped_dir(runs_dir, name)?;
         fs::write(dir.join("scenario.yaml"), scenario_text)
             .map_err(Error::io(format!("writing {}", dir.display())))?;
         let events = File::create(dir.join("events.jsonl"))
@@ -408,6 +416,7 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         );
     }
 
+    serving_md(&mut out, r);
     promotions_md(&mut out, r);
 
     ln!(out, "\n## Expectations\n");
@@ -472,6 +481,53 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         ln!(out, "\nPer second (`metrics.tsv`): {} lines.", rows.len());
     }
     out
+}
+
+/// Who served from each step to the next, in 100 ms slices ([`crate::load::serving`]): the 2018
+/// summary's downtime, partial downtime, and the times until a majority and until every node
+/// served steadily (`≥ span` when not within the span). Left out for a run folder without them.
+fn serving_md(out: &mut String, r: &RunRecord) {
+    let rows: Vec<_> = r
+        .steps
+        .iter()
+        .zip(&r.effects)
+        .filter_map(|(step, fx)| fx.serving.map(|s| (step, s)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let n = r.nodes.len();
+    let m = n / 2 + 1;
+    ln!(out, "\n### Who served, in 100 ms slices\n");
+    ln!(
+        out,
+        "| from | span | no node served | fewer than {m} of {n} served | until {m} of {n} served steadily | until all {n} served steadily |\n| --- | --- | --- | --- | --- | --- |"
+    );
+    let until = |t: Option<f64>, span: f64| match t {
+        Some(t) => format!("{t:.1} s"),
+        None => format!("≥ {span:.1} s"),
+    };
+    for (step, s) in rows {
+        ln!(
+            out,
+            "| {} {} | {:.1} s | {:.1} s | {:.1} s | {} | {} |",
+            secs(step.fired_s),
+            step.label(),
+            s.span_s,
+            s.none_s,
+            s.minority_s,
+            until(s.majority_steady_s, s.span_s),
+            until(s.all_steady_s, s.span_s)
+        );
+    }
+    ln!(
+        out,
+        "\nEach span, from a step to the next (or to the end of the load), is cut into 100 ms slices; \
+         a node served in a slice when one of its iterations succeeded in it, and steadily when it \
+         served in each slice of a full second. After a fault these are the downtime, the partial \
+         downtime and the disturbance time of the 2018 Perseus summary; after a restore, the \
+         downtime and partial downtime on recovery, and the recovery time."
+    );
 }
 
 /// Latency per node over the run, and the slowest seconds (the ten whose highest p99 on any node
@@ -769,6 +825,7 @@ pub fn junit(results: &[Ran]) -> String {
 mod tests {
     use super::*;
     use crate::load::measure::Window;
+    use crate::load::serving::Serving;
     use std::time::Duration;
 
     fn record(outcome: Outcome) -> RunRecord {
@@ -830,6 +887,13 @@ mod tests {
                         })
                         .collect(),
                     recovery: vec![],
+                    serving: Some(Serving {
+                        span_s: 7.0,
+                        none_s: 1.3,
+                        minority_s: 0.0,
+                        majority_steady_s: Some(1.4),
+                        all_steady_s: None,
+                    }),
                 },
                 StepEffect {
                     index: 1,
@@ -847,6 +911,7 @@ mod tests {
                         node: "n2".into(),
                         after_s: Some(1.25),
                     }],
+                    serving: None,
                 },
             ],
             verdicts: vec![
@@ -910,6 +975,13 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("Leader before: n2; after: n1."), "{md}");
+        assert!(md.contains("| from | span | no node served | fewer than 2 of 3 served | until 2 of 3 served steadily | until all 3 served steadily |"), "{md}");
+        assert!(
+            md.contains(
+                "| 5.00 s kill n2 (leader) | 7.0 s | 1.3 s | 0.0 s | 1.4 s | ≥ 7.0 s |\n\n"
+            ),
+            "the step without a measure has no row: {md}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::load::measure::Window;
+use crate::load::serving::Serving;
 use crate::load::summary::Summary;
 
 /// What was run, as the report names it: the scenario's name and description, the system, the
@@ -244,6 +245,11 @@ pub struct StepEffect {
     pub nodes: Vec<NodeWindow>,
     /// For start, resume, connect and heal: per node brought back, the time to its first success.
     pub recovery: Vec<Recovery>,
+    /// Who served from this step to the next (or to the end of the load), in 100 ms slices: the
+    /// 2018 summary's downtime, partial downtime and times until steady service
+    /// ([`crate::load::serving`]). `None` in a run folder written before they were measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<Serving>,
 }
 
 /// One expectation's outcome.

@@ -3,6 +3,9 @@
 //! caused, and for steps that bring nodes back, how long until each node served again; then each
 //! expectation's verdict.
 //!
+//! Each step also gets who served from it to the next step, in 100 ms slices
+//! ([`crate::load::serving`]).
+//!
 //! The window a step caused is the longest span without a success that overlaps the time from the
 //! step firing to the next step firing (or the end of the load). It runs from the last success
 //! before the outage to the first one after it, so it may begin a few milliseconds before the step
@@ -11,6 +14,7 @@
 use super::{step_index, Aim, Expect, FaultKind, Scenario, StepRef};
 use crate::fault::{NodeFault, Target};
 use crate::load::measure::{self, Window, MICROS};
+use crate::load::serving;
 use crate::load::summary::Safety;
 use crate::report::{FiredStep, NodeWindow, Recovery, StepEffect, Verdict};
 
@@ -118,6 +122,7 @@ pub fn effects(
                         .map(|t| measure::secs(t - from)),
                 })
                 .collect(),
+            serving: Some(serving::serving(successes, from, to)),
         });
     }
     out

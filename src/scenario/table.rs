@@ -1,6 +1,15 @@
-//! `perseus table`: the seeds' summary table, measured. For each system, a crashed-leader run
-//! (SIGKILL the leader, start it again) and an isolated-leader run (cut the leader from its peers,
-//! heal), each repeated; the cell is the median cluster-wide unavailability window with the range.
+//! `perseus table`: the seeds' summary tables, measured. Per system, three experiments, each an
+//! ordinary scenario run repeated `--repeat` times on one lab:
+//!
+//! - *crashed leader*: SIGKILL the leader, start it again `hold` later;
+//! - *isolated leader*: cut the leader from its peers (clients still reach it), heal `hold` later;
+//! - *isolated follower*: the same for a node that is not the leader.
+//!
+//! Every run gives the 2017 summary's measure (the cluster-wide unavailability window the fault
+//! caused), the 2018 summary's (downtime, partial downtime and disturbance time while the node is
+//! cut or down, downtime, partial downtime and recovery time after it is back:
+//! [`crate::load::serving`]), and what neither summary checked: the anomalies the loop and the
+//! final read found. A cell is the median over the runs, with the range.
 //!
 //! ```text
 //! | database | crashed leader | isolated leader |
@@ -8,11 +17,13 @@
 //! | etcd | 1.25 s (1.03–1.97 s) | 2.39 s (1.58–3.35 s) |
 //! ```
 //!
-//! A leaderless system (Gryadka, Galera, the control systems) has no leader to hit: the fault hits
-//! n1, and the table says so. A window that lasted until the node was restored is shown as `≥`.
-//! Every run is an ordinary scenario run, with its own run folder.
+//! A leaderless system (Gryadka, Galera, the control systems) has no leader to hit: its faults
+//! hit n1, there is no follower experiment, and the table says so. A time that lasted until the
+//! node was restored (or the load ended) is shown as `≥`. The table is written as `table.md` and
+//! `table.json` into its own folder, which also holds every run's folder.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -21,27 +32,46 @@ use tokio_util::sync::CancellationToken;
 
 use super::runner::{self, RunOptions};
 use super::{Aim, Aims, Expect, FaultKind, LoadSpec, Scenario, ScenarioFile, Step};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fault::{NodeFault, Target};
 use crate::lab::{self, Home, UpOptions};
-use crate::report::{Event, Outcome, Sink};
+use crate::load::summary::Safety;
+use crate::report::{Event, Outcome, RunRecord, Sink};
 
-/// How the table's runs are timed.
-#[derive(Debug, Clone)]
+/// How the table's runs are timed, and where they go.
+#[derive(Debug, Clone, Serialize)]
 pub struct TableOptions {
-    /// Runs per cell (at least 1).
+    /// Runs per experiment (at least 1).
     pub repeat: usize,
     /// Load before the fault.
+    #[serde(with = "crate::units::duration")]
     pub before: Duration,
     /// From the fault to the restart or heal.
+    #[serde(with = "crate::units::duration")]
     pub hold: Duration,
     /// Load after the restart or heal.
+    #[serde(with = "crate::units::duration")]
     pub after: Duration,
-    /// Where run folders go.
-    pub runs_dir: std::path::PathBuf,
+    /// Where the table's folder goes (`runs/`).
+    #[serde(skip)]
+    pub runs_dir: PathBuf,
 }
 
-/// The two experiments of the table.
+impl TableOptions {
+    /// How long one run's measured load lasts.
+    pub fn load(&self) -> Duration {
+        self.before + self.hold + self.after
+    }
+}
+
+/// What one run costs beyond its measured load, measured on the 2-core machine the README
+/// names: the warm-up, the leader lookup, the final reads, restoring, and writing the run folder.
+pub const RUN_OVERHEAD: Duration = Duration::from_secs(6);
+
+/// What bringing a system's lab up and down costs, once per system (images already built).
+pub const LAB_OVERHEAD: Duration = Duration::from_secs(20);
+
+/// The experiments of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Experiment {
@@ -49,6 +79,8 @@ pub enum Experiment {
     CrashedLeader,
     /// Isolate the leader; heal after `hold`.
     IsolatedLeader,
+    /// Isolate a node that is not the leader; heal after `hold`.
+    IsolatedFollower,
 }
 
 impl Experiment {
@@ -57,27 +89,63 @@ impl Experiment {
         match self {
             Experiment::CrashedLeader => "crashed-leader",
             Experiment::IsolatedLeader => "isolated-leader",
+            Experiment::IsolatedFollower => "isolated-follower",
+        }
+    }
+
+    /// `crashed leader`: the column's heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            Experiment::CrashedLeader => "crashed leader",
+            Experiment::IsolatedLeader => "isolated leader",
+            Experiment::IsolatedFollower => "isolated follower",
+        }
+    }
+
+    /// The experiments a system gets: all three, or on a leaderless system the crash and the
+    /// isolation of n1.
+    pub fn for_system(leaderless: bool) -> &'static [Experiment] {
+        if leaderless {
+            &[Experiment::CrashedLeader, Experiment::IsolatedLeader]
+        } else {
+            &[
+                Experiment::CrashedLeader,
+                Experiment::IsolatedLeader,
+                Experiment::IsolatedFollower,
+            ]
+        }
+    }
+
+    /// What the fault hits: the leader, a follower, or n1 on a leaderless system.
+    pub fn target(self, leaderless: bool) -> Target {
+        match (self, leaderless) {
+            (_, true) => Target::Node("n1".into()),
+            (Experiment::IsolatedFollower, false) => Target::Follower,
+            _ => Target::Leader,
         }
     }
 }
 
-/// One cell: the windows measured (seconds), and whether each lasted until the restore.
+/// One measure over the runs of an experiment: a value per completed run (seconds), and whether
+/// it is only a lower bound (it lasted until the node was restored, or the load ended).
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Cell {
-    /// Cluster-wide windows, one per completed run.
-    pub windows_s: Vec<f64>,
-    /// Per run: the window lasted until the node was restored (a lower bound).
-    pub until_restore: Vec<bool>,
-    /// Runs that did not complete, with why.
-    pub failed: Vec<String>,
-    /// The run folders.
-    pub runs: Vec<String>,
+pub struct Series {
+    /// One per completed run.
+    pub values_s: Vec<f64>,
+    /// Per run: the value is a lower bound.
+    pub at_least: Vec<bool>,
 }
 
-impl Cell {
-    /// The median of the windows (mean of the middle two for an even count).
+impl Series {
+    /// Add a run's value.
+    pub fn push(&mut self, value_s: f64, at_least: bool) {
+        self.values_s.push(value_s);
+        self.at_least.push(at_least);
+    }
+
+    /// The median (mean of the middle two for an even count); `None` without a value.
     pub fn median(&self) -> Option<f64> {
-        let mut v = self.windows_s.clone();
+        let mut v = self.values_s.clone();
         if v.is_empty() {
             return None;
         }
@@ -90,45 +158,231 @@ impl Cell {
         })
     }
 
-    /// `1.25 s (1.03–1.97 s)`, `≥ 15.00 s`, or `-` when no run completed.
-    pub fn render(&self) -> String {
+    /// `1.25 s (1.03–1.97 s)` with `decimals` decimals, `≥ 15.00 s` when any run's value is a
+    /// lower bound, `-` without a value.
+    pub fn render(&self, decimals: usize) -> String {
         let Some(med) = self.median() else {
             return "-".into();
         };
-        let lower_bound = if self.until_restore.iter().any(|b| *b) {
+        let bound = if self.at_least.iter().any(|b| *b) {
             "≥ "
         } else {
             ""
         };
         let (lo, hi) = self
-            .windows_s
+            .values_s
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &w| (lo.min(w), hi.max(w)));
-        let mut s = if self.windows_s.len() > 1 {
-            format!("{lower_bound}{med:.2} s ({lo:.2}–{hi:.2} s)")
+        if self.values_s.len() > 1 && hi > lo {
+            format!("{bound}{med:.decimals$} s ({lo:.decimals$}–{hi:.decimals$} s)")
         } else {
-            format!("{lower_bound}{med:.2} s")
-        };
-        if !self.failed.is_empty() {
-            let _ = write!(s, ", {} run(s) failed", self.failed.len());
+            format!("{bound}{med:.decimals$} s")
         }
-        s
     }
 }
 
-/// One row: a system and its two cells.
+/// One experiment on one system, over its runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    /// Which experiment.
+    pub experiment: Experiment,
+    /// What its fault hit: `leader`, `follower`, or `n1` on a leaderless system.
+    pub target: String,
+    /// The run folders, relative to the table's folder.
+    pub runs: Vec<String>,
+    /// Runs that did not complete (a step failed, the warm-up failed), with why.
+    pub failed: Vec<String>,
+    /// The 2017 measure: the cluster-wide unavailability window the fault caused.
+    pub window: Series,
+    /// While the node was down or cut: no node served.
+    pub downtime: Series,
+    /// While the node was down or cut: fewer than a majority served.
+    pub partial_downtime: Series,
+    /// From the fault until a majority served steadily.
+    pub disturbance: Series,
+    /// After the restart or heal: no node served.
+    pub recovery_downtime: Series,
+    /// After the restart or heal: fewer than a majority served.
+    pub recovery_partial_downtime: Series,
+    /// From the restart or heal until every node served steadily.
+    pub recovery: Series,
+    /// The anomalies of all its runs, final reads included.
+    pub anomalies: Safety,
+    /// Keys whose final read could not be made, over all its runs.
+    pub final_reads_missing: usize,
+}
+
+impl Cell {
+    /// An experiment with no run yet.
+    pub fn new(experiment: Experiment, leaderless: bool) -> Cell {
+        let target = match experiment.target(leaderless) {
+            Target::Node(n) => n,
+            Target::Follower => "follower".into(),
+            _ => "leader".into(),
+        };
+        Cell {
+            experiment,
+            target,
+            runs: Vec::new(),
+            failed: Vec::new(),
+            window: Series::default(),
+            downtime: Series::default(),
+            partial_downtime: Series::default(),
+            disturbance: Series::default(),
+            recovery_downtime: Series::default(),
+            recovery_partial_downtime: Series::default(),
+            recovery: Series::default(),
+            anomalies: Safety::default(),
+            final_reads_missing: 0,
+        }
+    }
+
+    /// Add what a run of this experiment found: the fault is its first step, the restart or
+    /// heal its second. A run that did not complete counts as failed, with why.
+    pub fn add(&mut self, rec: &RunRecord, folder: String) {
+        self.runs.push(folder);
+        let completed = matches!(rec.outcome, Outcome::Passed | Outcome::Failed);
+        let (Some(fault), Some(restore), Some(step), true) = (
+            rec.effects.first(),
+            rec.effects.get(1),
+            rec.steps.get(1),
+            completed,
+        ) else {
+            self.failed.push(
+                rec.error
+                    .clone()
+                    .unwrap_or_else(|| rec.outcome.word().to_string()),
+            );
+            return;
+        };
+        let w = &fault.cluster;
+        self.window
+            .push(w.length_s, w.open || w.end_s >= step.fired_s);
+        if let Some(s) = fault.serving {
+            self.downtime.push(s.none_s, false);
+            self.partial_downtime.push(s.minority_s, false);
+            self.disturbance.push(
+                s.majority_steady_s.unwrap_or(s.span_s),
+                s.majority_steady_s.is_none(),
+            );
+        }
+        if let Some(s) = restore.serving {
+            self.recovery_downtime.push(s.none_s, false);
+            self.recovery_partial_downtime.push(s.minority_s, false);
+            self.recovery
+                .push(s.all_steady_s.unwrap_or(s.span_s), s.all_steady_s.is_none());
+        }
+        if let Some(load) = &rec.load {
+            self.anomalies.add(&load.safety);
+            self.final_reads_missing += match &load.final_reads {
+                Some(f) => f.missing.len(),
+                None => load.keys.len(),
+            };
+        }
+    }
+
+    /// The loss cell: `0`, or the anomalies by kind (`12: 12 lost writes`), and the keys without
+    /// a final read; `-` when no run completed.
+    pub fn render_anomalies(&self) -> String {
+        if self.window.values_s.is_empty() {
+            return "-".into();
+        }
+        let a = &self.anomalies;
+        let mut s = a.total().to_string();
+        let kinds: Vec<String> = [
+            (a.lost_writes, "lost writes"),
+            (a.stale_reads, "stale reads"),
+            (a.reverted_reads, "reverted reads"),
+            (a.impossible_reads, "impossible reads"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !kinds.is_empty() {
+            let _ = write!(s, ": {}", kinds.join(", "));
+        }
+        if self.final_reads_missing > 0 {
+            let _ = write!(
+                s,
+                " ({} keys not read at the end)",
+                self.final_reads_missing
+            );
+        }
+        s
+    }
+
+    /// `, 1 run failed` when runs did not complete.
+    fn failures(&self) -> String {
+        match self.failed.len() {
+            0 => String::new(),
+            1 => ", 1 run failed".into(),
+            n => format!(", {n} runs failed"),
+        }
+    }
+}
+
+/// One system: its experiments.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// The system (`etcd`).
     pub system: String,
     /// Its name for people (`etcd`, `CockroachDB`).
     pub title: String,
-    /// What the faults hit: `leader`, or `n1` on a leaderless system.
-    pub target: String,
-    /// Killed leader.
-    pub crashed: Cell,
-    /// Isolated leader.
-    pub isolated: Cell,
+    /// It has no leader: the faults hit n1.
+    pub leaderless: bool,
+    /// The images its lab ran (`perseus/etcd:3.4`).
+    pub images: Vec<String>,
+    /// Why its lab could not be brought up, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// One per experiment, in [`Experiment::for_system`] order.
+    pub cells: Vec<Cell>,
+}
+
+impl Row {
+    /// The cell of `exp`, if the system has that experiment.
+    pub fn cell(&self, exp: Experiment) -> Option<&Cell> {
+        self.cells.iter().find(|c| c.experiment == exp)
+    }
+}
+
+/// A measured table: `table.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    /// Wall-clock start (RFC 3339, ms).
+    pub started: String,
+    /// Its folder: `table.md`, `table.json` and every run's folder.
+    pub folder: PathBuf,
+    /// The timings.
+    pub options: TableOptions,
+    /// One per system, in the order asked.
+    pub rows: Vec<Row>,
+    /// Systems `--all` left out, with why (`cockroach: cockroachdb/cockroach:v25.2.4 is not on
+    /// this Engine`).
+    pub skipped: Vec<String>,
+    /// Stopped by Ctrl-C before every run was made.
+    pub interrupted: bool,
+}
+
+impl Table {
+    /// Whether any run, or any lab, failed.
+    pub fn failed(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.error.is_some() || r.cells.iter().any(|c| !c.failed.is_empty()))
+    }
+}
+
+/// How far a table has got: runs done of runs planned, and what runs now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Runs finished (or given up with their system).
+    pub done: usize,
+    /// Runs planned.
+    pub total: usize,
+    /// `etcd isolated-follower run 2/3`.
+    pub what: String,
 }
 
 /// The scenario of one experiment: the fault at `before`, the restart or heal `hold` later, then
@@ -141,18 +395,28 @@ pub fn scenario(
     hold: Duration,
     after: Duration,
 ) -> Scenario {
-    let target = if leaderless {
-        Target::Node("n1".into())
-    } else {
-        Target::Leader
-    };
+    let target = exp.target(leaderless);
     let (fault, restore, names) = match exp {
         Experiment::CrashedLeader => (
             NodeFault::Kill,
             FaultKind::Node(NodeFault::Start),
             ("crash", "restart"),
         ),
-        Experiment::IsolatedLeader => (NodeFault::Isolate, FaultKind::Heal, ("cut", "mend")),
+        Experiment::IsolatedLeader | Experiment::IsolatedFollower => {
+            (NodeFault::Isolate, FaultKind::Heal, ("cut", "mend"))
+        }
+    };
+    let step = |name: &str, at: Duration, fault: FaultKind, target: Option<Aims>| Step {
+        name: Some(name.into()),
+        at,
+        fault,
+        target,
+        groups: None,
+        direction: None,
+        shape: None,
+        seed: None,
+        amount: None,
+        jitter: None,
     };
     Scenario {
         name: format!("{system}-table-{}", exp.name()),
@@ -176,53 +440,143 @@ pub fn scenario(
             warmup: Duration::from_secs(60),
         },
         steps: vec![
-            Step {
-                name: Some(names.0.into()),
-                at: before,
-                fault: FaultKind::Node(fault),
-                target: Some(Aims::One(Aim::Target(target))),
-                groups: None,
-                direction: None,
-                shape: None,
-                seed: None,
-                amount: None,
-                jitter: None,
-            },
-            Step {
-                name: Some(names.1.into()),
-                at: before + hold,
-                fault: restore,
-                target: (restore != FaultKind::Heal).then(|| Aims::One(Aim::Step(names.0.into()))),
-                groups: None,
-                direction: None,
-                shape: None,
-                seed: None,
-                amount: None,
-                jitter: None,
-            },
+            step(
+                names.0,
+                before,
+                FaultKind::Node(fault),
+                Some(Aims::One(Aim::Target(target))),
+            ),
+            step(
+                names.1,
+                before + hold,
+                restore,
+                (restore != FaultKind::Heal).then(|| Aims::One(Aim::Step(names.0.into()))),
+            ),
         ],
         expect: vec![Expect::LostWrites(0), Expect::Anomalies(0)],
     }
 }
 
-/// Measure the table for `systems`. Each system's lab is brought up once (or reused if it is up),
-/// every run uses it, and it is taken down at the end unless it was up before. Cancelling
-/// `cancel` (Ctrl-C) stops after the run in progress has restored its faults.
+/// The systems a table measures, in order, and those it leaves out with why.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Measured, one after another.
+    pub systems: Vec<String>,
+    /// Left out: `cockroach: cockroachdb/cockroach:v25.2.4 not on this Engine ...`.
+    pub skipped: Vec<String>,
+}
+
+/// The systems `perseus table --all` measures: every system whose images are all built here or
+/// already on the Engine, in name order; and the others, each with why it is left out.
 ///
-/// Errors: a system whose lab cannot be brought up; the runs' own failures are in the cells.
+/// Errors: [`Error::Docker`] when the Engine fails an image inspect; [`Error::Definition`].
+pub async fn runnable_here(docker: &Docker, home: &Home) -> Result<Selection> {
+    let (mut run, mut skipped) = (Vec::new(), Vec::new());
+    for c in lab::catalog(docker, home).await? {
+        let missing: Vec<&str> = c
+            .images
+            .iter()
+            .filter(|i| !i.built_here && !i.present)
+            .map(|i| i.image.as_str())
+            .collect();
+        if missing.is_empty() {
+            run.push(c.system);
+        } else {
+            skipped.push(format!(
+                "{}: {} not on this Engine (`docker pull` it to include it)",
+                c.system,
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(Selection {
+        systems: run,
+        skipped,
+    })
+}
+
+/// How many runs `systems` take, and about how long (runs, their loads, [`RUN_OVERHEAD`] each,
+/// [`LAB_OVERHEAD`] per system).
+///
+/// Errors: [`Error::Definition`] for a definition that does not parse.
+pub fn plan(home: &Home, systems: &[String], opts: &TableOptions) -> Result<(usize, Duration)> {
+    let mut runs = 0;
+    for system in systems {
+        let def = home.definition(system, None)?;
+        runs += Experiment::for_system(!def.system.has_leader()).len() * opts.repeat.max(1);
+    }
+    let time = (opts.load() + RUN_OVERHEAD) * runs as u32 + LAB_OVERHEAD * systems.len() as u32;
+    Ok((runs, time))
+}
+
+/// Measure the table for `systems`, one after another, into a new folder under
+/// `opts.runs_dir` (`<time>-table/`, holding every run's folder, `table.md` and `table.json`,
+/// rewritten after each run). Each system's lab is brought up once (or reused if it is up),
+/// every run of it uses it, and it is taken down at the end unless it was up before. A system
+/// whose lab cannot be brought up gets its error in its row, and the others are still measured.
+/// Cancelling `cancel` (Ctrl-C) stops after the run in progress has restored its faults.
+/// `progress` hears of each run as it starts and ends.
+///
+/// Errors: [`Error::Io`] when the folder cannot be made or written; [`Error::Definition`].
 pub async fn measure(
     docker: &Docker,
     home: &Home,
-    systems: &[String],
+    selection: Selection,
     opts: &TableOptions,
     cancel: &CancellationToken,
     sink: &mut dyn Sink,
-) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for system in systems {
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Table> {
+    let Selection { systems, skipped } = selection;
+    let (total, _) = plan(home, &systems, opts)?;
+    let folder = crate::report::stamped_dir(&opts.runs_dir, "table")?;
+    let mut table = Table {
+        started: crate::report::now_rfc3339(),
+        folder: folder.clone(),
+        options: opts.clone(),
+        rows: Vec::new(),
+        skipped,
+        interrupted: false,
+    };
+    let run_opts = RunOptions {
+        keep: true,
+        reuse: true,
+        runs_dir: folder.clone(),
+        history_max: Some(crate::load::history::DEFAULT_MAX_BYTES),
+    };
+    let repeat = opts.repeat.max(1);
+    let mut done = 0;
+    for system in &systems {
+        if cancel.is_cancelled() {
+            break;
+        }
         home.check_system(system)?;
         let def = home.definition(system, None)?;
         let leaderless = !def.system.has_leader();
+        let experiments = Experiment::for_system(leaderless);
+        let mut images: Vec<String> = Vec::new();
+        for c in def.nodes(3)?.iter().flat_map(|n| &n.containers) {
+            if !images.contains(&c.image) {
+                images.push(c.image.clone());
+            }
+        }
+        table.rows.push(Row {
+            system: system.clone(),
+            title: def.perseus.title.clone().unwrap_or_else(|| system.clone()),
+            leaderless,
+            images,
+            error: None,
+            cells: experiments
+                .iter()
+                .map(|e| Cell::new(*e, leaderless))
+                .collect(),
+        });
+        let row = table.rows.len() - 1;
+        progress(&Progress {
+            done,
+            total,
+            what: format!("{system}: lab up"),
+        });
         let owned = if lab::labs_up(docker).await?.contains(system) {
             None
         } else {
@@ -232,60 +586,48 @@ pub async fn measure(
                 ready_timeout: None,
                 images: Vec::new(),
             };
-            let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
-            Some(lab::up(docker, home, system, &up, cancel, &mut progress).await?)
-        };
-        let mut row = Row {
-            system: system.clone(),
-            title: def.perseus.title.clone().unwrap_or_else(|| system.clone()),
-            target: if leaderless { "n1" } else { "leader" }.into(),
-            crashed: Cell::default(),
-            isolated: Cell::default(),
-        };
-        let run_opts = RunOptions {
-            keep: true,
-            reuse: true,
-            runs_dir: opts.runs_dir.clone(),
-            history_max: Some(crate::load::history::DEFAULT_MAX_BYTES),
+            let mut say = |l: &str| sink.event(&Event::Say(l.to_string()));
+            match lab::up(docker, home, system, &up, cancel, &mut say).await {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    sink.event(&Event::Say(format!("== table: {system}: {e}")));
+                    table.rows[row].error = Some(e.to_string());
+                    done += experiments.len() * repeat;
+                    write(&table)?;
+                    continue;
+                }
+            }
         };
         let mut outcome: Result<()> = Ok(());
-        'runs: for r in 0..opts.repeat.max(1) {
-            for exp in [Experiment::CrashedLeader, Experiment::IsolatedLeader] {
+        'runs: for r in 0..repeat {
+            for (k, exp) in experiments.iter().enumerate() {
                 if cancel.is_cancelled() {
                     break 'runs;
                 }
-                let sc = scenario(system, leaderless, exp, opts.before, opts.hold, opts.after);
+                let what = format!("{system} {} run {}/{repeat}", exp.name(), r + 1);
+                progress(&Progress {
+                    done,
+                    total,
+                    what: what.clone(),
+                });
+                sink.event(&Event::Say(format!("== table: {what}")));
+                let sc = scenario(system, leaderless, *exp, opts.before, opts.hold, opts.after);
                 let file = ScenarioFile::made(&format!("(perseus table {system})"), sc)?;
-                sink.event(&Event::Say(format!(
-                    "== table: {system} {} run {}/{}",
-                    exp.name(),
-                    r + 1,
-                    opts.repeat.max(1)
-                )));
-                let cell = match exp {
-                    Experiment::CrashedLeader => &mut row.crashed,
-                    Experiment::IsolatedLeader => &mut row.isolated,
-                };
                 match runner::run(docker, home, &file, &run_opts, cancel, sink).await {
                     Ok((rec, dir)) => {
-                        cell.runs.push(dir.display().to_string());
-                        match (rec.outcome, rec.effects.first(), rec.steps.get(1)) {
-                            (Outcome::Passed | Outcome::Failed, Some(fx), restore) => {
-                                cell.windows_s.push(fx.cluster.length_s);
-                                let restored_at = restore.map(|s| s.fired_s).unwrap_or(f64::MAX);
-                                cell.until_restore
-                                    .push(fx.cluster.open || fx.cluster.end_s >= restored_at);
-                            }
-                            _ => cell
-                                .failed
-                                .push(rec.error.unwrap_or_else(|| rec.outcome.word().to_string())),
-                        }
+                        let name = dir
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        table.rows[row].cells[k].add(&rec, name);
                     }
                     Err(e) => {
                         outcome = Err(e);
                         break 'runs;
                     }
                 }
+                done += 1;
+                write(&table)?;
             }
         }
         if let Some(handle) = owned {
@@ -294,51 +636,184 @@ pub async fn measure(
             }
         }
         outcome?;
-        rows.push(row);
     }
-    Ok(rows)
+    table.interrupted = cancel.is_cancelled();
+    progress(&Progress {
+        done,
+        total,
+        what: if table.interrupted {
+            "interrupted".into()
+        } else {
+            "done".into()
+        },
+    });
+    write(&table)?;
+    Ok(table)
 }
 
-/// The table in Markdown, with a line per leaderless system saying what the faults hit.
-pub fn render(rows: &[Row], opts: &TableOptions) -> String {
-    let mut s =
-        String::from("| database | crashed leader | isolated leader |\n| --- | --- | --- |\n");
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} |",
-            r.title,
-            r.crashed.render(),
-            r.isolated.render()
-        );
+/// Write `table.md` and `table.json` into the table's folder.
+fn write(table: &Table) -> Result<()> {
+    let put = |name: &str, text: String| {
+        let path = table.folder.join(name);
+        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
+    };
+    put("table.md", markdown(table))?;
+    put(
+        "table.json",
+        serde_json::to_string_pretty(table).expect("a table serialises") + "\n",
+    )
+}
+
+/// The tables in Markdown: the 2017 summary (crashed and isolated leader), the 2018 one (a node
+/// isolated, then reconnected: the leader and a follower), the anomalies per experiment, and a
+/// link to every run's report.
+pub fn markdown(table: &Table) -> String {
+    let mut s = render(&table.rows, &table.options);
+    if !table.skipped.is_empty() {
+        let _ = writeln!(s, "\nLeft out: {}.", table.skipped.join("; "));
     }
-    let _ = writeln!(
-        s,
-        "\nMedian cluster-wide unavailability window (range) over {} run(s) each: the fault at {}, the restart or heal {} later, {} more load.",
-        opts.repeat.max(1),
+    if table.interrupted {
+        let _ = writeln!(s, "\nInterrupted: not every run was made.");
+    }
+    let _ = writeln!(s, "\n## Runs\n");
+    for r in &table.rows {
+        if let Some(e) = &r.error {
+            let _ = writeln!(s, "- {}: the lab did not come up: {e}", r.title);
+        }
+        for c in &r.cells {
+            let links: Vec<String> = c
+                .runs
+                .iter()
+                .map(|d| format!("[{d}]({d}/report.md)"))
+                .collect();
+            if !links.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "- {} {}: {}",
+                    r.title,
+                    c.experiment.title(),
+                    links.join(", ")
+                );
+            }
+        }
+    }
+    s
+}
+
+/// The three tables, each with what its cells mean.
+pub fn render(rows: &[Row], opts: &TableOptions) -> String {
+    let mut s = String::new();
+    let n = opts.repeat.max(1);
+    let times = format!(
+        "the fault at {}, the restart or heal {} later, {} more load",
         crate::units::show(opts.before),
         crate::units::show(opts.hold),
         crate::units::show(opts.after)
     );
+    let cell = |r: &Row, e: Experiment, f: &dyn Fn(&Cell) -> String| {
+        r.cell(e).map(f).unwrap_or_else(|| "-".into())
+    };
+
+    let _ = writeln!(s, "## Crashed and isolated leader (the 2017 summary)\n");
+    let _ = writeln!(
+        s,
+        "| database | crashed leader | isolated leader | images |\n| --- | --- | --- | --- |"
+    );
+    for r in rows {
+        let window = |c: &Cell| c.window.render(2) + &c.failures();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.title,
+            cell(r, Experiment::CrashedLeader, &window),
+            cell(r, Experiment::IsolatedLeader, &window),
+            r.images.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nMedian cluster-wide unavailability window (range) over {n} run(s) each: {times}."
+    );
     let leaderless: Vec<&str> = rows
         .iter()
-        .filter(|r| r.target != "leader")
+        .filter(|r| r.leaderless)
         .map(|r| r.title.as_str())
         .collect();
     if !leaderless.is_empty() {
         let _ = writeln!(
             s,
-            "{} {} no leader: the fault hit n1.",
+            "{} {} no leader: the faults hit n1, and there is no follower to isolate.",
             leaderless.join(", "),
             if leaderless.len() == 1 { "has" } else { "have" }
         );
     }
+
+    let _ = writeln!(
+        s,
+        "\n## One node isolated, then reconnected (the 2018 summary)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| database | isolated | downtime on isolation | partial downtime on isolation | disturbance time | downtime on recovery | partial downtime on recovery | recovery time |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for r in rows {
+        for c in r
+            .cells
+            .iter()
+            .filter(|c| c.experiment != Experiment::CrashedLeader)
+        {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.title,
+                c.target,
+                c.downtime.render(1) + &c.failures(),
+                c.partial_downtime.render(1),
+                c.disturbance.render(1),
+                c.recovery_downtime.render(1),
+                c.recovery_partial_downtime.render(1),
+                c.recovery.render(1)
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nMedian (range) over {n} run(s) each, {times}, in 100 ms slices: downtime, no node \
+         served; partial downtime, only one of the three did; disturbance time, from the \
+         isolation until two nodes served steadily (each in every slice of a full second); \
+         recovery time, from the heal until all three did. `≥`: not before the heal (or the end)."
+    );
+
+    let _ = writeln!(s, "\n## Anomalies, final read included\n");
+    let _ = writeln!(
+        s,
+        "| database | crashed leader | isolated leader | isolated follower |\n| --- | --- | --- | --- |"
+    );
+    for r in rows {
+        let loss = |c: &Cell| c.render_anomalies();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.title,
+            cell(r, Experiment::CrashedLeader, &loss),
+            cell(r, Experiment::IsolatedLeader, &loss),
+            cell(r, Experiment::IsolatedFollower, &loss)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nLost writes, stale, reverted and impossible reads, summed over the {n} run(s) of each \
+         experiment: what the loop saw, and the final read of every key after the restore."
+    );
     s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::measure::Window;
+    use crate::load::serving::Serving;
+    use crate::report::{FiredStep, Plan, PlanLoad, StepEffect};
 
     fn opts() -> TableOptions {
         TableOptions {
@@ -351,53 +826,205 @@ mod tests {
     }
 
     #[test]
-    fn cells_show_the_median_and_the_range() {
-        let c = Cell {
-            windows_s: vec![1.97, 1.03, 1.25],
-            until_restore: vec![false; 3],
-            ..Cell::default()
+    fn series_show_the_median_and_the_range() {
+        let mut c = Series::default();
+        for w in [1.97, 1.03, 1.25] {
+            c.push(w, false);
+        }
+        assert_eq!(c.render(2), "1.25 s (1.03–1.97 s)");
+        let mut even = Series::default();
+        even.push(1.0, false);
+        even.push(2.0, true);
+        assert_eq!(even.render(1), "≥ 1.5 s (1.0–2.0 s)");
+        let mut same = Series::default();
+        same.push(0.0, false);
+        same.push(0.0, false);
+        assert_eq!(same.render(1), "0.0 s");
+        assert_eq!(Series::default().render(2), "-");
+    }
+
+    /// A completed run of an isolation: the window, and who served during and after it.
+    fn record(window: f64, during: Serving, after: Serving, lost: u64) -> RunRecord {
+        let plan = Plan {
+            name: "t".into(),
+            description: None,
+            system: "etcd".into(),
+            nodes: 3,
+            load: PlanLoad {
+                duration: Duration::from_secs(30),
+                clients_per_node: 1,
+                op_timeout: Duration::from_secs(1),
+                warmup: Duration::from_secs(60),
+            },
         };
-        assert_eq!(c.render(), "1.25 s (1.03–1.97 s)");
-        let even = Cell {
-            windows_s: vec![1.0, 2.0],
-            until_restore: vec![false, true],
-            failed: vec!["x".into()],
-            ..Cell::default()
+        let mut rec = RunRecord::new(plan, "r".into(), vec!["n1".into(), "n2".into()]);
+        rec.outcome = Outcome::Failed;
+        let effect = |at: f64, w: f64, s: Serving| StepEffect {
+            index: 0,
+            label: "x".into(),
+            fired_s: at,
+            cluster: Window {
+                start_s: at,
+                end_s: at + w,
+                length_s: w,
+                open: false,
+            },
+            nodes: Vec::new(),
+            recovery: Vec::new(),
+            serving: Some(s),
         };
-        assert_eq!(even.render(), "≥ 1.50 s (1.00–2.00 s), 1 run(s) failed");
-        assert_eq!(Cell::default().render(), "-");
+        rec.effects = vec![effect(5.0, window, during), effect(20.0, 0.0, after)];
+        let step = FiredStep {
+            index: 1,
+            name: Some("mend".into()),
+            fault: "heal".into(),
+            aim: "all".into(),
+            nodes: Vec::new(),
+            scheduled_s: 20.0,
+            fired_s: 20.0,
+            applied_s: 20.0,
+            late_ms: 0.0,
+            at: String::new(),
+            detail: "healed".into(),
+        };
+        rec.steps = vec![step.clone(), step];
+        let mut load: crate::load::summary::Summary = crate::load::summary::Summary::new(
+            "r".into(),
+            String::new(),
+            vec!["n1".into()],
+            30_000_000,
+            false,
+            Vec::new(),
+        );
+        load.safety.lost_writes = lost;
+        rec.load = Some(load);
+        rec
+    }
+
+    fn serving(none: f64, minority: f64, majority: Option<f64>, all: Option<f64>) -> Serving {
+        Serving {
+            span_s: 15.0,
+            none_s: none,
+            minority_s: minority,
+            majority_steady_s: majority,
+            all_steady_s: all,
+        }
     }
 
     #[test]
-    fn the_table_is_the_seeds_markdown() {
-        let row = |title: &str, target: &str, w: f64| Row {
-            system: title.to_lowercase(),
-            title: title.into(),
-            target: target.into(),
-            crashed: Cell {
-                windows_s: vec![w],
-                until_restore: vec![false],
-                ..Cell::default()
-            },
-            isolated: Cell::default(),
+    fn a_cell_takes_the_2017_and_2018_measures_and_sums_the_anomalies() {
+        let mut c = Cell::new(Experiment::IsolatedLeader, false);
+        c.add(
+            &record(
+                2.4,
+                serving(2.0, 0.5, Some(2.5), Some(0.0)),
+                serving(0.0, 0.0, Some(0.0), Some(1.2)),
+                0,
+            ),
+            "a".into(),
+        );
+        c.add(
+            &record(
+                3.0,
+                serving(3.0, 0.0, None, None),
+                serving(0.3, 0.0, Some(0.3), None),
+                7,
+            ),
+            "b".into(),
+        );
+        assert_eq!(c.window.render(2), "2.70 s (2.40–3.00 s)");
+        assert_eq!(c.downtime.render(1), "2.5 s (2.0–3.0 s)");
+        assert_eq!(c.partial_downtime.render(1), "0.2 s (0.0–0.5 s)");
+        assert_eq!(c.disturbance.render(1), "≥ 8.8 s (2.5–15.0 s)");
+        assert_eq!(c.recovery_downtime.render(1), "0.1 s (0.0–0.3 s)");
+        assert_eq!(c.recovery.render(1), "≥ 8.1 s (1.2–15.0 s)");
+        assert_eq!(c.render_anomalies(), "7: 7 lost writes");
+        assert_eq!(c.runs, vec!["a", "b"]);
+        let mut rec = record(
+            1.0,
+            serving(0.0, 0.0, None, None),
+            serving(0.0, 0.0, None, None),
+            0,
+        );
+        rec.outcome = Outcome::Error;
+        rec.error = Some("the warm-up failed".into());
+        c.add(&rec, "c".into());
+        assert_eq!(c.failed, vec!["the warm-up failed"]);
+        assert_eq!(
+            c.window.values_s.len(),
+            2,
+            "a run that did not complete adds no value"
+        );
+        assert_eq!(
+            Cell::new(Experiment::IsolatedFollower, false).render_anomalies(),
+            "-"
+        );
+    }
+
+    #[test]
+    fn the_tables_are_the_seeds_markdown() {
+        let row = |title: &str, leaderless: bool, w: f64| {
+            let mut cells: Vec<Cell> = Experiment::for_system(leaderless)
+                .iter()
+                .map(|e| Cell::new(*e, leaderless))
+                .collect();
+            cells[0].add(
+                &record(
+                    w,
+                    serving(w, 0.0, Some(w), Some(w)),
+                    serving(0.0, 0.0, Some(0.0), Some(0.5)),
+                    0,
+                ),
+                "r1".into(),
+            );
+            Row {
+                system: title.to_lowercase(),
+                title: title.into(),
+                leaderless,
+                images: vec![format!("perseus/{}:1", title.to_lowercase())],
+                error: None,
+                cells,
+            }
         };
         let t = render(
-            &[row("etcd", "leader", 1.3), row("Gryadka", "n1", 0.04)],
+            &[row("etcd", false, 1.3), row("Gryadka", true, 0.04)],
             &opts(),
         );
-        assert!(t.starts_with("| database | crashed leader | isolated leader |\n| --- | --- | --- |\n| etcd | 1.30 s | - |\n| Gryadka | 0.04 s | - |\n"), "{t}");
+        assert!(t.starts_with("## Crashed and isolated leader (the 2017 summary)\n\n| database | crashed leader | isolated leader | images |\n| --- | --- | --- | --- |\n| etcd | 1.30 s | - | perseus/etcd:1 |\n| Gryadka | 0.04 s | - | perseus/gryadka:1 |\n"), "{t}");
         assert!(
-            t.contains("Gryadka has no leader: the fault hit n1."),
+            t.contains(
+                "Gryadka has no leader: the faults hit n1, and there is no follower to isolate."
+            ),
             "{t}"
         );
+        assert!(t.contains("| database | isolated | downtime on isolation | partial downtime on isolation | disturbance time | downtime on recovery | partial downtime on recovery | recovery time |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n| etcd | leader | - | - | - | - | - | - |\n| etcd | follower | - | - | - | - | - | - |\n| Gryadka | n1 | - | - | - | - | - | - |\n"), "{t}");
+        assert!(t.contains("| database | crashed leader | isolated leader | isolated follower |\n| --- | --- | --- | --- |\n| etcd | 0 | - | - |\n| Gryadka | 0 | - | - |\n"), "{t}");
+        let table = Table {
+            started: String::new(),
+            folder: "runs/t".into(),
+            options: opts(),
+            rows: vec![row("etcd", false, 1.3)],
+            skipped: vec!["cockroach: cockroachdb/cockroach:v25.2.4 not on this Engine".into()],
+            interrupted: false,
+        };
+        let md = markdown(&table);
+        assert!(
+            md.contains("- etcd crashed leader: [r1](r1/report.md)\n"),
+            "{md}"
+        );
+        assert!(md.contains("Left out: cockroach: "), "{md}");
+        let json = serde_json::to_value(&table).unwrap();
+        assert_eq!(json["rows"][0]["cells"][0]["experiment"], "crashed-leader");
+        assert_eq!(json["rows"][0]["cells"][2]["target"], "follower");
+        assert_eq!(json["options"]["hold"], "15s");
     }
 
     #[test]
     fn table_scenarios_are_valid_scenarios() {
         for leaderless in [false, true] {
-            for exp in [Experiment::CrashedLeader, Experiment::IsolatedLeader] {
+            for exp in Experiment::for_system(leaderless) {
                 let o = opts();
-                let sc = scenario("etcd", leaderless, exp, o.before, o.hold, o.after);
+                let sc = scenario("etcd", leaderless, *exp, o.before, o.hold, o.after);
                 let text = serde_yaml::to_string(&sc).unwrap();
                 let back = crate::scenario::parse(std::path::Path::new("t.yaml"), &text).unwrap();
                 assert_eq!(back, sc, "{text}");
@@ -405,6 +1032,15 @@ mod tests {
             }
         }
         let o = opts();
+        let sc = scenario(
+            "etcd",
+            false,
+            Experiment::IsolatedFollower,
+            o.before,
+            o.hold,
+            o.after,
+        );
+        assert_eq!(sc.steps[0].describe(), "isolate follower");
         let sc = scenario(
             "gryadka",
             true,

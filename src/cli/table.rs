@@ -1,0 +1,171 @@
+//! `perseus table`: the systems asked (or every one that runs here), measured one after another,
+//! with a progress bar on stderr and the tables on stdout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use perseus::lab::Home;
+use perseus::scenario::table::{self, Experiment, Progress, Selection, TableOptions};
+use perseus::Error;
+
+use super::run::{RunView, RUN_STOPPING};
+use super::{interrupt_token, parse_duration};
+
+#[derive(Debug, Args)]
+pub(super) struct TableArgs {
+    /// The systems, one row each (etcd gryadka ...).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    systems: Vec<String>,
+    /// Every system that runs here: those built from Debian packages, and those whose official
+    /// images are on this Engine.
+    #[arg(long)]
+    all: bool,
+    /// Print the systems, the experiments and about how long they take; run nothing.
+    #[arg(long)]
+    plan: bool,
+    /// Runs per experiment.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Load before the fault.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    before: Duration,
+    /// From the fault to the restart (crashed) or heal (isolated).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    hold: Duration,
+    /// Load after the restart or heal.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    after: Duration,
+    /// Where the table's folder (runs/<time>-table/) goes.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+}
+
+/// About how long, in minutes (`about 6 min`).
+fn about(d: Duration) -> String {
+    format!("about {} min", d.as_secs().div_ceil(60))
+}
+
+pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
+    let home = Home::locate()?;
+    for s in &args.systems {
+        home.check_system(s)?;
+    }
+    if args.repeat == 0 || args.repeat > 100 {
+        return Err(Error::BadInput(format!(
+            "--repeat {} is out of range: give 1 to 100",
+            args.repeat
+        ))
+        .into());
+    }
+    if args.hold.is_zero() || args.before.is_zero() || args.after < Duration::from_secs(1) {
+        return Err(Error::BadInput(format!(
+            "--before {} --hold {} --after {} do not fit: the fault needs load before it, a hold, and at least 1s of load after the restore",
+            humantime::format_duration(args.before),
+            humantime::format_duration(args.hold),
+            humantime::format_duration(args.after)
+        ))
+        .into());
+    }
+    let opts = TableOptions {
+        repeat: args.repeat,
+        before: args.before,
+        hold: args.hold,
+        after: args.after,
+        runs_dir: args.runs_dir,
+    };
+    let docker = perseus::docker::connect().await?;
+    let selection = if args.all {
+        table::runnable_here(&docker, &home).await?
+    } else {
+        Selection {
+            systems: args.systems,
+            skipped: Vec::new(),
+        }
+    };
+    let (runs, time) = table::plan(&home, &selection.systems, &opts)?;
+    if args.plan {
+        for s in &selection.systems {
+            let def = home.definition(s, None)?;
+            let names: Vec<&str> = Experiment::for_system(!def.system.has_leader())
+                .iter()
+                .map(|e| e.name())
+                .collect();
+            println!("{s}: {} x {}", names.join(", "), opts.repeat);
+        }
+        for s in &selection.skipped {
+            println!("left out: {s}");
+        }
+        println!(
+            "{runs} runs of {} load, {}",
+            humantime::format_duration(opts.load()),
+            about(time)
+        );
+        return Ok(0);
+    }
+    eprintln!(
+        "table: {} system(s), {runs} runs of {} load, {}",
+        selection.systems.len(),
+        humantime::format_duration(opts.load()),
+        about(time)
+    );
+    for s in &selection.skipped {
+        eprintln!("table: left out {s}");
+    }
+    let bar = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(runs as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} runs, {eta} left: {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b.enable_steady_tick(Duration::from_secs(1));
+            b
+        })
+    };
+    let shown = bar.clone();
+    let started = std::time::Instant::now();
+    let mut progress = move |p: &Progress| match &shown {
+        Some(b) => {
+            b.set_position(p.done as u64);
+            b.set_message(p.what.clone());
+        }
+        None => {
+            let left = if p.done > 0 {
+                let per = started.elapsed() / p.done as u32;
+                format!(", {} left", about(per * (p.total - p.done) as u32))
+            } else {
+                String::new()
+            };
+            eprintln!("table: {}/{} runs done{left}: {}", p.done, p.total, p.what);
+        }
+    };
+    let cancel = interrupt_token(RUN_STOPPING);
+    let mut view = RunView::for_table(bar.clone());
+    let measured = table::measure(
+        &docker,
+        &home,
+        selection,
+        &opts,
+        &cancel,
+        &mut view,
+        &mut progress,
+    )
+    .await;
+    view.done();
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let t = measured?;
+    print!("{}", table::render(&t.rows, &t.options));
+    eprintln!(
+        "table: {} in {}; every run's folder is in {}",
+        t.folder.join("table.md").display(),
+        humantime::format_duration(Duration::from_secs(started.elapsed().as_secs())),
+        t.folder.display()
+    );
+    Ok(if t.failed() || t.interrupted { 1 } else { 0 })
+}

@@ -1,0 +1,277 @@
+//! `perseus table` and the 2018 summary's measures on real labs: who served, slice by slice,
+//! against outages the tests make themselves (three paused Redis servers, then one, then none),
+//! an etcd table whose isolated follower costs nothing and whose isolated leader does, and the
+//! plan of `perseus table --all` (the whole table itself is not run here: it takes an hour).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn dirs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("a number: {v}"))
+}
+
+#[test]
+fn paused_redis_servers_are_downtime_then_partial_downtime_then_steady_service() {
+    let _lab = LabGuard::lock_only("redis");
+    let tmp = tempfile::tempdir().unwrap();
+    // All three servers frozen for 2 s, then n3 alone serves for 2 s, then all three do.
+    let file = tmp.path().join("serving.yaml");
+    std::fs::write(
+        &file,
+        "\
+name: redis-serving
+system: redis
+nodes: 3
+load: {duration: 12s}
+steps:
+  - {name: freeze, at: 3s, fault: pause, target: [n1, n2, n3]}
+  - {name: thaw-one, at: 5s, fault: resume, target: n3}
+  - {name: thaw-rest, at: 7s, fault: resume, target: [n1, n2]}
+",
+    )
+    .unwrap();
+    let run = run_scenario(file.to_str().unwrap(), &[], 0);
+    let fx = run.summary["effects"].as_array().unwrap();
+    let serving = |k: usize| {
+        let s = &fx[k]["serving"];
+        eprintln!("{}: {s}", fx[k]["label"]);
+        (
+            f(&s["span_s"]),
+            f(&s["none_s"]),
+            f(&s["minority_s"]),
+            s["majority_steady_s"].as_f64(),
+            s["all_steady_s"].as_f64(),
+        )
+    };
+    // Frozen: no node serves in (nearly) every slice; the first may hold the last successes
+    // before the freezer took hold.
+    let (span, none, minority, majority, all) = serving(0);
+    assert!((1.9..=2.0).contains(&span), "{span}");
+    assert!(none >= span - 0.2, "downtime {none} of {span}");
+    assert!(minority <= 0.1, "{minority}");
+    assert_eq!((majority, all), (None, None));
+    // n3 alone: partial downtime, and never a majority.
+    let (span, none, minority, majority, all) = serving(1);
+    assert!(none <= 0.2, "{none}");
+    assert!(
+        minority >= span - 0.2 && minority <= span,
+        "partial downtime {minority} of {span}"
+    );
+    assert_eq!((majority, all), (None, None));
+    // All three again: steady at once (a blocked request is answered as its server thaws).
+    let (span, none, minority, majority, all) = serving(2);
+    assert!((4.9..=5.0).contains(&span), "{span}");
+    assert_eq!(none, 0.0);
+    assert!(minority <= 0.2, "{minority}");
+    assert!(majority.is_some_and(|t| t <= 0.2), "{majority:?}");
+    assert!(all.is_some_and(|t| t <= 0.3), "{all:?}");
+    let report = std::fs::read_to_string(run.dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("| from | span | no node served | fewer than 2 of 3 served | until 2 of 3 served steadily | until all 3 served steadily |"),
+        "{report}"
+    );
+    let section = report
+        .split("### Who served")
+        .nth(1)
+        .expect("the report says who served");
+    let freeze: Vec<&str> = section
+        .lines()
+        .find(|l| l.starts_with("| 3.00 s pause"))
+        .unwrap_or_else(|| panic!("{section}"))
+        .split('|')
+        .map(str::trim)
+        .collect();
+    assert!(matches!(freeze[2], "1.9 s" | "2.0 s"), "{freeze:?}");
+    assert!(
+        freeze[5].starts_with("≥ ") && freeze[6].starts_with("≥ "),
+        "no steady service while frozen: {freeze:?}"
+    );
+}
+
+#[test]
+fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing() {
+    let _lock = LabGuard::lock_only("etcd");
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let out = run(
+        &[
+            "table",
+            "etcd",
+            "--repeat",
+            "1",
+            "--before",
+            "3s",
+            "--hold",
+            "6s",
+            "--after",
+            "5s",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        0,
+    );
+    let table = stdout(&out);
+    eprintln!("{table}\n{}", stderr(&out));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0],
+        "## Crashed and isolated leader (the 2017 summary)"
+    );
+    assert_eq!(
+        lines[2],
+        "| database | crashed leader | isolated leader | images |"
+    );
+    let cells: Vec<&str> = lines[4].split('|').map(str::trim).collect();
+    assert_eq!(
+        (cells[1], cells[4]),
+        ("etcd", "perseus/etcd:3.4"),
+        "{table}"
+    );
+    for cell in &cells[2..4] {
+        let secs: f64 = cell
+            .trim_start_matches("≥ ")
+            .trim_end_matches(" s")
+            .parse()
+            .unwrap_or_else(|_| panic!("a window in seconds: {cell:?} in {table}"));
+        assert!(secs > 0.1 && secs < 6.0, "{table}");
+    }
+    assert!(table.contains("| etcd | leader | "), "{table}");
+    assert!(table.contains("| etcd | follower | "), "{table}");
+    assert!(
+        table.contains("| database | crashed leader | isolated leader | isolated follower |\n| --- | --- | --- | --- |\n| etcd | 0 | 0 | 0 |\n"),
+        "{table}"
+    );
+
+    // One folder for the table, holding table.md, table.json and a folder per run.
+    let folders = dirs_in(&runs);
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    assert!(folder.to_string_lossy().ends_with("-table"), "{folder:?}");
+    let md = std::fs::read_to_string(folder.join("table.md")).unwrap();
+    assert!(
+        md.starts_with(&table),
+        "table.md is what was printed, then the runs:\n{md}"
+    );
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("table.json")).unwrap()).unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(row["system"], "etcd");
+    let cells = row["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 3);
+    assert_eq!(dirs_in(folder).len(), 3, "a run folder per run");
+    for c in cells {
+        let run = c["runs"][0].as_str().unwrap();
+        assert!(md.contains(&format!("[{run}]({run}/report.md)")), "{md}");
+        // The table's numbers are the run's own.
+        let summary: Value =
+            serde_json::from_slice(&std::fs::read(folder.join(run).join("summary.json")).unwrap())
+                .unwrap();
+        let during = &summary["effects"][0]["serving"];
+        let after = &summary["effects"][1]["serving"];
+        assert_eq!(c["downtime"]["values_s"][0], during["none_s"], "{c}");
+        assert_eq!(c["partial_downtime"]["values_s"][0], during["minority_s"]);
+        assert_eq!(c["recovery_downtime"]["values_s"][0], after["none_s"]);
+        assert_eq!(
+            c["window"]["values_s"][0],
+            summary["effects"][0]["cluster"]["length_s"]
+        );
+        assert_eq!(c["anomalies"]["lost_writes"], 0, "{c}");
+        // Every node serves steadily again within the 5 s after the restore.
+        let recovery = f(&c["recovery"]["values_s"][0]);
+        assert!(
+            recovery < 4.0 && c["recovery"]["at_least"][0] == false,
+            "{c}"
+        );
+    }
+    let cell = |name: &str| cells.iter().find(|c| c["experiment"] == name).unwrap();
+    // The isolated follower: the leader and the other follower go on serving.
+    let follower = cell("isolated-follower");
+    assert_eq!(follower["target"], "follower");
+    assert!(f(&follower["downtime"]["values_s"][0]) <= 0.3, "{follower}");
+    assert!(
+        f(&follower["disturbance"]["values_s"][0]) <= 1.5,
+        "{follower}"
+    );
+    // The isolated leader: nobody serves until the others elect a leader, then two do.
+    let leader = cell("isolated-leader");
+    let (down, partial, disturbance) = (
+        f(&leader["downtime"]["values_s"][0]),
+        f(&leader["partial_downtime"]["values_s"][0]),
+        f(&leader["disturbance"]["values_s"][0]),
+    );
+    assert!((0.3..6.0).contains(&down), "{leader}");
+    assert!(disturbance >= down + partial - 0.05, "{leader}");
+    assert!(
+        disturbance < 6.0 && leader["disturbance"]["at_least"][0] == false,
+        "{leader}"
+    );
+    assert_eq!(leftovers("etcd"), (0, 0, 0), "the table's lab is gone");
+}
+
+#[test]
+fn table_all_plans_every_system_that_runs_here_and_bad_input_is_refused() {
+    let _lock = LabGuard::lock_only("etcd");
+    let out = run(&["table", "--all", "--plan", "--repeat", "2"], 0);
+    let plan = stdout(&out);
+    let lines: Vec<&str> = plan.lines().collect();
+    let mut runs = 0;
+    for system in systems_defined() {
+        let planned = lines.iter().find(|l| l.starts_with(&format!("{system}: ")));
+        let left = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("left out: {system}: ")));
+        match (planned, left) {
+            (Some(l), None) => {
+                let experiments = l.split(": ").nth(1).unwrap();
+                assert!(
+                    experiments == "crashed-leader, isolated-leader, isolated-follower x 2"
+                        || experiments == "crashed-leader, isolated-leader x 2",
+                    "{l}"
+                );
+                runs += 2 * experiments.matches(',').count() + 2;
+            }
+            (None, Some(l)) => assert!(l.contains("not on this Engine"), "{l}"),
+            _ => panic!("{system} is planned or left out, once: {plan}"),
+        }
+    }
+    for local in ["etcd", "redis", "gryadka", "zookeeper"] {
+        assert!(
+            plan.contains(&format!("\n{local}: ")) || plan.starts_with(&format!("{local}: ")),
+            "{plan}"
+        );
+    }
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("{runs} runs of 30s load, about ")),
+        "{plan}"
+    );
+    for bad in [
+        vec!["table", "etcd", "--all"],
+        vec!["table", "etcd", "--repeat", "0"],
+        vec!["table", "mongo"],
+        vec!["table", "etcd", "--after", "0s"],
+    ] {
+        let out = run(&bad, 2);
+        let err = stderr(&out);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: ") || first.starts_with("perseus: "),
+            "one line says what was wrong: {err}"
+        );
+    }
+}
