@@ -238,9 +238,13 @@ impl Cell {
     }
 
     /// Add what a run of this experiment found: the fault is its first step, the restart or
-    /// heal its second. A run that did not complete counts as failed, with why.
+    /// heal its second. A run that did not complete counts as failed, with why; one stopped by
+    /// Ctrl-C only keeps its folder (the table says it was interrupted).
     pub fn add(&mut self, rec: &RunRecord, folder: String) {
         self.runs.push(folder);
+        if rec.outcome == Outcome::Interrupted {
+            return;
+        }
         let completed = matches!(rec.outcome, Outcome::Passed | Outcome::Failed);
         let (Some(fault), Some(restore), Some(step), true) = (
             rec.effects.first(),
@@ -950,6 +954,10 @@ mod tests {
         rec.error = Some("the warm-up failed".into());
         c.add(&rec, "c".into());
         assert_eq!(c.failed, vec!["the warm-up failed"]);
+        rec.outcome = Outcome::Interrupted;
+        c.add(&rec, "d".into());
+        assert_eq!(c.failed.len(), 1, "Ctrl-C is not a failed run");
+        assert_eq!(c.runs, vec!["a", "b", "c", "d"]);
         assert_eq!(
             c.window.values_s.len(),
             2,
