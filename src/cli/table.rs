@@ -15,8 +15,12 @@ use super::{interrupt_token, parse_duration};
 #[derive(Debug, Args)]
 pub(super) struct TableArgs {
     /// The systems, one row each (etcd gryadka ...).
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "render"], conflicts_with_all = ["all", "render"])]
     systems: Vec<String>,
+    /// Measure a past table again from its folder (runs/<time>-table/): every run's summary read
+    /// back, table.md and table.json rewritten, the tables printed; nothing is run.
+    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["all", "plan"])]
+    render: Option<PathBuf>,
     /// Every system that runs here: those built from Debian packages, and those whose official
     /// images are on this Engine.
     #[arg(long)]
@@ -47,6 +51,12 @@ fn about(d: Duration) -> String {
 }
 
 pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
+    if let Some(folder) = &args.render {
+        let t = table::render_again(folder)?;
+        print!("{}", table::render(&t.rows, &t.options));
+        eprintln!("table: {} written again", folder.join("table.md").display());
+        return Ok(0);
+    }
     let home = Home::locate()?;
     for s in &args.systems {
         home.check_system(s)?;

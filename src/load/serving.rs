@@ -17,7 +17,8 @@
 //!   steadily (the seeds' "until all three serve").
 //!
 //! All are multiples of 0.1 s. A time to steadiness that is not reached within the span is `None`:
-//! it is at least the span.
+//! a steady second could still have begun in the span's last nine slices, so the time is at least
+//! [`Serving::steady_not_before_s`], the span less 0.9 s.
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,16 @@ pub struct Serving {
     pub majority_steady_s: Option<f64>,
     /// From the span's start until every node served steadily; `None`: not within the span.
     pub all_steady_s: Option<f64>,
+}
+
+impl Serving {
+    /// The least a time to steadiness that was not reached within the span can be: no full second
+    /// of slices starting earlier was steady, so it began in the last nine slices or later (the
+    /// span less 0.9 s, at least 0).
+    pub fn steady_not_before_s(&self) -> f64 {
+        let slices = (self.span_s * 10.0).round() as usize;
+        slice_s(slices.saturating_sub(STEADY_SLICES - 1))
+    }
 }
 
 /// Who served within `[from_us, to_us)`: `successes[i]` are node `i`'s success timestamps (µs
@@ -140,6 +151,7 @@ mod tests {
         assert_eq!(s.minority_s, 1.5, "{s:?}");
         assert_eq!(s.majority_steady_s, Some(3.5), "{s:?}");
         assert_eq!(s.all_steady_s, None, "{s:?}");
+        assert_eq!(s.steady_not_before_s(), 14.1);
     }
 
     #[test]
@@ -178,6 +190,11 @@ mod tests {
         assert_eq!(
             s.majority_steady_s, None,
             "six slices left: not a full second"
+        );
+        assert_eq!(
+            s.steady_not_before_s(),
+            0.1,
+            "a steady second may begin in slice 1"
         );
         // Successes before the span do not count.
         let s = serving(&[every_10ms(0.0, 5.0)], 5 * MICROS, 7 * MICROS);

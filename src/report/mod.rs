@@ -485,7 +485,8 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
 
 /// Who served from each step to the next, in 100 ms slices ([`crate::load::serving`]): the 2018
 /// summary's downtime, partial downtime, and the times until a majority and until every node
-/// served steadily (`≥ span` when not within the span). Left out for a run folder without them.
+/// served steadily (`≥` the span less 0.9 s when not within it). Left out for a run folder without
+/// them.
 fn serving_md(out: &mut String, r: &RunRecord) {
     let rows: Vec<_> = r
         .steps
@@ -498,16 +499,21 @@ fn serving_md(out: &mut String, r: &RunRecord) {
     }
     let n = r.nodes.len();
     let m = n / 2 + 1;
+    let minority = if m == 2 {
+        format!("only 1 of {n} served")
+    } else {
+        format!("1 to {} of {n} served", m.saturating_sub(1))
+    };
     ln!(out, "\n### Who served, in 100 ms slices\n");
     ln!(
         out,
-        "| from | span | no node served | fewer than {m} of {n} served | until {m} of {n} served steadily | until all {n} served steadily |\n| --- | --- | --- | --- | --- | --- |"
+        "| from | span | no node served | {minority} | until {m} of {n} served steadily | until all {n} served steadily |\n| --- | --- | --- | --- | --- | --- |"
     );
-    let until = |t: Option<f64>, span: f64| match t {
-        Some(t) => format!("{t:.1} s"),
-        None => format!("≥ {span:.1} s"),
-    };
     for (step, s) in rows {
+        let until = |t: Option<f64>| match t {
+            Some(t) => format!("{t:.1} s"),
+            None => format!("≥ {:.1} s", s.steady_not_before_s()),
+        };
         ln!(
             out,
             "| {} {} | {:.1} s | {:.1} s | {:.1} s | {} | {} |",
@@ -516,15 +522,16 @@ fn serving_md(out: &mut String, r: &RunRecord) {
             s.span_s,
             s.none_s,
             s.minority_s,
-            until(s.majority_steady_s, s.span_s),
-            until(s.all_steady_s, s.span_s)
+            until(s.majority_steady_s),
+            until(s.all_steady_s)
         );
     }
     ln!(
         out,
         "\nEach span, from a step to the next (or to the end of the load), is cut into 100 ms slices; \
          a node served in a slice when one of its iterations succeeded in it, and steadily when it \
-         served in each slice of a full second. After a fault these are the downtime, the partial \
+         served in each slice of a full second; `≥`: no steady second began before the span's last \
+         0.9 s. After a fault these are the downtime, the partial \
          downtime and the disturbance time of the 2018 Perseus summary; after a restore, the \
          downtime and partial downtime on recovery, and the recovery time."
     );
@@ -975,10 +982,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("Leader before: n2; after: n1."), "{md}");
-        assert!(md.contains("| from | span | no node served | fewer than 2 of 3 served | until 2 of 3 served steadily | until all 3 served steadily |"), "{md}");
+        assert!(md.contains("| from | span | no node served | only 1 of 3 served | until 2 of 3 served steadily | until all 3 served steadily |"), "{md}");
         assert!(
             md.contains(
-                "| 5.00 s kill n2 (leader) | 7.0 s | 1.3 s | 0.0 s | 1.4 s | ≥ 7.0 s |\n\n"
+                "| 5.00 s kill n2 (leader) | 7.0 s | 1.3 s | 0.0 s | 1.4 s | ≥ 6.1 s |\n\n"
             ),
             "the step without a measure has no row: {md}"
         );
