@@ -225,6 +225,9 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
         (0.3..6.0).contains(&disturbance) && leader["disturbance"]["at_least"][0] == false,
         "{leader}"
     );
+    // Measured again from the runs' own summaries, the table is the same.
+    let again = run(&["table", "--render", folder.to_str().unwrap()], 0);
+    assert_eq!(stdout(&again), table);
     assert_eq!(leftovers("etcd"), (0, 0, 0), "the table's lab is gone");
 }
 
@@ -272,6 +275,7 @@ fn table_all_plans_every_system_that_runs_here_and_bad_input_is_refused() {
         vec!["table", "etcd", "--repeat", "0"],
         vec!["table", "mongo"],
         vec!["table", "etcd", "--after", "0s"],
+        vec!["table", "--render", "/nonexistent-table-folder"],
     ] {
         let out = run(&bad, 2);
         let err = stderr(&out);
