@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use perseus::lab::Home;
-use perseus::scenario::table::{self, Experiment, Progress, Selection, TableOptions};
+use perseus::scenario::table::{self, Progress, Selection, TableOptions};
 use perseus::Error;
 
 use super::run::{RunView, RUN_STOPPING};
@@ -19,7 +19,7 @@ pub(super) struct TableArgs {
     systems: Vec<String>,
     /// Measure a past table again from its folder (runs/<time>-table/): every run's summary read
     /// back, table.md and table.json rewritten, the tables printed; nothing is run.
-    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["all", "plan"])]
+    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["all", "plan", "repeat", "before", "hold", "after", "runs_dir"])]
     render: Option<PathBuf>,
     /// Every system that runs here: those built from Debian packages, and those whose official
     /// images are on this Engine.
@@ -93,14 +93,11 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
             skipped: Vec::new(),
         }
     };
-    let (runs, time) = table::plan(&home, &selection.systems, &opts)?;
+    let plan = table::plan(&home, &selection.systems, &opts)?;
+    let (runs, time) = (plan.runs, plan.time);
     if args.plan {
-        for s in &selection.systems {
-            let def = home.definition(s, None)?;
-            let names: Vec<&str> = Experiment::for_system(!def.system.has_leader())
-                .iter()
-                .map(|e| e.name())
-                .collect();
+        for (s, experiments) in &plan.systems {
+            let names: Vec<&str> = experiments.iter().map(|e| e.name()).collect();
             println!("{s}: {} x {}", names.join(", "), opts.repeat);
         }
         for s in &selection.skipped {

@@ -514,18 +514,35 @@ pub async fn runnable_here(docker: &Docker, home: &Home) -> Result<Selection> {
     })
 }
 
-/// How many runs `systems` take, and about how long (runs, their loads, [`RUN_OVERHEAD`] each,
-/// [`LAB_OVERHEAD`] per system).
+/// What a table will run: per system its experiments, the runs in all, and about how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Per system, in order: the experiments it gets ([`Experiment::for_system`]).
+    pub systems: Vec<(String, &'static [Experiment])>,
+    /// Runs in all: the experiments times `repeat`, summed.
+    pub runs: usize,
+    /// About how long: the runs' loads, [`RUN_OVERHEAD`] per run, [`LAB_OVERHEAD`] per system.
+    pub time: Duration,
+}
+
+/// Plan the table of `systems` with `opts`.
 ///
 /// Errors: [`Error::Definition`] for a definition that does not parse.
-pub fn plan(home: &Home, systems: &[String], opts: &TableOptions) -> Result<(usize, Duration)> {
+pub fn plan(home: &Home, systems: &[String], opts: &TableOptions) -> Result<Plan> {
+    let mut planned = Vec::new();
     let mut runs = 0;
     for system in systems {
         let def = home.definition(system, None)?;
-        runs += Experiment::for_system(!def.system.has_leader()).len() * opts.repeat.max(1);
+        let experiments = Experiment::for_system(!def.system.has_leader());
+        runs += experiments.len() * opts.repeat.max(1);
+        planned.push((system.clone(), experiments));
     }
     let time = (opts.load() + RUN_OVERHEAD) * runs as u32 + LAB_OVERHEAD * systems.len() as u32;
-    Ok((runs, time))
+    Ok(Plan {
+        systems: planned,
+        runs,
+        time,
+    })
 }
 
 /// Measure the table for `systems`, one after another, into a new folder under
@@ -547,7 +564,7 @@ pub async fn measure(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Table> {
     let Selection { systems, skipped } = selection;
-    let (total, _) = plan(home, &systems, opts)?;
+    let total = plan(home, &systems, opts)?.runs;
     let folder = crate::report::stamped_dir(&opts.runs_dir, "table")?;
     let mut table = Table {
         started: crate::report::now_rfc3339(),
@@ -1158,6 +1175,21 @@ mod tests {
         std::fs::remove_dir_all(tmp.path().join("r1")).unwrap();
         let err = render_again(tmp.path()).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{err}");
+    }
+
+    #[test]
+    fn the_plan_counts_each_systems_experiments_and_the_time() {
+        let home = Home::at(env!("CARGO_MANIFEST_DIR"));
+        let p = plan(&home, &["etcd".into(), "gryadka".into()], &opts()).unwrap();
+        assert_eq!(
+            p.systems,
+            vec![
+                ("etcd".to_string(), Experiment::for_system(false)),
+                ("gryadka".to_string(), Experiment::for_system(true)),
+            ]
+        );
+        assert_eq!(p.runs, (3 + 2) * 3);
+        assert_eq!(p.time, Duration::from_secs(15 * (30 + 6) + 2 * 20));
     }
 
     #[test]
