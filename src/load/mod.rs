@@ -895,16 +895,19 @@ mod tests {
 
     #[tokio::test]
     async fn stop_ends_the_run_early_with_a_partial_last_second() {
-        // Writes are applied 20 ms before their ack: a stop lands mid-write on most connections.
+        // Writes are applied 200 ms before their ack: a stop lands mid-write on every connection
+        // unless a write ends on the stop's very tick. With 20 ms and a stop at 1500 ms (a
+        // multiple of it) the connections, which start together, most likely ended their writes on that tick
+        // in a CI run, and no write was cut off.
         let fake = Arc::new(Fake {
-            ack_delay: Some(Duration::from_millis(20)),
+            ack_delay: Some(Duration::from_millis(200)),
             ..Fake::default()
         });
         let mut lines = Vec::new();
         let stop = CancellationToken::new();
         let cancel = stop.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(Duration::from_millis(1550)).await;
             cancel.cancel();
         });
         let s = run(
