@@ -11,9 +11,9 @@
 //! definition at run time. A run stops at its end or when its [`CancellationToken`] is cancelled
 //! (Ctrl-C, reaching the library from the CLI as that token, or a scenario step that failed).
 //!
-//! Each success is recorded with its timestamp (µs since the start); per-second counts are kept in
-//! lock-free per-node buckets so the once-a-second line never waits for the connections. At the end
-//! the timestamps give the unavailability windows ([`measure`]). Each success's latency goes into
+//! Each success is stamped (µs since the start) into the run's timelines ([`timeline`]: what the
+//! unavailability windows need, in memory that does not grow with the run); per-second counts are
+//! kept in lock-free per-node buckets so the once-a-second line never waits for the connections. Each success's latency goes into
 //! per-node, per-second histograms of bounded size ([`latency`]). Each read and write goes through
 //! the connection's key check ([`check`]: lost, stale, reverted and impossible reads, with bounded
 //! state), and, when asked, into the run's history in Jepsen's format ([`history`]). After the
@@ -25,6 +25,7 @@ pub mod latency;
 pub mod measure;
 pub mod serving;
 pub mod summary;
+pub mod timeline;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -97,8 +98,8 @@ struct Buckets {
     ok: Vec<Vec<AtomicU32>>,
     err: Vec<Vec<AtomicU32>>,
     latency: latency::Latencies,
-    /// The run's planned end (µs since its start).
-    end_us: u64,
+    /// The successes' stamps.
+    recorder: timeline::Recorder,
 }
 
 impl Buckets {
@@ -112,7 +113,7 @@ impl Buckets {
             ok: mk(),
             err: mk(),
             latency: latency::Latencies::new(nodes),
-            end_us,
+            recorder: timeline::Recorder::new(nodes, end_us),
         }
     }
     fn add(v: &[Vec<AtomicU32>], node: usize, t_us: u64) {
@@ -334,20 +335,21 @@ pub async fn run<D: Driver>(
     } else {
         duration
     };
+    let end_us = end.as_micros() as u64;
+    buckets.recorder.close(end_us);
     conns_stop.cancel();
     let reports = match reports {
         Some(r) => r,
         None => join(tasks.take().unwrap_or_default()).await,
     };
-    let end_us = end.as_micros() as u64;
     if interrupted && end_us > (next - 1) * MICROS {
         on_second(&buckets.second(next, false));
     }
     let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
     // Every connection has stopped, so the printer holds the last reference.
-    let latency = match Arc::try_unwrap(buckets) {
-        Ok(b) => b.latency.finish(&names),
-        Err(_) => Vec::new(),
+    let (latency, timelines) = match Arc::try_unwrap(buckets) {
+        Ok(b) => (b.latency.finish(&names), b.recorder.finish()),
+        Err(_) => (Vec::new(), timeline::Timelines::default()),
     };
     let mut summary = Summary::new(
         opts.run_id.clone(),
@@ -356,6 +358,7 @@ pub async fn run<D: Driver>(
         end_us,
         interrupted,
         reports,
+        timelines,
     );
     summary.latency = latency;
     summary
@@ -488,13 +491,15 @@ async fn connection<D: Driver>(
             break;
         };
         if ok {
-            let t = now_us();
-            report.successes.push(t);
-            Buckets::add(&buckets.ok, node_idx, t);
             // As the summary counts: the successes within the run, not the one acknowledged
             // after its end.
-            if t < buckets.end_us {
-                buckets.latency.record(node_idx, t, t.saturating_sub(began));
+            match buckets.recorder.success(node_idx, now_us) {
+                Some(t) => {
+                    report.iterations += 1;
+                    Buckets::add(&buckets.ok, node_idx, t);
+                    buckets.latency.record(node_idx, t, t.saturating_sub(began));
+                }
+                None => Buckets::add(&buckets.ok, node_idx, now_us()),
             }
         } else {
             if let Some(c) = conn.take() {

@@ -1,5 +1,5 @@
 //! Who served, slice by slice: the measures of the later Perseus summary (rystsov/perseus, 2018),
-//! computed from the same success timestamps as the unavailability windows.
+//! computed from the same timelines as the unavailability windows ([`super::timeline`]).
 //!
 //! A span of the run (from a step to the next, or to the end of the load) is cut into 100 ms
 //! slices from its start; a slice that does not fit whole at the end is left out. A node *serves*
@@ -23,6 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::measure::{secs, MICROS};
+use super::timeline::Timeline;
 
 /// The slice: 100 ms, in µs.
 pub const SLICE_US: u64 = MICROS / 10;
@@ -56,25 +57,21 @@ impl Serving {
     }
 }
 
-/// Who served within `[from_us, to_us)`: `successes[i]` are node `i`'s success timestamps (µs
-/// since the load began, ascending).
-pub fn serving(successes: &[Vec<u64>], from_us: u64, to_us: u64) -> Serving {
+/// Who served within `[from_us, to_us)`: `timelines[i]` is node `i`'s ([`Timeline::silent`] is
+/// exact over a slice, which is longer than the floor).
+pub fn serving(timelines: &[Timeline], from_us: u64, to_us: u64) -> Serving {
     let slices = (to_us.saturating_sub(from_us) / SLICE_US) as usize;
-    let nodes = successes.len();
+    let nodes = timelines.len();
     // served[i][s]: node i had a success in slice s.
-    let served: Vec<Vec<bool>> = successes
+    let served: Vec<Vec<bool>> = timelines
         .iter()
-        .map(|ts| {
-            let mut row = vec![false; slices];
-            let start = ts.partition_point(|&t| t < from_us);
-            for &t in &ts[start..] {
-                let s = ((t - from_us) / SLICE_US) as usize;
-                if s >= slices {
-                    break;
-                }
-                row[s] = true;
-            }
-            row
+        .map(|t| {
+            (0..slices as u64)
+                .map(|s| {
+                    let a = from_us + s * SLICE_US;
+                    !t.silent(a, a + SLICE_US)
+                })
+                .collect()
         })
         .collect();
     // streak[i][s]: how many slices in a row node i served from slice s on.
@@ -136,6 +133,12 @@ mod tests {
 
     fn join(parts: &[Vec<u64>]) -> Vec<u64> {
         parts.concat()
+    }
+
+    /// `serving` over nodes given by their every success.
+    fn serving(nodes: &[Vec<u64>], from_us: u64, to_us: u64) -> Serving {
+        let t: Vec<Timeline> = nodes.iter().map(|n| Timeline::from_sorted(n)).collect();
+        super::serving(&t, from_us, to_us)
     }
 
     #[test]

@@ -23,6 +23,7 @@ use super::check::{Anomaly, KeyCheck};
 use super::history::HistoryReport;
 pub use super::latency::{NodeLatency, SecondLatency};
 use super::measure::{self, Window, MICROS};
+use super::timeline::Timelines;
 
 /// Spans at least this long are listed as outages in the summary (the longest is always reported).
 pub const LISTED_WINDOW_US: u64 = MICROS / 2;
@@ -32,8 +33,9 @@ pub const LISTED_WINDOW_US: u64 = MICROS / 2;
 pub struct ConnReport {
     /// Index of the node in the run's node order.
     pub node_idx: usize,
-    /// Success timestamps (µs since the start), ascending.
-    pub successes: Vec<u64>,
+    /// Successful iterations within the run (their stamps are in the run's
+    /// [`super::timeline::Recorder`]).
+    pub iterations: u64,
     /// Failed iterations (connect, read or write failed, was refused or missed its deadline).
     pub errors: u64,
     /// Writes that definitely did not happen (refused, or failed before they could).
@@ -60,7 +62,7 @@ impl ConnReport {
     ) -> Self {
         ConnReport {
             node_idx,
-            successes: Vec::new(),
+            iterations: 0,
             errors: 0,
             failed: 0,
             ambiguous: 0,
@@ -184,35 +186,28 @@ pub struct Summary {
     /// second (p50, p99, max in milliseconds; [`super::latency`]).
     #[serde(default)]
     pub latency: Vec<NodeLatency>,
-    /// Per node (in node order), every success timestamp (µs since the start, ascending): what
-    /// the windows are computed from. Not serialised (a run folder keeps the results instead).
+    /// The successes as the measurements need them, per node and cluster-wide
+    /// ([`super::timeline`]): what the windows are computed from. Not serialised (a run folder
+    /// keeps the results instead).
     #[serde(skip)]
-    pub successes: Vec<Vec<u64>>,
+    pub timelines: Timelines,
     /// The connections' own state, for the final reads. Not serialised.
     #[serde(skip)]
     pub conns: Vec<ConnReport>,
 }
 
 impl Summary {
-    /// Build the summary from the connections' reports; `end_us` is the run's length.
+    /// Build the summary from the connections' reports and the run's timelines; `end_us` is the
+    /// run's length.
     pub fn new(
         run_id: String,
         started: String,
         nodes: Vec<String>,
         end_us: u64,
         interrupted: bool,
-        mut reports: Vec<ConnReport>,
+        reports: Vec<ConnReport>,
+        timelines: Timelines,
     ) -> Summary {
-        let mut per_node_ts: Vec<Vec<u64>> = vec![Vec::new(); nodes.len()];
-        for r in &mut reports {
-            r.successes.retain(|&t| t < end_us);
-            per_node_ts[r.node_idx].extend_from_slice(&r.successes);
-        }
-        for ts in &mut per_node_ts {
-            ts.sort_unstable();
-        }
-        let slices: Vec<&[u64]> = per_node_ts.iter().map(Vec::as_slice).collect();
-        let all = measure::merge(&slices);
         let conditional = reports.first().is_none_or(|r| r.check.conditional);
         let mut s = Summary {
             run_id,
@@ -225,8 +220,8 @@ impl Summary {
             failed_writes: 0,
             ambiguous_writes: 0,
             safety: Safety::default(),
-            cluster_window: measure::longest_gap(&all, end_us),
-            cluster_outages: measure::gaps(&all, end_us, LISTED_WINDOW_US),
+            cluster_window: timelines.cluster.longest(end_us),
+            cluster_outages: timelines.cluster.gaps(end_us, LISTED_WINDOW_US),
             nodes: nodes
                 .iter()
                 .enumerate()
@@ -238,7 +233,10 @@ impl Summary {
                     ambiguous_writes: 0,
                     safety: Safety::default(),
                     rate_per_s: 0.0,
-                    window: measure::longest_gap(&per_node_ts[i], end_us),
+                    window: timelines
+                        .nodes
+                        .get(i)
+                        .map_or(Window::new(0, end_us, true), |t| t.longest(end_us)),
                 })
                 .collect(),
             keys: Vec::new(),
@@ -246,7 +244,7 @@ impl Summary {
             final_reads: None,
             history: None,
             latency: Vec::new(),
-            successes: per_node_ts,
+            timelines,
             conns: reports,
         };
         s.refresh();
@@ -269,7 +267,7 @@ impl Summary {
         for r in &self.conns {
             let c = &r.check;
             if let Some(n) = self.nodes.get_mut(r.node_idx) {
-                n.iterations += r.successes.len() as u64;
+                n.iterations += r.iterations;
                 n.errors += r.errors;
                 n.failed_writes += r.failed;
                 n.ambiguous_writes += r.ambiguous;
@@ -278,7 +276,7 @@ impl Summary {
             self.keys.push(KeySummary {
                 key: c.key.clone(),
                 node: c.node.clone(),
-                iterations: r.successes.len() as u64,
+                iterations: r.iterations,
                 last_acked: c.last_acked,
                 max_possible: c.max_possible,
                 final_read: r.final_read,

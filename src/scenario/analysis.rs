@@ -1,7 +1,8 @@
-//! What the faults did, computed from the success timestamps (µs since the measured load began) and
-//! the steps as they fired: for each step, the cluster-wide and per-node unavailability windows it
-//! caused, and for steps that bring nodes back, how long until each node served again; then each
-//! expectation's verdict.
+//! What the faults did, computed from the run's timelines (µs since the measured load began;
+//! [`crate::load::timeline`], exact at and above its 10 ms floor) and the steps as they fired:
+//! for each step, the cluster-wide and per-node unavailability windows it caused, and for steps
+//! that bring nodes back, how long until each node served again (for a node that was serving at
+//! the step already, a bound under 10 ms); then each expectation's verdict.
 //!
 //! Each step also gets who served from it to the next step, in 100 ms slices
 //! ([`crate::load::serving`]).
@@ -9,70 +10,32 @@
 //! The window a step caused is the longest span without a success that overlaps the time from the
 //! step firing to the next step firing (or the end of the load). It runs from the last success
 //! before the outage to the first one after it, so it may begin a few milliseconds before the step
-//! fired: that is when the last acknowledged iteration happened. Resolution is 1 µs.
+//! fired: that is when the last acknowledged iteration happened. Resolution is 1 µs; a step's
+//! window shorter than the floor reads as none.
 
 use super::{step_index, Aim, Expect, FaultKind, Scenario, StepRef};
 use crate::fault::{NodeFault, Target};
-use crate::load::measure::{self, Window, MICROS};
+use crate::load::measure::{self, Window};
 use crate::load::serving;
 use crate::load::summary::Safety;
+use crate::load::timeline::{Next, Timelines};
 use crate::report::{FiredStep, NodeWindow, Recovery, StepEffect, Verdict};
 
-/// The window a step caused in one timeline: the longest span without a success in `sorted` (µs,
-/// ascending, within `[0, end_us]`) that ends after `from_us`, begins before `to_us`, and began at
-/// most `lookback_us` before `from_us` (the last success before the outage; a span that began
-/// earlier was caused by something else). When there is no success at all in `[from_us, to_us)`,
-/// the span that covers the interval is the window, however early it began (the node was
-/// already down). A zero-length window at `from_us` when nothing qualifies.
-pub fn window_in(
-    sorted: &[u64],
-    end_us: u64,
-    from_us: u64,
-    to_us: u64,
-    lookback_us: u64,
-) -> Window {
-    let silent = successes_between(sorted, from_us, to_us) == 0;
-    measure::gaps(sorted, end_us, 0)
-        .into_iter()
-        .filter(|w| {
-            let (start, end) = (to_us_f(w.start_s), to_us_f(w.end_s));
-            end > from_us && start < to_us && (silent || start + lookback_us >= from_us)
-        })
-        .max_by_key(|w| to_us_f(w.length_s))
-        .unwrap_or(Window {
-            start_s: measure::secs(from_us),
-            end_s: measure::secs(from_us),
-            length_s: 0.0,
-            open: false,
-        })
-}
-
 fn to_us_f(s: f64) -> u64 {
-    (s * MICROS as f64).round() as u64
+    measure::micros(s)
 }
 
-/// The first success in `sorted` at or after `from_us`.
-pub fn first_success_after(sorted: &[u64], from_us: u64) -> Option<u64> {
-    let i = sorted.partition_point(|&t| t < from_us);
-    sorted.get(i).copied()
-}
-
-/// Successes in `sorted` within `[from_us, to_us)`.
-pub fn successes_between(sorted: &[u64], from_us: u64, to_us: u64) -> usize {
-    sorted.partition_point(|&t| t < to_us) - sorted.partition_point(|&t| t < from_us)
-}
-
-/// What every fired step did. `successes[i]` are node `nodes[i]`'s success timestamps (µs,
-/// ascending); `end_us` is the load's length; `lookback_us` how long before a step the last success
-/// before its outage may lie (see [`window_in`]; the runner uses the op timeout, at least 1 s).
+/// What every fired step did. `timelines` are the nodes' (in the order of `nodes`) and the
+/// cluster's; `end_us` is the load's length; `lookback_us` how long before a step the last
+/// success before its outage may lie (see [`Timeline::window_in`]; the runner uses the op
+/// timeout, at least 1 s).
 pub fn effects(
     nodes: &[String],
-    successes: &[Vec<u64>],
+    timelines: &Timelines,
     end_us: u64,
     fired: &[FiredStep],
     lookback_us: u64,
 ) -> Vec<StepEffect> {
-    let all = measure::merge(&successes.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let mut cut: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for (k, step) in fired.iter().enumerate() {
@@ -104,13 +67,13 @@ pub fn effects(
             index: step.index,
             label: step.label(),
             fired_s: step.fired_s,
-            cluster: window_in(&all, end_us, from, to, lookback_us),
+            cluster: timelines.cluster.window_in(end_us, from, to, lookback_us),
             nodes: nodes
                 .iter()
-                .zip(successes)
-                .map(|(n, ts)| NodeWindow {
+                .zip(&timelines.nodes)
+                .map(|(n, t)| NodeWindow {
                     node: n.clone(),
-                    window: window_in(ts, end_us, from, to, lookback_us),
+                    window: t.window_in(end_us, from, to, lookback_us),
                 })
                 .collect(),
             recovery: restored
@@ -118,158 +81,251 @@ pub fn effects(
                 .map(|n| Recovery {
                     node: n.clone(),
                     after_s: index_of(n)
-                        .and_then(|i| first_success_after(&successes[i], from))
-                        .map(|t| measure::secs(t - from)),
+                        .and_then(|i| timelines.nodes[i].next_success(from))
+                        .map(|t| measure::secs(t.us() - from)),
                 })
                 .collect(),
-            serving: Some(serving::serving(successes, from, to)),
+            serving: Some(serving::serving(&timelines.nodes, from, to)),
         });
     }
     out
 }
 
 /// Judge every expectation of `scenario` against what happened. `safety` is the run's anomaly
-/// counts, final reads included.
+/// counts, final reads included. An expectation about a repeating step (`every:`) is judged at
+/// each of its firings and holds when it held at every one; a step's name as a node means the
+/// nodes of that step's latest firing up to the one judged.
 pub fn verdicts(
     scenario: &Scenario,
     nodes: &[String],
-    successes: &[Vec<u64>],
+    timelines: &Timelines,
     end_us: u64,
     fired: &[FiredStep],
     effects: &[StepEffect],
     safety: &Safety,
 ) -> Vec<Verdict> {
-    let fired_step = |r: &StepRef| {
-        step_index(&scenario.steps, r).and_then(|i| fired.iter().position(|f| f.index == i))
+    // Every firing of the step `r` refers to (positions in `fired`).
+    let firings = |r: &StepRef| -> Vec<usize> {
+        step_index(&scenario.steps, r)
+            .map(|i| (0..fired.len()).filter(|&k| fired[k].index == i).collect())
+            .unwrap_or_default()
     };
-    // The nodes an expectation's `node` means: a node by name, or the node(s) a step hit.
-    let nodes_of = |a: &Aim| -> Option<Vec<String>> {
+    // The nodes an expectation's `node` means at firing `k`: a node by name, or the node(s) the
+    // named step's latest firing up to `k` hit.
+    let nodes_of = |a: &Aim, k: usize| -> Option<Vec<String>> {
         match a {
             Aim::Target(Target::Node(n)) => Some(vec![n.clone()]),
-            Aim::Step(name) => {
-                fired_step(&StepRef::Name(name.clone())).map(|k| fired[k].nodes.clone())
-            }
+            Aim::Step(name) => fired[..=k]
+                .iter()
+                .rev()
+                .find(|f| f.name.as_deref() == Some(name.as_str()))
+                .map(|f| f.nodes.clone()),
             _ => None,
         }
     };
-    let never = |e: &Expect, r: &StepRef| Verdict {
-        expectation: e.describe(),
-        passed: false,
-        measured: format!("{r} never fired (the run ended before it)"),
-    };
     let mut out = Vec::new();
     for e in &scenario.expect {
-        let v = match e {
-            Expect::LostWrites(max) => Verdict {
-                expectation: e.describe(),
-                passed: safety.lost_writes <= *max,
-                measured: format!("{} lost writes", safety.lost_writes),
-            },
-            Expect::Anomalies(max) => Verdict {
-                expectation: e.describe(),
-                passed: safety.total() <= *max,
-                measured: safety.describe(),
-            },
-            Expect::Window(w) => {
-                let Some(k) = fired_step(&w.after) else {
-                    out.push(never(e, &w.after));
-                    continue;
-                };
-                let windows: Vec<(String, Window)> = match &w.node {
-                    None => vec![("cluster".into(), effects[k].cluster)],
-                    Some(a) => nodes_of(a)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|n| {
-                            effects[k]
-                                .nodes
-                                .iter()
-                                .find(|x| x.node == n)
-                                .map(|x| (n, x.window))
-                        })
-                        .collect(),
-                };
-                let ok = |win: &Window| {
-                    w.at_most
-                        .is_none_or(|d| !win.open && win.length_s <= d.as_secs_f64())
-                        && w.at_least.is_none_or(|d| win.length_s >= d.as_secs_f64())
-                };
-                Verdict {
+        let (r, judge): (&StepRef, Box<dyn Fn(usize) -> Judged + '_>) = match e {
+            Expect::LostWrites(max) => {
+                out.push(Verdict {
                     expectation: e.describe(),
-                    passed: !windows.is_empty() && windows.iter().all(|(_, win)| ok(win)),
-                    measured: windows
-                        .iter()
-                        .map(|(who, win)| format!("{who}: {}", crate::load::summary::describe(win)))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                }
+                    passed: safety.lost_writes <= *max,
+                    measured: format!("{} lost writes", safety.lost_writes),
+                });
+                continue;
             }
-            Expect::ServesAgain(s) => {
-                let Some(k) = fired_step(&s.after) else {
-                    out.push(never(e, &s.after));
-                    continue;
-                };
-                let rec = &effects[k].recovery;
-                let within = s.within.as_secs_f64();
-                Verdict {
+            Expect::Anomalies(max) => {
+                out.push(Verdict {
                     expectation: e.describe(),
-                    passed: rec.iter().all(|r| r.after_s.is_some_and(|t| t <= within)),
-                    measured: if rec.is_empty() {
-                        "no node was down".into()
-                    } else {
-                        rec.iter()
-                            .map(|r| match r.after_s {
-                                Some(t) => format!("{} after {t:.2} s", r.node),
-                                None => format!("{} never served again", r.node),
+                    passed: safety.total() <= *max,
+                    measured: safety.describe(),
+                });
+                continue;
+            }
+            Expect::Window(w) => (
+                &w.after,
+                Box::new(move |k: usize| {
+                    let windows: Vec<(String, Window)> = match &w.node {
+                        None => vec![("cluster".into(), effects[k].cluster)],
+                        Some(a) => nodes_of(a, k)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|n| {
+                                effects[k]
+                                    .nodes
+                                    .iter()
+                                    .find(|x| x.node == n)
+                                    .map(|x| (n, x.window))
+                            })
+                            .collect(),
+                    };
+                    let ok = |win: &Window| {
+                        w.at_most
+                            .is_none_or(|d| !win.open && win.length_s <= d.as_secs_f64())
+                            && w.at_least.is_none_or(|d| win.length_s >= d.as_secs_f64())
+                    };
+                    Judged {
+                        passed: !windows.is_empty() && windows.iter().all(|(_, win)| ok(win)),
+                        measured: windows
+                            .iter()
+                            .map(|(who, win)| {
+                                format!("{who}: {}", crate::load::summary::describe(win))
                             })
                             .collect::<Vec<_>>()
-                            .join(", ")
-                    },
-                }
-            }
-            Expect::ColumnZero(c) => {
-                let Some(from) = fired_step(&c.from) else {
-                    out.push(never(e, &c.from));
-                    continue;
-                };
-                let until = match &c.until {
-                    Some(u) => match fired_step(u) {
-                        Some(k) => to_us_f(fired[k].fired_s),
-                        None => end_us,
-                    },
-                    None => end_us,
-                };
-                let grace = c.grace.unwrap_or(scenario.load.op_timeout);
-                let start = to_us_f(fired[from].applied_s) + grace.as_micros() as u64;
-                let who = nodes_of(&c.node).unwrap_or_default();
-                let counts: Vec<(String, usize)> =
-                    who.iter()
+                            .join("; "),
+                        weight: windows.iter().map(|(_, w)| w.length_s).fold(0.0, f64::max),
+                    }
+                }),
+            ),
+            Expect::ServesAgain(sa) => (
+                &sa.after,
+                Box::new(move |k: usize| {
+                    let rec = &effects[k].recovery;
+                    let within = sa.within.as_secs_f64();
+                    Judged {
+                        passed: rec.iter().all(|r| r.after_s.is_some_and(|t| t <= within)),
+                        measured: if rec.is_empty() {
+                            "no node was down".into()
+                        } else {
+                            rec.iter()
+                                .map(|r| match r.after_s {
+                                    Some(t) => format!("{} after {t:.2} s", r.node),
+                                    None => format!("{} never served again", r.node),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        weight: rec
+                            .iter()
+                            .map(|r| r.after_s.unwrap_or(f64::INFINITY))
+                            .fold(0.0, f64::max),
+                    }
+                }),
+            ),
+            Expect::ColumnZero(c) => (
+                &c.from,
+                Box::new(move |k: usize| {
+                    // Until the first firing of `until` after this one, or the end of the load.
+                    let until = c
+                        .until
+                        .as_ref()
+                        .and_then(|u| {
+                            let ui = step_index(&scenario.steps, u)?;
+                            fired[k + 1..].iter().find(|f| f.index == ui)
+                        })
+                        .map_or(end_us, |f| to_us_f(f.fired_s));
+                    let grace = c.grace.unwrap_or(scenario.load.op_timeout);
+                    let start = to_us_f(fired[k].applied_s) + grace.as_micros() as u64;
+                    let who = nodes_of(&c.node, k).unwrap_or_default();
+                    let served: Vec<(String, Option<Next>)> = who
+                        .iter()
                         .filter_map(|n| {
                             nodes.iter().position(|x| x == n).map(|i| {
-                                (n.clone(), successes_between(&successes[i], start, until))
+                                let t = &timelines.nodes[i];
+                                let next = (!t.silent(start, until))
+                                    .then(|| t.next_success(start))
+                                    .flatten();
+                                (n.clone(), next)
                             })
                         })
                         .collect();
-                Verdict {
-                    expectation: e.describe(),
-                    passed: !counts.is_empty() && counts.iter().all(|(_, c)| *c == 0),
-                    measured: counts
-                        .iter()
-                        .map(|(n, c)| {
-                            format!(
-                                "{n}: {c} successes from {:.2} s to {:.2} s",
-                                measure::secs(start),
-                                measure::secs(until)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                }
+                    let span = format!(
+                        "{:.2} s to {:.2} s",
+                        measure::secs(start),
+                        measure::secs(until)
+                    );
+                    let bad = served.iter().filter(|(_, s)| s.is_some()).count();
+                    Judged {
+                        passed: !served.is_empty() && bad == 0,
+                        measured: served
+                            .iter()
+                            .map(|(n, s)| match s {
+                                None => format!("{n}: no success from {span}"),
+                                Some(Next::At(t)) => format!(
+                                    "{n}: served from {span} (first at {:.2} s)",
+                                    measure::secs(*t)
+                                ),
+                                Some(Next::Before(_)) => format!(
+                                    "{n}: served from {span} (already serving at {:.2} s)",
+                                    measure::secs(start)
+                                ),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        weight: bad as f64,
+                    }
+                }),
+            ),
+        };
+        let ks = firings(r);
+        let v = if ks.is_empty() {
+            Verdict {
+                expectation: e.describe(),
+                passed: false,
+                measured: format!("{r} never fired (the run ended before it)"),
+            }
+        } else {
+            let judged: Vec<(f64, Judged)> =
+                ks.iter().map(|&k| (fired[k].fired_s, judge(k))).collect();
+            Verdict {
+                expectation: e.describe(),
+                passed: judged.iter().all(|(_, j)| j.passed),
+                measured: Judged::summarise(&judged),
             }
         };
         out.push(v);
     }
     out
+}
+
+/// One firing's verdict on one expectation.
+struct Judged {
+    passed: bool,
+    measured: String,
+    /// How far it went (the longest window, the slowest recovery): which firing is the worst.
+    weight: f64,
+}
+
+impl Judged {
+    /// What the verdict says of every firing (`(fired_s, judged)`, at least one): a single
+    /// firing's measure as it is; of several, how many held, and the ones that did not (at most
+    /// three, by time) or else the worst.
+    fn summarise(judged: &[(f64, Judged)]) -> String {
+        if let [(_, only)] = judged {
+            return only.measured.clone();
+        }
+        let failed: Vec<&(f64, Judged)> = judged.iter().filter(|(_, j)| !j.passed).collect();
+        let at = |(t, j): &(f64, Judged)| format!("at {t:.2} s: {}", j.measured);
+        if failed.is_empty() {
+            let first = judged[0].1.weight;
+            if judged.iter().all(|(_, j)| j.weight == first) {
+                let last = &judged[judged.len() - 1];
+                return format!("{} firings, all held; the last {}", judged.len(), at(last));
+            }
+            let worst = judged
+                .iter()
+                .max_by(|a, b| a.1.weight.total_cmp(&b.1.weight))
+                .expect("at least one");
+            return format!(
+                "{} firings, all held; the worst {}",
+                judged.len(),
+                at(worst)
+            );
+        }
+        let shown: Vec<String> = failed.iter().take(3).map(|f| at(f)).collect();
+        let more = failed.len().saturating_sub(3);
+        format!(
+            "{} of {} firings did not hold: {}{}",
+            failed.len(),
+            judged.len(),
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    }
 }
 
 /// Whether a step's fault is a node fault that takes a node out of service (for the report).
@@ -289,6 +345,8 @@ pub fn takes_down(fault: FaultKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::measure::MICROS;
+    use crate::load::timeline::Timeline;
     use std::path::Path;
 
     const S: u64 = MICROS;
@@ -306,6 +364,7 @@ mod tests {
             fault: fault.into(),
             aim: aim.into(),
             nodes: nodes.iter().map(|n| n.to_string()).collect(),
+            repeat: 0,
             scheduled_s: at_s,
             fired_s: at_s + 0.002,
             applied_s: at_s + 0.030,
@@ -313,6 +372,37 @@ mod tests {
             at: String::new(),
             detail: String::new(),
         }
+    }
+
+    /// [`super::effects`] over nodes given by their every success.
+    fn effects(
+        nodes: &[String],
+        succ: &[Vec<u64>],
+        end_us: u64,
+        fired: &[FiredStep],
+        lookback_us: u64,
+    ) -> Vec<StepEffect> {
+        super::effects(
+            nodes,
+            &Timelines::from_sorted(succ),
+            end_us,
+            fired,
+            lookback_us,
+        )
+    }
+
+    /// [`super::verdicts`] over nodes given by their every success.
+    fn verdicts(
+        scenario: &Scenario,
+        nodes: &[String],
+        succ: &[Vec<u64>],
+        end_us: u64,
+        fired: &[FiredStep],
+        effects: &[StepEffect],
+        safety: &Safety,
+    ) -> Vec<Verdict> {
+        let t = Timelines::from_sorted(succ);
+        super::verdicts(scenario, nodes, &t, end_us, fired, effects, safety)
     }
 
     fn names() -> Vec<String> {
@@ -406,6 +496,69 @@ mod tests {
             "{w:?}"
         );
         assert_eq!(fx[1].label, "heal");
+    }
+
+    #[test]
+    fn a_repeating_step_is_judged_at_every_firing() {
+        // A kill of a random node every 10 s and its start 4 s later; the node killed at 2 s
+        // serves 0.5 s after its start, the one killed at 12 s only 2.5 s after.
+        let text = "\
+name: t
+system: redis
+load: {duration: 30s}
+steps:
+  - {name: crash, at: 2s, every: 10s, until: 20s, fault: kill, target: random}
+  - {name: back, at: 6s, every: 10s, until: 20s, fault: start, target: crash}
+expect:
+  - serves-again: {after: back, within: 1s}
+  - serves-again: {after: back, within: 3s}
+  - column-zero: {node: crash, from: crash, until: back}
+";
+        let sc = crate::scenario::parse(Path::new("t.yaml"), text).unwrap();
+        let mut n1 = ticks(0.0, 2.0, 5);
+        n1.extend(ticks(6.5, 30.0, 5));
+        let mut n2 = ticks(0.0, 12.0, 5);
+        n2.extend(ticks(18.5, 30.0, 5));
+        let n3 = ticks(0.0, 30.0, 5);
+        let mut fired = vec![
+            step(0, "kill", "random", &["n1"], 2.0),
+            step(1, "start", "crash", &["n1"], 6.0),
+            step(0, "kill", "random", &["n2"], 12.0),
+            step(1, "start", "crash", &["n2"], 16.0),
+        ];
+        for (k, f) in fired.iter_mut().enumerate() {
+            f.name = Some(if k % 2 == 0 { "crash" } else { "back" }.into());
+            f.repeat = (k / 2) as u32;
+        }
+        let succ = [n1, n2, n3];
+        let fx = effects(&names(), &succ, 30 * S, &fired, S);
+        let v = verdicts(
+            &sc,
+            &names(),
+            &succ,
+            30 * S,
+            &fired,
+            &fx,
+            &Safety::default(),
+        );
+        assert!(!v[0].passed, "{v:#?}");
+        assert_eq!(
+            v[0].measured,
+            "1 of 2 firings did not hold: at 16.00 s: n2 after 2.50 s"
+        );
+        assert!(v[1].passed, "{v:#?}");
+        assert_eq!(
+            v[1].measured,
+            "2 firings, all held; the worst at 16.00 s: n2 after 2.50 s"
+        );
+        // Each kill's own node is silent until that kill's own start.
+        assert!(v[2].passed, "{v:#?}");
+        assert!(
+            v[2].measured
+                .starts_with("2 firings, all held; the last at 12.00 s: n2: no success"),
+            "{}",
+            v[2].measured
+        );
     }
 
     #[test]
@@ -505,17 +658,18 @@ expect:
         let mut ts = ticks(0.0, 2.0, 10);
         ts.extend(ticks(4.0, 10.0, 10)); // a 2 s outage at 2–4 s
         ts.extend(ticks(10.5, 12.0, 10)); // a 0.5 s outage at 10–10.5 s
-        let w = window_in(&ts, 12 * S, 9 * S, 12 * S, S);
+        let t = Timeline::from_sorted(&ts);
+        let w = t.window_in(12 * S, 9 * S, 12 * S, S);
         assert!((w.length_s - 0.51).abs() < 0.011, "{w:?}");
-        let w = window_in(&ts, 12 * S, 0, 12 * S, S);
+        let w = t.window_in(12 * S, 0, 12 * S, S);
         assert!((w.length_s - 2.01).abs() < 0.011, "{w:?}");
         // An outage that began long before the interval is not its window ...
-        let w = window_in(&ts, 12 * S, 3 * S, 12 * S, S);
+        let w = t.window_in(12 * S, 3 * S, 12 * S, S);
         assert!((w.length_s - 0.51).abs() < 0.011, "{w:?}");
         // ... unless nothing succeeded in the interval at all: the node was still down.
-        let w = window_in(&ts, 12 * S, 3 * S, 3 * S + 500_000, S);
+        let w = t.window_in(12 * S, 3 * S, 3 * S + 500_000, S);
         assert!((w.length_s - 2.01).abs() < 0.011, "{w:?}");
-        assert_eq!(successes_between(&ts, 2 * S, 4 * S), 0);
-        assert_eq!(first_success_after(&ts, 2 * S), Some(4 * S));
+        assert!(t.silent(2 * S, 4 * S));
+        assert_eq!(t.next_success(2 * S), Some(Next::At(4 * S)));
     }
 }

@@ -20,6 +20,8 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
 
 use bollard::Docker;
+use rand::rngs::StdRng;
+use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
 use super::analysis;
@@ -89,8 +91,9 @@ impl Out<'_> {
 }
 
 /// What the report calls the scenario it ran.
-fn plan(s: &Scenario) -> Plan {
+fn plan(s: &Scenario, seed: u64) -> Plan {
     Plan {
+        seed: Some(seed),
         name: s.name.clone(),
         description: s.description.clone(),
         system: s.system.clone(),
@@ -128,13 +131,20 @@ pub async fn run(
     sink: &mut dyn Sink,
 ) -> Result<(RunRecord, std::path::PathBuf)> {
     let s = &file.scenario;
+    let seed = s.seed.unwrap_or_else(rand::random);
+    let firings = s.firings().len();
     sink.event(&Event::Say(format!(
-        "== {}: {} with {} nodes, load {}, {} step(s), {} expectation(s)",
+        "== {}: {} with {} nodes, load {}, {} step(s){}, {} expectation(s), seed {seed}",
         s.name,
         s.system,
         s.nodes,
         crate::units::show(s.load.duration),
         s.steps.len(),
+        if firings > s.steps.len() {
+            format!(" firing {firings} times")
+        } else {
+            String::new()
+        },
         s.expect.len()
     )));
     let running = lab::labs_up(docker).await?.contains(&s.system);
@@ -177,7 +187,7 @@ pub async fn run(
             return Err(e);
         }
     };
-    let record = RunRecord::new(plan(s), folder.name(), lab.node_names());
+    let record = RunRecord::new(plan(s, seed), folder.name(), lab.node_names());
     let mut out = Out {
         sink,
         folder,
@@ -363,6 +373,7 @@ async fn measured(
     );
     // The load stops at its end, on Ctrl-C, or when a step fails (its own token).
     let load_stop = cancel.child_token();
+    let seed = out.record.scenario.seed.unwrap_or_default();
     let shared = RefCell::new(&mut *out);
     let load_run = async {
         let mut on_second =
@@ -375,7 +386,7 @@ async fn measured(
         summary
     };
     let (summary, failure) = tokio::join!(load_run, async {
-        let failure = timeline(docker, lab, file, origin, &load_stop, &shared).await;
+        let failure = timeline(docker, lab, file, seed, origin, &load_stop, &shared).await;
         if failure.is_some() {
             load_stop.cancel();
         }
@@ -477,11 +488,11 @@ async fn conclude(
     let end_us = (summary.duration_s * 1e6).round() as u64;
     let lookback = s.load.op_timeout.max(Duration::from_secs(1)).as_micros() as u64;
     let fired = out.record.steps.clone();
-    let effects = analysis::effects(&nodes, &summary.successes, end_us, &fired, lookback);
+    let effects = analysis::effects(&nodes, &summary.timelines, end_us, &fired, lookback);
     let verdicts = analysis::verdicts(
         s,
         &nodes,
-        &summary.successes,
+        &summary.timelines,
         end_us,
         &fired,
         &effects,
@@ -577,27 +588,32 @@ async fn warm_up(
     ))
 }
 
-/// Fire the steps on time until they are done or the load stops. Returns, when a step failed, why
-/// (the run then stops); the fired steps reach the record through the events.
+/// Fire the steps on time, every repeat of each ([`Scenario::firings`]), until they are done or
+/// the load stops; each firing's random choices come from `seed` ([`super::firing_rng`]).
+/// Returns, when a step failed, why (the run then stops); the fired steps reach the record
+/// through the events.
 async fn timeline(
     docker: &Docker,
     lab: &Lab,
     file: &ScenarioFile,
+    seed: u64,
     origin: Instant,
     load_stop: &CancellationToken,
     out: &RefCell<&mut Out<'_>>,
 ) -> Option<String> {
     let s = &file.scenario;
     let mut fired: Vec<FiredStep> = Vec::new();
-    for (i, step) in s.steps.iter().enumerate() {
-        let due = origin + step.at;
+    for firing in s.firings() {
+        let (i, step) = (firing.step, &s.steps[firing.step]);
+        let due = origin + firing.at;
         tokio::select! {
             _ = tokio::time::sleep_until(due.into()) => {}
             _ = load_stop.cancelled() => return None,
         }
         let fired_at = origin.elapsed();
         let at = crate::report::now_rfc3339();
-        let result = fire(docker, lab, step, &fired).await;
+        let mut rng = super::firing_rng(seed, i, firing.repeat);
+        let result = fire(docker, lab, step, firing.repeat, &mut rng, &fired).await;
         let applied = origin.elapsed();
         match result {
             Ok((nodes, detail)) => {
@@ -607,10 +623,11 @@ async fn timeline(
                     fault: step.fault.name().to_string(),
                     aim: aim_text(step),
                     nodes,
-                    scheduled_s: step.at.as_secs_f64(),
+                    repeat: firing.repeat,
+                    scheduled_s: firing.at.as_secs_f64(),
                     fired_s: fired_at.as_secs_f64(),
                     applied_s: applied.as_secs_f64(),
-                    late_ms: (fired_at.saturating_sub(step.at)).as_secs_f64() * 1000.0,
+                    late_ms: (fired_at.saturating_sub(firing.at)).as_secs_f64() * 1000.0,
                     at: at.clone(),
                     detail,
                 };
@@ -666,10 +683,16 @@ fn aim_text(step: &super::Step) -> String {
     }
 }
 
-/// Resolve an aim to nodes now.
-async fn resolve(lab: &Lab, aim: &Aim, fired: &[FiredStep]) -> Result<Vec<String>> {
+/// Resolve an aim to nodes now (`random` and `follower` draw from `rng`; a step's name means the
+/// nodes of its latest firing).
+async fn resolve(
+    lab: &Lab,
+    aim: &Aim,
+    rng: &mut StdRng,
+    fired: &[FiredStep],
+) -> Result<Vec<String>> {
     match aim {
-        Aim::Target(t) => Ok(vec![fault::resolve(lab, t).await?]),
+        Aim::Target(t) => Ok(vec![fault::resolve(lab, t, rng.next_u64()).await?]),
         Aim::Step(name) => fired
             .iter()
             .rev()
@@ -679,11 +702,14 @@ async fn resolve(lab: &Lab, aim: &Aim, fired: &[FiredStep]) -> Result<Vec<String
     }
 }
 
-/// Apply one step; the nodes it acted on and what was done.
+/// Apply one firing of a step (its `repeat`, random choices from `rng`); the nodes it acted on
+/// and what was done.
 async fn fire(
     docker: &Docker,
     lab: &Lab,
     step: &super::Step,
+    repeat: u32,
+    rng: &mut StdRng,
     fired: &[FiredStep],
 ) -> Result<(Vec<String>, String)> {
     match step.fault {
@@ -693,7 +719,12 @@ async fn fire(
         }
         FaultKind::Partition if step.shape.is_some() => {
             let shape = step.shape.expect("a shape");
-            let ev = fault::partition_shape(docker, lab, shape, step.seed).await?;
+            // A step's own seed, moved on by the repeat, or a draw from the run's seed.
+            let seed = match step.seed {
+                Some(own) => own.wrapping_add(u64::from(repeat)),
+                None => rng.next_u64(),
+            };
+            let ev = fault::partition_shape(docker, lab, shape, Some(seed)).await?;
             Ok((ev.nodes, ev.detail))
         }
         FaultKind::Partition => {
@@ -701,7 +732,7 @@ async fn fire(
             for g in step.groups.iter().flatten() {
                 let mut nodes = Vec::new();
                 for a in g {
-                    for n in resolve(lab, a, fired).await? {
+                    for n in resolve(lab, a, rng, fired).await? {
                         if !nodes.contains(&n) {
                             nodes.push(n);
                         }
@@ -717,7 +748,7 @@ async fn fire(
             let aims: Vec<&Aim> = step.target.as_ref().map(Aims::list).unwrap_or_default();
             let mut nodes: Vec<String> = Vec::new();
             for a in aims {
-                for n in resolve(lab, a, fired).await? {
+                for n in resolve(lab, a, rng, fired).await? {
                     if !nodes.contains(&n) {
                         nodes.push(n);
                     }

@@ -428,6 +428,8 @@ pub fn scenario(
     let step = |name: &str, at: Duration, fault: FaultKind, target: Option<Aims>| Step {
         name: Some(name.into()),
         at,
+        every: None,
+        until: None,
         fault,
         target,
         groups: None,
@@ -452,6 +454,7 @@ pub fn scenario(
         )),
         system: system.to_string(),
         nodes: 3,
+        seed: None,
         load: LoadSpec {
             duration: before + hold + after,
             clients_per_node: 1,
@@ -946,6 +949,7 @@ mod tests {
                 op_timeout: Duration::from_secs(1),
                 warmup: Duration::from_secs(60),
             },
+            seed: None,
         };
         let mut rec = RunRecord::new(plan, "r".into(), vec!["n1".into(), "n2".into()]);
         rec.outcome = Outcome::Failed;
@@ -970,6 +974,7 @@ mod tests {
             fault: "heal".into(),
             aim: "all".into(),
             nodes: Vec::new(),
+            repeat: 0,
             scheduled_s: 20.0,
             fired_s: 20.0,
             applied_s: 20.0,
@@ -985,6 +990,7 @@ mod tests {
             30_000_000,
             false,
             Vec::new(),
+            Default::default(),
         );
         load.safety.lost_writes = lost;
         rec.load = Some(load);
