@@ -41,6 +41,10 @@ pub(super) struct RunArgs {
     /// Write no history.edn.
     #[arg(long, conflicts_with = "history_max")]
     no_history: bool,
+    /// Draw the runs' random choices (random targets, followers, shaped partitions) from this
+    /// seed instead of each scenario's own: a report names its seed, so this repeats the run.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -225,7 +229,13 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
     let files = args
         .scenarios
         .iter()
-        .map(|p| ScenarioFile::load(p, &home))
+        .map(|p| {
+            let mut f = ScenarioFile::load(p, &home)?;
+            if args.seed.is_some() {
+                f.scenario.seed = args.seed;
+            }
+            Ok(f)
+        })
         .collect::<Result<Vec<_>, Error>>()?;
     if args.check {
         for f in &files {

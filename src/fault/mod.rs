@@ -29,7 +29,6 @@ use bollard::models::{
 };
 use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
 use bollard::Docker;
-use rand::seq::IndexedRandom;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -188,17 +187,18 @@ impl FaultEvent {
     }
 }
 
-/// Resolve a target to a node name now.
+/// Resolve a target to a node name now. `pick` is the draw for the choices a target leaves
+/// open: `random` takes node `pick % n` of the lab's `n` (in node order), `follower` follower
+/// `pick % f` of the `f` nodes that are not the leader (in node order); a command line draws it
+/// at random, a scenario from its seed ([`crate::scenario::firing_rng`]).
 ///
 /// Errors: [`Error::UnknownNode`], [`Error::NoLeader`] when the cluster has no leader that answers,
 /// [`Error::UnsupportedTarget`] for `leader`/`follower` on a leaderless system, or a role leader the
 /// system does not have.
-pub async fn resolve(lab: &Lab, target: &Target) -> Result<String> {
+pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<String> {
     match target {
         Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
-        Target::Random => Ok(lab
-            .nodes
-            .choose(&mut rand::rng())
+        Target::Random => Ok(pick_from(&lab.nodes, pick)
             .map(|n| n.name.clone())
             .unwrap_or_default()),
         Target::RoleLeader(role) => lab
@@ -222,8 +222,7 @@ pub async fn resolve(lab: &Lab, target: &Target) -> Result<String> {
                 .map(|n| &n.name)
                 .filter(|n| **n != leader)
                 .collect();
-            followers
-                .choose(&mut rand::rng())
+            pick_from(&followers, pick)
                 .map(|n| n.to_string())
                 .ok_or_else(|| {
                     Error::UnsupportedTarget(format!(
@@ -235,6 +234,11 @@ pub async fn resolve(lab: &Lab, target: &Target) -> Result<String> {
     }
 }
 
+/// Element `pick % len` of `items`.
+fn pick_from<T>(items: &[T], pick: u64) -> Option<&T> {
+    (!items.is_empty()).then(|| &items[(pick % items.len() as u64) as usize])
+}
+
 /// Resolve `target` and inject `fault` on that node.
 pub async fn inject(
     docker: &Docker,
@@ -242,7 +246,7 @@ pub async fn inject(
     fault: NodeFault,
     target: &Target,
 ) -> Result<FaultEvent> {
-    let node = resolve(lab, target).await?;
+    let node = resolve(lab, target, rand::random()).await?;
     let detail = apply(docker, lab, fault, &node).await?;
     Ok(FaultEvent::new(
         fault.name(),
@@ -436,7 +440,7 @@ pub async fn inject_link(
     target: &Target,
     link: Link,
 ) -> Result<FaultEvent> {
-    let node = resolve(lab, target).await?;
+    let node = resolve(lab, target, rand::random()).await?;
     let detail = degrade(docker, lab, &node, link).await?;
     Ok(FaultEvent::new(
         link.name(),
@@ -455,7 +459,7 @@ pub async fn inject_isolate(
     target: &Target,
     direction: Direction,
 ) -> Result<FaultEvent> {
-    let node = resolve(lab, target).await?;
+    let node = resolve(lab, target, rand::random()).await?;
     let detail = isolate(docker, lab, &node, direction).await?;
     Ok(FaultEvent::new(
         NodeFault::Isolate.name(),
@@ -595,7 +599,7 @@ pub async fn partition_shape(
 ) -> Result<FaultEvent> {
     let seed = seed.unwrap_or_else(rand::random);
     let leader = match shape {
-        Shape::Leader => Some(resolve(lab, &Target::Leader).await.map_err(|e| match e {
+        Shape::Leader => Some(resolve(lab, &Target::Leader, 0).await.map_err(|e| match e {
             Error::UnsupportedTarget(_) => Error::BadInput(format!(
                 "{} has no leader, so a leader partition cannot be drawn: use halves, ring or bridge",
                 lab.system
@@ -725,6 +729,15 @@ pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pick_chooses_by_its_remainder_so_a_seed_repeats_the_choice() {
+        let nodes = ["n1", "n2", "n3"];
+        assert_eq!(pick_from(&nodes, 0), Some(&"n1"));
+        assert_eq!(pick_from(&nodes, 4), Some(&"n2"));
+        assert_eq!(pick_from(&nodes, u64::MAX), Some(&"n1"));
+        assert_eq!(pick_from::<&str>(&[], 7), None);
+    }
 
     #[test]
     fn targets_parse_and_reject_with_a_hint() {

@@ -358,6 +358,12 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         crate::units::show(s.load.op_timeout),
         r.started
     );
+    if let Some(seed) = s.seed {
+        ln!(
+            out,
+            "Random choices from seed {seed} (`perseus run --seed {seed}` makes them again)."
+        );
+    }
     let leader = |l: &Option<String>| l.clone().unwrap_or_else(|| "none".into());
     ln!(
         out,
@@ -847,6 +853,7 @@ mod tests {
                 op_timeout: Duration::from_secs(1),
                 warmup: Duration::from_secs(30),
             },
+            seed: None,
         };
         let w = |a: f64, b: f64| Window {
             start_s: a,
@@ -860,6 +867,7 @@ mod tests {
             fault: fault.into(),
             aim: aim.into(),
             nodes: vec!["n2".into()],
+            repeat: 0,
             scheduled_s: at,
             fired_s: at + 0.003,
             applied_s: at + 0.02,

@@ -27,6 +27,9 @@ pub struct Plan {
     pub nodes: usize,
     /// The load's settings.
     pub load: PlanLoad,
+    /// The seed the run's random choices came from (`perseus run --seed` repeats them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// The load's settings as run.
@@ -152,6 +155,10 @@ impl RunRecord {
     }
 }
 
+fn is_zero(x: &u32) -> bool {
+    *x == 0
+}
+
 /// One step as it fired (a line of `events.jsonl`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FiredStep {
@@ -166,6 +173,9 @@ pub struct FiredStep {
     pub aim: String,
     /// The nodes it acted on, resolved when it fired.
     pub nodes: Vec<String>,
+    /// Which firing of a repeating step (`every:`) this is: 0 for the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeat: u32,
     /// When it was due (seconds since the load began).
     pub scheduled_s: f64,
     /// When it fired: its target resolution began (seconds since the load began).

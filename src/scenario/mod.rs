@@ -30,6 +30,25 @@
 //! A partition step names its groups instead of a target (`groups: [[leader], [n2, n3]]`); nodes no
 //! group names form one more group. `heal` takes neither.
 //!
+//! A soak repeats steps: `every: 60s` fires a step again each minute after its `at`, until
+//! `until:` (an offset, default the load's end). Firings of all steps are merged in time order
+//! ([`Scenario::firings`]); a step's name as a target means the nodes of its latest firing, so a
+//! kill and a start can repeat as a pair. An expectation about a repeating step is judged at every
+//! firing. The scenario's `seed:` draws every random choice (`random` targets, the follower a
+//! `follower` target picks, shaped partitions), each firing from its own generator
+//! ([`firing_rng`]); without one a seed is drawn, printed and kept in the report, and
+//! `perseus run --seed N` makes the same choices again:
+//!
+//! ```yaml
+//! seed: 42
+//! load: {duration: 1h}
+//! steps:
+//!   - {name: crash, at: 60s, every: 5m, fault: kill, target: random}
+//!   - {at: 90s, every: 5m, fault: start, target: crash}
+//! expect:
+//!   - serves-again: {after: 1, within: 20s}
+//! ```
+//!
 //! Every error — unknown keys, bad durations, unknown faults or targets, references to steps that do
 //! not exist — is reported with the file, line and column ([`Error::Definition`]) before anything
 //! starts.
@@ -70,6 +89,13 @@ pub struct Scenario {
     /// How many nodes (default 3).
     #[serde(default = "default_nodes")]
     pub nodes: usize,
+    /// The seed of the run's random choices: `random` targets, the follower a `follower` target
+    /// picks, and shaped partitions without a seed of their own. Each firing draws from its own
+    /// generator, made from this seed, the step's index and the firing's number, so the same seed
+    /// makes the same choices in the same cluster state, however the timing falls. Default: a
+    /// random one, printed at the start and kept in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The load loop's settings.
     pub load: LoadSpec,
     /// The timeline of faults, in time order.
@@ -298,6 +324,22 @@ pub struct Step {
     /// When it fires: offset from the start of the measured load.
     #[serde(with = "crate::units::duration")]
     pub at: Duration,
+    /// Fire again this long after each firing (a soak's fault every few minutes), until `until`
+    /// or the end of the load.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub every: Option<Duration>,
+    /// A repeating step's last firing comes before this offset from the start of the load
+    /// (default: the load's end).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub until: Option<Duration>,
     /// The fault.
     pub fault: FaultKind,
     /// What it aims at (node faults).
@@ -685,6 +727,79 @@ fn refine(text: &str, line: usize, column: usize, message: &str) -> (usize, usiz
     (line, column)
 }
 
+/// At most this many firings in one scenario, every step's repeats together.
+pub const MAX_FIRINGS: usize = 10_000;
+
+/// A repeating step fires at most this often.
+pub const MIN_EVERY: Duration = Duration::from_secs(1);
+
+/// One firing of a step: when it is due, which step, and which of its repeats (0: the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Firing {
+    /// Offset from the start of the measured load.
+    pub at: Duration,
+    /// The step's index.
+    pub step: usize,
+    /// Which repeat: 0 for the first firing, 1 for the next `every` later, ...
+    pub repeat: u32,
+}
+
+impl Step {
+    /// When this step fires: `at`, then every `every` while before `until` (or `end`, the
+    /// load's length), at most `cap` times.
+    fn due(&self, end: Duration, cap: usize) -> Vec<Duration> {
+        let mut out = vec![self.at];
+        if let Some(every) = self.every.filter(|e| !e.is_zero()) {
+            let until = self.until.unwrap_or(end).min(end);
+            let mut t = self.at + every;
+            while t < until && out.len() < cap {
+                out.push(t);
+                t += every;
+            }
+        }
+        out
+    }
+}
+
+impl Scenario {
+    /// Every firing of every step, in time order; firings due at the same moment in the order of
+    /// their steps. At most [`MAX_FIRINGS`] + 1 (validation refuses a scenario with more).
+    pub fn firings(&self) -> Vec<Firing> {
+        let mut out: Vec<Firing> = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            for (k, at) in step
+                .due(self.load.duration, MAX_FIRINGS + 1)
+                .into_iter()
+                .enumerate()
+            {
+                out.push(Firing {
+                    at,
+                    step: i,
+                    repeat: k as u32,
+                });
+            }
+            if out.len() > MAX_FIRINGS {
+                break;
+            }
+        }
+        out.sort_by_key(|f| (f.at, f.step, f.repeat));
+        out
+    }
+}
+
+/// The generator of one firing's random choices, from the run's seed, the step's index and the
+/// firing's repeat (splitmix64 over the three, so neighbouring firings draw unrelated values).
+pub fn firing_rng(seed: u64, step: usize, repeat: u32) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    rand::rngs::StdRng::seed_from_u64(mix(seed ^ mix(((step as u64) << 32) | repeat as u64)))
+}
+
 /// The index of the step `r` refers to.
 pub fn step_index(steps: &[Step], r: &StepRef) -> Option<usize> {
     match r {
@@ -784,6 +899,36 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                     crate::units::show(load.duration)
                 ),
             );
+        }
+        if step.until.is_some() && step.every.is_none() {
+            return at(
+                &p("until"),
+                "until ends a repeating step: add every (every: 60s), or leave until out".into(),
+            );
+        }
+        if let Some(every) = step.every {
+            if every < MIN_EVERY {
+                return at(
+                    &p("every"),
+                    format!(
+                        "every {} is too often: a step repeats at most once a second (every: 1s or more)",
+                        crate::units::show(every)
+                    ),
+                );
+            }
+            if let Some(until) = step.until {
+                if until <= step.at || until > load.duration {
+                    return at(
+                        &p("until"),
+                        format!(
+                            "until {} must come after the step's first firing ({}) and within the load's {}",
+                            crate::units::show(until),
+                            crate::units::show(step.at),
+                            crate::units::show(load.duration)
+                        ),
+                    );
+                }
+            }
         }
         if step.direction.is_some()
             && !matches!(
@@ -945,6 +1090,15 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
             }
         }
     }
+    let firings = s.firings();
+    if firings.len() > MAX_FIRINGS {
+        return at(
+            "steps",
+            format!(
+                "the steps fire more than {MAX_FIRINGS} times in all: repeat them less often (a larger every) or over less time (until)"
+            ),
+        );
+    }
     for (i, e) in s.expect.iter().enumerate() {
         let key = match e {
             Expect::Window(_) => "window",
@@ -1000,10 +1154,17 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                 if !s.steps[idx].fault.restores() {
                     return Err((p("after"), format!("'{}' is a {} step: serves-again follows a start, resume, connect or heal step", sa.after, s.steps[idx].fault)));
                 }
-                let left = load.duration.saturating_sub(s.steps[idx].at);
+                // The last firing: a repeating step's is the one that leaves the least time.
+                let last = firings
+                    .iter()
+                    .filter(|f| f.step == idx)
+                    .map(|f| f.at)
+                    .max()
+                    .unwrap_or(s.steps[idx].at);
+                let left = load.duration.saturating_sub(last);
                 if sa.within > left {
                     return Err((p("within"), format!(
-                        "within {} of '{}' cannot be judged: the load ends {} after it; lengthen the load or shorten within",
+                        "within {} of '{}' cannot be judged: the load ends {} after its last firing; lengthen the load or shorten within",
                         crate::units::show(sa.within),
                         sa.after,
                         crate::units::show(left)
@@ -1203,6 +1364,81 @@ expect:
         );
         let (_, _, m) = err(&one_way.replace("direction: in", "direction: sideways"));
         assert!(m.contains("'sideways' is not a direction"), "{m}");
+    }
+
+    const SOAK: &str = "\
+name: soak
+system: redis
+seed: 42
+load:
+  duration: 60s
+steps:
+  - {name: crash, at: 10s, every: 20s, fault: kill, target: random}
+  - {at: 15s, every: 20s, until: 50s, fault: start, target: crash}
+  - {at: 59s, fault: heal}
+expect:
+  - serves-again: {after: 1, within: 1s}
+";
+
+    #[test]
+    fn repeating_steps_fire_in_time_order_until_their_end() {
+        let s = parse(Path::new("s.yaml"), SOAK).unwrap();
+        assert_eq!(s.seed, Some(42));
+        let f: Vec<(u64, usize, u32)> = s
+            .firings()
+            .iter()
+            .map(|f| (f.at.as_secs(), f.step, f.repeat))
+            .collect();
+        assert_eq!(
+            f,
+            vec![
+                (10, 0, 0),
+                (15, 1, 0),
+                (30, 0, 1),
+                (35, 1, 1),
+                (50, 0, 2),
+                (59, 2, 0)
+            ],
+            "kill at 10, 30, 50 (the load ends at 60); start at 15 and 35 (until 50)"
+        );
+        let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+        // The same seed, step and repeat draw the same; any other differs.
+        use rand::RngCore;
+        let draw = |seed, step, repeat| firing_rng(seed, step, repeat).next_u64();
+        assert_eq!(draw(42, 0, 1), draw(42, 0, 1));
+        let all = [
+            draw(42, 0, 0),
+            draw(42, 0, 1),
+            draw(42, 1, 0),
+            draw(43, 0, 0),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|b| a != b), "{all:?}");
+        }
+    }
+
+    #[test]
+    fn repeats_are_refused_when_they_cannot_be_run_or_judged() {
+        let (_, _, m) = err(&SOAK.replace("every: 20s, until: 50s", "until: 50s"));
+        assert!(m.contains("until ends a repeating step: add every"), "{m}");
+        let (_, _, m) = err(&SOAK.replace("at: 10s, every: 20s", "at: 10s, every: 500ms"));
+        assert!(m.contains("every 500ms is too often"), "{m}");
+        let (_, _, m) = err(&SOAK.replace("until: 50s", "until: 15s"));
+        assert!(m.contains("must come after the step's first firing"), "{m}");
+        let (_, _, m) = err(&SOAK.replace("until: 50s", "until: 61s"));
+        assert!(m.contains("within the load's 1m"), "{m}");
+        // The start's last firing is at 35 s; 30 s to serve again is past the load's end.
+        let (_, _, m) = err(&SOAK.replace("within: 1s", "within: 30s"));
+        assert!(m.contains("after its last firing"), "{m}");
+        let many = SOAK
+            .replace("duration: 60s", "duration: 1h")
+            .replace("every: 20s, fault: kill", "every: 1s, fault: kill")
+            .replace("until: 50s", "until: 3000s")
+            .replace("every: 20s, until", "every: 1s, until")
+            .replace("at: 59s, fault", "at: 16s, every: 1s, fault");
+        let (_, _, m) = err(&many);
+        assert!(m.contains("more than 10000 times"), "{m}");
     }
 
     #[test]
