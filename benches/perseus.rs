@@ -748,16 +748,17 @@ async fn lab_start(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
 // ---------------------------------------------------------------------------------------------
 // Faults
 
-/// A probe loop in `from`'s network namespace: a fresh `redis-cli PING` to `ip` every few
-/// milliseconds (under `timeout 0.05`, so a probe sent while the node was cut ends 50 ms later at
-/// most), each line `start_ns end_ns ok`.
+/// A probe loop in `from`'s network namespace: a fresh `redis-cli PING` to `ip` started every
+/// 3 ms, each in the background under `timeout 0.05` (so that a probe sent while the node was
+/// cut, which waits out its timeout, does not hold back the next ones: a heal's effect is seen
+/// within a few milliseconds), each line `start_ns end_ns ok`, not in start order.
 async fn start_probe(docker: &Docker, from: &str, ip: &str) -> R<String> {
     use bollard::models::{ContainerCreateBody, HostConfig};
     use bollard::query_parameters::CreateContainerOptionsBuilder;
     let name = format!("{PROJECT}-probe");
     let script = format!(
-        "while :; do s=$(date +%s%N); if timeout 0.05 redis-cli -h {ip} ping >/dev/null 2>&1; \
-         then r=1; else r=0; fi; echo \"$s $(date +%s%N) $r\"; sleep 0.002; done"
+        "while :; do (s=$(date +%s%N); if timeout 0.05 redis-cli -h {ip} ping >/dev/null 2>&1; \
+         then r=1; else r=0; fi; echo \"$s $(date +%s%N) $r\") & sleep 0.003; done"
     );
     let body = ContainerCreateBody {
         image: Some("perseus/redis:7".into()),
@@ -793,7 +794,8 @@ async fn probe_lines(docker: &Docker, probe: &str, since_ns: u128) -> Vec<(u128,
     while let Some(Ok(chunk)) = logs.next().await {
         text.push_str(&chunk.to_string());
     }
-    text.lines()
+    let mut lines: Vec<(u128, u128, bool)> = text
+        .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             let s: u128 = w.next()?.parse().ok()?;
@@ -801,7 +803,10 @@ async fn probe_lines(docker: &Docker, probe: &str, since_ns: u128) -> Vec<(u128,
             let ok = w.next()? == "1";
             (s >= since_ns).then_some((s, e, ok))
         })
-        .collect()
+        .collect();
+    // The probes run side by side and log as they end: in the order they started.
+    lines.sort_unstable();
+    lines
 }
 
 /// Wait until `check` holds, polling every 2 ms; the milliseconds from `t0` to when it held.
@@ -830,8 +835,9 @@ async fn state(docker: &Docker, c: &str) -> (bool, bool) {
     }
 }
 
-/// Milliseconds from `t0_ns` until the probe shows `want` (the first probe started after the
-/// command whose outcome is `want`: its start for a failure, its end for a success).
+/// Milliseconds from `t0_ns` until the probe shows `want`, among the probes started after the
+/// command: for a failure, the start of the first one that failed (when the next one failed too);
+/// for a success, the earliest end of one that succeeded.
 async fn probe_effect_ms(docker: &Docker, probe: &str, t0_ns: u128, want: bool) -> R<f64> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -839,12 +845,16 @@ async fn probe_effect_ms(docker: &Docker, probe: &str, t0_ns: u128, want: bool) 
         let lines = probe_lines(docker, probe, t0_ns).await;
         // A success is the effect of a heal; a failure counts only when the next probe fails
         // too (one probe slow by chance past its 50 ms timeout is not the fault).
-        let hit = lines
-            .iter()
-            .enumerate()
-            .find(|(i, l)| l.2 == want && (want || lines.get(i + 1).is_some_and(|n| !n.2)));
-        if let Some((_, &(s, e, _))) = hit {
-            let at = if want { e } else { s };
+        let at = if want {
+            lines.iter().filter(|l| l.2).map(|l| l.1).min()
+        } else {
+            lines
+                .iter()
+                .enumerate()
+                .find(|(i, l)| !l.2 && lines.get(i + 1).is_some_and(|n| !n.2))
+                .map(|(_, l)| l.0)
+        };
+        if let Some(at) = at {
             return Ok((at.saturating_sub(t0_ns)) as f64 / 1e6);
         }
     }
