@@ -1,6 +1,6 @@
 //! Perseus' own costs, side by side with what a user would use instead (BENCHMARKS.md).
 //!
-//! `cargo bench --bench perseus -- [--only loop,start,faults,scenario] [--reps N] [--update FILE]`,
+//! `cargo bench --bench perseus -- [--only loop,start,sizes,faults,scenario,soak] [--reps N] [--update FILE]`,
 //! or `scripts/bench`, which installs and builds what this needs first. Prints Markdown tables;
 //! `--update BENCHMARKS.md` also replaces the generated part of that file.
 //!
@@ -9,9 +9,14 @@
 //!   commands at the same concurrency: `-t get`, then `EVALSHA` of the loop's own compare-and-set
 //!   script ([`perseus::systems::redis::CAS_LUA`]) on random keys, with CPU time and peak RSS.
 //! - `start`: `perseus lab up` to the first successful iteration on every node, against the
-//!   Compose tool bringing up the same `compose/<system>.yaml` plus polling; `--nodes 3, 5, 7`.
+//!   Compose tool bringing up the same `compose/<system>.yaml` plus polling.
+//! - `sizes`: `perseus lab up --nodes 3, 5, 7, 9` (redis, etcd, gryadka), and the loop at one
+//!   connection per node against redis-benchmark on redis of each size.
 //! - `faults`: from the fault command to its effect, 20 repetitions, against the Docker CLI.
 //! - `scenario`: how late scenario steps fire, and the window measured for a 3.0 s pause.
+//! - `soak`: peak RSS, CPU per million iterations and open descriptors of `perseus load redis`
+//!   for 30 s and for 10 minutes, and of a 5-minute `perseus run` that kills a node and starts
+//!   it again every 20 s (thousands of reconnects).
 //!
 //! It needs the Docker Engine, the images (`perseus lab images ...`), `redis-benchmark` and
 //! `docker-compose`; it refuses to start when a lab of the systems it uses is already up, and it
@@ -31,6 +36,8 @@ use perseus::lab::{Home, Lab, Node};
 const BIN: &str = env!("CARGO_BIN_EXE_perseus");
 const CONCURRENCY: [usize; 4] = [1, 4, 16, 64];
 const SCALED: [&str; 3] = ["redis", "etcd", "gryadka"];
+/// The cluster sizes `start` and `loop` measure.
+const SIZES: [usize; 4] = [3, 5, 7, 9];
 /// The Compose project the comparison runs under.
 const PROJECT: &str = "perseusbench";
 
@@ -57,7 +64,7 @@ fn parse_args() -> R<Opts> {
             "--only" => {
                 o.only = args
                     .next()
-                    .ok_or("--only needs a list: loop,start,faults,scenario")?
+                    .ok_or("--only needs a list: loop,start,sizes,faults,scenario,soak")?
                     .split(',')
                     .map(str::to_string)
                     .collect()
@@ -83,9 +90,9 @@ fn parse_args() -> R<Opts> {
         }
     }
     for s in &o.only {
-        if !["loop", "start", "faults", "scenario"].contains(&s.as_str()) {
+        if !["loop", "start", "sizes", "faults", "scenario", "soak"].contains(&s.as_str()) {
             return Err(format!(
-                "unknown section '{s}': use loop, start, faults or scenario"
+                "unknown section '{s}': use loop, start, sizes, faults, scenario or soak"
             ));
         }
     }
@@ -142,6 +149,10 @@ async fn run(opts: &Opts) -> R<()> {
         eprintln!("== lab start");
         out.push_str(&lab_start(&docker, &home, opts).await?);
     }
+    if wants("sizes") {
+        eprintln!("== cluster sizes");
+        out.push_str(&sizes(&docker, &home, opts).await?);
+    }
     if wants("faults") {
         eprintln!("== faults");
         out.push_str(&faults(&docker, &home).await?);
@@ -149,6 +160,10 @@ async fn run(opts: &Opts) -> R<()> {
     if wants("scenario") {
         eprintln!("== scenario timing and resolution");
         out.push_str(&scenario(opts).await?);
+    }
+    if wants("soak") {
+        eprintln!("== soak: memory, CPU and descriptors over long runs");
+        out.push_str(&soak().await?);
     }
     println!("{out}");
     if let Some(file) = &opts.update {
@@ -195,13 +210,31 @@ fn load_cas_script(nodes: &[Endpoint]) -> R<String> {
     Ok(sha)
 }
 
-fn measured(mut cmd: Command) -> R<Measured> {
+fn measured(cmd: Command) -> R<Measured> {
+    measured_with_fds(cmd, &[]).map(|(m, _)| m)
+}
+
+/// [`measured`], also counting the child's open file descriptors (`/proc/<pid>/fd`) at each of
+/// `samples` after its start (`None`: it had ended).
+fn measured_with_fds(mut cmd: Command, samples: &[Duration]) -> R<(Measured, Vec<Option<usize>>)> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("spawn {cmd:?}: {e}"))?;
     let pid = child.id() as libc::pid_t;
+    let started = Instant::now();
+    let at = samples.to_vec();
+    let t_fds = std::thread::spawn(move || {
+        at.into_iter()
+            .map(|t| {
+                std::thread::sleep(t.saturating_sub(started.elapsed()));
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .ok()
+                    .map(|d| d.count())
+            })
+            .collect::<Vec<_>>()
+    });
     // Read the pipes on threads so a chatty child never blocks on a full pipe.
     let mut so = child.stdout.take().unwrap();
     let mut se = child.stderr.take().unwrap();
@@ -224,17 +257,21 @@ fn measured(mut cmd: Command) -> R<Measured> {
     let stderr = t_err.join().unwrap().unwrap_or_default();
     // The child is reaped: make the std handle forget it.
     std::mem::forget(child);
+    let fds = t_fds.join().unwrap_or_default();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     use std::os::unix::process::ExitStatusExt;
-    Ok(Measured {
-        out: Output {
-            status: std::process::ExitStatus::from_raw(status),
-            stdout,
-            stderr,
+    Ok((
+        Measured {
+            out: Output {
+                status: std::process::ExitStatus::from_raw(status),
+                stdout,
+                stderr,
+            },
+            cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
+            max_rss_kib: ru.ru_maxrss,
         },
-        cpu_s: tv(ru.ru_utime) + tv(ru.ru_stime),
-        max_rss_kib: ru.ru_maxrss,
-    })
+        fds,
+    ))
 }
 
 fn perseus_cmd(args: &[&str]) -> R<Output> {
@@ -722,10 +759,36 @@ async fn lab_start(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
         )
         .unwrap();
     }
+    Ok(format!(
+        "\n### Lab start (seconds to the first successful iteration on every node, median (range) of {reps})\n\n\
+         | system | perseus lab up | docker-compose up + schema + polling | ratio (≥ 1.0) |\n\
+         |---|---:|---:|---:|\n{rows}",
+        reps = opts.reps
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster sizes
+
+/// `perseus lab up --nodes N` for N = 3, 5, 7, 9 on the systems that scale (redis, etcd,
+/// gryadka; those whose images are here), and the loop's ceiling at one connection per node
+/// against redis-benchmark on redis of each size.
+async fn sizes(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
     let mut scaling = String::new();
-    for system in SCALED.iter().filter(|s| available.contains(s)) {
+    for system in SCALED {
+        let def = home.definition(system, None).map_err(|e| e.to_string())?;
+        let mut present = true;
+        for n in def.nodes(3).map_err(|e| e.to_string())? {
+            for c in &n.containers {
+                present &= docker.inspect_image(&c.image).await.is_ok();
+            }
+        }
+        if !present {
+            eprintln!("  {system}: images missing, skipped (perseus lab images {system})");
+            continue;
+        }
         let mut cells = Vec::new();
-        for nodes in [3, 5, 7] {
+        for nodes in SIZES {
             let mut v = Vec::new();
             for rep in 0..opts.reps {
                 eprintln!("  {system} --nodes {nodes} rep {}", rep + 1);
@@ -735,30 +798,56 @@ async fn lab_start(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
         }
         writeln!(scaling, "| {system} | {} |", cells.join(" | ")).unwrap();
     }
+    let mut sized = String::new();
+    for nodes in SIZES {
+        lab_up("redis", nodes).await?;
+        let row = async {
+            let lab = open(docker, home, "redis").await?;
+            let eps = lab.endpoints();
+            let (mut p, mut b) = (Vec::new(), Vec::new());
+            for rep in 0..opts.reps {
+                eprintln!("  {nodes} nodes, 1 conn/node, rep {}", rep + 1);
+                let pr = perseus_loop(1, opts.seconds)?;
+                let n = ((pr.rate / nodes as f64) * opts.seconds as f64).max(10_000.0) as u64;
+                b.push(redis_benchmark(&eps, 1, n)?.rate);
+                p.push(pr.rate);
+            }
+            let (pr, br) = (median(&p), median(&b));
+            Ok::<String, String>(format!(
+                "| {nodes} | {pr:.0} | {br:.0} | **{:.2}** |",
+                pr / br
+            ))
+        }
+        .await;
+        lab_down("redis")?;
+        writeln!(sized, "{}", row?).unwrap();
+    }
     Ok(format!(
-        "\n### Lab start (seconds to the first successful iteration on every node, median (range) of {reps})\n\n\
-         | system | perseus lab up | docker-compose up + schema + polling | ratio (≥ 1.0) |\n\
-         |---|---:|---:|---:|\n{rows}\n\
-         `perseus lab up --nodes N`, seconds to every node serving (median of {reps}):\n\n\
-         | system | 3 nodes | 5 nodes | 7 nodes |\n|---|---:|---:|---:|\n{scaling}",
-        reps = opts.reps
+        "\n### Cluster sizes (median of {reps})\n\n\
+         `perseus lab up --nodes N`, seconds to the first successful iteration on every node:\n\n\
+         | system | 3 nodes | 5 nodes | 7 nodes | 9 nodes |\n|---|---:|---:|---:|---:|\n{scaling}\n\
+         The loop at one connection per node against redis-benchmark (redis, runs of {secs} s):\n\n\
+         | nodes | perseus it/s | redis-benchmark it/s | ratio |\n|---:|---:|---:|---:|\n{sized}",
+        reps = opts.reps,
+        secs = opts.seconds
     ))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Faults
 
-/// A probe loop in `from`'s network namespace: a fresh `redis-cli PING` to `ip` started every
-/// 3 ms, each in the background under `timeout 0.05` (so that a probe sent while the node was
-/// cut, which waits out its timeout, does not hold back the next ones: a heal's effect is seen
-/// within a few milliseconds), each line `start_ns end_ns ok`, not in start order.
+/// A probe loop in `from`'s network namespace: a fresh `redis-cli PING` to `ip` every few
+/// milliseconds (under `timeout 0.05`, so a probe sent while the node was cut ends 50 ms later at
+/// most), each line `start_ns end_ns ok`. One at a time: probes started every 3 ms side by side
+/// (each waiting out its timeout while a cut lasts) loaded the two cores so much that every
+/// command measured took twice as long (heal 111 ms instead of 57).
 async fn start_probe(docker: &Docker, from: &str, ip: &str) -> R<String> {
     use bollard::models::{ContainerCreateBody, HostConfig};
     use bollard::query_parameters::CreateContainerOptionsBuilder;
     let name = format!("{PROJECT}-probe");
     let script = format!(
-        "while :; do (s=$(date +%s%N); if timeout 0.05 redis-cli -h {ip} ping >/dev/null 2>&1; \
-         then r=1; else r=0; fi; echo \"$s $(date +%s%N) $r\") & sleep 0.003; done"
+        "while :; do s=$(date +%s%N); if timeout 0.05 redis-cli -h {ip} ping >/dev/null 2>&1; \
+         then r=1; else r=0; fi; echo \"$s $(date +%s%N) $r\"; sleep 0.002; done"
     );
     let body = ContainerCreateBody {
         image: Some("perseus/redis:7".into()),
@@ -1140,6 +1229,149 @@ async fn scenario(opts: &Opts) -> R<String> {
         runs = opts.reps,
         n = late.len(),
         m = windows.len(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Soak
+
+/// One long run: what it did and what it cost.
+struct SoakRow {
+    what: String,
+    iterations: f64,
+    errors: f64,
+    rss_mib: f64,
+    cpu_per_m: f64,
+    fds: (Option<usize>, Option<usize>),
+}
+
+/// `perseus load redis --duration {secs}s --clients-per-node 16`, descriptors counted 10 s in
+/// and 5 s before the end.
+fn soak_load(secs: u64) -> R<SoakRow> {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "load",
+        "redis",
+        "--duration",
+        &format!("{secs}s"),
+        "--clients-per-node",
+        "16",
+        "--json",
+    ]);
+    let samples = [Duration::from_secs(10), Duration::from_secs(secs - 5)];
+    let (m, fds) = measured_with_fds(cmd, &samples)?;
+    if !m.out.status.success() {
+        return Err(format!(
+            "perseus load failed: {}",
+            String::from_utf8_lossy(&m.out.stderr)
+        ));
+    }
+    let json: serde_json::Value = String::from_utf8_lossy(&m.out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or("perseus load --json printed no summary")?;
+    let it = json["iterations"].as_f64().ok_or("no iterations")?;
+    Ok(SoakRow {
+        what: format!("`perseus load redis --duration {secs}s --clients-per-node 16`"),
+        iterations: it,
+        errors: json["errors"].as_f64().unwrap_or(0.0),
+        rss_mib: m.max_rss_kib as f64 / 1024.0,
+        cpu_per_m: m.cpu_s / it * 1e6,
+        fds: (fds[0], fds[1]),
+    })
+}
+
+/// `perseus run` of a scenario that kills a random node every 20 s and starts it 10 s later, for
+/// `secs` seconds of load at 16 connections per node (history written, as by default).
+fn soak_kills(secs: u64) -> R<SoakRow> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("kills.yaml");
+    let scenario = format!(
+        "name: bench-soak-kills\nsystem: redis\nseed: 18\n\
+         load: {{duration: {secs}s, clients-per-node: 16}}\nsteps:\n  \
+         - {{name: crash, at: 20s, every: 20s, until: {}s, fault: kill, target: random}}\n  \
+         - {{at: 30s, every: 20s, until: {}s, fault: start, target: crash}}\n",
+        secs - 10,
+        secs - 5
+    );
+    std::fs::write(&file, scenario).map_err(|e| e.to_string())?;
+    let runs = dir.path().join("runs");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg(&file)
+        .args(["--reuse", "--runs-dir"])
+        .arg(&runs);
+    // The load starts after a warm-up of about a second.
+    let samples = [Duration::from_secs(12), Duration::from_secs(secs - 3)];
+    let (m, fds) = measured_with_fds(cmd, &samples)?;
+    if !m.out.status.success() {
+        return Err(format!(
+            "perseus run failed: {}",
+            String::from_utf8_lossy(&m.out.stderr)
+        ));
+    }
+    let folder = std::fs::read_dir(&runs)
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no run folder")?
+        .map_err(|e| e.to_string())?
+        .path();
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(folder.join("summary.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let load = &summary["load"];
+    let it = load["iterations"].as_f64().ok_or("no iterations")?;
+    let kills = summary["steps"]
+        .as_array()
+        .map_or(0, |s| s.iter().filter(|s| s["fault"] == "kill").count());
+    Ok(SoakRow {
+        what: format!(
+            "`perseus run`, {secs} s at 16 conns/node, a node killed every 20 s and started 10 s later ({kills} kills)"
+        ),
+        iterations: it,
+        errors: load["errors"].as_f64().unwrap_or(0.0),
+        rss_mib: m.max_rss_kib as f64 / 1024.0,
+        cpu_per_m: m.cpu_s / it * 1e6,
+        fds: (fds[0], fds[1]),
+    })
+}
+
+async fn soak() -> R<String> {
+    lab_up("redis", 3).await?;
+    let rows = (|| -> R<Vec<SoakRow>> {
+        let mut rows = Vec::new();
+        for secs in [30, 600] {
+            eprintln!("  perseus load redis --duration {secs}s --clients-per-node 16");
+            rows.push(soak_load(secs)?);
+        }
+        eprintln!("  perseus run: a kill every 20 s for 300 s");
+        rows.push(soak_kills(300)?);
+        Ok(rows)
+    })();
+    lab_down("redis")?;
+    let rows = rows?;
+    let fd = |f: Option<usize>| f.map_or("-".into(), |f| f.to_string());
+    let mut table = String::new();
+    for r in &rows {
+        writeln!(
+            table,
+            "| {} | {:.1} | {:.0} | {:.1} | {:.1} | {} | {} |",
+            r.what,
+            r.iterations / 1e6,
+            r.errors,
+            r.rss_mib,
+            r.cpu_per_m,
+            fd(r.fds.0),
+            fd(r.fds.1)
+        )
+        .unwrap();
+    }
+    Ok(format!(
+        "\n### Soak: memory, CPU and descriptors over long runs (redis, 3 nodes)\n\n\
+         | run | iterations (M) | failed iterations (each a reconnect) | peak RSS MiB | CPU s per M it | open fds 10 s in | open fds at the end |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n{table}"
     ))
 }
 

@@ -51,22 +51,29 @@ fn up_status_down_leaves_nothing_behind() {
 }
 
 #[test]
-fn five_nodes_elect_a_leader_and_all_serve() {
-    let lab = LabGuard::up("etcd", &["--nodes", "5"]);
-    let status = lab.status();
-    assert_eq!(status.len(), 5);
-    assert_eq!(
-        status.iter().filter(|r| r["role"] == "leader").count(),
-        1,
-        "{status:?}"
-    );
-    let r = LoadRun::start("etcd", 3, &[]).finish();
-    for n in 1..=5 {
-        assert!(
-            r.column(n, 2, 3).iter().all(|&c| c > 0),
-            "n{n}: {}",
-            r.stdout
-        );
+fn nine_nodes_of_etcd_redis_and_gryadka_all_serve() {
+    // The largest lab (--nodes 9) of each system that scales: every node is in the status and
+    // every node's column counts successes; etcd's nine members elect exactly one leader.
+    for system in ["etcd", "redis", "gryadka"] {
+        let lab = LabGuard::up(system, &["--nodes", "9"]);
+        let status = lab.status();
+        assert_eq!(status.len(), 9, "{system}: {status:?}");
+        if system == "etcd" {
+            assert_eq!(
+                status.iter().filter(|r| r["role"] == "leader").count(),
+                1,
+                "{status:?}"
+            );
+        }
+        let r = LoadRun::start(system, 3, &[]).finish();
+        for n in 1..=9 {
+            assert!(
+                r.column(n, 2, 3).iter().all(|&c| c > 0),
+                "{system} n{n}: {}",
+                r.stdout
+            );
+        }
+        drop(lab);
     }
 }
 
