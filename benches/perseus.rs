@@ -140,37 +140,43 @@ async fn run(opts: &Opts) -> R<()> {
         ));
     }
     let mut out = String::new();
-    writeln!(out, "{}", machine().await).unwrap();
+    section(&mut out, format!("{}\n", machine().await));
     if wants("loop") {
         eprintln!("== load-loop ceiling");
-        out.push_str(&loop_ceiling(&docker, &home, opts).await?);
+        section(&mut out, loop_ceiling(&docker, &home, opts).await?);
     }
     if wants("start") {
         eprintln!("== lab start");
-        out.push_str(&lab_start(&docker, &home, opts).await?);
+        section(&mut out, lab_start(&docker, &home, opts).await?);
     }
     if wants("sizes") {
         eprintln!("== cluster sizes");
-        out.push_str(&sizes(&docker, &home, opts).await?);
+        section(&mut out, sizes(&docker, &home, opts).await?);
     }
     if wants("faults") {
         eprintln!("== faults");
-        out.push_str(&faults(&docker, &home).await?);
+        section(&mut out, faults(&docker, &home).await?);
     }
     if wants("scenario") {
         eprintln!("== scenario timing and resolution");
-        out.push_str(&scenario(opts).await?);
+        section(&mut out, scenario(opts).await?);
     }
     if wants("soak") {
         eprintln!("== soak: memory, CPU and descriptors over long runs");
-        out.push_str(&soak().await?);
+        section(&mut out, soak().await?);
     }
-    println!("{out}");
     if let Some(file) = &opts.update {
         update(file, &out)?;
         eprintln!("updated {}", file.display());
     }
     Ok(())
+}
+
+/// Print a finished section at once (a later section that fails loses nothing), and keep it for
+/// `--update`.
+fn section(out: &mut String, text: String) {
+    println!("{text}");
+    out.push_str(&text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1266,7 +1272,8 @@ fn soak_load(secs: u64) -> R<SoakRow> {
             String::from_utf8_lossy(&m.out.stderr)
         ));
     }
-    let json: serde_json::Value = String::from_utf8_lossy(&m.out.stdout)
+    // `--json` puts the summary on stderr (stdout keeps the seeds' lines).
+    let json: serde_json::Value = String::from_utf8_lossy(&m.out.stderr)
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())

@@ -240,12 +240,16 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
     if args.check {
         for f in &files {
             println!(
-                "{}: {} on {} with {} nodes, {} step(s), {} expectation(s): ok",
+                "{}: {} on {} with {} nodes, {} step(s){}, {} expectation(s): ok",
                 f.path.display(),
                 f.scenario.name,
                 f.scenario.system,
                 f.scenario.nodes,
                 f.scenario.steps.len(),
+                match f.scenario.firings().len() {
+                    n if n > f.scenario.steps.len() => format!(" firing {n} times"),
+                    _ => String::new(),
+                },
                 f.scenario.expect.len()
             );
         }

@@ -190,7 +190,7 @@ impl FaultEvent {
 /// Resolve a target to a node name now. `pick` is the draw for the choices a target leaves
 /// open: `random` takes node `pick % n` of the lab's `n` (in node order), `follower` follower
 /// `pick % f` of the `f` nodes that are not the leader (in node order); a command line draws it
-/// at random, a scenario from its seed ([`crate::scenario::firing_rng`]).
+/// at random, a scenario from its seed ([`crate::scenario::firing_draw`]).
 ///
 /// Errors: [`Error::UnknownNode`], [`Error::NoLeader`] when the cluster has no leader that answers,
 /// [`Error::UnsupportedTarget`] for `leader`/`follower` on a leaderless system, or a role leader the
@@ -643,12 +643,15 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
     let mut done = Vec::new();
     let jobs = lab.nodes.iter().map(|n| async move {
         let mut what = Vec::new();
-        // One inspect for both questions: attached to the lab network, and running.
-        let info = crate::docker::inspect(docker, &n.main).await?;
+        // One round trip for every question: attached to the lab network, running, and whether
+        // its helper is in its namespace.
+        let pair = crate::lab::helper::inspect(docker, lab, &n.name).await?;
+        let info = &pair.main;
         let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
         let on_network = info
             .network_settings
-            .and_then(|s| s.networks)
+            .as_ref()
+            .and_then(|s| s.networks.as_ref())
             .is_some_and(|nets| nets.contains_key(&lab.network));
         if !on_network {
             connect(docker, lab, &n.name).await?;
@@ -665,7 +668,7 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
                 ));
             }
         } else {
-            let was = net::heal(docker, lab, &n.name).await?;
+            let was = net::heal(docker, lab, &n.name, pair).await?;
             if !was.cut.is_empty() {
                 what.push(format!(
                     "{} rules flushed (was cut from {})",

@@ -121,9 +121,12 @@ pub fn cut_script(peers: &[Ipv4Addr], direction: Direction) -> String {
 /// Script that lists the rules and qdiscs Perseus added, then removes them and empties the
 /// node's record, in one exec.
 pub fn heal_script() -> String {
+    // The cuts are listed and flushed first, before the slower listing of the qdiscs, so that a
+    // heal's effect on a cut comes as early as it can.
     format!(
-        "{}; iptables -w -F PERSEUS 2>/dev/null || true; {}; rm -f {RECORD}",
-        list_script(),
+        "cut=$(iptables -w -S PERSEUS 2>/dev/null); iptables -w -F PERSEUS 2>/dev/null || true; \
+         [ -n \"$cut\" ] && printf '%s\\n' \"$cut\"; {}; {}; rm -f {RECORD}",
+        super::link::TC_LIST,
         super::link::TC_CLEAR
     )
 }
@@ -243,6 +246,16 @@ pub fn parse_record(record: &str) -> Vec<String> {
 /// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay cannot run.
 async fn ready(docker: &Docker, lab: &Lab, node: &str) -> Result<(Option<String>, Option<String>)> {
     let h = helper::ensure(docker, lab, node).await?;
+    ready_from(docker, lab, node, h).await
+}
+
+/// [`ready`] for a helper [`helper::ensure`] (or [`helper::ensure_inspected`]) has made sure of.
+async fn ready_from(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    h: helper::Ready,
+) -> Result<(Option<String>, Option<String>)> {
     let replayed = match h.ensured {
         Ensured::Moved => {
             Some(helper::exec(docker, lab, node, h.token.as_deref(), &replay_script()).await?)
@@ -398,8 +411,18 @@ pub async fn cut(
 }
 
 /// Remove every rule and qdisc Perseus added in `node`'s namespace; what had been in force.
-pub async fn heal(docker: &Docker, lab: &Lab, node: &str) -> Result<InForce> {
-    let listing = run_helper(docker, lab, node, &heal_script()).await?;
+/// `pair` is the node's and its helper's inspection ([`helper::inspect`]), made by the caller.
+///
+/// Errors: those of [`helper::ensure_inspected`]; [`Error::Helper`] when the script fails.
+pub async fn heal(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    pair: helper::Inspected,
+) -> Result<InForce> {
+    let h = helper::ensure_inspected(docker, lab, node, pair).await?;
+    let (token, _) = ready_from(docker, lab, node, h).await?;
+    let listing = helper::exec(docker, lab, node, token.as_deref(), &heal_script()).await?;
     Ok(in_force(lab, &listing))
 }
 

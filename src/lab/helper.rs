@@ -126,16 +126,53 @@ fn started_at(state: &ContainerState) -> Option<SystemTime> {
 /// Errors: [`Error::Helper`] when the node's main container is not running (its namespace is
 /// gone) or the helper cannot be started; [`Error::Docker`] when the Engine refuses otherwise.
 pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ready> {
+    let pair = inspect(docker, lab, node).await?;
+    ensure_inspected(docker, lab, node, pair).await
+}
+
+/// A node's main container and its helper, inspected together (one round trip to the Engine):
+/// what [`ensure_inspected`] decides from. The helper's result is the Engine's own (404: none).
+pub struct Inspected {
+    /// The node's main container.
+    pub main: bollard::models::ContainerInspectResponse,
+    /// Its helper, or the Engine's refusal.
+    pub helper:
+        std::result::Result<bollard::models::ContainerInspectResponse, bollard::errors::Error>,
+}
+
+/// Inspect `node`'s main container and its helper at once.
+///
+/// Errors: [`Error::UnknownNode`]; [`Error::Docker`] when the main container cannot be inspected.
+pub async fn inspect(docker: &Docker, lab: &Lab, node: &str) -> Result<Inspected> {
     let n = lab.node(node)?;
-    let name = name(lab, node);
+    let helper_name = name(lab, node);
     let (main, helper) = tokio::join!(
         docker::inspect(docker, &n.main),
         docker.inspect_container(
-            &name,
+            &helper_name,
             None::<bollard::query_parameters::InspectContainerOptions>
         )
     );
-    let main = main?.state.unwrap_or_default();
+    Ok(Inspected {
+        main: main?,
+        helper,
+    })
+}
+
+/// [`ensure`] from inspections already made (a caller that needs the node's state itself, as
+/// heal does, saves a round trip).
+///
+/// Errors: as [`ensure`].
+pub async fn ensure_inspected(
+    docker: &Docker,
+    lab: &Lab,
+    node: &str,
+    pair: Inspected,
+) -> Result<Ready> {
+    let n = lab.node(node)?;
+    let name = name(lab, node);
+    let Inspected { main, helper } = pair;
+    let main = main.state.unwrap_or_default();
     if !main.running.unwrap_or(false) {
         return Err(Error::Helper {
             node: node.to_string(),

@@ -12,8 +12,9 @@
 //! (Ctrl-C, reaching the library from the CLI as that token, or a scenario step that failed).
 //!
 //! Each success is stamped (µs since the start) into the run's timelines ([`timeline`]: what the
-//! unavailability windows need, in memory that does not grow with the run); per-second counts are
-//! kept in lock-free per-node buckets so the once-a-second line never waits for the connections. Each success's latency goes into
+//! unavailability windows need, in memory that does not grow with the run); per-second counts
+//! are kept in lock-free per-node buckets so the once-a-second line never waits for the
+//! connections. Each success's latency goes into
 //! per-node, per-second histograms of bounded size ([`latency`]). Each read and write goes through
 //! the connection's key check ([`check`]: lost, stale, reverted and impossible reads, with bounded
 //! state), and, when asked, into the run's history in Jepsen's format ([`history`]). After the
@@ -330,13 +331,14 @@ pub async fn run<D: Driver>(
             _ = stop.cancelled() => { interrupted = true; break; }
         }
     }
-    let end = if interrupted {
-        start.elapsed().min(duration)
-    } else {
-        duration
-    };
-    let end_us = end.as_micros() as u64;
-    buckets.recorder.close(end_us);
+    // The end, read under the recorder's lock: no success stamped at or after it counts.
+    let end_us = buckets.recorder.close_now(|| {
+        if interrupted {
+            start.elapsed().min(duration).as_micros() as u64
+        } else {
+            duration.as_micros() as u64
+        }
+    });
     conns_stop.cancel();
     let reports = match reports {
         Some(r) => r,
@@ -349,7 +351,7 @@ pub async fn run<D: Driver>(
     // Every connection has stopped, so the printer holds the last reference.
     let (latency, timelines) = match Arc::try_unwrap(buckets) {
         Ok(b) => (b.latency.finish(&names), b.recorder.finish()),
-        Err(_) => (Vec::new(), timeline::Timelines::default()),
+        Err(_) => (Vec::new(), timeline::Timelines::empty(names.len())),
     };
     let mut summary = Summary::new(
         opts.run_id.clone(),

@@ -2,7 +2,7 @@
 //! [`crate::load::timeline`], exact at and above its 10 ms floor) and the steps as they fired:
 //! for each step, the cluster-wide and per-node unavailability windows it caused, and for steps
 //! that bring nodes back, how long until each node served again (for a node that was serving at
-//! the step already, a bound under 10 ms); then each expectation's verdict.
+//! the step already, a bound of at most 10 ms); then each expectation's verdict.
 //!
 //! Each step also gets who served from it to the next step, in 100 ms slices
 //! ([`crate::load::serving`]).
@@ -27,7 +27,8 @@ fn to_us_f(s: f64) -> u64 {
 
 /// What every fired step did. `timelines` are the nodes' (in the order of `nodes`) and the
 /// cluster's; `end_us` is the load's length; `lookback_us` how long before a step the last
-/// success before its outage may lie (see [`Timeline::window_in`]; the runner uses the op
+/// success before its outage may lie (see [`crate::load::timeline::Timeline::window_in`]; the
+/// runner uses the op
 /// timeout, at least 1 s).
 pub fn effects(
     nodes: &[String],
@@ -111,15 +112,19 @@ pub fn verdicts(
             .unwrap_or_default()
     };
     // The nodes an expectation's `node` means at firing `k`: a node by name, or the node(s) the
-    // named step's latest firing up to `k` hit.
+    // named step's latest firing up to `k` hit (a step that first fires after `k`: its first).
     let nodes_of = |a: &Aim, k: usize| -> Option<Vec<String>> {
         match a {
             Aim::Target(Target::Node(n)) => Some(vec![n.clone()]),
-            Aim::Step(name) => fired[..=k]
-                .iter()
-                .rev()
-                .find(|f| f.name.as_deref() == Some(name.as_str()))
-                .map(|f| f.nodes.clone()),
+            Aim::Step(name) => {
+                let named = |f: &&FiredStep| f.name.as_deref() == Some(name.as_str());
+                fired[..=k]
+                    .iter()
+                    .rev()
+                    .find(named)
+                    .or_else(|| fired[k + 1..].iter().find(named))
+                    .map(|f| f.nodes.clone())
+            }
             _ => None,
         }
     };
@@ -216,6 +221,16 @@ pub fn verdicts(
                         .map_or(end_us, |f| to_us_f(f.fired_s));
                     let grace = c.grace.unwrap_or(scenario.load.op_timeout);
                     let start = to_us_f(fired[k].applied_s) + grace.as_micros() as u64;
+                    if start >= until {
+                        return Judged {
+                            passed: true,
+                            measured: format!(
+                                "nothing to judge: the span ended at {:.2} s, within the grace",
+                                measure::secs(until)
+                            ),
+                            weight: 0.0,
+                        };
+                    }
                     let who = nodes_of(&c.node, k).unwrap_or_default();
                     let served: Vec<(String, Option<Next>)> = who
                         .iter()
@@ -513,6 +528,7 @@ expect:
   - serves-again: {after: back, within: 1s}
   - serves-again: {after: back, within: 3s}
   - column-zero: {node: crash, from: crash, until: back}
+  - column-zero: {node: crash, from: crash, until: back, grace: 5s}
 ";
         let sc = crate::scenario::parse(Path::new("t.yaml"), text).unwrap();
         let mut n1 = ticks(0.0, 2.0, 5);
@@ -558,6 +574,13 @@ expect:
                 .starts_with("2 firings, all held; the last at 12.00 s: n2: no success"),
             "{}",
             v[2].measured
+        );
+        // A grace past the start leaves nothing to judge: it holds, and says so.
+        assert!(v[3].passed, "{v:#?}");
+        assert!(
+            v[3].measured.contains("nothing to judge"),
+            "{}",
+            v[3].measured
         );
     }
 

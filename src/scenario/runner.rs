@@ -20,12 +20,10 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
 
 use bollard::Docker;
-use rand::rngs::StdRng;
-use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
 use super::analysis;
-use super::{Aim, Aims, FaultKind, Scenario, ScenarioFile};
+use super::{Aim, Aims, FaultKind, FiringDraw, Scenario, ScenarioFile};
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::fault::{self, NodeFault};
@@ -180,7 +178,14 @@ pub async fn run(
             "warning: the network helpers did not start ({e}); each network step will try again"
         )));
     }
-    let folder = match RunFolder::create(&opts.runs_dir, &s.name, &file.text) {
+    // The file as written, and the seed this run drew from (it may come from --seed, or have
+    // been drawn when the file has none).
+    let text = format!(
+        "{}{}# this run's random choices came from seed {seed} (perseus run --seed {seed})\n",
+        file.text,
+        if file.text.ends_with('\n') { "" } else { "\n" }
+    );
+    let folder = match RunFolder::create(&opts.runs_dir, &s.name, &text) {
         Ok(f) => f,
         Err(e) => {
             release(owned, opts.keep, sink).await;
@@ -589,7 +594,7 @@ async fn warm_up(
 }
 
 /// Fire the steps on time, every repeat of each ([`Scenario::firings`]), until they are done or
-/// the load stops; each firing's random choices come from `seed` ([`super::firing_rng`]).
+/// the load stops; each firing's random choices come from `seed` ([`super::firing_draw`]).
 /// Returns, when a step failed, why (the run then stops); the fired steps reach the record
 /// through the events.
 async fn timeline(
@@ -612,7 +617,7 @@ async fn timeline(
         }
         let fired_at = origin.elapsed();
         let at = crate::report::now_rfc3339();
-        let mut rng = super::firing_rng(seed, i, firing.repeat);
+        let mut rng = super::firing_draw(seed, i, firing.repeat);
         let result = fire(docker, lab, step, firing.repeat, &mut rng, &fired).await;
         let applied = origin.elapsed();
         match result {
@@ -688,7 +693,7 @@ fn aim_text(step: &super::Step) -> String {
 async fn resolve(
     lab: &Lab,
     aim: &Aim,
-    rng: &mut StdRng,
+    rng: &mut FiringDraw,
     fired: &[FiredStep],
 ) -> Result<Vec<String>> {
     match aim {
@@ -709,7 +714,7 @@ async fn fire(
     lab: &Lab,
     step: &super::Step,
     repeat: u32,
-    rng: &mut StdRng,
+    rng: &mut FiringDraw,
     fired: &[FiredStep],
 ) -> Result<(Vec<String>, String)> {
     match step.fault {
