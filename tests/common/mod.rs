@@ -689,7 +689,10 @@ pub fn kill_n1_of_independent_servers(
     read_back: fn(&str) -> Vec<(String, u64)>,
 ) {
     let lab = LabGuard::up(system, &[]);
-    let load = LoadRun::start(system, 14, &["--clients-per-node", "2"]);
+    // 16 s: kill at about 4 s, start about 4 s later, then whole seconds from 4 s after the
+    // start. `fault start` returns up to a second after it began on a slow machine (it moves the
+    // node's helper into its new namespace); with 14 s a CI run had no whole second left.
+    let load = LoadRun::start(system, 16, &["--clients-per-node", "2"]);
     sleep_s(4.0);
     let kill = lab.fault("kill", "n1");
     sleep_s(4.0);
