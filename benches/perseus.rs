@@ -422,19 +422,18 @@ struct LoopRun {
     rss_mib: f64,
 }
 
+/// `perseus load redis --duration {secs}s --clients-per-node {conns}`, not started.
+fn load_redis(conns: usize, secs: u64) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["load", "redis", "--duration", &format!("{secs}s")])
+        .args(["--clients-per-node", &conns.to_string()]);
+    cmd
+}
+
 /// `perseus load redis` for `secs` seconds: iterations/s over seconds 2.. (the first second opens
 /// the connections), CPU seconds per million iterations over the whole process, peak RSS.
 fn perseus_loop(c: usize, secs: u64) -> R<LoopRun> {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "load",
-        "redis",
-        "--duration",
-        &format!("{secs}s"),
-        "--clients-per-node",
-        &c.to_string(),
-    ]);
-    let m = measured(cmd)?;
+    let m = measured(load_redis(c, secs))?;
     if !m.out.status.success() {
         return Err(format!(
             "perseus load failed: {}",
@@ -1254,16 +1253,8 @@ struct SoakRow {
 /// `perseus load redis --duration {secs}s --clients-per-node 16`, descriptors counted 10 s in
 /// and 5 s before the end.
 fn soak_load(secs: u64) -> R<SoakRow> {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "load",
-        "redis",
-        "--duration",
-        &format!("{secs}s"),
-        "--clients-per-node",
-        "16",
-        "--json",
-    ]);
+    let mut cmd = load_redis(16, secs);
+    cmd.arg("--json");
     let samples = [Duration::from_secs(10), Duration::from_secs(secs - 5)];
     let (m, fds) = measured_with_fds(cmd, &samples)?;
     if !m.out.status.success() {
