@@ -744,7 +744,11 @@ mod tests {
         const CONDITIONAL: bool = true;
         async fn connect(&self, ep: &Endpoint, _: Duration) -> Result<FakeConn, DriverError> {
             let here = std::thread::current().id();
-            self.0.connected_on.lock().unwrap().push((ep.node.clone(), here));
+            self.0
+                .connected_on
+                .lock()
+                .unwrap()
+                .push((ep.node.clone(), here));
             Ok(FakeConn(ep.node.clone()))
         }
         async fn read(&self, c: &mut FakeConn, key: &str) -> Result<Option<u64>, DriverError> {
