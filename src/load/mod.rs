@@ -377,7 +377,7 @@ pub async fn run<D: Driver>(
 ///
 /// - At one connection per node, each server has one request in flight at a time and the loop's
 ///   rate is set by how soon a reply reaches the connection waiting for it: the connections are
-///   pinned to single-threaded runtimes, one per core (at most one per connection), connection
+///   pinned to single-threaded runtimes, one per core (at most one per node), connection
 ///   `i` on thread `i` mod their number. On tokio's multi-threaded runtime a reply wakes
 ///   whichever worker holds the I/O driver, which may wake a parked sibling to share the work;
 ///   pinned, the thread that reads the reply runs the connection. On 2 cores this raised the
