@@ -15,8 +15,32 @@ use std::time::Duration;
 pub struct Endpoint {
     /// `n1`..`nN`.
     pub node: String,
-    /// Client address (container IP on the lab network, client port).
+    /// Client address (container IP on the lab network, client port; across hosts, the host's
+    /// address and the port it published).
     pub addr: SocketAddr,
+    /// Where this machine reaches the node's other ports when they are not at `addr`'s IP
+    /// (across hosts: each probe port as its host published it): `(port in the node, address)`.
+    pub probes: Vec<(u16, SocketAddr)>,
+}
+
+impl Endpoint {
+    /// A node reached at `addr`, its other ports at the same IP.
+    pub fn new(node: impl Into<String>, addr: SocketAddr) -> Endpoint {
+        Endpoint {
+            node: node.into(),
+            addr,
+            probes: Vec::new(),
+        }
+    }
+
+    /// Where this machine reaches the node's TCP `port` (a status API beside the client port):
+    /// its published address across hosts, else the node's IP with that port.
+    pub fn port(&self, port: u16) -> SocketAddr {
+        self.probes
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map_or(SocketAddr::new(self.addr.ip(), port), |(_, a)| *a)
+    }
 }
 
 /// Why a driver call failed. Every variant ends the connection (the loop reconnects). What the
@@ -135,6 +159,19 @@ pub fn parse_decimal(data: &[u8]) -> Result<u64, DriverError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_reaches_its_other_ports_where_they_were_published() {
+        let here = Endpoint::new("n1", "10.77.0.11:4222".parse().unwrap());
+        assert_eq!(here.port(8222), "10.77.0.11:8222".parse().unwrap());
+        let across = Endpoint {
+            probes: vec![(8222, "10.79.0.11:44096".parse().unwrap())],
+            ..Endpoint::new("n1", "10.79.0.11:40000".parse().unwrap())
+        };
+        assert_eq!(across.port(8222), "10.79.0.11:44096".parse().unwrap());
+        // A port that was not published is asked at the node's address, and fails there.
+        assert_eq!(across.port(9999), "10.79.0.11:9999".parse().unwrap());
+    }
 
     #[test]
     fn stored_values_are_decimal_text() {

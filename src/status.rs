@@ -49,6 +49,7 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
         None
     };
     let rows = lab.nodes.iter().map(|n| async {
+        let docker = lab.engine(docker, n);
         let info = crate::docker::inspect(docker, &n.main).await?;
         let st = info.state.clone().unwrap_or_default();
         let running = st.running.unwrap_or(false);

@@ -68,6 +68,16 @@ pub(super) struct UpArgs {
     /// `--image cockroachdb/cockroach:v24.3.3` (repeat for several).
     #[arg(long = "image", value_name = "REPOSITORY:TAG")]
     images: Vec<String>,
+    /// Spread the nodes over these Docker hosts, members of one Swarm (comma-separated
+    /// endpoints: ssh://user@host, tcp://host:2376 with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH,
+    /// tcp://host:2375, unix:///var/run/docker.sock); nodes go round-robin, n1 on the first host.
+    /// Default: the definition's x-perseus.hosts, else this machine's engine alone.
+    #[arg(long, value_name = "HOST,HOST,...")]
+    hosts: Option<String>,
+    /// Put nodes on given hosts of --hosts (or of the definition's x-perseus.hosts), numbered
+    /// from 1 (`--place n1=3,n2=3`).
+    #[arg(long, value_name = "NODE=HOST,...")]
+    place: Option<String>,
 }
 
 pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
@@ -112,12 +122,22 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
         }
         LabCommand::Up(args) => {
             home.check_system(&args.system)?;
+            let hosts = match &args.hosts {
+                Some(list) => lab::hosts::parse_hosts(list)?,
+                None => Vec::new(),
+            };
+            let place = match &args.place {
+                Some(list) => lab::hosts::parse_place(list)?,
+                None => Vec::new(),
+            };
             let docker = perseus::docker::connect().await?;
             let opts = UpOptions {
                 nodes: args.nodes,
                 file: args.file,
                 ready_timeout: args.timeout,
                 images: args.images,
+                hosts,
+                place,
             };
             let cancel = interrupt_token("removing what lab up created");
             let handle =

@@ -45,6 +45,10 @@ pub(super) struct RunArgs {
     /// seed instead of each scenario's own: a report names its seed, so this repeats the run.
     #[arg(long)]
     seed: Option<u64>,
+    /// Bring each scenario's lab up across these Docker hosts, members of one Swarm
+    /// (comma-separated endpoints, as `perseus lab up --hosts` takes them).
+    #[arg(long, value_name = "HOST,HOST,...", conflicts_with = "reuse")]
+    hosts: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +118,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         reuse: false,
         runs_dir: args.runs_dir.clone(),
         history_max: Some(perseus::load::history::DEFAULT_MAX_BYTES),
+        hosts: Vec::new(),
     };
     let mut view = RunView::default();
     let cancel = interrupt_token(RUN_STOPPING);
@@ -273,6 +278,10 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
         reuse: args.reuse,
         runs_dir: args.runs_dir.clone(),
         history_max: (!args.no_history).then_some(args.history_max),
+        hosts: match &args.hosts {
+            Some(list) => perseus::lab::hosts::parse_hosts(list)?,
+            None => Vec::new(),
+        },
     };
     let cancel = interrupt_token(RUN_STOPPING);
     let mut results = Vec::new();

@@ -170,6 +170,12 @@ impl FaultEvent {
         }
     }
 
+    /// Stamp the event with the time it took effect, when that came before its follow-up work.
+    fn set_time(&mut self, time: SystemTime) {
+        self.time = time;
+        self.at = humantime::format_rfc3339_millis(time).to_string();
+    }
+
     /// One line: `2026-11-21T01:52:03.123Z kill n2 (leader): SIGKILL perseus-etcd-n2`.
     pub fn render(&self) -> String {
         let aimed = match &self.target {
@@ -247,18 +253,45 @@ pub async fn inject(
     target: &Target,
 ) -> Result<FaultEvent> {
     let node = resolve(lab, target, rand::random()).await?;
-    let detail = apply(docker, lab, fault, &node).await?;
-    Ok(FaultEvent::new(
-        fault.name(),
-        Some(target),
-        vec![node],
-        detail,
-    ))
+    let applied = apply(docker, lab, fault, &node).await?;
+    let mut event = FaultEvent::new(fault.name(), Some(target), vec![node], applied.detail);
+    event.set_time(applied.at);
+    Ok(event)
 }
 
-/// Inject `fault` on the named node (already resolved); returns what was done.
-pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> Result<String> {
+/// What [`apply`] did, and when it took effect.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// What was done, for humans.
+    pub detail: String,
+    /// When the fault took effect: as soon as the engine said the action was done, before the
+    /// follow-up work some faults do (a started or reconnected node gets its degraded links made
+    /// again, which over an ssh:// engine takes a second).
+    pub at: SystemTime,
+}
+
+/// Inject `fault` on the named node (already resolved); returns what was done and when it took
+/// effect.
+pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> Result<Applied> {
     let n = lab.node(node)?.clone();
+    let docker = lab.engine(docker, &n);
+    let mut at = None;
+    let detail = apply_to(docker, lab, fault, node, &n, &mut at).await?;
+    Ok(Applied {
+        detail,
+        at: at.unwrap_or_else(SystemTime::now),
+    })
+}
+
+/// [`apply`]'s work: sets `at` where a follow-up comes after the fault took effect.
+async fn apply_to(
+    docker: &Docker,
+    lab: &Lab,
+    fault: NodeFault,
+    node: &str,
+    n: &crate::lab::Node,
+    at: &mut Option<SystemTime>,
+) -> Result<String> {
     match fault {
         NodeFault::Kill => {
             let all = futures_util::future::join_all(n.containers.iter().map(|c| async move {
@@ -308,6 +341,7 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
             for c in &n.containers {
                 crate::docker::start(docker, c).await?;
             }
+            *at = Some(SystemTime::now());
             // The node has a new namespace, without the rules its faults had put in the old one.
             let again = net::replay(docker, lab, node).await?;
             Ok(format!(
@@ -360,6 +394,7 @@ pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> 
                 return Ok(format!("{} is already on network {}", n.main, lab.network));
             }
             connect(docker, lab, node).await?;
+            *at = Some(SystemTime::now());
             // A new interface: the qdiscs of its degraded links went with the old one. A node
             // that is down gets them when it starts.
             let running = crate::docker::inspect(docker, &n.main)
@@ -471,6 +506,7 @@ pub async fn inject_isolate(
 
 async fn connect(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
     let n = lab.node(node)?;
+    let docker = lab.engine(docker, n);
     docker
         .connect_network(
             &lab.network,
@@ -495,6 +531,14 @@ async fn connect(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
 
 /// Whether a container is attached to the lab network.
 pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<bool> {
+    let docker = match lab
+        .nodes
+        .iter()
+        .find(|n| n.containers.iter().any(|c| c == container))
+    {
+        Some(n) => lab.engine(docker, n),
+        None => docker,
+    };
     let info = crate::docker::inspect(docker, container).await?;
     Ok(info
         .network_settings
@@ -706,7 +750,9 @@ pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
         let mut paused = false;
         let mut stopped = false;
         for c in &n.containers {
-            let state = crate::docker::inspect(docker, c).await?.state;
+            let state = crate::docker::inspect(lab.engine(docker, n), c)
+                .await?
+                .state;
             let state = state.as_ref();
             paused |= state.and_then(|s| s.paused).unwrap_or(false);
             stopped |= !state.and_then(|s| s.running).unwrap_or(false);
@@ -715,14 +761,14 @@ pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
             done.push(format!(
                 "resume {}: {}",
                 n.name,
-                apply(docker, lab, NodeFault::Resume, &n.name).await?
+                apply(docker, lab, NodeFault::Resume, &n.name).await?.detail
             ));
         }
         if stopped {
             done.push(format!(
                 "start {}: {}",
                 n.name,
-                apply(docker, lab, NodeFault::Start, &n.name).await?
+                apply(docker, lab, NodeFault::Start, &n.name).await?.detail
             ));
         }
     }

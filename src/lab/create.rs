@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
-    MountType, NetworkCreateRequest, NetworkingConfig, ResourcesUlimits, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
+    MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits,
+    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -23,6 +23,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::definition::{Definition, Mount, NodeSpec};
+use super::hosts::{self, Engine};
 use crate::docker::{self, IP_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
@@ -40,14 +41,28 @@ pub struct Node {
     pub ip: Ipv4Addr,
     /// The port clients connect to.
     pub client_port: u16,
+    /// The index of the node's host in [`super::Lab::hosts`] (0 when the lab is on this
+    /// machine's engine alone).
+    pub host: usize,
+    /// Where this machine reaches the client port, when the node runs on another host: the
+    /// port its host published, at the host's address (the overlay network's addresses are not
+    /// reachable from here). `None` on this machine's engine: the lab network's address is.
+    pub published: Option<SocketAddr>,
+    /// Where this machine reaches the definition's probe ports on another host (`(port in the
+    /// node, address)`); empty on this machine's engine.
+    pub probes: Vec<(u16, SocketAddr)>,
 }
 
 impl Node {
-    /// The address the load loop connects to.
+    /// The address the load loop connects to: the published one on another host, else the
+    /// node's address on the lab network.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint {
             node: self.name.clone(),
-            addr: SocketAddr::new(self.ip.into(), self.client_port),
+            addr: self
+                .published
+                .unwrap_or_else(|| SocketAddr::new(self.ip.into(), self.client_port)),
+            probes: self.probes.clone(),
         }
     }
 }
@@ -81,17 +96,33 @@ pub(super) struct Made {
     containers: Mutex<Vec<String>>,
     volumes: Mutex<Vec<String>>,
     network: Mutex<Option<String>>,
+    /// The lab's other hosts' engines (none on one machine): containers and volumes are removed
+    /// from each, the network from the manager, `manager`.
+    hosts: Vec<Docker>,
+    manager: Option<Docker>,
 }
 
 impl Made {
-    /// Nothing made yet for `system`'s lab.
+    /// Nothing made yet for `system`'s lab on this machine's engine.
     pub(super) fn new(system: &str) -> Made {
+        Made::across(system, Vec::new(), None)
+    }
+
+    /// Nothing made yet for `system`'s lab on the engines `hosts`, its network on `manager`.
+    pub(super) fn across(system: &str, hosts: Vec<Docker>, manager: Option<Docker>) -> Made {
         Made {
             system: system.to_string(),
             containers: Mutex::default(),
             volumes: Mutex::default(),
             network: Mutex::default(),
+            hosts,
+            manager,
         }
+    }
+
+    /// Whether it spans several hosts.
+    pub(super) fn spread(&self) -> bool {
+        !self.hosts.is_empty()
     }
 
     /// A container about to be created.
@@ -130,6 +161,32 @@ impl Made {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let mut first: Option<Error> = None;
+        let engines: Vec<&Docker> = if self.hosts.is_empty() {
+            vec![docker]
+        } else {
+            self.hosts.iter().collect()
+        };
+        for engine in engines {
+            let r = self.undo_on(engine, &containers, &volumes).await;
+            first = first.or(r.err());
+        }
+        if let Some(network) = network {
+            let engine = self.manager.as_ref().unwrap_or(docker);
+            let r = self.remove_network(engine, &network).await;
+            first = first.or(r.err());
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Remove, on one engine, the listed containers and volumes that exist there with this
+    /// lab's label.
+    async fn undo_on(
+        &self,
+        docker: &Docker,
+        containers: &[String],
+        volumes: &[String],
+    ) -> Result<()> {
         let system = Some(self.system.as_str());
         let labelled: Vec<String> = docker::lab_containers(docker, system)
             .await?
@@ -166,17 +223,19 @@ impl Made {
             );
             first = first.or(r.err());
         }
-        for n in docker::lab_networks(docker, system).await? {
-            let (Some(id), Some(name)) = (n.id, n.name) else {
-                continue;
-            };
-            if network.as_ref() != Some(&name) {
-                continue;
-            }
-            let r = gone(docker.remove_network(&id).await, "removing network", &name);
-            first = first.or(r.err());
-        }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Remove the lab's network `name` from `docker`, if it is there with this lab's label.
+    async fn remove_network(&self, docker: &Docker, name: &str) -> Result<()> {
+        for n in docker::lab_networks(docker, Some(&self.system)).await? {
+            if let (Some(id), Some(n)) = (n.id, n.name) {
+                if n == name {
+                    gone(docker.remove_network(&id).await, "removing network", &n)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -341,18 +400,46 @@ fn parse_cidr(s: &str) -> Option<(u32, u32)> {
     Some((u32::from(ip) & mask, len))
 }
 
+/// Where a lab's nodes go: every node on this machine's engine (`engines` empty), or node `i` on
+/// `engines[placement[i]]`, the overlay network made on `engines[manager]`.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Spread {
+    pub engines: Vec<Engine>,
+    pub placement: Vec<usize>,
+    pub manager: usize,
+}
+
+impl Spread {
+    /// The engine of node number `i` (0-based), `local` on one machine.
+    pub fn engine<'a>(&'a self, local: &'a Docker, i: usize) -> &'a Docker {
+        match self.placement.get(i) {
+            Some(h) if !self.engines.is_empty() => &self.engines[*h].docker,
+            _ => local,
+        }
+    }
+
+    fn network_engine<'a>(&'a self, local: &'a Docker) -> &'a Docker {
+        self.engines.get(self.manager).map_or(local, |e| &e.docker)
+    }
+}
+
 /// Create the lab's network, volumes and every node's containers, and start them: the network's
-/// name and the nodes, n1 first. Everything made is recorded in `made`.
+/// name and the nodes, n1 first. Everything made is recorded in `made`. Across hosts (`spread`)
+/// the network is an attachable overlay network of their Swarm, each node's containers and
+/// volumes are made on its own host, and each node's client port is published there.
 pub(super) async fn create_lab(
     docker: &Docker,
     system: &str,
     def: &Definition,
     specs: &[NodeSpec],
+    spread: &Spread,
     made: &Made,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(String, Vec<Node>)> {
+    let multi = !spread.engines.is_empty();
+    let net_engine = spread.network_engine(docker);
     // Network with a subnet of its own, so that nodes keep fixed addresses.
-    let taken: Vec<(u32, u32)> = docker
+    let taken: Vec<(u32, u32)> = net_engine
         .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
         .await
         .map_err(Error::docker("listing networks"))?
@@ -371,10 +458,11 @@ pub(super) async fn create_lab(
     let octets = subnet.octets();
     let network = network_name(system);
     made.network(&network);
-    docker
+    net_engine
         .create_network(NetworkCreateRequest {
             name: network.clone(),
-            driver: Some("bridge".into()),
+            driver: Some(if multi { "overlay" } else { "bridge" }.into()),
+            attachable: multi.then_some(true),
             ipam: Some(Ipam {
                 config: Some(vec![IpamConfig {
                     subnet: Some(format!("{subnet}/24")),
@@ -388,28 +476,64 @@ pub(super) async fn create_lab(
         })
         .await
         .map_err(Error::docker(format!("creating network {network}")))?;
-    progress(&format!("network {network} ({subnet}/24)"));
+    progress(&format!(
+        "network {network} ({subnet}/24{})",
+        if multi { ", overlay" } else { "" }
+    ));
 
     // Volumes, then every node's containers, each made concurrently: creating a container whose
     // volume is new copies the image's files at its mount point into it (PostgreSQL's initialised
     // data directory), and one after another that cost a lab of three nodes about 2 s.
-    make_volumes(docker, system, specs, made).await?;
+    let hosts = spread.engines.len().max(1);
+    futures_util::future::join_all((0..hosts).map(|h| {
+        let on: Vec<NodeSpec> = specs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| spread.placement.get(*i).copied().unwrap_or(0) == h)
+            .map(|(_, s)| s.clone())
+            .collect();
+        let engine = spread.engines.get(h).map_or(docker, |e| &e.docker);
+        async move { make_volumes(engine, system, &on, made).await }
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
 
     // Containers: create every one (a node's own in order, main first), then start mains, then
     // sidecars.
     let created = futures_util::future::join_all(specs.iter().enumerate().map(|(i, spec)| {
         let ip = Ipv4Addr::new(octets[0], octets[1], octets[2], 11 + i as u8);
-        create_node(docker, system, def, &network, spec, ip, made)
+        let at = At {
+            docker: spread.engine(docker, i),
+            host: spread.placement.get(i).copied().unwrap_or(0),
+            publish: multi.then_some((octets[2], i)),
+        };
+        create_node(at, system, def, &network, spec, ip, made)
     }))
     .await;
-    let nodes = created.into_iter().collect::<Result<Vec<_>>>()?;
-    start_nodes(docker, &nodes).await?;
+    let mut nodes = created.into_iter().collect::<Result<Vec<_>>>()?;
+    start_nodes(docker, spread, &nodes).await?;
+    if multi {
+        for (i, n) in nodes.iter_mut().enumerate() {
+            let spec = &spread.engines[n.host].spec;
+            let (client, probes) =
+                published_addrs(spec, octets[2], i, &def.perseus.probe_ports).await?;
+            n.published = Some(client);
+            n.probes = probes;
+        }
+    }
     progress(&format!(
         "started {} nodes: {}",
         nodes.len(),
         nodes
             .iter()
-            .map(|n| format!("{} {}", n.name, n.ip))
+            .map(|n| match n.published {
+                Some(p) => format!(
+                    "{} {} (host {}, {p})",
+                    n.name, n.ip, spread.engines[n.host].spec
+                ),
+                None => format!("{} {}", n.name, n.ip),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     ));
@@ -458,10 +582,59 @@ pub(super) async fn make_volumes(
     Ok(())
 }
 
+/// Where [`create_node`] makes a node: on `docker`, the engine of host number `host`, with the
+/// client port and the probe ports published on the host when `publish` gives the lab's subnet
+/// octet and the node's index ([`published_port`]), which is a lab across hosts:
+/// there the files a definition bind-mounts from this machine are copied into the containers
+/// instead ([`copy_in`]).
+#[derive(Clone, Copy)]
+pub(super) struct At<'a> {
+    pub docker: &'a Docker,
+    pub host: usize,
+    pub publish: Option<(u8, usize)>,
+}
+
+/// The host port node number `i` (0-based) of the lab on the subnet `10.77.X.0/24` publishes its
+/// client port on, across hosts: `40000 + 16 X + i`. Fixed rather than left to the Engine, which
+/// may hand a restarted container another port, while the load loop keeps the one it started
+/// with; and distinct per lab, as each lab has a subnet of its own.
+pub(crate) fn published_port(subnet_octet: u8, i: usize) -> u16 {
+    40000 + 16 * u16::from(subnet_octet) + i as u16
+}
+
+/// The host port for the node's `k`-th probe port (`x-perseus.probe-ports`, 0-based) across
+/// hosts: the client ports' formula moved up by 4096 per probe port, `40000 + 4096 (k + 1) +
+/// 16 X + i`, below 65536 for the [`super::definition::MAX_PROBE_PORTS`] a definition may name.
+pub(crate) fn published_probe_port(subnet_octet: u8, i: usize, k: usize) -> u16 {
+    published_port(subnet_octet, i) + 4096 * (k as u16 + 1)
+}
+
+/// Where this machine reaches node number `i`'s client port and each probe port across hosts,
+/// on the host `spec` (see [`published_port`]).
+pub(super) async fn published_addrs(
+    spec: &hosts::HostSpec,
+    subnet_octet: u8,
+    i: usize,
+    probe_ports: &[u16],
+) -> Result<(SocketAddr, Vec<(u16, SocketAddr)>)> {
+    let client = hosts::published_addr(spec, published_port(subnet_octet, i)).await?;
+    let probes = probe_ports
+        .iter()
+        .enumerate()
+        .map(|(k, &p)| {
+            (
+                p,
+                SocketAddr::new(client.ip(), published_probe_port(subnet_octet, i, k)),
+            )
+        })
+        .collect();
+    Ok((client, probes))
+}
+
 /// Create the containers of one node (main first, then sidecars in its namespace) at `ip` on the
 /// lab network, recording each in `made`. Volumes must exist already.
 pub(super) async fn create_node(
-    docker: &Docker,
+    at: At<'_>,
     system: &str,
     def: &Definition,
     network: &str,
@@ -490,9 +663,11 @@ pub(super) async fn create_node(
         for (k, v) in &c.labels {
             labels.insert(k.clone(), v.clone());
         }
+        let across = at.publish.is_some();
         let mounts = c
             .mounts
             .iter()
+            .filter(|m| !(across && matches!(m, Mount::Bind { .. })))
             .map(|m| match m {
                 Mount::Volume {
                     name,
@@ -518,7 +693,29 @@ pub(super) async fn create_node(
                 },
             })
             .collect();
+        let publish = at.publish.filter(|_| c.main).map(|(octet, i)| {
+            let bind = |port: u16, host_port: u16| {
+                (
+                    format!("{port}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: None,
+                        host_port: Some(host_port.to_string()),
+                    }]),
+                )
+            };
+            std::iter::once(bind(client_port, published_port(octet, i)))
+                .chain(
+                    def.perseus
+                        .probe_ports
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &p)| bind(p, published_probe_port(octet, i, k))),
+                )
+                .collect::<HashMap<_, _>>()
+        });
+        let exposed = publish.as_ref().map(|p| p.keys().cloned().collect());
         let host_config = HostConfig {
+            port_bindings: publish,
             network_mode: Some(if c.main {
                 network.to_string()
             } else {
@@ -573,16 +770,20 @@ pub(super) async fn create_node(
             },
             user: c.user.clone(),
             labels: Some(labels),
+            exposed_ports: exposed,
             host_config: Some(host_config),
             networking_config,
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
         made.container(&name);
-        docker
+        at.docker
             .create_container(Some(opts), body)
             .await
             .map_err(Error::docker(format!("creating container {name}")))?;
+        if across {
+            copy_in(at.docker, &name, &c.mounts).await?;
+        }
         names.push(name);
     }
     Ok(Node {
@@ -591,16 +792,83 @@ pub(super) async fn create_node(
         containers: names,
         ip,
         client_port,
+        host: at.host,
+        published: None,
+        probes: Vec::new(),
     })
 }
 
-/// Start the nodes' main containers together, then their sidecars.
-pub(super) async fn start_nodes(docker: &Docker, nodes: &[Node]) -> Result<()> {
+/// Copy what `mounts` bind-mount from this machine into the created (not yet started) container
+/// `name`, each file or folder at its mount's target, owned by root with its own mode: a lab
+/// across hosts, where the host does not have the files (`PUT /containers/{name}/archive`, one
+/// tar of them all; the Engine makes missing parent folders). A read-only mount becomes a copy
+/// the container could change; the definitions' mounts are configuration and binaries, which
+/// it does not. Changes on this machine reach the hosts at the next `lab up`.
+///
+/// Errors: [`Error::BadInput`] naming a source that cannot be read; [`Error::Docker`] naming the
+/// container when the Engine refuses the upload.
+pub(super) async fn copy_in(docker: &Docker, name: &str, mounts: &[Mount]) -> Result<()> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(true);
+    let mut any = false;
+    for m in mounts {
+        let Mount::Bind { source, target, .. } = m else {
+            continue;
+        };
+        let at = target.trim_start_matches('/');
+        let unreadable = |e: std::io::Error| {
+            Error::BadInput(format!(
+                "{name} mounts {}, which cannot be read to copy it to its host ({e}): check the file",
+                source.display()
+            ))
+        };
+        if source.is_dir() {
+            tar.append_dir_all(at, source).map_err(unreadable)?;
+        } else {
+            let mut file = std::fs::File::open(source).map_err(unreadable)?;
+            let meta = file.metadata().map_err(unreadable)?;
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata(&meta);
+            header.set_uid(0);
+            header.set_gid(0);
+            tar.append_data(&mut header, at, &mut file)
+                .map_err(unreadable)?;
+        }
+        any = true;
+    }
+    if !any {
+        return Ok(());
+    }
+    let body = tar
+        .into_inner()
+        .map_err(|e| Error::BadInput(format!("packing the files {name} mounts: {e}")))?;
+    docker
+        .upload_to_container(
+            name,
+            Some(
+                bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+                    .path("/")
+                    .build(),
+            ),
+            bollard::body_full(body.into()),
+        )
+        .await
+        .map_err(Error::docker(format!(
+            "copying the files it mounts into {name}"
+        )))
+}
+
+/// Start the nodes' main containers together, each on its host, then their sidecars.
+pub(super) async fn start_nodes(docker: &Docker, spread: &Spread, nodes: &[Node]) -> Result<()> {
+    let engine = |n: &Node| spread.engines.get(n.host).map_or(docker, |e| &e.docker);
     let mains =
-        futures_util::future::join_all(nodes.iter().map(|n| docker::start(docker, &n.main))).await;
+        futures_util::future::join_all(nodes.iter().map(|n| docker::start(engine(n), &n.main)))
+            .await;
     mains.into_iter().collect::<Result<Vec<_>>>()?;
-    let sidecars = nodes.iter().flat_map(|n| n.containers.iter().skip(1));
-    let started = futures_util::future::join_all(sidecars.map(|c| docker::start(docker, c))).await;
+    let sidecars = nodes
+        .iter()
+        .flat_map(|n| n.containers.iter().skip(1).map(move |c| (engine(n), c)));
+    let started = futures_util::future::join_all(sidecars.map(|(e, c)| docker::start(e, c))).await;
     started.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(())
 }
@@ -608,6 +876,25 @@ pub(super) async fn start_nodes(docker: &Docker, nodes: &[Node]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_ports_never_collide_and_stay_below_65536() {
+        use crate::lab::definition::MAX_PROBE_PORTS;
+        let mut seen = std::collections::HashSet::new();
+        for octet in [0u8, 1, 2, 100, 255] {
+            for i in 0..16 {
+                assert!(seen.insert(published_port(octet, i)), "{octet} {i}");
+                for k in 0..MAX_PROBE_PORTS {
+                    let p = published_probe_port(octet, i, k);
+                    assert!(p >= 40000, "{p}");
+                    assert!(seen.insert(p), "{octet} {i} {k}: {p}");
+                }
+            }
+        }
+        assert_eq!(published_port(0, 2), 40002);
+        assert_eq!(published_probe_port(0, 2, 0), 44098);
+        assert_eq!(published_probe_port(255, 15, MAX_PROBE_PORTS - 1), 64575);
+    }
 
     #[test]
     fn subnet_avoids_existing_networks() {

@@ -27,6 +27,10 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::systems::{self, Settings, System};
 
+/// How many `x-perseus.probe-ports` a definition may name (each takes a range of host ports
+/// across hosts: [`crate::lab::create`]'s `published_port`).
+pub const MAX_PROBE_PORTS: usize = 5;
+
 /// A parsed cluster definition.
 #[derive(Debug, Clone)]
 pub struct Definition {
@@ -62,8 +66,19 @@ pub struct Extension {
     pub title: Option<String>,
     /// The TCP port clients connect to, inside each node.
     pub client_port: u16,
+    /// Other TCP ports of each node that Perseus itself reaches from this machine (a status or
+    /// health API its system's readiness and leader checks ask: `[8080]`), at most
+    /// [`MAX_PROBE_PORTS`]. On one machine they are reached at the node's address; across
+    /// hosts each is published on the node's host, as the client port is.
+    #[serde(default)]
+    pub probe_ports: Vec<u16>,
     /// The node that `--nodes N` clones for nodes the file does not define.
     pub template: String,
+    /// The Docker hosts its lab runs across when `lab up` and `run` are given none
+    /// (`hosts: [ssh://ops@db1, ssh://ops@db2]`, two or more, members of one Swarm; README,
+    /// "Across several Docker hosts"). Empty: this machine's engine.
+    #[serde(default)]
+    pub hosts: Vec<crate::lab::hosts::HostSpec>,
     /// Interpolation variables built from the node list: name → per-node pattern with `{node}`,
     /// joined with commas.
     #[serde(default)]
@@ -577,6 +592,21 @@ impl Definition {
                 "x-perseus.drain is empty: give the command to run, or leave drain out".into(),
             ));
         }
+        if !p.hosts.is_empty() {
+            crate::lab::hosts::check_hosts(&p.hosts, "x-perseus.hosts")
+                .map_err(|e| self.error_at("hosts:", e.to_string()))?;
+        }
+        let probes = &self.perseus.probe_ports;
+        if probes.len() > MAX_PROBE_PORTS
+            || probes
+                .iter()
+                .any(|&p| p == 0 || p == self.perseus.client_port)
+        {
+            return Err(self.error_at(
+                "probe-ports:",
+                format!("x-perseus.probe-ports takes at most {MAX_PROBE_PORTS} TCP ports other than the client port"),
+            ));
+        }
         if self.perseus.client_port == 0 {
             return Err(self.error_at(
                 "client-port:",
@@ -1038,6 +1068,39 @@ x-perseus:
             err.to_string().contains("x-perseus.drain is empty"),
             "{err}"
         );
+        let def = parse(&ETCD.replace(
+            "template: n1",
+            "template: n1\n  hosts: [ssh://ops@db1, tcp://10.0.0.2]",
+        ))
+        .unwrap();
+        let urls: Vec<&str> = def.perseus.hosts.iter().map(|h| h.url.as_str()).collect();
+        if std::env::var_os("DOCKER_TLS_VERIFY").is_none() {
+            assert_eq!(urls, ["ssh://ops@db1", "tcp://10.0.0.2:2375"]);
+        }
+        for (bad, says) in [
+            ("[ssh://ops@db1]", "names 1 host(s)"),
+            ("[ssh://db1, ssh://db1]", "listed twice in x-perseus.hosts"),
+            ("[db1, db2]", "host 'db1' is not a Docker endpoint"),
+        ] {
+            let err =
+                parse(&ETCD.replace("template: n1", &format!("template: n1\n  hosts: {bad}")))
+                    .unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+        let def =
+            parse(&ETCD.replace("template: n1", "template: n1\n  probe-ports: [8222]")).unwrap();
+        assert_eq!(def.perseus.probe_ports, [8222]);
+        for bad in ["[2379]", "[0]", "[1, 2, 3, 4, 5, 6]"] {
+            let err = parse(&ETCD.replace(
+                "template: n1",
+                &format!("template: n1\n  probe-ports: {bad}"),
+            ))
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("probe-ports takes at most 5"),
+                "{bad}: {err}"
+            );
+        }
         let err = parse(&ETCD.replace(
             "template: n1",
             "template: n1\n  schema: [\"CREATE TABLE t (id INT)\"]",

@@ -144,6 +144,7 @@ pub struct Inspected {
 ///
 /// Errors: [`Error::UnknownNode`]; [`Error::Docker`] when the main container cannot be inspected.
 pub async fn inspect(docker: &Docker, lab: &Lab, node: &str) -> Result<Inspected> {
+    let docker = lab.engine_of(docker, node);
     let n = lab.node(node)?;
     let helper_name = name(lab, node);
     let (main, helper) = tokio::join!(
@@ -169,6 +170,7 @@ pub async fn ensure_inspected(
     node: &str,
     pair: Inspected,
 ) -> Result<Ready> {
+    let docker = lab.engine_of(docker, node);
     let n = lab.node(node)?;
     let name = name(lab, node);
     let Inspected { main, helper } = pair;
@@ -230,6 +232,7 @@ pub(super) async fn create(
     node: &str,
     made: Option<&Made>,
 ) -> Result<Option<String>> {
+    let docker = lab.engine_of(docker, node);
     let n = lab.node(node)?;
     let name = name(lab, node);
     let o = n.ip.octets();
@@ -238,7 +241,12 @@ pub(super) async fn create(
     let body = ContainerCreateBody {
         image: Some(HELPER_IMAGE.to_string()),
         cmd: Some(vec!["sh".into(), "-c".into(), main_script(gateway)]),
-        env: Some(vec![format!("{TOKEN_VAR}={token}")]),
+        // Across hosts this machine cannot reach the node's address on the overlay network:
+        // no token, so scripts go through `docker exec` on the node's host.
+        env: lab
+            .hosts
+            .is_empty()
+            .then(|| vec![format!("{TOKEN_VAR}={token}")]),
         labels: Some(docker::labels(
             &lab.system,
             &[(NODE_LABEL, node), (ROLE_LABEL, ROLE)],
@@ -255,7 +263,7 @@ pub(super) async fn create(
     }
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
     let token = match docker.create_container(Some(opts), body).await {
-        Ok(_) => Some(token),
+        Ok(_) => lab.hosts.is_empty().then_some(token),
         // Made by another process meanwhile: its token is in its environment.
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 409, ..
@@ -309,6 +317,7 @@ pub async fn exec(
     token: Option<&str>,
     script: &str,
 ) -> Result<String> {
+    let docker = lab.engine_of(docker, node);
     let n = lab.node(node)?;
     let failed = |message: String| Error::Helper {
         node: node.to_string(),
@@ -385,6 +394,7 @@ fn parse_control_output(out: &str) -> Ran {
 /// Whether `node`'s helper is running (in whatever namespace), and its control-port token when
 /// the node's own main container runs too (otherwise nothing listens at the node's address).
 pub async fn running(docker: &Docker, lab: &Lab, node: &str) -> Option<Option<String>> {
+    let docker = lab.engine_of(docker, node);
     let info = docker::inspect(docker, &name(lab, node)).await.ok()?;
     if !info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
         return None;
@@ -404,6 +414,7 @@ pub async fn running(docker: &Docker, lab: &Lab, node: &str) -> Option<Option<St
 ///
 /// Errors: [`Error::Docker`] when the Engine refuses.
 pub async fn remove(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
+    let docker = lab.engine_of(docker, node);
     let name = name(lab, node);
     let rm = RemoveContainerOptionsBuilder::default().force(true).build();
     match docker.remove_container(&name, Some(rm)).await {

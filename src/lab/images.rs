@@ -89,6 +89,78 @@ pub async fn ensure(
     Ok(())
 }
 
+/// Copy to the engine `to` (the Docker host called `host`) each of `images` it lacks, from the
+/// engine `from` (the local one, where the lab builds or pulls them): `GET /images/{name}/get`
+/// on one streamed into `POST /images/load` on the other, as `docker save | docker -H host load`
+/// does, so hosts without a registry get the laptop's images. One image at a time, never held
+/// in memory whole. Returns how many were copied; `progress` gets one line for each.
+///
+/// Errors: [`Error::ImageMissing`] when `from` lacks an image too; [`Error::ImageBuild`] naming
+/// the host when the load fails or the image is still missing there afterwards;
+/// [`Error::Docker`] when an engine refuses a call.
+pub async fn ship(
+    from: &Docker,
+    to: &Docker,
+    host: &str,
+    images: &[String],
+    progress: &mut dyn FnMut(&str),
+) -> Result<usize> {
+    let mut shipped = 0;
+    for image in images {
+        if image_exists(to, image).await? {
+            continue;
+        }
+        if !image_exists(from, image).await? {
+            return Err(Error::ImageMissing {
+                image: image.clone(),
+                fix: "build or pull it on this machine first (`perseus lab images`), then it is copied to the hosts".into(),
+            });
+        }
+        progress(&format!("copying image {image} to host {host}"));
+        let started = Instant::now();
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::result::Result<Bytes, io::Error>>(4);
+        let source = from.clone();
+        let name = image.clone();
+        let pump = tokio::spawn(async move {
+            let mut chunks = std::pin::pin!(source.export_image(&name));
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(io::Error::other);
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let body = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::new()
+            .quiet(true)
+            .build();
+        let mut load = std::pin::pin!(to.import_image_stream(options, body, None));
+        let failed = |message: String| Error::ImageBuild {
+            image: image.clone(),
+            message: format!("copying it to host {host}: {message}"),
+        };
+        while let Some(info) = load.next().await {
+            let info = info.map_err(|e| failed(e.to_string()))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(failed(e));
+            }
+        }
+        let _ = pump.await;
+        if !image_exists(to, image).await? {
+            return Err(failed("the host does not have it after the load".into()));
+        }
+        progress(&format!(
+            "copied image {image} to host {host} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+        shipped += 1;
+    }
+    Ok(shipped)
+}
+
 /// Reject a build whose context is not absolute or whose Dockerfile is missing.
 fn check_build(b: &ImageBuild) -> Result<()> {
     if !b.context.is_absolute() {

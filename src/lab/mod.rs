@@ -16,6 +16,7 @@ mod create;
 pub mod definition;
 pub mod helper;
 mod home;
+pub mod hosts;
 pub mod images;
 mod promotions;
 
@@ -23,7 +24,7 @@ pub use create::{
     check_bind_sources, container_name, ensure_pulled, image_repository, network_name,
     override_images, volume_name, Node,
 };
-use create::{create_lab, create_node, make_volumes, start_nodes, Made};
+use create::{create_lab, create_node, make_volumes, start_nodes, Made, Spread};
 pub use home::{catalog, Catalogued, Home, ImageSource};
 pub use images::HELPER_IMAGE;
 pub use promotions::{promotions, promotions_in, Promotion};
@@ -57,9 +58,26 @@ pub struct Lab {
     pub definition: Definition,
     /// Nodes in order n1..nN.
     pub nodes: Vec<Node>,
+    /// The Docker hosts the lab runs on, in `--hosts` order (empty: this machine's engine
+    /// alone); node `n` runs on `hosts[n.host]`.
+    pub hosts: Vec<hosts::Engine>,
 }
 
 impl Lab {
+    /// The engine that runs `node`: its host's, or `local` (the engine the command connected
+    /// to) when the lab is on one machine.
+    pub fn engine<'a>(&'a self, local: &'a Docker, node: &Node) -> &'a Docker {
+        self.hosts.get(node.host).map_or(local, |h| &h.docker)
+    }
+
+    /// [`Lab::engine`] of the node called `name` (`local` for a name the lab does not have).
+    pub fn engine_of<'a>(&'a self, local: &'a Docker, name: &str) -> &'a Docker {
+        match self.nodes.iter().find(|n| n.name == name) {
+            Some(n) => self.engine(local, n),
+            None => local,
+        }
+    }
+
     /// Client endpoints of every node, in node order.
     pub fn endpoints(&self) -> Vec<Endpoint> {
         self.nodes.iter().map(Node::endpoint).collect()
@@ -206,6 +224,11 @@ pub struct UpOptions {
     /// Image overrides (`repository:tag`): each replaces the image of every container whose
     /// image has the same repository (`--image cockroachdb/cockroach:v24.3.3`).
     pub images: Vec<String>,
+    /// The Docker hosts to spread the nodes over (`--hosts`; empty: this machine's engine).
+    pub hosts: Vec<hosts::HostSpec>,
+    /// Nodes placed on a given host (`--place n1=2`, as `(node, 0-based host index)`); the
+    /// others go round-robin.
+    pub place: Vec<(String, usize)>,
 }
 
 /// Which system a command means: the one named, or the only lab that is up.
@@ -248,6 +271,7 @@ pub async fn labs_up(docker: &Docker) -> Result<BTreeSet<String>> {
             out.insert(s.clone());
         }
     }
+    out.extend(hosts::Record::systems());
     Ok(out)
 }
 
@@ -270,11 +294,57 @@ pub async fn up(
     let mut specs = def.nodes(opts.nodes)?;
     override_images(system, &mut specs, &opts.images)?;
     check_bind_sources(&specs)?;
-    let existing = docker::lab_containers(docker, Some(system)).await?;
-    if !existing.is_empty() || !docker::lab_networks(docker, Some(system)).await?.is_empty() {
+    // The hosts given (--hosts, a scenario's hosts:), else the definition's own.
+    let host_list = if opts.hosts.is_empty() {
+        &def.perseus.hosts
+    } else {
+        &opts.hosts
+    };
+    let spread = if host_list.is_empty() {
+        if !opts.place.is_empty() {
+            return Err(Error::BadInput(
+                "--place needs hosts (--hosts, or x-perseus.hosts in the definition): it says which of them a node runs on".into(),
+            ));
+        }
+        Spread::default()
+    } else {
+        if let Err(why) = def.system.across_hosts() {
+            return Err(Error::BadInput(format!(
+                "{system} cannot run across --hosts: {why}; run it on one host"
+            )));
+        }
+        let placement = hosts::place(specs.len(), host_list.len(), &opts.place)?;
+        progress(&format!(
+            "checking hosts {}",
+            host_list
+                .iter()
+                .map(|h| h.url.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let (engines, manager) = hosts::prepare(host_list).await?;
+        Spread {
+            engines,
+            placement,
+            manager,
+        }
+    };
+    let existing = if spread.engines.is_empty() {
+        docker::lab_containers(docker, Some(system)).await?.len()
+            + docker::lab_networks(docker, Some(system)).await?.len()
+    } else {
+        let mut n = 0;
+        for e in &spread.engines {
+            n += docker::lab_containers(&e.docker, Some(system)).await?.len();
+        }
+        n + docker::lab_networks(&spread.engines[spread.manager].docker, Some(system))
+            .await?
+            .len()
+    };
+    if existing > 0 || hosts::Record::load(system)?.is_some() {
         return Err(Error::LabAlreadyUp {
             system: system.to_string(),
-            containers: existing.len(),
+            containers: existing,
         });
     }
     // Images first: nothing is created until every image exists, so a cancellation here leaves
@@ -290,6 +360,18 @@ pub async fn up(
         {
             ensure_pulled(docker, &image, progress).await?;
         }
+        // Across hosts, each gets the images of its nodes and the network helper's from here.
+        for (h, engine) in spread.engines.iter().enumerate() {
+            let mut wanted: BTreeSet<String> = specs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| spread.placement[*i] == h)
+                .flat_map(|(_, n)| n.containers.iter().map(|c| c.image.clone()))
+                .collect();
+            wanted.insert(HELPER_IMAGE.to_string());
+            let wanted: Vec<String> = wanted.into_iter().collect();
+            images::ship(docker, &engine.docker, &engine.spec.url, &wanted, progress).await?;
+        }
         Ok::<(), Error>(())
     };
     tokio::select! {
@@ -299,13 +381,29 @@ pub async fn up(
     // Creating is not cut short: the Engine finishes a create whose request was dropped, and the
     // object would appear after the undo. It takes about a second; a cancellation is acted on
     // right after it.
-    let made = Made::new(system);
-    let lab = match create_lab(docker, system, &def, &specs, &made, progress).await {
+    let made = if spread.engines.is_empty() {
+        Made::new(system)
+    } else {
+        // Recorded before anything is made on the hosts, so that `lab down` finds them even
+        // if this process dies midway.
+        hosts::Record {
+            hosts: spread.engines.iter().map(|e| e.spec.url.clone()).collect(),
+            manager: spread.manager,
+        }
+        .save(system)?;
+        Made::across(
+            system,
+            spread.engines.iter().map(|e| e.docker.clone()).collect(),
+            Some(spread.engines[spread.manager].docker.clone()),
+        )
+    };
+    let lab = match create_lab(docker, system, &def, &specs, &spread, &made, progress).await {
         Ok((network, nodes)) => Lab {
             system: system.to_string(),
             network,
             definition: def.clone(),
             nodes,
+            hosts: spread.engines.clone(),
         },
         Err(e) => return Err(roll_back(docker, &made, e, system, progress).await),
     };
@@ -355,10 +453,16 @@ async fn roll_back(
     progress: &mut dyn FnMut(&str),
 ) -> Error {
     progress(&format!("failed; removing what it created ({error})"));
-    if let Err(d) = made.undo(docker).await {
-        progress(&format!(
+    match made.undo(docker).await {
+        Err(d) => progress(&format!(
             "removing it failed too ({d}): run `perseus lab down {system}`"
-        ));
+        )),
+        Ok(()) if made.spread() => {
+            if let Err(d) = hosts::Record::forget(system) {
+                progress(&format!("{d}"));
+            }
+        }
+        Ok(()) => {}
     }
     error
 }
@@ -384,6 +488,7 @@ pub async fn initialize(
     ));
     let started = Instant::now();
     let mut last = String::from("not run yet");
+    let docker = lab.engine(docker, node);
     while Instant::now() < deadline {
         let running = docker::inspect(docker, &node.main)
             .await?
@@ -539,6 +644,11 @@ pub async fn add_node(
     if !def.perseus.add_node {
         return Err(not_joinable(system));
     }
+    if !lab.hosts.is_empty() {
+        return Err(Error::BadInput(format!(
+            "the {system} lab runs across hosts, and add-node places nodes on this machine only: bring it up again with --nodes N"
+        )));
+    }
     // After the highest node there is, even if some node was removed by hand.
     let n = lab
         .nodes
@@ -583,8 +693,13 @@ pub async fn add_node(
     let made = Made::new(system);
     let created = async {
         make_volumes(docker, system, std::slice::from_ref(&spec), &made).await?;
-        let node = create_node(docker, system, def, &lab.network, &spec, ip, &made).await?;
-        start_nodes(docker, std::slice::from_ref(&node)).await?;
+        let at = create::At {
+            docker,
+            host: 0,
+            publish: None,
+        };
+        let node = create_node(at, system, def, &lab.network, &spec, ip, &made).await?;
+        start_nodes(docker, &Spread::default(), std::slice::from_ref(&node)).await?;
         Ok::<Node, Error>(node)
     };
     let node = match created.await {
@@ -633,9 +748,9 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
             .nodes
             .iter()
             .flat_map(|n| n.containers.iter().map(move |c| (n, c)));
-        let states = futures_util::future::join_all(
-            containers.map(|(n, c)| async move { (n, c, crate::docker::inspect(docker, c).await) }),
-        );
+        let states = futures_util::future::join_all(containers.map(|(n, c)| async move {
+            (n, c, crate::docker::inspect(lab.engine(docker, n), c).await)
+        }));
         let (states, answer) = tokio::join!(states, system.ready(&cluster));
         for (n, c, info) in states {
             let state = info?.state;
@@ -647,7 +762,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
                     detail: format!(
                         "container {c} of {} exited (code {code}); its last log lines:\n{}",
                         n.name,
-                        docker::tail_logs(docker, c, 40).await
+                        docker::tail_logs(lab.engine(docker, n), c, 40).await
                     ),
                 });
             }
@@ -666,7 +781,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
             "--- {} ({}) last log lines:\n{}\n",
             n.name,
             n.main,
-            docker::tail_logs(docker, &n.main, 15).await
+            docker::tail_logs(lab.engine(docker, n), &n.main, 15).await
         ));
     }
     Err(Error::NotReady {
@@ -680,7 +795,22 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
 ///
 /// Errors: [`Error::LabNotUp`] when it has no containers.
 pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
-    let containers = docker::lab_containers(docker, Some(system)).await?;
+    let engines = match hosts::Record::load(system)? {
+        Some(record) => record.engines().await?,
+        None => Vec::new(),
+    };
+    let mut containers = Vec::new();
+    if engines.is_empty() {
+        for c in docker::lab_containers(docker, Some(system)).await? {
+            containers.push((0, c));
+        }
+    } else {
+        for (h, e) in engines.iter().enumerate() {
+            for c in docker::lab_containers(&e.docker, Some(system)).await? {
+                containers.push((h, c));
+            }
+        }
+    }
     if containers.is_empty() {
         return Err(Error::LabNotUp {
             system: system.to_string(),
@@ -688,7 +818,7 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
     }
     let mut by_node: BTreeMap<usize, Node> = BTreeMap::new();
     let mut def_path: Option<PathBuf> = None;
-    for c in &containers {
+    for (host, c) in &containers {
         let labels = c.labels.clone().unwrap_or_default();
         let name = c
             .names
@@ -720,10 +850,19 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
             containers: Vec::new(),
             ip,
             client_port: port,
+            host: *host,
+            published: None,
+            probes: Vec::new(),
         });
         if role == "main" {
             entry.main = name.clone();
             entry.containers.insert(0, name);
+            // Where the node publishes its client port: fixed by its place in the lab, so
+            // known while it is stopped too.
+            if let Some(engine) = engines.get(*host) {
+                let port = create::published_port(ip.octets()[2], idx.saturating_sub(1));
+                entry.published = Some(hosts::published_addr(&engine.spec, port).await?);
+            }
         } else {
             entry.containers.push(name);
         }
@@ -732,11 +871,28 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
         Some(p) => Definition::load(&p)?,
         None => home.definition(system, None)?,
     };
+    // Across hosts, the probe ports are published beside the client port (create::published_addrs).
+    for (idx, node) in by_node.iter_mut() {
+        if let Some(client) = node.published {
+            node.probes = definition
+                .perseus
+                .probe_ports
+                .iter()
+                .enumerate()
+                .map(|(k, &p)| {
+                    let port =
+                        create::published_probe_port(node.ip.octets()[2], idx.saturating_sub(1), k);
+                    (p, std::net::SocketAddr::new(client.ip(), port))
+                })
+                .collect();
+        }
+    }
     Ok(Lab {
         system: system.to_string(),
         network: network_name(system),
         definition,
         nodes: by_node.into_values().collect(),
+        hosts: engines,
     })
 }
 
@@ -751,9 +907,44 @@ pub struct DownReport {
     pub volumes: usize,
 }
 
-/// Remove every labelled object of `system`'s lab: containers (forced), networks, volumes.
-/// Idempotent: a lab that is not there removes nothing and succeeds.
+/// Remove every labelled object of `system`'s lab: containers (forced), networks, volumes; on
+/// each of its hosts when it runs across several (then the overlay network last, from the
+/// manager, and the record of the hosts once all are clean). Idempotent: a lab that is not there
+/// removes nothing and succeeds.
+///
+/// Errors: [`Error::Docker`] for a removal the Engine refused; across hosts, as
+/// [`hosts::connect`] for a host that does not answer (the record is kept, so `lab down` can be
+/// run again once it does).
 pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
+    let Some(record) = hosts::Record::load(system)? else {
+        return down_on(docker, system, true).await;
+    };
+    // A host that is gone for good would keep the lab's record forever: say how to drop it.
+    let engines = record.engines().await.map_err(|e| match e {
+        Error::BadInput(m) => Error::BadInput(format!(
+            "{m}; or, if that host is gone for good, remove {} and clean the other hosts by hand (`docker -H HOST rm -f $(docker -H HOST ps -aq --filter label=perseus.lab={system})`)",
+            hosts::record_path(system).display()
+        )),
+        other => other,
+    })?;
+    let mut report = DownReport::default();
+    let order = (0..engines.len())
+        .filter(|h| *h != record.manager)
+        .chain([record.manager]);
+    for h in order {
+        let Some(e) = engines.get(h) else { continue };
+        let r = down_on(&e.docker, system, h == record.manager).await?;
+        report.containers += r.containers;
+        report.networks += r.networks;
+        report.volumes += r.volumes;
+    }
+    hosts::Record::forget(system)?;
+    Ok(report)
+}
+
+/// [`down`] on one engine; its networks too when `networks` (the overlay network of a lab across
+/// hosts is removed from its manager only).
+async fn down_on(docker: &Docker, system: &str, networks: bool) -> Result<DownReport> {
     let mut report = DownReport::default();
     let containers = docker::lab_containers(docker, Some(system)).await?;
     let removals = containers
@@ -780,7 +971,12 @@ pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
             report.containers += 1;
         }
     }
-    for n in docker::lab_networks(docker, Some(system)).await? {
+    let nets = if networks {
+        docker::lab_networks(docker, Some(system)).await?
+    } else {
+        Vec::new()
+    };
+    for n in nets {
         let Some(id) = n.id else { continue };
         match docker.remove_network(&id).await {
             Ok(()) => report.networks += 1,

@@ -91,7 +91,7 @@ pub async fn promotions(
                 .cloned(),
         }?;
         Some(async move {
-            let lines = docker::logs_between(docker, &container, since, until)
+            let lines = docker::logs_between(lab.engine(docker, n), &container, since, until)
                 .await
                 .unwrap_or_default();
             lines
@@ -120,9 +120,11 @@ mod tests {
 
     fn nodes() -> Vec<Endpoint> {
         (1..=3)
-            .map(|i| Endpoint {
-                node: format!("n{i}"),
-                addr: format!("10.77.0.{}:26379", 10 + i).parse().unwrap(),
+            .map(|i| {
+                Endpoint::new(
+                    format!("n{i}"),
+                    format!("10.77.0.{}:26379", 10 + i).parse().unwrap(),
+                )
             })
             .collect()
     }

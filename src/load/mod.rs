@@ -809,10 +809,7 @@ mod tests {
 
     fn endpoints() -> Vec<Endpoint> {
         (1..=3)
-            .map(|i| Endpoint {
-                node: format!("n{i}"),
-                addr: format!("127.0.0.1:{i}").parse().unwrap(),
-            })
+            .map(|i| Endpoint::new(format!("n{i}"), format!("127.0.0.1:{i}").parse().unwrap()))
             .collect()
     }
 

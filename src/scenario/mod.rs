@@ -96,6 +96,11 @@ pub struct Scenario {
     /// random one, printed at the start and kept in the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// The Docker hosts to bring the lab up across (`hosts: [tcp://10.0.0.1:2375, ...]`, two or
+    /// more, members of one Swarm; README, "Across several Docker hosts"). Empty: this
+    /// machine's engine. `perseus run --hosts` overrides it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::lab::hosts::HostSpec>,
     /// The load loop's settings.
     pub load: LoadSpec,
     /// The timeline of faults, in time order.
@@ -846,6 +851,11 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
             format!("nodes: {} is out of range: give 1 to 9", s.nodes),
         );
     }
+    if !s.hosts.is_empty() {
+        if let Err(e) = crate::lab::hosts::check_hosts(&s.hosts, "hosts:") {
+            return at("hosts", e.to_string());
+        }
+    }
     let load = &s.load;
     if load.duration < Duration::from_secs(1) || load.duration > MAX_LOAD {
         return at(
@@ -1310,6 +1320,36 @@ expect:
             } => (line, column, message),
             other => panic!("not a definition error: {other}"),
         }
+    }
+
+    #[test]
+    fn hosts_are_docker_endpoints_two_or_more_and_survive_a_round_trip() {
+        let with = GOOD.replace(
+            "system: etcd\n",
+            "system: etcd\nhosts: [tcp://10.0.0.1:2375, tcp://10.0.0.2]\n",
+        );
+        let s = parse(Path::new("s.yaml"), &with).unwrap();
+        let urls: Vec<&str> = s.hosts.iter().map(|h| h.url.as_str()).collect();
+        assert_eq!(urls, ["tcp://10.0.0.1:2375", "tcp://10.0.0.2:2375"]);
+        let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again.hosts, s.hosts);
+        assert!(parse(Path::new("s.yaml"), GOOD).unwrap().hosts.is_empty());
+
+        let (line, _, msg) = err(&GOOD.replace(
+            "system: etcd\n",
+            "system: etcd\nhosts: [tcp://10.0.0.1:2375, 10.0.0.2]\n",
+        ));
+        assert_eq!(line, 3, "{msg}");
+        assert!(
+            msg.contains("host '10.0.0.2' is not a Docker endpoint"),
+            "{msg}"
+        );
+        let (line, _, msg) = err(&GOOD.replace(
+            "system: etcd\n",
+            "system: etcd\nhosts: [tcp://10.0.0.1:2375]\n",
+        ));
+        assert_eq!(line, 3, "{msg}");
+        assert!(msg.contains("two or more"), "{msg}");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub runs_dir: std::path::PathBuf,
     /// Write `history.edn` into the run folder, stopping at this many bytes (`None`: no history).
     pub history_max: Option<u64>,
+    /// Bring the lab up across these Docker hosts (`--hosts`; empty: this machine's engine).
+    pub hosts: Vec<crate::lab::hosts::HostSpec>,
 }
 
 /// The most a final read of one key may take (its connect, and its read), at least the load's
@@ -166,6 +168,13 @@ pub async fn run(
             file: None,
             ready_timeout: None,
             images: Vec::new(),
+            // --hosts over the file's own.
+            hosts: if opts.hosts.is_empty() {
+                s.hosts.clone()
+            } else {
+                opts.hosts.clone()
+            },
+            place: Vec::new(),
         };
         let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
         let handle = lab::up(docker, home, &s.system, &up, cancel, &mut progress).await?;
@@ -770,7 +779,9 @@ async fn fire(
                     (FaultKind::Node(NodeFault::Isolate), Some(d)) => {
                         fault::isolate(docker, lab, n, d).await
                     }
-                    (FaultKind::Node(f), _) => fault::apply(docker, lab, f, n).await,
+                    (FaultKind::Node(f), _) => {
+                        fault::apply(docker, lab, f, n).await.map(|a| a.detail)
+                    }
                     _ => unreachable!("node and link steps only"),
                 }
             }))

@@ -440,6 +440,7 @@ pub fn scenario(
         jitter: None,
     };
     Scenario {
+        hosts: Vec::new(),
         name: format!("{system}-table-{}", exp.name()),
         description: Some(format!(
             "perseus table: {} {target} at {}, {} it after {}",
@@ -582,6 +583,7 @@ pub async fn measure(
         reuse: true,
         runs_dir: folder.clone(),
         history_max: Some(crate::load::history::DEFAULT_MAX_BYTES),
+        hosts: Vec::new(),
     };
     let repeat = opts.repeat.max(1);
     let mut done = 0;
@@ -624,6 +626,8 @@ pub async fn measure(
                 file: None,
                 ready_timeout: None,
                 images: Vec::new(),
+                hosts: Vec::new(),
+                place: Vec::new(),
             };
             let mut say = |l: &str| sink.event(&Event::Say(l.to_string()));
             match lab::up(docker, home, system, &up, cancel, &mut say).await {

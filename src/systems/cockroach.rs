@@ -75,7 +75,7 @@ pub const LEASEHOLDER_SQL: &str = "SET statement_timeout = '2s'; \
 pub const NODE_ID_SQL: &str = "SHOW node_id";
 
 fn http_addr(node: &Endpoint) -> SocketAddr {
-    SocketAddr::new(node.addr.ip(), HTTP_PORT)
+    node.port(HTTP_PORT)
 }
 
 /// `GET path` on the node's HTTP port: `Ok` on 200, else the status and body in one line.

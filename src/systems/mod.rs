@@ -206,6 +206,13 @@ pub trait System: Send + Sync + 'static {
     /// The load loop's driver for this system's protocol, with the definition's client settings.
     fn driver(&self, settings: &Settings) -> Arc<dyn DynDriver>;
 
+    /// Why its lab cannot run across Docker hosts, when it cannot: this machine reaches a node
+    /// on another host only at its published ports, so a client that connects wherever the
+    /// servers send it cannot follow. Default: it can.
+    fn across_hosts(&self) -> std::result::Result<(), &'static str> {
+        Ok(())
+    }
+
     /// Which leaders it has. Default: none.
     fn leadership(&self) -> Leadership {
         Leadership::None

@@ -370,7 +370,7 @@ pub fn parse_jsz(body: &[u8]) -> Result<JsView, String> {
 
 /// The monitoring endpoint of `node`.
 fn monitor(node: &Endpoint) -> std::net::SocketAddr {
-    std::net::SocketAddr::new(node.addr.ip(), MONITOR_PORT)
+    node.port(MONITOR_PORT)
 }
 
 /// Ask one server's monitoring endpoint.

@@ -132,7 +132,7 @@ pub fn parse_cluster(body: &[u8]) -> Result<ClusterView, String> {
 }
 
 fn rest(node: &Endpoint) -> SocketAddr {
-    SocketAddr::new(node.addr.ip(), REST_PORT)
+    node.port(REST_PORT)
 }
 
 /// `GET path` on a node's Patroni, as JSON bytes.

@@ -43,6 +43,10 @@ impl System for RedisSentinel {
         Arc::new(SentinelDriver)
     }
 
+    fn across_hosts(&self) -> std::result::Result<(), &'static str> {
+        Err("its clients connect to the primary at the address Sentinel names, on the overlay network, which this machine cannot reach")
+    }
+
     fn leadership(&self) -> Leadership {
         Leadership::Leader { roles: &[] }
     }
@@ -357,9 +361,11 @@ mod tests {
             Err(DriverError::Protocol(_))
         ));
         let nodes: Vec<Endpoint> = (1..=3)
-            .map(|i| Endpoint {
-                node: format!("n{i}"),
-                addr: format!("10.77.0.{}:26379", 10 + i).parse().unwrap(),
+            .map(|i| {
+                Endpoint::new(
+                    format!("n{i}"),
+                    format!("10.77.0.{}:26379", 10 + i).parse().unwrap(),
+                )
             })
             .collect();
         assert_eq!(

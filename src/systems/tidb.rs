@@ -118,7 +118,7 @@ async fn get_json<T: for<'de> Deserialize<'de>>(addr: SocketAddr, path: &str) ->
 }
 
 fn pd(node: &Endpoint) -> SocketAddr {
-    SocketAddr::new(node.addr.ip(), PD_PORT)
+    node.port(PD_PORT)
 }
 
 /// The node name of a `host:port` address, when it is one of `nodes`.
@@ -165,7 +165,7 @@ async fn pd_ready(nodes: &[Endpoint]) -> Result<(), String> {
 pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
     pd_ready(nodes).await.map_err(Pending::cluster)?;
     super::on_every_node(nodes, |n| async move {
-        let addr = SocketAddr::new(n.addr.ip(), STATUS_PORT);
+        let addr = n.port(STATUS_PORT);
         match oneshot(addr, Method::GET, "/status", None, PROBE_TIMEOUT).await {
             Ok((code, _)) if code.is_success() => Ok(()),
             Ok((code, _)) => Err(format!("TiDB on {} answers HTTP {code}", n.node)),
@@ -209,9 +209,11 @@ mod tests {
     #[test]
     fn store_addresses_map_to_nodes() {
         let nodes: Vec<Endpoint> = (1..=3)
-            .map(|i| Endpoint {
-                node: format!("n{i}"),
-                addr: format!("10.77.0.{}:4000", 10 + i).parse().unwrap(),
+            .map(|i| {
+                Endpoint::new(
+                    format!("n{i}"),
+                    format!("10.77.0.{}:4000", 10 + i).parse().unwrap(),
+                )
             })
             .collect();
         assert_eq!(node_of("n2:20160", &nodes).as_deref(), Some("n2"));
