@@ -364,20 +364,7 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
     );
 
     // The rules do what they say: inside a group nodes reach each other, across groups they do not.
-    let reach = |from: usize, to: usize| {
-        tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let (docker, l) = open_lab("etcd").await;
-            perseus::fault::net::can_reach(
-                &docker,
-                &l,
-                &format!("n{from}"),
-                &format!("n{to}"),
-                2380,
-            )
-            .await
-            .unwrap()
-        })
-    };
+    let reach = |from: usize, to: usize| reaches("etcd", from, to, 2380);
     assert!(
         reach(minority[0], minority[1]) && reach(majority[0], majority[2]),
         "nodes in one group reach each other"

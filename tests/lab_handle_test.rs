@@ -16,6 +16,8 @@ fn one_node() -> UpOptions {
         file: None,
         ready_timeout: None,
         images: Vec::new(),
+        hosts: Vec::new(),
+        place: Vec::new(),
     }
 }
 

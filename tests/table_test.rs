@@ -119,7 +119,7 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
             "--hold",
             "6s",
             "--after",
-            "8s",
+            "12s",
             "--runs-dir",
             runs.to_str().unwrap(),
         ],
@@ -192,11 +192,12 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
             summary["effects"][0]["cluster"]["length_s"]
         );
         assert_eq!(c["anomalies"]["lost_writes"], 0, "{c}");
-        // Every node serves steadily again within the 8 s after the restore (etcd 3.4 without
-        // pre-vote: a healed node forces one more election first).
+        // Every node serves steadily again within the 12 s after the restore. etcd 3.4 without
+        // pre-vote: a healed node forces one more election first, a cluster-wide outage of
+        // up to 2.8 s in 8 isolated runs here, and 6.4 s once in CI (every node back 7.2 s after heal).
         let recovery = f(&c["recovery"]["values_s"][0]);
         assert!(
-            recovery <= 6.0 && c["recovery"]["at_least"][0] == false,
+            recovery <= 10.0 && c["recovery"]["at_least"][0] == false,
             "{c}"
         );
     }

@@ -70,6 +70,25 @@ pub async fn open_lab(system: &str) -> (bollard::Docker, perseus::lab::Lab) {
     (docker, lab)
 }
 
+/// Whether node `n{from}` of the running `system` lab reaches node `n{to}` on TCP `port`,
+/// probed from inside `n{from}`'s network namespace (`perseus::fault::net::can_reach`).
+pub fn reaches(system: &str, from: usize, to: usize, port: u16) -> bool {
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let (docker, l) = open_lab(system).await;
+            perseus::fault::net::can_reach(
+                &docker,
+                &l,
+                &format!("n{from}"),
+                &format!("n{to}"),
+                port,
+            )
+            .await
+            .unwrap()
+        })
+}
+
 /// Fails the test, with one line, unless the Docker Engine answers.
 pub fn require_docker() {
     tokio::runtime::Runtime::new()
@@ -408,6 +427,15 @@ impl LoadRun {
             .spawn()
             .expect("spawn perseus load");
         LoadRun { child }
+    }
+
+    /// End it now as Ctrl-C would (SIGINT: it prints its last second and its summary), then
+    /// [`LoadRun::finish`]. For a test whose faults take as long as the engine takes, so the
+    /// load is started long and ended when the timeline is done.
+    pub fn interrupt(self) -> LoadResult {
+        let signalled = unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        assert_eq!(signalled, 0, "SIGINT to perseus load");
+        self.finish()
     }
 
     /// Wait for it to end; parse its output and check the stdout contract on the way.
