@@ -43,22 +43,51 @@ fn a_killed_primary_fails_over_after_down_after_milliseconds_and_the_report_name
     );
 }
 
+/// How many `-failover-abort-not-elected` lines the Sentinels of the lab have logged: failovers
+/// a Sentinel tried and gave up because no Sentinel won the vote.
+fn split_votes(system: &str) -> usize {
+    (1..=3)
+        .map(|n| {
+            let out = std::process::Command::new("docker")
+                .args(["logs", &format!("perseus-{system}-n{n}-sentinel")])
+                .output()
+                .expect("docker logs");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            text.matches("-failover-abort-not-elected").count()
+        })
+        .sum()
+}
+
 fn node_index(node: &str) -> usize {
     node.trim_start_matches('n').parse().unwrap()
 }
 
-/// Isolate the primary for 20 s under load, heal, and return the load's result, the isolated
-/// node, the new primary and the isolation's and heal's offsets on the load's clock.
+/// Isolate the primary under load until 15 s after the others elected a new one, heal, and
+/// return the load's result, the isolated node, the new primary and the isolation's and heal's
+/// offsets on the load's clock.
+///
+/// The election usually ends 6-8 s after the cut (down-after-milliseconds 5 s, then one vote).
+/// When the two Sentinels that see the primary down ask for votes in the same epoch, each votes
+/// for itself, neither is elected, and each may try again only two failover-timeouts (20 s) after
+/// its first try (Sentinel docs, "failover-timeout"): about 28 s after the cut, 48 s after two
+/// such splits. So the wait is 60 s and the load is started long and ended 15 s after the heal.
 fn isolate_the_primary(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) {
-    let load = LoadRun::start(&lab.system, 45, &[]);
+    let load = LoadRun::start(&lab.system, 180, &[]);
     sleep_s(5.0);
     let event = lab.fault("isolate", "leader");
     let isolated = event.split_whitespace().nth(2).unwrap().to_string();
-    let new = lab.wait_leader(Duration::from_secs(20), |l| l != isolated);
+    let new = lab.wait_leader(Duration::from_secs(60), |l| l != isolated);
     let elected = SystemTime::now();
-    sleep_s(20.0 - 5.0);
+    eprintln!(
+        "{}: elections the Sentinels lost to a split vote (-failover-abort-not-elected): {}",
+        lab.system,
+        split_votes(&lab.system)
+    );
+    sleep_s(15.0);
     let healed = run(&["fault", "heal", &lab.system], 0);
-    let r = load.finish();
+    sleep_s(15.0);
+    let r = load.interrupt();
     let (cut, heal) = (r.offset(&event), r.offset(&stdout(&healed)));
     eprintln!(
         "{}: {isolated} isolated at {cut:.2} s, {new} elected by {:.2} s, heal at {heal:.2} s",
