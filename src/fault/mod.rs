@@ -158,8 +158,19 @@ pub struct FaultEvent {
 }
 
 impl FaultEvent {
+    /// An event that took effect now.
     fn new(fault: &str, target: Option<&Target>, nodes: Vec<String>, detail: String) -> FaultEvent {
-        let time = SystemTime::now();
+        FaultEvent::at(SystemTime::now(), fault, target, nodes, detail)
+    }
+
+    /// An event that took effect at `time` (before its follow-up work, for a start or connect).
+    fn at(
+        time: SystemTime,
+        fault: &str,
+        target: Option<&Target>,
+        nodes: Vec<String>,
+        detail: String,
+    ) -> FaultEvent {
         FaultEvent {
             at: humantime::format_rfc3339_millis(time).to_string(),
             fault: fault.to_string(),
@@ -168,12 +179,6 @@ impl FaultEvent {
             detail,
             time,
         }
-    }
-
-    /// Stamp the event with the time it took effect, when that came before its follow-up work.
-    fn set_time(&mut self, time: SystemTime) {
-        self.time = time;
-        self.at = humantime::format_rfc3339_millis(time).to_string();
     }
 
     /// One line: `2026-11-21T01:52:03.123Z kill n2 (leader): SIGKILL perseus-etcd-n2`.
@@ -254,9 +259,13 @@ pub async fn inject(
 ) -> Result<FaultEvent> {
     let node = resolve(lab, target, rand::random()).await?;
     let applied = apply(docker, lab, fault, &node).await?;
-    let mut event = FaultEvent::new(fault.name(), Some(target), vec![node], applied.detail);
-    event.set_time(applied.at);
-    Ok(event)
+    Ok(FaultEvent::at(
+        applied.at,
+        fault.name(),
+        Some(target),
+        vec![node],
+        applied.detail,
+    ))
 }
 
 /// What [`apply`] did, and when it took effect.
