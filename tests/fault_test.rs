@@ -191,15 +191,10 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     // After heal the isolated node rejoins with the higher term it reached while campaigning alone;
     // etcd 3.4 (no pre-vote) then needs one more election, so the cluster may pause for a few
     // seconds before every column is back. From 12 s after heal all must serve.
-    for n in 1..=3 {
-        r.assert_column(
-            n,
-            heal + 12.0,
-            r.end(),
-            |c| c > 0,
-            "every column is > 0 again from 12 s after heal",
-        );
-    }
+    r.assert_every_node_serves_from(
+        heal + 12.0,
+        "every column is > 0 again from 12 s after heal",
+    );
     assert_safe(&r.summary);
 }
 
@@ -416,15 +411,7 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
         );
     }
     // After heal the minority rejoins (etcd 3.4 without pre-vote may need one more election).
-    for n in 1..=5 {
-        r.assert_column(
-            n,
-            heal + 10.0,
-            r.end(),
-            |c| c > 0,
-            "every column is > 0 from 10 s after heal",
-        );
-    }
+    r.assert_every_node_serves_from(heal + 10.0, "every column is > 0 from 10 s after heal");
     assert_safe(&r.summary);
 }
 

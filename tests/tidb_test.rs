@@ -64,15 +64,7 @@ fn isolated_region_leader_and_pd_leader_on_the_official_images() {
             &format!("n{n} serves once the region has a new leader: from 15 s after the isolation until heal"),
         );
     }
-    for n in 1..=3 {
-        r.assert_column(
-            n,
-            heal + 8.5,
-            r.end(),
-            |c| c > 0,
-            "every node serves from 8.5 s after heal",
-        );
-    }
+    r.assert_every_node_serves_from(heal + 8.5, "every node serves from 8.5 s after heal");
     assert_safe(&r.summary);
 
     let asked = pd_leader_from("n1");

@@ -359,6 +359,21 @@ impl LoadResult {
         self.summary["duration_s"].as_f64().expect("duration_s")
     }
 
+    /// Asserts that every node's count is above 0 in every whole second from `from` (seconds on
+    /// the load's clock) to the end of the load: the check after a heal or a start. `what` says
+    /// what the check means, as for [`LoadResult::assert_column`].
+    pub fn assert_every_node_serves_from(&self, from: f64, what: &str) {
+        let nodes = self.rows.first().map_or(0, |r| r.len().saturating_sub(2));
+        assert!(
+            nodes > 0,
+            "{what}: the load printed no rows:\n{}",
+            self.stdout
+        );
+        for n in 1..=nodes {
+            self.assert_column(n, from, self.end(), |c| c > 0, what);
+        }
+    }
+
     /// Asserts `ok` of node `node`'s count in every whole second that lies within `from..to`
     /// (offsets on the load's clock, in seconds; second `s` covers `[s-1, s)`). `what` says what
     /// the check means; the failure names the seconds, the offsets and the counts. Panics too
