@@ -116,8 +116,12 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
             "1",
             "--before",
             "3s",
+            // Long enough for the isolated leader's successor to serve a steady second before the
+            // heal: etcd replaced it in 2.1-3.8 s in the README's table, and in 5.2 s once in CI
+            // with other tests beside it. The heal's extra election (no pre-vote) breaks any steady
+            // second that spans it, so a 6 s hold made the disturbance an at-least bound there.
             "--hold",
-            "6s",
+            "9s",
             "--after",
             "12s",
             "--runs-dir",
@@ -148,7 +152,7 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
             .trim_end_matches(" s")
             .parse()
             .unwrap_or_else(|_| panic!("a window in seconds: {cell:?} in {table}"));
-        assert!(secs > 0.1 && secs < 6.0, "{table}");
+        assert!(secs > 0.1 && secs < 8.0, "{table}");
     }
     assert!(table.contains("| etcd | leader | "), "{table}");
     assert!(table.contains("| etcd | follower | "), "{table}");
@@ -217,13 +221,13 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
         f(&leader["partial_downtime"]["values_s"][0]),
         f(&leader["disturbance"]["values_s"][0]),
     );
-    assert!((0.3..6.0).contains(&down), "{leader}");
+    assert!((0.3..8.0).contains(&down), "{leader}");
     assert!(
         partial <= 1.0,
         "the two others serve together once one leads: {leader}"
     );
     assert!(
-        (0.3..6.0).contains(&disturbance) && leader["disturbance"]["at_least"][0] == false,
+        (0.3..8.0).contains(&disturbance) && leader["disturbance"]["at_least"][0] == false,
         "{leader}"
     );
     // Measured again from the runs' own summaries, the table is the same.
