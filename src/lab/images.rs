@@ -212,41 +212,67 @@ async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
     // The client's own timeout bounds the wait for the response headers; the build is bounded below.
     let docker = docker.clone().with_timeout(BUILD_TIMEOUT);
     let mut tail = Tail::default();
+    // Err((message, broke)): `broke` when the output stream itself failed (not the build).
     let run = async {
         let mut stream = docker.build_image(opts, None, Some(bollard::body_full(Bytes::from(tar))));
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => tail.push_str(&info.stream.or(info.status).unwrap_or_default()),
                 Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    return Err(error);
+                    return Err((error, false));
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err((e.to_string(), true)),
             }
         }
         Ok(())
     };
     let outcome = match tokio::time::timeout(BUILD_TIMEOUT, run).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "the build did not finish within {} s",
-            BUILD_TIMEOUT.as_secs()
+        Err(_) => Err((
+            format!(
+                "the build did not finish within {} s",
+                BUILD_TIMEOUT.as_secs()
+            ),
+            false,
         )),
+    };
+    let output = tail.text();
+    let outcome = match outcome {
+        // Seen once on this machine's engine: the stream ended with a partial line ("bytes
+        // remaining on stream") after the builder had printed its last line. The image is whole.
+        Err((message, true)) if tagged(&output, &b.tag) => {
+            eprintln!(
+                "{}: the build's output ended with an error after the image was tagged ({}); the image is complete",
+                b.tag,
+                strip_ansi(message.trim())
+            );
+            Ok(())
+        }
+        other => other.map_err(|(message, _)| message),
     };
     match outcome {
         Ok(()) if image_exists(&docker, &b.tag).await? => Ok(()),
         Ok(()) => Err(Error::ImageBuild {
             image: b.tag.clone(),
-            message: format!("the build ended without an image\n{}", tail.text()),
+            message: format!("the build ended without an image\n{output}"),
         }),
         Err(message) => Err(Error::ImageBuild {
             image: b.tag.clone(),
             message: format!(
-                "{}\nlast build output:\n{}",
+                "{}\nlast build output:\n{output}",
                 strip_ansi(message.trim()),
-                tail.text()
             ),
         }),
     }
+}
+
+/// Whether the build `output` ends with the classic builder's last line for `tag`
+/// (`Successfully tagged <tag>`, which it prints once the image is committed and named).
+fn tagged(output: &str, tag: &str) -> bool {
+    output
+        .lines()
+        .last()
+        .is_some_and(|l| l.trim() == format!("Successfully tagged {tag}"))
 }
 
 /// The build context: the folder's contents as an uncompressed tar, in memory (the folders are small).
@@ -261,6 +287,25 @@ fn context_tar(dir: &Path) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_is_tagged_only_when_the_builder_said_so_last() {
+        let done = "Step 11/11 : LABEL x=y\n ---> 5a68f7a89a20\nSuccessfully built 5a68f7a89a20\nSuccessfully tagged perseus/galera:10.11";
+        assert!(tagged(done, "perseus/galera:10.11"));
+        assert!(!tagged(done, "perseus/galera:10"), "another tag");
+        assert!(!tagged(
+            "Step 10/11 : ENTRYPOINT [\"x\"]\n ---> Running in aa126f457128",
+            "perseus/galera:10.11"
+        ));
+        assert!(
+            !tagged(
+                "Successfully tagged perseus/galera:10.11\nStep 1/2 : FROM x",
+                "perseus/galera:10.11"
+            ),
+            "not the last line"
+        );
+        assert!(!tagged("", "perseus/galera:10.11"));
+    }
 
     #[test]
     fn build_context_tarball_holds_the_dockerfile() {
