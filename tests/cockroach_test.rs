@@ -75,14 +75,14 @@ fn killed_leaseholder_drain_and_add_node_on_the_official_image() {
         "{event}"
     );
     sleep_s(12.0);
-    let start = lab.fault("start", &leader);
+    let (start, start_issued) = undo(|| lab.fault("start", &leader));
     let r = load.finish();
     let (kill, start) = (r.offset(&event), r.offset(&start));
     let idx: usize = leader[1..].parse().unwrap();
     r.assert_column(
         idx,
         kill + 1.0,
-        start,
+        r.offset_of(start_issued),
         |c| c == 0,
         "the killed leaseholder's column is 0 from 1 s after the kill until the start",
     );

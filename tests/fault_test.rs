@@ -157,7 +157,7 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     );
 
     sleep_s(6.0);
-    let healed = run(&["fault", "heal", "etcd"], 0);
+    let (healed, heal_issued) = undo(|| run(&["fault", "heal", "etcd"], 0));
     assert!(
         stdout(&healed).contains(&format!("{isolated} rules flushed")),
         "{}",
@@ -173,7 +173,7 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     r.assert_column(
         i,
         cut + 1.0,
-        heal,
+        r.offset_of(heal_issued),
         |c| c == 0,
         "the isolated node's column is 0 from 1 s after the isolation until heal",
     );
@@ -213,13 +213,13 @@ fn pause_and_resume_a_follower() {
         .unwrap();
     assert_eq!(row["state"], "paused", "{row}");
     sleep_s(5.0);
-    let resume = lab.fault("resume", &paused);
+    let (resume, resume_issued) = undo(|| lab.fault("resume", &paused));
     let r = load.finish();
     let (pause, resume) = (r.offset(&event), r.offset(&resume));
     r.assert_column(
         p,
         pause + 1.0,
-        resume,
+        r.offset_of(resume_issued),
         |c| c == 0,
         "a paused node serves nothing from 1 s after the pause until resume",
     );
@@ -266,7 +266,7 @@ fn disconnect_and_connect_keep_the_node_address() {
         "{status:?}"
     );
     sleep_s(4.0);
-    let event = lab.fault("connect", node);
+    let (event, connect_issued) = undo(|| lab.fault("connect", node));
     assert!(
         event.contains("at 10."),
         "connect gives back the fixed address: {event}"
@@ -276,7 +276,7 @@ fn disconnect_and_connect_keep_the_node_address() {
     r.assert_column(
         idx,
         cut + 1.0,
-        back,
+        r.offset_of(connect_issued),
         |c| c == 0,
         "a disconnected node is unreachable from 1 s after disconnect until connect",
     );
@@ -389,14 +389,14 @@ fn partition_stops_the_minority_and_the_majority_keeps_serving() {
     );
 
     sleep_s(8.0);
-    let healed = run(&["fault", "heal", "etcd"], 0);
+    let (healed, heal_issued) = undo(|| run(&["fault", "heal", "etcd"], 0));
     let r = load.finish();
     let (cut, heal) = (r.offset(&partition), r.offset(&stdout(&healed)));
     for &n in &minority {
         r.assert_column(
             n,
             cut + 1.0,
-            heal,
+            r.offset_of(heal_issued),
             |c| c == 0,
             "the minority cannot serve from 1 s after the partition until heal",
         );

@@ -86,13 +86,13 @@ fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
     sleep_s(4.0);
     let kill = lab.fault("kill", "n1");
     sleep_s(6.0);
-    let start = lab.fault("start", "n1");
+    let (start, start_issued) = undo(|| lab.fault("start", "n1"));
     let r = load.finish();
     let (kill, start) = (r.offset(&kill), r.offset(&start));
     r.assert_column(
         1,
         kill + 1.0,
-        start,
+        r.offset_of(start_issued),
         |c| c == 0,
         "the killed node's column is 0 from 1 s after the kill until the start",
     );
@@ -128,13 +128,13 @@ fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
     sleep_s(4.0);
     let isolate = lab.fault("isolate", "n2");
     sleep_s(5.0);
-    let healed = run(&["fault", "heal", "gryadka"], 0);
+    let (healed, heal_issued) = undo(|| run(&["fault", "heal", "gryadka"], 0));
     let r = load.finish();
     let (cut, heal) = (r.offset(&isolate), r.offset(&stdout(&healed)));
     r.assert_column(
         2,
         cut + 1.0,
-        heal,
+        r.offset_of(heal_issued),
         |c| c == 0,
         "the isolated node cannot reach a majority from 1 s after the isolation until heal",
     );

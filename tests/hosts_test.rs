@@ -311,14 +311,14 @@ fn etcd_across_three_hosts_takes_a_kill_an_isolate_and_a_partition_as_on_one() {
         "no one crosses the cut"
     );
     std::thread::sleep(Duration::from_secs(7));
-    let healed = run(&["fault", "heal", "etcd"], 0);
+    let (healed, heal_issued) = undo(|| run(&["fault", "heal", "etcd"], 0));
     std::thread::sleep(Duration::from_secs(8));
     let r = load.interrupt();
     let (cut, heal) = (r.offset(&cut), r.offset(&stdout(&healed)));
     r.assert_column(
         alone,
         cut + 1.0,
-        heal,
+        r.offset_of(heal_issued),
         |c| c == 0,
         "the minority cannot serve",
     );
@@ -500,12 +500,12 @@ fn hosts_over_ssh_and_tls_run_a_lab_its_faults_and_its_load() {
     };
     assert_ne!(row("n3")["state"], "running", "{}", row("n3"));
     std::thread::sleep(Duration::from_secs(2));
-    let started = run(&["fault", "start", "etcd", "n3"], 0);
+    let (_, start_issued) = undo(|| run(&["fault", "start", "etcd", "n3"], 0));
     // A disconnect on an ssh host: n1 reaches no peer, then is back at its address.
     let disconnected = run(&["fault", "disconnect", "etcd", "n1"], 0);
     assert!(!reaches("etcd", 2, 1, 2380), "n1 is off the network");
     std::thread::sleep(Duration::from_secs(3));
-    let connected = run(&["fault", "connect", "etcd", "n1"], 0);
+    let (_, connect_issued) = undo(|| run(&["fault", "connect", "etcd", "n1"], 0));
     assert!(reaches("etcd", 2, 1, 2380), "n1 is back on the network");
     // A bandwidth limit on the other ssh host, shown in force, then healed.
     run(&["fault", "bandwidth", "etcd", "n2", "1mbit"], 0);
@@ -518,22 +518,17 @@ fn hosts_over_ssh_and_tls_run_a_lab_its_faults_and_its_load() {
     assert!(lab.faults("n2").is_empty(), "{:?}", lab.faults("n2"));
     std::thread::sleep(Duration::from_secs(8));
     let r = load.interrupt();
-    let (stop, start) = (r.offset(&stdout(&stopped)), r.offset(&stdout(&started)));
     r.assert_column(
         3,
-        stop + 0.5,
-        start - 0.5,
+        r.offset(&stdout(&stopped)) + 0.5,
+        r.offset_of(start_issued),
         |c| c == 0,
         "a stopped node serves nothing",
     );
-    let (off, on) = (
-        r.offset(&stdout(&disconnected)),
-        r.offset(&stdout(&connected)),
-    );
     r.assert_column(
         1,
-        off + 1.0,
-        on,
+        r.offset(&stdout(&disconnected)) + 1.0,
+        r.offset_of(connect_issued),
         |c| c == 0,
         "clients cannot reach a disconnected node",
     );

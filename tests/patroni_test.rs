@@ -94,7 +94,7 @@ fn a_killed_leader_is_replaced_once_its_leader_key_expires_and_the_report_names_
 
 /// Isolate the leader of `lab` 5 s into a 60 s load, wait for another to be elected, heal 30 s
 /// after the cut, and return the load's result, the isolated node, the new leader and the cut's
-/// and heal's offsets on the load's clock.
+/// and heal's offsets on the load's clock (the heal's: when it was issued, see [`undo`]).
 fn isolate_the_leader(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) {
     let load = LoadRun::start(&lab.system, 60, &[]);
     sleep_s(5.0);
@@ -104,12 +104,14 @@ fn isolate_the_leader(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) 
     let cut_at = event_time(&event);
     let since = cut_at.elapsed().unwrap_or_default().as_secs_f64();
     sleep_s((30.0 - since).max(1.0));
-    let healed = run(&["fault", "heal", &lab.system], 0);
+    let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
     let r = load.finish();
-    let (cut, heal) = (r.offset(&event), r.offset(&stdout(&healed)));
+    let (cut, heal) = (r.offset(&event), r.offset_of(heal_issued));
     eprintln!(
-        "{}: {isolated} isolated at {cut:.2} s, {new} leads after it, heal at {heal:.2} s; window {}",
-        lab.system, r.summary["cluster_window"]
+        "{}: {isolated} isolated at {cut:.2} s, {new} leads after it, heal issued at {heal:.2} s, in force at {:.2} s; window {}",
+        lab.system,
+        r.offset(&stdout(&healed)),
+        r.summary["cluster_window"]
     );
     (r, isolated, new, cut, heal)
 }

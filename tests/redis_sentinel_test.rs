@@ -65,7 +65,7 @@ fn node_index(node: &str) -> usize {
 
 /// Isolate the primary under load until 15 s after the others elected a new one, heal, and
 /// return the load's result, the isolated node, the new primary and the isolation's and heal's
-/// offsets on the load's clock.
+/// offsets on the load's clock (the heal's: when it was issued, see [`undo`]).
 ///
 /// The election usually ends 6-8 s after the cut (down-after-milliseconds 5 s, then one vote).
 /// When the two Sentinels that see the primary down ask for votes in the same epoch, each votes
@@ -85,14 +85,15 @@ fn isolate_the_primary(lab: &LabGuard) -> (LoadResult, String, String, f64, f64)
         split_votes(&lab.system)
     );
     sleep_s(15.0);
-    let healed = run(&["fault", "heal", &lab.system], 0);
+    let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
     sleep_s(15.0);
     let r = load.interrupt();
-    let (cut, heal) = (r.offset(&event), r.offset(&stdout(&healed)));
+    let (cut, heal) = (r.offset(&event), r.offset_of(heal_issued));
     eprintln!(
-        "{}: {isolated} isolated at {cut:.2} s, {new} elected by {:.2} s, heal at {heal:.2} s",
+        "{}: {isolated} isolated at {cut:.2} s, {new} elected by {:.2} s, heal issued at {heal:.2} s, in force at {:.2} s",
         lab.system,
-        r.offset_of(elected)
+        r.offset_of(elected),
+        r.offset(&stdout(&healed))
     );
     (r, isolated, new, cut, heal)
 }

@@ -539,6 +539,17 @@ pub fn assert_safe_but_down(summary: &serde_json::Value, down: &[&str]) {
     }
 }
 
+/// Runs `run`, a `perseus fault` that ends a fault (heal, start, resume, connect), and returns
+/// its result with the moment just before it ran. The end took effect between that moment and
+/// the time its event line names, which is when the engine said it was done: rules are flushed
+/// or a container unpaused before the reply comes back, and a CI run saw a Redis primary
+/// acknowledge 99 writes in that gap. So a check that a node serves nothing "until the undo"
+/// ends at this moment, not at the line's.
+pub fn undo<T>(run: impl FnOnce() -> T) -> (T, SystemTime) {
+    let issued = SystemTime::now();
+    (run(), issued)
+}
+
 /// Sleep for `secs` seconds (test timelines).
 pub fn sleep_s(secs: f64) {
     std::thread::sleep(Duration::from_secs_f64(secs));
