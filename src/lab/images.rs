@@ -212,35 +212,31 @@ async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
     // The client's own timeout bounds the wait for the response headers; the build is bounded below.
     let docker = docker.clone().with_timeout(BUILD_TIMEOUT);
     let mut tail = Tail::default();
-    // Err((message, broke)): `broke` when the output stream itself failed (not the build).
     let run = async {
         let mut stream = docker.build_image(opts, None, Some(bollard::body_full(Bytes::from(tar))));
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => tail.push_str(&info.stream.or(info.status).unwrap_or_default()),
                 Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    return Err((error, false));
+                    return Err(Broke::Build(error));
                 }
-                Err(e) => return Err((e.to_string(), true)),
+                Err(e) => return Err(Broke::Stream(e.to_string())),
             }
         }
         Ok(())
     };
     let outcome = match tokio::time::timeout(BUILD_TIMEOUT, run).await {
         Ok(r) => r,
-        Err(_) => Err((
-            format!(
-                "the build did not finish within {} s",
-                BUILD_TIMEOUT.as_secs()
-            ),
-            false,
-        )),
+        Err(_) => Err(Broke::Build(format!(
+            "the build did not finish within {} s",
+            BUILD_TIMEOUT.as_secs()
+        ))),
     };
     let output = tail.text();
     let outcome = match outcome {
         // Seen once on this machine's engine: the stream ended with a partial line ("bytes
         // remaining on stream") after the builder had printed its last line. The image is whole.
-        Err((message, true)) if tagged(&output, &b.tag) => {
+        Err(Broke::Stream(message)) if tagged(&output, &b.tag) => {
             eprintln!(
                 "{}: the build's output ended with an error after the image was tagged ({}); the image is complete",
                 b.tag,
@@ -248,7 +244,7 @@ async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
             );
             Ok(())
         }
-        other => other.map_err(|(message, _)| message),
+        other => other.map_err(|(Broke::Build(m) | Broke::Stream(m))| m),
     };
     match outcome {
         Ok(()) if image_exists(&docker, &b.tag).await? => Ok(()),
@@ -264,6 +260,14 @@ async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
             ),
         }),
     }
+}
+
+/// How a build's output ended early.
+enum Broke {
+    /// The build failed (the builder's own error) or ran out of time.
+    Build(String),
+    /// The output stream itself failed (the connection, or decoding it).
+    Stream(String),
 }
 
 /// Whether the build `output` ends with the classic builder's last line for `tag`
