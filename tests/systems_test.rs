@@ -90,3 +90,64 @@ fn a_system_that_speaks_a_known_protocol_is_one_compose_file() {
     at_home(&["lab", "down", "keydb"], 0);
     assert_eq!(leftovers("keydb"), (0, 0, 0));
 }
+
+#[test]
+fn a_build_that_fails_says_which_step_and_leaves_no_image() {
+    let _guard = LabGuard::lock_only("broken");
+    // A home of our own whose one system's Dockerfile fails in its last step.
+    let home = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::os::unix::fs::symlink(repo.join("etc"), home.path().join("etc")).unwrap();
+    for dir in ["compose", "docker/broken"] {
+        std::fs::create_dir_all(home.path().join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        repo.join("docker/nettools"),
+        home.path().join("docker/nettools"),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("docker/broken/Dockerfile"),
+        "ARG BASE=debian:bookworm-slim\nFROM ${BASE}\nRUN echo the step before the failure\nRUN echo failing on purpose >&2 && false\n",
+    )
+    .unwrap();
+    let redis = std::fs::read_to_string(repo.join("compose/redis.yaml")).unwrap();
+    let broken = redis
+        .replace("  system: redis\n", "  system: broken\n  kind: redis\n")
+        .replace("perseus/redis:7", "perseus/broken:1")
+        .replace("../docker/redis", "../docker/broken");
+    assert_ne!(broken, redis);
+    std::fs::write(home.path().join("compose/broken.yaml"), broken).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let image_exists = || {
+        rt.block_on(async {
+            docker()
+                .await
+                .inspect_image("perseus/broken:1")
+                .await
+                .is_ok()
+        })
+    };
+    assert!(!image_exists(), "no perseus/broken:1 before the build");
+
+    let out = perseus()
+        .env("PERSEUS_HOME", home.path())
+        .args(["lab", "images", "broken"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("perseus: building image perseus/broken:1 failed: The command '/bin/sh -c echo failing on purpose >&2 && false' returned a non-zero code: 1"),
+        "the builder's own error: {err}"
+    );
+    assert!(
+        err.contains("last build output:") && err.contains("failing on purpose"),
+        "the step's output: {err}"
+    );
+    assert!(
+        !err.contains("the image is complete"),
+        "a failed build is never taken for a whole one: {err}"
+    );
+    assert!(!image_exists(), "no image is left");
+}
