@@ -383,10 +383,11 @@ pub async fn run<D: Driver>(
 ///   pinned, the thread that reads the reply runs the connection. On 2 cores this raised the
 ///   rate at one connection per node by 18 to 89% at 3, 4, 5 and 9 nodes.
 /// - From two connections per node up, the loop is bound by CPU, which it shares with the
-///   servers, and the multi-threaded runtime, which switches threads less often per iteration
-///   (0.26 against 0.73 context switches an iteration at four connections per node), did 9 to
-///   13% more at two to four connections per node; the connections run there, as tasks of the
-///   runtime that called [`run`].
+///   servers, and the connections run as tasks of the runtime that called [`run`]. In the CLI
+///   that is one current-thread runtime (`cli::main`), so all of them share one thread: it
+///   switches threads less often per iteration than the pinned pool (0.26 against 0.73 context
+///   switches an iteration at four connections per node) and did 9 to 13% more at two to four
+///   connections per node. One thread is also the likely bound at 64 per node (BENCHMARKS.md).
 ///
 /// Each pinned thread has its own timers, so every deadline of a connection is kept by the
 /// thread it runs on.
