@@ -28,7 +28,7 @@ pub const RETRY_AFTER: Duration = Duration::from_millis(200);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Phase 1: promise `ballot` if it is above both the promise and the accepted ballot.
-/// KEYS[1] = hash; ARGV = counter, proposer.
+/// `KEYS[1]` = hash; ARGV = counter, proposer.
 /// Reply: {"ok", accepted counter, accepted proposer, value|false, version|false} or
 /// {"conflict", counter, proposer} (the higher of promise and accepted ballot).
 pub const PREPARE_LUA: &str = r#"
@@ -47,7 +47,7 @@ return {'ok', tostring(ac), tostring(ap), h[5], h[6]}
 
 /// Phase 2: accept (ballot, state) if the ballot is at least the promise and above the accepted
 /// ballot; then promise `next` (or the ballot itself).
-/// KEYS[1] = hash; ARGV = counter, proposer, has-state ("1"/"0"), value, version, next counter,
+/// `KEYS[1]` = hash; ARGV = counter, proposer, has-state ("1"/"0"), value, version, next counter,
 /// next proposer (0 0 = none).
 /// Reply: {"ok"} or {"conflict", counter, proposer}.
 pub const ACCEPT_LUA: &str = r#"

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::systems::{self, Settings, System};
 
 /// How many `x-perseus.probe-ports` a definition may name (each takes a range of host ports
-/// across hosts: [`crate::lab::create`]'s `published_port`).
+/// across hosts: `lab::create`'s `published_port`).
 pub const MAX_PROBE_PORTS: usize = 5;
 
 /// A parsed cluster definition.

@@ -7,7 +7,7 @@
 //! testcontainers-rs owns a container: [`LabHandle::down`] removes the lab, [`LabHandle::keep`]
 //! leaves it up for later commands, and dropping the handle without either removes it too (the
 //! safety net). If `up` or [`add_node`] fails, or their cancellation token is cancelled (Ctrl-C), one
-//! place removes exactly what they had created ([`Made`]). [`open`] finds a running lab again from
+//! place removes exactly what they had created (`Made`). [`open`] finds a running lab again from
 //! the labels on its containers, so every other command (status, load, fault, down) works from a
 //! fresh process, even after perseus crashed.
 

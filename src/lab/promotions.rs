@@ -32,7 +32,7 @@ pub struct Promotion {
 
 /// The promotions among `lines` (any order), oldest first: each line that holds the system's
 /// marker and names one of `nodes`, identical lines naming the same node within
-/// [`SAME_PROMOTION`] of each other counted once.
+/// `SAME_PROMOTION` (10 s) of each other counted once.
 pub fn promotions_in(
     system: &dyn System,
     mut lines: Vec<LogLine>,
