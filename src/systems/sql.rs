@@ -10,13 +10,73 @@
 //! CockroachDB `40001`, a Galera deadlock `1213`, `1047 WSREP has not yet prepared node for
 //! application use`, a TiDB `9005 Region is unavailable`, a broken socket) is an error of that
 //! iteration: the loop drops the connection and opens a new one, and the error text keeps the
-//! server's code so the summary shows what happened.
+//! server's code (and on the PostgreSQL wire the severity: `FATAL 57P01: terminating connection
+//! due to administrator command`) so the summary shows what happened.
 //!
-//! An autocommit statement the server answered with an error was not committed (a definite
-//! failure), except where the server says it does not know: CockroachDB's `40003` ("result is
-//! ambiguous") and, on the MySQL wire, `1105` (TiDB's "execution result undetermined" and other
-//! unknown errors) and TiDB's own `9xxx` storage errors (a TiKV timeout during commit). A broken
-//! connection is an unknown outcome too.
+//! # Which failed writes are definite
+//!
+//! The rule: an error that arrives after the statement was sent is a definite failure (Jepsen's
+//! `fail`, [`DriverError::Server`]) only if it proves the autocommit transaction did not commit;
+//! anything else from the server is [`DriverError::Ambiguous`] and a client-side failure (a broken
+//! socket, a closed connection) is [`DriverError::Io`], both unknown (`info`). Calling a write
+//! that may have committed `fail` makes a later read of its value look impossible: a false alarm.
+//! Hence an allowlist of what proves "not committed", per wire; everything not on it, including
+//! codes we have never seen, is ambiguous. Reads go through the same functions (a failed read is
+//! a failure either way).
+//!
+//! **PostgreSQL wire** (PostgreSQL, Patroni, CockroachDB; `pg_definite`). Definite only with
+//! severity `ERROR` (the ErrorResponse's nonlocalized `V` field, else its `S` field; `FATAL` and
+//! `PANIC` never are, whatever the code; see "Error and Notice Message Fields",
+//! <https://www.postgresql.org/docs/current/protocol-error-fields.html>) and a SQLSTATE ("Appendix
+//! A. PostgreSQL Error Codes", <https://www.postgresql.org/docs/current/errcodes-appendix.html>)
+//! a statement raises before its commit: classes `0A` feature not supported, `22` data exception,
+//! `23` integrity constraint violation, `25` invalid transaction state (with `25006`
+//! read_only_sql_transaction: a hot standby refusing the write), `3D`/`3F` unknown database or
+//! schema, `42` syntax error or access rule violation, `53` insufficient resources, `55` object
+//! not in prerequisite state (`55P03` lock_not_available), and the codes `40001`
+//! serialization_failure, `40P01` deadlock_detected (the transaction was rolled back) and `57014`
+//! query_canceled. Everything else is ambiguous: class `08` connection exceptions, `57P01`..`57P05`
+//! (admin shutdown, crash shutdown, cannot connect now, ...), `58` system errors, `XX` internal
+//! errors (CockroachDB's `XX000` too), CockroachDB's `40003` statement_completion_unknown, and any
+//! `FATAL`/`PANIC`. Why: a shutdown or crash can hit a backend after its commit record reached the
+//! WAL, and a commit waiting for a synchronous standby is already committed locally. The High
+//! Availability chapter (<https://www.postgresql.org/docs/current/warm-standby.html#SYNCHRONOUS-REPLICATION>)
+//! says "If primary restarts while commits are waiting for acknowledgment, those waiting
+//! transactions will be marked fully committed once the primary database recovers"; a backend
+//! terminated during that wait sends the warning "canceling the wait for synchronous replication
+//! and terminating connection due to administrator command" with the detail "The transaction has
+//! already committed locally, but might not have been replicated to the standby." (PostgreSQL's
+//! `src/backend/replication/syncrep.c`) and then closes the connection, which reaches us as `Io`.
+//! CockroachDB: its "Transaction Retry Error Reference"
+//! (<https://www.cockroachlabs.com/docs/v20.2/transaction-retry-error-reference>) says
+//! "Transaction retry errors use the SQLSTATE error code 40001, and emit error messages with the
+//! string restart transaction", a transaction that failed and must be restarted; `40003` ("result
+//! is ambiguous") is what CockroachDB reports when the gateway did not get the commit's
+//! acknowledgement, so the transaction is either fully committed or fully aborted (commit
+//! 4550dac6 of cockroachdb/cockroach, which moved schema-change failures off that code).
+//!
+//! **MySQL wire** (MariaDB Galera, TiDB; `mysql_definite`). Definite server error codes
+//! ("MariaDB Error Codes",
+//! <https://mariadb.com/docs/server/reference/error-codes/mariadb-error-code-reference>): `1213`
+//! ER_LOCK_DEADLOCK (also Galera's certification failure, which happens at commit time before the
+//! actual commit, <https://mariadb.com/docs/galera-cluster/galera-architecture/certification-based-replication>;
+//! InnoDB: "A transaction deadlock causes InnoDB to roll back the entire transaction",
+//! <https://dev.mysql.com/doc/refman/en/innodb-error-handling.html>), `1205`
+//! ER_LOCK_WAIT_TIMEOUT ("A lock wait timeout causes InnoDB to roll back the current statement",
+//! same page), `1047` ER_UNKNOWN_COM_ERROR ("WSREP has not yet prepared node for application
+//! use": a node outside the primary component refuses queries,
+//! <https://mariadb.com/docs/reference/mdb/status-variables/wsrep_cluster_status/>), `1062`
+//! duplicate entry, `1290` ER_OPTION_PREVENTS_STATEMENT (`--read-only`), `1792` read-only
+//! transaction, `1146` no such table, `1064` syntax, `1044`/`1045`/`1142` access denied,
+//! `1048`/`1264`/`1366` data errors; and TiDB's `8002` ("TiDB rolls back the transaction and
+//! returns this error"), `8022` ("The transaction commit fails and has been rolled back") and
+//! `8028` (schema changed: "the transaction commit fails with this error"), all from "Error Codes
+//! and Troubleshooting", <https://docs.pingcap.com/tidb/stable/error-codes>. Everything else is
+//! ambiguous, notably `1105` (TiDB's "execution result undetermined" and unknown errors), `1180`
+//! ER_ERROR_DURING_COMMIT, `1053` ER_SERVER_SHUTDOWN, `1927` ER_CONNECTION_KILLED, `1158`..`1161`
+//! network errors, `2006`/`2013` should they come as server errors, and TiDB's `9xxx` (a PD or
+//! TiKV timeout during commit; `9007` "Write conflict" too, as that page does not say the
+//! transaction was rolled back). mysql_async's own errors (I/O, driver) are `Io`.
 //!
 //! Neither crate bounds a statement in time, so the loop wraps every call in its deadline and
 //! discards the connection after any error without waiting on the server; TCP keepalives are on
@@ -81,22 +141,59 @@ impl Drop for PgConn {
     }
 }
 
-/// Describe a tokio-postgres error with the server's SQLSTATE and message when there is one
-/// (`40001: restart transaction: ...`), else the client's own text.
+/// The severity of a server error as the protocol's nonlocalized `V` field names it (PostgreSQL
+/// 9.6 and later), else its `S` field (possibly localized: then never `ERROR`, so ambiguous).
+fn pg_severity(db: &tokio_postgres::error::DbError) -> String {
+    match db.parsed_severity() {
+        Some(s) => s.to_string(),
+        None => db.severity().to_string(),
+    }
+}
+
+/// Describe a tokio-postgres error with the server's severity, SQLSTATE and message when there is
+/// one (`ERROR 40001: restart transaction: ...`, `FATAL 57P01: terminating connection due to
+/// administrator command`), else the client's own text.
 pub fn pg_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        Some(db) => format!("{} {}: {}", pg_severity(db), db.code().code(), db.message()),
         None => e.to_string(),
     }
 }
 
-/// CockroachDB's "statement completion unknown": the commit may or may not have happened.
-const SQLSTATE_AMBIGUOUS: &str = "40003";
+/// SQLSTATE classes (the code's first two characters) that a statement raises before its commit,
+/// at severity `ERROR`: feature not supported, data exception, integrity constraint violation,
+/// invalid transaction state (`25006` read-only transaction on a hot standby), unknown catalog or
+/// schema, syntax or access rule violation, insufficient resources, object not in prerequisite
+/// state.
+const PG_DEFINITE_CLASSES: &[&str] = &["0A", "22", "23", "25", "3D", "3F", "42", "53", "55"];
+
+/// Single SQLSTATEs that prove the statement did not commit, at severity `ERROR`:
+/// serialization_failure (CockroachDB's retry errors too) and deadlock_detected roll the
+/// transaction back; query_canceled aborts the statement (a cancel during PostgreSQL's wait for a
+/// synchronous standby is a warning on a committed transaction, not this error).
+const PG_DEFINITE_CODES: &[&str] = &["40001", "40P01", "57014"];
+
+/// Whether a PostgreSQL-wire server error with this `severity` (nonlocalized, as in the `V` field)
+/// and `sqlstate` proves that the autocommit statement did not commit (a definite failure).
+/// Anything else from the server is ambiguous: a `FATAL` or `PANIC` whatever the code, class `08`,
+/// `57P01`..`57P05`, `58`, `XX`, CockroachDB's `40003`, any code not on the allowlist. See the
+/// module docs for the sources.
+fn pg_definite(severity: &str, sqlstate: &str) -> bool {
+    if severity != "ERROR" || sqlstate.len() != 5 {
+        return false;
+    }
+    PG_DEFINITE_CODES.contains(&sqlstate)
+        || sqlstate
+            .get(..2)
+            .is_some_and(|class| PG_DEFINITE_CLASSES.contains(&class))
+}
 
 fn pg_call_error(e: tokio_postgres::Error) -> DriverError {
     match e.as_db_error() {
-        Some(db) if db.code().code() == SQLSTATE_AMBIGUOUS => DriverError::Ambiguous(pg_error(&e)),
-        Some(_) => DriverError::Server(pg_error(&e)),
+        Some(db) if pg_definite(&pg_severity(db), db.code().code()) => {
+            DriverError::Server(pg_error(&e))
+        }
+        Some(_) => DriverError::Ambiguous(pg_error(&e)),
         None => DriverError::Io(pg_error(&e)),
     }
 }
@@ -162,19 +259,49 @@ pub async fn mysql_connect(
     }
 }
 
-/// Whether a MySQL-wire server error leaves the statement's outcome unknown: `1105` (TiDB's
-/// "execution result undetermined", and unknown errors generally) and TiDB's storage errors
-/// (`9001`..`9999`: a TiKV or PD timeout during commit). Everything else was refused.
-fn mysql_ambiguous(code: u16) -> bool {
-    code == 1105 || (9001..=9999).contains(&code)
+/// MySQL-wire server error codes that prove the autocommit statement did not commit: deadlock
+/// (Galera's certification failure too) and lock wait timeout roll it back, `1047` is a Galera
+/// node refusing queries outside the primary component, duplicate entry, read-only server or
+/// transaction, no such table, syntax, access denied, data errors, and TiDB's documented
+/// rollbacks (`8002` SELECT FOR UPDATE conflict, `8022` commit failed and rolled back, `8028`
+/// schema changed during the transaction).
+const MYSQL_DEFINITE_CODES: &[u16] = &[
+    1213, // ER_LOCK_DEADLOCK
+    1205, // ER_LOCK_WAIT_TIMEOUT
+    1047, // ER_UNKNOWN_COM_ERROR: WSREP has not yet prepared node for application use
+    ER_DUP_ENTRY,
+    1290, // ER_OPTION_PREVENTS_STATEMENT (--read-only)
+    1792, // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+    1146, // ER_NO_SUCH_TABLE
+    1064, // ER_PARSE_ERROR
+    1044, // ER_DBACCESS_DENIED_ERROR
+    1045, // ER_ACCESS_DENIED_ERROR
+    1142, // ER_TABLEACCESS_DENIED_ERROR
+    1048, // ER_BAD_NULL_ERROR
+    1264, // ER_WARN_DATA_OUT_OF_RANGE
+    1366, // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+    8002, // TiDB: SELECT FOR UPDATE write conflict, rolled back
+    8022, // TiDB: transaction commit failed and rolled back
+    8028, // TiDB: information schema changed, commit failed
+];
+
+/// Whether a MySQL-wire server error `code` proves that the autocommit statement did not commit
+/// (a definite failure). Everything else from the server is ambiguous: `1105` (TiDB's "execution
+/// result undetermined", unknown errors), `1180` error during COMMIT, `1053` server shutdown,
+/// `1927` connection killed, `1158`..`1161` network errors, TiDB's `9xxx` storage errors, any
+/// code not on the allowlist. See the module docs for the sources.
+fn mysql_definite(code: u16) -> bool {
+    MYSQL_DEFINITE_CODES.contains(&code)
 }
 
 fn mysql_call_error(e: mysql_async::Error) -> DriverError {
     match e {
-        mysql_async::Error::Server(s) if mysql_ambiguous(s.code) => {
+        mysql_async::Error::Server(s) if mysql_definite(s.code) => {
+            DriverError::Server(format!("{}: {}", s.code, s.message))
+        }
+        mysql_async::Error::Server(s) => {
             DriverError::Ambiguous(format!("{}: {}", s.code, s.message))
         }
-        mysql_async::Error::Server(s) => DriverError::Server(format!("{}: {}", s.code, s.message)),
         other => DriverError::Io(other.to_string()),
     }
 }
@@ -433,6 +560,135 @@ mod tests {
         ] {
             assert!(s.contains(TABLE), "{s}");
         }
+    }
+
+    #[test]
+    fn pg_errors_before_commit_at_severity_error_are_definite() {
+        for code in [
+            "40001", // serialization_failure, CockroachDB's retry errors
+            "40P01", // deadlock_detected
+            "25006", // read_only_sql_transaction: a hot standby
+            "25P02", // in_failed_sql_transaction
+            "23505", // unique_violation
+            "22003", // numeric_value_out_of_range
+            "42P01", // undefined_table
+            "42501", // insufficient_privilege
+            "0A000", // feature_not_supported
+            "3D000", // invalid_catalog_name
+            "3F000", // invalid_schema_name
+            "53200", // out_of_memory
+            "55P03", // lock_not_available
+            "57014", // query_canceled
+        ] {
+            assert!(
+                pg_definite("ERROR", code),
+                "ERROR {code} should be definite"
+            );
+        }
+    }
+
+    #[test]
+    fn pg_shutdowns_crashes_and_unknown_codes_are_ambiguous() {
+        for code in [
+            "57P01", // admin_shutdown
+            "57P02", // crash_shutdown
+            "57P03", // cannot_connect_now
+            "57P04", // database_dropped
+            "57P05", // idle_session_timeout
+            "08006", // connection_failure
+            "08000", // connection_exception
+            "58030", // io_error
+            "XX000", // internal_error, CockroachDB's too
+            "XX001", // data_corrupted
+            "40003", // statement_completion_unknown (CockroachDB: result is ambiguous)
+            "40002", // transaction_integrity_constraint_violation: not on the list
+            "P0001", // raise_exception: not on the list
+            "ZZ999", // unknown
+            "", "4000", "400011",
+        ] {
+            assert!(
+                !pg_definite("ERROR", code),
+                "ERROR {code} should be ambiguous"
+            );
+        }
+    }
+
+    #[test]
+    fn pg_fatal_and_panic_are_ambiguous_whatever_the_code() {
+        for severity in ["FATAL", "PANIC", "WARNING", "FEHLER", ""] {
+            for code in ["57P01", "40001", "23505", "25006", "57014", "42P01"] {
+                assert!(
+                    !pg_definite(severity, code),
+                    "{severity} {code} should be ambiguous"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mysql_errors_that_roll_back_are_definite() {
+        for code in [
+            1213, 1205, 1047, 1062, 1290, 1792, 1146, 1064, 1044, 1045, 1142, 1048, 1264, 1366,
+            8002, 8022, 8028,
+        ] {
+            assert!(mysql_definite(code), "{code} should be definite");
+        }
+    }
+
+    #[test]
+    fn mysql_commit_shutdown_network_and_unknown_errors_are_ambiguous() {
+        for code in [
+            1105,
+            1180,
+            1053,
+            1927,
+            1158,
+            1159,
+            1160,
+            1161,
+            2006,
+            2013,
+            9001,
+            9002,
+            9003,
+            9004,
+            9005,
+            9006,
+            9007,
+            9008,
+            1317,
+            1205 + 1,
+            0,
+            u16::MAX,
+        ] {
+            assert!(!mysql_definite(code), "{code} should be ambiguous");
+        }
+    }
+
+    #[test]
+    fn mysql_server_errors_map_to_definite_or_ambiguous() {
+        let server = |code: u16| {
+            mysql_call_error(mysql_async::Error::Server(mysql_async::ServerError {
+                code,
+                message: "m".into(),
+                state: "HY000".into(),
+            }))
+        };
+        for code in [1213, 1047] {
+            let e = server(code);
+            assert!(matches!(e, DriverError::Server(_)), "{code}: {e:?}");
+            assert!(e.definite());
+            assert_eq!(e.to_string(), format!("server: {code}: m"));
+        }
+        for code in [1180, 1053, 1105, 9005] {
+            let e = server(code);
+            assert!(matches!(e, DriverError::Ambiguous(_)), "{code}: {e:?}");
+            assert!(!e.definite());
+        }
+        let io = mysql_call_error(mysql_async::Error::Io(mysql_async::IoError::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        )));
+        assert!(matches!(io, DriverError::Io(_)) && !io.definite(), "{io:?}");
     }
 
     #[test]
