@@ -1,6 +1,7 @@
 //! The interface between the load loop and a system: connect, read a key, write a key; and the
 //! client's view of a node ([`Endpoint`]). The bottom layer: the load loop, the systems and the lab
-//! all speak these types, and this module imports none of them.
+//! all speak these types, and this module imports none of them (only the history's
+//! [`Evidence`]).
 //!
 //! Drivers do not retry, pool or time out by themselves: the loop bounds every call with the
 //! per-operation deadline and, on any error, drops the connection and opens a new one for the next
@@ -9,6 +10,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+pub use crate::history::Evidence;
 
 /// A node as a client sees it: its name and the address the load loop connects to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,13 +132,22 @@ pub trait Driver: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Written, DriverError>> + Send;
 
     /// The final read of a key once a run is over: the system's linearizable read where its
-    /// plain read is not one. The default is [`Driver::read`].
+    /// plain read is not one (the leader, a quorum read; never a replica or a NATS direct get).
+    /// The default is [`Driver::read`], for drivers whose read is already that.
     fn final_read(
         &self,
         conn: &mut Self::Conn,
         key: &str,
     ) -> impl Future<Output = Result<Option<u64>, DriverError>> + Send {
         self.read(conn, key)
+    }
+
+    /// What the last read or acknowledged write on `conn` rests on, as the system numbers it
+    /// (NATS: the stream sequence of the entry read, `revision`, or the one a write was
+    /// acknowledged at, `seq`), so that the history can show it. The default: nothing.
+    fn evidence(&self, conn: &Self::Conn) -> Option<Evidence> {
+        let _ = conn;
+        None
     }
 
     /// Let go of a connection after an error or at the end of a run, without waiting on the

@@ -4,14 +4,17 @@
 //! runs against every node and counts successful read-increment-write iterations per second ([`load`]);
 //! faults are injected on nodes ([`fault`]); the systems the lab knows (drivers, readiness, leader
 //! lookup) live in [`systems`]; experiments written as YAML timelines run through [`scenario`], and
-//! their run folders (report, plot, JUnit) are made by [`report`]. The CLI in `main.rs` is a thin
+//! their run folders (report, plot, JUnit) are made by [`report`]. Every operation goes into a
+//! history in Jepsen's format ([`history`]) that [`checker`] judges again from the file alone. The CLI in `main.rs` is a thin
 //! layer over these modules.
 #![deny(missing_docs)]
 
+pub mod checker;
 pub mod docker;
 pub mod driver;
 pub mod error;
 pub mod fault;
+pub mod history;
 pub mod http;
 pub mod lab;
 pub mod load;

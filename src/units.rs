@@ -106,7 +106,7 @@ mod tests {
         assert!(parse_bytes("5TB").is_err());
         assert_eq!(
             parse_bytes("256MiB").unwrap(),
-            crate::load::history::DEFAULT_MAX_BYTES,
+            crate::history::DEFAULT_MAX_BYTES,
             "the CLI's default --history-max"
         );
     }

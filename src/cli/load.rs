@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use perseus::load::history::HistoryWriter;
+use perseus::history::HistoryWriter;
 use perseus::load::{self, LoadOptions, Second};
 use perseus::Error;
 
@@ -69,9 +69,6 @@ fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
     })
 }
 
-/// The most a final read of one key may take, at least the op-timeout.
-const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Print one second: TSV on stdout (flushed, for pipes), and the live view when there is one.
 pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
     let line = load::measure::tsv_line(s.sec, &s.counts);
@@ -108,7 +105,7 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let history = match &args.history {
         Some(path) => {
             let conns = (endpoints.len() * opts.clients_per_node) as u64;
-            Some(HistoryWriter::create(path, args.history_max, origin, conns).await?)
+            Some(HistoryWriter::create(path, args.history_max, origin, conns, &opts.run_id).await?)
         }
         None => None,
     };
@@ -123,16 +120,11 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     if let Some(v) = view {
         v.finish();
     }
-    // After its last second, every key is read once more through its own node.
-    let h = opts.history.take();
-    let timeout = FINAL_READ_TIMEOUT.max(opts.op_timeout);
-    driver
-        .final_reads(&endpoints, &mut summary, timeout, h.as_ref(), origin)
-        .await;
-    drop(h);
-    if let Some(w) = history {
-        summary.history = Some(w.finish().await?);
-    }
+    // After its last second, every key is read once more through its own node, and the
+    // history is checked again from the file.
+    opts.history = None;
+    let timeout = load::FINAL_READ_TIMEOUT.max(opts.op_timeout);
+    load::conclude(&*driver, &endpoints, &mut summary, timeout, history, origin).await?;
     if args.json {
         eprintln!("{}", serde_json::to_string(&summary)?);
     } else {

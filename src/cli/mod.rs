@@ -3,6 +3,7 @@
 //! domain logic lives here. Errors become exit codes in one place ([`main`], through
 //! [`perseus::Error::exit_code`]), and Ctrl-C reaches the library in one way ([`interrupt_token`]).
 
+mod check;
 mod fault;
 mod lab;
 mod live;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 use perseus::Error;
 use tokio_util::sync::CancellationToken;
 
+use check::CheckArgs;
 use fault::FaultCommand;
 use lab::LabCommand;
 use load::LoadArgs;
@@ -54,12 +56,11 @@ enum Command {
         /// The run folder (runs/<time>-<name>/).
         run: PathBuf,
     },
-    /// Check a history (history.edn, Jepsen's format) key by key as Knossos' cas-register model
-    /// would: one line per key with a violation, exit 1 when there is one.
-    Check {
-        /// The history file (a run folder's history.edn, or `perseus load --history FILE`).
-        history: PathBuf,
-    },
+    /// Check a history (history.edn, Jepsen's format) for linearizability, key by key, against
+    /// Knossos' cas-register model: each key no order explains with the operation that breaks
+    /// it, each key not decided within the budget as unknown; exit 1 unless every key is
+    /// linearizable and the history is whole.
+    Check(CheckArgs),
     /// The systems the lab knows: name, implementation, leader targets, and where each image
     /// comes from (built here, or official) and whether it is on this machine.
     Systems {
@@ -139,23 +140,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Table(args) => table::table_command(args).await,
         Command::Systems { json } => lab::systems_command(json).await,
-        Command::Check { history } => {
-            let verdicts = perseus::load::history::check(&history)?;
-            let ops: u64 = verdicts.values().map(|v| v.ops).sum();
-            let bad: Vec<_> = verdicts.iter().filter(|(_, v)| v.violations > 0).collect();
-            for (key, v) in &bad {
-                println!(
-                    "{key}: {} of {} acknowledged operations no order explains",
-                    v.violations, v.ops
-                );
-            }
-            eprintln!(
-                "{}: {} keys, {ops} acknowledged operations, {} keys not linearizable",
-                history.display(),
-                verdicts.len(),
-                bad.len()
-            );
-            Ok(if bad.is_empty() { 0 } else { 1 })
-        }
+        Command::Check(args) => check::check_command(args),
     }
 }

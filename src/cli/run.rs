@@ -117,7 +117,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         keep: args.keep,
         reuse: false,
         runs_dir: args.runs_dir.clone(),
-        history_max: Some(perseus::load::history::DEFAULT_MAX_BYTES),
+        history_max: Some(perseus::history::DEFAULT_MAX_BYTES),
         hosts: Vec::new(),
     };
     let mut view = RunView::default();

@@ -22,7 +22,6 @@
 //! run, [`final_reads`] reads every key once more and checks it again ([`summary`]).
 
 pub mod check;
-pub mod history;
 pub mod latency;
 pub mod measure;
 pub mod serving;
@@ -37,10 +36,10 @@ use futures_util::future::{BoxFuture, LocalBoxFuture};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Driver, DriverError, Endpoint, Written};
+use crate::history::{History, Op, Type};
 use check::Outcome;
-use history::{History, Op, Type};
 use measure::MICROS;
-use summary::{ConnReport, Summary};
+use summary::{ConnReport, FinalRead, Summary};
 
 /// Pause after a failed iteration before the next one, so that a node refusing connections does not
 /// turn the loop into a busy spin. Small against the 0.1 s resolution the windows promise.
@@ -431,12 +430,27 @@ async fn join(tasks: Vec<tokio::task::JoinHandle<ConnReport>>) -> Vec<ConnReport
     reports
 }
 
+/// The bound of each final read's connect and read, at least (`perseus load` and `perseus run`
+/// take the larger of it and the run's `op-timeout`): long enough for a node that has just come
+/// back.
+pub const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many reads the final read of one key makes at most, looking for two in a row that agree.
+pub const FINAL_READS_MAX: usize = 5;
+
+/// The pause between two final reads of one key.
+const FINAL_READ_PAUSE: Duration = Duration::from_millis(100);
+
 /// Read every key of `summary` once more, through its own node's endpoint (on the unreplicated
-/// systems another node does not hold the key at all), with the driver's final read, all at
-/// once, each connect and read bounded by `timeout`; check each against its bounds and record
-/// it in the history as a read of the key's last process. A key whose node does not answer has
-/// no final read (`null`), and the summary says so. Call it after the faults are undone and the
-/// cluster serves again.
+/// systems another node does not hold the key at all) with the driver's final read (the
+/// system's linearizable path: [`Driver::final_read`]), all keys at once. Each key is read on a
+/// fresh connection, again and again (at most [`FINAL_READS_MAX`] times, within three times
+/// `timeout`, each connect and read bounded by `timeout`), until two reads in a row agree: that
+/// value is what the key holds. Every read is checked against the key's bounds and recorded in
+/// the history as a read of the key's last process. A key whose reads never agree, or that
+/// cannot be read at all, is **unverified**: the summary counts and names it, and the safety
+/// expectations fail on it. Call it after the faults are undone (whether or not the cluster
+/// became ready again).
 pub async fn final_reads<D: Driver>(
     driver: &D,
     endpoints: &[Endpoint],
@@ -451,36 +465,126 @@ pub async fn final_reads<D: Driver>(
         let process = r.process;
         async move {
             let Some(endpoint) = endpoint else {
-                return Err(format!("node {} is not in the lab", r.check.node));
+                return FinalRead {
+                    reads: Vec::new(),
+                    settled: false,
+                    why: Some(format!("node {} is not in the lab", r.check.node)),
+                };
             };
-            if let Some(h) = history {
-                h.record(&key, process, Type::Invoke, Op::Read(None), None);
-            }
-            let late = |call: &str| format!("{call} took longer than {timeout:?}");
-            let got = async {
-                let mut conn = tokio::time::timeout(timeout, driver.connect(&endpoint, timeout))
-                    .await
-                    .map_err(|_| late("connect"))?
-                    .map_err(|e| e.to_string())?;
-                let v = tokio::time::timeout(timeout, driver.final_read(&mut conn, &key))
-                    .await
-                    .map_err(|_| late("the read"))
-                    .and_then(|r| r.map_err(|e| e.to_string()));
-                driver.discard(conn);
-                v
-            }
-            .await;
-            if let Some(h) = history {
-                match &got {
-                    Ok(v) => h.record(&key, process, Type::Ok, Op::Read(*v), None),
-                    Err(e) => h.record(&key, process, Type::Fail, Op::Read(None), Some(e.clone())),
+            let deadline = Instant::now() + timeout * 3;
+            let mut reads: Vec<Option<u64>> = Vec::new();
+            let mut error = None;
+            for attempt in 0..FINAL_READS_MAX {
+                if attempt > 0 {
+                    if Instant::now() + FINAL_READ_PAUSE >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(FINAL_READ_PAUSE).await;
+                }
+                let bound = timeout.min(deadline.saturating_duration_since(Instant::now()));
+                if let Some(h) = history {
+                    h.record(&key, process, Type::Invoke, Op::Read(None), None);
+                }
+                let late = |call: &str| format!("{call} took longer than {bound:?}");
+                let got = async {
+                    let mut conn = tokio::time::timeout(bound, driver.connect(&endpoint, bound))
+                        .await
+                        .map_err(|_| late("connect"))?
+                        .map_err(|e| e.to_string())?;
+                    let v = tokio::time::timeout(bound, driver.final_read(&mut conn, &key))
+                        .await
+                        .map_err(|_| late("the read"))
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                    let evidence = driver.evidence(&conn);
+                    driver.discard(conn);
+                    v.map(|v| (v, evidence))
+                }
+                .await;
+                match got {
+                    Ok((v, evidence)) => {
+                        if let Some(h) = history {
+                            let op = Op::Read(Some(value(v.unwrap_or(0))));
+                            h.record_with(&key, process, Type::Ok, op, None, evidence);
+                        }
+                        reads.push(v);
+                        let n = reads.len();
+                        if n >= 2 && reads[n - 1].unwrap_or(0) == reads[n - 2].unwrap_or(0) {
+                            return FinalRead {
+                                reads,
+                                settled: true,
+                                why: None,
+                            };
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(h) = history {
+                            h.record(&key, process, Type::Fail, Op::Read(None), Some(e.clone()));
+                        }
+                        error = Some(e);
+                    }
                 }
             }
-            got
+            let shown: Vec<String> = reads.iter().map(|v| v.unwrap_or(0).to_string()).collect();
+            let why = match (shown.is_empty(), error) {
+                (true, Some(e)) => e,
+                (true, None) => "no read was made in time".to_string(),
+                (false, e) => format!(
+                    "no two reads in a row agreed ({}){}",
+                    shown.join(", "),
+                    e.map(|e| format!("; last error: {e}")).unwrap_or_default()
+                ),
+            };
+            FinalRead {
+                reads,
+                settled: false,
+                why: Some(why),
+            }
         }
     });
     let results = futures_util::future::join_all(reads).await;
     summary.set_finals(results, origin.elapsed().as_secs_f64());
+}
+
+/// The time the run's own check of its history may take (the keys not decided by then are
+/// unverified).
+pub const HISTORY_CHECK_TIME: Duration = Duration::from_secs(120);
+
+/// The end of a run, once its faults are undone: the final reads of every key
+/// ([`final_reads`]), the history closed, and, when there is one, the history checked again
+/// from the file by [`crate::checker`] and set beside the loop's own verdicts
+/// ([`Summary::set_history_check`]: a key it cannot decide is unverified, a disagreement is
+/// named). `timeout` bounds each final read.
+///
+/// Errors: [`crate::Error::Io`] when the history could not be written or read back; the
+/// summary then has everything else.
+pub async fn conclude(
+    driver: &dyn DynDriver,
+    endpoints: &[Endpoint],
+    summary: &mut Summary,
+    timeout: Duration,
+    history: Option<crate::history::HistoryWriter>,
+    origin: Instant,
+) -> crate::Result<()> {
+    let h = history.as_ref().map(crate::history::HistoryWriter::history);
+    driver
+        .final_reads(endpoints, summary, timeout, h.as_ref(), origin)
+        .await;
+    drop(h);
+    let Some(w) = history else {
+        return Ok(());
+    };
+    let report = w.finish().await?;
+    let path = report.path.clone();
+    summary.history = Some(report);
+    let opts = crate::checker::Options {
+        time_limit: HISTORY_CHECK_TIME,
+        ..crate::checker::Options::default()
+    };
+    let checked = tokio::task::spawn_blocking(move || crate::checker::check(&path, &opts))
+        .await
+        .map_err(crate::Error::blocking("checking the history"))??;
+    summary.set_history_check(&checked);
+    Ok(())
 }
 
 /// One connection's loop. Returns its bookkeeping when the run stops.
@@ -576,6 +680,11 @@ async fn connection<D: Driver>(
     report
 }
 
+/// A counter as a history value (the counters stay far below `i64::MAX`).
+fn value(v: u64) -> crate::history::Value {
+    crate::history::Value::try_from(v).unwrap_or(crate::history::Value::MAX)
+}
+
 /// The operation a connection has sent and not yet seen answered.
 #[derive(Debug, Clone, Copy)]
 enum InFlight {
@@ -631,7 +740,11 @@ async fn iterate<D: Driver>(
     *in_flight = InFlight::None;
     let got = match read {
         Ok(Ok(v)) => {
-            record(history, key, process, Type::Ok, Op::Read(v), String::new);
+            if let Some(h) = history {
+                // A missing key is the register's initial value, 0.
+                let op = Op::Read(Some(value(v.unwrap_or(0))));
+                h.record_with(key, process, Type::Ok, op, None, driver.evidence(c));
+            }
             v
         }
         // A read changes nothing: whatever stopped it, it did not happen.
@@ -648,12 +761,11 @@ async fn iterate<D: Driver>(
             return false;
         }
     };
-    let value = report.check.read(got, measure::secs(now_us()));
-    let next = value + 1;
-    let op = match got {
-        None => Op::Write(next),
-        Some(v) => Op::Cas(v, next),
-    };
+    let read = report.check.read(got, measure::secs(now_us()));
+    let next = read + 1;
+    // Every write is a compare-and-set from the value read: a key's first write (an
+    // insert-if-absent) is `[0 1]`.
+    let op = Op::Cas(value(read), value(next));
     if let Some(h) = history {
         h.record(key, process, Type::Invoke, op, None);
     }
@@ -663,7 +775,7 @@ async fn iterate<D: Driver>(
     let (outcome, ty, why) = match written {
         Ok(Ok(Written::Applied)) => (Outcome::Ok, Type::Ok, None),
         Ok(Ok(Written::Refused)) => (
-            Outcome::Fail,
+            Outcome::Refused,
             Type::Fail,
             Some("refused: the key held something else".to_string()),
         ),
@@ -676,12 +788,13 @@ async fn iterate<D: Driver>(
         ),
     };
     if let Some(h) = history {
-        h.record(key, process, ty, op, why);
+        let evidence = (ty == Type::Ok).then(|| driver.evidence(c)).flatten();
+        h.record_with(key, process, ty, op, why, evidence);
     }
     report.check.written(next, outcome);
     match outcome {
         Outcome::Ok => true,
-        Outcome::Fail => {
+        Outcome::Refused | Outcome::Fail => {
             report.failed += 1;
             false
         }
@@ -1106,7 +1219,7 @@ mod tests {
         let path = dir.path().join("history.edn");
         let origin = Instant::now();
         let eps = endpoints();
-        let w = history::HistoryWriter::create(&path, u64::MAX, origin, 6)
+        let w = crate::history::HistoryWriter::create(&path, u64::MAX, origin, 6, "t")
             .await
             .unwrap();
         let mut o = opts(2);
@@ -1145,20 +1258,29 @@ mod tests {
             report.ops > 100 && report.truncated_at_s.is_none(),
             "{report:?}"
         );
-        let verdicts = history::check(&path).unwrap();
-        assert_eq!(verdicts.len(), s.keys.len());
+        let report = crate::checker::check(&path, &crate::checker::Options::default()).unwrap();
+        assert_eq!(report.keys.len(), s.keys.len());
         for k in &s.keys {
             let loop_found = k.safety.total();
-            let v = &verdicts[&k.key];
-            assert!(v.ops > 0);
+            let v = report.key(&k.key).unwrap();
+            assert!(v.ok > 0);
             assert_eq!(
-                v.violations > 0,
+                v.verdict == crate::checker::Verdict::NotLinearizable,
                 loop_found > 0,
-                "{}: the history check found {} violations, the loop {k:?}",
+                "{}: the history check says {:?} ({:?}), the loop {k:?}",
                 k.key,
-                v.violations
+                v.verdict,
+                v.explain()
             );
         }
+        // The run's own cross-check takes the same view.
+        s.set_history_check(&report);
+        let c = s.history_check.as_ref().unwrap();
+        assert!(c.disagreements.is_empty(), "{c:?}");
+        assert_eq!(
+            c.not_linearizable,
+            s.keys.iter().filter(|k| k.safety.total() > 0).count()
+        );
         assert!(
             s.keys.iter().any(|k| k.safety.lost_writes > 0),
             "the wipe is a loss"

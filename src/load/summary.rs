@@ -6,13 +6,18 @@
 //! The JSON contract (`perseus load --json`, `summary.json`'s `load`), per node (`nodes[]`) and in
 //! total: `iterations`, `errors`, `failed_writes` (Jepsen's `fail`), `ambiguous_writes` (`info`),
 //! `lost_writes` (acknowledged increments confirmed gone), `stale_reads`, `reverted_reads`,
-//! `impossible_reads`; per key (`keys[]`): `key`, `node`, `iterations`, `last_acked`,
-//! `max_possible`, `final` (the final read, `null` when it could not be made) and the four counts;
+//! `impossible_reads`, `unverified_keys` (keys without a final read or a history verdict); per key
+//! (`keys[]`): `key`, `node`, `iterations`, `last_acked`, `max_possible`, `final` (the value the
+//! final reads settled on, `null` when they did not), `unverified` (why it is unverified, or
+//! `null`) and the four counts;
 //! `anomalies[]`, each with `kind`, `key`, `node`, `at_s`, `expected`, `got`; `conditional_writes`
 //! (whether the writes were compare-and-set, without which lost cannot be told from stale);
 //! `latency[]` per node: `node`, `count`, `p50_ms`, `p99_ms`, `max_ms` over the run and
-//! `seconds[]` with `sec`, `count`, `p50_ms`, `p99_ms`, `max_ms` (successful iterations only).
-//! These names are stable: scripts read them.
+//! `seconds[]` with `sec`, `count`, `p50_ms`, `p99_ms`, `max_ms` (successful iterations only);
+//! `history_check` (the history checked again by [`crate::checker`]: `keys`, `linearizable`,
+//! `not_linearizable`, `unknown`, `disagreements[]` naming the keys where it and the loop's own
+//! check disagree, `violations[]` with each key's explanation, `elapsed_s`; `null` when no
+//! history was written). These names are stable: scripts read them.
 
 use std::fmt::Write as _;
 
@@ -20,10 +25,10 @@ use serde::{Deserialize, Serialize};
 
 pub use super::check::Safety;
 use super::check::{Anomaly, KeyCheck};
-use super::history::HistoryReport;
 pub use super::latency::{NodeLatency, SecondLatency};
 use super::measure::{self, Window, MICROS};
 use super::timeline::Timelines;
+use crate::history::HistoryReport;
 
 /// Spans at least this long are listed as outages in the summary (the longest is always reported).
 pub const LISTED_WINDOW_US: u64 = MICROS / 2;
@@ -46,9 +51,11 @@ pub struct ConnReport {
     pub check: KeyCheck,
     /// The connection's Jepsen process number now.
     pub process: u64,
-    /// The final read of its key (a key that does not exist reads 0); `None` until made, or
-    /// when it could not be.
+    /// The value the final reads of its key settled on (a key that does not exist reads 0);
+    /// `None` until made, or when they did not settle.
     pub final_read: Option<u64>,
+    /// Why its key is unverified (no final read settled, no history verdict), when it is.
+    pub unverified: Option<String>,
 }
 
 impl ConnReport {
@@ -69,6 +76,7 @@ impl ConnReport {
             check: KeyCheck::new(key, node, conditional),
             process,
             final_read: None,
+            unverified: None,
         }
     }
 }
@@ -87,6 +95,10 @@ pub struct NodeSummary {
     pub failed_writes: u64,
     /// Writes whose outcome is unknown, on this node's keys.
     pub ambiguous_writes: u64,
+    /// This node's keys that are unverified: no final read settled, or the history check could
+    /// not decide them. Not a pass: the safety expectations fail on them.
+    #[serde(default)]
+    pub unverified_keys: u64,
     /// The anomalies on this node's keys (`lost_writes`, `stale_reads`, ... in the JSON).
     #[serde(flatten)]
     pub safety: Safety,
@@ -110,10 +122,13 @@ pub struct KeySummary {
     pub last_acked: u64,
     /// The highest value the key may hold (≥ `last_acked`) given writes of unknown outcome.
     pub max_possible: u64,
-    /// The final read after the run (a key that does not exist reads 0); `null` when it could
-    /// not be made, or was not made.
+    /// The value the final reads settled on (a key that does not exist reads 0); `null` when
+    /// they did not settle, or were not made.
     #[serde(default, rename = "final")]
     pub final_read: Option<u64>,
+    /// Why the key is unverified, when it is (`null`: verified).
+    #[serde(default)]
+    pub unverified: Option<String>,
     /// Its anomalies (`lost_writes`, `stale_reads`, ... in the JSON).
     #[serde(flatten)]
     pub safety: Safety,
@@ -131,10 +146,56 @@ impl KeySummary {
 pub struct FinalReads {
     /// When they were made, seconds since the load began.
     pub at_s: f64,
-    /// Keys read.
+    /// Keys whose reads settled (two in a row agreed).
     pub read: usize,
-    /// Keys that could not be read (a node still down), with why.
+    /// Keys whose reads did not settle (a node still down, reads that kept changing), each as
+    /// `key: why`.
     pub missing: Vec<String>,
+}
+
+/// The final reads of one key, as [`super::final_reads`] made them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalRead {
+    /// What each read that answered returned, in order (`None`: the key does not exist).
+    pub reads: Vec<Option<u64>>,
+    /// Whether the last two agreed.
+    pub settled: bool,
+    /// Why they did not settle.
+    pub why: Option<String>,
+}
+
+/// The history checked again, key by key, by [`crate::checker`], against the loop's own verdicts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryCheck {
+    /// Keys in the history.
+    pub keys: usize,
+    /// Keys some order explains.
+    pub linearizable: usize,
+    /// Keys no order explains.
+    pub not_linearizable: usize,
+    /// Keys not decided (its budget ran out, or the history was cut).
+    pub unknown: usize,
+    /// Keys on which it and the loop's own check disagree (one found something wrong, the
+    /// other nothing), each as `key: what each said`. Should be empty: a disagreement is a bug
+    /// in one of the two.
+    pub disagreements: Vec<String>,
+    /// The keys no order explains, with the explanation of their first violation (at most 10).
+    pub violations: Vec<HistoryViolation>,
+    /// Where the history was cut at its size cap, when it was: the line and the mark.
+    pub truncated: Option<String>,
+    /// Seconds the check took.
+    pub elapsed_s: f64,
+}
+
+/// A key of the history no order explains, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryViolation {
+    /// The key.
+    pub key: String,
+    /// Operations no order explains (the first exactly; see [`crate::checker::linearizable`]).
+    pub violations: u64,
+    /// The explanation of the first, a line each.
+    pub explanation: Vec<String>,
 }
 
 /// The whole run.
@@ -179,9 +240,16 @@ pub struct Summary {
     /// The final reads, once made.
     #[serde(default)]
     pub final_reads: Option<FinalReads>,
+    /// Keys that are unverified (no final read settled, or the history check could not decide
+    /// them), all nodes.
+    #[serde(default)]
+    pub unverified_keys: u64,
     /// The history file, when one was written.
     #[serde(default)]
     pub history: Option<HistoryReport>,
+    /// The history checked again by [`crate::checker`], when one was written.
+    #[serde(default)]
+    pub history_check: Option<HistoryCheck>,
     /// Per node (in node order), the latency of the successful iterations: over the run and per
     /// second (p50, p99, max in milliseconds; [`super::latency`]).
     #[serde(default)]
@@ -231,6 +299,7 @@ impl Summary {
                     errors: 0,
                     failed_writes: 0,
                     ambiguous_writes: 0,
+                    unverified_keys: 0,
                     safety: Safety::default(),
                     rate_per_s: 0.0,
                     window: timelines
@@ -242,7 +311,9 @@ impl Summary {
             keys: Vec::new(),
             anomalies: Vec::new(),
             final_reads: None,
+            unverified_keys: 0,
             history: None,
+            history_check: None,
             latency: Vec::new(),
             timelines,
             conns: reports,
@@ -260,6 +331,7 @@ impl Summary {
             n.errors = 0;
             n.failed_writes = 0;
             n.ambiguous_writes = 0;
+            n.unverified_keys = 0;
             n.safety = Safety::default();
         }
         self.keys.clear();
@@ -271,6 +343,7 @@ impl Summary {
                 n.errors += r.errors;
                 n.failed_writes += r.failed;
                 n.ambiguous_writes += r.ambiguous;
+                n.unverified_keys += u64::from(r.unverified.is_some());
                 n.safety.add(&c.safety);
             }
             self.keys.push(KeySummary {
@@ -280,6 +353,7 @@ impl Summary {
                 last_acked: c.last_acked,
                 max_possible: c.max_possible,
                 final_read: r.final_read,
+                unverified: r.unverified.clone(),
                 safety: c.safety,
             });
             self.anomalies.extend(c.anomalies.iter().cloned());
@@ -293,23 +367,33 @@ impl Summary {
         self.errors = sum(|n| n.errors);
         self.failed_writes = sum(|n| n.failed_writes);
         self.ambiguous_writes = sum(|n| n.ambiguous_writes);
+        self.unverified_keys = sum(|n| n.unverified_keys);
         self.safety = Safety::default();
         for n in &self.nodes {
             self.safety.add(&n.safety);
         }
     }
 
-    /// Record the final reads, one per connection in connection order: what each returned
-    /// (`Ok(None)`: the key does not exist), or why it could not be made.
-    pub fn set_finals(&mut self, reads: Vec<Result<Option<u64>, String>>, at_s: f64) {
+    /// Record the final reads, one per connection in connection order. A key whose reads
+    /// settled is checked on what they settled on; one whose reads did not is unverified (its
+    /// reads are still checked, as reads).
+    pub fn set_finals(&mut self, reads: Vec<FinalRead>, at_s: f64) {
         let mut missing = Vec::new();
-        for (r, got) in self.conns.iter_mut().zip(reads) {
-            match got {
-                Ok(v) => {
-                    r.check.final_read(v, at_s);
-                    r.final_read = Some(v.unwrap_or(0));
+        for (r, f) in self.conns.iter_mut().zip(reads) {
+            if f.settled {
+                r.check.final_read(&f.reads, at_s);
+                r.final_read = f.reads.last().map(|v| v.unwrap_or(0));
+            } else {
+                for got in &f.reads {
+                    r.check.read(*got, at_s);
+                    r.check.settle();
                 }
-                Err(why) => missing.push(format!("{}: {why}", r.check.key)),
+                let why = format!(
+                    "no final read: {}",
+                    f.why.unwrap_or_else(|| "not made".into())
+                );
+                missing.push(format!("{}: {why}", r.check.key));
+                r.unverified = Some(why);
             }
         }
         self.final_reads = Some(FinalReads {
@@ -356,6 +440,9 @@ impl Summary {
                 );
             }
             None => s.push_str("; no final read"),
+        }
+        if self.unverified_keys > 0 {
+            let _ = write!(s, "; {} UNVERIFIED keys (not a pass)", self.unverified_keys);
         }
         s
     }
@@ -423,16 +510,111 @@ impl Summary {
                 self.anomalies.len() - 10
             );
         }
-        if let Some(h) = &self.history {
+        let unverified: Vec<&KeySummary> = self
+            .keys
+            .iter()
+            .filter(|k| k.unverified.is_some())
+            .collect();
+        for k in unverified.iter().take(10) {
             let _ = writeln!(
                 s,
-                "history: {} ({} operations{})",
-                h.path.display(),
-                h.ops,
-                match h.truncated_at_s {
-                    Some(t) => format!(", stopped at its cap of {} bytes at {t:.1} s", h.max_bytes),
-                    None => String::new(),
+                "  unverified {} on {}: {}",
+                k.key,
+                k.node,
+                k.unverified.as_deref().unwrap_or("")
+            );
+        }
+        if unverified.len() > 10 {
+            let _ = writeln!(
+                s,
+                "  ... and {} more unverified keys",
+                unverified.len() - 10
+            );
+        }
+        if let Some(h) = &self.history {
+            let _ = writeln!(s, "{}", h.describe());
+        }
+        if let Some(c) = &self.history_check {
+            let _ = writeln!(s, "{}", c.describe());
+            for v in c.violations.iter().take(3) {
+                let _ = writeln!(s, "  {}: {}", v.key, v.explanation.join("; "));
+            }
+            for d in &c.disagreements {
+                let _ = writeln!(s, "  DISAGREES {d}");
+            }
+        }
+        s
+    }
+
+    /// Take the history check's verdicts: a key it could not decide is unverified; a key on
+    /// which it and the loop's own check disagree is named.
+    pub fn set_history_check(&mut self, report: &crate::checker::Report) {
+        use crate::checker::Verdict;
+        let mut c = HistoryCheck {
+            keys: report.keys.len(),
+            linearizable: report.linearizable(),
+            not_linearizable: report.not_linearizable(),
+            unknown: report.unknown(),
+            truncated: report
+                .truncated
+                .as_ref()
+                .map(|(line, mark)| format!("line {line}: {mark}")),
+            elapsed_s: report.elapsed_s,
+            ..HistoryCheck::default()
+        };
+        for k in &report.keys {
+            if k.verdict == Verdict::NotLinearizable && c.violations.len() < 10 {
+                c.violations.push(HistoryViolation {
+                    key: k.key.clone(),
+                    violations: k.violations,
+                    explanation: k.explain(),
+                });
+            }
+        }
+        for r in &mut self.conns {
+            let found = r.check.safety.total() > 0;
+            match report.key(&r.check.key).map(|k| &k.verdict) {
+                Some(Verdict::Unknown { why }) if r.unverified.is_none() => {
+                    r.unverified = Some(format!("the history check did not decide: {why}"));
                 }
+                Some(Verdict::NotLinearizable) if !found => c.disagreements.push(format!(
+                    "{}: the history check finds it not linearizable, the loop found no anomaly",
+                    r.check.key
+                )),
+                Some(Verdict::Linearizable) if found => c.disagreements.push(format!(
+                    "{}: the loop found {}, the history check finds it linearizable",
+                    r.check.key,
+                    r.check.safety.describe()
+                )),
+                None if r.iterations > 0 || found => c
+                    .disagreements
+                    .push(format!("{}: not in the history", r.check.key)),
+                _ => {}
+            }
+        }
+        self.history_check = Some(c);
+        self.refresh();
+    }
+}
+
+impl HistoryCheck {
+    /// `history check: 3 keys: 3 linearizable, 0 not linearizable, 0 unknown (0.4 s); it agrees
+    /// with the loop's own check on every key`.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "history check: {} keys: {} linearizable, {} not linearizable, {} unknown ({:.1} s)",
+            self.keys, self.linearizable, self.not_linearizable, self.unknown, self.elapsed_s
+        );
+        if let Some(t) = &self.truncated {
+            let _ = write!(s, "; the history is cut at {t}");
+        }
+        if self.disagreements.is_empty() {
+            s.push_str("; it agrees with the loop's own check on every key");
+        } else {
+            let _ = write!(
+                s,
+                "; it DISAGREES with the loop's own check on {} keys",
+                self.disagreements.len()
             );
         }
         s

@@ -942,6 +942,7 @@ mod tests {
                 },
             ],
             restored: vec![],
+            not_ready: None,
             promotions: vec![],
             load: None,
         }

@@ -103,6 +103,10 @@ pub struct RunRecord {
     pub verdicts: Vec<Verdict>,
     /// What was undone at the end (faults still in force).
     pub restored: Vec<String>,
+    /// Why the lab was not ready again after the faults were undone, when it was not (the
+    /// final reads were made anyway; keys they could not read are unverified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_ready: Option<String>,
     /// The promotions the system itself logged during the measured load (Patroni, Sentinel),
     /// beside the windows the loop measured; empty for a system that logs none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -144,6 +148,7 @@ impl RunRecord {
             effects: Vec::new(),
             verdicts: Vec::new(),
             restored: Vec::new(),
+            not_ready: None,
             promotions: Vec::new(),
             load: None,
         }

@@ -17,7 +17,7 @@ use super::{step_index, Aim, Expect, FaultKind, Scenario, StepRef};
 use crate::fault::{NodeFault, Target};
 use crate::load::measure::{self, Window};
 use crate::load::serving;
-use crate::load::summary::Safety;
+use crate::load::summary::Summary;
 use crate::load::timeline::{Next, Timelines};
 use crate::report::{FiredStep, NodeWindow, Recovery, StepEffect, Verdict};
 
@@ -92,8 +92,10 @@ pub fn effects(
     out
 }
 
-/// Judge every expectation of `scenario` against what happened. `safety` is the run's anomaly
-/// counts, final reads included. An expectation about a repeating step (`every:`) is judged at
+/// Judge every expectation of `scenario` against what happened. `summary` is the load's, final
+/// reads and the history check included: its anomaly counts, its unverified keys (which fail
+/// `lost-writes` and `anomalies` unless an `unverified-keys` expectation allows them) and its
+/// history check (a key no order explains fails `anomalies`). An expectation about a repeating step (`every:`) is judged at
 /// each of its firings and holds when it held at every one; a step's name as a node means the
 /// nodes of that step's latest firing up to the one judged.
 pub fn verdicts(
@@ -103,8 +105,36 @@ pub fn verdicts(
     end_us: u64,
     fired: &[FiredStep],
     effects: &[StepEffect],
-    safety: &Safety,
+    summary: &Summary,
 ) -> Vec<Verdict> {
+    let safety = &summary.safety;
+    let allowed = scenario
+        .expect
+        .iter()
+        .any(|e| matches!(e, Expect::UnverifiedKeys(_)));
+    let unverified = summary.unverified_keys;
+    // What stands beside the counts: unverified keys (unless allowed), keys of the history no
+    // order explains.
+    let unverified_note = if unverified > 0 && !allowed {
+        let keys: Vec<&str> = summary
+            .keys
+            .iter()
+            .filter(|k| k.unverified.is_some())
+            .map(|k| k.key.as_str())
+            .take(5)
+            .collect();
+        format!(
+            "; {unverified} UNVERIFIED keys, not a pass ({}{})",
+            keys.join(", "),
+            if unverified > 5 { ", ..." } else { "" }
+        )
+    } else {
+        String::new()
+    };
+    let not_linearizable = summary
+        .history_check
+        .as_ref()
+        .map_or(0, |c| c.not_linearizable);
     // Every firing of the step `r` refers to (positions in `fired`).
     let firings = |r: &StepRef| -> Vec<usize> {
         step_index(&scenario.steps, r)
@@ -134,16 +164,31 @@ pub fn verdicts(
             Expect::LostWrites(max) => {
                 out.push(Verdict {
                     expectation: e.describe(),
-                    passed: safety.lost_writes <= *max,
-                    measured: format!("{} lost writes", safety.lost_writes),
+                    passed: safety.lost_writes <= *max && unverified_note.is_empty(),
+                    measured: format!("{} lost writes{unverified_note}", safety.lost_writes),
                 });
                 continue;
             }
             Expect::Anomalies(max) => {
+                let history = if not_linearizable > 0 {
+                    format!("; the history check finds {not_linearizable} keys not linearizable")
+                } else {
+                    String::new()
+                };
                 out.push(Verdict {
                     expectation: e.describe(),
-                    passed: safety.total() <= *max,
-                    measured: safety.describe(),
+                    passed: safety.total() <= *max
+                        && unverified_note.is_empty()
+                        && (*max > 0 || not_linearizable == 0),
+                    measured: format!("{}{history}{unverified_note}", safety.describe()),
+                });
+                continue;
+            }
+            Expect::UnverifiedKeys(max) => {
+                out.push(Verdict {
+                    expectation: e.describe(),
+                    passed: unverified <= *max,
+                    measured: format!("{unverified} unverified keys"),
                 });
                 continue;
             }
@@ -361,6 +406,7 @@ pub fn takes_down(fault: FaultKind) -> bool {
 mod tests {
     use super::*;
     use crate::load::measure::MICROS;
+    use crate::load::summary::Safety;
     use crate::load::timeline::Timeline;
     use std::path::Path;
 
@@ -414,10 +460,10 @@ mod tests {
         end_us: u64,
         fired: &[FiredStep],
         effects: &[StepEffect],
-        safety: &Safety,
+        summary: &Summary,
     ) -> Vec<Verdict> {
         let t = Timelines::from_sorted(succ);
-        super::verdicts(scenario, nodes, &t, end_us, fired, effects, safety)
+        super::verdicts(scenario, nodes, &t, end_us, fired, effects, summary)
     }
 
     fn names() -> Vec<String> {
@@ -555,7 +601,7 @@ expect:
             30 * S,
             &fired,
             &fx,
-            &Safety::default(),
+            &summary(Safety::default(), &[]),
         );
         assert!(!v[0].passed, "{v:#?}");
         assert_eq!(
@@ -616,7 +662,7 @@ expect:
             30 * S,
             &steps,
             &fx,
-            &Safety::default(),
+            &summary(Safety::default(), &[]),
         );
         let passed: Vec<bool> = v.iter().map(|v| v.passed).collect();
         assert_eq!(
@@ -636,7 +682,15 @@ expect:
             stale_reads: 2,
             ..Safety::default()
         };
-        let v = verdicts(&sc, &names(), &succ, 30 * S, &steps, &fx, &lost);
+        let v = verdicts(
+            &sc,
+            &names(),
+            &succ,
+            30 * S,
+            &steps,
+            &fx,
+            &summary(lost, &[]),
+        );
         assert!(!v[7].passed && v[7].measured == "3 lost writes");
         assert!(!v[8].passed);
         assert_eq!(
@@ -647,8 +701,77 @@ expect:
             stale_reads: 1,
             ..Safety::default()
         };
-        let v = verdicts(&sc, &names(), &succ, 30 * S, &steps, &fx, &stale_only);
+        let v = verdicts(
+            &sc,
+            &names(),
+            &succ,
+            30 * S,
+            &steps,
+            &fx,
+            &summary(stale_only, &[]),
+        );
         assert!(v[7].passed && !v[8].passed, "a stale read is no lost write");
+        // A key without a final read is no pass: both safety expectations fail and name it.
+        let v = verdicts(
+            &sc,
+            &names(),
+            &succ,
+            30 * S,
+            &steps,
+            &fx,
+            &summary(Safety::default(), &["r1/n2/0"]),
+        );
+        assert!(!v[7].passed && !v[8].passed);
+        assert!(
+            v[8].measured
+                .ends_with("; 1 UNVERIFIED keys, not a pass (r1/n2/0)"),
+            "{}",
+            v[8].measured
+        );
+        // Unless the scenario allows it, and then it is judged by its own expectation.
+        let allowed = crate::scenario::parse(
+            Path::new("t.yaml"),
+            &text.replace(
+                "  - anomalies: 0\n",
+                "  - anomalies: 0\n  - unverified-keys: 1\n",
+            ),
+        )
+        .unwrap();
+        let two = summary(Safety::default(), &["r1/n2/0", "r1/n2/1"]);
+        let v = verdicts(&allowed, &names(), &succ, 30 * S, &steps, &fx, &two);
+        assert!(v[7].passed && v[8].passed, "{v:#?}");
+        assert_eq!(
+            (v[9].passed, v[9].measured.as_str()),
+            (false, "2 unverified keys")
+        );
+    }
+
+    /// A load summary with these anomaly counts and these keys unverified.
+    fn summary(safety: Safety, unverified: &[&str]) -> Summary {
+        let mut s = Summary::new(
+            "r1".into(),
+            String::new(),
+            names(),
+            30 * S,
+            false,
+            Vec::new(),
+            crate::load::timeline::Timelines::empty(3),
+        );
+        s.safety = safety;
+        s.unverified_keys = unverified.len() as u64;
+        for k in unverified {
+            s.keys.push(crate::load::summary::KeySummary {
+                key: k.to_string(),
+                node: "n2".into(),
+                iterations: 0,
+                last_acked: 0,
+                max_possible: 0,
+                final_read: None,
+                unverified: Some("no final read: connect took longer than 5s".into()),
+                safety: Safety::default(),
+            });
+        }
+        s
     }
 
     #[test]
@@ -667,7 +790,15 @@ expect:
         let (succ, steps) = killed_leader();
         let fired = &steps[..1]; // interrupted before `back`
         let fx = effects(&names(), &succ, 15 * S, fired, S);
-        let v = verdicts(&sc, &names(), &succ, 15 * S, fired, &fx, &Safety::default());
+        let v = verdicts(
+            &sc,
+            &names(),
+            &succ,
+            15 * S,
+            fired,
+            &fx,
+            &summary(Safety::default(), &[]),
+        );
         assert!(!v[0].passed);
         assert!(
             v[0].measured.contains("back never fired"),

@@ -25,6 +25,7 @@
 //!   - column-zero: {node: crash, from: crash, until: 1}
 //!   - lost-writes: 0                               # at most (acknowledged increments gone)
 //!   - anomalies: 0                                 # at most, every kind: lost, stale, reverted, impossible
+//!   - unverified-keys: 1                           # allow keys without a verdict (else they fail the two above)
 //! ```
 //!
 //! A partition step names its groups instead of a target (`groups: [[leader], [n2, n3]]`); nodes no
@@ -487,11 +488,15 @@ pub enum Expect {
     /// had cut) serves again within a duration of it.
     ServesAgain(ServesAgain),
     /// At most this many lost writes (acknowledged increments confirmed gone, final read
-    /// included).
+    /// included), and no unverified key unless [`Expect::UnverifiedKeys`] allows it.
     LostWrites(u64),
     /// At most this many anomalies of every kind: lost writes, stale, reverted and impossible
-    /// reads.
+    /// reads; every key of the history linearizable; and no unverified key unless
+    /// [`Expect::UnverifiedKeys`] allows it.
     Anomalies(u64),
+    /// At most this many unverified keys (no final read settled, or the history check could not
+    /// decide them). With it, `lost-writes` and `anomalies` judge only the verified keys.
+    UnverifiedKeys(u64),
     /// A node's column is 0 from a step until another (while it is isolated, killed, paused).
     ColumnZero(ColumnZero),
 }
@@ -527,6 +532,7 @@ impl Expect {
             Expect::Anomalies(n) => {
                 format!("at most {n} anomalies (lost, stale, reverted, impossible)")
             }
+            Expect::UnverifiedKeys(n) => format!("at most {n} unverified keys"),
             Expect::ColumnZero(c) => format!(
                 "{}'s column is 0 from {} until {}",
                 c.node,
@@ -1130,6 +1136,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
             Expect::ServesAgain(_) => "serves-again",
             Expect::LostWrites(_) => "lost-writes",
             Expect::Anomalies(_) => "anomalies",
+            Expect::UnverifiedKeys(_) => "unverified-keys",
             Expect::ColumnZero(_) => "column-zero",
         };
         let p = |k: &str| format!("expect[{i}].{key}.{k}");
@@ -1196,7 +1203,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
                     )));
                 }
             }
-            Expect::LostWrites(_) | Expect::Anomalies(_) => {}
+            Expect::LostWrites(_) | Expect::Anomalies(_) | Expect::UnverifiedKeys(_) => {}
             Expect::ColumnZero(c) => {
                 node_aim_ok(&c.node, "node")?;
                 let from = step_ok(&c.from, "from")?;

@@ -27,8 +27,8 @@ use super::{Aim, Aims, FaultKind, FiringDraw, Scenario, ScenarioFile};
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::fault::{self, NodeFault};
+use crate::history::HistoryWriter;
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
-use crate::load::history::HistoryWriter;
 use crate::load::summary::Summary;
 use crate::load::{self, DynDriver, LoadOptions};
 use crate::report::{
@@ -50,10 +50,6 @@ pub struct RunOptions {
     /// Bring the lab up across these Docker hosts (`--hosts`; empty: this machine's engine).
     pub hosts: Vec<crate::lab::hosts::HostSpec>,
 }
-
-/// The most a final read of one key may take (its connect, and its read), at least the load's
-/// op-timeout.
-const FINAL_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the measured load left for the end of the run.
 struct Measured {
@@ -258,7 +254,9 @@ pub async fn run(
     // wait (bounded) until it is ready.
     if measured.is_some() || (kept && restored) {
         if let Err(e) = lab::wait_ready(docker, &lab, lab.definition.perseus.ready_timeout).await {
-            out.say(format!("after restoring, the lab is not ready: {e}"));
+            let why = format!("after restoring, the lab is not ready: {e}");
+            out.say(why.clone());
+            out.record.not_ready = Some(why);
         }
     }
     let mut history_failed = None;
@@ -354,11 +352,12 @@ async fn measured(
 
     // The measured load and, beside it, the timeline, on one clock; the history on it too.
     let origin = Instant::now();
+    let run_id = load::new_run_id();
     let mut history = None;
     if let Some(max) = opts.history_max {
         let path = out.folder.dir.join("history.edn");
         let first_free = (nodes.len() * s.load.clients_per_node.max(1)) as u64;
-        match HistoryWriter::create(&path, max, origin, first_free).await {
+        match HistoryWriter::create(&path, max, origin, first_free, &run_id).await {
             Ok(w) => history = Some(w),
             Err(e) => out.say(format!("no history: {e}")),
         }
@@ -367,7 +366,7 @@ async fn measured(
         duration: s.load.duration,
         clients_per_node: s.load.clients_per_node,
         op_timeout: s.load.op_timeout,
-        run_id: load::new_run_id(),
+        run_id,
         origin: Some(origin),
         history: history.as_ref().map(HistoryWriter::history),
     };
@@ -482,21 +481,21 @@ async fn conclude(
         origin,
         history,
     } = m;
-    let timeout = FINAL_READ_TIMEOUT.max(s.load.op_timeout);
-    let h = history.as_ref().map(HistoryWriter::history);
-    lab.driver()
-        .final_reads(&lab.endpoints(), &mut summary, timeout, h.as_ref(), origin)
-        .await;
-    drop(h);
+    let timeout = load::FINAL_READ_TIMEOUT.max(s.load.op_timeout);
+    let driver = lab.driver();
     let mut failed = None;
-    if let Some(w) = history {
-        match w.finish().await {
-            Ok(report) => summary.history = Some(report),
-            Err(e) => {
-                out.say(format!("the history could not be written: {e}"));
-                failed = Some(e);
-            }
-        }
+    if let Err(e) = load::conclude(
+        &*driver,
+        &lab.endpoints(),
+        &mut summary,
+        timeout,
+        history,
+        origin,
+    )
+    .await
+    {
+        out.say(format!("the history could not be written or checked: {e}"));
+        failed = Some(e);
     }
     let end_s = summary.duration_s;
     let end_us = (summary.duration_s * 1e6).round() as u64;
@@ -510,7 +509,7 @@ async fn conclude(
         end_us,
         &fired,
         &effects,
-        &summary.safety,
+        &summary,
     );
     for line in summary.render().lines() {
         out.say(line);

@@ -582,7 +582,7 @@ pub async fn measure(
         keep: true,
         reuse: true,
         runs_dir: folder.clone(),
-        history_max: Some(crate::load::history::DEFAULT_MAX_BYTES),
+        history_max: Some(crate::history::DEFAULT_MAX_BYTES),
         hosts: Vec::new(),
     };
     let repeat = opts.repeat.max(1);

@@ -40,7 +40,7 @@ use futures_util::future::BoxFuture;
 use hyper::Method;
 
 use super::{Cluster, Leadership, Pending, Problem, PromotionLog, Settings, System};
-use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
+use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Evidence, Written};
 use crate::http::oneshot;
 
 /// The key-value bucket the load loop uses; its stream is `KV_perseus`.
@@ -205,10 +205,13 @@ async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<async_nats::C
 #[derive(Debug, Clone, Default)]
 pub struct NatsDriver;
 
-/// One client, the bucket through it, and the revision its last read returned (0: absent).
+/// One client, the bucket through it, the revision its last read returned (0: absent), and what
+/// the history records of its last answer (the revision read, or the sequence a write was
+/// acknowledged at).
 pub struct NatsConn {
     kv: kv::Store,
     read: Option<(String, u64)>,
+    evidence: Option<Evidence>,
 }
 
 /// What a failed write says about its outcome: nobody took it (no responders: no stream leader
@@ -229,9 +232,21 @@ fn classify_publish(e: &PublishError) -> DriverError {
     }
 }
 
+/// What a read rests on: the stream sequence of the entry it returned (0: none).
+fn revision(value: u64) -> Evidence {
+    Evidence {
+        name: "revision",
+        value,
+    }
+}
+
 impl Driver for NatsDriver {
     type Conn = NatsConn;
     const CONDITIONAL: bool = true;
+
+    fn evidence(&self, conn: &NatsConn) -> Option<Evidence> {
+        conn.evidence
+    }
 
     async fn connect(
         &self,
@@ -248,7 +263,11 @@ impl Driver for NatsDriver {
                 .get_key_value(BUCKET)
                 .await
                 .map_err(|e| DriverError::Connect(format!("bucket {BUCKET}: {e}")))?;
-            Ok(NatsConn { kv, read: None })
+            Ok(NatsConn {
+                kv,
+                read: None,
+                evidence: None,
+            })
         };
         tokio::time::timeout(timeout, open)
             .await
@@ -261,6 +280,7 @@ impl Driver for NatsDriver {
     }
 
     async fn read(&self, conn: &mut NatsConn, key: &str) -> Result<Option<u64>, DriverError> {
+        conn.evidence = None;
         let entry = conn.kv.entry(key).await.map_err(|e| match e.kind() {
             kv::EntryErrorKind::TimedOut => DriverError::Ambiguous(e.to_string()),
             _ => DriverError::Io(e.to_string()),
@@ -269,15 +289,18 @@ impl Driver for NatsDriver {
             Some(e) if e.operation == kv::Operation::Put => {
                 let value = parse_decimal(&e.value)?;
                 conn.read = Some((key.to_string(), e.revision));
+                conn.evidence = Some(revision(e.revision));
                 Ok(Some(value))
             }
             // Absent, or deleted (the loop never deletes): the next write creates it anew.
             Some(e) => {
                 conn.read = Some((key.to_string(), e.revision));
+                conn.evidence = Some(revision(e.revision));
                 Ok(None)
             }
             None => {
                 conn.read = Some((key.to_string(), 0));
+                conn.evidence = Some(revision(0));
                 Ok(None)
             }
         }
@@ -287,15 +310,25 @@ impl Driver for NatsDriver {
     /// bucket's reads do.
     async fn final_read(&self, conn: &mut NatsConn, key: &str) -> Result<Option<u64>, DriverError> {
         let subject = format!("$KV.{BUCKET}.{key}");
+        conn.evidence = None;
         match conn
             .kv
             .stream
             .get_last_raw_message_by_subject(&subject)
             .await
         {
-            Ok(m) if m.payload.is_empty() => Ok(None),
-            Ok(m) => parse_decimal(&m.payload).map(Some),
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Ok(m) => {
+                conn.evidence = Some(revision(m.sequence));
+                if m.payload.is_empty() {
+                    Ok(None)
+                } else {
+                    parse_decimal(&m.payload).map(Some)
+                }
+            }
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                conn.evidence = Some(revision(0));
+                Ok(None)
+            }
             Err(e) => Err(DriverError::Io(e.to_string())),
         }
     }
@@ -320,7 +353,13 @@ impl Driver for NatsDriver {
             .update(key, value.to_string().into(), revision)
             .await
         {
-            Ok(_) => Ok(Written::Applied),
+            Ok(seq) => {
+                conn.evidence = Some(Evidence {
+                    name: "seq",
+                    value: seq,
+                });
+                Ok(Written::Applied)
+            }
             Err(e) => match e.kind() {
                 kv::UpdateErrorKind::WrongLastRevision => Ok(Written::Refused),
                 kv::UpdateErrorKind::TimedOut => Err(DriverError::Ambiguous(e.to_string())),
