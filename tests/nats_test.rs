@@ -141,7 +141,9 @@ fn a_killed_stream_leader_is_replaced_and_nothing_acknowledged_is_lost() {
 fn direct_gets_answer_stale_reads_that_are_reported_as_stale() {
     // The bucket as async-nats makes it: any replica answers a read.
     let lab = LabGuard::up("nats", &[]);
-    let load = LoadRun::start("nats", 30, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.edn");
+    let load = LoadRun::start("nats", 30, &["--history", history.to_str().unwrap()]);
     sleep_s(5.0);
     let event = lab.fault("isolate", "leader");
     let isolated = event.split_whitespace().nth(2).unwrap().to_string();
@@ -173,6 +175,12 @@ fn direct_gets_answer_stale_reads_that_are_reported_as_stale() {
         );
         assert_eq!(a["confirmed"], true, "{a}");
     }
+    // Checked again from the history alone, the same keys are wrong; each completion says what
+    // it rests on (the revision a read returned, the sequence a write was acknowledged at).
+    assert_history_agrees(s, &history);
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert!(text.lines().any(|l| l.contains(":type :ok, :f :read") && l.contains(":revision ")));
+    assert!(text.lines().any(|l| l.contains(":type :ok, :f :cas") && l.contains(":seq ")));
     // The final read asks the stream's leader: it is what the stream holds, and below what was
     // acknowledged only on a key that the check counts as having lost writes. Debian's 2.9.10
     // sometimes elects no stream leader for the rest of the run after the heal (a CI run: the

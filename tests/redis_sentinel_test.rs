@@ -65,15 +65,19 @@ fn node_index(node: &str) -> usize {
 
 /// Isolate the primary under load until 15 s after the others elected a new one, heal, and
 /// return the load's result, the isolated node, the new primary and the isolation's and heal's
-/// offsets on the load's clock (the heal's: when it was issued, see [`undo`]).
+/// offsets on the load's clock (the heal's: when it was issued, see [`undo`]). The load writes
+/// its history to `history`.
 ///
 /// The election usually ends 6-8 s after the cut (down-after-milliseconds 5 s, then one vote).
 /// When the two Sentinels that see the primary down ask for votes in the same epoch, each votes
 /// for itself, neither is elected, and each may try again only two failover-timeouts (20 s) after
 /// its first try (Sentinel docs, "failover-timeout"): about 28 s after the cut, 48 s after two
 /// such splits. So the wait is 60 s and the load is started long and ended 15 s after the heal.
-fn isolate_the_primary(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) {
-    let load = LoadRun::start(&lab.system, 180, &[]);
+fn isolate_the_primary(
+    lab: &LabGuard,
+    history: &std::path::Path,
+) -> (LoadResult, String, String, f64, f64) {
+    let load = LoadRun::start(&lab.system, 180, &["--history", history.to_str().unwrap()]);
     sleep_s(5.0);
     let event = lab.fault("isolate", "leader");
     let isolated = event.split_whitespace().nth(2).unwrap().to_string();
@@ -102,7 +106,9 @@ fn isolate_the_primary(lab: &LabGuard) -> (LoadResult, String, String, f64, f64)
 fn an_isolated_primary_acknowledges_writes_that_are_lost_and_min_replicas_bounds_the_loss() {
     // Without the mitigation.
     let lab = LabGuard::up("redis-sentinel", &[]);
-    let (r, isolated, new, cut, heal) = isolate_the_primary(&lab);
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("unmitigated.edn");
+    let (r, isolated, new, cut, heal) = isolate_the_primary(&lab, &history);
     let s = &r.summary;
     // Every client was connected to the old primary, which kept acknowledging their writes.
     for n in 1..=3 {
@@ -133,11 +139,14 @@ fn an_isolated_primary_acknowledges_writes_that_are_lost_and_min_replicas_bounds
         unmitigated > 1000,
         "20 s of acknowledged writes went to the isolated primary: {unmitigated}"
     );
+    // The history, checked again from the file, finds the same keys wrong.
+    assert_history_agrees(s, &history);
     drop(lab);
 
     // With min-replicas-to-write 1 and min-replicas-max-lag 10.
     let lab = LabGuard::up("redis-sentinel-min-replicas", &[]);
-    let (r, isolated_m, _, cut_m, heal_m) = isolate_the_primary(&lab);
+    let history = dir.path().join("mitigated.edn");
+    let (r, isolated_m, _, cut_m, heal_m) = isolate_the_primary(&lab, &history);
     let s = &r.summary;
     let mitigated = s["lost_writes"].as_u64().unwrap();
     eprintln!(
@@ -160,5 +169,6 @@ fn an_isolated_primary_acknowledges_writes_that_are_lost_and_min_replicas_bounds
         mitigated < unmitigated,
         "the mitigation bounds the loss: {mitigated} lost against {unmitigated}"
     );
+    assert_history_agrees(s, &history);
     let _ = isolated;
 }

@@ -477,7 +477,7 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
     }
     if let Some(l) = &r.load {
         latency_md(&mut out, l);
-        safety_md(&mut out, l);
+        safety_md(&mut out, l, r.not_ready.as_deref());
     }
     if !r.restored.is_empty() {
         ln!(out, "\nRestored at the end: {}.", r.restored.join("; "));
@@ -682,34 +682,46 @@ fn window_cell(w: &crate::load::measure::Window) -> String {
 }
 
 /// The safety section: what the loop's check found, per node, with the anomalies listed, how the
-/// writes were made, the final read, and the history file.
-fn safety_md(out: &mut String, l: &Summary) {
+/// writes were made, the final read (and whether the lab was ready for it), the unverified keys,
+/// the history file and what its check found.
+fn safety_md(out: &mut String, l: &Summary, not_ready: Option<&str>) {
     ln!(out, "\n## Safety\n");
     ln!(out, "{}.\n", l.safety_line().trim_start_matches("safety: "));
+    if let Some(why) = not_ready {
+        ln!(
+            out,
+            "**The lab was not ready when the final reads were made** ({}); they were made anyway, and a key they could not settle is unverified.\n",
+            why.trim_start_matches("after restoring, the lab is not ready: ")
+        );
+    }
     ln!(
         out,
-        "| node | lost writes | stale reads | reverted reads | impossible reads | failed writes | unknown writes |\n| --- | --- | --- | --- | --- | --- | --- |"
+        "| node | lost writes | stale reads | reverted reads | impossible reads | failed writes | unknown writes | unverified keys |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for n in &l.nodes {
         ln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             n.node,
             n.safety.lost_writes,
             n.safety.stale_reads,
             n.safety.reverted_reads,
             n.safety.impossible_reads,
             n.failed_writes,
-            n.ambiguous_writes
+            n.ambiguous_writes,
+            n.unverified_keys
         );
     }
     ln!(
         out,
-        "\nA lost write is an acknowledged increment confirmed gone (by a compare-and-set from a \
-         lower value, or by the final read); a stale read is below the last acknowledged value \
-         but not confirmed; a reverted read is below a value already read; an impossible read is \
-         above anything that could have been written. Unknown writes (Jepsen's `info`) may or \
-         may not have been applied; failed ones (`fail`) were not."
+        "\nA lost write is an acknowledged increment missing from what the key holds, confirmed \
+         (by a compare-and-set from a lower value, or by the final read); a stale read is below \
+         the last acknowledged value but not confirmed; a reverted read is of a value the key no \
+         longer held (below one already read, or a copy from before a loss); an impossible read \
+         is above anything that could have been written. Unknown writes (Jepsen's `info`) may or \
+         may not have been applied; failed ones (`fail`) were not. An unverified key has no \
+         verdict (its final reads did not settle, or the history check could not decide it): it \
+         is not a pass."
     );
     if !l.anomalies.is_empty() {
         ln!(
@@ -738,21 +750,25 @@ fn safety_md(out: &mut String, l: &Summary) {
             );
         }
     }
-    if let Some(f) = &l.final_reads {
-        for m in &f.missing {
-            ln!(out, "\nNo final read of {m}.");
-        }
+    for k in l.keys.iter().filter(|k| k.unverified.is_some()) {
+        ln!(
+            out,
+            "\nUnverified: `{}` on {}: {}.",
+            k.key,
+            k.node,
+            k.unverified.as_deref().unwrap_or_default()
+        );
     }
     match &l.history {
         Some(h) => {
             ln!(
                 out,
-                "\nHistory: `history.edn`, {} operations in Jepsen's format (check it with \
-                 `jepsen.independent` and Knossos' `cas-register`){}.",
+                "\nHistory: `history.edn`, {} operations in Jepsen's format: one compare-and-set \
+                 register per key, initial value 0 (`perseus check history.edn` checks it again){}.",
                 h.ops,
                 match h.truncated_at_s {
                     Some(t) => format!(
-                        "; it stopped at its cap of {} bytes at {}, so it is incomplete",
+                        "; **it was cut at its cap of {} bytes at {}**: what came after is not in it, and no check of it is complete",
                         h.max_bytes,
                         secs(t)
                     ),
@@ -761,6 +777,27 @@ fn safety_md(out: &mut String, l: &Summary) {
             );
         }
         None => ln!(out, "\nNo history was written."),
+    }
+    if let Some(c) = &l.history_check {
+        ln!(out, "\n{}.", upper_first(&c.describe()));
+        for v in &c.violations {
+            ln!(out, "\n`{}`: {} operations no order explains:\n", v.key, v.violations);
+            for line in &v.explanation {
+                ln!(out, "    {line}");
+            }
+        }
+        for d in &c.disagreements {
+            ln!(out, "\n**Disagreement**: {d}.");
+        }
+    }
+}
+
+/// `text` with its first letter in upper case.
+fn upper_first(text: &str) -> String {
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

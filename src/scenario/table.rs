@@ -218,8 +218,11 @@ pub struct Cell {
     pub recovery: Series,
     /// The anomalies of all its runs, final reads included.
     pub anomalies: Safety,
-    /// Keys whose final read could not be made, over all its runs.
-    pub final_reads_missing: usize,
+    /// Keys without a verdict (no final read settled, or the history check could not decide
+    /// them), over all its runs.
+    pub unverified_keys: u64,
+    /// Keys of the runs' histories that no order explains, over all its runs.
+    pub not_linearizable: usize,
 }
 
 impl Cell {
@@ -243,7 +246,8 @@ impl Cell {
             recovery_partial_downtime: Series::default(),
             recovery: Series::default(),
             anomalies: Safety::default(),
-            final_reads_missing: 0,
+            unverified_keys: 0,
+            not_linearizable: 0,
         }
     }
 
@@ -293,15 +297,19 @@ impl Cell {
         }
         if let Some(load) = &rec.load {
             self.anomalies.add(&load.safety);
-            self.final_reads_missing += match &load.final_reads {
-                Some(f) => f.missing.len(),
-                None => load.keys.len(),
+            self.unverified_keys += match &load.final_reads {
+                Some(_) => load.unverified_keys,
+                None => load.keys.len() as u64,
             };
+            self.not_linearizable += load
+                .history_check
+                .as_ref()
+                .map_or(0, |c| c.not_linearizable);
         }
     }
 
-    /// The loss cell: `0`, or the anomalies by kind (`12: 12 lost writes`), and the keys without
-    /// a final read; `-` when no run completed.
+    /// The loss cell: `0`, or the anomalies by kind (`12: 12 lost writes`), the keys the
+    /// history check finds not linearizable, and the unverified keys; `-` when no run completed.
     pub fn render_anomalies(&self) -> String {
         if self.window.values_s.is_empty() {
             return "-".into();
@@ -321,12 +329,11 @@ impl Cell {
         if !kinds.is_empty() {
             let _ = write!(s, ": {}", kinds.join(", "));
         }
-        if self.final_reads_missing > 0 {
-            let _ = write!(
-                s,
-                " ({} keys not read at the end)",
-                self.final_reads_missing
-            );
+        if self.not_linearizable > 0 {
+            let _ = write!(s, "; {} keys not linearizable", self.not_linearizable);
+        }
+        if self.unverified_keys > 0 {
+            let _ = write!(s, " ({} keys unverified)", self.unverified_keys);
         }
         s
     }

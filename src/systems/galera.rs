@@ -30,6 +30,7 @@ impl System for Galera {
     fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
         Arc::new(MySqlDriver {
             client: settings.sql_client(),
+            causal_final_read: true,
         })
     }
 

@@ -392,6 +392,11 @@ impl Driver for PgDriver {
 pub struct MySqlDriver {
     /// Who to connect as.
     pub client: SqlClient,
+    /// Make the final read a causal read (MariaDB Galera: `SET SESSION wsrep_sync_wait = 1`,
+    /// so the node applies every write set the cluster committed before it answers the
+    /// `SELECT`; Galera's "wsrep_sync_wait" system variable,
+    /// <https://mariadb.com/kb/en/galera-cluster-system-variables/#wsrep_sync_wait>).
+    pub causal_final_read: bool,
 }
 
 impl Driver for MySqlDriver {
@@ -439,6 +444,21 @@ impl Driver for MySqlDriver {
             Err(mysql_async::Error::Server(s)) if s.code == ER_DUP_ENTRY => Ok(Written::Refused),
             Err(e) => Err(mysql_call_error(e)),
         }
+    }
+
+    /// The loop's read, after `SET SESSION wsrep_sync_wait = 1` where the system needs it for
+    /// a read that sees every committed write ([`MySqlDriver::causal_final_read`]).
+    async fn final_read(
+        &self,
+        conn: &mut mysql_async::Conn,
+        key: &str,
+    ) -> Result<Option<u64>, DriverError> {
+        if self.causal_final_read {
+            conn.query_drop("SET SESSION wsrep_sync_wait = 1")
+                .await
+                .map_err(mysql_call_error)?;
+        }
+        self.read(conn, key).await
     }
 
     /// Dropped as is, a mysql_async connection cut off mid-query spawns a clean-up that waits

@@ -33,6 +33,7 @@ impl System for Tidb {
     fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
         Arc::new(MySqlDriver {
             client: settings.sql_client(),
+            causal_final_read: false,
         })
     }
 

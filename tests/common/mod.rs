@@ -6,6 +6,7 @@
 //! it needs is missing.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -508,8 +509,19 @@ pub fn assert_safe(summary: &serde_json::Value) {
 }
 
 /// [`assert_safe`] for a `perseus load` that ended with the nodes `down` still down (killed,
-/// stopped): their keys have no final read (`final` is `null`), every other key has one.
+/// stopped): their keys have no final read (`final` is `null`) and are unverified, saying why;
+/// every other key has one.
 pub fn assert_safe_but_down(summary: &serde_json::Value, down: &[&str]) {
+    let keys = summary["keys"].as_array().expect("keys");
+    let unverified = keys
+        .iter()
+        .filter(|k| down.contains(&k["node"].as_str().unwrap_or_default()))
+        .count();
+    assert_eq!(
+        summary["unverified_keys"],
+        unverified,
+        "the keys of {down:?} and no other are unverified: {summary}"
+    );
     for field in [
         "lost_writes",
         "stale_reads",
@@ -522,8 +534,15 @@ pub fn assert_safe_but_down(summary: &serde_json::Value, down: &[&str]) {
         let node = key["node"].as_str().unwrap_or_default();
         if down.contains(&node) {
             assert!(key["final"].is_null(), "{node} is down, yet read: {key}");
+            assert!(
+                key["unverified"]
+                    .as_str()
+                    .is_some_and(|w| w.starts_with("no final read: ")),
+                "{key}"
+            );
             continue;
         }
+        assert!(key["unverified"].is_null(), "{key}");
         let fin = key["final"]
             .as_u64()
             .unwrap_or_else(|| panic!("no final read of {key}"));
@@ -783,4 +802,66 @@ pub fn kill_n1_of_independent_servers(
         let checked = check_table_against_acks(&r, &keys, |k| k.contains(&format!("/{node}/")));
         assert_eq!(checked, 2, "two keys per node on {node}");
     }
+}
+
+/// `perseus check --json FILE`: its exit code and its report (`keys[]` with `key`, `verdict`
+/// (`linearizable`, `not-linearizable`, `unknown`), `violations`, `first`; `truncated`).
+pub fn check_history(history: &Path) -> (i32, serde_json::Value) {
+    let out = perseus()
+        .args(["check", "--json"])
+        .arg(history)
+        .output()
+        .expect("run perseus check");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "perseus check printed no JSON report ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// The run's own verdicts and `perseus check` of its history agree key by key: a key is not
+/// linearizable in the history exactly when the loop found an anomaly on it (`unknown` is
+/// neither, and fails the test), and the summary's own check of the history (`history_check`)
+/// says the same with no disagreement. Returns the `perseus check` report.
+pub fn assert_history_agrees(summary: &serde_json::Value, history: &Path) -> serde_json::Value {
+    let (code, report) = check_history(history);
+    let checked = report["keys"].as_array().expect("keys in the check's report");
+    let mut bad = 0;
+    for k in summary["keys"].as_array().expect("keys in the summary") {
+        let name = k["key"].as_str().unwrap();
+        let found: u64 = ["lost_writes", "stale_reads", "reverted_reads", "impossible_reads"]
+            .iter()
+            .map(|f| k[*f].as_u64().unwrap())
+            .sum();
+        let Some(c) = checked.iter().find(|c| c["key"] == name) else {
+            assert_eq!(found, 0, "{name} is not in the history, yet the loop found {k}");
+            continue;
+        };
+        let verdict = c["verdict"].as_str().unwrap();
+        assert_ne!(verdict, "unknown", "{name}: the history check did not decide: {c}");
+        assert_eq!(
+            verdict == "not-linearizable",
+            found > 0,
+            "{name}: the loop found {found} anomalies ({k}), perseus check says {verdict}: {c}"
+        );
+        bad += usize::from(found > 0);
+    }
+    assert_eq!(code, if bad > 0 { 1 } else { 0 }, "{report}");
+    let own = &summary["history_check"];
+    assert_eq!(own["disagreements"], serde_json::json!([]), "{own}");
+    assert_eq!(own["not_linearizable"], bad, "{own}");
+    assert_eq!(own["unknown"], 0, "{own}");
+    eprintln!(
+        "history check: {bad} of {} keys not linearizable, as the loop found; {}",
+        checked.len(),
+        checked
+            .iter()
+            .filter_map(|c| c["first"]["op"]["op"].as_str().map(|op| format!("{} {op}", c["key"])))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    report
 }
