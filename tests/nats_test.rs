@@ -179,8 +179,12 @@ fn direct_gets_answer_stale_reads_that_are_reported_as_stale() {
     // it rests on (the revision a read returned, the sequence a write was acknowledged at).
     assert_history_agrees(s, &history);
     let text = std::fs::read_to_string(&history).unwrap();
-    assert!(text.lines().any(|l| l.contains(":type :ok, :f :read") && l.contains(":revision ")));
-    assert!(text.lines().any(|l| l.contains(":type :ok, :f :cas") && l.contains(":seq ")));
+    assert!(text
+        .lines()
+        .any(|l| l.contains(":type :ok, :f :read") && l.contains(":revision ")));
+    assert!(text
+        .lines()
+        .any(|l| l.contains(":type :ok, :f :cas") && l.contains(":seq ")));
     // The final read asks the stream's leader: it is what the stream holds, and below what was
     // acknowledged only on a key that the check counts as having lost writes. Debian's 2.9.10
     // sometimes elects no stream leader for the rest of the run after the heal (a CI run: the

@@ -54,7 +54,12 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader at the start of `s`.
     pub fn new(s: &'a [u8]) -> Reader<'a> {
-        Reader { s, i: 0, line: 1 }
+        Reader::at_line(s, 1)
+    }
+
+    /// A reader at the start of `s`, which is line `line` of a larger text.
+    pub fn at_line(s: &'a [u8], line: usize) -> Reader<'a> {
+        Reader { s, i: 0, line }
     }
 
     /// The 1-based line the reader is at.

@@ -56,67 +56,170 @@ pub struct Parsed {
     pub truncated: Option<(usize, String)>,
 }
 
-/// Read a history file ([`super`] describes the format).
+/// Read a history file ([`super`] describes the format). The file is read a line at a time
+/// and a form at a time (a history wrapped in one vector is read whole), so what stays in
+/// memory is the operations, not the text.
 ///
 /// Errors: [`Error::Io`] when the file cannot be read; [`Error::BadInput`] naming the file, the
 /// line and what is wrong when an entry is not a register operation of a history.
 pub fn read(path: &Path) -> Result<Parsed> {
-    let bytes = std::fs::read(path).map_err(Error::io(format!("reading {}", path.display())))?;
-    parse(&bytes).map_err(|(line, why)| {
+    use std::io::BufRead;
+    let io = |e| Error::Io {
+        context: format!("reading {}", path.display()),
+        source: e,
+    };
+    let bad = |(line, why): (usize, String)| {
         Error::BadInput(format!(
             "{}:{line}: not a history operation ({why})",
             path.display()
         ))
-    })
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut input = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut b = Builder::default();
+    let mut block: Vec<u8> = Vec::new();
+    let mut block_line = 1;
+    let mut line_no = 0;
+    let mut depth = Depth::default();
+    loop {
+        let start = block.len();
+        let n = input.read_until(b'\n', &mut block).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        depth.scan(&block[start..]);
+        if depth.closed() {
+            b.feed(&block, block_line).map_err(bad)?;
+            block.clear();
+            block_line = line_no + 1;
+            if b.done {
+                break;
+            }
+        }
+    }
+    if !block.is_empty() {
+        b.feed(&block, block_line).map_err(bad)?;
+    }
+    b.finish().map_err(bad)
 }
 
 /// [`read`] on a history's text. Errors: the 1-based line and why.
 pub fn read_text(text: &str) -> std::result::Result<Parsed, (usize, String)> {
-    parse(text.as_bytes())
+    let mut b = Builder::default();
+    b.feed(text.as_bytes(), 1)?;
+    b.finish()
 }
 
-fn parse(bytes: &[u8]) -> std::result::Result<Parsed, (usize, String)> {
-    let mut r = Reader::new(bytes);
-    let mut p = Parsed::default();
-    // Open operations by process: (key, position in that key's list).
-    let mut open: HashMap<i64, (String, usize)> = HashMap::new();
-    let wrapped = r.peek_collection();
-    if wrapped.is_some() {
-        r.open();
+/// Where a scan of EDN text is: open collections, inside a string or not.
+#[derive(Debug, Default)]
+struct Depth {
+    open: i64,
+    string: bool,
+    escaped: bool,
+}
+
+impl Depth {
+    /// Follow one line.
+    fn scan(&mut self, line: &[u8]) {
+        for &c in line {
+            if self.string {
+                match (self.escaped, c) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.string = true,
+                b';' => break,
+                b'{' | b'[' | b'(' => self.open += 1,
+                b'}' | b']' | b')' => self.open -= 1,
+                _ => {}
+            }
+        }
     }
-    loop {
-        for c in r.skip_with_comments() {
-            if c.starts_with(TRUNCATED_MARK) && p.truncated.is_none() {
-                p.truncated = Some((r.line() - 1, c.to_string()));
-            }
-        }
-        if p.truncated.is_some() {
-            break;
-        }
-        if let Some(close) = wrapped {
-            if r.close(close) {
-                break;
-            }
-        }
-        if r.at_end() {
-            if let Some(close) = wrapped {
-                return Err((
-                    r.line(),
-                    format!(
-                        "the history's collection is never closed with '{}'",
-                        close as char
-                    ),
-                ));
-            }
-            break;
-        }
-        let line = r.line();
-        let form = r.value().map_err(|e| (line, e))?;
-        let pos = p.entries;
-        p.entries += 1;
-        entry(&mut p, &mut open, &form, pos, line).map_err(|e| (line, e))?;
+
+    /// Whether every form begun so far is complete.
+    fn closed(&self) -> bool {
+        self.open <= 0 && !self.string
     }
-    Ok(p)
+}
+
+/// A history being read: the entries so far, the operations still open, and whether the
+/// history is wrapped in one collection (and by which closing character).
+#[derive(Default)]
+struct Builder {
+    p: Parsed,
+    /// Open operations by process: (key, position in that key's list).
+    open: HashMap<i64, (String, usize)>,
+    /// `None` before the first form; then the closing character of the wrapping collection,
+    /// or `Some(0)` when there is none.
+    wrapped: Option<u8>,
+    /// Set once the wrapping collection closed or the cut mark was read.
+    done: bool,
+    last_line: usize,
+}
+
+impl Builder {
+    /// Read the forms of `bytes`, whose first line is line `first_line` of the history.
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        first_line: usize,
+    ) -> std::result::Result<(), (usize, String)> {
+        let mut r = Reader::at_line(bytes, first_line);
+        loop {
+            if self.done {
+                return Ok(());
+            }
+            for c in r.skip_with_comments() {
+                if c.starts_with(TRUNCATED_MARK) && self.p.truncated.is_none() {
+                    self.p.truncated = Some((r.line() - 1, c.to_string()));
+                    self.done = true;
+                }
+            }
+            self.last_line = r.line();
+            if self.done || r.at_end() {
+                return Ok(());
+            }
+            let wrapped = match self.wrapped {
+                Some(w) => w,
+                None => {
+                    let w = r.peek_collection().unwrap_or(0);
+                    if w != 0 {
+                        r.open();
+                    }
+                    self.wrapped = Some(w);
+                    continue;
+                }
+            };
+            if wrapped != 0 && r.close(wrapped) {
+                self.done = true;
+                return Ok(());
+            }
+            let line = r.line();
+            let form = r.value().map_err(|e| (line, e))?;
+            let pos = self.p.entries;
+            self.p.entries += 1;
+            entry(&mut self.p, &mut self.open, &form, pos, line).map_err(|e| (line, e))?;
+        }
+    }
+
+    fn finish(self) -> std::result::Result<Parsed, (usize, String)> {
+        match self.wrapped {
+            Some(close) if close != 0 && !self.done => Err((
+                self.last_line,
+                format!(
+                    "the history's collection is never closed with '{}'",
+                    close as char
+                ),
+            )),
+            _ => Ok(self.p),
+        }
+    }
 }
 
 /// One entry: an invocation opens an operation, a completion ends its process's open one.
@@ -303,17 +406,38 @@ mod tests {
     #[test]
     fn a_plain_register_in_one_vector_or_list_as_knossos_writes_it() {
         let text = "[{:process 0, :type :invoke, :f :cas, :value [1 2]}\n {:process 0, :type :ok, :f :cas, :value [1 2]}\n ; a comment\n {:process 1, :type :invoke, :f :read, :value nil}\n {:process 1, :type :ok, :f :read, :value 2}]\n";
-        for text in [
-            text.to_string(),
-            text.replace('[', "(").replace("]\n", ")\n"),
-        ] {
-            let text = text.replace("(1 2)", "[1 2]");
+        let list = format!("({})\n", &text[1..text.len() - 2]);
+        for text in [text.to_string(), list] {
             let p = read_text(&text).unwrap();
             let r = &p.keys[""];
             assert_eq!(r[0].op, Op::Cas(1, 2));
             assert_eq!(r[1].op, Op::Read(Some(2)));
             assert_eq!((r[1].complete_line, r[1].completed_at), (Some(5), Some(3)));
         }
+    }
+
+    #[test]
+    fn a_file_is_read_a_form_at_a_time_as_its_text_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts = [
+            // One map per line, a map over two lines, a string with brackets and a quote.
+            "; header\n{:type :invoke, :f :read, :value [\"a\" nil], :process 0}\n{:type :ok, :f :read,\n :value [\"a\" 0], :process 0, :error \"x]} \\\" {\"}\n{:type :invoke, :f :cas, :value [\"a\" [0 1]], :process 0}\n; perseus: history cut at its cap\n{:type :ok, :f :cas, :value [\"a\" [0 1]], :process 0}\n",
+            // One vector over several lines.
+            "[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :type :ok, :f :write, :value 1}]\n",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            let path = dir.path().join(format!("h{i}.edn"));
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read(&path).unwrap(), read_text(text).unwrap(), "{text}");
+        }
+        let p = read_text(texts[0]).unwrap();
+        assert_eq!(p.entries, 3, "nothing after the cut mark is read");
+        assert_eq!(p.truncated.unwrap().0, 6);
+        assert_eq!(p.keys["a"][0].error.as_deref(), Some("x]} \" {"));
+        let bad = dir.path().join("bad.edn");
+        std::fs::write(&bad, "{:type :ok, :f :read, :value 1, :process 0}\n").unwrap();
+        let e = read(&bad).unwrap_err().to_string();
+        assert!(e.ends_with("bad.edn:1: not a history operation (:ok of process 0 with no invocation of it open)"), "{e}");
     }
 
     #[test]

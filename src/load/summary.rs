@@ -181,7 +181,7 @@ pub struct HistoryCheck {
     pub disagreements: Vec<String>,
     /// The keys no order explains, with the explanation of their first violation (at most 10).
     pub violations: Vec<HistoryViolation>,
-    /// Where the history was cut at its size cap, when it was: the line and the mark.
+    /// Where the history was cut at its size cap, when it was: `line N`.
     pub truncated: Option<String>,
     /// Seconds the check took.
     pub elapsed_s: f64,
@@ -546,8 +546,9 @@ impl Summary {
         s
     }
 
-    /// Take the history check's verdicts: a key it could not decide is unverified; a key on
-    /// which it and the loop's own check disagree is named.
+    /// Take the history check's verdicts: a key it could not decide within its budget is
+    /// unverified (not one a cut history leaves undecided: the loop's own check saw what the
+    /// file lacks); a key on which it and the loop's own check disagree is named.
     pub fn set_history_check(&mut self, report: &crate::checker::Report) {
         use crate::checker::Verdict;
         let mut c = HistoryCheck {
@@ -558,7 +559,7 @@ impl Summary {
             truncated: report
                 .truncated
                 .as_ref()
-                .map(|(line, mark)| format!("line {line}: {mark}")),
+                .map(|(line, _)| format!("line {line}")),
             elapsed_s: report.elapsed_s,
             ..HistoryCheck::default()
         };
@@ -574,7 +575,13 @@ impl Summary {
         for r in &mut self.conns {
             let found = r.check.safety.total() > 0;
             match report.key(&r.check.key).map(|k| &k.verdict) {
-                Some(Verdict::Unknown { why }) if r.unverified.is_none() => {
+                // Undecided within the budget: unverified. A history cut at its cap leaves the
+                // keys it could not show wrong undecided too, but the loop's own check saw
+                // every operation: the summary says the history is cut, and the keys stand on
+                // the loop's verdicts.
+                Some(Verdict::Unknown { why })
+                    if r.unverified.is_none() && report.truncated.is_none() =>
+                {
                     r.unverified = Some(format!("the history check did not decide: {why}"));
                 }
                 Some(Verdict::NotLinearizable) if !found => c.disagreements.push(format!(
@@ -606,7 +613,7 @@ impl HistoryCheck {
             self.keys, self.linearizable, self.not_linearizable, self.unknown, self.elapsed_s
         );
         if let Some(t) = &self.truncated {
-            let _ = write!(s, "; the history is cut at {t}");
+            let _ = write!(s, "; the history was cut at its size cap at {t}");
         }
         if self.disagreements.is_empty() {
             s.push_str("; it agrees with the loop's own check on every key");

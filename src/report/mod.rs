@@ -781,7 +781,12 @@ fn safety_md(out: &mut String, l: &Summary, not_ready: Option<&str>) {
     if let Some(c) = &l.history_check {
         ln!(out, "\n{}.", upper_first(&c.describe()));
         for v in &c.violations {
-            ln!(out, "\n`{}`: {} operations no order explains:\n", v.key, v.violations);
+            ln!(
+                out,
+                "\n`{}`: {} operations no order explains:\n",
+                v.key,
+                v.violations
+            );
             for line in &v.explanation {
                 ln!(out, "    {line}");
             }

@@ -518,8 +518,7 @@ pub fn assert_safe_but_down(summary: &serde_json::Value, down: &[&str]) {
         .filter(|k| down.contains(&k["node"].as_str().unwrap_or_default()))
         .count();
     assert_eq!(
-        summary["unverified_keys"],
-        unverified,
+        summary["unverified_keys"], unverified,
         "the keys of {down:?} and no other are unverified: {summary}"
     );
     for field in [
@@ -828,20 +827,33 @@ pub fn check_history(history: &Path) -> (i32, serde_json::Value) {
 /// says the same with no disagreement. Returns the `perseus check` report.
 pub fn assert_history_agrees(summary: &serde_json::Value, history: &Path) -> serde_json::Value {
     let (code, report) = check_history(history);
-    let checked = report["keys"].as_array().expect("keys in the check's report");
+    let checked = report["keys"]
+        .as_array()
+        .expect("keys in the check's report");
     let mut bad = 0;
     for k in summary["keys"].as_array().expect("keys in the summary") {
         let name = k["key"].as_str().unwrap();
-        let found: u64 = ["lost_writes", "stale_reads", "reverted_reads", "impossible_reads"]
-            .iter()
-            .map(|f| k[*f].as_u64().unwrap())
-            .sum();
+        let found: u64 = [
+            "lost_writes",
+            "stale_reads",
+            "reverted_reads",
+            "impossible_reads",
+        ]
+        .iter()
+        .map(|f| k[*f].as_u64().unwrap())
+        .sum();
         let Some(c) = checked.iter().find(|c| c["key"] == name) else {
-            assert_eq!(found, 0, "{name} is not in the history, yet the loop found {k}");
+            assert_eq!(
+                found, 0,
+                "{name} is not in the history, yet the loop found {k}"
+            );
             continue;
         };
         let verdict = c["verdict"].as_str().unwrap();
-        assert_ne!(verdict, "unknown", "{name}: the history check did not decide: {c}");
+        assert_ne!(
+            verdict, "unknown",
+            "{name}: the history check did not decide: {c}"
+        );
         assert_eq!(
             verdict == "not-linearizable",
             found > 0,
@@ -859,7 +871,9 @@ pub fn assert_history_agrees(summary: &serde_json::Value, history: &Path) -> ser
         checked.len(),
         checked
             .iter()
-            .filter_map(|c| c["first"]["op"]["op"].as_str().map(|op| format!("{} {op}", c["key"])))
+            .filter_map(|c| c["first"]["op"]["op"]
+                .as_str()
+                .map(|op| format!("{} {op}", c["key"])))
             .collect::<Vec<_>>()
             .join("; ")
     );
