@@ -537,7 +537,9 @@ impl Summary {
         if let Some(c) = &self.history_check {
             let _ = writeln!(s, "{}", c.describe());
             for v in c.violations.iter().take(3) {
-                let _ = writeln!(s, "  {}: {}", v.key, v.explanation.join("; "));
+                if let Some(first) = v.explanation.first() {
+                    let _ = writeln!(s, "  {}: {first}", v.key);
+                }
             }
             for d in &c.disagreements {
                 let _ = writeln!(s, "  DISAGREES {d}");
