@@ -301,7 +301,7 @@ struct Suspect {
 }
 
 /// The check of one key: what its writes allow it to hold, what its reads showed, and what was
-/// wrong. Bounded: a few numbers, at most [`CHAINS_KEPT`] chains of a few segments and at most
+/// wrong. Bounded: a few numbers, at most 16 chains of a few segments and at most
 /// [`LISTED_PER_KEY`] listed anomalies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyCheck {

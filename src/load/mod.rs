@@ -18,8 +18,9 @@
 //! connections. Each success's latency goes into
 //! per-node, per-second histograms of bounded size ([`latency`]). Each read and write goes through
 //! the connection's key check ([`check`]: lost, stale, reverted and impossible reads, with bounded
-//! state), and, when asked, into the run's history in Jepsen's format ([`history`]). After the
-//! run, [`final_reads`] reads every key once more and checks it again ([`summary`]).
+//! state), and, when asked, into the run's history in Jepsen's format ([`crate::history`]). After the
+//! run, [`final_reads`] reads every key again until two reads agree and checks it ([`summary`]), and
+//! [`conclude`] checks the history again from the file ([`crate::checker`]).
 
 pub mod check;
 pub mod latency;
