@@ -69,6 +69,10 @@ pub enum Verdict {
     Unknown {
         /// Why, in a line.
         why: String,
+        /// Whether it is unknown only because the history was cut at its size cap (no order was
+        /// shown to fail up to the cut).
+        #[serde(default)]
+        cut: bool,
     },
 }
 
@@ -130,8 +134,10 @@ pub struct Violation {
     /// The operation.
     pub op: OpRef,
     /// The values the register could hold while it ran, given every order of what came before
-    /// (`None`: `nil`), at most [`SHOWN`].
+    /// (`None`: `nil`), the smallest [`SHOWN`] of them.
     pub could_hold: Vec<Option<Value>>,
+    /// How many values it could hold in all (more than `could_hold` lists when it is cut).
+    pub could_hold_count: usize,
     /// Acknowledged operations before it, all explained by some order: the longest
     /// linearizable prefix.
     pub prefix_ok: u64,
@@ -174,8 +180,14 @@ impl KeyCheck {
             .map(|x| x.map_or("nil".to_string(), |x| x.to_string()))
             .collect::<Vec<_>>()
             .join(", ");
+        let more = v.could_hold_count.saturating_sub(v.could_hold.len());
+        let more = if more > 0 {
+            format!(" (and {more} more values)")
+        } else {
+            String::new()
+        };
         let mut out = vec![format!(
-            "no order explains {}: the register could hold only {hold} then",
+            "no order explains {}: the register could hold only {hold}{more} then",
             v.op.describe()
         )];
         out.push(format!(
@@ -413,6 +425,7 @@ pub fn check_key(key: &str, ops: &[Operation], initial: Option<Value>, budget: B
                             "more than {MAX_RUNNING} operations running at once at line {}",
                             ops[i as usize].invoke_line
                         ),
+                        cut: false,
                     };
                     return finish(out);
                 }
@@ -459,6 +472,7 @@ pub fn check_key(key: &str, ops: &[Operation], initial: Option<Value>, budget: B
                                 "the budget ({spent}) ran out at the completion on line {}",
                                 ops[i as usize].complete_line.unwrap_or(0)
                             ),
+                            cut: false,
                         };
                         return finish(out);
                     }
@@ -512,10 +526,12 @@ pub fn check_key(key: &str, ops: &[Operation], initial: Option<Value>, budget: B
                     if out.first.is_none() {
                         let mut could_hold = values.clone();
                         could_hold.sort();
+                        let could_hold_count = could_hold.len();
                         could_hold.truncate(SHOWN);
                         out.first = Some(Violation {
                             op: OpRef::of(o),
                             could_hold,
+                            could_hold_count,
                             prefix_ok: returned,
                             order: configs
                                 .first()
@@ -787,7 +803,9 @@ mod tests {
             },
         );
         match &k.verdict {
-            Verdict::Unknown { why } => assert!(why.contains("10000 configurations"), "{why}"),
+            Verdict::Unknown { why, cut } => {
+                assert!(why.contains("10000 configurations") && !cut, "{why}")
+            }
             other => panic!("{other:?}"),
         }
         assert!(k.states > 10_000);

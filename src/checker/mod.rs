@@ -140,6 +140,7 @@ pub fn check_parsed(parsed: &Parsed, opts: &Options) -> Report {
                 why: format!(
                     "linearizable up to line {line}, where the history was cut at its size cap"
                 ),
+                cut: true,
             };
         }
         keys.push(k);
@@ -355,7 +356,8 @@ mod tests {
         assert_eq!(
             r.key("a").unwrap().verdict,
             Verdict::Unknown {
-                why: "linearizable up to line 5, where the history was cut at its size cap".into()
+                why: "linearizable up to line 5, where the history was cut at its size cap".into(),
+                cut: true
             }
         );
         assert_eq!(r.key("b").unwrap().verdict, Verdict::NotLinearizable);

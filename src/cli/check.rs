@@ -72,7 +72,7 @@ pub(super) fn check_command(args: CheckArgs) -> anyhow::Result<i32> {
                         println!("  {line}");
                     }
                 }
-                Verdict::Unknown { why } => println!("{name}: unknown: {why}"),
+                Verdict::Unknown { why, .. } => println!("{name}: unknown: {why}"),
             }
         }
     }

@@ -120,15 +120,23 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     if let Some(v) = view {
         v.finish();
     }
-    // After its last second, every key is read once more through its own node, and the
-    // history is checked again from the file.
+    // After its last second, every key is read again through its own node, and the history is
+    // checked again from the file. A history that could not be written or read back still
+    // leaves the summary, and the exit code says so.
     opts.history = None;
     let timeout = load::FINAL_READ_TIMEOUT.max(opts.op_timeout);
-    load::conclude(&*driver, &endpoints, &mut summary, timeout, history, origin).await?;
+    let concluded =
+        load::conclude(&*driver, &endpoints, &mut summary, timeout, history, origin).await;
     if args.json {
         eprintln!("{}", serde_json::to_string(&summary)?);
     } else {
         eprint!("{}", summary.render());
     }
-    Ok(0)
+    match concluded {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            eprintln!("perseus: the history could not be written or checked: {e}");
+            Ok(1)
+        }
+    }
 }

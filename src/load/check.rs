@@ -413,22 +413,23 @@ impl KeyCheck {
                 self.note(Kind::Stale, d.expected, d.got, d.at_s, false, 1);
             }
         }
-        if v > self.max_possible {
-            self.note(Kind::Impossible, self.max_possible, v, at_s, false, 1);
+        if v > self.reach {
+            // Above anything written since the last confirmed loss: a copy from before it (or
+            // nothing ever wrote it). Counted now; a write from it that succeeds switches the key
+            // to that copy. Until then it does not raise `highest_read`: the key's own next read
+            // is no revert of it.
+            if v > self.max_possible {
+                self.note(Kind::Impossible, self.max_possible, v, at_s, false, 1);
+            } else {
+                self.note(Kind::Reverted, self.reach, v, at_s, false, 1);
+            }
             self.suspect = self.conditional.then_some(Suspect {
                 expected: self.last_acked,
                 got: v,
                 at_s,
                 high: true,
             });
-        } else if v > self.reach {
-            self.note(Kind::Reverted, self.reach, v, at_s, false, 1);
-            self.suspect = self.conditional.then_some(Suspect {
-                expected: self.last_acked,
-                got: v,
-                at_s,
-                high: true,
-            });
+            return v;
         } else if v < self.last_acked {
             if self.conditional {
                 self.suspect = Some(Suspect {
@@ -506,8 +507,16 @@ impl KeyCheck {
         }
     }
 
+    /// The connection stopped: a read below `last_acked` whose write never came stays
+    /// unconfirmed (stale). A low read whose write failed, not by the compare, waits for the
+    /// final read, which decides it as the next read would ([`KeyCheck::final_read`]).
+    pub fn stop(&mut self) {
+        self.settle_suspect();
+    }
+
     /// A read below `last_acked` whose write never came (the run stopped, the write's connect
-    /// failed) stays unconfirmed: stale.
+    /// failed) stays unconfirmed: stale; so does one whose write failed and that nothing
+    /// decided since.
     pub fn settle(&mut self) {
         self.settle_suspect();
         if let Some(d) = self.deferred.take() {
@@ -520,12 +529,27 @@ impl KeyCheck {
     /// that returned something else are checked as reads; the settled one is what the key holds: below `last_acked` a loss,
     /// above what the writes since the last loss could set a revert to that copy (or impossible).
     pub fn final_read(&mut self, reads: &[Option<u64>], at_s: f64) {
-        self.settle();
-        let Some((last, before)) = reads.split_last() else {
+        self.settle_suspect();
+        let Some(last) = reads.last() else {
+            self.settle();
             return;
         };
         let v = last.unwrap_or(0);
-        for got in before.iter().filter(|g| g.unwrap_or(0) != v) {
+        // The settled value closes a low read whose write failed at the end of the run as the
+        // next read would: the same value below what was acknowledged is one loss, anything
+        // else shows it was stale.
+        if let Some(d) = self.deferred.take() {
+            if !(d.got == v && v < self.last_acked) {
+                self.note(Kind::Stale, d.expected, d.got, d.at_s, false, 1);
+            }
+        }
+        // The reads before the final run of reads of `v`, in their order, as reads.
+        let run = reads
+            .iter()
+            .rev()
+            .take_while(|g| g.unwrap_or(0) == v)
+            .count();
+        for got in &reads[..reads.len() - run] {
             self.read(*got, at_s);
             self.settle();
         }
@@ -682,6 +706,38 @@ mod tests {
         step(&mut k, Some(4), Outcome::Fail);
         k.settle();
         assert_eq!(k.safety.stale_reads, 1);
+        // The key's last iteration: the final read decides it as the next read would.
+        let mut k = key();
+        climb(&mut k, 0, 100);
+        step(&mut k, Some(40), Outcome::Fail);
+        k.stop();
+        k.final_read(&[Some(40), Some(40)], 9.0);
+        assert_eq!((k.safety.stale_reads, k.safety.lost_writes), (0, 60));
+        let mut k = key();
+        climb(&mut k, 0, 100);
+        step(&mut k, Some(40), Outcome::Fail);
+        k.stop();
+        k.final_read(&[Some(100), Some(100)], 9.0);
+        assert_eq!((k.safety.stale_reads, k.safety.lost_writes), (1, 0));
+    }
+
+    /// A deposed primary answers an old copy once and its write on it is refused: one reverted
+    /// read, and the key's next read of its real value is no second anomaly.
+    #[test]
+    fn an_old_copy_read_once_is_one_anomaly() {
+        let mut k = key();
+        climb(&mut k, 0, 100);
+        step(&mut k, Some(40), Outcome::Ok); // 60 lost
+        climb(&mut k, 41, 45);
+        step(&mut k, Some(100), Outcome::Refused);
+        step(&mut k, Some(45), Outcome::Ok);
+        step(&mut k, Some(46), Outcome::Ok);
+        let s = k.safety;
+        assert_eq!((s.lost_writes, s.reverted_reads, s.stale_reads), (60, 1, 0));
+        // Likewise a value nothing wrote, read once.
+        step(&mut k, Some(9999), Outcome::Refused);
+        step(&mut k, Some(47), Outcome::Ok);
+        assert_eq!((k.safety.impossible_reads, k.safety.total()), (1, 62));
     }
 
     #[test]
@@ -716,6 +772,12 @@ mod tests {
         climb(&mut k, 0, 10);
         k.final_read(&[Some(7), Some(10), Some(10)], 31.0);
         assert_eq!((k.safety.stale_reads, k.safety.lost_writes), (1, 0));
+        // In their order: 6, then 5, then 6 again is a revert, though 6 is what they settle on.
+        let mut k = key();
+        climb(&mut k, 0, 5);
+        step(&mut k, Some(5), Outcome::Info);
+        k.final_read(&[Some(6), Some(5), Some(6), Some(6)], 31.0);
+        assert_eq!((k.safety.reverted_reads, k.safety.total()), (1, 1));
     }
 
     #[test]

@@ -677,7 +677,7 @@ async fn connection<D: Driver>(
     if let Some(c) = conn.take() {
         driver.discard(c);
     }
-    report.check.settle();
+    report.check.stop();
     report
 }
 

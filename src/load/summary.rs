@@ -384,6 +384,7 @@ impl Summary {
                 r.check.final_read(&f.reads, at_s);
                 r.final_read = f.reads.last().map(|v| v.unwrap_or(0));
             } else {
+                r.check.settle();
                 for got in &f.reads {
                     r.check.read(*got, at_s);
                     r.check.settle();
@@ -434,7 +435,7 @@ impl Summary {
             Some(f) => {
                 let _ = write!(
                     s,
-                    "; final read of {} keys, {} could not be read",
+                    "; final read of {} keys, {} did not settle",
                     f.read,
                     f.missing.len()
                 );
@@ -581,9 +582,7 @@ impl Summary {
                 // keys it could not show wrong undecided too, but the loop's own check saw
                 // every operation: the summary says the history is cut, and the keys stand on
                 // the loop's verdicts.
-                Some(Verdict::Unknown { why })
-                    if r.unverified.is_none() && report.truncated.is_none() =>
-                {
+                Some(Verdict::Unknown { why, cut: false }) if r.unverified.is_none() => {
                     r.unverified = Some(format!("the history check did not decide: {why}"));
                 }
                 Some(Verdict::NotLinearizable) if !found => c.disagreements.push(format!(
@@ -595,7 +594,7 @@ impl Summary {
                     r.check.key,
                     r.check.safety.describe()
                 )),
-                None if r.iterations > 0 || found => c
+                None if (r.iterations > 0 || found) && report.truncated.is_none() => c
                     .disagreements
                     .push(format!("{}: not in the history", r.check.key)),
                 _ => {}
@@ -654,6 +653,10 @@ pub fn describe_anomaly(a: &Anomaly) -> String {
         ),
         Kind::Stale => format!(
             "stale read {when}: {} on {} read {}, acknowledged {}",
+            a.key, a.node, a.got, a.expected
+        ),
+        Kind::Reverted if a.got > a.expected => format!(
+            "reverted read {when}: {} on {} read {}, a copy from before a loss: at most {} was written since",
             a.key, a.node, a.got, a.expected
         ),
         Kind::Reverted => format!(

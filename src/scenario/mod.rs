@@ -495,7 +495,8 @@ pub enum Expect {
     /// [`Expect::UnverifiedKeys`] allows it.
     Anomalies(u64),
     /// At most this many unverified keys (no final read settled, or the history check could not
-    /// decide them). With it, `lost-writes` and `anomalies` judge only the verified keys.
+    /// decide them). With it, `lost-writes` and `anomalies` no longer fail because a key is
+    /// unverified; they still count what the loop saw on every key.
     UnverifiedKeys(u64),
     /// A node's column is 0 from a step until another (while it is isolated, killed, paused).
     ColumnZero(ColumnZero),
