@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use perseus::fault::{self, Direction, Link, NodeFault, Shape, Target};
+use perseus::fault::{self, Direction, Fault, Link, NodeFault, Shape, Target};
 use perseus::lab::Home;
 use perseus::Error;
 
@@ -89,15 +89,13 @@ pub(super) struct LinkArgs {
     args: Vec<String>,
 }
 
-/// Degrade a target's links: `[SYSTEM] TARGET AMOUNT` parsed as `name` wants it.
-async fn link_command(name: &str, args: &[String], jitter: Option<&str>) -> anyhow::Result<i32> {
-    let (amount, rest) = args.split_last().expect("clap asks for two or three");
-    let link = Link::parse(name, amount, jitter).map_err(Error::BadInput)?;
-    let (system, target) = split_target(rest).with_context(|| format!("perseus fault {name}"))?;
-    let (docker, lab) = open_lab(system.as_deref()).await?;
-    let ev = fault::inject_link(&docker, &lab, &target, link).await?;
-    println!("{}", ev.render());
-    Ok(0)
+/// What a `perseus fault` command asks for: the system (when named), the fault, and the target
+/// of a fault aimed at nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Request {
+    system: Option<String>,
+    fault: Fault,
+    target: Option<Target>,
 }
 
 /// Split `[SYSTEM] TARGET` into its parts: one word is the target; two are system and target.
@@ -112,85 +110,332 @@ fn split_target(args: &[String]) -> anyhow::Result<(Option<String>, Target)> {
     }
 }
 
-pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
-    let (fault_kind, args) = match cmd {
-        FaultCommand::Heal { system } => {
-            let (docker, lab) = open_lab(system.as_deref()).await?;
-            let ev = fault::heal(&docker, &lab).await?;
-            println!("{}", ev.render());
-            return Ok(0);
-        }
-        FaultCommand::Partition {
-            args,
-            direction,
-            shape,
-            seed,
-        } => {
-            let direction: Direction = direction.parse()?;
-            let home = Home::locate()?;
-            let (system, groups) = match args.first() {
-                Some(first) if home.systems().contains(first) => (Some(first.clone()), &args[1..]),
-                _ => (None, &args[..]),
-            };
-            if let Some(shape) = shape {
-                let shape: Shape = shape.parse()?;
-                if !groups.is_empty() || direction != Direction::Both {
-                    return Err(Error::BadInput(format!(
-                        "a {shape} partition takes no groups and no direction: give either groups or --shape"
-                    ))
-                    .into());
-                }
-                let (docker, lab) = open_lab(system.as_deref()).await?;
-                let ev = fault::partition_shape(&docker, &lab, shape, seed).await?;
-                println!("{}", ev.render());
-                return Ok(0);
+impl FaultCommand {
+    /// The fault, its target and its system, as typed; `systems` are the names a first word of
+    /// a partition may be (the known systems). Nothing is resolved yet.
+    ///
+    /// Errors: a bad target, direction, amount, shape or group list, in one line.
+    pub(super) fn request(self, systems: &[String]) -> anyhow::Result<Request> {
+        let aimed = |fault: Fault, args: &[String]| -> anyhow::Result<Request> {
+            let (system, target) =
+                split_target(args).with_context(|| format!("perseus fault {}", fault.name()))?;
+            Ok(Request {
+                system,
+                fault,
+                target: Some(target),
+            })
+        };
+        let node = |action: NodeFault, a: TargetArgs| aimed(Fault::Node { action }, &a.args);
+        let link = |name: &str, args: &[String], jitter: Option<&str>| {
+            let (amount, rest) = args.split_last().expect("clap asks for two or three");
+            let link = Link::parse(name, amount, jitter).map_err(Error::BadInput)?;
+            aimed(Fault::Link { link }, rest)
+        };
+        match self {
+            FaultCommand::Kill(a) => node(NodeFault::Kill, a),
+            FaultCommand::Stop(a) => node(NodeFault::Stop, a),
+            FaultCommand::Start(a) => node(NodeFault::Start, a),
+            FaultCommand::Pause(a) => node(NodeFault::Pause, a),
+            FaultCommand::Resume(a) => node(NodeFault::Resume, a),
+            FaultCommand::Disconnect(a) => node(NodeFault::Disconnect, a),
+            FaultCommand::Connect(a) => node(NodeFault::Connect, a),
+            FaultCommand::Isolate { target, direction } => {
+                let direction: Direction = direction.parse()?;
+                aimed(Fault::Isolate { direction }, &target.args)
             }
-            if groups.is_empty() {
-                return Err(Error::BadInput(
-                    "give groups (`partition n1 n2,n3`) or a shape (`partition --shape ring`)"
-                        .into(),
-                )
-                .into());
-            }
-            let groups: Vec<Vec<String>> = groups
-                .iter()
-                .map(|g| {
-                    g.split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
+            FaultCommand::Loss(a) => link("loss", &a.args, None),
+            FaultCommand::Bandwidth(a) => link("bandwidth", &a.args, None),
+            FaultCommand::Delay { link: a, jitter } => link("delay", &a.args, jitter.as_deref()),
+            FaultCommand::Heal { system } => Ok(Request {
+                system,
+                fault: Fault::Heal,
+                target: None,
+            }),
+            FaultCommand::Partition {
+                args,
+                direction,
+                shape,
+                seed,
+            } => {
+                let direction: Direction = direction.parse()?;
+                let (system, groups) = match args.first() {
+                    Some(first) if systems.contains(first) => (Some(first.clone()), &args[1..]),
+                    _ => (None, &args[..]),
+                };
+                let fault = if let Some(shape) = shape {
+                    let shape: Shape = shape.parse()?;
+                    if !groups.is_empty() || direction != Direction::Both {
+                        return Err(Error::BadInput(format!(
+                            "a {shape} partition takes no groups and no direction: give either groups or --shape"
+                        ))
+                        .into());
+                    }
+                    Fault::Shaped { shape, seed }
+                } else {
+                    if groups.is_empty() {
+                        return Err(Error::BadInput(
+                            "give groups (`partition n1 n2,n3`) or a shape (`partition --shape ring`)"
+                                .into(),
+                        )
+                        .into());
+                    }
+                    let groups = groups
+                        .iter()
+                        .map(|g| {
+                            g.split(',')
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .collect();
+                    Fault::Partition { groups, direction }
+                };
+                Ok(Request {
+                    system,
+                    fault,
+                    target: None,
                 })
-                .collect();
-            let (docker, lab) = open_lab(system.as_deref()).await?;
-            let ev = fault::partition(&docker, &lab, &groups, direction).await?;
-            println!("{}", ev.render());
-            return Ok(0);
+            }
         }
-        FaultCommand::Kill(a) => (NodeFault::Kill, a.args),
-        FaultCommand::Stop(a) => (NodeFault::Stop, a.args),
-        FaultCommand::Start(a) => (NodeFault::Start, a.args),
-        FaultCommand::Pause(a) => (NodeFault::Pause, a.args),
-        FaultCommand::Resume(a) => (NodeFault::Resume, a.args),
-        FaultCommand::Isolate { target, direction } => {
-            let direction: Direction = direction.parse()?;
-            let (system, target) = split_target(&target.args).context("perseus fault isolate")?;
-            let (docker, lab) = open_lab(system.as_deref()).await?;
-            let ev = fault::inject_isolate(&docker, &lab, &target, direction).await?;
-            println!("{}", ev.render());
-            return Ok(0);
-        }
-        FaultCommand::Loss(a) => return link_command("loss", &a.args, None).await,
-        FaultCommand::Bandwidth(a) => return link_command("bandwidth", &a.args, None).await,
-        FaultCommand::Delay { link, jitter } => {
-            return link_command("delay", &link.args, jitter.as_deref()).await
-        }
-        FaultCommand::Disconnect(a) => (NodeFault::Disconnect, a.args),
-        FaultCommand::Connect(a) => (NodeFault::Connect, a.args),
+    }
+}
+
+pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
+    let systems = match &cmd {
+        FaultCommand::Partition { .. } => Home::locate()?.systems(),
+        _ => Vec::new(),
     };
-    let (system, target) =
-        split_target(&args).with_context(|| format!("perseus fault {fault_kind}"))?;
+    let Request {
+        system,
+        fault,
+        target,
+    } = cmd.request(&systems)?;
     let (docker, lab) = open_lab(system.as_deref()).await?;
-    let ev = fault::inject(&docker, &lab, fault_kind, &target).await?;
+    // A target is resolved now; a random or follower target draws at random.
+    let nodes = match &target {
+        Some(t) => vec![fault::resolve(&lab, t, rand::random()).await?],
+        None => Vec::new(),
+    };
+    let ev = fault::inject(&docker, &lab, &fault, target.as_ref(), &nodes).await?;
     println!("{}", ev.render());
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use perseus::scenario::{Aim, Aims};
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(subcommand)]
+        fault: FaultCommand,
+    }
+
+    /// `perseus fault WORDS...` as the command line parses it.
+    fn cli(words: &str) -> Request {
+        let line = Line::try_parse_from(std::iter::once("fault").chain(words.split(' ')))
+            .unwrap_or_else(|e| panic!("{words}: {e}"));
+        line.fault.request(&["etcd".to_string()]).unwrap()
+    }
+
+    /// A scenario step written in YAML, as the runner makes it a fault (partition groups of
+    /// node names resolve to themselves; a shaped partition's seed at its first firing).
+    fn yaml(step: &str) -> (Fault, Option<Target>) {
+        let text = format!(
+            "name: t\nsystem: etcd\nnodes: 5\nload: {{duration: 30s}}\nsteps:\n  - {{at: 5s, {step}}}\n"
+        );
+        let s = perseus::scenario::parse(std::path::Path::new("t.yaml"), &text)
+            .unwrap_or_else(|e| panic!("{step}: {e}"));
+        let step = &s.steps[0];
+        let name = |a: &Aim| match a {
+            Aim::Target(Target::Node(n)) => n.clone(),
+            other => panic!("{other:?}"),
+        };
+        let groups = step
+            .groups
+            .iter()
+            .flatten()
+            .map(|g| g.iter().map(name).collect())
+            .collect();
+        let fault = step.fault(groups, step.seed).unwrap();
+        let target = match &step.target {
+            Some(Aims::One(Aim::Target(t))) => Some(t.clone()),
+            None => None,
+            other => panic!("{other:?}"),
+        };
+        (fault, target)
+    }
+
+    /// Every fault kind, from the command line and from a scenario step, is the same `Fault`.
+    #[test]
+    fn every_fault_kind_is_the_same_fault_from_the_command_line_and_from_yaml() {
+        let n = |s: &str| Some(Target::Node(s.into()));
+        let cases: Vec<(&str, &str, Fault, Option<Target>)> = vec![
+            (
+                "kill etcd leader",
+                "fault: kill, target: leader",
+                Fault::Node {
+                    action: NodeFault::Kill,
+                },
+                Some(Target::Leader),
+            ),
+            (
+                "stop n2",
+                "fault: stop, target: n2",
+                Fault::Node {
+                    action: NodeFault::Stop,
+                },
+                n("n2"),
+            ),
+            (
+                "start n2",
+                "fault: start, target: n2",
+                Fault::Node {
+                    action: NodeFault::Start,
+                },
+                n("n2"),
+            ),
+            (
+                "pause follower",
+                "fault: pause, target: follower",
+                Fault::Node {
+                    action: NodeFault::Pause,
+                },
+                Some(Target::Follower),
+            ),
+            (
+                "resume n1",
+                "fault: resume, target: n1",
+                Fault::Node {
+                    action: NodeFault::Resume,
+                },
+                n("n1"),
+            ),
+            (
+                "disconnect random",
+                "fault: disconnect, target: random",
+                Fault::Node {
+                    action: NodeFault::Disconnect,
+                },
+                Some(Target::Random),
+            ),
+            (
+                "connect n3",
+                "fault: connect, target: n3",
+                Fault::Node {
+                    action: NodeFault::Connect,
+                },
+                n("n3"),
+            ),
+            (
+                "isolate n1",
+                "fault: isolate, target: n1",
+                Fault::Isolate {
+                    direction: Direction::Both,
+                },
+                n("n1"),
+            ),
+            (
+                "isolate n1 --direction in",
+                "fault: isolate, target: n1, direction: in",
+                Fault::Isolate {
+                    direction: Direction::In,
+                },
+                n("n1"),
+            ),
+            (
+                "loss leader 30%",
+                "fault: loss, target: leader, amount: 30%",
+                Fault::Link {
+                    link: Link::parse("loss", "30%", None).unwrap(),
+                },
+                Some(Target::Leader),
+            ),
+            (
+                "bandwidth n1 1mbit",
+                "fault: bandwidth, target: n1, amount: 1mbit",
+                Fault::Link {
+                    link: Link::parse("bandwidth", "1mbit", None).unwrap(),
+                },
+                n("n1"),
+            ),
+            (
+                "delay n1 100ms --jitter 20ms",
+                "fault: delay, target: n1, amount: 100ms, jitter: 20ms",
+                Fault::Link {
+                    link: Link::parse("delay", "100ms", Some("20ms")).unwrap(),
+                },
+                n("n1"),
+            ),
+            (
+                "partition etcd n1 n2,n3",
+                "fault: partition, groups: [[n1], [n2, n3]]",
+                Fault::Partition {
+                    groups: vec![vec!["n1".into()], vec!["n2".into(), "n3".into()]],
+                    direction: Direction::Both,
+                },
+                None,
+            ),
+            (
+                "partition n1 n2 --direction out",
+                "fault: partition, groups: [[n1], [n2]], direction: out",
+                Fault::Partition {
+                    groups: vec![vec!["n1".into()], vec!["n2".into()]],
+                    direction: Direction::Out,
+                },
+                None,
+            ),
+            (
+                "partition --shape ring --seed 11",
+                "fault: partition, shape: ring, seed: 11",
+                Fault::Shaped {
+                    shape: Shape::Ring,
+                    seed: Some(11),
+                },
+                None,
+            ),
+            ("heal", "fault: heal", Fault::Heal, None),
+        ];
+        let mut kinds = std::collections::BTreeSet::new();
+        for (line, step, fault, target) in cases {
+            let r = cli(line);
+            assert_eq!(
+                (&r.fault, &r.target),
+                (&fault, &target),
+                "perseus fault {line}"
+            );
+            assert_eq!(yaml(step), (fault.clone(), target), "{step}");
+            kinds.insert(fault.name());
+            // Every fault knows its undo, and an undo has none.
+            if let Some(undo) = fault.undo() {
+                assert_eq!(undo.undo(), None, "{fault:?}");
+            }
+        }
+        assert_eq!(
+            kinds.len(),
+            NodeFault::ALL.len() + 6,
+            "every node fault, isolate, the three links, partition and heal: {kinds:?}"
+        );
+        assert_eq!(cli("kill etcd n1").system.as_deref(), Some("etcd"));
+        assert_eq!(cli("partition etcd n1 n2").system.as_deref(), Some("etcd"));
+    }
+
+    #[test]
+    fn a_bad_request_is_one_line_before_any_lab_is_opened() {
+        let bad = |words: &str| {
+            let line =
+                Line::try_parse_from(std::iter::once("fault").chain(words.split(' '))).unwrap();
+            format!("{:#}", line.fault.request(&[]).unwrap_err())
+        };
+        assert!(
+            bad("loss n1 300%").contains("300%"),
+            "{}",
+            bad("loss n1 300%")
+        );
+        assert!(bad("kill node3").contains("'node3' is not a target"));
+        assert!(bad("partition --shape ring n1").contains("takes no groups"));
+        assert!(bad("isolate n1 --direction sideways").contains("sideways"));
+    }
 }

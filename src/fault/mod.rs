@@ -10,6 +10,11 @@
 //! | loss / bandwidth / delay | a degraded link between the node and its peers ([`link`]): iptables `statistic`, `htb` with `u32` filters, `netem` |
 //! | disconnect / connect | Docker network disconnect / connect at the node's fixed address |
 //! | heal | flush every rule Perseus added and reconnect every disconnected node |
+//!
+//! A fault is one typed value, [`Fault`] (Jepsen's nemesis operation), whatever gives it: the
+//! command line and a scenario step build the same values, and [`inject`] carries out every one
+//! on the nodes its target resolved to ([`resolve`]). Each fault knows its own undo
+//! ([`Fault::undo`]); [`restore`] undoes whatever is in force.
 
 pub mod link;
 pub mod net;
@@ -34,7 +39,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 
-/// A fault that acts on one node.
+/// What a fault does to each node it aims at, beyond its network (isolation and degraded links
+/// are [`Fault::Isolate`] and [`Fault::Link`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeFault {
@@ -48,8 +54,6 @@ pub enum NodeFault {
     Pause,
     /// Thaw them.
     Resume,
-    /// Cut the node from its peers; clients still reach it.
-    Isolate,
     /// Take the node off the lab network entirely.
     Disconnect,
     /// Put it back, at its own address.
@@ -58,13 +62,12 @@ pub enum NodeFault {
 
 impl NodeFault {
     /// Every node fault, for help texts and parsing.
-    pub const ALL: [NodeFault; 8] = [
+    pub const ALL: [NodeFault; 7] = [
         NodeFault::Kill,
         NodeFault::Stop,
         NodeFault::Start,
         NodeFault::Pause,
         NodeFault::Resume,
-        NodeFault::Isolate,
         NodeFault::Disconnect,
         NodeFault::Connect,
     ];
@@ -77,7 +80,6 @@ impl NodeFault {
             NodeFault::Start => "start",
             NodeFault::Pause => "pause",
             NodeFault::Resume => "resume",
-            NodeFault::Isolate => "isolate",
             NodeFault::Disconnect => "disconnect",
             NodeFault::Connect => "connect",
         }
@@ -87,6 +89,118 @@ impl NodeFault {
 impl fmt::Display for NodeFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// One fault, typed: what a `perseus fault` command and a scenario step both describe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Kill, stop, start, pause, resume, disconnect or connect each node it aims at.
+    Node {
+        /// Which.
+        action: NodeFault,
+    },
+    /// Cut each node it aims at from its peers, in `direction`; clients still reach it.
+    Isolate {
+        /// Which packets are dropped, as the node sees them.
+        direction: Direction,
+    },
+    /// Degrade the links between each node it aims at and its peers.
+    Link {
+        /// How.
+        link: Link,
+    },
+    /// Groups of nodes (resolved names) that cannot reach each other; nodes no group names
+    /// form one more group.
+    Partition {
+        /// The groups.
+        groups: Vec<Vec<String>>,
+        /// Both ways, or one way about the first group.
+        direction: Direction,
+    },
+    /// A partition in one of Jepsen's shapes, its random choices drawn from `seed` (a random
+    /// one, named in the event, when `None`).
+    Shaped {
+        /// The shape.
+        shape: Shape,
+        /// The seed.
+        seed: Option<u64>,
+    },
+    /// Undo every network fault.
+    Heal,
+}
+
+impl Fault {
+    /// The fault's name as typed (`kill`, `isolate`, `loss`, `partition`, `heal`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Node { action } => action.name(),
+            Fault::Isolate { .. } => "isolate",
+            Fault::Link { link } => link.name(),
+            Fault::Partition { .. } | Fault::Shaped { .. } => "partition",
+            Fault::Heal => "heal",
+        }
+    }
+
+    /// Whether it acts on the nodes a target names (as opposed to the whole lab).
+    pub fn aimed(&self) -> bool {
+        matches!(
+            self,
+            Fault::Node { .. } | Fault::Isolate { .. } | Fault::Link { .. }
+        )
+    }
+
+    /// The fault that undoes this one on the same nodes: start after kill or stop, resume after
+    /// pause, connect after disconnect, heal after every network fault; `None` for a fault that
+    /// is itself an undo.
+    pub fn undo(&self) -> Option<Fault> {
+        let node = |action| Some(Fault::Node { action });
+        match self {
+            Fault::Node {
+                action: NodeFault::Kill | NodeFault::Stop,
+            } => node(NodeFault::Start),
+            Fault::Node {
+                action: NodeFault::Pause,
+            } => node(NodeFault::Resume),
+            Fault::Node {
+                action: NodeFault::Disconnect,
+            } => node(NodeFault::Connect),
+            Fault::Isolate { .. }
+            | Fault::Link { .. }
+            | Fault::Partition { .. }
+            | Fault::Shaped { .. } => Some(Fault::Heal),
+            Fault::Node {
+                action: NodeFault::Start | NodeFault::Resume | NodeFault::Connect,
+            }
+            | Fault::Heal => None,
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Isolate { direction } if *direction != Direction::Both => {
+                write!(f, "isolate ({})", direction.name())
+            }
+            Fault::Link { link } => write!(f, "{link}"),
+            Fault::Partition { groups, direction } => {
+                let shown: Vec<String> = groups.iter().map(|g| g.join(",")).collect();
+                write!(f, "partition {}", shown.join(" "))?;
+                if *direction != Direction::Both {
+                    write!(f, " ({})", direction.name())?;
+                }
+                Ok(())
+            }
+            Fault::Shaped { shape, seed } => {
+                write!(f, "partition {shape}")?;
+                if let Some(seed) = seed {
+                    write!(f, " (seed {seed})")?;
+                }
+                Ok(())
+            }
+            other => f.write_str(other.name()),
+        }
     }
 }
 
@@ -152,6 +266,9 @@ pub struct FaultEvent {
     pub nodes: Vec<String>,
     /// What was done, for humans.
     pub detail: String,
+    /// For a fault aimed at nodes: what was done on each, in the order of `nodes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
     /// Time it took effect.
     #[serde(skip)]
     pub time: SystemTime,
@@ -177,8 +294,23 @@ impl FaultEvent {
             target: target.map(|t| t.to_string()),
             nodes,
             detail,
+            details: Vec::new(),
             time,
         }
+    }
+
+    /// What was done, each node's part named (`n1: SIGKILL ...; n2: SIGKILL ...`) for a fault
+    /// aimed at nodes; `detail` for one on the whole lab.
+    pub fn detail_by_node(&self) -> String {
+        if self.details.is_empty() {
+            return self.detail.clone();
+        }
+        self.nodes
+            .iter()
+            .zip(&self.details)
+            .map(|(n, d)| format!("{n}: {d}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// One line: `2026-11-21T01:52:03.123Z kill n2 (leader): SIGKILL perseus-etcd-n2`.
@@ -250,27 +382,76 @@ fn pick_from<T>(items: &[T], pick: u64) -> Option<&T> {
     (!items.is_empty()).then(|| &items[(pick % items.len() as u64) as usize])
 }
 
-/// Resolve `target` and inject `fault` on that node.
+/// Carry out `fault`: on each of `nodes` (a target already resolved, [`resolve`]) for a fault
+/// aimed at nodes, all at once; on the whole lab for a partition or heal (`nodes` unused). The
+/// event names `target` as given, the nodes, what was done on each, and when it took effect (for
+/// a start or a connect: when the engine said so, before the node's network faults are made
+/// again).
+///
+/// Errors: [`Error::BadInput`] for an aimed fault with no node, or a partition whose groups do
+/// not split the lab; [`Error::UnknownNode`]; [`Error::KernelMissing`] for a degraded link the
+/// kernel cannot make (nothing changed); [`Error::Helper`] or a Docker error when the fault
+/// cannot be put in place (what was done on other nodes stays done).
 pub async fn inject(
     docker: &Docker,
     lab: &Lab,
-    fault: NodeFault,
-    target: &Target,
+    fault: &Fault,
+    target: Option<&Target>,
+    nodes: &[String],
 ) -> Result<FaultEvent> {
-    let node = resolve(lab, target, rand::random()).await?;
-    let applied = apply(docker, lab, fault, &node).await?;
-    Ok(FaultEvent::at(
-        applied.at,
-        fault.name(),
-        Some(target),
-        vec![node],
-        applied.detail,
-    ))
+    match fault {
+        Fault::Heal => heal(docker, lab).await,
+        Fault::Partition { groups, direction } => partition(docker, lab, groups, *direction).await,
+        Fault::Shaped { shape, seed } => partition_shape(docker, lab, *shape, *seed).await,
+        aimed => {
+            if nodes.is_empty() {
+                return Err(Error::BadInput(format!(
+                    "{} needs a node to act on: give a target (n1, leader, follower, random)",
+                    aimed.name()
+                )));
+            }
+            let results = futures_util::future::join_all(nodes.iter().map(|n| async move {
+                match aimed {
+                    Fault::Node { action } => apply(docker, lab, *action, n).await,
+                    Fault::Isolate { direction } => {
+                        isolate(docker, lab, n, *direction).await.map(Applied::now)
+                    }
+                    Fault::Link { link } => degrade(docker, lab, n, *link).await.map(Applied::now),
+                    _ => unreachable!("the lab-wide faults are matched above"),
+                }
+            }))
+            .await;
+            let mut details = Vec::new();
+            let mut at: Option<SystemTime> = None;
+            for r in results {
+                let applied = r?;
+                at = Some(at.map_or(applied.at, |t| t.max(applied.at)));
+                details.push(applied.detail);
+            }
+            let mut ev = FaultEvent::at(
+                at.unwrap_or_else(SystemTime::now),
+                aimed.name(),
+                target,
+                nodes.to_vec(),
+                details.join("; "),
+            );
+            if nodes.len() > 1 {
+                ev.detail = nodes
+                    .iter()
+                    .zip(&details)
+                    .map(|(n, d)| format!("{n}: {d}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+            }
+            ev.details = details;
+            Ok(ev)
+        }
+    }
 }
 
 /// What [`apply`] did, and when it took effect.
 #[derive(Debug, Clone)]
-pub struct Applied {
+struct Applied {
     /// What was done, for humans.
     pub detail: String,
     /// When the fault took effect: as soon as the engine said the action was done, before the
@@ -279,9 +460,18 @@ pub struct Applied {
     pub at: SystemTime,
 }
 
+impl Applied {
+    fn now(detail: String) -> Applied {
+        Applied {
+            detail,
+            at: SystemTime::now(),
+        }
+    }
+}
+
 /// Inject `fault` on the named node (already resolved); returns what was done and when it took
 /// effect.
-pub async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> Result<Applied> {
+async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> Result<Applied> {
     let n = lab.node(node)?.clone();
     let docker = lab.engine(docker, &n);
     let mut at = None;
@@ -378,7 +568,6 @@ async fn apply_to(
                 n.containers.join(" ")
             ))
         }
-        NodeFault::Isolate => isolate(docker, lab, node, Direction::Both).await,
         NodeFault::Disconnect => {
             docker
                 .disconnect_network(
@@ -428,12 +617,7 @@ async fn apply_to(
 /// host still reach it. Returns what was done.
 ///
 /// Errors: [`Error::UnknownNode`]; [`Error::Helper`] when the rules cannot be added.
-pub async fn isolate(
-    docker: &Docker,
-    lab: &Lab,
-    node: &str,
-    direction: Direction,
-) -> Result<String> {
+async fn isolate(docker: &Docker, lab: &Lab, node: &str, direction: Direction) -> Result<String> {
     let peers: Vec<String> = lab
         .nodes
         .iter()
@@ -457,7 +641,7 @@ pub async fn isolate(
 /// Degrade the named node's links to every other node ([`link`]). Returns what was done.
 ///
 /// Errors: [`Error::KernelMissing`] when the kernel lacks what the fault needs (nothing changed).
-pub async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Result<String> {
+async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Result<String> {
     let peers: Vec<String> = lab
         .nodes
         .iter()
@@ -472,44 +656,6 @@ pub async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Resu
     Ok(format!(
         "{link} {how} {} in {node}'s namespace; clients still reach it unhindered",
         peers.join(",")
-    ))
-}
-
-/// Resolve `target` and degrade that node's links ([`degrade`]).
-///
-/// Errors: those of [`resolve`] and [`degrade`].
-pub async fn inject_link(
-    docker: &Docker,
-    lab: &Lab,
-    target: &Target,
-    link: Link,
-) -> Result<FaultEvent> {
-    let node = resolve(lab, target, rand::random()).await?;
-    let detail = degrade(docker, lab, &node, link).await?;
-    Ok(FaultEvent::new(
-        link.name(),
-        Some(target),
-        vec![node],
-        detail,
-    ))
-}
-
-/// Resolve `target` and isolate that node in `direction` ([`isolate`]).
-///
-/// Errors: those of [`resolve`] and [`isolate`].
-pub async fn inject_isolate(
-    docker: &Docker,
-    lab: &Lab,
-    target: &Target,
-    direction: Direction,
-) -> Result<FaultEvent> {
-    let node = resolve(lab, target, rand::random()).await?;
-    let detail = isolate(docker, lab, &node, direction).await?;
-    Ok(FaultEvent::new(
-        NodeFault::Isolate.name(),
-        Some(target),
-        vec![node],
-        detail,
     ))
 }
 
@@ -561,7 +707,7 @@ pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<boo
 /// still hear them); `Out`, the other groups hear nothing from it (it still hears them). Other
 /// groups keep reaching each other. Errors: [`Error::BadInput`] when a node is named twice or
 /// fewer than two groups result.
-pub async fn partition(
+async fn partition(
     docker: &Docker,
     lab: &Lab,
     groups: &[Vec<String>],
@@ -644,7 +790,7 @@ pub async fn partition(
 /// Errors: [`Error::BadInput`] for a lab too small for the shape, or for the `leader` shape on a
 /// leaderless system; [`Error::NoLeader`] for it when no leader answers; [`Error::Helper`] when
 /// the rules cannot be added.
-pub async fn partition_shape(
+async fn partition_shape(
     docker: &Docker,
     lab: &Lab,
     shape: Shape,
@@ -681,7 +827,7 @@ pub async fn partition_shape(
 /// every node that is off the lab network.
 ///
 /// Errors: the first Docker or helper failure.
-pub async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
+async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
     let done = undo_network_faults(docker, lab).await?;
     let detail = if done.is_empty() {
         "no network fault was in force".to_string()

@@ -1,6 +1,6 @@
 //! Jepsen's partition shapes by name (jepsen.nemesis: `partition-random-halves`,
 //! `partition-majorities-ring`, `bridge`, and a partition that puts the leader on the minority
-//! side): which nodes each node is cut from. Pure logic; [`super::partition_shape`] applies it.
+//! side): which nodes each node is cut from. Pure logic; [`super::inject`] applies it (`Fault::Shaped`).
 //!
 //! Random choices come from a seeded generator, so a run with the same seed and the same nodes
 //! cuts the same pairs.

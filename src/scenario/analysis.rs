@@ -393,12 +393,9 @@ pub fn takes_down(fault: FaultKind) -> bool {
     matches!(
         fault,
         FaultKind::Node(
-            NodeFault::Kill
-                | NodeFault::Stop
-                | NodeFault::Pause
-                | NodeFault::Isolate
-                | NodeFault::Disconnect
-        ) | FaultKind::Partition
+            NodeFault::Kill | NodeFault::Stop | NodeFault::Pause | NodeFault::Disconnect
+        ) | FaultKind::Isolate
+            | FaultKind::Partition
     )
 }
 

@@ -69,7 +69,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fault::link::{Link, LinkKind};
-use crate::fault::{Direction, NodeFault, Shape, Target};
+use crate::fault::{Direction, Fault, NodeFault, Shape, Target};
 use crate::lab::Home;
 use crate::systems::Leadership;
 
@@ -148,8 +148,10 @@ fn default_warmup() -> Duration {
 /// Which fault a step injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
-    /// A fault on nodes (kill, stop, start, pause, resume, isolate, disconnect, connect).
+    /// A fault on nodes (kill, stop, start, pause, resume, disconnect, connect).
     Node(NodeFault),
+    /// Cut nodes from their peers (with a `direction`).
+    Isolate,
     /// A degraded link between nodes and their peers (loss, bandwidth, delay).
     Link(LinkKind),
     /// Groups of nodes that cannot reach each other.
@@ -163,6 +165,7 @@ impl FaultKind {
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Node(f) => f.name(),
+            FaultKind::Isolate => "isolate",
             FaultKind::Link(l) => l.name(),
             FaultKind::Partition => "partition",
             FaultKind::Heal => "heal",
@@ -193,6 +196,7 @@ impl FromStr for FaultKind {
         match s {
             "partition" => Ok(FaultKind::Partition),
             "heal" => Ok(FaultKind::Heal),
+            "isolate" => Ok(FaultKind::Isolate),
             _ if LinkKind::ALL.iter().any(|l| l.name() == s) => Ok(FaultKind::Link(
                 *LinkKind::ALL.iter().find(|l| l.name() == s).expect("found"),
             )),
@@ -202,7 +206,7 @@ impl FromStr for FaultKind {
                 .map(|f| FaultKind::Node(*f))
                 .ok_or_else(|| {
                     format!(
-                        "unknown fault '{s}': use one of {}, loss, bandwidth, delay, partition, heal",
+                        "unknown fault '{s}': use one of {}, isolate, loss, bandwidth, delay, partition, heal",
                         NodeFault::ALL.map(|f| f.name()).join(", ")
                     )
                 }),
@@ -355,7 +359,7 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<Vec<Aim>>>,
     /// Which way an isolate or partition cuts (`in`, `out`, `both`; default both): see
-    /// [`crate::fault::Direction`] and [`crate::fault::partition`].
+    /// [`crate::fault::Direction`] and [`crate::fault::Fault::Partition`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
     /// A partition by Jepsen's shape name instead of groups (`halves`, `ring`, `bridge`,
@@ -383,6 +387,37 @@ impl Step {
             }
             _ => None,
         }
+    }
+
+    /// The fault this step injects, as [`crate::fault::inject`] takes it: `groups` are its
+    /// partition groups resolved to node names, `seed` the seed of a shaped partition (its own,
+    /// moved on by the repeat, or a draw from the run's).
+    ///
+    /// Errors: a link step whose amount does not parse (validation refuses it first).
+    pub fn fault(
+        &self,
+        groups: Vec<Vec<String>>,
+        seed: Option<u64>,
+    ) -> std::result::Result<Fault, String> {
+        Ok(match self.fault {
+            FaultKind::Node(action) => Fault::Node { action },
+            FaultKind::Isolate => Fault::Isolate {
+                direction: self.direction.unwrap_or_default(),
+            },
+            FaultKind::Link(k) => Fault::Link {
+                link: self
+                    .link()
+                    .ok_or_else(|| format!("step {} has no valid amount", k.name()))?,
+            },
+            FaultKind::Partition => match self.shape {
+                Some(shape) => Fault::Shaped { shape, seed },
+                None => Fault::Partition {
+                    groups,
+                    direction: self.direction.unwrap_or_default(),
+                },
+            },
+            FaultKind::Heal => Fault::Heal,
+        })
     }
 }
 
@@ -963,10 +998,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
             }
         }
         if step.direction.is_some()
-            && !matches!(
-                step.fault,
-                FaultKind::Node(NodeFault::Isolate) | FaultKind::Partition
-            )
+            && !matches!(step.fault, FaultKind::Isolate | FaultKind::Partition)
         {
             return at(
                 &p("direction"),
@@ -1036,7 +1068,7 @@ fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
             }
         }
         match step.fault {
-            FaultKind::Node(_) | FaultKind::Link(_) => {
+            FaultKind::Node(_) | FaultKind::Isolate | FaultKind::Link(_) => {
                 let f = step.fault;
                 if step.groups.is_some() {
                     return at(

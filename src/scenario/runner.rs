@@ -23,10 +23,10 @@ use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use super::analysis;
-use super::{Aim, Aims, FaultKind, FiringDraw, Scenario, ScenarioFile};
+use super::{Aim, Aims, FiringDraw, Scenario, ScenarioFile};
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
-use crate::fault::{self, NodeFault};
+use crate::fault;
 use crate::history::HistoryWriter;
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
 use crate::load::summary::Summary;
@@ -715,8 +715,9 @@ async fn resolve(
     }
 }
 
-/// Apply one firing of a step (its `repeat`, random choices from `rng`); the nodes it acted on
-/// and what was done.
+/// Apply one firing of a step (its `repeat`, random choices from `rng`): its aims resolved to
+/// nodes, the step made a [`fault::Fault`] and injected. Returns the nodes it acted on and what
+/// was done (each node's part named).
 async fn fire(
     docker: &Docker,
     lab: &Lab,
@@ -725,71 +726,42 @@ async fn fire(
     rng: &mut FiringDraw,
     fired: &[FiredStep],
 ) -> Result<(Vec<String>, String)> {
-    match step.fault {
-        FaultKind::Heal => {
-            let ev = fault::heal(docker, lab).await?;
-            Ok((ev.nodes, ev.detail))
-        }
-        FaultKind::Partition if step.shape.is_some() => {
-            let shape = step.shape.expect("a shape");
-            // A step's own seed, moved on by the repeat, or a draw from the run's seed.
-            let seed = match step.seed {
-                Some(own) => own.wrapping_add(u64::from(repeat)),
-                None => rng.next_u64(),
-            };
-            let ev = fault::partition_shape(docker, lab, shape, Some(seed)).await?;
-            Ok((ev.nodes, ev.detail))
-        }
-        FaultKind::Partition => {
-            let mut groups = Vec::new();
-            for g in step.groups.iter().flatten() {
-                let mut nodes = Vec::new();
-                for a in g {
-                    for n in resolve(lab, a, rng, fired).await? {
-                        if !nodes.contains(&n) {
-                            nodes.push(n);
-                        }
-                    }
-                }
-                groups.push(nodes);
-            }
-            let ev =
-                fault::partition(docker, lab, &groups, step.direction.unwrap_or_default()).await?;
-            Ok((ev.nodes, ev.detail))
-        }
-        FaultKind::Node(_) | FaultKind::Link(_) => {
-            let aims: Vec<&Aim> = step.target.as_ref().map(Aims::list).unwrap_or_default();
-            let mut nodes: Vec<String> = Vec::new();
-            for a in aims {
-                for n in resolve(lab, a, rng, fired).await? {
-                    if !nodes.contains(&n) {
-                        nodes.push(n);
-                    }
+    // The nodes of a list of aims, each once, in order.
+    async fn nodes_of(
+        lab: &Lab,
+        aims: &[&Aim],
+        rng: &mut FiringDraw,
+        fired: &[FiredStep],
+    ) -> Result<Vec<String>> {
+        let mut nodes: Vec<String> = Vec::new();
+        for a in aims {
+            for n in resolve(lab, a, rng, fired).await? {
+                if !nodes.contains(&n) {
+                    nodes.push(n);
                 }
             }
-            let results = futures_util::future::join_all(nodes.iter().map(|n| async move {
-                match (step.fault, step.direction) {
-                    (FaultKind::Link(k), _) => {
-                        let link = step.link().ok_or_else(|| {
-                            Error::BadInput(format!("step {} has no valid amount", k.name()))
-                        })?;
-                        fault::degrade(docker, lab, n, link).await
-                    }
-                    (FaultKind::Node(NodeFault::Isolate), Some(d)) => {
-                        fault::isolate(docker, lab, n, d).await
-                    }
-                    (FaultKind::Node(f), _) => {
-                        fault::apply(docker, lab, f, n).await.map(|a| a.detail)
-                    }
-                    _ => unreachable!("node and link steps only"),
-                }
-            }))
-            .await;
-            let mut details = Vec::new();
-            for (n, r) in nodes.iter().zip(results) {
-                details.push(format!("{n}: {}", r?));
-            }
-            Ok((nodes, details.join("; ")))
         }
+        Ok(nodes)
     }
+    let mut groups = Vec::new();
+    for g in step.groups.iter().flatten() {
+        let aims: Vec<&Aim> = g.iter().collect();
+        groups.push(nodes_of(lab, &aims, rng, fired).await?);
+    }
+    // A shaped partition's own seed, moved on by the repeat, or a draw from the run's seed.
+    let seed = match (step.shape, step.seed) {
+        (None, _) => None,
+        (Some(_), Some(own)) => Some(own.wrapping_add(u64::from(repeat))),
+        (Some(_), None) => Some(rng.next_u64()),
+    };
+    let f = step.fault(groups, seed).map_err(Error::BadInput)?;
+    let nodes = if f.aimed() {
+        let aims: Vec<&Aim> = step.target.as_ref().map(Aims::list).unwrap_or_default();
+        nodes_of(lab, &aims, rng, fired).await?
+    } else {
+        Vec::new()
+    };
+    let ev = fault::inject(docker, lab, &f, None, &nodes).await?;
+    let detail = ev.detail_by_node();
+    Ok((ev.nodes, detail))
 }

@@ -424,12 +424,12 @@ pub fn scenario(
     let target = exp.target(leaderless);
     let (fault, restore, names) = match exp {
         Experiment::CrashedLeader => (
-            NodeFault::Kill,
+            FaultKind::Node(NodeFault::Kill),
             FaultKind::Node(NodeFault::Start),
             ("crash", "restart"),
         ),
         Experiment::IsolatedLeader | Experiment::IsolatedFollower => {
-            (NodeFault::Isolate, FaultKind::Heal, ("cut", "mend"))
+            (FaultKind::Isolate, FaultKind::Heal, ("cut", "mend"))
         }
     };
     let step = |name: &str, at: Duration, fault: FaultKind, target: Option<Aims>| Step {
@@ -470,12 +470,7 @@ pub fn scenario(
             warmup: Duration::from_secs(60),
         },
         steps: vec![
-            step(
-                names.0,
-                before,
-                FaultKind::Node(fault),
-                Some(Aims::One(Aim::Target(target))),
-            ),
+            step(names.0, before, fault, Some(Aims::One(Aim::Target(target)))),
             step(
                 names.1,
                 before + hold,
