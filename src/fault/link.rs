@@ -21,6 +21,11 @@ use std::time::Duration;
 /// The exit code of a script that found a kernel module missing (its output names it).
 pub const MISSING: i64 = 3;
 
+/// The shell script that makes sure the `PERSEUS` chain exists and is jumped to.
+pub(crate) const CHAIN_SETUP: &str = "iptables -w -N PERSEUS 2>/dev/null || true; \
+iptables -w -C INPUT -j PERSEUS 2>/dev/null || iptables -w -I INPUT 1 -j PERSEUS; \
+iptables -w -C OUTPUT -j PERSEUS 2>/dev/null || iptables -w -I OUTPUT 1 -j PERSEUS; ";
+
 /// Which link fault, before its amount is known (a scenario step's `fault`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkKind {
@@ -126,7 +131,7 @@ impl Link {
                 // The first rule is the probe: a rule the kernel cannot match is not added, so
                 // nothing changes when the statistic match is missing (the chain and its jumps
                 // alone drop nothing).
-                s.push_str(super::net::CHAIN_SETUP);
+                s.push_str(CHAIN_SETUP);
                 for (i, ip) in peers.iter().enumerate() {
                     for flag in ["-s", "-d"] {
                         let rule = format!(

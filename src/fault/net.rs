@@ -23,14 +23,10 @@ use std::time::Duration;
 
 use bollard::Docker;
 
+use super::link::CHAIN_SETUP;
 use crate::error::{Error, Result};
 use crate::lab::helper::{self, Ensured};
 use crate::lab::Lab;
-
-/// The shell script that makes sure the `PERSEUS` chain exists and is jumped to.
-pub(crate) const CHAIN_SETUP: &str = "iptables -w -N PERSEUS 2>/dev/null || true; \
-iptables -w -C INPUT -j PERSEUS 2>/dev/null || iptables -w -I INPUT 1 -j PERSEUS; \
-iptables -w -C OUTPUT -j PERSEUS 2>/dev/null || iptables -w -I OUTPUT 1 -j PERSEUS; ";
 
 /// Which packets a cut drops, as the node whose namespace holds the rules sees them (Chaos Mesh's
 /// NetworkChaos `direction`: `to`, `from`, `both`).
