@@ -41,83 +41,10 @@
 //! register), keys as strings or integers.
 
 pub mod edn;
+mod op;
 mod read;
 mod writer;
 
+pub use op::{counter, Evidence, Op, Type, Value, TRUNCATED_MARK};
 pub use read::{read, read_text, Completion, Operation, Parsed};
 pub use writer::{History, HistoryReport, HistoryWriter, DEFAULT_MAX_BYTES};
-
-/// A register value as histories hold it (Jepsen's integers).
-pub type Value = i64;
-
-/// The start of the comment line that ends a history cut at its size cap:
-/// `; perseus: history cut at ...`.
-pub const TRUNCATED_MARK: &str = "; perseus: history cut";
-
-/// An operation's (or its completion's) type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Type {
-    /// Invoked.
-    Invoke,
-    /// Acknowledged.
-    Ok,
-    /// Definitely did not happen.
-    Fail,
-    /// Unknown: it may take effect at any later time, or never.
-    Info,
-}
-
-impl Type {
-    /// `:invoke`, `:ok`, `:fail`, `:info`.
-    pub fn edn(self) -> &'static str {
-        match self {
-            Type::Invoke => ":invoke",
-            Type::Ok => ":ok",
-            Type::Fail => ":fail",
-            Type::Info => ":info",
-        }
-    }
-}
-
-/// What an operation does to a register, with its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// A read, and what it returned (`None`: not known, as on an invocation; Knossos accepts a
-    /// read of `nil` from any state).
-    Read(Option<Value>),
-    /// An unconditional write (Perseus writes none; foreign histories may).
-    Write(Value),
-    /// A compare-and-set `[old new]`: writes `new` if the register holds `old`.
-    Cas(Value, Value),
-}
-
-impl Op {
-    /// `:read`, `:write`, `:cas`.
-    pub fn f(self) -> &'static str {
-        match self {
-            Op::Read(_) => ":read",
-            Op::Write(_) => ":write",
-            Op::Cas(..) => ":cas",
-        }
-    }
-
-    /// `read 3`, `read nil`, `write 4`, `cas [3 4]`.
-    pub fn describe(self) -> String {
-        match self {
-            Op::Read(Some(v)) => format!("read {v}"),
-            Op::Read(None) => "read nil".to_string(),
-            Op::Write(v) => format!("write {v}"),
-            Op::Cas(a, b) => format!("cas [{a} {b}]"),
-        }
-    }
-}
-
-/// What a completion rests on, as the database numbered it: `:revision` (what a read returned)
-/// or `:seq` (where a write was acknowledged), with the number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Evidence {
-    /// The EDN key, without the colon: `revision` or `seq`.
-    pub name: &'static str,
-    /// The database's number.
-    pub value: u64,
-}

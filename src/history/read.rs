@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::edn::{Edn, Reader};
-use super::{Op, Type, TRUNCATED_MARK};
+use super::op::{Op, Type, TRUNCATED_MARK};
 use crate::error::{Error, Result};
 
 /// How an operation ended.

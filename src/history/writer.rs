@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Evidence, Op, Type, TRUNCATED_MARK};
+use super::op::{Evidence, Op, Type, TRUNCATED_MARK};
 use crate::error::{Error, Result};
 
 /// The default size cap of a history file, in bytes (256 MiB: about 25 s of the loop at its
@@ -275,8 +275,8 @@ fn format_line(out: &mut String, index: u64, l: &Line) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{read_text, Completion};
     use super::*;
+    use crate::history::{read_text, Completion};
 
     fn line(ty: Type, op: Op, process: u64, error: Option<&str>) -> String {
         let mut s = String::new();

@@ -1,13 +1,12 @@
-//! The end of a run, once its faults are undone: every key read again until two reads agree
-//! ([`final_reads`]), the history closed and checked again from the file ([`conclude`]).
+//! The final reads of a run, once its faults are undone: every key read again until two reads
+//! agree ([`final_reads`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::summary::{FinalRead, Summary};
-use super::{value, DynDriver};
 use crate::driver::{Driver, Endpoint};
-use crate::history::{History, Op, Type};
+use crate::history::{counter, History, Op, Type};
 
 /// The bound of each final read's connect and read, at least (`perseus load` and `perseus run`
 /// take the larger of it and the run's `op-timeout`): long enough for a node that has just come
@@ -82,7 +81,7 @@ pub async fn final_reads<D: Driver>(
                 match got {
                     Ok((v, evidence)) => {
                         if let Some(h) = history {
-                            let op = Op::Read(Some(value(v.unwrap_or(0))));
+                            let op = Op::Read(Some(counter(v.unwrap_or(0))));
                             h.record_with(&key, process, Type::Ok, op, None, evidence);
                         }
                         reads.push(v);
@@ -122,46 +121,4 @@ pub async fn final_reads<D: Driver>(
     });
     let results = futures_util::future::join_all(reads).await;
     summary.set_finals(results, origin.elapsed().as_secs_f64());
-}
-
-/// The time the run's own check of its history may take (the keys not decided by then are
-/// unverified).
-pub const HISTORY_CHECK_TIME: Duration = Duration::from_secs(120);
-
-/// The end of a run, once its faults are undone: the final reads of every key
-/// ([`final_reads`]), the history closed, and, when there is one, the history checked again
-/// from the file by [`crate::checker`] and set beside the loop's own verdicts
-/// ([`Summary::set_history_check`]: a key it cannot decide is unverified, a disagreement is
-/// named). `timeout` bounds each final read.
-///
-/// Errors: [`crate::Error::Io`] when the history could not be written or read back; the
-/// summary then has everything else.
-pub async fn conclude(
-    driver: &dyn DynDriver,
-    endpoints: &[Endpoint],
-    summary: &mut Summary,
-    timeout: Duration,
-    history: Option<crate::history::HistoryWriter>,
-    origin: Instant,
-) -> crate::Result<()> {
-    let h = history.as_ref().map(crate::history::HistoryWriter::history);
-    driver
-        .final_reads(endpoints, summary, timeout, h.as_ref(), origin)
-        .await;
-    drop(h);
-    let Some(w) = history else {
-        return Ok(());
-    };
-    let report = w.finish().await?;
-    let path = report.path.clone();
-    summary.history = Some(report);
-    let opts = crate::checker::Options {
-        time_limit: HISTORY_CHECK_TIME,
-        ..crate::checker::Options::default()
-    };
-    let checked = tokio::task::spawn_blocking(move || crate::checker::check(&path, &opts))
-        .await
-        .map_err(crate::Error::blocking("checking the history"))??;
-    summary.set_history_check(&checked);
-    Ok(())
 }

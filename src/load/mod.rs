@@ -38,12 +38,12 @@ use futures_util::future::{BoxFuture, LocalBoxFuture};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Driver, DriverError, Endpoint, Written};
-use crate::history::{History, Op, Type};
+use crate::history::{counter, History, Op, Type};
 use check::Outcome;
 use measure::MICROS;
 use summary::{ConnReport, Summary};
 
-pub use end::{conclude, final_reads, FINAL_READS_MAX, FINAL_READ_TIMEOUT, HISTORY_CHECK_TIME};
+pub use end::{final_reads, FINAL_READS_MAX, FINAL_READ_TIMEOUT};
 
 /// Pause after a failed iteration before the next one, so that a node refusing connections does not
 /// turn the loop into a busy spin. Small against the 0.1 s resolution the windows promise.
@@ -434,6 +434,48 @@ async fn join(tasks: Vec<tokio::task::JoinHandle<ConnReport>>) -> Vec<ConnReport
     reports
 }
 
+/// The time the run's own check of its history may take (the keys not decided by then are
+/// unverified).
+pub const HISTORY_CHECK_TIME: Duration = Duration::from_secs(120);
+
+/// The end of a run, once its faults are undone: the final reads of every key
+/// ([`final_reads`]), the history closed, and, when there is one, the history checked again
+/// from the file by [`crate::checker`] and set beside the loop's own verdicts
+/// ([`Summary::set_history_check`]: a key it cannot decide is unverified, a disagreement is
+/// named). `timeout` bounds each final read.
+///
+/// Errors: [`crate::Error::Io`] when the history could not be written or read back; the
+/// summary then has everything else.
+pub async fn conclude(
+    driver: &dyn DynDriver,
+    endpoints: &[Endpoint],
+    summary: &mut Summary,
+    timeout: Duration,
+    history: Option<crate::history::HistoryWriter>,
+    origin: Instant,
+) -> crate::Result<()> {
+    let h = history.as_ref().map(crate::history::HistoryWriter::history);
+    driver
+        .final_reads(endpoints, summary, timeout, h.as_ref(), origin)
+        .await;
+    drop(h);
+    let Some(w) = history else {
+        return Ok(());
+    };
+    let report = w.finish().await?;
+    let path = report.path.clone();
+    summary.history = Some(report);
+    let opts = crate::checker::Options {
+        time_limit: HISTORY_CHECK_TIME,
+        ..crate::checker::Options::default()
+    };
+    let checked = tokio::task::spawn_blocking(move || crate::checker::check(&path, &opts))
+        .await
+        .map_err(crate::Error::blocking("checking the history"))??;
+    summary.set_history_check(&checked);
+    Ok(())
+}
+
 /// One connection's loop. Returns its bookkeeping when the run stops.
 #[allow(clippy::too_many_arguments)]
 async fn connection<D: Driver>(
@@ -527,11 +569,6 @@ async fn connection<D: Driver>(
     report
 }
 
-/// A counter as a history value (the counters stay far below `i64::MAX`).
-fn value(v: u64) -> crate::history::Value {
-    crate::history::Value::try_from(v).unwrap_or(crate::history::Value::MAX)
-}
-
 /// The operation a connection has sent and not yet seen answered.
 #[derive(Debug, Clone, Copy)]
 enum InFlight {
@@ -589,7 +626,7 @@ async fn iterate<D: Driver>(
         Ok(Ok(v)) => {
             if let Some(h) = history {
                 // A missing key is the register's initial value, 0.
-                let op = Op::Read(Some(value(v.unwrap_or(0))));
+                let op = Op::Read(Some(counter(v.unwrap_or(0))));
                 h.record_with(key, process, Type::Ok, op, None, driver.evidence(c));
             }
             v
@@ -612,7 +649,7 @@ async fn iterate<D: Driver>(
     let next = read + 1;
     // Every write is a compare-and-set from the value read: a key's first write (an
     // insert-if-absent) is `[0 1]`.
-    let op = Op::Cas(value(read), value(next));
+    let op = Op::Cas(counter(read), counter(next));
     if let Some(h) = history {
         h.record(key, process, Type::Invoke, op, None);
     }
