@@ -29,7 +29,7 @@ use bollard::Docker;
 
 use super::create::Made;
 use super::images::HELPER_IMAGE;
-use super::Lab;
+use super::model::Lab;
 use crate::docker::{self, NODE_LABEL, ROLE_LABEL};
 use crate::error::{Error, Result};
 

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bollard::Docker;
 
-use super::Lab;
+use super::model::Lab;
 use crate::docker;
 use crate::driver::Endpoint;
 use crate::systems::{LogLine, System};

@@ -138,7 +138,7 @@ impl Entry {
     /// An entry stamped now.
     pub fn now(what: What, t_s: Option<f64>) -> Entry {
         Entry {
-            at: super::now_rfc3339(),
+            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             what,
             t_s,
         }
