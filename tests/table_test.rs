@@ -146,13 +146,20 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
         ("etcd", "perseus/etcd:3.4"),
         "{table}"
     );
+    // Both outages end by themselves, before the restart or the heal 9 s after the fault (no `≥`):
+    // etcd elects a new leader without the old one. How long that takes is etcd's and the
+    // machine's: 1.5-3.8 s here, but an isolated leader's successor once needed 8.4 s in CI on a
+    // loaded two-core machine, so the bound is the hold, not a guess at etcd's election time.
     for cell in &cells[2..4] {
+        assert!(
+            !cell.starts_with("≥ "),
+            "etcd did not recover before the restart or heal: {cell:?} in {table}"
+        );
         let secs: f64 = cell
-            .trim_start_matches("≥ ")
             .trim_end_matches(" s")
             .parse()
             .unwrap_or_else(|_| panic!("a window in seconds: {cell:?} in {table}"));
-        assert!(secs > 0.1 && secs < 8.0, "{table}");
+        assert!(secs > 0.1 && secs < 9.0, "{table}");
     }
     assert!(table.contains("| etcd | leader | "), "{table}");
     assert!(table.contains("| etcd | follower | "), "{table}");
