@@ -22,7 +22,9 @@
 //! run, [`final_reads`] reads every key again until two reads agree and checks it ([`summary`]), and
 //! [`conclude`] checks the history again from the file ([`crate::checker`]).
 
+mod buckets;
 pub mod check;
+mod connection;
 mod end;
 pub mod latency;
 pub mod measure;
@@ -30,7 +32,6 @@ pub mod serving;
 pub mod summary;
 pub mod timeline;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,16 +39,15 @@ use futures_util::future::{BoxFuture, LocalBoxFuture};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Driver, DriverError, Endpoint, Written};
-use crate::history::{counter, History, Op, Type};
-use check::Outcome;
+use crate::history::History;
+use buckets::Buckets;
+use connection::Connection;
 use measure::MICROS;
 use summary::{ConnReport, Summary};
 
+pub use buckets::Second;
+pub use connection::RETRY_PAUSE;
 pub use end::{final_reads, FINAL_READS_MAX, FINAL_READ_TIMEOUT};
-
-/// Pause after a failed iteration before the next one, so that a node refusing connections does not
-/// turn the loop into a busy spin. Small against the 0.1 s resolution the windows promise.
-pub const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// Grace after each second's end before its line is printed, so that iterations acknowledged just
 /// before the boundary are counted in it.
@@ -76,74 +76,12 @@ pub struct LoadOptions {
     pub history: Option<History>,
 }
 
-/// One second of the run, as printed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Second {
-    /// 1-based second number (second `s` covers `[s-1, s)` since the start).
-    pub sec: u64,
-    /// Successful iterations per node, in node order.
-    pub counts: Vec<u64>,
-    /// Failed iterations per node, in node order.
-    pub errors: Vec<u64>,
-    /// False for the last, cut-short second of an interrupted run.
-    pub complete: bool,
-}
-
 /// A run id that sorts by time: `r<unix seconds>-<4 hex digits>`.
 pub fn new_run_id() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     format!("r{}-{:04x}", now.as_secs(), rand::random::<u16>())
-}
-
-/// Per-node, per-second counters shared by the connections and the printer, and the latency of
-/// the successful iterations.
-struct Buckets {
-    ok: Vec<Vec<AtomicU32>>,
-    err: Vec<Vec<AtomicU32>>,
-    latency: latency::Latencies,
-    /// The successes' stamps.
-    recorder: timeline::Recorder,
-}
-
-impl Buckets {
-    fn new(nodes: usize, seconds: usize, end_us: u64) -> Buckets {
-        let mk = || {
-            (0..nodes)
-                .map(|_| (0..seconds).map(|_| AtomicU32::new(0)).collect())
-                .collect()
-        };
-        Buckets {
-            ok: mk(),
-            err: mk(),
-            latency: latency::Latencies::new(nodes),
-            recorder: timeline::Recorder::new(nodes, end_us),
-        }
-    }
-    fn add(v: &[Vec<AtomicU32>], node: usize, t_us: u64) {
-        if let Some(b) = v[node].get((t_us / MICROS) as usize) {
-            b.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    fn second(&self, sec: u64, complete: bool) -> Second {
-        let idx = (sec - 1) as usize;
-        let read = |v: &Vec<Vec<AtomicU32>>| {
-            v.iter()
-                .map(|n| {
-                    n.get(idx)
-                        .map(|c| c.load(Ordering::Relaxed) as u64)
-                        .unwrap_or(0)
-                })
-                .collect()
-        };
-        Second {
-            sec,
-            counts: read(&self.ok),
-            errors: read(&self.err),
-            complete,
-        }
-    }
 }
 
 /// A load driver whose type is chosen at run time (a system's, from its definition): the loop,
@@ -294,19 +232,16 @@ pub async fn run<D: Driver>(
                 D::CONDITIONAL,
                 (node_idx * per_node + conn) as u64,
             );
-            let (driver, ep, op_timeout, buckets, conns_stop, history) = (
+            let connection = Connection::new(
                 driver.clone(),
                 ep.clone(),
+                report,
                 opts.op_timeout,
-                buckets.clone(),
-                conns_stop.clone(),
+                start,
                 opts.history.clone(),
             );
-            let fut = move || {
-                connection(
-                    driver, ep, report, op_timeout, start, buckets, conns_stop, history,
-                )
-            };
+            let (buckets, conns_stop) = (buckets.clone(), conns_stop.clone());
+            let fut = move || connection.run(buckets, conns_stop);
             tasks.push(threads.spawn(fut, tasks.len()));
         }
     }
@@ -474,223 +409,6 @@ pub async fn conclude(
         .map_err(crate::Error::blocking("checking the history"))??;
     summary.set_history_check(&checked);
     Ok(())
-}
-
-/// One connection's loop. Returns its bookkeeping when the run stops.
-#[allow(clippy::too_many_arguments)]
-async fn connection<D: Driver>(
-    driver: Arc<D>,
-    endpoint: Endpoint,
-    mut report: ConnReport,
-    op_timeout: Duration,
-    start: Instant,
-    buckets: Arc<Buckets>,
-    stop: CancellationToken,
-    history: Option<History>,
-) -> ConnReport {
-    let node_idx = report.node_idx;
-    let key: Arc<str> = Arc::from(report.check.key.as_str());
-    let mut conn: Option<D::Conn> = None;
-    let mut in_flight = InFlight::None;
-    let now_us = || start.elapsed().as_micros() as u64;
-    // One wait for the stop, made once and polled by every iteration: it resolves at once if the
-    // stop came before this task began, and making it per iteration would register and drop a
-    // waiter on the channel twice per iteration, on the loop's hot path.
-    let stopped = stop.cancelled();
-    tokio::pin!(stopped);
-    loop {
-        let began = now_us();
-        let iteration = iterate(
-            &*driver,
-            &endpoint,
-            &key,
-            op_timeout,
-            &mut conn,
-            &mut report,
-            &mut in_flight,
-            history.as_ref(),
-            now_us,
-        );
-        let outcome = tokio::select! {
-            r = iteration => Some(r),
-            _ = &mut stopped => None,
-        };
-        let Some(ok) = outcome else {
-            // Stopped mid-iteration: a read has no effect and is over; a write already sent may
-            // be applied without its ack reaching us, so its outcome is unknown.
-            let h = history.as_ref();
-            match std::mem::replace(&mut in_flight, InFlight::None) {
-                InFlight::None => {}
-                InFlight::Read => {
-                    record(h, &key, report.process, Type::Fail, Op::Read(None), || {
-                        "the run stopped before the answer".into()
-                    })
-                }
-                InFlight::Write(op, value) => {
-                    record(h, &key, report.process, Type::Info, op, || {
-                        "the run stopped before the answer".into()
-                    });
-                    report.check.written(value, Outcome::Info);
-                    report.ambiguous += 1;
-                    if let Some(h) = h {
-                        report.process = h.new_process();
-                    }
-                }
-            }
-            break;
-        };
-        if ok {
-            // As the summary counts: the successes within the run, not the one acknowledged
-            // after its end.
-            match buckets.recorder.success(node_idx, now_us) {
-                Some(t) => {
-                    report.iterations += 1;
-                    Buckets::add(&buckets.ok, node_idx, t);
-                    buckets.latency.record(node_idx, t, t.saturating_sub(began));
-                }
-                None => Buckets::add(&buckets.ok, node_idx, now_us()),
-            }
-        } else {
-            if let Some(c) = conn.take() {
-                driver.discard(c);
-            }
-            report.errors += 1;
-            Buckets::add(&buckets.err, node_idx, now_us());
-            tokio::select! {
-                _ = tokio::time::sleep(RETRY_PAUSE) => {}
-                _ = &mut stopped => break,
-            }
-        }
-    }
-    if let Some(c) = conn.take() {
-        driver.discard(c);
-    }
-    report.check.stop();
-    report
-}
-
-/// The operation a connection has sent and not yet seen answered.
-#[derive(Debug, Clone, Copy)]
-enum InFlight {
-    None,
-    Read,
-    /// The write and the value it writes.
-    Write(Op, u64),
-}
-
-/// Record a history line when there is a history; `error` is only formatted then.
-fn record(
-    history: Option<&History>,
-    key: &Arc<str>,
-    process: u64,
-    ty: Type,
-    op: Op,
-    error: impl FnOnce() -> String,
-) {
-    if let Some(h) = history {
-        let error = matches!(ty, Type::Fail | Type::Info).then(error);
-        h.record(key, process, ty, op, error);
-    }
-}
-
-/// One iteration: read (missing = 0) and check it, write the value plus one by compare-and-set on
-/// what was read, check how the write ended. True when the write was acknowledged.
-#[allow(clippy::too_many_arguments)]
-async fn iterate<D: Driver>(
-    driver: &D,
-    endpoint: &Endpoint,
-    key: &Arc<str>,
-    op_timeout: Duration,
-    conn: &mut Option<D::Conn>,
-    report: &mut ConnReport,
-    in_flight: &mut InFlight,
-    history: Option<&History>,
-    now_us: impl Fn() -> u64,
-) -> bool {
-    use tokio::time::timeout;
-    if conn.is_none() {
-        match timeout(op_timeout, driver.connect(endpoint, op_timeout)).await {
-            Ok(Ok(c)) => *conn = Some(c),
-            _ => return false,
-        }
-    }
-    let Some(c) = conn.as_mut() else { return false };
-    let process = report.process;
-    if let Some(h) = history {
-        h.record(key, process, Type::Invoke, Op::Read(None), None);
-    }
-    *in_flight = InFlight::Read;
-    let read = timeout(op_timeout, driver.read(c, key)).await;
-    *in_flight = InFlight::None;
-    let got = match read {
-        Ok(Ok(v)) => {
-            if let Some(h) = history {
-                // A missing key is the register's initial value, 0.
-                let op = Op::Read(Some(counter(v.unwrap_or(0))));
-                h.record_with(key, process, Type::Ok, op, None, driver.evidence(c));
-            }
-            v
-        }
-        // A read changes nothing: whatever stopped it, it did not happen.
-        Ok(Err(e)) => {
-            record(history, key, process, Type::Fail, Op::Read(None), || {
-                e.to_string()
-            });
-            return false;
-        }
-        Err(_) => {
-            record(history, key, process, Type::Fail, Op::Read(None), || {
-                format!("no answer within {op_timeout:?}")
-            });
-            return false;
-        }
-    };
-    let read = report.check.read(got, measure::secs(now_us()));
-    let next = read + 1;
-    // Every write is a compare-and-set from the value read: a key's first write (an
-    // insert-if-absent) is `[0 1]`.
-    let op = Op::Cas(counter(read), counter(next));
-    if let Some(h) = history {
-        h.record(key, process, Type::Invoke, op, None);
-    }
-    *in_flight = InFlight::Write(op, next);
-    let written = timeout(op_timeout, driver.write(c, key, got, next)).await;
-    *in_flight = InFlight::None;
-    let (outcome, ty, why) = match written {
-        Ok(Ok(Written::Applied)) => (Outcome::Ok, Type::Ok, None),
-        Ok(Ok(Written::Refused)) => (
-            Outcome::Refused,
-            Type::Fail,
-            Some("refused: the key held something else".to_string()),
-        ),
-        Ok(Err(e)) if e.definite() => (Outcome::Fail, Type::Fail, Some(e.to_string())),
-        Ok(Err(e)) => (Outcome::Info, Type::Info, Some(e.to_string())),
-        Err(_) => (
-            Outcome::Info,
-            Type::Info,
-            Some(format!("no answer within {op_timeout:?}")),
-        ),
-    };
-    if let Some(h) = history {
-        let evidence = (ty == Type::Ok).then(|| driver.evidence(c)).flatten();
-        h.record_with(key, process, ty, op, why, evidence);
-    }
-    report.check.written(next, outcome);
-    match outcome {
-        Outcome::Ok => true,
-        Outcome::Refused | Outcome::Fail => {
-            report.failed += 1;
-            false
-        }
-        Outcome::Info => {
-            report.ambiguous += 1;
-            // Jepsen's rule: a process whose operation crashed never invokes again.
-            if let Some(h) = history {
-                report.process = h.new_process();
-            }
-            false
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,263 @@
+//! One connection of the loop: it owns its key, opens a connection to its node when it has none,
+//! and iterates (read, missing = 0, compare-and-set the value plus one) until the run stops,
+//! counting into the run's buckets, checking every read and write with its key check and writing
+//! every operation to the history when there is one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::buckets::Buckets;
+use super::check::Outcome;
+use super::measure;
+use super::summary::ConnReport;
+use crate::driver::{Driver, Endpoint, Written};
+use crate::history::{counter, History, Op, Type};
+
+/// Pause after a failed iteration before the next one, so that a node refusing connections does not
+/// turn the loop into a busy spin. Small against the 0.1 s resolution the windows promise.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// The operation a connection has sent and not yet seen answered.
+#[derive(Debug, Clone, Copy)]
+enum InFlight {
+    None,
+    Read,
+    /// The write and the value it writes.
+    Write(Op, u64),
+}
+
+/// One connection's loop and what it carries between iterations: the driver's connection while
+/// it is open, the operation in flight, and its report (key check, counts, Jepsen process).
+pub(super) struct Connection<D: Driver> {
+    driver: Arc<D>,
+    endpoint: Endpoint,
+    key: Arc<str>,
+    /// Deadline of each connect, read and write.
+    op_timeout: Duration,
+    /// Second 0 of the run.
+    start: Instant,
+    history: Option<History>,
+    conn: Option<D::Conn>,
+    in_flight: InFlight,
+    report: ConnReport,
+}
+
+impl<D: Driver> Connection<D> {
+    /// A connection for `report`'s key on `endpoint`; nothing is opened until [`Self::run`].
+    pub(super) fn new(
+        driver: Arc<D>,
+        endpoint: Endpoint,
+        report: ConnReport,
+        op_timeout: Duration,
+        start: Instant,
+        history: Option<History>,
+    ) -> Self {
+        Connection {
+            driver,
+            endpoint,
+            key: Arc::from(report.check.key.as_str()),
+            op_timeout,
+            start,
+            history,
+            conn: None,
+            in_flight: InFlight::None,
+            report,
+        }
+    }
+
+    /// µs since the start of the run.
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    /// Iterate until `stop`, counting into `buckets`. Returns the bookkeeping.
+    pub(super) async fn run(
+        mut self,
+        buckets: Arc<Buckets>,
+        stop: CancellationToken,
+    ) -> ConnReport {
+        let node_idx = self.report.node_idx;
+        // One wait for the stop, made once and polled by every iteration: it resolves at once if
+        // the stop came before this task began, and making it per iteration would register and
+        // drop a waiter on the channel twice per iteration, on the loop's hot path.
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
+        loop {
+            let began = self.now_us();
+            let outcome = tokio::select! {
+                r = self.iterate() => Some(r),
+                _ = &mut stopped => None,
+            };
+            let Some(ok) = outcome else {
+                self.abandon();
+                break;
+            };
+            if ok {
+                // As the summary counts: the successes within the run, not the one acknowledged
+                // after its end.
+                let start = self.start;
+                match buckets
+                    .recorder
+                    .success(node_idx, || start.elapsed().as_micros() as u64)
+                {
+                    Some(t) => {
+                        self.report.iterations += 1;
+                        buckets.ok(node_idx, t);
+                        buckets.latency.record(node_idx, t, t.saturating_sub(began));
+                    }
+                    None => buckets.ok(node_idx, self.now_us()),
+                }
+            } else {
+                if let Some(c) = self.conn.take() {
+                    self.driver.discard(c);
+                }
+                self.report.errors += 1;
+                buckets.err(node_idx, self.now_us());
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                    _ = &mut stopped => break,
+                }
+            }
+        }
+        if let Some(c) = self.conn.take() {
+            self.driver.discard(c);
+        }
+        self.report.check.stop();
+        self.report
+    }
+
+    /// Stopped mid-iteration: a read has no effect and is over; a write already sent may be
+    /// applied without its ack reaching us, so its outcome is unknown.
+    fn abandon(&mut self) {
+        let h = self.history.as_ref();
+        let (key, process) = (&self.key, self.report.process);
+        match std::mem::replace(&mut self.in_flight, InFlight::None) {
+            InFlight::None => {}
+            InFlight::Read => record(h, key, process, Type::Fail, Op::Read(None), || {
+                "the run stopped before the answer".into()
+            }),
+            InFlight::Write(op, value) => {
+                record(h, key, process, Type::Info, op, || {
+                    "the run stopped before the answer".into()
+                });
+                self.report.check.written(value, Outcome::Info);
+                self.report.ambiguous += 1;
+                if let Some(h) = h {
+                    self.report.process = h.new_process();
+                }
+            }
+        }
+    }
+
+    /// One iteration: read (missing = 0) and check it, write the value plus one by
+    /// compare-and-set on what was read, check how the write ended. True when the write was
+    /// acknowledged.
+    async fn iterate(&mut self) -> bool {
+        use tokio::time::timeout;
+        let op_timeout = self.op_timeout;
+        if self.conn.is_none() {
+            match timeout(op_timeout, self.driver.connect(&self.endpoint, op_timeout)).await {
+                Ok(Ok(c)) => self.conn = Some(c),
+                _ => return false,
+            }
+        }
+        let (driver, key, history) = (&*self.driver, &self.key, self.history.as_ref());
+        let Some(c) = self.conn.as_mut() else {
+            return false;
+        };
+        let process = self.report.process;
+        if let Some(h) = history {
+            h.record(key, process, Type::Invoke, Op::Read(None), None);
+        }
+        self.in_flight = InFlight::Read;
+        let read = timeout(op_timeout, driver.read(c, key)).await;
+        self.in_flight = InFlight::None;
+        let got = match read {
+            Ok(Ok(v)) => {
+                if let Some(h) = history {
+                    // A missing key is the register's initial value, 0.
+                    let op = Op::Read(Some(counter(v.unwrap_or(0))));
+                    h.record_with(key, process, Type::Ok, op, None, driver.evidence(c));
+                }
+                v
+            }
+            // A read changes nothing: whatever stopped it, it did not happen.
+            Ok(Err(e)) => {
+                record(history, key, process, Type::Fail, Op::Read(None), || {
+                    e.to_string()
+                });
+                return false;
+            }
+            Err(_) => {
+                record(history, key, process, Type::Fail, Op::Read(None), || {
+                    format!("no answer within {op_timeout:?}")
+                });
+                return false;
+            }
+        };
+        let now = self.start.elapsed().as_micros() as u64;
+        let read = self.report.check.read(got, measure::secs(now));
+        let next = read + 1;
+        // Every write is a compare-and-set from the value read: a key's first write (an
+        // insert-if-absent) is `[0 1]`.
+        let op = Op::Cas(counter(read), counter(next));
+        if let Some(h) = history {
+            h.record(key, process, Type::Invoke, op, None);
+        }
+        self.in_flight = InFlight::Write(op, next);
+        let written = timeout(op_timeout, driver.write(c, key, got, next)).await;
+        self.in_flight = InFlight::None;
+        let (outcome, ty, why) = match written {
+            Ok(Ok(Written::Applied)) => (Outcome::Ok, Type::Ok, None),
+            Ok(Ok(Written::Refused)) => (
+                Outcome::Refused,
+                Type::Fail,
+                Some("refused: the key held something else".to_string()),
+            ),
+            Ok(Err(e)) if e.definite() => (Outcome::Fail, Type::Fail, Some(e.to_string())),
+            Ok(Err(e)) => (Outcome::Info, Type::Info, Some(e.to_string())),
+            Err(_) => (
+                Outcome::Info,
+                Type::Info,
+                Some(format!("no answer within {op_timeout:?}")),
+            ),
+        };
+        if let Some(h) = history {
+            let evidence = (ty == Type::Ok).then(|| driver.evidence(c)).flatten();
+            h.record_with(key, process, ty, op, why, evidence);
+        }
+        self.report.check.written(next, outcome);
+        match outcome {
+            Outcome::Ok => true,
+            Outcome::Refused | Outcome::Fail => {
+                self.report.failed += 1;
+                false
+            }
+            Outcome::Info => {
+                self.report.ambiguous += 1;
+                // Jepsen's rule: a process whose operation crashed never invokes again.
+                if let Some(h) = history {
+                    self.report.process = h.new_process();
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Record a history line when there is a history; `error` is only formatted then.
+fn record(
+    history: Option<&History>,
+    key: &Arc<str>,
+    process: u64,
+    ty: Type,
+    op: Op,
+    error: impl FnOnce() -> String,
+) {
+    if let Some(h) = history {
+        let error = matches!(ty, Type::Fail | Type::Info).then(error);
+        h.record(key, process, ty, op, error);
+    }
+}
