@@ -4,7 +4,8 @@
 //! runs against every node and counts successful read-increment-write iterations per second ([`load`]);
 //! faults are injected on nodes ([`fault`]); the systems the lab knows (drivers, readiness, leader
 //! lookup) live in [`systems`]; experiments written as YAML timelines run through [`scenario`], and
-//! their run folders (report, plot, JUnit) are made by [`report`]. Every operation goes into a
+//! their run folders (report, plot, JUnit) are made by [`report`]; `perseus table`'s campaign
+//! (the seeds' summary tables, measured) is [`table`]. Every operation goes into a
 //! history in Jepsen's format ([`history`]) that [`checker`] judges again from the file alone. The CLI in `main.rs` is a thin
 //! layer over these modules.
 #![deny(missing_docs)]
@@ -22,6 +23,7 @@ pub mod report;
 pub mod scenario;
 pub mod status;
 pub mod systems;
+pub mod table;
 pub mod units;
 
 pub use error::{Error, Result};

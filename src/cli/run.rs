@@ -83,7 +83,7 @@ pub(super) struct DemoTimes {
 /// again, measure, report, lab down), with the window it cost printed at the end.
 pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     use perseus::scenario::runner::{self, RunOptions};
-    use perseus::scenario::table::{self, Experiment};
+    use perseus::table::{self, Experiment};
     let home = Home::locate()?;
     home.check_system(&args.system)?;
     let t = &args.load;
@@ -101,10 +101,9 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         .into());
     }
     let def = home.definition(&args.system, None)?;
-    let leaderless = !def.system.has_leader();
     let mut scenario = table::scenario(
         &args.system,
-        leaderless,
+        def.system.leadership(),
         Experiment::CrashedLeader,
         t.kill_at,
         t.start_at - t.kill_at,

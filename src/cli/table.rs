@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use perseus::lab::Home;
-use perseus::scenario::table::{self, Progress, Selection, TableOptions};
+use perseus::table::{self, Progress, Selection, TableOptions};
 use perseus::Error;
 
 use super::run::{RunView, RUN_STOPPING};

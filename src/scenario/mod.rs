@@ -57,7 +57,6 @@
 pub mod analysis;
 pub mod locate;
 pub mod runner;
-pub mod table;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -22,47 +22,26 @@
 //! node was restored (or the load ended) is shown as a lower bound, `≥`. The table is written as `table.md` and
 //! `table.json` into its own folder, which also holds every run's folder.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bollard::Docker;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::runner::{self, RunOptions};
-use super::{Aim, Aims, Expect, FaultKind, LoadSpec, Scenario, ScenarioFile, Step};
 use crate::error::{Error, Result};
-use crate::fault::{NodeFault, Target};
 use crate::lab::{self, Home, UpOptions};
-use crate::load::summary::Safety;
-use crate::report::{Event, Outcome, RunRecord, Sink};
+use crate::report::{Event, Sink};
+use crate::scenario::runner::{self, RunOptions};
+use crate::scenario::ScenarioFile;
+use crate::systems::Leadership;
 
-/// How the table's runs are timed, and where they go.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TableOptions {
-    /// Runs per experiment (at least 1).
-    pub repeat: usize,
-    /// Load before the fault.
-    #[serde(with = "crate::units::duration")]
-    pub before: Duration,
-    /// From the fault to the restart or heal.
-    #[serde(with = "crate::units::duration")]
-    pub hold: Duration,
-    /// Load after the restart or heal.
-    #[serde(with = "crate::units::duration")]
-    pub after: Duration,
-    /// Where the table's folder goes (`runs/`).
-    #[serde(skip, default)]
-    pub runs_dir: PathBuf,
-}
+mod cell;
+mod experiment;
+mod markdown;
 
-impl TableOptions {
-    /// How long one run's measured load lasts.
-    pub fn load(&self) -> Duration {
-        self.before + self.hold + self.after
-    }
-}
+pub use cell::{Cell, Row, RunRef, Series, Table};
+pub use experiment::{scenario, Experiment, TableOptions};
+pub use markdown::{markdown, render};
 
 /// What one run costs beyond its measured load, measured on the 2-core machine the README
 /// names: the warm-up, the leader lookup, the final reads, restoring, and writing the run folder.
@@ -70,335 +49,6 @@ pub const RUN_OVERHEAD: Duration = Duration::from_secs(6);
 
 /// What bringing a system's lab up and down costs, once per system (images already built).
 pub const LAB_OVERHEAD: Duration = Duration::from_secs(20);
-
-/// The experiments of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Experiment {
-    /// SIGKILL the leader; start it after `hold`.
-    CrashedLeader,
-    /// Isolate the leader; heal after `hold`.
-    IsolatedLeader,
-    /// Isolate a node that is not the leader; heal after `hold`.
-    IsolatedFollower,
-}
-
-impl Experiment {
-    /// `crashed-leader`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Experiment::CrashedLeader => "crashed-leader",
-            Experiment::IsolatedLeader => "isolated-leader",
-            Experiment::IsolatedFollower => "isolated-follower",
-        }
-    }
-
-    /// `crashed leader`: the column's heading.
-    pub fn title(self) -> &'static str {
-        match self {
-            Experiment::CrashedLeader => "crashed leader",
-            Experiment::IsolatedLeader => "isolated leader",
-            Experiment::IsolatedFollower => "isolated follower",
-        }
-    }
-
-    /// The experiments a system gets: all three, or on a leaderless system the crash and the
-    /// isolation of n1.
-    pub fn for_system(leaderless: bool) -> &'static [Experiment] {
-        if leaderless {
-            &[Experiment::CrashedLeader, Experiment::IsolatedLeader]
-        } else {
-            &[
-                Experiment::CrashedLeader,
-                Experiment::IsolatedLeader,
-                Experiment::IsolatedFollower,
-            ]
-        }
-    }
-
-    /// What the fault hits: the leader, a follower, or n1 on a leaderless system.
-    pub fn target(self, leaderless: bool) -> Target {
-        match (self, leaderless) {
-            (_, true) => Target::Node("n1".into()),
-            (Experiment::IsolatedFollower, false) => Target::Follower,
-            _ => Target::Leader,
-        }
-    }
-}
-
-/// One measure over the runs of an experiment: a value per completed run (seconds), and whether
-/// it is only a lower bound (it lasted until the node was restored, or the load ended).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Series {
-    /// One per completed run.
-    pub values_s: Vec<f64>,
-    /// Per run: the value is a lower bound.
-    pub at_least: Vec<bool>,
-}
-
-impl Series {
-    /// Add a run's value.
-    pub fn push(&mut self, value_s: f64, at_least: bool) {
-        self.values_s.push(value_s);
-        self.at_least.push(at_least);
-    }
-
-    /// The median (mean of the middle two for an even count); `None` without a value.
-    pub fn median(&self) -> Option<f64> {
-        let mut v = self.values_s.clone();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(|a, b| a.total_cmp(b));
-        let m = v.len() / 2;
-        Some(if v.len() % 2 == 1 {
-            v[m]
-        } else {
-            (v[m - 1] + v[m]) / 2.0
-        })
-    }
-
-    /// `1.25 s (1.03–1.97 s)` with `decimals` decimals, `≥ 15.00 s` when any run's value is a
-    /// lower bound, `-` without a value.
-    pub fn render(&self, decimals: usize) -> String {
-        let Some(med) = self.median() else {
-            return "-".into();
-        };
-        let bound = if self.at_least.iter().any(|b| *b) {
-            "≥ "
-        } else {
-            ""
-        };
-        let (lo, hi) = self
-            .values_s
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), &w| (lo.min(w), hi.max(w)));
-        if self.values_s.len() > 1 && hi > lo {
-            format!("{bound}{med:.decimals$} s ({lo:.decimals$}–{hi:.decimals$} s)")
-        } else {
-            format!("{bound}{med:.decimals$} s")
-        }
-    }
-}
-
-/// One run of an experiment: its folder, relative to the table's folder, and how it ended.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunRef {
-    /// `20261130-133045-etcd-table-crashed-leader`.
-    pub folder: String,
-    /// `passed`, `failed` (an expectation did not hold: it completed), `error`, `interrupted`.
-    pub outcome: Outcome,
-}
-
-/// One experiment on one system, over its runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Cell {
-    /// Which experiment.
-    pub experiment: Experiment,
-    /// What its fault hit: `leader`, `follower`, or `n1` on a leaderless system.
-    pub target: String,
-    /// Every run, in order: its folder (relative to the table's folder) and how it ended. The
-    /// series hold one value per completed run (`passed` or `failed`), in the same order.
-    pub runs: Vec<RunRef>,
-    /// Runs that did not complete (a step failed, the warm-up failed, the runner failed), with why.
-    pub failed: Vec<String>,
-    /// The 2017 measure: the cluster-wide unavailability window the fault caused.
-    pub window: Series,
-    /// While the node was down or cut: no node served.
-    pub downtime: Series,
-    /// While the node was down or cut: fewer than a majority served.
-    pub partial_downtime: Series,
-    /// From the fault until a majority served steadily.
-    pub disturbance: Series,
-    /// After the restart or heal: no node served.
-    pub recovery_downtime: Series,
-    /// After the restart or heal: fewer than a majority served.
-    pub recovery_partial_downtime: Series,
-    /// From the restart or heal until every node served steadily.
-    pub recovery: Series,
-    /// The anomalies of all its runs, final reads included.
-    pub anomalies: Safety,
-    /// Keys without a verdict (no final read settled, or the history check could not decide
-    /// them), over all its runs.
-    pub unverified_keys: u64,
-    /// Keys of the runs' histories that no order explains, over all its runs.
-    pub not_linearizable: usize,
-}
-
-impl Cell {
-    /// An experiment with no run yet.
-    pub fn new(experiment: Experiment, leaderless: bool) -> Cell {
-        let target = match experiment.target(leaderless) {
-            Target::Node(n) => n,
-            Target::Follower => "follower".into(),
-            _ => "leader".into(),
-        };
-        Cell {
-            experiment,
-            target,
-            runs: Vec::new(),
-            failed: Vec::new(),
-            window: Series::default(),
-            downtime: Series::default(),
-            partial_downtime: Series::default(),
-            disturbance: Series::default(),
-            recovery_downtime: Series::default(),
-            recovery_partial_downtime: Series::default(),
-            recovery: Series::default(),
-            anomalies: Safety::default(),
-            unverified_keys: 0,
-            not_linearizable: 0,
-        }
-    }
-
-    /// Add what a run of this experiment found: the fault is its first step, the restart or
-    /// heal its second. A run that did not complete counts as failed, with why; one stopped by
-    /// Ctrl-C only keeps its folder (the table says it was interrupted).
-    pub fn add(&mut self, rec: &RunRecord, folder: String) {
-        self.runs.push(RunRef {
-            folder,
-            outcome: rec.outcome,
-        });
-        if rec.outcome == Outcome::Interrupted {
-            return;
-        }
-        let completed = matches!(rec.outcome, Outcome::Passed | Outcome::Failed);
-        let (Some(fault), Some(restore), Some(step), true) = (
-            rec.effects.first(),
-            rec.effects.get(1),
-            rec.steps.get(1),
-            completed,
-        ) else {
-            self.failed.push(
-                rec.error
-                    .clone()
-                    .unwrap_or_else(|| rec.outcome.word().to_string()),
-            );
-            return;
-        };
-        let w = &fault.cluster;
-        self.window
-            .push(w.length_s, w.open || w.end_s >= step.fired_s);
-        if let Some(s) = fault.serving {
-            self.downtime.push(s.none_s, false);
-            self.partial_downtime.push(s.minority_s, false);
-            self.disturbance.push(
-                s.majority_steady_s.unwrap_or(s.steady_not_before_s()),
-                s.majority_steady_s.is_none(),
-            );
-        }
-        if let Some(s) = restore.serving {
-            self.recovery_downtime.push(s.none_s, false);
-            self.recovery_partial_downtime.push(s.minority_s, false);
-            self.recovery.push(
-                s.all_steady_s.unwrap_or(s.steady_not_before_s()),
-                s.all_steady_s.is_none(),
-            );
-        }
-        if let Some(load) = &rec.load {
-            self.anomalies.add(&load.safety);
-            self.unverified_keys += match &load.final_reads {
-                Some(_) => load.unverified_keys,
-                None => load.keys.len() as u64,
-            };
-            self.not_linearizable += load
-                .history_check
-                .as_ref()
-                .map_or(0, |c| c.not_linearizable);
-        }
-    }
-
-    /// The loss cell: `0`, or the anomalies by kind (`12: 12 lost writes`), the keys the
-    /// history check finds not linearizable, and the unverified keys; `-` when no run completed.
-    pub fn render_anomalies(&self) -> String {
-        if self.window.values_s.is_empty() {
-            return "-".into();
-        }
-        let a = &self.anomalies;
-        let mut s = a.total().to_string();
-        let kinds: Vec<String> = [
-            (a.lost_writes, "lost writes"),
-            (a.stale_reads, "stale reads"),
-            (a.reverted_reads, "reverted reads"),
-            (a.impossible_reads, "impossible reads"),
-        ]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-        if !kinds.is_empty() {
-            let _ = write!(s, ": {}", kinds.join(", "));
-        }
-        if self.not_linearizable > 0 {
-            let _ = write!(s, "; {} keys not linearizable", self.not_linearizable);
-        }
-        if self.unverified_keys > 0 {
-            let _ = write!(s, " ({} keys unverified)", self.unverified_keys);
-        }
-        s
-    }
-
-    /// `, 1 run failed` when runs did not complete.
-    fn failures(&self) -> String {
-        match self.failed.len() {
-            0 => String::new(),
-            1 => ", 1 run failed".into(),
-            n => format!(", {n} runs failed"),
-        }
-    }
-}
-
-/// One system: its experiments.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Row {
-    /// The system (`etcd`).
-    pub system: String,
-    /// Its name for people (`etcd`, `CockroachDB`).
-    pub title: String,
-    /// It has no leader: the faults hit n1.
-    pub leaderless: bool,
-    /// The images its lab ran (`perseus/etcd:3.4`).
-    pub images: Vec<String>,
-    /// Why its lab could not be brought up, when it could not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// One per experiment, in [`Experiment::for_system`] order.
-    pub cells: Vec<Cell>,
-}
-
-impl Row {
-    /// The cell of `exp`, if the system has that experiment.
-    pub fn cell(&self, exp: Experiment) -> Option<&Cell> {
-        self.cells.iter().find(|c| c.experiment == exp)
-    }
-}
-
-/// A measured table: `table.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Table {
-    /// Wall-clock start (RFC 3339, ms).
-    pub started: String,
-    /// Its folder: `table.md`, `table.json` and every run's folder.
-    pub folder: PathBuf,
-    /// The timings.
-    pub options: TableOptions,
-    /// One per system, in the order asked.
-    pub rows: Vec<Row>,
-    /// Systems `--all` left out, with why (`cockroach: cockroachdb/cockroach:v25.2.4 is not on
-    /// this Engine`).
-    pub skipped: Vec<String>,
-    /// Stopped by Ctrl-C before every run was made.
-    pub interrupted: bool,
-}
-
-impl Table {
-    /// Whether any run, or any lab, failed.
-    pub fn failed(&self) -> bool {
-        self.rows
-            .iter()
-            .any(|r| r.error.is_some() || r.cells.iter().any(|c| !c.failed.is_empty()))
-    }
-}
 
 /// How far a table has got: runs done of runs planned, and what runs now.
 #[derive(Debug, Clone, PartialEq)]
@@ -409,77 +59,6 @@ pub struct Progress {
     pub total: usize,
     /// `etcd isolated-follower run 2/3`.
     pub what: String,
-}
-
-/// The scenario of one experiment: the fault at `before`, the restart or heal `hold` later, then
-/// `after` more load. The table's runs and `perseus demo` are this scenario.
-pub fn scenario(
-    system: &str,
-    leaderless: bool,
-    exp: Experiment,
-    before: Duration,
-    hold: Duration,
-    after: Duration,
-) -> Scenario {
-    let target = exp.target(leaderless);
-    let (fault, restore, names) = match exp {
-        Experiment::CrashedLeader => (
-            FaultKind::Node(NodeFault::Kill),
-            FaultKind::Node(NodeFault::Start),
-            ("crash", "restart"),
-        ),
-        Experiment::IsolatedLeader | Experiment::IsolatedFollower => {
-            (FaultKind::Isolate, FaultKind::Heal, ("cut", "mend"))
-        }
-    };
-    let step = |name: &str, at: Duration, fault: FaultKind, target: Option<Aims>| Step {
-        name: Some(name.into()),
-        at,
-        every: None,
-        until: None,
-        fault,
-        target,
-        groups: None,
-        direction: None,
-        shape: None,
-        seed: None,
-        amount: None,
-        jitter: None,
-    };
-    Scenario {
-        hosts: Vec::new(),
-        name: format!("{system}-table-{}", exp.name()),
-        description: Some(format!(
-            "perseus table: {} {target} at {}, {} it after {}",
-            fault.name(),
-            crate::units::show(before),
-            if restore == FaultKind::Heal {
-                "heal"
-            } else {
-                "start"
-            },
-            crate::units::show(hold)
-        )),
-        system: system.to_string(),
-        nodes: 3,
-        seed: None,
-        load: LoadSpec {
-            duration: before + hold + after,
-            clients_per_node: 1,
-            op_timeout: Duration::from_secs(1),
-            warmup: Duration::from_secs(60),
-        },
-        steps: vec![
-            step(names.0, before, fault, Some(Aims::One(Aim::Target(target)))),
-            step(
-                names.1,
-                before + hold,
-                restore,
-                (restore != FaultKind::Heal).then(|| Aims::One(Aim::Step(names.0.into()))),
-            ),
-        ],
-        expect: vec![Expect::LostWrites(0), Expect::Anomalies(0)],
-    }
 }
 
 /// The systems a table measures, in order, and those it leaves out with why.
@@ -539,7 +118,7 @@ pub fn plan(home: &Home, systems: &[String], opts: &TableOptions) -> Result<Plan
     let mut runs = 0;
     for system in systems {
         let def = home.definition(system, None)?;
-        let experiments = Experiment::for_system(!def.system.has_leader());
+        let experiments = Experiment::for_system(def.system.leadership());
         runs += experiments.len() * opts.repeat.max(1);
         planned.push((system.clone(), experiments));
     }
@@ -595,8 +174,8 @@ pub async fn measure(
         }
         home.check_system(system)?;
         let def = home.definition(system, None)?;
-        let leaderless = !def.system.has_leader();
-        let experiments = Experiment::for_system(leaderless);
+        let leadership = def.system.leadership();
+        let experiments = Experiment::for_system(leadership);
         let mut images: Vec<String> = Vec::new();
         for c in def.nodes(3)?.iter().flat_map(|n| &n.containers) {
             if !images.contains(&c.image) {
@@ -606,12 +185,12 @@ pub async fn measure(
         table.rows.push(Row {
             system: system.clone(),
             title: def.perseus.title.clone().unwrap_or_else(|| system.clone()),
-            leaderless,
+            leaderless: leadership == Leadership::None,
             images,
             error: None,
             cells: experiments
                 .iter()
-                .map(|e| Cell::new(*e, leaderless))
+                .map(|e| Cell::new(*e, leadership))
                 .collect(),
         });
         let row = table.rows.len() - 1;
@@ -656,7 +235,7 @@ pub async fn measure(
                     what: what.clone(),
                 });
                 sink.event(&Event::Say(format!("== table: {what}")));
-                let sc = scenario(system, leaderless, *exp, opts.before, opts.hold, opts.after);
+                let sc = scenario(system, leadership, *exp, opts.before, opts.hold, opts.after);
                 let file = ScenarioFile::made(&format!("(perseus table {system})"), sc)?;
                 match runner::run(docker, home, &file, &run_opts, cancel, sink).await {
                     Ok((rec, dir)) => {
@@ -725,8 +304,9 @@ pub fn render_again(folder: &Path) -> Result<Table> {
     })?;
     table.folder = folder.to_path_buf();
     for row in &mut table.rows {
+        let leadership = row.leadership();
         for cell in &mut row.cells {
-            let mut again = Cell::new(cell.experiment, row.leaderless);
+            let mut again = Cell::new(cell.experiment, leadership);
             again.target = cell.target.clone();
             for run in &cell.runs {
                 let rec = crate::report::read_record(&folder.join(&run.folder))?;
@@ -753,166 +333,14 @@ fn write(table: &Table) -> Result<()> {
     )
 }
 
-/// The tables in Markdown: the 2017 summary (crashed and isolated leader), the 2018 one (a node
-/// isolated, then reconnected: the leader and a follower), the anomalies per experiment, and a
-/// link to every run's report.
-pub fn markdown(table: &Table) -> String {
-    let mut s = render(&table.rows, &table.options);
-    if !table.skipped.is_empty() {
-        let _ = writeln!(s, "\nLeft out: {}.", table.skipped.join("; "));
-    }
-    if table.interrupted {
-        let _ = writeln!(s, "\nInterrupted: not every run was made.");
-    }
-    let _ = writeln!(s, "\n## Runs\n");
-    for r in &table.rows {
-        if let Some(e) = &r.error {
-            let _ = writeln!(s, "- {}: the lab did not come up: {e}", r.title);
-        }
-        for c in &r.cells {
-            let links: Vec<String> = c
-                .runs
-                .iter()
-                .map(|r| {
-                    let d = &r.folder;
-                    match r.outcome {
-                        Outcome::Passed | Outcome::Failed => format!("[{d}]({d}/report.md)"),
-                        o => format!("[{d}]({d}/report.md) ({})", o.word()),
-                    }
-                })
-                .collect();
-            if !links.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "- {} {}: {}",
-                    r.title,
-                    c.experiment.title(),
-                    links.join(", ")
-                );
-            }
-        }
-    }
-    s
-}
-
-/// The three tables, each with what its cells mean.
-pub fn render(rows: &[Row], opts: &TableOptions) -> String {
-    let mut s = String::new();
-    let n = opts.repeat.max(1);
-    let times = format!(
-        "the fault at {}, the restart or heal {} later, {} more load",
-        crate::units::show(opts.before),
-        crate::units::show(opts.hold),
-        crate::units::show(opts.after)
-    );
-    let cell = |r: &Row, e: Experiment, f: &dyn Fn(&Cell) -> String| {
-        r.cell(e).map(f).unwrap_or_else(|| "-".into())
-    };
-
-    let _ = writeln!(s, "## Crashed and isolated leader (the 2017 summary)\n");
-    let _ = writeln!(
-        s,
-        "| database | crashed leader | isolated leader | images |\n| --- | --- | --- | --- |"
-    );
-    for r in rows {
-        let window = |c: &Cell| c.window.render(2) + &c.failures();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            r.title,
-            cell(r, Experiment::CrashedLeader, &window),
-            cell(r, Experiment::IsolatedLeader, &window),
-            r.images.join(", ")
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nMedian cluster-wide unavailability window (range) over {n} run(s) each: {times}. `≥`: \
-         the outage lasted to the restart or heal, or beyond (the system did not recover by \
-         itself); the value is the whole outage."
-    );
-    let leaderless: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.leaderless)
-        .map(|r| r.title.as_str())
-        .collect();
-    if !leaderless.is_empty() {
-        let _ = writeln!(
-            s,
-            "{} {} no leader: the faults hit n1, and there is no follower to isolate.",
-            leaderless.join(", "),
-            if leaderless.len() == 1 { "has" } else { "have" }
-        );
-    }
-
-    let _ = writeln!(
-        s,
-        "\n## One node isolated, then reconnected (the 2018 summary)\n"
-    );
-    let _ = writeln!(
-        s,
-        "| database | isolated | downtime on isolation | partial downtime on isolation | disturbance time | downtime on recovery | partial downtime on recovery | recovery time |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
-    );
-    for r in rows {
-        for c in r
-            .cells
-            .iter()
-            .filter(|c| c.experiment != Experiment::CrashedLeader)
-        {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                r.title,
-                c.target,
-                c.downtime.render(1) + &c.failures(),
-                c.partial_downtime.render(1),
-                c.disturbance.render(1),
-                c.recovery_downtime.render(1),
-                c.recovery_partial_downtime.render(1),
-                c.recovery.render(1)
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "\nMedian (range) over {n} run(s) each, {times}, in 100 ms slices: downtime, no node \
-         served; partial downtime, only one of the three did; disturbance time, from the \
-         isolation until two nodes served steadily (each in every slice of a full second); \
-         recovery time, from the heal until all three did. `≥`: no steady second began before the heal \
-         (or the end of the load) less 0.9 s."
-    );
-
-    let _ = writeln!(s, "\n## Anomalies, final read included\n");
-    let _ = writeln!(
-        s,
-        "| database | crashed leader | isolated leader | isolated follower |\n| --- | --- | --- | --- |"
-    );
-    for r in rows {
-        let loss = |c: &Cell| c.render_anomalies() + &c.failures();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            r.title,
-            cell(r, Experiment::CrashedLeader, &loss),
-            cell(r, Experiment::IsolatedLeader, &loss),
-            cell(r, Experiment::IsolatedFollower, &loss)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nLost writes, stale, reverted and impossible reads, summed over the completed runs of \
-         each experiment ({n} each unless a failure is shown): what the loop saw, and the final \
-         read of every key after the restore."
-    );
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::load::measure::Window;
     use crate::load::serving::Serving;
-    use crate::report::{FiredStep, Plan, PlanLoad, StepEffect};
+    use crate::report::{FiredStep, Outcome, Plan, PlanLoad, RunRecord, StepEffect};
+
+    const LEADER: Leadership = Leadership::Leader { roles: &[] };
 
     fn opts() -> TableOptions {
         TableOptions {
@@ -923,25 +351,6 @@ mod tests {
             runs_dir: "runs".into(),
         }
     }
-
-    #[test]
-    fn series_show_the_median_and_the_range() {
-        let mut c = Series::default();
-        for w in [1.97, 1.03, 1.25] {
-            c.push(w, false);
-        }
-        assert_eq!(c.render(2), "1.25 s (1.03–1.97 s)");
-        let mut even = Series::default();
-        even.push(1.0, false);
-        even.push(2.0, true);
-        assert_eq!(even.render(1), "≥ 1.5 s (1.0–2.0 s)");
-        let mut same = Series::default();
-        same.push(0.0, false);
-        same.push(0.0, false);
-        assert_eq!(same.render(1), "0.0 s");
-        assert_eq!(Series::default().render(2), "-");
-    }
-
     /// A completed run of an isolation: the window, and who served during and after it.
     fn record(window: f64, during: Serving, after: Serving, lost: u64) -> RunRecord {
         let plan = Plan {
@@ -1015,7 +424,7 @@ mod tests {
 
     #[test]
     fn a_cell_takes_the_2017_and_2018_measures_and_sums_the_anomalies() {
-        let mut c = Cell::new(Experiment::IsolatedLeader, false);
+        let mut c = Cell::new(Experiment::IsolatedLeader, LEADER);
         c.add(
             &record(
                 2.4,
@@ -1066,17 +475,17 @@ mod tests {
             "a run that did not complete adds no value"
         );
         assert_eq!(
-            Cell::new(Experiment::IsolatedFollower, false).render_anomalies(),
+            Cell::new(Experiment::IsolatedFollower, LEADER).render_anomalies(),
             "-"
         );
     }
 
     #[test]
     fn the_tables_are_the_seeds_markdown() {
-        let row = |title: &str, leaderless: bool, w: f64| {
-            let mut cells: Vec<Cell> = Experiment::for_system(leaderless)
+        let row = |title: &str, leadership: Leadership, w: f64| {
+            let mut cells: Vec<Cell> = Experiment::for_system(leadership)
                 .iter()
-                .map(|e| Cell::new(*e, leaderless))
+                .map(|e| Cell::new(*e, leadership))
                 .collect();
             cells[0].add(
                 &record(
@@ -1090,14 +499,17 @@ mod tests {
             Row {
                 system: title.to_lowercase(),
                 title: title.into(),
-                leaderless,
+                leaderless: leadership == Leadership::None,
                 images: vec![format!("perseus/{}:1", title.to_lowercase())],
                 error: None,
                 cells,
             }
         };
         let t = render(
-            &[row("etcd", false, 1.3), row("Gryadka", true, 0.04)],
+            &[
+                row("etcd", LEADER, 1.3),
+                row("Gryadka", Leadership::None, 0.04),
+            ],
             &opts(),
         );
         assert!(t.starts_with("## Crashed and isolated leader (the 2017 summary)\n\n| database | crashed leader | isolated leader | images |\n| --- | --- | --- | --- |\n| etcd | 1.30 s | - | perseus/etcd:1 |\n| Gryadka | 0.04 s | - | perseus/gryadka:1 |\n"), "{t}");
@@ -1113,7 +525,7 @@ mod tests {
             started: String::new(),
             folder: "runs/t".into(),
             options: opts(),
-            rows: vec![row("etcd", false, 1.3)],
+            rows: vec![row("etcd", LEADER, 1.3)],
             skipped: vec!["cockroach: cockroachdb/cockroach:v25.2.4 not on this Engine".into()],
             interrupted: false,
         };
@@ -1144,7 +556,7 @@ mod tests {
             serde_json::to_string(&rec).unwrap(),
         )
         .unwrap();
-        let mut cell = Cell::new(Experiment::IsolatedLeader, false);
+        let mut cell = Cell::new(Experiment::IsolatedLeader, LEADER);
         cell.add(&rec, "r1".into());
         cell.failed.push("a run that could not be made".into());
         // What an older Perseus wrote: a bound the measures no longer give.
@@ -1196,8 +608,11 @@ mod tests {
         assert_eq!(
             p.systems,
             vec![
-                ("etcd".to_string(), Experiment::for_system(false)),
-                ("gryadka".to_string(), Experiment::for_system(true)),
+                ("etcd".to_string(), Experiment::for_system(LEADER)),
+                (
+                    "gryadka".to_string(),
+                    Experiment::for_system(Leadership::None)
+                ),
             ]
         );
         assert_eq!(p.runs, (3 + 2) * 3);
@@ -1206,10 +621,10 @@ mod tests {
 
     #[test]
     fn table_scenarios_are_valid_scenarios() {
-        for leaderless in [false, true] {
-            for exp in Experiment::for_system(leaderless) {
+        for leadership in [LEADER, Leadership::None] {
+            for exp in Experiment::for_system(leadership) {
                 let o = opts();
-                let sc = scenario("etcd", leaderless, *exp, o.before, o.hold, o.after);
+                let sc = scenario("etcd", leadership, *exp, o.before, o.hold, o.after);
                 let text = serde_yaml::to_string(&sc).unwrap();
                 let back = crate::scenario::parse(std::path::Path::new("t.yaml"), &text).unwrap();
                 assert_eq!(back, sc, "{text}");
@@ -1219,7 +634,7 @@ mod tests {
         let o = opts();
         let sc = scenario(
             "etcd",
-            false,
+            LEADER,
             Experiment::IsolatedFollower,
             o.before,
             o.hold,
@@ -1228,7 +643,7 @@ mod tests {
         assert_eq!(sc.steps[0].describe(), "isolate follower");
         let sc = scenario(
             "gryadka",
-            true,
+            Leadership::None,
             Experiment::IsolatedLeader,
             o.before,
             o.hold,

@@ -1,0 +1,163 @@
+//! The table's experiments (crashed leader, isolated leader, isolated follower), how their runs
+//! are timed, and the scenario each run is.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fault::{NodeFault, Target};
+use crate::scenario::{Aim, Aims, Expect, FaultKind, LoadSpec, Scenario, Step};
+use crate::systems::Leadership;
+
+/// How the table's runs are timed, and where they go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableOptions {
+    /// Runs per experiment (at least 1).
+    pub repeat: usize,
+    /// Load before the fault.
+    #[serde(with = "crate::units::duration")]
+    pub before: Duration,
+    /// From the fault to the restart or heal.
+    #[serde(with = "crate::units::duration")]
+    pub hold: Duration,
+    /// Load after the restart or heal.
+    #[serde(with = "crate::units::duration")]
+    pub after: Duration,
+    /// Where the table's folder goes (`runs/`).
+    #[serde(skip, default)]
+    pub runs_dir: PathBuf,
+}
+
+impl TableOptions {
+    /// How long one run's measured load lasts.
+    pub fn load(&self) -> Duration {
+        self.before + self.hold + self.after
+    }
+}
+
+/// The experiments of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Experiment {
+    /// SIGKILL the leader; start it after `hold`.
+    CrashedLeader,
+    /// Isolate the leader; heal after `hold`.
+    IsolatedLeader,
+    /// Isolate a node that is not the leader; heal after `hold`.
+    IsolatedFollower,
+}
+
+impl Experiment {
+    /// `crashed-leader`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Experiment::CrashedLeader => "crashed-leader",
+            Experiment::IsolatedLeader => "isolated-leader",
+            Experiment::IsolatedFollower => "isolated-follower",
+        }
+    }
+
+    /// `crashed leader`: the column's heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            Experiment::CrashedLeader => "crashed leader",
+            Experiment::IsolatedLeader => "isolated leader",
+            Experiment::IsolatedFollower => "isolated follower",
+        }
+    }
+
+    /// The experiments a system gets: all three, or on a leaderless system the crash and the
+    /// isolation of n1.
+    pub fn for_system(leadership: Leadership) -> &'static [Experiment] {
+        if leadership == Leadership::None {
+            &[Experiment::CrashedLeader, Experiment::IsolatedLeader]
+        } else {
+            &[
+                Experiment::CrashedLeader,
+                Experiment::IsolatedLeader,
+                Experiment::IsolatedFollower,
+            ]
+        }
+    }
+
+    /// What the fault hits: the leader, a follower, or n1 on a leaderless system.
+    pub fn target(self, leadership: Leadership) -> Target {
+        match (self, leadership) {
+            (_, Leadership::None) => Target::Node("n1".into()),
+            (Experiment::IsolatedFollower, Leadership::Leader { .. }) => Target::Follower,
+            _ => Target::Leader,
+        }
+    }
+}
+
+/// The scenario of one experiment: the fault at `before`, the restart or heal `hold` later, then
+/// `after` more load. The table's runs and `perseus demo` are this scenario.
+pub fn scenario(
+    system: &str,
+    leadership: Leadership,
+    exp: Experiment,
+    before: Duration,
+    hold: Duration,
+    after: Duration,
+) -> Scenario {
+    let target = exp.target(leadership);
+    let (fault, restore, names) = match exp {
+        Experiment::CrashedLeader => (
+            FaultKind::Node(NodeFault::Kill),
+            FaultKind::Node(NodeFault::Start),
+            ("crash", "restart"),
+        ),
+        Experiment::IsolatedLeader | Experiment::IsolatedFollower => {
+            (FaultKind::Isolate, FaultKind::Heal, ("cut", "mend"))
+        }
+    };
+    let step = |name: &str, at: Duration, fault: FaultKind, target: Option<Aims>| Step {
+        name: Some(name.into()),
+        at,
+        every: None,
+        until: None,
+        fault,
+        target,
+        groups: None,
+        direction: None,
+        shape: None,
+        seed: None,
+        amount: None,
+        jitter: None,
+    };
+    Scenario {
+        hosts: Vec::new(),
+        name: format!("{system}-table-{}", exp.name()),
+        description: Some(format!(
+            "perseus table: {} {target} at {}, {} it after {}",
+            fault.name(),
+            crate::units::show(before),
+            if restore == FaultKind::Heal {
+                "heal"
+            } else {
+                "start"
+            },
+            crate::units::show(hold)
+        )),
+        system: system.to_string(),
+        nodes: 3,
+        seed: None,
+        load: LoadSpec {
+            duration: before + hold + after,
+            clients_per_node: 1,
+            op_timeout: Duration::from_secs(1),
+            warmup: Duration::from_secs(60),
+        },
+        steps: vec![
+            step(names.0, before, fault, Some(Aims::One(Aim::Target(target)))),
+            step(
+                names.1,
+                before + hold,
+                restore,
+                (restore != FaultKind::Heal).then(|| Aims::One(Aim::Step(names.0.into()))),
+            ),
+        ],
+        expect: vec![Expect::LostWrites(0), Expect::Anomalies(0)],
+    }
+}
