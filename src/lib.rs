@@ -19,6 +19,7 @@ pub mod history;
 pub mod http;
 pub mod lab;
 pub mod load;
+pub mod locate;
 pub mod report;
 pub mod scenario;
 pub mod status;

@@ -25,6 +25,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::locate;
 use crate::systems::{self, Settings, System};
 
 /// How many `x-perseus.probe-ports` a definition may name (each takes a range of host ports
@@ -413,7 +414,7 @@ impl Definition {
             let (line, column) = if key.is_empty() {
                 (0, 0)
             } else {
-                locate(text, &format!("{key}:"))
+                locate::first_key(text, key).unwrap_or((0, 0))
             };
             Error::Definition {
                 file: file.to_path_buf(),
@@ -432,14 +433,12 @@ impl Definition {
         })?;
         let kind = perseus.kind.as_deref().unwrap_or(&perseus.system);
         let system = systems::lookup(kind).map_err(|e| {
-            let (line, column) = locate(
-                text,
-                if perseus.kind.is_some() {
-                    "kind:"
-                } else {
-                    "system:"
-                },
-            );
+            let at = if perseus.kind.is_some() {
+                "x-perseus.kind"
+            } else {
+                "x-perseus.system"
+            };
+            let (line, column) = at_path(text, at);
             Error::Definition {
                 file: file.to_path_buf(),
                 line,
@@ -461,7 +460,7 @@ impl Definition {
                     serde_yaml::Value::Number(n) => Ok((k.clone(), n.to_string())),
                     serde_yaml::Value::String(s) => Ok((k.clone(), s.clone())),
                     _ => {
-                        let (line, column) = locate(text, &format!("{k}:"));
+                        let (line, column) = at_path(text, &format!("x-perseus.options[{k}]"));
                         Err(Error::Definition {
                             file: file.to_path_buf(),
                             line,
@@ -487,8 +486,10 @@ impl Definition {
         Ok(def)
     }
 
-    fn error_at(&self, needle: &str, message: String) -> Error {
-        let (line, column) = locate(&self.text, needle);
+    /// An error at the YAML path `at` (`services[n1].volumes[0]`), or at the nearest place above
+    /// it that the text holds.
+    fn error_at(&self, at: &str, message: String) -> Error {
+        let (line, column) = at_path(&self.text, at);
         Error::Definition {
             file: self.file.clone(),
             line,
@@ -501,7 +502,7 @@ impl Definition {
         let p = &self.perseus;
         if !self.services.contains_key(&p.template) {
             return Err(self.error_at(
-                "template:",
+                "x-perseus.template",
                 format!(
                     "x-perseus.template names '{}', which is not a service: name the service nodes are cloned from (e.g. n1)",
                     p.template
@@ -510,7 +511,7 @@ impl Definition {
         }
         if !is_node_name(&p.template) {
             return Err(self.error_at(
-                "template:",
+                "x-perseus.template",
                 format!(
                     "x-perseus.template '{}' is not a node name: use n1",
                     p.template
@@ -522,57 +523,58 @@ impl Definition {
                 Some(mode) => {
                     let Some(owner) = mode.strip_prefix("service:") else {
                         return Err(self.error_at(
-                            &format!("network_mode: {mode}"),
+                            &format!("services[{name}].network_mode"),
                             format!("service {name}: network_mode '{mode}' is not supported: use service:<node> for a sidecar, or leave it out"),
                         ));
                     };
                     if !is_node_name(owner) || !self.services.contains_key(owner) {
                         return Err(self.error_at(
-                            &format!("network_mode: {mode}"),
+                            &format!("services[{name}].network_mode"),
                             format!("service {name}: network_mode names '{owner}', which is not a node service (n1, n2, ...)"),
                         ));
                     }
                 }
                 None if !is_node_name(name) => {
                     return Err(self.error_at(
-                        &format!("{name}:"),
+                        &format!("services[{name}]"),
                         format!("service '{name}' is neither a node (n1, n2, ...) nor a sidecar (network_mode: service:<node>): rename it or add network_mode"),
                     ));
                 }
                 None => {}
             }
-            for raw in &svc.volumes {
+            for (i, raw) in svc.volumes.iter().enumerate() {
+                let at = format!("services[{name}].volumes[{i}]");
                 let v = &interpolate(raw, &self.variables(&Definition::node_names(3)))
-                    .map_err(|m| self.error_at(raw, format!("service {name}: {m}")))?;
+                    .map_err(|m| self.error_at(&at, format!("service {name}: {m}")))?;
                 let parts: Vec<&str> = v.split(':').collect();
                 if parts.len() < 2
                     || parts.len() > 3
                     || (parts.len() == 3 && !matches!(parts[2], "ro" | "rw"))
                 {
                     return Err(self.error_at(
-                        v,
+                        &at,
                         format!("service {name}: volume '{v}' is not source:target[:ro]"),
                     ));
                 }
                 let src = parts[0];
                 let named = !(src.starts_with('.') || src.starts_with('/'));
                 if named && !self.volumes.iter().any(|n| n == src) {
-                    return Err(self.error_at(v, format!("service {name}: volume '{src}' is not declared under the top-level volumes: add it there")));
+                    return Err(self.error_at(&at, format!("service {name}: volume '{src}' is not declared under the top-level volumes: add it there")));
                 }
             }
         }
         self.system.check(&self.settings).map_err(|e| {
             let at = if e.contains("x-perseus.options") {
-                "options:"
+                "x-perseus.options"
             } else {
-                "schema:"
+                "x-perseus.schema"
             };
             self.error_at(at, e)
         })?;
         if let Some(init) = &p.init {
             if !is_node_name(&init.node) || !self.services.contains_key(&init.node) {
                 return Err(self.error_at(
-                    "init:",
+                    "x-perseus.init.node",
                     format!(
                         "x-perseus.init.node '{}' is not a node service: use n1",
                         init.node
@@ -581,20 +583,20 @@ impl Definition {
             }
             if init.command.is_empty() {
                 return Err(self.error_at(
-                    "init:",
+                    "x-perseus.init.command",
                     "x-perseus.init.command is empty: give the command to run".into(),
                 ));
             }
         }
         if p.drain.as_ref().is_some_and(|d| d.is_empty()) {
             return Err(self.error_at(
-                "drain:",
+                "x-perseus.drain",
                 "x-perseus.drain is empty: give the command to run, or leave drain out".into(),
             ));
         }
         if !p.hosts.is_empty() {
             crate::lab::hosts::check_hosts(&p.hosts, "x-perseus.hosts")
-                .map_err(|e| self.error_at("hosts:", e.to_string()))?;
+                .map_err(|e| self.error_at("x-perseus.hosts", e.to_string()))?;
         }
         let probes = &self.perseus.probe_ports;
         if probes.len() > MAX_PROBE_PORTS
@@ -603,13 +605,13 @@ impl Definition {
                 .any(|&p| p == 0 || p == self.perseus.client_port)
         {
             return Err(self.error_at(
-                "probe-ports:",
+                "x-perseus.probe-ports",
                 format!("x-perseus.probe-ports takes at most {MAX_PROBE_PORTS} TCP ports other than the client port"),
             ));
         }
         if self.perseus.client_port == 0 {
             return Err(self.error_at(
-                "client-port:",
+                "x-perseus.client-port",
                 "x-perseus.client-port must be a TCP port (1-65535)".into(),
             ));
         }
@@ -694,8 +696,9 @@ impl Definition {
                     } else {
                         s.to_string()
                     };
-                    interpolate(&s, &vars)
-                        .map_err(|m| self.error_at(&m, format!("service {name}: {m}")))
+                    interpolate(&s, &vars).map_err(|m| {
+                        self.error_at(&format!("services[{name}]"), format!("service {name}: {m}"))
+                    })
                 };
                 let subv = |v: &Option<StringOrList>| -> Result<Option<Vec<String>>> {
                     v.as_ref()
@@ -901,17 +904,11 @@ pub fn interpolate(
     Ok(out)
 }
 
-/// 1-based line and column of the first occurrence of `needle` in `text`, or (0, 0).
-fn locate(text: &str, needle: &str) -> (usize, usize) {
-    match text.find(needle) {
-        Some(pos) => {
-            let before = &text[..pos];
-            let line = before.matches('\n').count() + 1;
-            let column = pos - before.rfind('\n').map(|p| p + 1).unwrap_or(0) + 1;
-            (line, column)
-        }
-        None => (0, 0),
-    }
+/// 1-based line and column of the YAML path `at` in `text` (`x-perseus.template`,
+/// `services[n1].volumes[0]`), or of the nearest place above it the text holds; (0, 0) when the
+/// text does not parse.
+fn at_path(text: &str, at: &str) -> (usize, usize) {
+    locate::locate_nearest(text, &locate::path(at)).unwrap_or((0, 0))
 }
 
 /// Lexically normalise a path (`a/b/../c` → `a/c`), without touching the file system.
@@ -1054,8 +1051,40 @@ x-perseus:
         let text = ETCD.replace("system: etcd", "system: etcd\n  kind: mongo");
         let kind_line = text.lines().position(|l| l == "  kind: mongo").unwrap() + 1;
         let err = parse(&text).unwrap_err();
+        // At the value, as the scenario errors and serde_yaml's own are.
         assert!(
-            matches!(err, Error::Definition { line, column: 3, .. } if line == kind_line),
+            matches!(err, Error::Definition { line, column: 9, .. } if line == kind_line),
+            "{err}"
+        );
+        // The place is found by its path, not by the first text that looks like it: `db:` is
+        // also the end of an environment key above the service.
+        let text = ETCD
+            .replace(
+                "    ETCD_INITIAL_CLUSTER:",
+                "    proxy_db: \"1\"\n    ETCD_INITIAL_CLUSTER:",
+            )
+            .replace(
+                "volumes:\n  n1-data",
+                "  db:\n    image: x\nvolumes:\n  n1-data",
+            );
+        let db_line = text.lines().position(|l| l == "  db:").unwrap() + 1;
+        let err = parse(&text).unwrap_err();
+        assert!(err.to_string().contains("service 'db' is neither"), "{err}");
+        assert!(
+            // The service's value: its first key, the line below `db:`.
+            matches!(err, Error::Definition { line, column: 5, .. } if line == db_line + 1),
+            "{err}"
+        );
+        // A volume's error is at that volume, in the service that has it.
+        let text = ETCD.replace("\"n2-data:/data\"", "\"n1-data:/data:rx\"");
+        let err = parse(&text).unwrap_err();
+        let n2_volumes = text
+            .lines()
+            .position(|l| l.contains("n1-data:/data:rx"))
+            .unwrap()
+            + 1;
+        assert!(
+            matches!(err, Error::Definition { line, .. } if line == n2_volumes),
             "{err}"
         );
         let def = parse(&ETCD.replace("system: etcd", "system: keydb\n  kind: redis")).unwrap();
@@ -1126,8 +1155,9 @@ x-perseus:
             .lines()
             .position(|l| l.contains("template: n1"))
             .unwrap()
-            + 2;
-        assert!(err.contains(&format!(":{line}:")), "{err}");
+            + 3;
+        // At the options' value: its first entry, `allow-direct` (1-based: template, options, it).
+        assert!(err.contains(&format!(":{line}:5:")), "{err}");
         let err = parse(&ETCD.replace(
             "template: n1",
             "template: n1\n  options:\n    allow-direct: [1]",

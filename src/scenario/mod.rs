@@ -55,7 +55,6 @@
 //! starts.
 
 pub mod analysis;
-pub mod locate;
 pub mod runner;
 
 use std::collections::BTreeSet;
@@ -70,6 +69,7 @@ use crate::error::{Error, Result};
 use crate::fault::link::{Link, LinkKind};
 use crate::fault::{Direction, Fault, NodeFault, Shape, Target};
 use crate::lab::Home;
+use crate::locate;
 use crate::systems::Leadership;
 
 /// The longest measured load a scenario may ask for.
@@ -715,7 +715,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario> {
         };
         // Errors raised by our own value checks (faults, targets, durations) are placed by
         // serde_yaml at the start of the enclosing mapping; they quote the value, so move to it.
-        let (line, column) = refine(text, line, column, &message);
+        let (line, column) = locate::refine(text, line, column, &message);
         Error::Definition {
             file: file.to_path_buf(),
             line,
@@ -725,52 +725,6 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario> {
     })?;
     validate(&scenario).map_err(|(path, message)| error_at(file, text, &path, message))?;
     Ok(scenario)
-}
-
-/// Move a position forward from the start of a mapping to the value the message quotes first
-/// (`unknown fault 'kil'`): its first occurrence as a whole token at or after `(line, column)`.
-fn refine(text: &str, line: usize, column: usize, message: &str) -> (usize, usize) {
-    let quoted = message
-        .split('\'')
-        .nth(1)
-        .filter(|v| !v.is_empty() && !v.contains('\n'));
-    let (Some(value), true) = (quoted, line > 0) else {
-        return (line, column);
-    };
-    // Byte offset of (line, column); columns count characters.
-    let Some(line_start) = text
-        .split_inclusive('\n')
-        .take(line - 1)
-        .map(str::len)
-        .try_fold(0usize, |a, l| Some(a + l))
-    else {
-        return (line, column);
-    };
-    let rest_of_line = &text[line_start..];
-    let from = line_start
-        + rest_of_line
-            .char_indices()
-            .nth(column.saturating_sub(1))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-    let boundary = |c: Option<char>| {
-        c.is_none_or(|c| {
-            c.is_whitespace() || matches!(c, '[' | ']' | '{' | '}' | ',' | ':' | '"' | '\'' | '#')
-        })
-    };
-    let mut search = from;
-    while let Some(pos) = text[search..].find(value) {
-        let at = search + pos;
-        let before = text[..at].chars().next_back();
-        let after = text[at + value.len()..].chars().next();
-        if boundary(before) && boundary(after) {
-            let l = text[..at].matches('\n').count() + 1;
-            let c = text[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
-            return (l, c);
-        }
-        search = at + value.len();
-    }
-    (line, column)
 }
 
 /// At most this many firings in one scenario, every step's repeats together.

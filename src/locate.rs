@@ -1,4 +1,5 @@
-//! Source positions of values in a YAML document, looked up by path.
+//! Source positions of values in a YAML document, looked up by path: the one locator for every
+//! YAML file Perseus reads (scenarios, lab definitions).
 //!
 //! `serde_yaml` reports `line`/`column` for syntax and type errors, but checks that run after
 //! deserialization (a step that targets an unknown step, a window that ends before it starts, ...) only
@@ -94,6 +95,72 @@ fn flush(key: &mut String, segs: &mut Vec<Seg>) {
     if !key.is_empty() {
         segs.push(Seg::Key(std::mem::take(key)));
     }
+}
+
+/// Move a position forward from the start of a mapping to the value the message quotes first
+/// (`unknown fault 'kil'`): its first occurrence as a whole token at or after `(line, column)`.
+/// serde_yaml places an error that our own value checks raise (faults, targets, durations) at
+/// the start of the enclosing mapping; the message quotes the value, so this moves to it.
+pub fn refine(text: &str, line: usize, column: usize, message: &str) -> (usize, usize) {
+    let quoted = message
+        .split('\'')
+        .nth(1)
+        .filter(|v| !v.is_empty() && !v.contains('\n'));
+    let (Some(value), true) = (quoted, line > 0) else {
+        return (line, column);
+    };
+    // Byte offset of (line, column); columns count characters.
+    let Some(line_start) = text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .try_fold(0usize, |a, l| Some(a + l))
+    else {
+        return (line, column);
+    };
+    let rest_of_line = &text[line_start..];
+    let from = line_start
+        + rest_of_line
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+    let boundary = |c: Option<char>| {
+        c.is_none_or(|c| {
+            c.is_whitespace() || matches!(c, '[' | ']' | '{' | '}' | ',' | ':' | '"' | '\'' | '#')
+        })
+    };
+    let mut search = from;
+    while let Some(pos) = text[search..].find(value) {
+        let at = search + pos;
+        let before = text[..at].chars().next_back();
+        let after = text[at + value.len()..].chars().next();
+        if boundary(before) && boundary(after) {
+            let l = text[..at].matches('\n').count() + 1;
+            let c = text[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            return (l, c);
+        }
+        search = at + value.len();
+    }
+    (line, column)
+}
+
+/// The position of the node at `path`, or of its nearest ancestor that the text holds (a value a
+/// merge key (`<<: *anchor`) brought in is not in the text at its own path; its mapping is), or
+/// None when not even the root parses.
+pub fn locate_nearest(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
+    (0..=path.len())
+        .rev()
+        .find_map(|n| locate(text, &path[..n]))
+}
+
+/// 1-based (line, column) of the first mapping key named `key`, anywhere in the first document,
+/// in document order: for errors that name a key but not where it is (serde's ``unknown field
+/// `x` `` once merge keys have been applied). None when there is none or the text does not parse.
+pub fn first_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    let doc = Doc::parse(text)?;
+    let id = doc.first_key(doc.root?, key)?;
+    Some(doc.position(text, id))
 }
 
 /// The first document as a tree of nodes (in an arena), each with where it starts.
@@ -277,6 +344,22 @@ impl Doc {
             .unwrap_or_else(|| one_based(node.start))
     }
 
+    /// The first key named `key` at or under `id`, in document order (a key before its value);
+    /// aliases are not followed.
+    fn first_key(&self, id: usize, key: &str) -> Option<usize> {
+        match &self.nodes[id].kind {
+            Kind::Map(entries) => entries.iter().find_map(|e| {
+                if e.key.as_deref() == Some(key) {
+                    Some(e.key_node)
+                } else {
+                    self.first_key(e.value, key)
+                }
+            }),
+            Kind::Seq(items) => items.iter().find_map(|&i| self.first_key(i, key)),
+            Kind::Scalar { .. } | Kind::Alias(_) => None,
+        }
+    }
+
     /// Follows aliases to the anchored node (bounded, though an alias never names another alias).
     fn resolve(&self, mut id: usize) -> usize {
         for _ in 0..self.nodes.len() {
@@ -325,6 +408,27 @@ fn rescan(text: &str, at: Rescan) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nearest_ancestor_stands_in_for_a_merged_value_and_keys_are_found_in_document_order() {
+        let text =
+            "x: &x\n  volumes: [a]\nservices:\n  n1:\n    <<: *x\n    image: i\n  n2:\n    v: 1\n";
+        // services.n1.volumes comes from the merge key: not in the text at its path.
+        assert_eq!(locate(text, &path("services.n1.volumes[0]")), None);
+        assert_eq!(
+            locate_nearest(text, &path("services.n1.volumes[0]")),
+            locate(text, &path("services.n1"))
+        );
+        assert_eq!(locate_nearest(text, &path("services.n1")), Some((5, 5)));
+        assert_eq!(locate_nearest("a: [", &path("a")), None);
+        // The first `v` key in document order is n2's, though `volumes` starts with a `v` too.
+        assert_eq!(first_key(text, "v"), Some((8, 5)));
+        assert_eq!(first_key(text, "volumes"), Some((2, 3)));
+        assert_eq!(first_key(text, "image"), Some((6, 5)));
+        assert_eq!(first_key(text, "nope"), None);
+        // A key inside an earlier value comes before a later sibling's.
+        assert_eq!(first_key("a:\n  k: 1\nk: 2\n", "k"), Some((2, 3)));
+    }
 
     fn at(text: &str, p: &str) -> Option<(usize, usize)> {
         locate(text, &path(p))
