@@ -117,7 +117,7 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
             "--before",
             "3s",
             // Long enough for the isolated leader's successor to serve a steady second before the
-            // heal: etcd replaced it in 2.1-3.8 s in the README's table, and in 5.2 s once in CI
+            // heal: etcd replaced it in 2.1-3.8 s in docs/table.md's table, and in 5.2 s once in CI
             // with other tests beside it. The heal's extra election (no pre-vote) breaks any steady
             // second that spans it, so a 6 s hold made the disturbance an at-least bound there.
             "--hold",

@@ -76,8 +76,8 @@ pub struct Extension {
     /// The node that `--nodes N` clones for nodes the file does not define.
     pub template: String,
     /// The Docker hosts its lab runs across when `lab up` and `run` are given none
-    /// (`hosts: [ssh://ops@db1, ssh://ops@db2]`, two or more, members of one Swarm; README,
-    /// "Across several Docker hosts"). Empty: this machine's engine.
+    /// (`hosts: [ssh://ops@db1, ssh://ops@db2]`, two or more, members of one Swarm;
+    /// docs/hosts.md). Empty: this machine's engine.
     #[serde(default)]
     pub hosts: Vec<crate::lab::hosts::HostSpec>,
     /// Interpolation variables built from the node list: name → per-node pattern with `{node}`,

@@ -1,7 +1,7 @@
 //! Measurement's units and shapes: the unavailability window, the TSV line.
 //!
 //! Timestamps are microseconds since the start of the run. An unavailability window is a span with
-//! zero successful iterations (DESIGN.md), measured between consecutive successes, and from the
+//! zero successful iterations (docs/measurements.md), measured between consecutive successes, and from the
 //! start of the run to the first success and from the last success to the end; its resolution is
 //! that of the timestamps (1 µs), far better than the 0.1 s the lab promises. The windows are
 //! found in the run's [`super::timeline`]s.

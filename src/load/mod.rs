@@ -1,4 +1,4 @@
-//! The load loop (the seeds' loop, DESIGN.md): C connections per node, each owning the key
+//! The load loop (the seeds' loop, docs/load.md): C connections per node, each owning the key
 //! `<run-id>/<node>/<conn>`; an iteration reads the key (missing = 0), adds 1 and writes it back
 //! with a compare-and-set on the value it read, and counts a success when the write is
 //! acknowledged. Every connect, read and write has the per-operation deadline; on an error, a

@@ -97,7 +97,7 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// The Docker hosts to bring the lab up across (`hosts: [tcp://10.0.0.1:2375, ...]`, two or
-    /// more, members of one Swarm; README, "Across several Docker hosts"). Empty: this
+    /// more, members of one Swarm; docs/hosts.md). Empty: this
     /// machine's engine. `perseus run --hosts` overrides it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<crate::lab::hosts::HostSpec>,

@@ -43,7 +43,7 @@ pub use cell::{Cell, Row, RunRef, Series, Table};
 pub use experiment::{scenario, Experiment, TableOptions};
 pub use markdown::{markdown, render};
 
-/// What one run costs beyond its measured load, measured on the 2-core machine the README
+/// What one run costs beyond its measured load, measured on the 2-core machine docs/table.md
 /// names: the warm-up, the leader lookup, the final reads, restoring, and writing the run folder.
 pub const RUN_OVERHEAD: Duration = Duration::from_secs(6);
 
