@@ -1,0 +1,577 @@
+//! The scenario format: what a scenario file holds (load, steps, expectations), as serde reads
+//! and writes it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::fault::link::{Link, LinkKind};
+use crate::fault::{Direction, Fault, NodeFault, Shape, Target};
+
+/// The longest measured load a scenario may ask for.
+pub const MAX_LOAD: Duration = Duration::from_secs(3600);
+
+/// A parsed, validated scenario.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Scenario {
+    /// Short name, used in the run folder's name and in JUnit (`etcd-kill-leader`).
+    pub name: String,
+    /// What the experiment shows, for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The system (`etcd`).
+    pub system: String,
+    /// How many nodes (default 3).
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// The seed of the run's random choices: `random` targets, the follower a `follower` target
+    /// picks, and shaped partitions without a seed of their own. Each firing draws from its own
+    /// generator, made from this seed, the step's index and the firing's number, so the same seed
+    /// makes the same choices in the same cluster state, however the timing falls. Default: a
+    /// random one, printed at the start and kept in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The Docker hosts to bring the lab up across (`hosts: [tcp://10.0.0.1:2375, ...]`, two or
+    /// more, members of one Swarm; docs/hosts.md). Empty: this
+    /// machine's engine. `perseus run --hosts` overrides it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::lab::hosts::HostSpec>,
+    /// The load loop's settings.
+    pub load: LoadSpec,
+    /// The timeline of faults, in time order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// What must hold. Each is a one-key map (`- window: {...}`), not a YAML tag.
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub expect: Vec<Expect>,
+}
+
+fn default_nodes() -> usize {
+    3
+}
+
+/// How much load, for how long.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoadSpec {
+    /// How long the measured load runs.
+    #[serde(with = "crate::units::duration")]
+    pub duration: Duration,
+    /// Connections per node, each with its own key (default 1).
+    #[serde(default = "default_clients")]
+    pub clients_per_node: usize,
+    /// Deadline of each connect, read and write (default 1 s).
+    #[serde(default = "default_op_timeout", with = "crate::units::duration")]
+    pub op_timeout: Duration,
+    /// Warm-up before the measured load: it ends after the first second in which every node
+    /// served; a lab that does not get there within this long fails the run (default 30 s).
+    #[serde(default = "default_warmup", with = "crate::units::duration")]
+    pub warmup: Duration,
+}
+
+fn default_clients() -> usize {
+    1
+}
+fn default_op_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_warmup() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Which fault a step injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A fault on nodes (kill, stop, start, pause, resume, disconnect, connect).
+    Node(NodeFault),
+    /// Cut nodes from their peers (with a `direction`).
+    Isolate,
+    /// A degraded link between nodes and their peers (loss, bandwidth, delay).
+    Link(LinkKind),
+    /// Groups of nodes that cannot reach each other.
+    Partition,
+    /// Undo every network fault.
+    Heal,
+}
+
+impl FaultKind {
+    /// The name as written (`kill`, `partition`, `heal`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Node(f) => f.name(),
+            FaultKind::Isolate => "isolate",
+            FaultKind::Link(l) => l.name(),
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+        }
+    }
+
+    /// Whether the step brings nodes back (start, resume, connect, heal): its recovery is measured.
+    pub fn restores(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Heal
+                | FaultKind::Node(NodeFault::Start)
+                | FaultKind::Node(NodeFault::Resume)
+                | FaultKind::Node(NodeFault::Connect)
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<FaultKind, String> {
+        match s {
+            "partition" => Ok(FaultKind::Partition),
+            "heal" => Ok(FaultKind::Heal),
+            "isolate" => Ok(FaultKind::Isolate),
+            _ if LinkKind::ALL.iter().any(|l| l.name() == s) => Ok(FaultKind::Link(
+                *LinkKind::ALL.iter().find(|l| l.name() == s).expect("found"),
+            )),
+            _ => NodeFault::ALL
+                .iter()
+                .find(|f| f.name() == s)
+                .map(|f| FaultKind::Node(*f))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown fault '{s}': use one of {}, isolate, loss, bandwidth, delay, partition, heal",
+                        NodeFault::ALL.map(|f| f.name()).join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+impl Serialize for FaultKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<FaultKind, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a step aims at: a target resolved when it fires, or the nodes an earlier step hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum Aim {
+    /// A node, a role, or `random`, resolved when the step fires.
+    Target(Target),
+    /// The node(s) the named earlier step acted on.
+    Step(String),
+}
+
+impl From<Aim> for String {
+    fn from(a: Aim) -> String {
+        a.to_string()
+    }
+}
+
+impl fmt::Display for Aim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Aim::Target(t) => t.fmt(f),
+            Aim::Step(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Whether `s` can name a step: lowercase letters, digits and `-`, starting with a letter, and not
+/// a target word or node name.
+pub(super) fn is_step_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.parse::<Target>().is_err()
+}
+
+impl<'de> Deserialize<'de> for Aim {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Aim, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Ok(t) = s.parse::<Target>() {
+            return Ok(Aim::Target(t));
+        }
+        if is_step_name(&s) {
+            return Ok(Aim::Step(s));
+        }
+        Err(serde::de::Error::custom(format!(
+            "'{s}' is not a target: use a node (n1, n2, ...), leader, follower, random, a role's leader such as pd-leader, or the name of an earlier step"
+        )))
+    }
+}
+
+/// One target or a list of them (`target: leader`, `target: [n1, n2]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Aims {
+    /// One.
+    One(Aim),
+    /// Several: the fault acts on each.
+    Many(Vec<Aim>),
+}
+
+impl<'de> Deserialize<'de> for Aims {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Aims, D::Error> {
+        // By hand rather than `untagged`, so that a bad target keeps its own message.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Aims;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a target (leader, n2, ...) or a list of targets")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Aims, E> {
+                Aim::deserialize(serde::de::value::StrDeserializer::<E>::new(s)).map(Aims::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Aims, A::Error> {
+                let mut v = Vec::new();
+                while let Some(a) = seq.next_element::<Aim>()? {
+                    v.push(a);
+                }
+                Ok(Aims::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Aims {
+    /// As a list.
+    pub fn list(&self) -> Vec<&Aim> {
+        match self {
+            Aims::One(a) => vec![a],
+            Aims::Many(v) => v.iter().collect(),
+        }
+    }
+}
+
+/// One fault on the timeline.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Step {
+    /// Optional name that later steps and expectations use to refer to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When it fires: offset from the start of the measured load.
+    #[serde(with = "crate::units::duration")]
+    pub at: Duration,
+    /// Fire again this long after each firing (a soak's fault every few minutes), until `until`
+    /// or the end of the load.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub every: Option<Duration>,
+    /// A repeating step's last firing comes before this offset from the start of the load
+    /// (default: the load's end).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub until: Option<Duration>,
+    /// The fault.
+    pub fault: FaultKind,
+    /// What it aims at (node faults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Aims>,
+    /// The groups of a partition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Vec<Aim>>>,
+    /// Which way an isolate or partition cuts (`in`, `out`, `both`; default both): see
+    /// [`crate::fault::Direction`] and [`crate::fault::Fault::Partition`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// A partition by Jepsen's shape name instead of groups (`halves`, `ring`, `bridge`,
+    /// `leader`): see [`crate::fault::Shape`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// The seed of a shaped partition's random choices (default: a random one, printed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// How much a link fault degrades: `30%` (loss), `1mbit` (bandwidth), `100ms` (delay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// A delay's jitter (`20ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<String>,
+}
+
+impl Step {
+    /// The degraded link a link step makes (`None` for other steps, or an amount that does not
+    /// parse, which validation has refused).
+    pub fn link(&self) -> Option<Link> {
+        match self.fault {
+            FaultKind::Link(k) => {
+                Link::parse(k.name(), self.amount.as_deref()?, self.jitter.as_deref()).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// The fault this step injects, as [`crate::fault::inject`] takes it: `groups` are its
+    /// partition groups resolved to node names, `seed` the seed of a shaped partition (its own,
+    /// moved on by the repeat, or a draw from the run's).
+    ///
+    /// Errors: a link step whose amount does not parse (validation refuses it first).
+    pub fn fault(
+        &self,
+        groups: Vec<Vec<String>>,
+        seed: Option<u64>,
+    ) -> std::result::Result<Fault, String> {
+        Ok(match self.fault {
+            FaultKind::Node(action) => Fault::Node { action },
+            FaultKind::Isolate => Fault::Isolate {
+                direction: self.direction.unwrap_or_default(),
+            },
+            FaultKind::Link(k) => Fault::Link {
+                link: self
+                    .link()
+                    .ok_or_else(|| format!("step {} has no valid amount", k.name()))?,
+            },
+            FaultKind::Partition => match self.shape {
+                Some(shape) => Fault::Shaped { shape, seed },
+                None => Fault::Partition {
+                    groups,
+                    direction: self.direction.unwrap_or_default(),
+                },
+            },
+            FaultKind::Heal => Fault::Heal,
+        })
+    }
+}
+
+impl Step {
+    /// Every aim the step uses (its target or targets, its partition groups' members), each with
+    /// its path in the document (`steps[2].target[1]`), given the step's index `i`.
+    pub fn aims_at(&self, i: usize) -> Vec<(String, &Aim)> {
+        let mut aims: Vec<(String, &Aim)> = Vec::new();
+        match &self.target {
+            Some(Aims::One(a)) => aims.push((format!("steps[{i}].target"), a)),
+            Some(Aims::Many(v)) => aims.extend(
+                v.iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("steps[{i}].target[{j}]"), a)),
+            ),
+            None => {}
+        }
+        for (g, group) in self.groups.iter().flatten().enumerate() {
+            aims.extend(
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(j, a)| (format!("steps[{i}].groups[{g}][{j}]"), a)),
+            );
+        }
+        aims
+    }
+
+    /// `kill leader`, `partition [leader] | [n2,n3]`, `isolate leader (in)`, `heal`.
+    pub fn describe(&self) -> String {
+        let aims = |v: &[&Aim]| {
+            v.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let plain = match (&self.target, &self.groups) {
+            (Some(t), _) => format!("{} {}", self.fault, aims(&t.list())),
+            (None, Some(g)) => format!(
+                "{} {}",
+                self.fault,
+                g.iter()
+                    .map(|g| aims(&g.iter().collect::<Vec<_>>()))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+            (None, None) => match self.shape {
+                Some(shape) => format!("{} {shape}", self.fault),
+                None => self.fault.to_string(),
+            },
+        };
+        if let Some(link) = self.link() {
+            return format!("{plain} ({link})");
+        }
+        match self.direction {
+            Some(d) if d != Direction::Both => format!("{plain} ({d})"),
+            _ => plain,
+        }
+    }
+}
+
+/// A step referred to by name or by 0-based index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum StepRef {
+    /// By index.
+    Index(usize),
+    /// By name.
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for StepRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<StepRef, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            I(usize),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::I(i) => Ok(StepRef::Index(i)),
+            Raw::S(s) => Ok(StepRef::Name(s)),
+        }
+    }
+}
+
+impl fmt::Display for StepRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepRef::Index(i) => write!(f, "step {i}"),
+            StepRef::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// What must hold for the run to pass.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Expect {
+    /// The unavailability window a step caused (cluster-wide, or one node's) is within bounds.
+    Window(WindowExpect),
+    /// Every node the step brings back (start, resume, connect; heal: every node a network fault
+    /// had cut) serves again within a duration of it.
+    ServesAgain(ServesAgain),
+    /// At most this many lost writes (acknowledged increments confirmed gone, final read
+    /// included), and no unverified key unless [`Expect::UnverifiedKeys`] allows it.
+    LostWrites(u64),
+    /// At most this many anomalies of every kind: lost writes, stale, reverted and impossible
+    /// reads; every key of the history linearizable; and no unverified key unless
+    /// [`Expect::UnverifiedKeys`] allows it.
+    Anomalies(u64),
+    /// At most this many unverified keys (no final read settled, or the history check could not
+    /// decide them). With it, `lost-writes` and `anomalies` no longer fail because a key is
+    /// unverified; they still count what the loop saw on every key.
+    UnverifiedKeys(u64),
+    /// A node's column is 0 from a step until another (while it is isolated, killed, paused).
+    ColumnZero(ColumnZero),
+}
+
+impl Expect {
+    /// One line naming the expectation, also the JUnit test case name.
+    pub fn describe(&self) -> String {
+        match self {
+            Expect::Window(w) => {
+                let whose = match &w.node {
+                    Some(n) => format!("{n}'s"),
+                    None => "cluster".into(),
+                };
+                let mut bounds = Vec::new();
+                if let Some(d) = w.at_least {
+                    bounds.push(format!("at least {}", crate::units::show(d)));
+                }
+                if let Some(d) = w.at_most {
+                    bounds.push(format!("at most {}", crate::units::show(d)));
+                }
+                format!(
+                    "{whose} unavailability window after {} is {}",
+                    w.after,
+                    bounds.join(" and ")
+                )
+            }
+            Expect::ServesAgain(s) => format!(
+                "every node serves again within {} of {}",
+                crate::units::show(s.within),
+                s.after
+            ),
+            Expect::LostWrites(n) => format!("at most {n} lost writes"),
+            Expect::Anomalies(n) => {
+                format!("at most {n} anomalies (lost, stale, reverted, impossible)")
+            }
+            Expect::UnverifiedKeys(n) => format!("at most {n} unverified keys"),
+            Expect::ColumnZero(c) => format!(
+                "{}'s column is 0 from {} until {}",
+                c.node,
+                c.from,
+                c.until
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "the end".into())
+            ),
+        }
+    }
+}
+
+/// `window: {after, node, at-most, at-least}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WindowExpect {
+    /// The step whose window it is.
+    pub after: StepRef,
+    /// One node's window instead of the cluster's (a node, or a step's name: the node it hit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Aim>,
+    /// Upper bound.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub at_most: Option<Duration>,
+    /// Lower bound.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub at_least: Option<Duration>,
+}
+
+/// `serves-again: {after, within}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServesAgain {
+    /// A start, resume, connect or heal step.
+    pub after: StepRef,
+    /// How soon.
+    #[serde(with = "crate::units::duration")]
+    pub within: Duration,
+}
+
+/// `column-zero: {node, from, until, grace}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ColumnZero {
+    /// The node (a name, or a step's name: the node it hit).
+    pub node: Aim,
+    /// From this step (plus `grace`) ...
+    pub from: StepRef,
+    /// ... until this one fires (default: the end of the load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<StepRef>,
+    /// Iterations already in flight when `from` fired may still be acknowledged this long after
+    /// it (default: the load's op-timeout).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::duration::option"
+    )]
+    pub grace: Option<Duration>,
+}
