@@ -277,3 +277,123 @@ pub struct Verdict {
     /// What was measured.
     pub measured: String,
 }
+
+/// `(sec, per-node counts)`: one line of `metrics.tsv` without its total.
+pub type MetricRow = (u64, Vec<u64>);
+
+/// Records for the report's tests.
+#[cfg(test)]
+pub(super) mod fixture {
+    use super::*;
+    use crate::load::measure::Window;
+    use crate::load::serving::Serving;
+    use std::time::Duration;
+
+    /// A failed run of two steps, with windows, verdicts and a promotion.
+    pub fn record(outcome: Outcome) -> RunRecord {
+        let scenario = Plan {
+            name: "t".into(),
+            description: None,
+            system: "etcd".into(),
+            nodes: 3,
+            load: PlanLoad {
+                duration: Duration::from_secs(20),
+                clients_per_node: 1,
+                op_timeout: Duration::from_secs(1),
+                warmup: Duration::from_secs(30),
+            },
+            seed: None,
+        };
+        let w = |a: f64, b: f64| Window {
+            start_s: a,
+            end_s: b,
+            length_s: b - a,
+            open: false,
+        };
+        let step = |i: usize, fault: &str, aim: &str, at: f64| FiredStep {
+            index: i,
+            name: None,
+            fault: fault.into(),
+            aim: aim.into(),
+            nodes: vec!["n2".into()],
+            repeat: 0,
+            scheduled_s: at,
+            fired_s: at + 0.003,
+            applied_s: at + 0.02,
+            late_ms: 3.0,
+            at: String::new(),
+            detail: String::new(),
+        };
+        RunRecord {
+            scenario,
+            run: "20261121-101502-t".into(),
+            started: "2026-11-21T10:15:07.000Z".into(),
+            nodes: vec!["n1".into(), "n2".into(), "n3".into()],
+            outcome,
+            error: None,
+            leader_before: Some("n2".into()),
+            leader_after: Some("n1".into()),
+            steps: vec![
+                step(0, "kill", "leader", 5.0),
+                step(1, "start", "crash", 12.0),
+            ],
+            effects: vec![
+                StepEffect {
+                    index: 0,
+                    label: "kill n2 (leader)".into(),
+                    fired_s: 5.003,
+                    cluster: w(4.99, 6.31),
+                    nodes: ["n1", "n2", "n3"]
+                        .iter()
+                        .map(|n| NodeWindow {
+                            node: n.to_string(),
+                            window: w(4.99, 6.4),
+                        })
+                        .collect(),
+                    recovery: vec![],
+                    serving: Some(Serving {
+                        span_s: 7.0,
+                        none_s: 1.3,
+                        minority_s: 0.0,
+                        majority_steady_s: Some(1.4),
+                        all_steady_s: None,
+                    }),
+                },
+                StepEffect {
+                    index: 1,
+                    label: "start n2".into(),
+                    fired_s: 12.003,
+                    cluster: w(12.0, 12.01),
+                    nodes: ["n1", "n2", "n3"]
+                        .iter()
+                        .map(|n| NodeWindow {
+                            node: n.to_string(),
+                            window: w(12.0, 12.01),
+                        })
+                        .collect(),
+                    recovery: vec![Recovery {
+                        node: "n2".into(),
+                        after_s: Some(1.25),
+                    }],
+                    serving: None,
+                },
+            ],
+            verdicts: vec![
+                Verdict {
+                    expectation: "cluster unavailability window after crash is at most 1s".into(),
+                    passed: false,
+                    measured: "cluster: 1.32 s (from 4.99 s to 6.31 s)".into(),
+                },
+                Verdict {
+                    expectation: "at most 0 lost writes".into(),
+                    passed: true,
+                    measured: "0 lost writes".into(),
+                },
+            ],
+            restored: vec![],
+            not_ready: None,
+            promotions: vec![],
+            load: None,
+        }
+    }
+}
