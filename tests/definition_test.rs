@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use perseus::lab::definition::{ContainerSpec, Definition, Mount, NodeSpec};
+use perseus::lab::compose::{ContainerSpec, Mount, NodeSpec};
+use perseus::lab::definition::Definition;
 
 fn home() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

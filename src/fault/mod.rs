@@ -227,7 +227,7 @@ impl FromStr for Target {
             "leader" => Ok(Target::Leader),
             "follower" => Ok(Target::Follower),
             "random" => Ok(Target::Random),
-            n if crate::lab::definition::is_node_name(n) => Ok(Target::Node(n.to_string())),
+            n if crate::lab::compose::is_node_name(n) => Ok(Target::Node(n.to_string())),
             r if r
                 .strip_suffix("-leader")
                 .is_some_and(|role| !role.is_empty() && role.chars().all(|c| c.is_ascii_lowercase())) =>

@@ -22,7 +22,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::definition::{Definition, Mount, NodeSpec};
+use super::compose::{Mount, NodeSpec};
+use super::definition::Definition;
 use super::hosts::{self, Engine};
 use crate::docker::{self, IP_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
 use crate::driver::Endpoint;

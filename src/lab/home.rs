@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use bollard::Docker;
 
-use super::definition::{Definition, NodeSpec};
+use super::compose::NodeSpec;
+use super::definition::Definition;
 use super::images::{self, HELPER_IMAGE};
 use crate::docker;
 use crate::error::{Error, Result};

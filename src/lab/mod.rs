@@ -12,6 +12,7 @@
 //! fresh process, even after perseus crashed.
 
 pub mod base;
+pub mod compose;
 mod create;
 pub mod definition;
 pub mod helper;
@@ -571,7 +572,7 @@ pub async fn add_node(
     let mut spec = def.nodes(n)?.pop().expect("nodes(n) returns n nodes");
     // The new node runs what the template node runs (including any --image override).
     for c in &mut spec.containers {
-        let twin = definition::replace_word(&c.service, &spec.name, &def.perseus.template);
+        let twin = compose::replace_word(&c.service, &spec.name, &def.perseus.template);
         let running = docker::inspect(docker, &container_name(system, &twin)).await?;
         if let Some(image) = running.config.and_then(|cfg| cfg.image) {
             c.image = image;
