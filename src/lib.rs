@@ -1,6 +1,7 @@
 //! Perseus: a local, Docker-based chaos lab for distributed databases.
 //!
-//! One command builds and launches a cluster as containers on a Docker network ([`lab`]); a load loop
+//! One command builds and launches a cluster as containers on a Docker network ([`lab`], from
+//! images built here from Debian packages: [`images`]); a load loop
 //! runs against every node and counts successful read-increment-write iterations per second ([`load`]);
 //! faults are injected on nodes ([`fault`]); the systems the lab knows (drivers, readiness, leader
 //! lookup) live in [`systems`]; experiments written as YAML timelines run through [`scenario`], and
@@ -17,6 +18,7 @@ pub mod error;
 pub mod fault;
 pub mod history;
 pub mod http;
+pub mod images;
 pub mod lab;
 pub mod load;
 pub mod locate;

@@ -519,3 +519,89 @@ fn links_are_found_in_prose_only() {
         ]
     );
 }
+
+/// The top-level modules of `src/` and, for each, the others it imports outside its tests
+/// (`crate::x` or, in the CLI, `perseus::x`; comment lines are not imports).
+fn module_imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = root().join("src");
+    let mut modules = BTreeMap::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if name == "lib" || name == "main" {
+            continue;
+        }
+        modules.insert(name, path);
+    }
+    let mut imports = BTreeMap::new();
+    for (name, path) in &modules {
+        let mut files = Vec::new();
+        let mut dirs = vec![path.clone()];
+        while let Some(p) = dirs.pop() {
+            if p.is_dir() {
+                dirs.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                files.push(p);
+            }
+        }
+        let mut uses = BTreeSet::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for prefix in ["crate::", "perseus::"] {
+                    for (i, _) in line.match_indices(prefix) {
+                        let rest = &line[i + prefix.len()..];
+                        let m: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        if m != *name && modules.contains_key(&m) {
+                            uses.insert(m);
+                        }
+                    }
+                }
+            }
+        }
+        imports.insert(name.clone(), uses);
+    }
+    imports
+}
+
+/// The module picture in docs/architecture.md is the code's: its arrows are exactly the imports
+/// between top-level modules, less those into the leaves it names, so it cannot go stale.
+#[test]
+fn the_module_picture_is_the_codes_imports() {
+    use std::collections::BTreeSet;
+    const LEAVES: [&str; 5] = ["error", "units", "http", "docker", "locate"];
+    let text = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let block = text
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("docs/architecture.md has a mermaid block");
+    let mut drawn = BTreeSet::new();
+    for line in block.lines().skip(1) {
+        let Some((from, to)) = line.split_once("-->") else {
+            continue;
+        };
+        for t in to.split('&') {
+            drawn.insert((from.trim().to_string(), t.trim().to_string()));
+        }
+    }
+    let mut code = BTreeSet::new();
+    for (from, uses) in module_imports() {
+        for to in uses {
+            if !LEAVES.contains(&to.as_str()) {
+                code.insert((from.clone(), to));
+            }
+        }
+    }
+    let missing: Vec<_> = code.difference(&drawn).collect();
+    let extra: Vec<_> = drawn.difference(&code).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "docs/architecture.md's picture differs from src/: not drawn {missing:?}, drawn but not imported {extra:?}"
+    );
+}

@@ -116,7 +116,8 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             for system in systems {
                 let def = home.definition(&system, None)?;
                 let specs = def.nodes(def.perseus.min_nodes.max(3))?;
-                lab::images::ensure(&docker, &home.builds(&specs), rebuild, &mut progress).await?;
+                perseus::images::ensure(&docker, &home.builds(&specs), rebuild, &mut progress)
+                    .await?;
             }
             Ok(0)
         }

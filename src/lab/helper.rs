@@ -28,10 +28,10 @@ use bollard::query_parameters::{
 use bollard::Docker;
 
 use super::create::Made;
-use super::images::HELPER_IMAGE;
 use super::model::Lab;
 use crate::docker::{self, NODE_LABEL, ROLE_LABEL};
 use crate::error::{Error, Result};
+use crate::images::HELPER_IMAGE;
 
 /// The role label of helper containers.
 pub const ROLE: &str = "helper";

@@ -9,9 +9,9 @@ use bollard::Docker;
 
 use super::compose::NodeSpec;
 use super::definition::Definition;
-use super::images::{self, HELPER_IMAGE};
 use crate::docker;
 use crate::error::{Error, Result};
+use crate::images::{self, HELPER_IMAGE};
 
 /// Where the lab's files live: `compose/`, `docker/`, `etc/`, `scenarios/`.
 #[derive(Debug, Clone)]

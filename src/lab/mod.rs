@@ -11,24 +11,23 @@
 //! the labels on its containers, so every other command (status, load, fault, down) works from a
 //! fresh process, even after perseus crashed.
 
-pub mod base;
 pub mod compose;
 mod create;
 pub mod definition;
 pub mod helper;
 mod home;
 pub mod hosts;
-pub mod images;
 mod model;
 mod promotions;
 
+use crate::images;
+pub use crate::images::HELPER_IMAGE;
 pub use create::{
     check_bind_sources, container_name, ensure_pulled, image_repository, network_name,
     override_images, volume_name, Node,
 };
 use create::{create_lab, create_node, make_volumes, start_nodes, Made, Spread};
 pub use home::{catalog, Catalogued, Home, ImageSource};
-pub use images::HELPER_IMAGE;
 pub use model::Lab;
 pub use promotions::{promotions, promotions_in, Promotion};
 

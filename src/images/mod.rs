@@ -3,7 +3,7 @@
 //! Every image a local system needs is built from a Dockerfile folder under `docker/` (one folder per
 //! image) with Debian bookworm packages. The Dockerfiles begin with `ARG BASE=debian:bookworm-slim` and
 //! `FROM ${BASE}`, so they build unchanged wherever a registry is reachable; the lab passes the base
-//! [`super::base`] found or made as the `BASE` build argument.
+//! [`base`] found or made as the `BASE` build argument.
 //!
 //! Builds ([`ensure`]) use the classic builder with the host's network (`networkmode=host`), so that
 //! `apt-get` inside the build reaches the same mirror the host does. `rebuild` rebuilds the listed
@@ -19,9 +19,11 @@ use bollard::Docker;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::base::{ensure_base, strip_ansi, Tail};
+pub mod base;
+
 use crate::docker::image_exists;
 use crate::error::{Error, Result};
+use base::{ensure_base, strip_ansi, Tail};
 
 /// How long one image build may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
