@@ -14,8 +14,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use hyper::Method;
 
+use super::readiness::Pending;
 use super::sql::{PgDriver, Wire};
-use super::{Cluster, Leadership, Pending, Settings, System};
+use super::system::{Cluster, Leadership, Settings, System};
 use crate::driver::Endpoint;
 use crate::http::oneshot;
 
@@ -98,7 +99,7 @@ async fn health(node: &Endpoint, path: &str) -> Result<(), String> {
 
 /// Ready when every node answers `/health?ready=1` with 200.
 pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
-    super::on_every_node(nodes, |n| async move {
+    super::readiness::on_every_node(nodes, |n| async move {
         health(&n, "/health?ready=1")
             .await
             .map_err(|e| format!("{} is not ready ({e})", n.node))

@@ -19,7 +19,8 @@ use futures_util::future::BoxFuture;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::{Cluster, Leadership, Pending, Problem, Settings, System};
+use super::readiness::{Pending, Problem};
+use super::system::{Cluster, Leadership, Settings, System};
 use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
 use crate::http::{oneshot, HttpConn};
 

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+use super::readiness::{Pending, Problem};
 use super::sql::{MySqlDriver, Wire};
-use super::{Cluster, Pending, Problem, Settings, System};
+use super::system::{Cluster, Settings, System};
 use crate::driver::Endpoint;
 
 /// MariaDB Galera: multi-primary, so it has no leader.

@@ -17,7 +17,8 @@ use futures_util::future::BoxFuture;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::{Cluster, Pending, Settings, System};
+use super::readiness::Pending;
+use super::system::{Cluster, Settings, System};
 
 use crate::driver::{Driver, DriverError, Endpoint, Written};
 use crate::http::HttpConn;
@@ -133,7 +134,7 @@ pub fn put_outcome(status: StatusCode, body: &[u8]) -> Result<Written, DriverErr
 /// Ready when every node's API answers a read (200 or 404) through its proposer, i.e. a majority
 /// of acceptors is reachable from every node.
 pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
-    super::on_every_node(nodes, |n| async move {
+    super::readiness::on_every_node(nodes, |n| async move {
         let r = crate::http::oneshot(
             n.addr,
             Method::GET,

@@ -39,7 +39,8 @@ use async_nats::jetstream::{self, context::PublishError, context::PublishErrorKi
 use futures_util::future::BoxFuture;
 use hyper::Method;
 
-use super::{Cluster, Leadership, Pending, Problem, PromotionLog, Settings, System};
+use super::readiness::{Pending, Problem};
+use super::system::{Cluster, Leadership, PromotionLog, Settings, System};
 use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Evidence, Written};
 use crate::http::oneshot;
 

@@ -25,8 +25,9 @@ use futures_util::future::BoxFuture;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
+use super::readiness::{Pending, Problem};
 use super::sql::{PgDriver, Wire};
-use super::{Cluster, Leadership, Pending, Problem, PromotionLog, Settings, System};
+use super::system::{Cluster, Leadership, PromotionLog, Settings, System};
 use crate::driver::Endpoint;
 use crate::http::oneshot;
 
@@ -232,7 +233,7 @@ async fn ready(cluster: &Cluster) -> Result<(), Pending> {
     }
     // Every HAProxy routes to a primary (its check marks the leader up after two passes).
     let wire = Wire::Postgres(cluster.settings.sql_client());
-    super::on_every_node(nodes, |n| {
+    super::readiness::on_every_node(nodes, |n| {
         let wire = wire.clone();
         async move {
             let rows = wire

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+use super::readiness::Pending;
 use super::sql::{PgDriver, Wire};
-use super::{Cluster, Pending, Settings, System};
+use super::system::{Cluster, Settings, System};
 
 /// How long the readiness probe waits for one node.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -29,7 +29,8 @@ use redis::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Cluster, Pending, Settings, System};
+use super::readiness::Pending;
+use super::system::{Cluster, Settings, System};
 use crate::driver::{Driver, DriverError, Endpoint, Written};
 
 /// The compare-and-set: `KEYS[1]` is set to `ARGV[2]` if it holds `ARGV[1]` (the empty string:
@@ -339,7 +340,7 @@ impl Driver for RedisDriver {
 /// Ready when every node answers `PING` with `PONG` (a server still loading its append-only file
 /// answers `-LOADING`).
 pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
-    super::on_every_node(nodes, |n| async move {
+    super::readiness::on_every_node(nodes, |n| async move {
         let probe = async {
             let mut c = RedisConn::connect(n.addr, Duration::from_secs(2)).await?;
             c.ping().await

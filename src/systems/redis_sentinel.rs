@@ -21,8 +21,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use redis::Value;
 
+use super::readiness::Pending;
 use super::redis::RedisConn;
-use super::{Cluster, Leadership, LogLine, Pending, PromotionLog, Settings, System};
+use super::system::{Cluster, Leadership, LogLine, PromotionLog, Settings, System};
 use crate::driver::{Driver, DriverError, Endpoint, Written};
 
 /// The name the Sentinels monitor the primary under (etc/redis-sentinel/sentinel.conf).
@@ -295,7 +296,7 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
                 continue;
             }
         };
-        problems.push(super::Problem {
+        problems.push(super::readiness::Problem {
             node: Some(node.clone()),
             what,
         });

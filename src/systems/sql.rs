@@ -89,7 +89,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use tokio::task::JoinHandle;
 
-use super::Pending;
+use super::readiness::Pending;
 use crate::driver::{Driver, DriverError, Endpoint, Written};
 
 /// The loop's table: one row per key (`id`, at most 255 characters) holding the counter `value`.
@@ -554,7 +554,7 @@ impl Wire {
 
     /// Ready when every node answers `SELECT 1`; the problems name those that do not.
     pub async fn ready(&self, nodes: &[Endpoint], timeout: Duration) -> Result<(), Pending> {
-        super::on_every_node(nodes, |n| async move {
+        super::readiness::on_every_node(nodes, |n| async move {
             self.query(n.addr, "SELECT 1", timeout)
                 .await
                 .map(|_| ())

@@ -16,8 +16,9 @@ use futures_util::future::BoxFuture;
 use hyper::Method;
 use serde::Deserialize;
 
+use super::readiness::Pending;
 use super::sql::{MySqlDriver, Wire};
-use super::{Cluster, Leadership, Pending, Settings, System};
+use super::system::{Cluster, Leadership, Settings, System};
 use crate::driver::Endpoint;
 use crate::http::oneshot;
 
@@ -165,7 +166,7 @@ async fn pd_ready(nodes: &[Endpoint]) -> Result<(), String> {
 /// answers on its status port.
 pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
     pd_ready(nodes).await.map_err(Pending::cluster)?;
-    super::on_every_node(nodes, |n| async move {
+    super::readiness::on_every_node(nodes, |n| async move {
         let addr = n.port(STATUS_PORT);
         match oneshot(addr, Method::GET, "/status", None, PROBE_TIMEOUT).await {
             Ok((code, _)) if code.is_success() => Ok(()),

@@ -35,7 +35,8 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zookeeper_client as zk;
 
-use super::{Cluster, Leadership, Pending, Problem, PromotionLog, Settings, System};
+use super::readiness::{Pending, Problem};
+use super::system::{Cluster, Leadership, PromotionLog, Settings, System};
 use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
 
 /// The znode under which every key of the load loop lives.
