@@ -21,7 +21,7 @@ pub(super) struct CheckArgs {
     #[arg(long, default_value_t = checker::DEFAULT_MAX_STATES)]
     max_states: u64,
     /// The time the whole history may take; keys not decided by then are unknown.
-    #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = super::common::parse_duration)]
     time_limit: Duration,
     /// Print the report as JSON on stdout instead of lines.
     #[arg(long)]

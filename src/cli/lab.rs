@@ -8,7 +8,7 @@ use perseus::lab::{self, Home, Lab, UpOptions};
 use perseus::status::{self, Depth};
 use perseus::Error;
 
-use super::{interrupt_token, parse_duration, progress};
+use super::common::{interrupt_token, parse_duration, progress};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum LabCommand {

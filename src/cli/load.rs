@@ -9,9 +9,9 @@ use perseus::history::HistoryWriter;
 use perseus::load::{self, LoadOptions, Second};
 use perseus::Error;
 
+use super::common::{interrupt_token, parse_duration};
 use super::lab::open_lab;
 use super::live::LiveView;
-use super::{interrupt_token, parse_duration};
 
 #[derive(Debug, Args)]
 pub(super) struct LoadArgs {

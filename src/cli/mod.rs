@@ -4,6 +4,7 @@
 //! [`perseus::Error::exit_code`]), and Ctrl-C reaches the library in one way ([`interrupt_token`]).
 
 mod check;
+mod common;
 mod fault;
 mod lab;
 mod live;
@@ -12,11 +13,9 @@ mod run;
 mod table;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use perseus::Error;
-use tokio_util::sync::CancellationToken;
 
 use check::CheckArgs;
 use fault::FaultCommand;
@@ -74,10 +73,6 @@ enum Command {
     Table(TableArgs),
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    perseus::units::parse_duration(s)
-}
-
 /// Run the command line; the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -103,27 +98,6 @@ pub fn main() -> i32 {
             code
         }
     }
-}
-
-fn progress(line: &str) {
-    eprintln!("{line}");
-}
-
-/// The one way Ctrl-C reaches the library: a token cancelled on the first Ctrl-C, after saying
-/// `what` happens now. A second Ctrl-C exits at once (130).
-fn interrupt_token(what: &'static str) -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("perseus: stopping: {what} (Ctrl-C again to quit at once)");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
-    token
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {

@@ -11,9 +11,9 @@ use perseus::load;
 use perseus::report::{Event, Sink, What};
 use perseus::Error;
 
+use super::common::{interrupt_token, parse_duration};
 use super::live::LiveView;
 use super::load::emit;
-use super::{interrupt_token, parse_duration};
 
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {

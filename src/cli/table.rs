@@ -9,8 +9,8 @@ use perseus::lab::Home;
 use perseus::table::{self, Progress, Selection, TableOptions};
 use perseus::Error;
 
+use super::common::{interrupt_token, parse_duration};
 use super::run::{RunView, RUN_STOPPING};
-use super::{interrupt_token, parse_duration};
 
 #[derive(Debug, Args)]
 pub(super) struct TableArgs {
