@@ -61,7 +61,7 @@ async fn simulated_hosts_are_checked_as_one_swarm_and_get_the_images_they_lack()
     // Images: copied once to a host that lacks them, then found there.
     let local = common::docker().await;
     let image = perseus::lab::HELPER_IMAGE.to_string();
-    perseus::lab::images::ensure(
+    perseus::images::ensure(
         &local,
         &[perseus::lab::Home::at(env!("CARGO_MANIFEST_DIR")).helper_build()],
         false,
@@ -70,7 +70,7 @@ async fn simulated_hosts_are_checked_as_one_swarm_and_get_the_images_they_lack()
     .await
     .unwrap();
     let mut lines = Vec::new();
-    let copied = perseus::lab::images::ship(
+    let copied = perseus::images::ship(
         &local,
         &engines[1],
         "host2",
@@ -86,7 +86,7 @@ async fn simulated_hosts_are_checked_as_one_swarm_and_get_the_images_they_lack()
     assert!(!perseus::docker::image_exists(&engines[2], &image)
         .await
         .unwrap());
-    let again = perseus::lab::images::ship(
+    let again = perseus::images::ship(
         &local,
         &engines[1],
         "host2",
@@ -96,7 +96,7 @@ async fn simulated_hosts_are_checked_as_one_swarm_and_get_the_images_they_lack()
     .await
     .unwrap();
     assert_eq!(again, 0, "an image the host has is not copied again");
-    let e = perseus::lab::images::ship(
+    let e = perseus::images::ship(
         &local,
         &engines[1],
         "host2",

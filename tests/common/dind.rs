@@ -168,12 +168,12 @@ impl Hosts {
     pub async fn start_with(n: usize, tls: &[usize]) -> Hosts {
         let local = crate::common::docker().await;
         let home = perseus::lab::Home::at(env!("CARGO_MANIFEST_DIR"));
-        let build = perseus::lab::images::ImageBuild {
+        let build = perseus::images::ImageBuild {
             tag: IMAGE.into(),
             context: home.root().join("docker").join("dockerhost"),
             dockerfile: "Dockerfile".into(),
         };
-        perseus::lab::images::ensure(&local, &[build], false, &mut |l| eprintln!("{l}"))
+        perseus::images::ensure(&local, &[build], false, &mut |l| eprintln!("{l}"))
             .await
             .expect("building perseus/dockerhost:1");
         remove_all(&local).await;
