@@ -232,7 +232,7 @@ expect:
     let promotions = r["promotions"]
         .as_array()
         .expect("the run names its promotions");
-    assert_eq!(promotions.len(), 1, "{promotions:?}");
+    assert!(!promotions.is_empty(), "no promotion after the stop");
     let (node, at) = (
         promotions[0]["node"].as_str().unwrap(),
         promotions[0]["t_s"].as_f64().unwrap(),
@@ -243,4 +243,27 @@ expect:
         "a stopped leader's successor is promoted within a loop or two: {:.2} s after the stop",
         at - halt
     );
+    // No other node is promoted after that. The same leader may log a promotion again after the
+    // replica is connected: the DCS is an etcd member beside every node, and etcd 3.4 (no
+    // pre-vote) holds an election when the disconnected member comes back with a higher term; a
+    // leader that cannot renew its key in time demotes itself and, still holding the lock,
+    // promotes itself again ("because I had the session lock"). Seen once in CI: 13.3 s after
+    // the connect, with a 5.3 s outage of every node, which the scenario does not bound.
+    let plug = r["steps"][5]["fired_s"].as_f64().unwrap();
+    for p in &promotions[1..] {
+        let t = p["t_s"].as_f64().unwrap();
+        eprintln!(
+            "measured: {node} promoted again at {t:.2} s, {:.2} s after the connect",
+            t - plug
+        );
+        assert_eq!(p["node"], node, "{promotions:?}");
+        assert!(t > plug, "{promotions:?}");
+        assert!(
+            p["line"]
+                .as_str()
+                .unwrap()
+                .contains("because I had the session lock"),
+            "{promotions:?}"
+        );
+    }
 }
