@@ -479,21 +479,15 @@ fn upper_first(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::record::fixture::record;
-    use super::super::record::{Outcome, PromotionSeen};
+    use super::super::record::fixture::{promotion, record};
+    use super::super::record::Outcome;
     use super::*;
 
     #[test]
     fn promotions_stand_beside_the_step_and_the_window_it_opened() {
         let mut r = record(Outcome::Passed);
         assert!(!report_md(&r, &[]).contains("Failover"));
-        r.promotions.push(PromotionSeen {
-            t_s: 6.0,
-            at: "2026-11-21T10:15:08.000Z".into(),
-            node: "n1".into(),
-            source: "Patroni".into(),
-            line: "promoted self to leader by acquiring session lock".into(),
-        });
+        r.promotions.push(promotion());
         let md = report_md(&r, &[]);
         assert!(md.contains("### Failover, as Patroni logged it"), "{md}");
         assert!(

@@ -334,20 +334,14 @@ pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
 }
 #[cfg(test)]
 mod tests {
-    use super::record::fixture::record;
+    use super::record::fixture::{promotion, record};
     use super::*;
 
     #[test]
     fn a_promotion_is_marked_on_the_plot() {
         let mut r = record(Outcome::Passed);
         assert!(plot_data(&r, &[]).promotions.is_empty());
-        r.promotions.push(PromotionSeen {
-            t_s: 6.0,
-            at: "2026-11-21T10:15:08.000Z".into(),
-            node: "n1".into(),
-            source: "Patroni".into(),
-            line: "promoted self to leader by acquiring session lock".into(),
-        });
+        r.promotions.push(promotion());
         let data = plot_data(&r, &[]);
         assert_eq!(data.promotions.len(), 1);
         assert_eq!(data.promotions[0].label, "n1 promoted");

@@ -396,4 +396,15 @@ pub(super) mod fixture {
             load: None,
         }
     }
+
+    /// Patroni's promotion of n1, 6 s into the run.
+    pub fn promotion() -> PromotionSeen {
+        PromotionSeen {
+            t_s: 6.0,
+            at: "2026-11-21T10:15:08.000Z".into(),
+            node: "n1".into(),
+            source: "Patroni".into(),
+            line: "promoted self to leader by acquiring session lock".into(),
+        }
+    }
 }
