@@ -225,7 +225,7 @@ pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use perseus::scenario::{Aim, Aims};
+    use perseus::scenario::{Action, Aim, Aims};
 
     #[derive(Debug, Parser)]
     struct Line {
@@ -254,13 +254,17 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let groups = step
-            .groups
+            .action
+            .groups()
             .iter()
-            .flatten()
             .map(|g| g.iter().map(name).collect())
             .collect();
-        let fault = step.fault(groups, step.seed).unwrap();
-        let target = match &step.target {
+        let seed = match step.action {
+            Action::Shaped { seed, .. } => seed,
+            _ => None,
+        };
+        let fault = step.action.fault(groups, seed);
+        let target = match step.action.target() {
             Some(Aims::One(Aim::Target(t))) => Some(t.clone()),
             None => None,
             other => panic!("{other:?}"),

@@ -74,6 +74,28 @@ pub enum Link {
 }
 
 impl Link {
+    /// Which link fault it is.
+    pub fn kind(&self) -> LinkKind {
+        match self {
+            Link::Loss { .. } => LinkKind::Loss,
+            Link::Bandwidth { .. } => LinkKind::Bandwidth,
+            Link::Delay { .. } => LinkKind::Delay,
+        }
+    }
+
+    /// As a scenario step writes it, what [`Link::parse`] reads back: the amount (`30%`,
+    /// `1mbit`, `100ms`) and a delay's jitter (`20ms`; `None` when there is none).
+    pub fn written(&self) -> (String, Option<String>) {
+        match self {
+            Link::Loss { probability } => (format!("{}%", probability * 100.0), None),
+            Link::Bandwidth { bits_per_s } => (show_rate(*bits_per_s), None),
+            Link::Delay { delay, jitter } => (
+                crate::units::show(*delay),
+                (!jitter.is_zero()).then(|| crate::units::show(*jitter)),
+            ),
+        }
+    }
+
     /// The fault's name: `loss`, `bandwidth`, `delay`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -13,10 +13,12 @@ use crate::fault::{Direction, Fault, NodeFault, Shape, Target};
 /// The longest measured load a scenario may ask for.
 pub const MAX_LOAD: Duration = Duration::from_secs(3600);
 
-/// A parsed, validated scenario.
+/// A parsed, validated scenario. Its steps are typed [`Step`]s; as serde reads the file they are
+/// [`RawStep`]s first ([`RawScenario`]), made typed once, with the path of anything wrong, by
+/// [`crate::scenario::parse`].
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Scenario {
+pub struct Scenario<S = Step> {
     /// Short name, used in the run folder's name and in JUnit (`etcd-kill-leader`).
     pub name: String,
     /// What the experiment shows, for the report.
@@ -42,11 +44,42 @@ pub struct Scenario {
     /// The load loop's settings.
     pub load: LoadSpec,
     /// The timeline of faults, in time order.
-    #[serde(default)]
-    pub steps: Vec<Step>,
+    #[serde(default = "Vec::new")]
+    pub steps: Vec<S>,
     /// What must hold. Each is a one-key map (`- window: {...}`), not a YAML tag.
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
     pub expect: Vec<Expect>,
+}
+
+/// A scenario as serde reads it, before its steps are checked and typed.
+pub type RawScenario = Scenario<RawStep>;
+
+impl<S> Scenario<S> {
+    /// The same scenario with other steps (the typed ones made from its raw steps).
+    pub(super) fn with_steps<T>(self, steps: Vec<T>) -> Scenario<T> {
+        let Scenario {
+            name,
+            description,
+            system,
+            nodes,
+            seed,
+            hosts,
+            load,
+            steps: _,
+            expect,
+        } = self;
+        Scenario {
+            name,
+            description,
+            system,
+            nodes,
+            seed,
+            hosts,
+            load,
+            steps,
+            expect,
+        }
+    }
 }
 
 fn default_nodes() -> usize {
@@ -261,26 +294,25 @@ impl Aims {
     }
 }
 
-/// One fault on the timeline.
+/// One step of the timeline as the file writes it: a flat map of which most fields belong to some
+/// faults only. [`crate::scenario::parse`] checks it and makes it a [`Step`]; nothing else reads it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Step {
+pub struct RawStep {
     /// Optional name that later steps and expectations use to refer to this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// When it fires: offset from the start of the measured load.
+    /// When it fires.
     #[serde(with = "crate::units::duration")]
     pub at: Duration,
-    /// Fire again this long after each firing (a soak's fault every few minutes), until `until`
-    /// or the end of the load.
+    /// Fire again this long after each firing.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "crate::units::duration::option"
     )]
     pub every: Option<Duration>,
-    /// A repeating step's last firing comes before this offset from the start of the load
-    /// (default: the load's end).
+    /// A repeating step's last firing comes before this offset.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -289,21 +321,19 @@ pub struct Step {
     pub until: Option<Duration>,
     /// The fault.
     pub fault: FaultKind,
-    /// What it aims at (node faults).
+    /// What it aims at (node, isolate and link faults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Aims>,
     /// The groups of a partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<Vec<Aim>>>,
-    /// Which way an isolate or partition cuts (`in`, `out`, `both`; default both): see
-    /// [`crate::fault::Direction`] and [`crate::fault::Fault::Partition`].
+    /// Which way an isolate or partition cuts (`in`, `out`, `both`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
-    /// A partition by Jepsen's shape name instead of groups (`halves`, `ring`, `bridge`,
-    /// `leader`): see [`crate::fault::Shape`].
+    /// A partition by Jepsen's shape name instead of groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<Shape>,
-    /// The seed of a shaped partition's random choices (default: a random one, printed).
+    /// The seed of a shaped partition's random choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// How much a link fault degrades: `30%` (loss), `1mbit` (bandwidth), `100ms` (delay).
@@ -314,56 +344,186 @@ pub struct Step {
     pub jitter: Option<String>,
 }
 
-impl Step {
-    /// The degraded link a link step makes (`None` for other steps, or an amount that does not
-    /// parse, which validation has refused).
-    pub fn link(&self) -> Option<Link> {
-        match self.fault {
-            FaultKind::Link(k) => {
-                Link::parse(k.name(), self.amount.as_deref()?, self.jitter.as_deref()).ok()
-            }
+/// One fault on the timeline, checked and typed: when it fires and what it does. Written to YAML
+/// as the file's flat form ([`RawStep`]), so a scenario made in code reads back the same.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(into = "RawStep")]
+pub struct Step {
+    /// Optional name that later steps and expectations use to refer to this one.
+    pub name: Option<String>,
+    /// When it fires: offset from the start of the measured load.
+    pub at: Duration,
+    /// Fire again this long after each firing (a soak's fault every few minutes), until `until`
+    /// or the end of the load.
+    pub every: Option<Duration>,
+    /// A repeating step's last firing comes before this offset from the start of the load
+    /// (default: the load's end).
+    pub until: Option<Duration>,
+    /// What it does.
+    pub action: Action,
+}
+
+/// What a step does: a [`Fault`] whose nodes are still aims, resolved each time it fires.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Kill, stop, start, pause, resume, disconnect or connect each node it aims at.
+    Node {
+        /// Which.
+        fault: NodeFault,
+        /// At what.
+        target: Aims,
+    },
+    /// Cut each node it aims at from its peers ([`Fault::Isolate`]).
+    Isolate {
+        /// At what.
+        target: Aims,
+        /// Which packets are dropped (default both).
+        direction: Direction,
+    },
+    /// Degrade the links of each node it aims at ([`Fault::Link`]).
+    Link {
+        /// At what.
+        target: Aims,
+        /// How.
+        link: Link,
+    },
+    /// Groups of nodes that cannot reach each other ([`Fault::Partition`]).
+    Partition {
+        /// The groups, as aims.
+        groups: Vec<Vec<Aim>>,
+        /// Both ways, or one way about the first group.
+        direction: Direction,
+    },
+    /// A partition by Jepsen's shape ([`Fault::Shaped`]).
+    Shaped {
+        /// Which.
+        shape: Shape,
+        /// The step's own seed (default: a draw from the run's seed at each firing).
+        seed: Option<u64>,
+    },
+    /// Undo every network fault.
+    Heal,
+}
+
+impl Action {
+    /// Which fault it is.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Action::Node { fault, .. } => FaultKind::Node(*fault),
+            Action::Isolate { .. } => FaultKind::Isolate,
+            Action::Link { link, .. } => FaultKind::Link(link.kind()),
+            Action::Partition { .. } | Action::Shaped { .. } => FaultKind::Partition,
+            Action::Heal => FaultKind::Heal,
+        }
+    }
+
+    /// The target of a node, isolate or link step.
+    pub fn target(&self) -> Option<&Aims> {
+        match self {
+            Action::Node { target, .. }
+            | Action::Isolate { target, .. }
+            | Action::Link { target, .. } => Some(target),
             _ => None,
         }
     }
 
-    /// The fault this step injects, as [`crate::fault::inject`] takes it: `groups` are its
-    /// partition groups resolved to node names, `seed` the seed of a shaped partition (its own,
-    /// moved on by the repeat, or a draw from the run's).
-    ///
-    /// Errors: a link step whose amount does not parse (validation refuses it first).
-    pub fn fault(
-        &self,
-        groups: Vec<Vec<String>>,
-        seed: Option<u64>,
-    ) -> std::result::Result<Fault, String> {
-        Ok(match self.fault {
-            FaultKind::Node(action) => Fault::Node { action },
-            FaultKind::Isolate => Fault::Isolate {
-                direction: self.direction.unwrap_or_default(),
+    /// A partition's groups (empty for every other step).
+    pub fn groups(&self) -> &[Vec<Aim>] {
+        match self {
+            Action::Partition { groups, .. } => groups,
+            _ => &[],
+        }
+    }
+
+    /// The fault one firing injects, as [`crate::fault::inject`] takes it: `groups` are the
+    /// partition's groups resolved to node names (ignored otherwise), `seed` a shaped
+    /// partition's seed for this firing.
+    pub fn fault(&self, groups: Vec<Vec<String>>, seed: Option<u64>) -> Fault {
+        match self {
+            Action::Node { fault, .. } => Fault::Node { action: *fault },
+            Action::Isolate { direction, .. } => Fault::Isolate {
+                direction: *direction,
             },
-            FaultKind::Link(k) => Fault::Link {
-                link: self
-                    .link()
-                    .ok_or_else(|| format!("step {} has no valid amount", k.name()))?,
+            Action::Link { link, .. } => Fault::Link { link: *link },
+            Action::Partition { direction, .. } => Fault::Partition {
+                groups,
+                direction: *direction,
             },
-            FaultKind::Partition => match self.shape {
-                Some(shape) => Fault::Shaped { shape, seed },
-                None => Fault::Partition {
-                    groups,
-                    direction: self.direction.unwrap_or_default(),
-                },
+            Action::Shaped { shape, .. } => Fault::Shaped {
+                shape: *shape,
+                seed,
             },
-            FaultKind::Heal => Fault::Heal,
-        })
+            Action::Heal => Fault::Heal,
+        }
+    }
+}
+
+impl From<Step> for RawStep {
+    fn from(s: Step) -> RawStep {
+        let fault = s.action.kind();
+        let mut raw = RawStep {
+            name: s.name,
+            at: s.at,
+            every: s.every,
+            until: s.until,
+            fault,
+            target: None,
+            groups: None,
+            direction: None,
+            shape: None,
+            seed: None,
+            amount: None,
+            jitter: None,
+        };
+        let both = |d: Direction| (d != Direction::Both).then_some(d);
+        match s.action {
+            Action::Node { target, .. } => raw.target = Some(target),
+            Action::Isolate { target, direction } => {
+                raw.target = Some(target);
+                raw.direction = both(direction);
+            }
+            Action::Link { target, link } => {
+                raw.target = Some(target);
+                let (amount, jitter) = link.written();
+                raw.amount = Some(amount);
+                raw.jitter = jitter;
+            }
+            Action::Partition { groups, direction } => {
+                raw.groups = Some(groups);
+                raw.direction = both(direction);
+            }
+            Action::Shaped { shape, seed } => {
+                raw.shape = Some(shape);
+                raw.seed = seed;
+            }
+            Action::Heal => {}
+        }
+        raw
     }
 }
 
 impl Step {
+    /// A step that fires once, at `at`.
+    pub fn once(name: Option<&str>, at: Duration, action: Action) -> Step {
+        Step {
+            name: name.map(str::to_string),
+            at,
+            every: None,
+            until: None,
+            action,
+        }
+    }
+
+    /// Which fault it is.
+    pub fn kind(&self) -> FaultKind {
+        self.action.kind()
+    }
+
     /// Every aim the step uses (its target or targets, its partition groups' members), each with
     /// its path in the document (`steps[2].target[1]`), given the step's index `i`.
     pub fn aims_at(&self, i: usize) -> Vec<(String, &Aim)> {
         let mut aims: Vec<(String, &Aim)> = Vec::new();
-        match &self.target {
+        match self.action.target() {
             Some(Aims::One(a)) => aims.push((format!("steps[{i}].target"), a)),
             Some(Aims::Many(v)) => aims.extend(
                 v.iter()
@@ -372,7 +532,7 @@ impl Step {
             ),
             None => {}
         }
-        for (g, group) in self.groups.iter().flatten().enumerate() {
+        for (g, group) in self.action.groups().iter().enumerate() {
             aims.extend(
                 group
                     .iter()
@@ -383,34 +543,40 @@ impl Step {
         aims
     }
 
-    /// `kill leader`, `partition [leader] | [n2,n3]`, `isolate leader (in)`, `heal`.
-    pub fn describe(&self) -> String {
+    /// Its aims as written: `leader`, `n1,n2`, `n1 | n2,n3` for a partition's groups, empty for a
+    /// shaped partition and heal.
+    pub fn aim_text(&self) -> String {
         let aims = |v: &[&Aim]| {
             v.iter()
                 .map(|a| a.to_string())
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        let plain = match (&self.target, &self.groups) {
-            (Some(t), _) => format!("{} {}", self.fault, aims(&t.list())),
-            (None, Some(g)) => format!(
-                "{} {}",
-                self.fault,
-                g.iter()
-                    .map(|g| aims(&g.iter().collect::<Vec<_>>()))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            ),
-            (None, None) => match self.shape {
-                Some(shape) => format!("{} {shape}", self.fault),
-                None => self.fault.to_string(),
-            },
-        };
-        if let Some(link) = self.link() {
-            return format!("{plain} ({link})");
+        match &self.action {
+            Action::Partition { groups, .. } => groups
+                .iter()
+                .map(|g| aims(&g.iter().collect::<Vec<_>>()))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            a => a.target().map(|t| aims(&t.list())).unwrap_or_default(),
         }
-        match self.direction {
-            Some(d) if d != Direction::Both => format!("{plain} ({d})"),
+    }
+
+    /// `kill leader`, `partition [leader] | [n2,n3]`, `isolate leader (in)`, `heal`.
+    pub fn describe(&self) -> String {
+        let kind = self.kind();
+        let plain = match &self.action {
+            Action::Shaped { shape, .. } => format!("{kind} {shape}"),
+            Action::Heal => kind.to_string(),
+            _ => format!("{kind} {}", self.aim_text()),
+        };
+        match &self.action {
+            Action::Link { link, .. } => format!("{plain} ({link})"),
+            Action::Isolate { direction, .. } | Action::Partition { direction, .. }
+                if *direction != Direction::Both =>
+            {
+                format!("{plain} ({direction})")
+            }
             _ => plain,
         }
     }

@@ -136,7 +136,7 @@ fn error_at(file: &Path, text: &str, path: &str, message: String) -> Error {
 ///
 /// Errors: [`Error::Definition`] with file, line and column.
 pub fn parse(file: &Path, text: &str) -> Result<Scenario> {
-    let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| {
+    let raw: RawScenario = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
@@ -157,8 +157,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario> {
             message,
         }
     })?;
-    validate(&scenario).map_err(|(path, message)| error_at(file, text, &path, message))?;
-    Ok(scenario)
+    validate(raw).map_err(|(path, message)| error_at(file, text, &path, message))
 }
 
 /// Checks against the lab's definitions: the system exists, the node count suits it, and the
@@ -308,15 +307,19 @@ expect:
         assert_eq!(s.load.op_timeout, Duration::from_millis(500));
         assert_eq!(s.load.warmup, Duration::from_secs(30));
         assert_eq!(s.steps.len(), 4);
-        assert_eq!(s.steps[0].fault, FaultKind::Node(NodeFault::Kill));
         assert_eq!(
-            s.steps[0].target,
-            Some(Aims::One(Aim::Target(Target::Leader)))
+            s.steps[0].action,
+            Action::Node {
+                fault: NodeFault::Kill,
+                target: Aims::One(Aim::Target(Target::Leader))
+            }
         );
+        assert_eq!(s.steps[0].kind(), FaultKind::Node(NodeFault::Kill));
         assert_eq!(
-            s.steps[1].target,
-            Some(Aims::One(Aim::Step("crash".into())))
+            s.steps[1].action.target(),
+            Some(&Aims::One(Aim::Step("crash".into())))
         );
+        assert_eq!(s.steps[3].action, Action::Heal);
         assert_eq!(s.steps[2].describe(), "partition n1 | n2,n3");
         assert_eq!(s.expect.len(), 6);
         assert_eq!(s.expect[5], Expect::LostWrites(0));
@@ -345,7 +348,13 @@ expect:
                 "    groups: [[n1], [n2, n3]]\n    direction: out",
             );
         let s = parse(Path::new("s.yaml"), &one_way).unwrap();
-        assert_eq!(s.steps[0].direction, Some(Direction::In));
+        assert!(matches!(
+            s.steps[0].action,
+            Action::Isolate {
+                direction: Direction::In,
+                ..
+            }
+        ));
         assert_eq!(s.steps[0].describe(), "isolate leader (in)");
         assert_eq!(s.steps[2].describe(), "partition n1 | n2,n3 (out)");
         let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
@@ -454,8 +463,11 @@ expect:
         );
         let s = parse(Path::new("s.yaml"), &shaped).unwrap();
         assert_eq!(
-            (s.steps[2].shape, s.steps[2].seed),
-            (Some(Shape::Bridge), Some(7))
+            s.steps[2].action,
+            Action::Shaped {
+                shape: Shape::Bridge,
+                seed: Some(7)
+            }
         );
         assert_eq!(s.steps[2].describe(), "partition bridge");
         let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
@@ -507,6 +519,95 @@ expect:
             m.contains("amount and jitter belong to loss, bandwidth and delay"),
             "{m}"
         );
+    }
+
+    /// Every kind of step is made typed once, at parse time, and written back as the same flat
+    /// YAML: a scenario made in code (`perseus table`) and its run folder's copy read the same.
+    #[test]
+    fn every_kind_of_step_is_typed_once_and_written_back_the_same() {
+        let text = "\
+name: every
+system: etcd
+nodes: 5
+load: {duration: 60s}
+steps:
+  - {name: a, at: 1s, fault: kill, target: leader}
+  - {at: 2s, fault: start, target: a}
+  - {at: 3s, fault: stop, target: [n1, n2]}
+  - {at: 4s, fault: pause, target: random}
+  - {at: 5s, fault: resume, target: n3}
+  - {at: 6s, fault: disconnect, target: follower}
+  - {at: 7s, fault: connect, target: n5}
+  - {at: 8s, fault: isolate, target: leader, direction: in}
+  - {at: 9s, fault: isolate, target: n4}
+  - {at: 10s, fault: loss, target: n2, amount: 25%}
+  - {at: 11s, fault: bandwidth, target: n2, amount: 500kbit}
+  - {at: 12s, fault: delay, target: n2, amount: 100ms, jitter: 20ms}
+  - {at: 13s, fault: partition, groups: [[leader], [n2, n3]], direction: out}
+  - {at: 14s, fault: partition, shape: ring, seed: 9}
+  - {at: 15s, fault: partition, shape: halves}
+  - {at: 16s, every: 10s, until: 50s, fault: heal}
+";
+        let s = parse(Path::new("s.yaml"), text).unwrap();
+        let written = serde_yaml::to_string(&s).unwrap();
+        let again = parse(Path::new("s.yaml"), &written).unwrap();
+        assert_eq!(again, s, "{written}");
+        let kinds: Vec<String> = s.steps.iter().map(|st| st.kind().to_string()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "kill",
+                "start",
+                "stop",
+                "pause",
+                "resume",
+                "disconnect",
+                "connect",
+                "isolate",
+                "isolate",
+                "loss",
+                "bandwidth",
+                "delay",
+                "partition",
+                "partition",
+                "partition",
+                "heal"
+            ]
+        );
+        assert_eq!(
+            s.steps[11].action,
+            Action::Link {
+                target: Aims::One(Aim::Target(Target::Node("n2".into()))),
+                link: crate::fault::Link::Delay {
+                    delay: Duration::from_millis(100),
+                    jitter: Duration::from_millis(20)
+                }
+            }
+        );
+        assert_eq!(
+            s.steps[8].action,
+            Action::Isolate {
+                target: Aims::One(Aim::Target(Target::Node("n4".into()))),
+                direction: Direction::Both
+            }
+        );
+        // What a firing injects is decided here, not re-read from strings at fire time.
+        assert_eq!(
+            s.steps[12].action.fault(
+                vec![vec!["n1".into()], vec!["n2".into(), "n3".into()]],
+                None
+            ),
+            crate::fault::Fault::Partition {
+                groups: vec![vec!["n1".into()], vec!["n2".into(), "n3".into()]],
+                direction: Direction::Out
+            }
+        );
+        assert_eq!(s.steps[13].describe(), "partition ring");
+        assert_eq!(s.steps[11].describe(), "delay n2 (delay 100ms ± 20ms)");
+        assert_eq!(s.steps[12].aim_text(), "leader | n2,n3");
+        assert_eq!(s.steps[15].every, Some(Duration::from_secs(10)));
+        // Defaults are not written out: a both-ways isolate has no direction line.
+        assert!(!written.contains("direction: both"), "{written}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use super::analysis;
-use super::{Aim, Aims, FiringDraw, Scenario, ScenarioFile};
+use super::{Action, Aim, FiringDraw, Scenario, ScenarioFile};
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::fault;
@@ -633,8 +633,8 @@ async fn timeline(
                 let f = FiredStep {
                     index: i,
                     name: step.name.clone(),
-                    fault: step.fault.name().to_string(),
-                    aim: aim_text(step),
+                    fault: step.kind().name().to_string(),
+                    aim: step.aim_text(),
                     nodes,
                     repeat: firing.repeat,
                     scheduled_s: firing.at.as_secs_f64(),
@@ -672,28 +672,6 @@ async fn timeline(
         }
     }
     None
-}
-
-fn aim_text(step: &super::Step) -> String {
-    match (&step.target, &step.groups) {
-        (Some(t), _) => t
-            .list()
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
-        (None, Some(g)) => g
-            .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect::<Vec<_>>()
-            .join(" | "),
-        _ => String::new(),
-    }
 }
 
 /// Resolve an aim to nodes now (`random` and `follower` draw from `rng`; a step's name means the
@@ -744,22 +722,22 @@ async fn fire(
         Ok(nodes)
     }
     let mut groups = Vec::new();
-    for g in step.groups.iter().flatten() {
+    for g in step.action.groups() {
         let aims: Vec<&Aim> = g.iter().collect();
         groups.push(nodes_of(lab, &aims, rng, fired).await?);
     }
     // A shaped partition's own seed, moved on by the repeat, or a draw from the run's seed.
-    let seed = match (step.shape, step.seed) {
-        (None, _) => None,
-        (Some(_), Some(own)) => Some(own.wrapping_add(u64::from(repeat))),
-        (Some(_), None) => Some(rng.next_u64()),
+    let seed = match step.action {
+        Action::Shaped {
+            seed: Some(own), ..
+        } => Some(own.wrapping_add(u64::from(repeat))),
+        Action::Shaped { seed: None, .. } => Some(rng.next_u64()),
+        _ => None,
     };
-    let f = step.fault(groups, seed).map_err(Error::BadInput)?;
-    let nodes = if f.aimed() {
-        let aims: Vec<&Aim> = step.target.as_ref().map(Aims::list).unwrap_or_default();
-        nodes_of(lab, &aims, rng, fired).await?
-    } else {
-        Vec::new()
+    let f = step.action.fault(groups, seed);
+    let nodes = match step.action.target() {
+        Some(target) => nodes_of(lab, &target.list(), rng, fired).await?,
+        None => Vec::new(),
     };
     let ev = fault::inject(docker, lab, &f, None, &nodes).await?;
     let detail = ev.detail_by_node();

@@ -8,11 +8,19 @@ use std::time::Duration;
 use crate::fault::link::{Link, LinkKind};
 use crate::fault::{Direction, Shape, Target};
 
-use super::format::{is_step_name, Aim, Aims, Expect, FaultKind, Scenario, StepRef, MAX_LOAD};
+use super::format::{
+    is_step_name, Action, Aim, Aims, Expect, FaultKind, RawScenario, RawStep, Scenario, Step,
+    StepRef, MAX_LOAD,
+};
 use super::schedule::{step_index, MAX_FIRINGS, MIN_EVERY};
 
-/// Checks that need no lab definition. Err: (path in the document, message).
-pub(super) fn validate(s: &Scenario) -> std::result::Result<(), (String, String)> {
+/// An error: (path in the document, message).
+type Refusal = (String, String);
+
+/// Checks that need no lab definition, and the raw steps made typed. Err: (path in the document,
+/// message).
+pub(super) fn validate(raw: RawScenario) -> std::result::Result<Scenario, Refusal> {
+    let s = &raw;
     let at = |p: &str, m: String| Err((p.to_string(), m));
     if s.name.is_empty()
         || !s
@@ -66,11 +74,13 @@ pub(super) fn validate(s: &Scenario) -> std::result::Result<(), (String, String)
     }
     let mut names = BTreeSet::new();
     let mut previous = Duration::ZERO;
-    let node_ok = |n: &str| {
+    let node_count = s.nodes;
+    let node_ok = move |n: &str| {
         n.trim_start_matches('n')
             .parse::<usize>()
-            .is_ok_and(|i| i >= 1 && i <= s.nodes)
+            .is_ok_and(|i| i >= 1 && i <= node_count)
     };
+    let mut steps: Vec<Step> = Vec::with_capacity(s.steps.len());
     for (i, step) in s.steps.iter().enumerate() {
         let p = |k: &str| format!("steps[{i}].{k}");
         if let Some(n) = &step.name {
@@ -138,142 +148,7 @@ pub(super) fn validate(s: &Scenario) -> std::result::Result<(), (String, String)
                 }
             }
         }
-        if step.direction.is_some()
-            && !matches!(step.fault, FaultKind::Isolate | FaultKind::Partition)
-        {
-            return at(
-                &p("direction"),
-                format!(
-                    "a direction belongs to isolate and partition steps; {} cuts nothing: leave it out",
-                    step.fault
-                ),
-            );
-        }
-        if (step.shape.is_some() || step.seed.is_some()) && step.fault != FaultKind::Partition {
-            return at(
-                &p(if step.shape.is_some() {
-                    "shape"
-                } else {
-                    "seed"
-                }),
-                format!(
-                    "shape and seed belong to partition steps; {} takes neither",
-                    step.fault
-                ),
-            );
-        }
-        if step.seed.is_some() && step.shape.is_none() {
-            return at(
-                &p("seed"),
-                "a seed draws a shape's random choices: name a shape (halves, ring, bridge, leader) or leave the seed out".into(),
-            );
-        }
-        if step.shape.is_some() && step.direction.is_some_and(|d| d != Direction::Both) {
-            return at(
-                &p("direction"),
-                "shaped partitions cut both ways: leave the direction out, or give groups".into(),
-            );
-        }
-        if (step.amount.is_some() || step.jitter.is_some())
-            && !matches!(step.fault, FaultKind::Link(_))
-        {
-            return at(
-                &p(if step.amount.is_some() {
-                    "amount"
-                } else {
-                    "jitter"
-                }),
-                format!(
-                    "amount and jitter belong to loss, bandwidth and delay steps; {} takes neither",
-                    step.fault
-                ),
-            );
-        }
-        if let FaultKind::Link(k) = step.fault {
-            let Some(amount) = &step.amount else {
-                return at(
-                    &format!("steps[{i}]"),
-                    format!(
-                        "step {i} ({k}) needs an amount: {}",
-                        match k {
-                            LinkKind::Loss => "amount: 30%",
-                            LinkKind::Bandwidth => "amount: 1mbit",
-                            LinkKind::Delay => "amount: 100ms (and jitter: 20ms if you like)",
-                        },
-                        k = k.name()
-                    ),
-                );
-            };
-            if let Err(e) = Link::parse(k.name(), amount, step.jitter.as_deref()) {
-                return at(&p("amount"), e);
-            }
-        }
-        match step.fault {
-            FaultKind::Node(_) | FaultKind::Isolate | FaultKind::Link(_) => {
-                let f = step.fault;
-                if step.groups.is_some() {
-                    return at(
-                        &p("groups"),
-                        format!("groups belong to partition steps; {f} takes a target"),
-                    );
-                }
-                match &step.target {
-                    None => return at(&format!("steps[{i}]"), format!("step {i} ({f}) needs a target: a node, leader, follower, random, or an earlier step's name")),
-                    Some(Aims::Many(v)) if v.is_empty() => return at(&p("target"), "the target list is empty".into()),
-                    Some(_) => {}
-                }
-            }
-            FaultKind::Partition => {
-                if step.target.is_some() {
-                    return at(
-                        &p("target"),
-                        "a partition takes groups, not a target: groups: [[leader], [n2, n3]]"
-                            .into(),
-                    );
-                }
-                if let Some(shape) = step.shape {
-                    if step.groups.is_some() {
-                        return at(
-                            &p("groups"),
-                            "a partition takes groups or a shape, not both".into(),
-                        );
-                    }
-                    if shape == Shape::Ring && s.nodes < 5 {
-                        return at(
-                            &p("shape"),
-                            format!("a ring partition (majorities ring) needs at least 5 nodes and this scenario has {}: set nodes: 5, or use halves or bridge", s.nodes),
-                        );
-                    }
-                    continue;
-                }
-                let Some(groups) = &step.groups else {
-                    return at(
-                        &format!("steps[{i}]"),
-                        format!(
-                            "step {i} (partition) needs groups, e.g. groups: [[leader], [n2, n3]], or a shape (halves, ring, bridge, leader)"
-                        ),
-                    );
-                };
-                if groups.is_empty() || groups.iter().any(|g| g.is_empty()) {
-                    return at(
-                        &p("groups"),
-                        "every partition group needs at least one node".into(),
-                    );
-                }
-            }
-            FaultKind::Heal => {
-                if step.target.is_some() || step.groups.is_some() {
-                    return at(
-                        &p(if step.target.is_some() {
-                            "target"
-                        } else {
-                            "groups"
-                        }),
-                        "heal undoes every network fault: it takes no target".into(),
-                    );
-                }
-            }
-        }
+        let step = typed(step, i, s.nodes)?;
         for (path, a) in step.aims_at(i) {
             match a {
                 Aim::Target(Target::Node(n)) if !node_ok(n) => {
@@ -286,7 +161,7 @@ pub(super) fn validate(s: &Scenario) -> std::result::Result<(), (String, String)
                     )
                 }
                 Aim::Step(name) => {
-                    let earlier = s.steps[..i].iter().any(|e| e.name.as_deref() == Some(name));
+                    let earlier = steps.iter().any(|e| e.name.as_deref() == Some(name));
                     if !earlier {
                         return at(&path, format!("'{name}' names no earlier step: name the step whose node(s) this one means (name: {name})"));
                     }
@@ -294,7 +169,10 @@ pub(super) fn validate(s: &Scenario) -> std::result::Result<(), (String, String)
                 _ => {}
             }
         }
+        steps.push(step);
     }
+    let s = raw.with_steps(steps);
+    let load = &s.load;
     let firings = s.firings();
     if firings.len() > MAX_FIRINGS {
         return at(
@@ -357,8 +235,8 @@ pub(super) fn validate(s: &Scenario) -> std::result::Result<(), (String, String)
             }
             Expect::ServesAgain(sa) => {
                 let idx = step_ok(&sa.after, "after")?;
-                if !s.steps[idx].fault.restores() {
-                    return Err((p("after"), format!("'{}' is a {} step: serves-again follows a start, resume, connect or heal step", sa.after, s.steps[idx].fault)));
+                if !s.steps[idx].kind().restores() {
+                    return Err((p("after"), format!("'{}' is a {} step: serves-again follows a start, resume, connect or heal step", sa.after, s.steps[idx].kind())));
                 }
                 // The last firing: a repeating step's is the one that leaves the least time.
                 let last = firings
@@ -393,5 +271,166 @@ pub(super) fn validate(s: &Scenario) -> std::result::Result<(), (String, String)
             }
         }
     }
-    Ok(())
+    Ok(s)
+}
+
+/// The typed step a raw one means, given its index `i` and the scenario's node count; refused
+/// when a field is missing, belongs to another fault, or does not parse.
+fn typed(step: &RawStep, i: usize, nodes: usize) -> std::result::Result<Step, Refusal> {
+    let at = |p: &str, m: String| Err((p.to_string(), m));
+    let p = |k: &str| format!("steps[{i}].{k}");
+    let f = step.fault;
+    if step.direction.is_some() && !matches!(f, FaultKind::Isolate | FaultKind::Partition) {
+        return at(
+            &p("direction"),
+            format!(
+                "a direction belongs to isolate and partition steps; {f} cuts nothing: leave it out"
+            ),
+        );
+    }
+    if (step.shape.is_some() || step.seed.is_some()) && f != FaultKind::Partition {
+        return at(
+            &p(if step.shape.is_some() {
+                "shape"
+            } else {
+                "seed"
+            }),
+            format!("shape and seed belong to partition steps; {f} takes neither"),
+        );
+    }
+    if step.seed.is_some() && step.shape.is_none() {
+        return at(
+            &p("seed"),
+            "a seed draws a shape's random choices: name a shape (halves, ring, bridge, leader) or leave the seed out".into(),
+        );
+    }
+    if step.shape.is_some() && step.direction.is_some_and(|d| d != Direction::Both) {
+        return at(
+            &p("direction"),
+            "shaped partitions cut both ways: leave the direction out, or give groups".into(),
+        );
+    }
+    if (step.amount.is_some() || step.jitter.is_some()) && !matches!(f, FaultKind::Link(_)) {
+        return at(
+            &p(if step.amount.is_some() {
+                "amount"
+            } else {
+                "jitter"
+            }),
+            format!(
+                "amount and jitter belong to loss, bandwidth and delay steps; {f} takes neither"
+            ),
+        );
+    }
+    let direction = step.direction.unwrap_or_default();
+    let action = match f {
+        FaultKind::Node(_) | FaultKind::Isolate | FaultKind::Link(_) => {
+            let link = match f {
+                FaultKind::Link(k) => {
+                    let Some(amount) = &step.amount else {
+                        return at(
+                            &format!("steps[{i}]"),
+                            format!(
+                                "step {i} ({k}) needs an amount: {}",
+                                match k {
+                                    LinkKind::Loss => "amount: 30%",
+                                    LinkKind::Bandwidth => "amount: 1mbit",
+                                    LinkKind::Delay =>
+                                        "amount: 100ms (and jitter: 20ms if you like)",
+                                },
+                                k = k.name()
+                            ),
+                        );
+                    };
+                    match Link::parse(k.name(), amount, step.jitter.as_deref()) {
+                        Ok(link) => Some(link),
+                        Err(e) => return at(&p("amount"), e),
+                    }
+                }
+                _ => None,
+            };
+            if step.groups.is_some() {
+                return at(
+                    &p("groups"),
+                    format!("groups belong to partition steps; {f} takes a target"),
+                );
+            }
+            let target = match &step.target {
+                None => return at(&format!("steps[{i}]"), format!("step {i} ({f}) needs a target: a node, leader, follower, random, or an earlier step's name")),
+                Some(Aims::Many(v)) if v.is_empty() => return at(&p("target"), "the target list is empty".into()),
+                Some(t) => t.clone(),
+            };
+            match (f, link) {
+                (FaultKind::Node(fault), _) => Action::Node { fault, target },
+                (_, Some(link)) => Action::Link { target, link },
+                _ => Action::Isolate { target, direction },
+            }
+        }
+        FaultKind::Partition => {
+            if step.target.is_some() {
+                return at(
+                    &p("target"),
+                    "a partition takes groups, not a target: groups: [[leader], [n2, n3]]".into(),
+                );
+            }
+            match (step.shape, &step.groups) {
+                (Some(_), Some(_)) => {
+                    return at(
+                        &p("groups"),
+                        "a partition takes groups or a shape, not both".into(),
+                    )
+                }
+                (Some(Shape::Ring), None) if nodes < 5 => {
+                    return at(
+                        &p("shape"),
+                        format!("a ring partition (majorities ring) needs at least 5 nodes and this scenario has {nodes}: set nodes: 5, or use halves or bridge"),
+                    );
+                }
+                (Some(shape), None) => Action::Shaped {
+                    shape,
+                    seed: step.seed,
+                },
+                (None, None) => {
+                    return at(
+                        &format!("steps[{i}]"),
+                        format!(
+                            "step {i} (partition) needs groups, e.g. groups: [[leader], [n2, n3]], or a shape (halves, ring, bridge, leader)"
+                        ),
+                    );
+                }
+                (None, Some(groups)) => {
+                    if groups.is_empty() || groups.iter().any(|g| g.is_empty()) {
+                        return at(
+                            &p("groups"),
+                            "every partition group needs at least one node".into(),
+                        );
+                    }
+                    Action::Partition {
+                        groups: groups.clone(),
+                        direction,
+                    }
+                }
+            }
+        }
+        FaultKind::Heal => {
+            if step.target.is_some() || step.groups.is_some() {
+                return at(
+                    &p(if step.target.is_some() {
+                        "target"
+                    } else {
+                        "groups"
+                    }),
+                    "heal undoes every network fault: it takes no target".into(),
+                );
+            }
+            Action::Heal
+        }
+    };
+    Ok(Step {
+        name: step.name.clone(),
+        at: step.at,
+        every: step.every,
+        until: step.until,
+        action,
+    })
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fault::{NodeFault, Target};
-use crate::scenario::{Aim, Aims, Expect, FaultKind, LoadSpec, Scenario, Step};
+use crate::fault::{Direction, NodeFault, Target};
+use crate::scenario::{Action, Aim, Aims, Expect, LoadSpec, Scenario, Step};
 use crate::systems::Leadership;
 
 /// How the table's runs are timed, and where they go.
@@ -102,42 +102,36 @@ pub fn scenario(
     after: Duration,
 ) -> Scenario {
     let target = exp.target(leadership);
+    let aim = Aims::One(Aim::Target(target.clone()));
     let (fault, restore, names) = match exp {
         Experiment::CrashedLeader => (
-            FaultKind::Node(NodeFault::Kill),
-            FaultKind::Node(NodeFault::Start),
+            Action::Node {
+                fault: NodeFault::Kill,
+                target: aim,
+            },
+            Action::Node {
+                fault: NodeFault::Start,
+                target: Aims::One(Aim::Step("crash".into())),
+            },
             ("crash", "restart"),
         ),
-        Experiment::IsolatedLeader | Experiment::IsolatedFollower => {
-            (FaultKind::Isolate, FaultKind::Heal, ("cut", "mend"))
-        }
-    };
-    let step = |name: &str, at: Duration, fault: FaultKind, target: Option<Aims>| Step {
-        name: Some(name.into()),
-        at,
-        every: None,
-        until: None,
-        fault,
-        target,
-        groups: None,
-        direction: None,
-        shape: None,
-        seed: None,
-        amount: None,
-        jitter: None,
+        Experiment::IsolatedLeader | Experiment::IsolatedFollower => (
+            Action::Isolate {
+                target: aim,
+                direction: Direction::Both,
+            },
+            Action::Heal,
+            ("cut", "mend"),
+        ),
     };
     Scenario {
         hosts: Vec::new(),
         name: format!("{system}-table-{}", exp.name()),
         description: Some(format!(
             "perseus table: {} {target} at {}, {} it after {}",
-            fault.name(),
+            fault.kind(),
             crate::units::show(before),
-            if restore == FaultKind::Heal {
-                "heal"
-            } else {
-                "start"
-            },
+            restore.kind(),
             crate::units::show(hold)
         )),
         system: system.to_string(),
@@ -150,13 +144,8 @@ pub fn scenario(
             warmup: Duration::from_secs(60),
         },
         steps: vec![
-            step(names.0, before, fault, Some(Aims::One(Aim::Target(target)))),
-            step(
-                names.1,
-                before + hold,
-                restore,
-                (restore != FaultKind::Heal).then(|| Aims::One(Aim::Step(names.0.into()))),
-            ),
+            Step::once(Some(names.0), before, fault),
+            Step::once(Some(names.1), before + hold, restore),
         ],
         expect: vec![Expect::LostWrites(0), Expect::Anomalies(0)],
     }
