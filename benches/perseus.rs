@@ -700,6 +700,7 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
             definition: def.clone(),
             nodes,
             hosts: Vec::new(),
+            docker: docker.clone(),
         };
         // What `lab up` does once the containers run, through the same functions: the
         // definition's init command, the system's readiness (a Sentinel quorum that agrees on
@@ -708,16 +709,12 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
         // same state, so the ratio compares only how they make and start the containers.
         let deadline = Instant::now() + Duration::from_secs(120);
         let under = |e: perseus::error::Error| format!("{system} under docker-compose: {e}");
-        perseus::lab::initialize(docker, &lab, deadline, &mut |_| {})
+        perseus::lab::initialize(&lab, deadline, &mut |_| {})
             .await
             .map_err(under)?;
-        perseus::lab::wait_ready(
-            docker,
-            &lab,
-            deadline.saturating_duration_since(Instant::now()),
-        )
-        .await
-        .map_err(under)?;
+        perseus::lab::wait_ready(&lab, deadline.saturating_duration_since(Instant::now()))
+            .await
+            .map_err(under)?;
         perseus::lab::apply_schema(&lab, deadline, &mut |_| {})
             .await
             .map_err(under)?;

@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use bollard::Docker;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -42,14 +41,14 @@ pub enum Depth {
 }
 
 /// The node table, asked from Docker and the cluster now, to `depth`.
-pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
+pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
     let leader = if lab.kind().has_leader() {
         Some(lab.leader(None).await?)
     } else {
         None
     };
     let rows = lab.nodes.iter().map(|n| async {
-        let docker = lab.engine(docker, n);
+        let docker = lab.engine(n);
         let info = crate::docker::inspect(docker, &n.main).await?;
         let st = info.state.clone().unwrap_or_default();
         let running = st.running.unwrap_or(false);
@@ -69,11 +68,11 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
             });
             format!("exited ({code})")
         };
-        if depth == Depth::Full && !fault::attached(docker, lab, &n.main).await? {
+        if depth == Depth::Full && !fault::attached(lab, &n.main).await? {
             faults.push("disconnected".into());
         }
         if !running && depth == Depth::Full {
-            match net::recorded(docker, lab, &n.name).await {
+            match net::recorded(lab, &n.name).await {
                 Ok(kept) if !kept.is_empty() => {
                     faults.push(format!("on start: {}", kept.join("; ")))
                 }
@@ -83,7 +82,7 @@ pub async fn status(docker: &Docker, lab: &Lab, depth: Depth) -> Result<Vec<Node
         }
         let now = if running && depth == Depth::Full {
             // A helper that cannot be reached leaves the rest of the table standing.
-            match net::faults_in_force(docker, lab, &n.name).await {
+            match net::faults_in_force(lab, &n.name).await {
                 Ok(now) => Some(now),
                 Err(e) => {
                     faults.push(format!("network faults unknown ({e})"));

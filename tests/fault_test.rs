@@ -116,17 +116,17 @@ fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
     // The mechanism does what it says: the isolated node cannot reach a peer, the others still can
     // reach each other, and the container is still running.
     let (from_isolated, between_others) = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let (docker, l) = open_lab("etcd").await;
+        let l = open_lab("etcd").await;
         let others: Vec<String> = l
             .nodes
             .iter()
             .map(|n| n.name.clone())
             .filter(|n| *n != isolated)
             .collect();
-        let a = perseus::fault::net::can_reach(&docker, &l, &isolated, &others[0], 2380)
+        let a = perseus::fault::net::can_reach(&l, &isolated, &others[0], 2380)
             .await
             .unwrap();
-        let b = perseus::fault::net::can_reach(&docker, &l, &others[0], &others[1], 2380)
+        let b = perseus::fault::net::can_reach(&l, &others[0], &others[1], 2380)
             .await
             .unwrap();
         (a, b)
@@ -422,8 +422,8 @@ fn one_way_cuts_drop_packets_one_way_only() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let arrives = |from: &str, to: &str| {
         rt.block_on(async {
-            let (docker, l) = open_lab("redis").await;
-            perseus::fault::net::udp_count(&docker, &l, from, to, 9999, 20)
+            let l = open_lab("redis").await;
+            perseus::fault::net::udp_count(&l, from, to, 9999, 20)
                 .await
                 .unwrap()
                 > 0
@@ -500,7 +500,7 @@ fn shaped_partitions_cut_exactly_the_pairs_their_shape_names() {
     // Every ordered pair's TCP reachability, probed from inside the namespaces at once.
     let reach = || -> Vec<(String, String, bool)> {
         rt.block_on(async {
-            let (docker, l) = open_lab("redis").await;
+            let l = open_lab("redis").await;
             let pairs: Vec<(String, String)> = names
                 .iter()
                 .flat_map(|a| {
@@ -511,11 +511,9 @@ fn shaped_partitions_cut_exactly_the_pairs_their_shape_names() {
                 })
                 .collect();
             let probes = pairs.iter().map(|(a, b)| {
-                let (docker, l) = (&docker, &l);
+                let l = &l;
                 async move {
-                    let ok = perseus::fault::net::can_reach(docker, l, a, b, 6379)
-                        .await
-                        .unwrap();
+                    let ok = perseus::fault::net::can_reach(l, a, b, 6379).await.unwrap();
                     (a.clone(), b.clone(), ok)
                 }
             });
@@ -577,16 +575,16 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
     let open = || open_lab("redis");
     let udp = |n: usize| {
         rt.block_on(async {
-            let (d, l) = open().await;
-            perseus::fault::net::udp_count(&d, &l, "n1", "n2", 9997, n)
+            let l = open().await;
+            perseus::fault::net::udp_count(&l, "n1", "n2", 9997, n)
                 .await
                 .unwrap()
         })
     };
     let rate = |bytes: u64| {
         rt.block_on(async {
-            let (d, l) = open().await;
-            perseus::fault::net::tcp_rate(&d, &l, "n1", "n2", 9996, bytes)
+            let l = open().await;
+            perseus::fault::net::tcp_rate(&l, "n1", "n2", 9996, bytes)
                 .await
                 .unwrap()
         })
@@ -651,9 +649,8 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
 
     // Delay needs the kernel's sch_netem: probed here independently of Perseus' own probe.
     let netem = rt.block_on(async {
-        let (d, l) = open().await;
+        let l = open().await;
         let out = perseus::fault::net::run_helper(
-            &d,
             &l,
             "n1",
             "if tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then tc qdisc del dev lo root; echo yes; else echo no; fi",
@@ -671,10 +668,9 @@ fn degraded_links_lose_and_slow_what_they_say_and_delay_needs_netem() {
         assert!(lab.faults("n1")[0].starts_with("delay"));
         // A TCP connect from n1 to n2 waits for n1's delayed SYN.
         let connect_ms = rt.block_on(async {
-            let (d, l) = open().await;
+            let l = open().await;
             let ip = l.node("n2").unwrap().ip;
             let out = perseus::fault::net::run_helper(
-                &d,
                 &l,
                 "n1",
                 &format!("s=$(date +%s%N); nc -z -w 3 {ip} 6379; e=$(date +%s%N); echo ms $(((e-s)/1000000))"),
@@ -735,16 +731,16 @@ fn network_faults_outlive_a_restart_and_every_process_reads_them() {
     let open = || open_lab("redis");
     let reach = |from: &str, to: &str| {
         rt.block_on(async {
-            let (d, l) = open().await;
-            perseus::fault::net::can_reach(&d, &l, from, to, 6379)
+            let l = open().await;
+            perseus::fault::net::can_reach(&l, from, to, 6379)
                 .await
                 .unwrap()
         })
     };
     let rate = |from: &str, to: &str| {
         rt.block_on(async {
-            let (d, l) = open().await;
-            perseus::fault::net::tcp_rate(&d, &l, from, to, 9995, 1_000_000)
+            let l = open().await;
+            perseus::fault::net::tcp_rate(&l, from, to, 9995, 1_000_000)
                 .await
                 .unwrap()
         })
@@ -752,23 +748,23 @@ fn network_faults_outlive_a_restart_and_every_process_reads_them() {
     // The control port runs a script for the token alone, and for the host alone: were either
     // guard broken, the `docker exec` fallback would hide it from every other check here.
     rt.block_on(async {
-        let (d, l) = open().await;
-        let token = perseus::lab::helper::ensure(&d, &l, "n1")
+        let l = open().await;
+        let token = perseus::lab::helper::ensure(&l, "n1")
             .await
             .unwrap()
             .token
             .expect("lab up made n1's helper with a control-port token");
-        let ok = perseus::lab::helper::exec(&d, &l, "n1", Some(&token), "echo ran")
+        let ok = perseus::lab::helper::exec(&l, "n1", Some(&token), "echo ran")
             .await
             .unwrap();
         assert_eq!(ok.trim(), "ran");
-        let wrong = perseus::lab::helper::exec(&d, &l, "n1", Some("not-the-token"), "echo ran")
+        let wrong = perseus::lab::helper::exec(&l, "n1", Some("not-the-token"), "echo ran")
             .await
             .unwrap_err()
             .to_string();
         assert!(wrong.contains("a wrong token"), "{wrong}");
         assert!(
-            !perseus::fault::net::can_reach(&d, &l, "n2", "n1", perseus::lab::helper::CONTROL_PORT)
+            !perseus::fault::net::can_reach(&l, "n2", "n1", perseus::lab::helper::CONTROL_PORT)
                 .await
                 .unwrap(),
             "a peer reaches n1's control port"

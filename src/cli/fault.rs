@@ -210,13 +210,13 @@ pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
         fault,
         target,
     } = cmd.request(&systems)?;
-    let (docker, lab) = open_lab(system.as_deref()).await?;
+    let lab = open_lab(system.as_deref()).await?;
     // A target is resolved now; a random or follower target draws at random.
     let nodes = match &target {
         Some(t) => vec![fault::resolve(&lab, t, rand::random()).await?],
         None => Vec::new(),
     };
-    let ev = fault::inject(&docker, &lab, &fault, target.as_ref(), &nodes).await?;
+    let ev = fault::inject(&lab, &fault, target.as_ref(), &nodes).await?;
     println!("{}", ev.render());
     Ok(0)
 }

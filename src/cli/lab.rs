@@ -144,7 +144,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let handle =
                 lab::up(&docker, &home, &args.system, &opts, &cancel, &mut progress).await?;
             let lab = handle.keep();
-            let rows = status::status(&docker, &lab, Depth::JustMade).await?;
+            let rows = status::status(&lab, Depth::JustMade).await?;
             print!("{}", status::render(&rows));
             if let Some(url) = lab.admin_url() {
                 println!("admin UI: {url}");
@@ -160,7 +160,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let lab = lab::open(&docker, &home, &system).await?;
             print!(
                 "{}",
-                status::render(&status::status(&docker, &lab, Depth::Full).await?)
+                status::render(&status::status(&lab, Depth::Full).await?)
             );
             Ok(0)
         }
@@ -168,7 +168,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let docker = perseus::docker::connect().await?;
             let system = lab::resolve_system(&docker, &home, system.as_deref()).await?;
             let lab = lab::open(&docker, &home, &system).await?;
-            let rows = status::status(&docker, &lab, Depth::Full).await?;
+            let rows = status::status(&lab, Depth::Full).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -207,12 +207,12 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
 }
 
 /// Open the lab a command means.
-pub(super) async fn open_lab(system: Option<&str>) -> anyhow::Result<(bollard::Docker, Lab)> {
+pub(super) async fn open_lab(system: Option<&str>) -> anyhow::Result<Lab> {
     let home = Home::locate()?;
     let docker = perseus::docker::connect().await?;
     let system = lab::resolve_system(&docker, &home, system).await?;
     let lab = lab::open(&docker, &home, &system).await?;
-    Ok((docker, lab))
+    Ok(lab)
 }
 
 /// `perseus systems`: the catalog of the definitions, as a table or JSON.

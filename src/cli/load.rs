@@ -86,7 +86,7 @@ pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
 
 pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let mut opts = load_options(&args.load)?;
-    let (_docker, lab) = open_lab(args.system.as_deref()).await?;
+    let lab = open_lab(args.system.as_deref()).await?;
     let endpoints = lab.endpoints();
     let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
     eprintln!(

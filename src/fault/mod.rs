@@ -33,7 +33,6 @@ use bollard::models::{
     EndpointIpamConfig, EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest,
 };
 use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
-use bollard::Docker;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -393,16 +392,15 @@ fn pick_from<T>(items: &[T], pick: u64) -> Option<&T> {
 /// kernel cannot make (nothing changed); [`Error::Helper`] or a Docker error when the fault
 /// cannot be put in place (what was done on other nodes stays done).
 pub async fn inject(
-    docker: &Docker,
     lab: &Lab,
     fault: &Fault,
     target: Option<&Target>,
     nodes: &[String],
 ) -> Result<FaultEvent> {
     match fault {
-        Fault::Heal => heal(docker, lab).await,
-        Fault::Partition { groups, direction } => partition(docker, lab, groups, *direction).await,
-        Fault::Shaped { shape, seed } => partition_shape(docker, lab, *shape, *seed).await,
+        Fault::Heal => heal(lab).await,
+        Fault::Partition { groups, direction } => partition(lab, groups, *direction).await,
+        Fault::Shaped { shape, seed } => partition_shape(lab, *shape, *seed).await,
         aimed => {
             if nodes.is_empty() {
                 return Err(Error::BadInput(format!(
@@ -412,11 +410,11 @@ pub async fn inject(
             }
             let results = futures_util::future::join_all(nodes.iter().map(|n| async move {
                 match aimed {
-                    Fault::Node { action } => apply(docker, lab, *action, n).await,
+                    Fault::Node { action } => apply(lab, *action, n).await,
                     Fault::Isolate { direction } => {
-                        isolate(docker, lab, n, *direction).await.map(Applied::now)
+                        isolate(lab, n, *direction).await.map(Applied::now)
                     }
-                    Fault::Link { link } => degrade(docker, lab, n, *link).await.map(Applied::now),
+                    Fault::Link { link } => degrade(lab, n, *link).await.map(Applied::now),
                     _ => unreachable!("the lab-wide faults are matched above"),
                 }
             }))
@@ -471,11 +469,10 @@ impl Applied {
 
 /// Inject `fault` on the named node (already resolved); returns what was done and when it took
 /// effect.
-async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> Result<Applied> {
+async fn apply(lab: &Lab, fault: NodeFault, node: &str) -> Result<Applied> {
     let n = lab.node(node)?.clone();
-    let docker = lab.engine(docker, &n);
     let mut at = None;
-    let detail = apply_to(docker, lab, fault, node, &n, &mut at).await?;
+    let detail = apply_to(lab, fault, node, &n, &mut at).await?;
     Ok(Applied {
         detail,
         at: at.unwrap_or_else(SystemTime::now),
@@ -484,13 +481,13 @@ async fn apply(docker: &Docker, lab: &Lab, fault: NodeFault, node: &str) -> Resu
 
 /// [`apply`]'s work: sets `at` where a follow-up comes after the fault took effect.
 async fn apply_to(
-    docker: &Docker,
     lab: &Lab,
     fault: NodeFault,
     node: &str,
     n: &crate::lab::Node,
     at: &mut Option<SystemTime>,
 ) -> Result<String> {
+    let docker = lab.engine(n);
     match fault {
         NodeFault::Kill => {
             let all = futures_util::future::join_all(n.containers.iter().map(|c| async move {
@@ -542,7 +539,7 @@ async fn apply_to(
             }
             *at = Some(SystemTime::now());
             // The node has a new namespace, without the rules its faults had put in the old one.
-            let again = net::replay(docker, lab, node).await?;
+            let again = net::replay(lab, node).await?;
             Ok(format!(
                 "started {}{}",
                 n.containers.join(" "),
@@ -588,10 +585,10 @@ async fn apply_to(
             ))
         }
         NodeFault::Connect => {
-            if attached(docker, lab, &n.main).await? {
+            if attached(lab, &n.main).await? {
                 return Ok(format!("{} is already on network {}", n.main, lab.network));
             }
-            connect(docker, lab, node).await?;
+            connect(lab, node).await?;
             *at = Some(SystemTime::now());
             // A new interface: the qdiscs of its degraded links went with the old one. A node
             // that is down gets them when it starts.
@@ -601,7 +598,7 @@ async fn apply_to(
                 .and_then(|s| s.running)
                 .unwrap_or(false);
             let again = if running {
-                net::replay(docker, lab, node).await?.describe("made again")
+                net::replay(lab, node).await?.describe("made again")
             } else {
                 String::new()
             };
@@ -617,14 +614,14 @@ async fn apply_to(
 /// host still reach it. Returns what was done.
 ///
 /// Errors: [`Error::UnknownNode`]; [`Error::Helper`] when the rules cannot be added.
-async fn isolate(docker: &Docker, lab: &Lab, node: &str, direction: Direction) -> Result<String> {
+async fn isolate(lab: &Lab, node: &str, direction: Direction) -> Result<String> {
     let peers: Vec<String> = lab
         .nodes
         .iter()
         .filter(|p| p.name != node)
         .map(|p| p.name.clone())
         .collect();
-    net::cut(docker, lab, node, &peers, direction).await?;
+    net::cut(lab, node, &peers, direction).await?;
     let one_way = match direction {
         Direction::Both => String::new(),
         Direction::In => " (in: it hears nothing from them, they still hear it)".into(),
@@ -641,14 +638,14 @@ async fn isolate(docker: &Docker, lab: &Lab, node: &str, direction: Direction) -
 /// Degrade the named node's links to every other node ([`link`]). Returns what was done.
 ///
 /// Errors: [`Error::KernelMissing`] when the kernel lacks what the fault needs (nothing changed).
-async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Result<String> {
+async fn degrade(lab: &Lab, node: &str, link: Link) -> Result<String> {
     let peers: Vec<String> = lab
         .nodes
         .iter()
         .filter(|p| p.name != node)
         .map(|p| p.name.clone())
         .collect();
-    net::degrade(docker, lab, node, &peers, link).await?;
+    net::degrade(lab, node, &peers, link).await?;
     let how = match link {
         Link::Loss { .. } => "of packets to and from",
         Link::Bandwidth { .. } | Link::Delay { .. } => "on what it sends to",
@@ -659,9 +656,9 @@ async fn degrade(docker: &Docker, lab: &Lab, node: &str, link: Link) -> Result<S
     ))
 }
 
-async fn connect(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
+async fn connect(lab: &Lab, node: &str) -> Result<()> {
     let n = lab.node(node)?;
-    let docker = lab.engine(docker, n);
+    let docker = lab.engine(n);
     docker
         .connect_network(
             &lab.network,
@@ -685,14 +682,14 @@ async fn connect(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
 }
 
 /// Whether a container is attached to the lab network.
-pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<bool> {
+pub async fn attached(lab: &Lab, container: &str) -> Result<bool> {
     let docker = match lab
         .nodes
         .iter()
         .find(|n| n.containers.iter().any(|c| c == container))
     {
-        Some(n) => lab.engine(docker, n),
-        None => docker,
+        Some(n) => lab.engine(n),
+        None => &lab.docker,
     };
     let info = crate::docker::inspect(docker, container).await?;
     Ok(info
@@ -707,12 +704,7 @@ pub async fn attached(docker: &Docker, lab: &Lab, container: &str) -> Result<boo
 /// still hear them); `Out`, the other groups hear nothing from it (it still hears them). Other
 /// groups keep reaching each other. Errors: [`Error::BadInput`] when a node is named twice or
 /// fewer than two groups result.
-async fn partition(
-    docker: &Docker,
-    lab: &Lab,
-    groups: &[Vec<String>],
-    direction: Direction,
-) -> Result<FaultEvent> {
+async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> Result<FaultEvent> {
     let mut groups: Vec<Vec<String>> = groups.to_vec();
     let mut seen = BTreeSet::new();
     for g in &groups {
@@ -754,7 +746,7 @@ async fn partition(
             .collect();
         for n in g {
             let others = others.clone();
-            jobs.push(async move { net::cut(docker, lab, n, &others, direction).await });
+            jobs.push(async move { net::cut(lab, n, &others, direction).await });
         }
     }
     futures_util::future::join_all(jobs)
@@ -790,12 +782,7 @@ async fn partition(
 /// Errors: [`Error::BadInput`] for a lab too small for the shape, or for the `leader` shape on a
 /// leaderless system; [`Error::NoLeader`] for it when no leader answers; [`Error::Helper`] when
 /// the rules cannot be added.
-async fn partition_shape(
-    docker: &Docker,
-    lab: &Lab,
-    shape: Shape,
-    seed: Option<u64>,
-) -> Result<FaultEvent> {
+async fn partition_shape(lab: &Lab, shape: Shape, seed: Option<u64>) -> Result<FaultEvent> {
     let seed = seed.unwrap_or_else(rand::random);
     let leader = match shape {
         Shape::Leader => Some(resolve(lab, &Target::Leader, 0).await.map_err(|e| match e {
@@ -808,9 +795,10 @@ async fn partition_shape(
         _ => None,
     };
     let cuts = shape::cuts(shape, &lab.node_names(), leader.as_deref(), seed)?;
-    let jobs = cuts.cut_from.iter().map(|(node, peers)| async move {
-        net::cut(docker, lab, node, peers, Direction::Both).await
-    });
+    let jobs = cuts
+        .cut_from
+        .iter()
+        .map(|(node, peers)| async move { net::cut(lab, node, peers, Direction::Both).await });
     futures_util::future::join_all(jobs)
         .await
         .into_iter()
@@ -827,8 +815,8 @@ async fn partition_shape(
 /// every node that is off the lab network.
 ///
 /// Errors: the first Docker or helper failure.
-async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
-    let done = undo_network_faults(docker, lab).await?;
+async fn heal(lab: &Lab) -> Result<FaultEvent> {
+    let done = undo_network_faults(lab).await?;
     let detail = if done.is_empty() {
         "no network fault was in force".to_string()
     } else {
@@ -838,13 +826,13 @@ async fn heal(docker: &Docker, lab: &Lab) -> Result<FaultEvent> {
 }
 
 /// What [`heal`] does: one line per thing undone, empty when no network fault was in force.
-async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
+async fn undo_network_faults(lab: &Lab) -> Result<Vec<String>> {
     let mut done = Vec::new();
     let jobs = lab.nodes.iter().map(|n| async move {
         let mut what = Vec::new();
         // One round trip for every question: attached to the lab network, running, and whether
         // its helper is in its namespace.
-        let pair = crate::lab::helper::inspect(docker, lab, &n.name).await?;
+        let pair = crate::lab::helper::inspect(lab, &n.name).await?;
         let info = &pair.main;
         let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
         let on_network = info
@@ -853,12 +841,12 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
             .and_then(|s| s.networks.as_ref())
             .is_some_and(|nets| nets.contains_key(&lab.network));
         if !on_network {
-            connect(docker, lab, &n.name).await?;
+            connect(lab, &n.name).await?;
             what.push(format!("{} reconnected", n.name));
         }
         if !running {
             // Down: nothing in force, but what is recorded would be made again when it starts.
-            let kept = net::forget(docker, lab, &n.name).await?;
+            let kept = net::forget(lab, &n.name).await?;
             if !kept.is_empty() {
                 what.push(format!(
                     "{} is down; dropped what it would have been given again on start ({})",
@@ -867,7 +855,7 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
                 ));
             }
         } else {
-            let was = net::heal(docker, lab, &n.name, pair).await?;
+            let was = net::heal(lab, &n.name, pair).await?;
             if !was.cut.is_empty() {
                 what.push(format!(
                     "{} rules flushed (was cut from {})",
@@ -895,9 +883,9 @@ async fn undo_network_faults(docker: &Docker, lab: &Lab) -> Result<Vec<String>> 
 /// node that is not running. Returns one line per thing undone (empty when nothing was).
 ///
 /// Errors: the first Docker or helper failure; what was undone before it stays undone.
-pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
+pub async fn restore(lab: &Lab) -> Result<Vec<String>> {
     let mut done = Vec::new();
-    let healed = undo_network_faults(docker, lab).await?;
+    let healed = undo_network_faults(lab).await?;
     if !healed.is_empty() {
         done.push(format!("heal: {}", healed.join("; ")));
     }
@@ -905,9 +893,7 @@ pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
         let mut paused = false;
         let mut stopped = false;
         for c in &n.containers {
-            let state = crate::docker::inspect(lab.engine(docker, n), c)
-                .await?
-                .state;
+            let state = crate::docker::inspect(lab.engine(n), c).await?.state;
             let state = state.as_ref();
             paused |= state.and_then(|s| s.paused).unwrap_or(false);
             stopped |= !state.and_then(|s| s.running).unwrap_or(false);
@@ -916,14 +902,14 @@ pub async fn restore(docker: &Docker, lab: &Lab) -> Result<Vec<String>> {
             done.push(format!(
                 "resume {}: {}",
                 n.name,
-                apply(docker, lab, NodeFault::Resume, &n.name).await?.detail
+                apply(lab, NodeFault::Resume, &n.name).await?.detail
             ));
         }
         if stopped {
             done.push(format!(
                 "start {}: {}",
                 n.name,
-                apply(docker, lab, NodeFault::Start, &n.name).await?.detail
+                apply(lab, NodeFault::Start, &n.name).await?.detail
             ));
         }
     }

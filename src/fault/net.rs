@@ -21,8 +21,6 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use bollard::Docker;
-
 use super::link::CHAIN_SETUP;
 use crate::error::{Error, Result};
 use crate::lab::helper::{self, Ensured};
@@ -240,21 +238,20 @@ pub fn parse_record(record: &str) -> Vec<String> {
 /// control-port token, and the replay's output when there was one.
 ///
 /// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay cannot run.
-async fn ready(docker: &Docker, lab: &Lab, node: &str) -> Result<(Option<String>, Option<String>)> {
-    let h = helper::ensure(docker, lab, node).await?;
-    ready_from(docker, lab, node, h).await
+async fn ready(lab: &Lab, node: &str) -> Result<(Option<String>, Option<String>)> {
+    let h = helper::ensure(lab, node).await?;
+    ready_from(lab, node, h).await
 }
 
 /// [`ready`] for a helper [`helper::ensure`] (or [`helper::ensure_inspected`]) has made sure of.
 async fn ready_from(
-    docker: &Docker,
     lab: &Lab,
     node: &str,
     h: helper::Ready,
 ) -> Result<(Option<String>, Option<String>)> {
     let replayed = match h.ensured {
         Ensured::Moved => {
-            Some(helper::exec(docker, lab, node, h.token.as_deref(), &replay_script()).await?)
+            Some(helper::exec(lab, node, h.token.as_deref(), &replay_script()).await?)
         }
         Ensured::Warm | Ensured::Created => None,
     };
@@ -266,11 +263,11 @@ async fn ready_from(
 /// bring up).
 ///
 /// Errors: the first helper that could not be started.
-pub async fn warm(docker: &Docker, lab: &Lab) -> Result<()> {
+pub async fn warm(lab: &Lab) -> Result<()> {
     let jobs = lab
         .nodes
         .iter()
-        .map(|n| async move { ready(docker, lab, &n.name).await.map(|_| ()) });
+        .map(|n| async move { ready(lab, &n.name).await.map(|_| ()) });
     futures_util::future::join_all(jobs)
         .await
         .into_iter()
@@ -282,29 +279,16 @@ pub async fn warm(docker: &Docker, lab: &Lab) -> Result<()> {
 ///
 /// Errors: [`Error::Helper`] when the script fails or does not finish within 30 s, or the node's
 /// main container is not running.
-pub async fn run_helper(docker: &Docker, lab: &Lab, node: &str, script: &str) -> Result<String> {
-    let (token, _) = ready(docker, lab, node).await?;
-    helper::exec(docker, lab, node, token.as_deref(), script).await
+pub async fn run_helper(lab: &Lab, node: &str, script: &str) -> Result<String> {
+    let (token, _) = ready(lab, node).await?;
+    helper::exec(lab, node, token.as_deref(), script).await
 }
 
 /// Make a fault with `script` in `node`'s namespace and add it to the node's record as `what`,
 /// so that it is made again if the node's namespace is replaced.
-async fn run_recorded(
-    docker: &Docker,
-    lab: &Lab,
-    node: &str,
-    script: &str,
-    what: &str,
-) -> Result<String> {
-    let (token, _) = ready(docker, lab, node).await?;
-    helper::exec(
-        docker,
-        lab,
-        node,
-        token.as_deref(),
-        &run_and_record(script, what),
-    )
-    .await
+async fn run_recorded(lab: &Lab, node: &str, script: &str, what: &str) -> Result<String> {
+    let (token, _) = ready(lab, node).await?;
+    helper::exec(lab, node, token.as_deref(), &run_and_record(script, what)).await
 }
 
 /// What [`replay`] made again.
@@ -336,14 +320,14 @@ impl Replayed {
 /// are new). A fault that cannot be made again is named, not an error: the node did start.
 ///
 /// Errors: those of [`helper::ensure`]; [`Error::Helper`] when the replay cannot run.
-pub async fn replay(docker: &Docker, lab: &Lab, node: &str) -> Result<Replayed> {
-    let (token, replayed) = ready(docker, lab, node).await?;
+pub async fn replay(lab: &Lab, node: &str) -> Result<Replayed> {
+    let (token, replayed) = ready(lab, node).await?;
     let output = match replayed {
         Some(o) => o,
-        None => helper::exec(docker, lab, node, token.as_deref(), &replay_script()).await?,
+        None => helper::exec(lab, node, token.as_deref(), &replay_script()).await?,
     };
     Ok(Replayed {
-        recorded: recorded(docker, lab, node).await?,
+        recorded: recorded(lab, node).await?,
         failed: not_made(&output),
     })
 }
@@ -352,12 +336,11 @@ pub async fn replay(docker: &Docker, lab: &Lab, node: &str) -> Result<Replayed> 
 /// it has no helper running.
 ///
 /// Errors: [`Error::Helper`] when the helper cannot be read.
-pub async fn recorded(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
-    let Some(token) = helper::running(docker, lab, node).await else {
+pub async fn recorded(lab: &Lab, node: &str) -> Result<Vec<String>> {
+    let Some(token) = helper::running(lab, node).await else {
         return Ok(Vec::new());
     };
     let out = helper::exec(
-        docker,
         lab,
         node,
         token.as_deref(),
@@ -371,20 +354,14 @@ pub async fn recorded(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<Stri
 /// one when a fault needs it); what it held.
 ///
 /// Errors: [`Error::Docker`] when the helper cannot be removed.
-pub async fn forget(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<String>> {
-    let held = recorded(docker, lab, node).await.unwrap_or_default();
-    helper::remove(docker, lab, node).await?;
+pub async fn forget(lab: &Lab, node: &str) -> Result<Vec<String>> {
+    let held = recorded(lab, node).await.unwrap_or_default();
+    helper::remove(lab, node).await?;
     Ok(held)
 }
 
 /// Cut `node` off from the nodes in `peers` in `direction`, in `node`'s namespace.
-pub async fn cut(
-    docker: &Docker,
-    lab: &Lab,
-    node: &str,
-    peers: &[String],
-    direction: Direction,
-) -> Result<()> {
+pub async fn cut(lab: &Lab, node: &str, peers: &[String], direction: Direction) -> Result<()> {
     let ips = peers
         .iter()
         .map(|p| lab.node(p).map(|n| n.ip))
@@ -396,7 +373,6 @@ pub async fn cut(
             .collect::<Vec<_>>(),
     );
     run_recorded(
-        docker,
         lab,
         node,
         &cut_script(&ips, direction),
@@ -410,15 +386,10 @@ pub async fn cut(
 /// `pair` is the node's and its helper's inspection ([`helper::inspect`]), made by the caller.
 ///
 /// Errors: those of [`helper::ensure_inspected`]; [`Error::Helper`] when the script fails.
-pub async fn heal(
-    docker: &Docker,
-    lab: &Lab,
-    node: &str,
-    pair: helper::Inspected,
-) -> Result<InForce> {
-    let h = helper::ensure_inspected(docker, lab, node, pair).await?;
-    let (token, _) = ready_from(docker, lab, node, h).await?;
-    let listing = helper::exec(docker, lab, node, token.as_deref(), &heal_script()).await?;
+pub async fn heal(lab: &Lab, node: &str, pair: helper::Inspected) -> Result<InForce> {
+    let h = helper::ensure_inspected(lab, node, pair).await?;
+    let (token, _) = ready_from(lab, node, h).await?;
+    let listing = helper::exec(lab, node, token.as_deref(), &heal_script()).await?;
     Ok(in_force(lab, &listing))
 }
 
@@ -434,7 +405,6 @@ fn in_force(lab: &Lab, listing: &str) -> InForce {
 /// Errors: [`Error::KernelMissing`] when the kernel lacks a module the fault needs (nothing was
 /// changed); [`Error::Helper`] otherwise.
 pub async fn degrade(
-    docker: &Docker,
     lab: &Lab,
     node: &str,
     peers: &[String],
@@ -444,7 +414,7 @@ pub async fn degrade(
         .iter()
         .map(|p| lab.node(p).map(|n| n.ip))
         .collect::<Result<Vec<_>>>()?;
-    match run_recorded(docker, lab, node, &link.script(&ips), &link.to_string()).await {
+    match run_recorded(lab, node, &link.script(&ips), &link.to_string()).await {
         Ok(_) => Ok(()),
         Err(Error::Helper { message, .. }) if message.contains("missing kernel module") => {
             Err(Error::KernelMissing {
@@ -472,14 +442,14 @@ fn peers_named(lab: &Lab, listing: &str) -> Vec<(String, Direction)> {
 }
 
 /// What is in force in `node`'s namespace right now.
-pub async fn faults_in_force(docker: &Docker, lab: &Lab, node: &str) -> Result<InForce> {
-    let listing = run_helper(docker, lab, node, &list_script()).await?;
+pub async fn faults_in_force(lab: &Lab, node: &str) -> Result<InForce> {
+    let listing = run_helper(lab, node, &list_script()).await?;
     Ok(in_force(lab, &listing))
 }
 
 /// The nodes `node` is cut off from right now, each with its direction.
-pub async fn cut_peers(docker: &Docker, lab: &Lab, node: &str) -> Result<Vec<(String, Direction)>> {
-    Ok(faults_in_force(docker, lab, node).await?.cut)
+pub async fn cut_peers(lab: &Lab, node: &str) -> Result<Vec<(String, Direction)>> {
+    Ok(faults_in_force(lab, node).await?.cut)
 }
 
 /// `n2,n3` for peers cut both ways, `n2,n3 (in)` when every cut is one-way the same way, and
@@ -505,17 +475,16 @@ pub fn describe_cut(cut: &[(String, Direction)]) -> String {
 /// Run `listener` in `to`'s namespace and, 1.5 s later (time for its helper to start
 /// listening), `sender` in `from`'s; both outputs. The shape of every two-sided probe below.
 async fn listen_then_send(
-    docker: &Docker,
     lab: &Lab,
     from: &str,
     to: &str,
     listener: &str,
     sender: &str,
 ) -> Result<(String, String)> {
-    let listen = run_helper(docker, lab, to, listener);
+    let listen = run_helper(lab, to, listener);
     let send = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        run_helper(docker, lab, from, sender).await
+        run_helper(lab, from, sender).await
     };
     let (heard, said) = tokio::join!(listen, send);
     Ok((heard?, said?))
@@ -523,16 +492,9 @@ async fn listen_then_send(
 
 /// Whether `from` can open a TCP connection to `to` on `port` right now (a probe from inside
 /// `from`'s namespace, 1 s timeout). Used to verify that a cut does what it says.
-pub async fn can_reach(
-    docker: &Docker,
-    lab: &Lab,
-    from: &str,
-    to: &str,
-    port: u16,
-) -> Result<bool> {
+pub async fn can_reach(lab: &Lab, from: &str, to: &str, port: u16) -> Result<bool> {
     let ip = lab.node(to)?.ip;
     let out = run_helper(
-        docker,
         lab,
         from,
         &format!("if nc -z -w 1 {ip} {port}; then echo reachable; else echo unreachable; fi"),
@@ -546,19 +508,10 @@ pub async fn can_reach(
 /// loss, and of one-way cuts, which a TCP probe cannot tell apart (a handshake needs both ways).
 ///
 /// Errors: [`Error::Helper`] when a helper fails or the listener prints no count.
-pub async fn udp_count(
-    docker: &Docker,
-    lab: &Lab,
-    from: &str,
-    to: &str,
-    port: u16,
-    count: usize,
-) -> Result<usize> {
+pub async fn udp_count(lab: &Lab, from: &str, to: &str, port: u16, count: usize) -> Result<usize> {
     let ip = lab.node(to)?.ip;
     let wait = 3 + count / 200;
-    let (heard, _) = listen_then_send(
-        docker,
-        lab,
+    let (heard, _) = listen_then_send(lab,
         from,
         to,
         &format!("timeout {wait} nc -u -l {port} | wc -l || true"),
@@ -583,18 +536,9 @@ pub async fn udp_count(
 /// `port`: a probe of a bandwidth limit.
 ///
 /// Errors: [`Error::Helper`] when a helper fails or the sender prints no time.
-pub async fn tcp_rate(
-    docker: &Docker,
-    lab: &Lab,
-    from: &str,
-    to: &str,
-    port: u16,
-    bytes: u64,
-) -> Result<f64> {
+pub async fn tcp_rate(lab: &Lab, from: &str, to: &str, port: u16, bytes: u64) -> Result<f64> {
     let ip = lab.node(to)?.ip;
-    let (_, said) = listen_then_send(
-        docker,
-        lab,
+    let (_, said) = listen_then_send(lab,
         from,
         to,
         &format!("timeout 30 nc -l {port} > /dev/null || true"),

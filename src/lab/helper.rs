@@ -25,7 +25,6 @@ use bollard::models::{ContainerCreateBody, ContainerState, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder,
 };
-use bollard::Docker;
 
 use super::create::Made;
 use super::model::Lab;
@@ -125,9 +124,9 @@ fn started_at(state: &ContainerState) -> Option<SystemTime> {
 ///
 /// Errors: [`Error::Helper`] when the node's main container is not running (its namespace is
 /// gone) or the helper cannot be started; [`Error::Docker`] when the Engine refuses otherwise.
-pub async fn ensure(docker: &Docker, lab: &Lab, node: &str) -> Result<Ready> {
-    let pair = inspect(docker, lab, node).await?;
-    ensure_inspected(docker, lab, node, pair).await
+pub async fn ensure(lab: &Lab, node: &str) -> Result<Ready> {
+    let pair = inspect(lab, node).await?;
+    ensure_inspected(lab, node, pair).await
 }
 
 /// A node's main container and its helper, inspected together (one round trip to the Engine):
@@ -143,8 +142,8 @@ pub struct Inspected {
 /// Inspect `node`'s main container and its helper at once.
 ///
 /// Errors: [`Error::UnknownNode`]; [`Error::Docker`] when the main container cannot be inspected.
-pub async fn inspect(docker: &Docker, lab: &Lab, node: &str) -> Result<Inspected> {
-    let docker = lab.engine_of(docker, node);
+pub async fn inspect(lab: &Lab, node: &str) -> Result<Inspected> {
+    let docker = lab.engine_of(node);
     let n = lab.node(node)?;
     let helper_name = name(lab, node);
     let (main, helper) = tokio::join!(
@@ -164,13 +163,8 @@ pub async fn inspect(docker: &Docker, lab: &Lab, node: &str) -> Result<Inspected
 /// heal does, saves a round trip).
 ///
 /// Errors: as [`ensure`].
-pub async fn ensure_inspected(
-    docker: &Docker,
-    lab: &Lab,
-    node: &str,
-    pair: Inspected,
-) -> Result<Ready> {
-    let docker = lab.engine_of(docker, node);
+pub async fn ensure_inspected(lab: &Lab, node: &str, pair: Inspected) -> Result<Ready> {
+    let docker = lab.engine_of(node);
     let n = lab.node(node)?;
     let name = name(lab, node);
     let Inspected { main, helper } = pair;
@@ -189,7 +183,7 @@ pub async fn ensure_inspected(
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => {
-            let token = create(docker, lab, node, None).await?;
+            let token = create(lab, node, None).await?;
             return Ok(Ready {
                 ensured: Ensured::Created,
                 token,
@@ -226,13 +220,8 @@ pub async fn ensure_inspected(
 ///
 /// Errors: [`Error::BadInput`] naming the command that builds the helper image when it is
 /// missing; [`Error::Helper`] when it cannot start; [`Error::Docker`] when the Engine refuses.
-pub(super) async fn create(
-    docker: &Docker,
-    lab: &Lab,
-    node: &str,
-    made: Option<&Made>,
-) -> Result<Option<String>> {
-    let docker = lab.engine_of(docker, node);
+pub(super) async fn create(lab: &Lab, node: &str, made: Option<&Made>) -> Result<Option<String>> {
+    let docker = lab.engine_of(node);
     let n = lab.node(node)?;
     let name = name(lab, node);
     let o = n.ip.octets();
@@ -290,11 +279,11 @@ pub(super) async fn create(
 /// Start every node's helper, together (`lab up` does this while the cluster gets ready).
 ///
 /// Errors: the first helper that could not be made.
-pub(super) async fn start_all(docker: &Docker, lab: &Lab, made: &Made) -> Result<()> {
+pub(super) async fn start_all(lab: &Lab, made: &Made) -> Result<()> {
     let jobs = lab
         .nodes
         .iter()
-        .map(|n| async move { create(docker, lab, &n.name, Some(made)).await.map(|_| ()) });
+        .map(|n| async move { create(lab, &n.name, Some(made)).await.map(|_| ()) });
     futures_util::future::join_all(jobs)
         .await
         .into_iter()
@@ -310,14 +299,8 @@ pub(super) async fn start_all(docker: &Docker, lab: &Lab, made: &Made) -> Result
 ///
 /// Errors: [`Error::Helper`] when the script exits with another code than 0 (its output in the
 /// message), the connection breaks before its exit code, or it does not finish within 30 s.
-pub async fn exec(
-    docker: &Docker,
-    lab: &Lab,
-    node: &str,
-    token: Option<&str>,
-    script: &str,
-) -> Result<String> {
-    let docker = lab.engine_of(docker, node);
+pub async fn exec(lab: &Lab, node: &str, token: Option<&str>, script: &str) -> Result<String> {
+    let docker = lab.engine_of(node);
     let n = lab.node(node)?;
     let failed = |message: String| Error::Helper {
         node: node.to_string(),
@@ -393,8 +376,8 @@ fn parse_control_output(out: &str) -> Ran {
 
 /// Whether `node`'s helper is running (in whatever namespace), and its control-port token when
 /// the node's own main container runs too (otherwise nothing listens at the node's address).
-pub async fn running(docker: &Docker, lab: &Lab, node: &str) -> Option<Option<String>> {
-    let docker = lab.engine_of(docker, node);
+pub async fn running(lab: &Lab, node: &str) -> Option<Option<String>> {
+    let docker = lab.engine_of(node);
     let info = docker::inspect(docker, &name(lab, node)).await.ok()?;
     if !info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
         return None;
@@ -413,8 +396,8 @@ pub async fn running(docker: &Docker, lab: &Lab, node: &str) -> Option<Option<St
 /// Remove `node`'s helper (gone already is fine).
 ///
 /// Errors: [`Error::Docker`] when the Engine refuses.
-pub async fn remove(docker: &Docker, lab: &Lab, node: &str) -> Result<()> {
-    let docker = lab.engine_of(docker, node);
+pub async fn remove(lab: &Lab, node: &str) -> Result<()> {
+    let docker = lab.engine_of(node);
     let name = name(lab, node);
     let rm = RemoveContainerOptionsBuilder::default().force(true).build();
     match docker.remove_container(&name, Some(rm)).await {

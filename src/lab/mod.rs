@@ -53,18 +53,13 @@ use definition::Definition;
 #[derive(Debug)]
 pub struct LabHandle {
     lab: Lab,
-    docker: Docker,
     owned: bool,
 }
 
 impl LabHandle {
     /// Take ownership of a lab this process made.
-    fn new(docker: &Docker, lab: Lab) -> LabHandle {
-        LabHandle {
-            lab,
-            docker: docker.clone(),
-            owned: true,
-        }
+    fn new(lab: Lab) -> LabHandle {
+        LabHandle { lab, owned: true }
     }
 
     /// Remove the lab (containers, networks, volumes).
@@ -72,7 +67,7 @@ impl LabHandle {
     /// Errors: [`Error::Docker`] when the Engine refuses a removal; `perseus lab down` finishes it.
     pub async fn down(mut self) -> Result<DownReport> {
         self.owned = false;
-        down(&self.docker, &self.lab.system).await
+        down(&self.lab.docker, &self.lab.system).await
     }
 
     /// Leave the lab up: the handle lets go of it, and later commands find it by its labels.
@@ -309,6 +304,7 @@ pub async fn up(
             definition: def.clone(),
             nodes,
             hosts: spread.engines.clone(),
+            docker: docker.clone(),
         },
         Err(e) => return Err(roll_back(docker, &made, e, system, progress).await),
     };
@@ -323,15 +319,10 @@ pub async fn up(
         ));
         let deadline = Instant::now() + timeout;
         // The nodes' network helpers start while the cluster gets ready.
-        let helpers = helper::start_all(docker, &lab, &made);
+        let helpers = helper::start_all(&lab, &made);
         let cluster = async {
-            initialize(docker, &lab, deadline, progress).await?;
-            wait_ready(
-                docker,
-                &lab,
-                deadline.saturating_duration_since(Instant::now()),
-            )
-            .await?;
+            initialize(&lab, deadline, progress).await?;
+            wait_ready(&lab, deadline.saturating_duration_since(Instant::now())).await?;
             apply_schema(&lab, deadline, progress).await
         };
         // The cluster's own failure (with the nodes' logs) says more than a helper's.
@@ -343,7 +334,7 @@ pub async fn up(
         _ = cancel.cancelled() => Err(Error::Interrupted),
     };
     match result {
-        Ok(()) => Ok(LabHandle::new(docker, lab)),
+        Ok(()) => Ok(LabHandle::new(lab)),
         Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
     }
 }
@@ -377,7 +368,6 @@ async fn roll_back(
 /// Errors: [`Error::NotReady`] with the command's last output when it never succeeds, or when the
 /// node's container has stopped.
 pub async fn initialize(
-    docker: &Docker,
     lab: &Lab,
     deadline: Instant,
     progress: &mut dyn FnMut(&str),
@@ -393,7 +383,7 @@ pub async fn initialize(
     ));
     let started = Instant::now();
     let mut last = String::from("not run yet");
-    let docker = lab.engine(docker, node);
+    let docker = lab.engine(node);
     while Instant::now() < deadline {
         let running = docker::inspect(docker, &node.main)
             .await?
@@ -619,8 +609,8 @@ pub async fn add_node(
     grown.nodes.push(node.clone());
     let ready = async {
         let (helper, cluster) = tokio::join!(
-            helper::create(docker, &grown, &node.name, Some(&made)),
-            wait_ready(docker, &grown, def.perseus.ready_timeout)
+            helper::create(&grown, &node.name, Some(&made)),
+            wait_ready(&grown, def.perseus.ready_timeout)
         );
         cluster.and(helper.map(|_| ()))
     };
@@ -641,7 +631,7 @@ const READY_POLL: Duration = Duration::from_millis(50);
 /// Wait until the readiness probe passes, failing early when a node's container stops.
 ///
 /// Errors: [`Error::NotReady`] with what was missing and the last log lines of the nodes concerned.
-pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result<()> {
+pub async fn wait_ready(lab: &Lab, timeout: Duration) -> Result<()> {
     let system = lab.kind();
     let cluster = lab.cluster();
     let started = Instant::now();
@@ -653,9 +643,10 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
             .nodes
             .iter()
             .flat_map(|n| n.containers.iter().map(move |c| (n, c)));
-        let states = futures_util::future::join_all(containers.map(|(n, c)| async move {
-            (n, c, crate::docker::inspect(lab.engine(docker, n), c).await)
-        }));
+        let states =
+            futures_util::future::join_all(containers.map(|(n, c)| async move {
+                (n, c, crate::docker::inspect(lab.engine(n), c).await)
+            }));
         let (states, answer) = tokio::join!(states, system.ready(&cluster));
         for (n, c, info) in states {
             let state = info?.state;
@@ -667,7 +658,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
                     detail: format!(
                         "container {c} of {} exited (code {code}); its last log lines:\n{}",
                         n.name,
-                        docker::tail_logs(lab.engine(docker, n), c, 40).await
+                        docker::tail_logs(lab.engine(n), c, 40).await
                     ),
                 });
             }
@@ -686,7 +677,7 @@ pub async fn wait_ready(docker: &Docker, lab: &Lab, timeout: Duration) -> Result
             "--- {} ({}) last log lines:\n{}\n",
             n.name,
             n.main,
-            docker::tail_logs(lab.engine(docker, n), &n.main, 15).await
+            docker::tail_logs(lab.engine(n), &n.main, 15).await
         ));
     }
     Err(Error::NotReady {
@@ -798,6 +789,7 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
         definition,
         nodes: by_node.into_values().collect(),
         hosts: engines,
+        docker: docker.clone(),
     })
 }
 

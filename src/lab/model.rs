@@ -27,20 +27,26 @@ pub struct Lab {
     /// The Docker hosts the lab runs on, in `--hosts` order (empty: this machine's engine
     /// alone); node `n` runs on `hosts[n.host]`.
     pub hosts: Vec<hosts::Engine>,
+    /// The engine the command connected to: every node's on one machine, and the one that
+    /// holds the lab's network. A node's own engine is [`Lab::engine`].
+    pub docker: Docker,
 }
 
 impl Lab {
-    /// The engine that runs `node`: its host's, or `local` (the engine the command connected
-    /// to) when the lab is on one machine.
-    pub fn engine<'a>(&'a self, local: &'a Docker, node: &Node) -> &'a Docker {
-        self.hosts.get(node.host).map_or(local, |h| &h.docker)
+    /// The engine that runs `node`: its host's, or the lab's `docker` when the lab is on one
+    /// machine.
+    pub fn engine(&self, node: &Node) -> &Docker {
+        self.hosts
+            .get(node.host)
+            .map_or(&self.docker, |h| &h.docker)
     }
 
-    /// [`Lab::engine`] of the node called `name` (`local` for a name the lab does not have).
-    pub fn engine_of<'a>(&'a self, local: &'a Docker, name: &str) -> &'a Docker {
+    /// [`Lab::engine`] of the node called `name` (the lab's `docker` for a name the lab does not
+    /// have).
+    pub fn engine_of(&self, name: &str) -> &Docker {
         match self.nodes.iter().find(|n| n.name == name) {
-            Some(n) => self.engine(local, n),
-            None => local,
+            Some(n) => self.engine(n),
+            None => &self.docker,
         }
     }
 

@@ -5,8 +5,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use bollard::Docker;
-
 use super::model::Lab;
 use crate::docker;
 use crate::driver::Endpoint;
@@ -71,12 +69,7 @@ pub fn promotions_in(
 /// The promotions the lab's system logged from `since` to `until`, oldest first (none for a
 /// system that logs none). A container whose logs cannot be read (removed, or the Engine did not
 /// answer within 10 s) adds nothing: the report then shows fewer promotions, never wrong ones.
-pub async fn promotions(
-    docker: &Docker,
-    lab: &Lab,
-    since: SystemTime,
-    until: SystemTime,
-) -> Vec<Promotion> {
+pub async fn promotions(lab: &Lab, since: SystemTime, until: SystemTime) -> Vec<Promotion> {
     let system = lab.kind();
     let Some(log) = system.promotion_log() else {
         return Vec::new();
@@ -91,7 +84,7 @@ pub async fn promotions(
                 .cloned(),
         }?;
         Some(async move {
-            let lines = docker::logs_between(lab.engine(docker, n), &container, since, until)
+            let lines = docker::logs_between(lab.engine(n), &container, since, until)
                 .await
                 .unwrap_or_default();
             lines

@@ -178,7 +178,7 @@ pub async fn run(
         (Some(handle), lab)
     };
     // Each node's network helper, so that no network step waits for one.
-    if let Err(e) = crate::fault::net::warm(docker, &lab).await {
+    if let Err(e) = crate::fault::net::warm(&lab).await {
         sink.event(&Event::Say(format!(
             "warning: the network helpers did not start ({e}); each network step will try again"
         )));
@@ -219,10 +219,10 @@ pub async fn run(
     out.entry(what, None);
     out.say(format!("run folder {}", out.folder.dir.display()));
 
-    let measured = measured(docker, &lab, file, opts, cancel, &mut out).await;
+    let measured = measured(&lab, file, opts, cancel, &mut out).await;
 
     // Whatever happened, leave no fault in force.
-    let restored = match fault::restore(docker, &lab).await {
+    let restored = match fault::restore(&lab).await {
         Ok(done) => {
             let detail = if done.is_empty() {
                 "no fault was in force".to_string()
@@ -253,7 +253,7 @@ pub async fn run(
     // The final reads need the cluster serving again, and so does whoever uses a kept lab next:
     // wait (bounded) until it is ready.
     if measured.is_some() || (kept && restored) {
-        if let Err(e) = lab::wait_ready(docker, &lab, lab.definition.perseus.ready_timeout).await {
+        if let Err(e) = lab::wait_ready(&lab, lab.definition.perseus.ready_timeout).await {
             let why = format!("after restoring, the lab is not ready: {e}");
             out.say(why.clone());
             out.record.not_ready = Some(why);
@@ -307,7 +307,6 @@ async fn release(owned: Option<LabHandle>, keep: bool, sink: &mut dyn Sink) {
 /// Warm-up, measured load with its timeline, measurement. Never fails: what went wrong is in the
 /// record's outcome.
 async fn measured(
-    docker: &Docker,
     lab: &Lab,
     file: &ScenarioFile,
     opts: &RunOptions,
@@ -399,7 +398,7 @@ async fn measured(
         summary
     };
     let (summary, failure) = tokio::join!(load_run, async {
-        let failure = timeline(docker, lab, file, seed, origin, &load_stop, &shared).await;
+        let failure = timeline(lab, file, seed, origin, &load_stop, &shared).await;
         if failure.is_some() {
             load_stop.cancel();
         }
@@ -429,7 +428,7 @@ async fn measured(
     // The failover as the system tells it, on the run's clock.
     let wall_origin = SystemTime::now() - origin.elapsed();
     let until = wall_origin + Duration::from_secs_f64(end_s);
-    for p in lab::promotions(docker, lab, wall_origin, until).await {
+    for p in lab::promotions(lab, wall_origin, until).await {
         let seen = PromotionSeen {
             t_s: p
                 .at
@@ -606,7 +605,6 @@ async fn warm_up(
 /// Returns, when a step failed, why (the run then stops); the fired steps reach the record
 /// through the events.
 async fn timeline(
-    docker: &Docker,
     lab: &Lab,
     file: &ScenarioFile,
     seed: u64,
@@ -626,7 +624,7 @@ async fn timeline(
         let fired_at = origin.elapsed();
         let at = crate::report::now_rfc3339();
         let mut rng = super::firing_draw(seed, i, firing.repeat);
-        let result = fire(docker, lab, step, firing.repeat, &mut rng, &fired).await;
+        let result = fire(lab, step, firing.repeat, &mut rng, &fired).await;
         let applied = origin.elapsed();
         match result {
             Ok((nodes, detail)) => {
@@ -697,7 +695,6 @@ async fn resolve(
 /// nodes, the step made a [`fault::Fault`] and injected. Returns the nodes it acted on and what
 /// was done (each node's part named).
 async fn fire(
-    docker: &Docker,
     lab: &Lab,
     step: &super::Step,
     repeat: u32,
@@ -739,7 +736,7 @@ async fn fire(
         Some(target) => nodes_of(lab, &target.list(), rng, fired).await?,
         None => Vec::new(),
     };
-    let ev = fault::inject(docker, lab, &f, None, &nodes).await?;
+    let ev = fault::inject(lab, &f, None, &nodes).await?;
     let detail = ev.detail_by_node();
     Ok((ev.nodes, detail))
 }

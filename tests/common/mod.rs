@@ -62,13 +62,12 @@ pub async fn docker() -> bollard::Docker {
     })
 }
 
-/// The Engine and the running lab of `system`, as a library caller opens them (for the probes in
+/// The running lab of `system`, as a library caller opens them (for the probes in
 /// `perseus::fault::net` and the helpers in `perseus::lab::helper`).
-pub async fn open_lab(system: &str) -> (bollard::Docker, perseus::lab::Lab) {
+pub async fn open_lab(system: &str) -> perseus::lab::Lab {
     let docker = docker().await;
     let home = perseus::lab::Home::locate().unwrap();
-    let lab = perseus::lab::open(&docker, &home, system).await.unwrap();
-    (docker, lab)
+    perseus::lab::open(&docker, &home, system).await.unwrap()
 }
 
 /// Whether node `n{from}` of the running `system` lab reaches node `n{to}` on TCP `port`,
@@ -77,16 +76,10 @@ pub fn reaches(system: &str, from: usize, to: usize, port: u16) -> bool {
     tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(async {
-            let (docker, l) = open_lab(system).await;
-            perseus::fault::net::can_reach(
-                &docker,
-                &l,
-                &format!("n{from}"),
-                &format!("n{to}"),
-                port,
-            )
-            .await
-            .unwrap()
+            let l = open_lab(system).await;
+            perseus::fault::net::can_reach(&l, &format!("n{from}"), &format!("n{to}"), port)
+                .await
+                .unwrap()
         })
 }
 
