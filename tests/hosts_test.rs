@@ -64,7 +64,7 @@ async fn simulated_hosts_are_checked_as_one_swarm_and_get_the_images_they_lack()
     perseus::images::ensure(
         &local,
         &[perseus::lab::Home::at(env!("CARGO_MANIFEST_DIR")).helper_build()],
-        false,
+        perseus::images::Rebuild::Missing,
         &mut |_| {},
     )
     .await

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use perseus::images::Rebuild;
 use perseus::lab::{self, Home, Lab, UpOptions};
 use perseus::status::{self, Depth};
 use perseus::Error;
@@ -116,8 +117,17 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             for system in systems {
                 let def = home.definition(&system, None)?;
                 let specs = def.nodes(def.perseus.min_nodes.max(3))?;
-                perseus::images::ensure(&docker, &home.builds(&specs), rebuild, &mut progress)
-                    .await?;
+                perseus::images::ensure(
+                    &docker,
+                    &home.builds(&specs),
+                    if rebuild {
+                        Rebuild::All
+                    } else {
+                        Rebuild::Missing
+                    },
+                    &mut progress,
+                )
+                .await?;
             }
             Ok(0)
         }

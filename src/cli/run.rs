@@ -82,7 +82,7 @@ pub(super) struct DemoTimes {
 /// `demo`: the crashed-leader experiment as a scenario run (lab up, load, kill the leader, start it
 /// again, measure, report, lab down), with the window it cost printed at the end.
 pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
-    use perseus::scenario::runner::{self, RunOptions};
+    use perseus::scenario::runner::{self, LabChoice, RunOptions};
     use perseus::table::{self, Experiment};
     let home = Home::locate()?;
     home.check_system(&args.system)?;
@@ -113,8 +113,8 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     let file = perseus::scenario::ScenarioFile::made("(perseus demo)", scenario)?;
     let docker = perseus::docker::connect().await?;
     let opts = RunOptions {
-        keep: args.keep,
-        reuse: false,
+        lab: LabChoice::Own,
+        afterwards: afterwards(args.keep),
         runs_dir: args.runs_dir.clone(),
         history_max: Some(perseus::history::DEFAULT_MAX_BYTES),
         hosts: Vec::new(),
@@ -226,7 +226,7 @@ impl Sink for RunView {
 
 pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
     use perseus::report::{Outcome, Ran};
-    use perseus::scenario::runner::{self, RunOptions};
+    use perseus::scenario::runner::{self, LabChoice, RunOptions};
     use perseus::scenario::ScenarioFile;
     let home = Home::locate()?;
     // Every file is checked before anything starts.
@@ -273,8 +273,12 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     let opts = RunOptions {
-        keep: args.keep,
-        reuse: args.reuse,
+        lab: if args.reuse {
+            LabChoice::Running
+        } else {
+            LabChoice::Own
+        },
+        afterwards: afterwards(args.keep),
         runs_dir: args.runs_dir.clone(),
         history_max: (!args.no_history).then_some(args.history_max),
         hosts: match &args.hosts {
@@ -321,4 +325,14 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("JUnit: {}", path.display());
     }
     Ok(code)
+}
+
+/// `--keep`: leave the lab up after the run, instead of taking it down.
+fn afterwards(keep: bool) -> perseus::scenario::runner::Afterwards {
+    use perseus::scenario::runner::Afterwards;
+    if keep {
+        Afterwards::Keep
+    } else {
+        Afterwards::Down
+    }
 }

@@ -42,8 +42,17 @@ pub struct ImageBuild {
     pub dockerfile: String,
 }
 
-/// Make sure every image exists locally; build the missing ones (base first). Idempotent: an image
-/// that exists is reused, not rebuilt, unless `rebuild` is true (the base is never rebuilt).
+/// Which images [`ensure`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuild {
+    /// Only those that do not exist (an image that exists is reused).
+    Missing,
+    /// Every one, existing or not (`lab images --rebuild`); the base is never rebuilt.
+    All,
+}
+
+/// Make sure every image exists locally; build the missing ones (base first), or all of them
+/// with [`Rebuild::All`] (the base is never rebuilt). Idempotent with [`Rebuild::Missing`].
 /// `progress` receives one human line per step (`base image perseus/bookworm:minbase: debootstrap
 /// bookworm from http://... (about 40 s)`, `building perseus/etcd:3.4 ...`, `perseus/etcd:3.4 exists,
 /// reused`).
@@ -55,12 +64,12 @@ pub struct ImageBuild {
 pub async fn ensure(
     docker: &Docker,
     builds: &[ImageBuild],
-    rebuild: bool,
+    rebuild: Rebuild,
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let mut missing = Vec::new();
     for b in builds {
-        if !rebuild && image_exists(docker, &b.tag).await? {
+        if rebuild == Rebuild::Missing && image_exists(docker, &b.tag).await? {
             progress(&format!("{} exists, reused", b.tag));
         } else {
             missing.push(b);

@@ -250,7 +250,13 @@ pub async fn up(
     // Images first: nothing is created until every image exists, so a cancellation here leaves
     // nothing to undo.
     let images = async {
-        images::ensure(docker, &home.builds(&specs), false, progress).await?;
+        images::ensure(
+            docker,
+            &home.builds(&specs),
+            images::Rebuild::Missing,
+            progress,
+        )
+        .await?;
         for image in specs
             .iter()
             .flat_map(|n| &n.containers)
@@ -814,7 +820,7 @@ pub struct DownReport {
 /// run again once it does).
 pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
     let Some(record) = hosts::Record::load(system)? else {
-        return down_on(docker, system, true).await;
+        return down_on(docker, system, Networks::Remove).await;
     };
     // A host that is gone for good would keep the lab's record forever: say how to drop it.
     let engines = record.engines().await.map_err(|e| match e {
@@ -830,7 +836,13 @@ pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
         .chain([record.manager]);
     for h in order {
         let Some(e) = engines.get(h) else { continue };
-        let r = down_on(&e.docker, system, h == record.manager).await?;
+        // The overlay network of a lab across hosts is removed from its manager only.
+        let networks = if h == record.manager {
+            Networks::Remove
+        } else {
+            Networks::Leave
+        };
+        let r = down_on(&e.docker, system, networks).await?;
         report.containers += r.containers;
         report.networks += r.networks;
         report.volumes += r.volumes;
@@ -839,9 +851,15 @@ pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
     Ok(report)
 }
 
-/// [`down`] on one engine; its networks too when `networks` (the overlay network of a lab across
-/// hosts is removed from its manager only).
-async fn down_on(docker: &Docker, system: &str, networks: bool) -> Result<DownReport> {
+/// Whether [`down_on`] removes the lab's networks on its engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Networks {
+    Remove,
+    Leave,
+}
+
+/// [`down`] on one engine: containers and volumes, and the networks when told to.
+async fn down_on(docker: &Docker, system: &str, networks: Networks) -> Result<DownReport> {
     let mut report = DownReport::default();
     let containers = docker::lab_containers(docker, Some(system)).await?;
     let removals = containers
@@ -868,7 +886,7 @@ async fn down_on(docker: &Docker, system: &str, networks: bool) -> Result<DownRe
             report.containers += 1;
         }
     }
-    let nets = if networks {
+    let nets = if networks == Networks::Remove {
         docker::lab_networks(docker, Some(system)).await?
     } else {
         Vec::new()

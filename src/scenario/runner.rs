@@ -36,13 +36,32 @@ use crate::report::{
     What,
 };
 
+/// Which lab a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabChoice {
+    /// Bring up a lab of its own.
+    Own,
+    /// The system's running lab if there is one (it must have the scenario's node count, and
+    /// it stays up), else one of its own.
+    Running,
+}
+
+/// What becomes of a lab the run brought up, once the run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Afterwards {
+    /// Take it down.
+    Down,
+    /// Leave it up for the next command.
+    Keep,
+}
+
 /// How [`run`] treats the lab.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Leave the lab up afterwards.
-    pub keep: bool,
-    /// Use the system's running lab if there is one (and leave it up).
-    pub reuse: bool,
+    /// Which lab it uses.
+    pub lab: LabChoice,
+    /// What becomes of a lab it brought up.
+    pub afterwards: Afterwards,
     /// Where run folders go (`runs/`).
     pub runs_dir: std::path::PathBuf,
     /// Write `history.edn` into the run folder, stopping at this many bytes (`None`: no history).
@@ -145,7 +164,7 @@ pub async fn run(
     )));
     let running = lab::labs_up(docker).await?.contains(&s.system);
     let started = Instant::now();
-    let (owned, lab): (Option<LabHandle>, Lab) = if opts.reuse && running {
+    let (owned, lab): (Option<LabHandle>, Lab) = if opts.lab == LabChoice::Running && running {
         let lab = lab::open(docker, home, &s.system).await?;
         if lab.nodes.len() != s.nodes {
             return Err(Error::BadInput(format!(
@@ -193,7 +212,7 @@ pub async fn run(
     let folder = match RunFolder::create(&opts.runs_dir, &s.name, &text) {
         Ok(f) => f,
         Err(e) => {
-            release(owned, opts.keep, sink).await;
+            release(owned, opts.afterwards, sink).await;
             return Err(e);
         }
     };
@@ -249,7 +268,7 @@ pub async fn run(
             true
         }
     };
-    let kept = opts.keep || owned.is_none();
+    let kept = opts.afterwards == Afterwards::Keep || owned.is_none();
     // The final reads need the cluster serving again, and so does whoever uses a kept lab next:
     // wait (bounded) until it is ready.
     if measured.is_some() || (kept && restored) {
@@ -266,7 +285,7 @@ pub async fn run(
     // The lab comes down before the folder is finished: a report that cannot be written must
     // not leave the lab up.
     if let Some(handle) = owned {
-        if opts.keep {
+        if opts.afterwards == Afterwards::Keep {
             handle.keep();
         } else {
             match handle.down().await {
@@ -293,11 +312,11 @@ pub async fn run(
 }
 
 /// Let go of a lab the run owns after it failed early: keep it up when asked to, else remove it.
-async fn release(owned: Option<LabHandle>, keep: bool, sink: &mut dyn Sink) {
+async fn release(owned: Option<LabHandle>, afterwards: Afterwards, sink: &mut dyn Sink) {
     let Some(handle) = owned else {
         return;
     };
-    if keep {
+    if afterwards == Afterwards::Keep {
         handle.keep();
     } else if let Err(e) = handle.down().await {
         sink.event(&Event::Say(format!("lab down failed: {e}")));

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::lab::{self, Home, UpOptions};
 use crate::report::{Event, Sink};
-use crate::scenario::runner::{self, RunOptions};
+use crate::scenario::runner::{self, Afterwards, LabChoice, RunOptions};
 use crate::scenario::ScenarioFile;
 use crate::systems::Leadership;
 
@@ -160,8 +160,8 @@ pub async fn measure(
         interrupted: false,
     };
     let run_opts = RunOptions {
-        keep: true,
-        reuse: true,
+        lab: LabChoice::Running,
+        afterwards: Afterwards::Keep,
         runs_dir: folder.clone(),
         history_max: Some(crate::history::DEFAULT_MAX_BYTES),
         hosts: Vec::new(),

@@ -173,9 +173,14 @@ impl Hosts {
             context: home.root().join("docker").join("dockerhost"),
             dockerfile: "Dockerfile".into(),
         };
-        perseus::images::ensure(&local, &[build], false, &mut |l| eprintln!("{l}"))
-            .await
-            .expect("building perseus/dockerhost:1");
+        perseus::images::ensure(
+            &local,
+            &[build],
+            perseus::images::Rebuild::Missing,
+            &mut |l| eprintln!("{l}"),
+        )
+        .await
+        .expect("building perseus/dockerhost:1");
         remove_all(&local).await;
         local
             .create_network(NetworkCreateRequest {
