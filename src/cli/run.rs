@@ -207,17 +207,18 @@ impl Sink for RunView {
                         None => eprintln!("{header}"),
                     }
                 }
-                What::Step { step, .. } => self.say(&step.line()),
-                What::StepFailed { detail } => self.say(&format!("# {detail}")),
-                What::Warmup { detail } => self.say(&format!("warm-up: {detail}")),
-                What::Promotion { detail, .. } => self.say(&format!("# {detail}")),
-                What::Restore { detail, done } if !done.is_empty() => {
-                    self.say(&format!("restored: {detail}"))
+                What::Step { step } => self.say(&step.line()),
+                w @ (What::StepFailed { .. } | What::Promotion { .. }) => {
+                    self.say(&format!("# {}", w.detail()))
                 }
-                What::LabUp { detail }
-                | What::LabReused { detail }
-                | What::RestoreFailed { detail }
-                | What::LabDown { detail } => self.say(detail),
+                w @ What::Warmup { .. } => self.say(&format!("warm-up: {}", w.detail())),
+                w @ What::Restore { done } if !done.is_empty() => {
+                    self.say(&format!("restored: {}", w.detail()))
+                }
+                w @ (What::LabUp { .. }
+                | What::LabReused { .. }
+                | What::RestoreFailed { .. }
+                | What::LabDown { .. }) => self.say(&w.detail()),
                 What::Restore { .. } | What::LoadEnd { .. } | What::Interrupted { .. } => {}
             },
         }

@@ -2,7 +2,10 @@
 //! (the terminal view, the run folder's `events.jsonl` and `metrics.tsv`, the run record). The
 //! runner emits each happening once; each sink keeps what it is for.
 
-use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use serde::Serialize;
 
 use super::record::{FiredStep, PromotionSeen, RunRecord};
 use crate::load::Second;
@@ -20,43 +23,109 @@ pub enum Event {
 }
 
 /// One line of `events.jsonl`: when, what, and (once the measured load has begun) when on the
-/// load's clock.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// load's clock. Written with a `detail` beside the entry's own fields: [`What::detail`], the line
+/// people read.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// Wall-clock time (RFC 3339, ms).
-    pub at: String,
+    /// Wall-clock time (written RFC 3339, ms).
+    pub at: SystemTime,
     /// What happened (`kind` in the file, with its fields).
-    #[serde(flatten)]
     pub what: What,
     /// Seconds since the measured load began, when it had.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t_s: Option<f64>,
 }
 
-/// What a timeline entry records. In `events.jsonl` the variant is the `kind` field
-/// (`lab-up`, `step`, ...), and every entry has a `detail` for people.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            at: String,
+            #[serde(flatten)]
+            what: &'a What,
+            detail: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            t_s: Option<f64>,
+        }
+        Line {
+            at: humantime::format_rfc3339_millis(self.at).to_string(),
+            what: &self.what,
+            detail: self.what.detail(),
+            t_s: self.t_s,
+        }
+        .serialize(s)
+    }
+}
+
+/// A node and its address on the lab network, as a lab-up entry lists them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeAddress {
+    /// `n1`.
+    pub node: String,
+    /// Its fixed address.
+    pub ip: IpAddr,
+}
+
+/// The totals of a measured load, as its end entry gives them.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Iterations that succeeded.
+    pub iterations: u64,
+    /// Iterations that failed.
+    pub errors: u64,
+    /// Acknowledged increments the loop saw gone.
+    pub lost_writes: u64,
+    /// Writes whose outcome the loop could not know.
+    pub ambiguous_writes: u64,
+}
+
+/// What [`crate::lab::LabHandle::down`] removed, as the lab-down entry gives it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Removed {
+    /// Containers.
+    pub containers: usize,
+    /// Networks.
+    pub networks: usize,
+    /// Volumes.
+    pub volumes: usize,
+}
+
+/// What a timeline entry records, as data; [`What::detail`] renders it for people. In
+/// `events.jsonl` the variant is the `kind` field (`lab-up`, `step`, ...).
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum What {
     /// The run brought its lab up.
     LabUp {
-        /// `lab etcd up in 1.4 s: n1 10.77.0.11, ...`.
-        detail: String,
+        /// The system.
+        system: String,
+        /// How long `lab up` took, in seconds.
+        took_s: f64,
+        /// Its nodes.
+        nodes: Vec<NodeAddress>,
     },
     /// The run uses a lab that was up already.
     LabReused {
-        /// Which lab, and its nodes.
-        detail: String,
+        /// The system.
+        system: String,
+        /// Its nodes.
+        nodes: Vec<NodeAddress>,
     },
     /// The warm-up ended: every node served in one second, or why not.
     Warmup {
-        /// What happened.
-        detail: String,
+        /// Seconds until every node had served in one second (`None`: it did not happen).
+        served_after_s: Option<f64>,
+        /// Why not, when it did not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        failure: Option<String>,
     },
     /// The measured load began.
     LoadStart {
-        /// The run id, connections and leader, for people.
-        detail: String,
+        /// The run id (the history's and the keys').
+        run: String,
+        /// Connections per node.
+        clients_per_node: usize,
+        /// How long the load runs, in seconds.
+        duration_s: f64,
         /// The node columns of its seconds, in order.
         nodes: Vec<String>,
         /// The leader when it began (`None`: leaderless, or none answered).
@@ -64,72 +133,122 @@ pub enum What {
     },
     /// A step fired.
     Step {
-        /// Its label (`kill n2 (leader)`).
-        detail: String,
         /// The step as it fired.
         step: FiredStep,
     },
     /// A step failed: the run stops.
     StepFailed {
-        /// Which step, and why.
-        detail: String,
+        /// Its index in the scenario.
+        index: usize,
+        /// The step as written (`kill leader`).
+        step: String,
+        /// When it fired (seconds since the load began).
+        fired_s: f64,
+        /// Why it failed.
+        error: String,
     },
     /// The measured load ended at its time.
     LoadEnd {
-        /// Its totals, for people.
-        detail: String,
+        /// Its totals.
+        totals: Totals,
         /// The leader then, before anything was restored.
         leader: Option<String>,
     },
     /// The measured load was cut short by Ctrl-C.
     Interrupted {
-        /// Its totals, for people.
-        detail: String,
+        /// Its totals.
+        totals: Totals,
         /// The leader then, before anything was restored.
         leader: Option<String>,
     },
     /// The system logged that a node became its primary (read after the load ended).
     Promotion {
-        /// `n2 promoted at 27.39 s (Patroni: promoted self to leader ...)`.
-        detail: String,
         /// The promotion.
         promotion: PromotionSeen,
     },
     /// Faults still in force were undone.
     Restore {
-        /// What was undone, or `no fault was in force`.
-        detail: String,
         /// One line per thing undone (empty when nothing was).
         done: Vec<String>,
     },
     /// Undoing the faults still in force failed: the lab may be left faulted.
     RestoreFailed {
         /// The failure.
-        detail: String,
+        error: String,
     },
     /// The run took its lab down.
     LabDown {
+        /// The system.
+        system: String,
         /// What was removed.
-        detail: String,
+        removed: Removed,
     },
 }
 
 impl What {
-    /// The entry's `detail`, for people.
-    pub fn detail(&self) -> &str {
+    /// The entry for people: `lab etcd up in 1.4 s (n1 10.77.0.11, ...)`, `kill n2 (leader)`,
+    /// `no fault was in force`.
+    pub fn detail(&self) -> String {
+        let addresses = |nodes: &[NodeAddress]| {
+            nodes
+                .iter()
+                .map(|n| format!("{} {}", n.node, n.ip))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let totals = |t: &Totals| {
+            format!(
+                "{} iterations, {} errors, {} lost writes, {} ambiguous writes",
+                t.iterations, t.errors, t.lost_writes, t.ambiguous_writes
+            )
+        };
         match self {
-            What::LabUp { detail }
-            | What::LabReused { detail }
-            | What::Warmup { detail }
-            | What::LoadStart { detail, .. }
-            | What::Step { detail, .. }
-            | What::StepFailed { detail }
-            | What::LoadEnd { detail, .. }
-            | What::Interrupted { detail, .. }
-            | What::Promotion { detail, .. }
-            | What::Restore { detail, .. }
-            | What::RestoreFailed { detail }
-            | What::LabDown { detail } => detail,
+            What::LabUp {
+                system,
+                took_s,
+                nodes,
+            } => format!("lab {system} up in {took_s:.1} s ({})", addresses(nodes)),
+            What::LabReused { system, nodes } => {
+                format!("reusing the running {system} lab ({})", addresses(nodes))
+            }
+            What::Warmup {
+                served_after_s,
+                failure,
+            } => match (served_after_s, failure) {
+                (Some(s), _) => format!("every node served within {s:.1} s"),
+                (None, Some(why)) => why.clone(),
+                (None, None) => "the warm-up did not end".into(),
+            },
+            What::LoadStart {
+                run,
+                clients_per_node,
+                duration_s,
+                leader,
+                ..
+            } => format!(
+                "run {run}: {clients_per_node} connection(s) per node for {}; leader {}",
+                crate::units::show(std::time::Duration::from_secs_f64(*duration_s)),
+                leader.as_deref().unwrap_or("none")
+            ),
+            What::Step { step } => step.label(),
+            What::StepFailed {
+                index,
+                step,
+                fired_s,
+                error,
+            } => format!("step {index} ({step}) at {fired_s:.3} s failed: {error}"),
+            What::LoadEnd { totals: t, .. } | What::Interrupted { totals: t, .. } => totals(t),
+            What::Promotion { promotion: p } => format!(
+                "{:.3} s {} promoted ({} logged: {})",
+                p.t_s, p.node, p.source, p.line
+            ),
+            What::Restore { done } if done.is_empty() => "no fault was in force".into(),
+            What::Restore { done } => done.join("; "),
+            What::RestoreFailed { error } => format!("restoring the lab failed: {error}"),
+            What::LabDown { system, removed: r } => format!(
+                "lab {system} down: removed {} containers, {} networks, {} volumes",
+                r.containers, r.networks, r.volumes
+            ),
         }
     }
 }
@@ -138,7 +257,7 @@ impl Entry {
     /// An entry stamped now.
     pub fn now(what: What, t_s: Option<f64>) -> Entry {
         Entry {
-            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            at: SystemTime::now(),
             what,
             t_s,
         }
@@ -172,7 +291,7 @@ impl Sink for RunRecord {
         };
         match &entry.what {
             What::LoadStart { nodes, leader, .. } => {
-                self.started = entry.at.clone();
+                self.started = humantime::format_rfc3339_millis(entry.at).to_string();
                 self.nodes = nodes.clone();
                 self.leader_before = leader.clone();
             }
@@ -181,8 +300,8 @@ impl Sink for RunRecord {
                 self.leader_after = leader.clone();
             }
             What::Promotion { promotion, .. } => self.promotions.push(promotion.clone()),
-            What::Restore { done, .. } => self.restored = done.clone(),
-            What::RestoreFailed { detail } => self.restored = vec![detail.clone()],
+            What::Restore { done } => self.restored = done.clone(),
+            failed @ What::RestoreFailed { .. } => self.restored = vec![failed.detail()],
             _ => {}
         }
     }
@@ -193,22 +312,94 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_are_the_events_jsonl_lines() {
+    fn entries_are_the_events_jsonl_lines_with_a_detail_rendered_from_their_data() {
+        let at = humantime::parse_rfc3339("2026-11-21T10:15:07Z").unwrap();
         let e = Entry {
-            at: "2026-11-21T10:15:07.000Z".into(),
+            at,
             what: What::Restore {
-                detail: "resume n2: thawed perseus-etcd-n2".into(),
                 done: vec!["resume n2: thawed perseus-etcd-n2".into()],
             },
             t_s: None,
         };
-        let line = serde_json::to_string(&e).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
         assert_eq!(v["kind"], "restore");
         assert_eq!(v["detail"], "resume n2: thawed perseus-etcd-n2");
+        assert_eq!(v["done"][0], "resume n2: thawed perseus-etcd-n2");
         assert_eq!(v["at"], "2026-11-21T10:15:07.000Z");
         assert!(v.get("t_s").is_none());
-        let back: Entry = serde_json::from_str(&line).unwrap();
-        assert_eq!(back, e);
+
+        let up = Entry {
+            at,
+            what: What::LabUp {
+                system: "etcd".into(),
+                took_s: 1.44,
+                nodes: vec![
+                    NodeAddress {
+                        node: "n1".into(),
+                        ip: "10.77.0.11".parse().unwrap(),
+                    },
+                    NodeAddress {
+                        node: "n2".into(),
+                        ip: "10.77.0.12".parse().unwrap(),
+                    },
+                ],
+            },
+            t_s: None,
+        };
+        let v: serde_json::Value = serde_json::to_value(&up).unwrap();
+        assert_eq!(v["kind"], "lab-up");
+        assert_eq!(
+            v["detail"],
+            "lab etcd up in 1.4 s (n1 10.77.0.11, n2 10.77.0.12)"
+        );
+        assert_eq!(v["nodes"][1]["ip"], "10.77.0.12");
+        assert_eq!(v["took_s"], 1.44);
+
+        let end = What::LoadEnd {
+            totals: Totals {
+                iterations: 900,
+                errors: 3,
+                lost_writes: 0,
+                ambiguous_writes: 1,
+            },
+            leader: Some("n2".into()),
+        };
+        assert_eq!(
+            end.detail(),
+            "900 iterations, 3 errors, 0 lost writes, 1 ambiguous writes"
+        );
+        let start = What::LoadStart {
+            run: "r1".into(),
+            clients_per_node: 2,
+            duration_s: 30.0,
+            nodes: vec!["n1".into()],
+            leader: None,
+        };
+        assert_eq!(
+            start.detail(),
+            "run r1: 2 connection(s) per node for 30s; leader none"
+        );
+        let failed = What::StepFailed {
+            index: 1,
+            step: "kill leader".into(),
+            fired_s: 10.0005,
+            error: "no leader".into(),
+        };
+        assert_eq!(
+            failed.detail(),
+            "step 1 (kill leader) at 10.001 s failed: no leader"
+        );
+        let mut record = RunRecord::new(
+            super::super::record::fixture::record(crate::report::Outcome::Passed).scenario,
+            "f".into(),
+            vec![],
+        );
+        record.event(&Event::Entry(Entry::now(
+            What::RestoreFailed {
+                error: "docker: gone".into(),
+            },
+            None,
+        )));
+        assert_eq!(record.restored, ["restoring the lab failed: docker: gone"]);
     }
 }

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
-pub use event::{Entry, Event, Fanout, Sink, What};
+pub use event::{Entry, Event, Fanout, NodeAddress, Removed, Sink, Totals, What};
 
 pub use junit::{junit, Ran};
 pub use markdown::report_md;
@@ -355,7 +355,9 @@ mod tests {
         let nodes: Vec<String> = vec!["n1".into(), "n2".into(), "n3".into()];
         f.event(&Event::Entry(Entry::now(
             What::LoadStart {
-                detail: "run r1".into(),
+                run: "r1".into(),
+                clients_per_node: 1,
+                duration_s: 20.0,
                 nodes: nodes.clone(),
                 leader: Some("n2".into()),
             },
@@ -418,7 +420,9 @@ mod tests {
         fs::create_dir(f.dir.join("metrics.tsv")).unwrap();
         f.event(&Event::Entry(Entry::now(
             What::LoadStart {
-                detail: "run r1".into(),
+                run: "r1".into(),
+                clients_per_node: 1,
+                duration_s: 20.0,
                 nodes: vec!["n1".into()],
                 leader: None,
             },

@@ -32,8 +32,8 @@ use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
 use crate::load::summary::Summary;
 use crate::load::{self, DynDriver, LoadOptions};
 use crate::report::{
-    Entry, Event, FiredStep, Outcome, Plan, PlanLoad, PromotionSeen, RunFolder, RunRecord, Sink,
-    What,
+    Entry, Event, FiredStep, NodeAddress, Outcome, Plan, PlanLoad, PromotionSeen, Removed,
+    RunFolder, RunRecord, Sink, Totals, What,
 };
 
 /// Which lab a run uses.
@@ -123,12 +123,14 @@ fn plan(s: &Scenario, seed: u64) -> Plan {
 }
 
 /// `n1 10.77.0.11, n2 10.77.0.12, ...`.
-fn addresses(lab: &Lab) -> String {
+fn addresses(lab: &Lab) -> Vec<NodeAddress> {
     lab.nodes
         .iter()
-        .map(|n| format!("{} {}", n.name, n.ip))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .map(|n| NodeAddress {
+            node: n.name.clone(),
+            ip: n.ip.into(),
+        })
+        .collect()
 }
 
 /// Run one scenario. Cancelling `cancel` (Ctrl-C) stops it at once: the load ends, faults are
@@ -224,15 +226,13 @@ pub async fn run(
     };
     let what = match owned {
         Some(_) => What::LabUp {
-            detail: format!(
-                "lab {} up in {:.1} s ({})",
-                s.system,
-                started.elapsed().as_secs_f64(),
-                addresses(&lab)
-            ),
+            system: s.system.clone(),
+            took_s: started.elapsed().as_secs_f64(),
+            nodes: addresses(&lab),
         },
         None => What::LabReused {
-            detail: format!("reusing the running {} lab ({})", s.system, addresses(&lab)),
+            system: s.system.clone(),
+            nodes: addresses(&lab),
         },
     };
     out.entry(what, None);
@@ -243,23 +243,16 @@ pub async fn run(
     // Whatever happened, leave no fault in force.
     let restored = match fault::restore(&lab).await {
         Ok(done) => {
-            let detail = if done.is_empty() {
-                "no fault was in force".to_string()
-            } else {
-                done.join("; ")
-            };
-            out.entry(
-                What::Restore {
-                    detail,
-                    done: done.clone(),
-                },
-                None,
-            );
-            !done.is_empty()
+            let any = !done.is_empty();
+            out.entry(What::Restore { done }, None);
+            any
         }
         Err(e) => {
-            let m = format!("restoring the lab failed: {e}");
-            out.entry(What::RestoreFailed { detail: m.clone() }, None);
+            let failed = What::RestoreFailed {
+                error: e.to_string(),
+            };
+            let m = failed.detail();
+            out.entry(failed, None);
             let r = &mut out.record;
             if r.outcome == Outcome::Passed || r.outcome == Outcome::Failed {
                 r.outcome = Outcome::Error;
@@ -291,10 +284,12 @@ pub async fn run(
             match handle.down().await {
                 Ok(r) => out.entry(
                     What::LabDown {
-                        detail: format!(
-                            "lab {} down: removed {} containers, {} networks, {} volumes",
-                            s.system, r.containers, r.networks, r.volumes
-                        ),
+                        system: s.system.clone(),
+                        removed: Removed {
+                            containers: r.containers,
+                            networks: r.networks,
+                            volumes: r.volumes,
+                        },
                     },
                     None,
                 ),
@@ -342,13 +337,8 @@ async fn measured(
     let served = warm_up(&*driver, &endpoints, s, cancel).await;
     out.entry(
         What::Warmup {
-            detail: match &served {
-                Ok(()) => format!(
-                    "every node served within {:.1} s",
-                    t.elapsed().as_secs_f64()
-                ),
-                Err(e) => e.clone(),
-            },
+            served_after_s: served.is_ok().then(|| t.elapsed().as_secs_f64()),
+            failure: served.as_ref().err().cloned(),
         },
         None,
     );
@@ -390,13 +380,9 @@ async fn measured(
     };
     out.entry(
         What::LoadStart {
-            detail: format!(
-                "run {}: {} connection(s) per node for {}; leader {}",
-                opts.run_id,
-                opts.clients_per_node,
-                crate::units::show(opts.duration),
-                leader_before.as_deref().unwrap_or("none")
-            ),
+            run: opts.run_id.clone(),
+            clients_per_node: opts.clients_per_node,
+            duration_s: opts.duration.as_secs_f64(),
             nodes: nodes.clone(),
             leader: leader_before,
         },
@@ -431,16 +417,18 @@ async fn measured(
     } else {
         None
     };
-    let detail = format!(
-        "{} iterations, {} errors, {} lost writes, {} ambiguous writes",
-        summary.iterations, summary.errors, summary.safety.lost_writes, summary.ambiguous_writes
-    );
+    let totals = Totals {
+        iterations: summary.iterations,
+        errors: summary.errors,
+        lost_writes: summary.safety.lost_writes,
+        ambiguous_writes: summary.ambiguous_writes,
+    };
     let leader = leader_after;
     out.entry(
         if interrupted {
-            What::Interrupted { detail, leader }
+            What::Interrupted { totals, leader }
         } else {
-            What::LoadEnd { detail, leader }
+            What::LoadEnd { totals, leader }
         },
         Some(end_s),
     );
@@ -461,10 +449,6 @@ async fn measured(
         };
         out.entry(
             What::Promotion {
-                detail: format!(
-                    "{:.3} s {} promoted ({} logged: {})",
-                    seen.t_s, seen.node, seen.source, seen.line
-                ),
                 promotion: seen.clone(),
             },
             Some(seen.t_s),
@@ -641,7 +625,7 @@ async fn timeline(
             _ = load_stop.cancelled() => return None,
         }
         let fired_at = origin.elapsed();
-        let at = crate::report::now_rfc3339();
+        let at = SystemTime::now();
         let mut rng = super::firing_draw(seed, i, firing.repeat);
         let result = fire(lab, step, firing.repeat, &mut rng, &fired).await;
         let applied = origin.elapsed();
@@ -658,30 +642,27 @@ async fn timeline(
                     fired_s: fired_at.as_secs_f64(),
                     applied_s: applied.as_secs_f64(),
                     late_ms: (fired_at.saturating_sub(firing.at)).as_secs_f64() * 1000.0,
-                    at: at.clone(),
+                    at: humantime::format_rfc3339_millis(at).to_string(),
                     detail,
                 };
                 out.borrow_mut().emit(Event::Entry(Entry {
                     at,
-                    what: What::Step {
-                        detail: f.label(),
-                        step: f.clone(),
-                    },
+                    what: What::Step { step: f.clone() },
                     t_s: Some(f.fired_s),
                 }));
                 fired.push(f);
             }
             Err(e) => {
-                let why = format!(
-                    "step {i} ({}) at {:.3} s failed: {e}",
-                    step.describe(),
-                    fired_at.as_secs_f64()
-                );
+                let failed = What::StepFailed {
+                    index: i,
+                    step: step.describe(),
+                    fired_s: fired_at.as_secs_f64(),
+                    error: e.to_string(),
+                };
+                let why = failed.detail();
                 out.borrow_mut().emit(Event::Entry(Entry {
                     at,
-                    what: What::StepFailed {
-                        detail: why.clone(),
-                    },
+                    what: failed,
                     t_s: Some(fired_at.as_secs_f64()),
                 }));
                 return Some(why);
