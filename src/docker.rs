@@ -244,7 +244,7 @@ pub async fn logs_between(
                 break;
             }
         }
-        Ok(())
+        Ok::<(), Error>(())
     };
     tokio::time::timeout(Duration::from_secs(10), read)
         .await

@@ -179,6 +179,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The Docker hosts of a lab across several are wrong ([`crate::lab::hosts::HostError`]).
+    #[error(transparent)]
+    Host(#[from] crate::lab::hosts::HostError),
+
     /// The run was interrupted (Ctrl-C) before it finished.
     #[error("interrupted")]
     Interrupted,
@@ -200,7 +204,8 @@ impl Error {
             | Error::BadInput(_)
             | Error::ImageMissing { .. }
             | Error::KernelMissing { .. }
-            | Error::UnsupportedTarget(_) => 2,
+            | Error::UnsupportedTarget(_)
+            | Error::Host(_) => 2,
             Error::ImageBuild { .. }
             | Error::NotReady { .. }
             | Error::NoLeader { .. }

@@ -48,12 +48,146 @@ impl fmt::Display for HostSpec {
 const FORMS: &str =
     "write ssh://user@host, tcp://host:2376 (TLS, with DOCKER_TLS_VERIFY set) or unix:///var/run/docker.sock";
 
+/// What `perseus lab up --hosts` refuses: every variant is the user's hosts, keys or Swarm, so
+/// each maps to exit code 2 ([`Error::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A host that is not a Docker endpoint.
+    #[error("host '{host}' {why}: {FORMS}")]
+    NotAnEndpoint {
+        /// As written.
+        host: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A host listed twice.
+    #[error("host '{host}' is listed twice in {field}: list each Docker host once")]
+    ListedTwice {
+        /// The host.
+        host: String,
+        /// Where (`--hosts`, `hosts:`).
+        field: String,
+    },
+    /// Fewer than two hosts.
+    #[error("{field} '{list}' names {count} host(s): name two or more, or leave {field} out to run every node on this machine")]
+    TooFew {
+        /// Where (`--hosts`, `hosts:`).
+        field: String,
+        /// The hosts, comma-separated.
+        list: String,
+        /// How many.
+        count: usize,
+    },
+    /// `--place` names a node the lab does not have.
+    #[error("--place names node '{node}': the lab's nodes are n1 to n{nodes}")]
+    PlaceUnknownNode {
+        /// As written.
+        node: String,
+        /// The lab's node count.
+        nodes: usize,
+    },
+    /// `--place` names a host past the list.
+    #[error("--place puts {node} on host {}: there are {hosts} hosts, numbered 1 to {hosts} in --hosts order", host + 1)]
+    PlaceUnknownHost {
+        /// The node.
+        node: String,
+        /// The host, 0-based.
+        host: usize,
+        /// How many hosts there are.
+        hosts: usize,
+    },
+    /// A `--place` entry that is not `NODE=HOST`.
+    #[error("--place entry '{entry}' is not NODE=HOST: write n1=2 to run n1 on the second host of --hosts")]
+    PlaceEntry {
+        /// As written.
+        entry: String,
+    },
+    /// TLS is asked for and nothing says where its files are.
+    #[error("host {host}: DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor a home folder names where ca.pem, cert.pem and key.pem are: set DOCKER_CERT_PATH")]
+    NoCertDir {
+        /// The host.
+        host: String,
+    },
+    /// TLS is asked for and a client file is missing.
+    #[error("host {host}: DOCKER_TLS_VERIFY is set but {} is missing: set DOCKER_CERT_PATH to the folder holding the client's ca.pem, cert.pem and key.pem (as for docker --tlsverify)", file.display())]
+    CertMissing {
+        /// The host.
+        host: String,
+        /// The file looked for.
+        file: PathBuf,
+    },
+    /// The host's engine does not answer.
+    #[error("cannot reach the Docker Engine of host {host} ({detail}): check the endpoint, and that `docker -H {host} info` works here")]
+    Unreachable {
+        /// The host.
+        host: String,
+        /// What the client said, its causes included, on one line.
+        detail: String,
+        /// The client's error (none for a ping that timed out).
+        #[source]
+        source: Option<bollard::errors::Error>,
+    },
+    /// A host outside any Swarm.
+    #[error("host {host} is not in a Swarm (its Swarm state is '{state}'): {SWARM_FIX}")]
+    NotInSwarm {
+        /// The host.
+        host: String,
+        /// Its Swarm state (`inactive`, `none`).
+        state: String,
+    },
+    /// No host is a Swarm manager.
+    #[error("none of the hosts is a Swarm manager: put a manager in --hosts (`docker node ls` on a manager lists them), the overlay network is made there")]
+    NoManager,
+    /// Two managers of different Swarms.
+    #[error("hosts {first} and {host} are managers of two different Swarms: every host must be in one; `docker swarm leave` on the hosts of one, then join them to the other with the command `docker swarm join-token worker` prints")]
+    TwoSwarms {
+        /// The first manager.
+        first: String,
+        /// The other.
+        host: String,
+    },
+    /// A host in another Swarm than the first manager's.
+    #[error("host {host} is in another Swarm than {first} (its node {node_id} is not among that Swarm's nodes): `docker swarm leave` there, then join it with the command `docker swarm join-token worker` prints on {first}")]
+    OtherSwarm {
+        /// The host.
+        host: String,
+        /// The first manager.
+        first: String,
+        /// The host's Swarm node id.
+        node_id: String,
+    },
+    /// The record of a lab's hosts does not parse.
+    #[error("{} is not a record of a lab's hosts ({source}): remove it", path.display())]
+    BadRecord {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_yaml::Error,
+    },
+    /// A host's name does not resolve here.
+    #[error("host {host}: its name '{name}' does not resolve on this machine, so its nodes' client ports cannot be reached: use an address, or a name this machine resolves")]
+    Unresolved {
+        /// The host.
+        host: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// How to make the Swarm the hosts must share.
+const SWARM_FIX: &str = "run `docker swarm init` on one host and the `docker swarm join ...` it prints on each other; perseus does not make the Swarm itself";
+
 impl FromStr for HostSpec {
     type Err = Error;
 
-    /// Errors: [`Error::BadInput`] naming the endpoint and the accepted forms.
+    /// Errors: [`HostError::NotAnEndpoint`] naming the endpoint and the accepted forms.
     fn from_str(s: &str) -> Result<HostSpec> {
-        let bad = |why: &str| Error::BadInput(format!("host '{s}' {why}: {FORMS}"));
+        let bad = |why: &str| {
+            Error::from(HostError::NotAnEndpoint {
+                host: s.to_string(),
+                why: why.to_string(),
+            })
+        };
         let s = s.trim();
         let (scheme, rest) = s
             .split_once("://")
@@ -142,7 +276,7 @@ fn split_port(hostport: &str) -> Option<(&str, Option<u16>)> {
 
 /// A comma-separated host list (`--hosts A,B,C`): at least two hosts, none twice.
 ///
-/// Errors: [`Error::BadInput`] for a malformed host, a repeated one, or fewer than two.
+/// Errors: [`HostError`] for a malformed host, a repeated one, or fewer than two.
 pub fn parse_hosts(list: &str) -> Result<Vec<HostSpec>> {
     let hosts = list
         .split(',')
@@ -156,23 +290,26 @@ pub fn parse_hosts(list: &str) -> Result<Vec<HostSpec>> {
 /// At least two hosts, none twice. `field` is where the list came from, for the message:
 /// `--hosts`, a scenario's `hosts:` or a definition's `x-perseus.hosts`.
 ///
-/// Errors: [`Error::BadInput`] saying which.
+/// Errors: [`HostError::ListedTwice`], [`HostError::TooFew`].
 pub fn check_hosts(hosts: &[HostSpec], field: &str) -> Result<()> {
     let mut seen = BTreeSet::new();
     for h in hosts {
         if !seen.insert(&h.url) {
-            return Err(Error::BadInput(format!(
-                "host '{h}' is listed twice in {field}: list each Docker host once"
-            )));
+            return Err(HostError::ListedTwice {
+                host: h.to_string(),
+                field: field.to_string(),
+            }
+            .into());
         }
     }
     if hosts.len() < 2 {
         let list: Vec<&str> = hosts.iter().map(|h| h.url.as_str()).collect();
-        return Err(Error::BadInput(format!(
-            "{field} '{}' names {} host(s): name two or more, or leave {field} out to run every node on this machine",
-            list.join(","),
-            hosts.len()
-        )));
+        return Err(HostError::TooFew {
+            field: field.to_string(),
+            list: list.join(","),
+            count: hosts.len(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -181,8 +318,8 @@ pub fn check_hosts(hosts: &[HostSpec], field: &str) -> Result<()> {
 /// first host, n2 on the second, ...), except for the nodes `explicit` places (`(node, host
 /// index)`, from `--place n1=2`, 1-based on the command line, 0-based here).
 ///
-/// Errors: [`Error::BadInput`] for a node that is not one of `n1..n{nodes}` or a host index
-/// outside the list.
+/// Errors: [`HostError::PlaceUnknownNode`] for a node that is not one of `n1..n{nodes}`,
+/// [`HostError::PlaceUnknownHost`] for a host index outside the list.
 pub fn place(nodes: usize, hosts: usize, explicit: &[(String, usize)]) -> Result<Vec<usize>> {
     let mut placement: Vec<usize> = (0..nodes).map(|i| i % hosts.max(1)).collect();
     for (node, host) in explicit {
@@ -190,16 +327,17 @@ pub fn place(nodes: usize, hosts: usize, explicit: &[(String, usize)]) -> Result
             .strip_prefix('n')
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|n| (1..=nodes).contains(n))
-            .ok_or_else(|| {
-                Error::BadInput(format!(
-                    "--place names node '{node}': the lab's nodes are n1 to n{nodes}"
-                ))
+            .ok_or_else(|| HostError::PlaceUnknownNode {
+                node: node.clone(),
+                nodes,
             })?;
         if *host >= hosts {
-            return Err(Error::BadInput(format!(
-                "--place puts {node} on host {}: there are {hosts} hosts, numbered 1 to {hosts} in --hosts order",
-                host + 1
-            )));
+            return Err(HostError::PlaceUnknownHost {
+                node: node.clone(),
+                host: *host,
+                hosts,
+            }
+            .into());
         }
         placement[i - 1] = *host;
     }
@@ -208,7 +346,7 @@ pub fn place(nodes: usize, hosts: usize, explicit: &[(String, usize)]) -> Result
 
 /// `--place n1=2,n3=1` as `(node, 0-based host index)` pairs.
 ///
-/// Errors: [`Error::BadInput`] for an entry that is not `nK=HOST_NUMBER`.
+/// Errors: [`HostError::PlaceEntry`] for an entry that is not `nK=HOST_NUMBER`.
 pub fn parse_place(list: &str) -> Result<Vec<(String, usize)>> {
     list.split(',')
         .filter(|e| !e.trim().is_empty())
@@ -216,9 +354,10 @@ pub fn parse_place(list: &str) -> Result<Vec<(String, usize)>> {
             let (node, host) = e.trim().split_once('=').unwrap_or((e, ""));
             match host.parse::<usize>() {
                 Ok(h) if h >= 1 => Ok((node.to_string(), h - 1)),
-                _ => Err(Error::BadInput(format!(
-                    "--place entry '{e}' is not NODE=HOST: write n1=2 to run n1 on the second host of --hosts"
-                ))),
+                _ => Err(HostError::PlaceEntry {
+                    entry: e.to_string(),
+                }
+                .into()),
             }
         })
         .collect()
@@ -227,33 +366,34 @@ pub fn parse_place(list: &str) -> Result<Vec<(String, usize)>> {
 /// Connect to one host's engine and check that it answers `ping` within 5 s (ssh: 20 s, which
 /// includes the ssh handshake). The transport is the endpoint's (see the module docs).
 ///
-/// Errors: [`Error::BadInput`] naming the host when it cannot be reached, or when TLS is asked
-/// for and a certificate file is missing (exit code 2: the user's endpoint, keys or engine are
-/// wrong).
+/// Errors: [`HostError::Unreachable`] naming the host when it cannot be reached (with the
+/// client's error as its source), [`HostError::NoCertDir`] or [`HostError::CertMissing`] when
+/// TLS is asked for and a certificate file is missing (exit code 2: the user's endpoint, keys or
+/// engine are wrong).
 pub async fn connect(spec: &HostSpec) -> Result<Docker> {
     if spec.url.starts_with("tcp://") && std::env::var_os("DOCKER_TLS_VERIFY").is_some() {
-        let dir = tls_cert_dir().ok_or_else(|| {
-            Error::BadInput(format!(
-                "host {spec}: DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor a home folder names where ca.pem, cert.pem and key.pem are: set DOCKER_CERT_PATH"
-            ))
+        let dir = tls_cert_dir().ok_or_else(|| HostError::NoCertDir {
+            host: spec.to_string(),
         })?;
         for file in ["ca.pem", "cert.pem", "key.pem"] {
             if !dir.join(file).is_file() {
-                return Err(Error::BadInput(format!(
-                    "host {spec}: DOCKER_TLS_VERIFY is set but {} is missing: set DOCKER_CERT_PATH to the folder holding the client's ca.pem, cert.pem and key.pem (as for docker --tlsverify)",
-                    dir.join(file).display()
-                )));
+                return Err(HostError::CertMissing {
+                    host: spec.to_string(),
+                    file: dir.join(file),
+                }
+                .into());
             }
         }
     }
-    let unreachable = |detail: String| {
-        let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
-        Error::BadInput(format!(
-            "cannot reach the Docker Engine of host {spec} ({detail}): check the endpoint, and that `docker -H {spec} info` works here"
-        ))
+    let unreachable = |detail: String, source: Option<bollard::errors::Error>| {
+        Error::from(HostError::Unreachable {
+            host: spec.to_string(),
+            detail: detail.split_whitespace().collect::<Vec<_>>().join(" "),
+            source,
+        })
     };
     let docker = Docker::connect_with_host(&spec.url)
-        .map_err(|e| unreachable(e.to_string()))?
+        .map_err(|e| unreachable(e.to_string(), Some(e)))?
         .with_timeout(Duration::from_secs(API_TIMEOUT_SECS));
     let patience = if spec.url.starts_with("ssh://") {
         Duration::from_secs(20)
@@ -262,11 +402,11 @@ pub async fn connect(spec: &HostSpec) -> Result<Docker> {
     };
     match tokio::time::timeout(patience, docker.ping()).await {
         Ok(Ok(_)) => Ok(docker),
-        Ok(Err(e)) => Err(unreachable(error_chain(&e))),
-        Err(_) => Err(unreachable(format!(
-            "no answer to ping within {} s",
-            patience.as_secs()
-        ))),
+        Ok(Err(e)) => Err(unreachable(error_chain(&e), Some(e))),
+        Err(_) => Err(unreachable(
+            format!("no answer to ping within {} s", patience.as_secs()),
+            None,
+        )),
     }
 }
 
@@ -350,41 +490,47 @@ pub async fn swarm_nodes(spec: &HostSpec, manager: &Docker) -> Result<BTreeSet<S
 /// `GET /nodes` lists). Returns the index of the first manager, on which the overlay network is
 /// made.
 ///
-/// Errors: [`Error::BadInput`] naming the first host outside, with the `docker swarm` command
+/// Errors: [`HostError::NotInSwarm`], [`HostError::NoManager`], [`HostError::TwoSwarms`] or
+/// [`HostError::OtherSwarm`], naming the first host outside, with the `docker swarm` command
 /// that fixes it.
 pub fn one_swarm(
     hosts: &[(HostSpec, Membership)],
     swarm_nodes: &BTreeSet<String>,
 ) -> Result<usize> {
-    let fix = "run `docker swarm init` on one host and the `docker swarm join ...` it prints on each other; perseus does not make the Swarm itself";
     for (spec, m) in hosts {
         if m.state != "active" {
-            return Err(Error::BadInput(format!(
-                "host {spec} is not in a Swarm (its Swarm state is '{}'): {fix}",
-                if m.state.is_empty() { "none" } else { &m.state }
-            )));
+            return Err(HostError::NotInSwarm {
+                host: spec.to_string(),
+                state: if m.state.is_empty() {
+                    "none".into()
+                } else {
+                    m.state.clone()
+                },
+            }
+            .into());
         }
     }
     let Some(first) = hosts.iter().position(|(_, m)| m.manager) else {
-        return Err(Error::BadInput(
-            "none of the hosts is a Swarm manager: put a manager in --hosts (`docker node ls` on a manager lists them), the overlay network is made there".into(),
-        ));
+        return Err(HostError::NoManager.into());
     };
     let cluster = &hosts[first].1.cluster;
     for (spec, m) in hosts.iter().filter(|(_, m)| m.manager) {
         if m.cluster != *cluster {
-            return Err(Error::BadInput(format!(
-                "hosts {} and {spec} are managers of two different Swarms: every host must be in one; `docker swarm leave` on the hosts of one, then join them to the other with the command `docker swarm join-token worker` prints",
-                hosts[first].0
-            )));
+            return Err(HostError::TwoSwarms {
+                first: hosts[first].0.to_string(),
+                host: spec.to_string(),
+            }
+            .into());
         }
     }
     for (spec, m) in hosts {
         if !swarm_nodes.contains(&m.node_id) {
-            return Err(Error::BadInput(format!(
-                "host {spec} is in another Swarm than {} (its node {} is not among that Swarm's nodes): `docker swarm leave` there, then join it with the command `docker swarm join-token worker` prints on {}",
-                hosts[first].0, m.node_id, hosts[first].0
-            )));
+            return Err(HostError::OtherSwarm {
+                host: spec.to_string(),
+                first: hosts[first].0.to_string(),
+                node_id: m.node_id.clone(),
+            }
+            .into());
         }
     }
     Ok(first)
@@ -444,17 +590,14 @@ impl Record {
 
     /// The record of `system`'s lab, if it runs across hosts.
     ///
-    /// Errors: [`Error::Io`] for a file that cannot be read, [`Error::BadInput`] for one that
-    /// is not a record (remove it, then clean the hosts with `docker -H HOST rm`).
+    /// Errors: [`Error::Io`] for a file that cannot be read, [`HostError::BadRecord`] for one
+    /// that is not a record (remove it, then clean the hosts with `docker -H HOST rm`).
     pub fn load(system: &str) -> Result<Option<Record>> {
         let path = record_path(system);
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_yaml::from_str(&text).map(Some).map_err(|e| {
-                Error::BadInput(format!(
-                    "{} is not a record of a lab's hosts ({e}): remove it",
-                    path.display()
-                ))
-            }),
+            Ok(text) => serde_yaml::from_str(&text)
+                .map(Some)
+                .map_err(|source| HostError::BadRecord { path, source }.into()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("reading {}", path.display()))(e)),
         }
@@ -509,7 +652,7 @@ impl Record {
 /// addresses): the host's address as written in its endpoint, resolved, or 127.0.0.1 for a
 /// `unix://` socket.
 ///
-/// Errors: [`Error::BadInput`] when the host's name does not resolve here.
+/// Errors: [`HostError::Unresolved`] when the host's name does not resolve here.
 pub async fn published_addr(spec: &HostSpec, published: u16) -> Result<std::net::SocketAddr> {
     if spec.address == "local" {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], published)));
@@ -519,10 +662,11 @@ pub async fn published_addr(spec: &HostSpec, published: u16) -> Result<std::net:
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| {
-            Error::BadInput(format!(
-                "host {spec}: its name '{}' does not resolve on this machine, so its nodes' client ports cannot be reached: use an address, or a name this machine resolves",
-                spec.address
-            ))
+            HostError::Unresolved {
+                host: spec.to_string(),
+                name: spec.address.clone(),
+            }
+            .into()
         })
 }
 
