@@ -179,6 +179,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A fault cannot be made as asked ([`crate::fault::FaultError`]).
+    #[error(transparent)]
+    Fault(#[from] crate::fault::FaultError),
+
     /// The Docker hosts of a lab across several are wrong ([`crate::lab::hosts::HostError`]).
     #[error(transparent)]
     Host(#[from] crate::lab::hosts::HostError),
@@ -205,7 +209,8 @@ impl Error {
             | Error::ImageMissing { .. }
             | Error::KernelMissing { .. }
             | Error::UnsupportedTarget(_)
-            | Error::Host(_) => 2,
+            | Error::Host(_)
+            | Error::Fault(_) => 2,
             Error::ImageBuild { .. }
             | Error::NotReady { .. }
             | Error::NoLeader { .. }

@@ -203,6 +203,66 @@ impl fmt::Display for Fault {
     }
 }
 
+/// A fault that cannot be made as asked: each is the user's request, so each maps to exit code 2
+/// ([`Error::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    /// Not a node, a role or `random`.
+    #[error("'{text}' is not a target: use a node name (n1, n2, ...), leader, follower, random, or a role's leader such as pd-leader")]
+    NotATarget {
+        /// As written.
+        text: String,
+    },
+    /// Not `in`, `out` or `both`.
+    #[error("'{text}' is not a direction: use in (the node hears nothing from its peers), out (they hear nothing from it) or both")]
+    NotADirection {
+        /// As written.
+        text: String,
+    },
+    /// Not one of Jepsen's partition shapes.
+    #[error("'{text}' is not a partition shape: use halves, ring (majorities ring, 5 nodes or more), bridge or leader")]
+    NotAShape {
+        /// As written.
+        text: String,
+    },
+    /// An aimed fault with no node to act on.
+    #[error("{fault} needs a node to act on: give a target (n1, leader, follower, random)")]
+    NoNode {
+        /// The fault (`kill`).
+        fault: String,
+    },
+    /// A node in two partition groups.
+    #[error("node {node} is in two partition groups: name each node once")]
+    NodeTwice {
+        /// The node.
+        node: String,
+    },
+    /// A partition whose groups leave one group.
+    #[error("a partition needs at least two groups, e.g. `n1 n2,n3`")]
+    OneGroup,
+    /// A shape that needs more nodes than the lab has.
+    #[error("a {shape} partition needs at least {need} nodes and the lab has {have}{}", if *shape == Shape::Ring { ": with fewer, some node's majority holds another's whole view; use halves or bridge, or `lab up --nodes 5`" } else { "" })]
+    TooFewNodes {
+        /// The shape.
+        shape: Shape,
+        /// How many it needs.
+        need: usize,
+        /// How many the lab has.
+        have: usize,
+    },
+    /// The leader shape on a system without a leader.
+    #[error(
+        "{system} has no leader, so a leader partition cannot be drawn: use halves, ring or bridge"
+    )]
+    Leaderless {
+        /// The system.
+        system: String,
+    },
+    /// The leader shape while no leader answers.
+    #[error("a leader partition needs a leader, and none answers now")]
+    NoLeaderNow,
+}
+
 /// Which node a fault aims at, resolved when it fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Target {
@@ -227,15 +287,18 @@ impl FromStr for Target {
             "follower" => Ok(Target::Follower),
             "random" => Ok(Target::Random),
             n if crate::lab::compose::is_node_name(n) => Ok(Target::Node(n.to_string())),
-            r if r
-                .strip_suffix("-leader")
-                .is_some_and(|role| !role.is_empty() && role.chars().all(|c| c.is_ascii_lowercase())) =>
+            r if r.strip_suffix("-leader").is_some_and(|role| {
+                !role.is_empty() && role.chars().all(|c| c.is_ascii_lowercase())
+            }) =>
             {
-                Ok(Target::RoleLeader(r.trim_end_matches("-leader").to_string()))
+                Ok(Target::RoleLeader(
+                    r.trim_end_matches("-leader").to_string(),
+                ))
             }
-            other => Err(Error::BadInput(format!(
-                "'{other}' is not a target: use a node name (n1, n2, ...), leader, follower, random, or a role's leader such as pd-leader"
-            ))),
+            other => Err(FaultError::NotATarget {
+                text: other.to_string(),
+            }
+            .into()),
         }
     }
 }
@@ -387,8 +450,8 @@ fn pick_from<T>(items: &[T], pick: u64) -> Option<&T> {
 /// a start or a connect: when the engine said so, before the node's network faults are made
 /// again).
 ///
-/// Errors: [`Error::BadInput`] for an aimed fault with no node, or a partition whose groups do
-/// not split the lab; [`Error::UnknownNode`]; [`Error::KernelMissing`] for a degraded link the
+/// Errors: [`FaultError::NoNode`] for an aimed fault with no node, [`FaultError`] for a
+/// partition whose groups do not split the lab; [`Error::UnknownNode`]; [`Error::KernelMissing`] for a degraded link the
 /// kernel cannot make (nothing changed); [`Error::Helper`] or a Docker error when the fault
 /// cannot be put in place (what was done on other nodes stays done).
 pub async fn inject(
@@ -403,10 +466,10 @@ pub async fn inject(
         Fault::Shaped { shape, seed } => partition_shape(lab, *shape, *seed).await,
         aimed => {
             if nodes.is_empty() {
-                return Err(Error::BadInput(format!(
-                    "{} needs a node to act on: give a target (n1, leader, follower, random)",
-                    aimed.name()
-                )));
+                return Err(FaultError::NoNode {
+                    fault: aimed.name().to_string(),
+                }
+                .into());
             }
             let results = futures_util::future::join_all(nodes.iter().map(|n| async move {
                 match aimed {
@@ -702,8 +765,8 @@ pub async fn attached(lab: &Lab, container: &str) -> Result<bool> {
 /// group. With [`Direction::Both`] no packet crosses between groups; with `In` or `Out` the cut is
 /// one-way and about the first group: `In`, its nodes hear nothing from the other groups (which
 /// still hear them); `Out`, the other groups hear nothing from it (it still hears them). Other
-/// groups keep reaching each other. Errors: [`Error::BadInput`] when a node is named twice or
-/// fewer than two groups result.
+/// groups keep reaching each other. Errors: [`FaultError::NodeTwice`] when a node is named twice,
+/// [`FaultError::OneGroup`] when fewer than two groups result.
 async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> Result<FaultEvent> {
     let mut groups: Vec<Vec<String>> = groups.to_vec();
     let mut seen = BTreeSet::new();
@@ -711,9 +774,7 @@ async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> R
         for n in g {
             lab.node(n)?;
             if !seen.insert(n.clone()) {
-                return Err(Error::BadInput(format!(
-                    "node {n} is in two partition groups: name each node once"
-                )));
+                return Err(FaultError::NodeTwice { node: n.clone() }.into());
             }
         }
     }
@@ -728,9 +789,7 @@ async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> R
     }
     groups.retain(|g| !g.is_empty());
     if groups.len() < 2 {
-        return Err(Error::BadInput(
-            "a partition needs at least two groups, e.g. `n1 n2,n3`".into(),
-        ));
+        return Err(FaultError::OneGroup.into());
     }
     let mut jobs = Vec::new();
     for (i, g) in groups.iter().enumerate() {
@@ -779,18 +838,20 @@ async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> R
 /// Cut the cluster in the named `shape` ([`shape::cuts`]), its random choices drawn from `seed`
 /// (a random one when `None`; the event names the seed either way, so a run can be repeated).
 ///
-/// Errors: [`Error::BadInput`] for a lab too small for the shape, or for the `leader` shape on a
-/// leaderless system; [`Error::NoLeader`] for it when no leader answers; [`Error::Helper`] when
+/// Errors: [`FaultError::TooFewNodes`] for a lab too small for the shape,
+/// [`FaultError::Leaderless`] for the `leader` shape on a leaderless system; [`Error::NoLeader`] for it when no leader answers; [`Error::Helper`] when
 /// the rules cannot be added.
 async fn partition_shape(lab: &Lab, shape: Shape, seed: Option<u64>) -> Result<FaultEvent> {
     let seed = seed.unwrap_or_else(rand::random);
     let leader = match shape {
-        Shape::Leader => Some(resolve(lab, &Target::Leader, 0).await.map_err(|e| match e {
-            Error::UnsupportedTarget(_) => Error::BadInput(format!(
-                "{} has no leader, so a leader partition cannot be drawn: use halves, ring or bridge",
-                lab.system
-            )),
-            other => other,
+        Shape::Leader => Some(resolve(lab, &Target::Leader, 0).await.map_err(|e| {
+            match e {
+                Error::UnsupportedTarget(_) => FaultError::Leaderless {
+                    system: lab.system.clone(),
+                }
+                .into(),
+                other => other,
+            }
         })?),
         _ => None,
     };

@@ -83,9 +83,10 @@ impl FromStr for Direction {
             "in" => Ok(Direction::In),
             "out" => Ok(Direction::Out),
             "both" => Ok(Direction::Both),
-            other => Err(Error::BadInput(format!(
-                "'{other}' is not a direction: use in (the node hears nothing from its peers), out (they hear nothing from it) or both"
-            ))),
+            other => Err(super::FaultError::NotADirection {
+                text: other.to_string(),
+            }
+            .into()),
         }
     }
 }

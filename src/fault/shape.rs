@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use super::FaultError;
 use crate::error::{Error, Result};
 
 /// A named partition shape.
@@ -60,9 +61,10 @@ impl FromStr for Shape {
             .into_iter()
             .find(|x| x.name() == s)
             .ok_or_else(|| {
-                Error::BadInput(format!(
-                    "'{s}' is not a partition shape: use halves, ring (majorities ring, 5 nodes or more), bridge or leader"
-                ))
+                FaultError::NotAShape {
+                    text: s.to_string(),
+                }
+                .into()
             })
     }
 }
@@ -107,8 +109,8 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// The cuts of `shape` over `nodes` (in node order), drawing random choices from `seed`;
 /// `leader` is the current leader (needed by [`Shape::Leader`] only).
 ///
-/// Errors: [`Error::BadInput`] for fewer nodes than the shape needs (two; three for a bridge;
-/// five for a ring), or a leader shape without a leader.
+/// Errors: [`FaultError::TooFewNodes`] for fewer nodes than the shape needs (two; three for a
+/// bridge; five for a ring), [`FaultError::NoLeaderNow`] for a leader shape without a leader.
 pub fn cuts(shape: Shape, nodes: &[String], leader: Option<&str>, seed: u64) -> Result<Cuts> {
     let n = nodes.len();
     let need = match shape {
@@ -117,14 +119,12 @@ pub fn cuts(shape: Shape, nodes: &[String], leader: Option<&str>, seed: u64) -> 
         Shape::Ring => 5,
     };
     if n < need {
-        return Err(Error::BadInput(format!(
-            "a {shape} partition needs at least {need} nodes and the lab has {n}{}",
-            if shape == Shape::Ring {
-                ": with fewer, some node's majority holds another's whole view; use halves or bridge, or `lab up --nodes 5`"
-            } else {
-                ""
-            }
-        )));
+        return Err(FaultError::TooFewNodes {
+            shape,
+            need,
+            have: n,
+        }
+        .into());
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<String> = nodes.to_vec();
@@ -147,9 +147,7 @@ pub fn cuts(shape: Shape, nodes: &[String], leader: Option<&str>, seed: u64) -> 
         }
         Shape::Leader => {
             let Some(leader) = leader else {
-                return Err(Error::BadInput(
-                    "a leader partition needs a leader, and none answers now".into(),
-                ));
+                return Err(FaultError::NoLeaderNow.into());
             };
             let others: Vec<String> = order.iter().filter(|x| *x != leader).cloned().collect();
             let minority = (n - 1) / 2;
