@@ -179,6 +179,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A lab cannot be made as asked ([`crate::lab::LabError`]).
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+
     /// A fault cannot be made as asked ([`crate::fault::FaultError`]).
     #[error(transparent)]
     Fault(#[from] crate::fault::FaultError),
@@ -210,7 +214,8 @@ impl Error {
             | Error::KernelMissing { .. }
             | Error::UnsupportedTarget(_)
             | Error::Host(_)
-            | Error::Fault(_) => 2,
+            | Error::Fault(_)
+            | Error::Lab(_) => 2,
             Error::ImageBuild { .. }
             | Error::NotReady { .. }
             | Error::NoLeader { .. }

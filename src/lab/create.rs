@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 
 use super::compose::{Mount, NodeSpec};
 use super::definition::Definition;
+use super::error::LabError;
 use super::hosts::{self, Engine};
 use crate::docker::{self, IP_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
 use crate::driver::Endpoint;
@@ -271,16 +272,14 @@ pub fn image_repository(image: &str) -> &str {
 /// Apply `--image` overrides to the node specs: every container whose image has an override's
 /// repository runs the override instead (and is no longer built here).
 ///
-/// Errors: [`Error::BadInput`] for an override that names no image of the system, listing its
-/// images.
+/// Errors: [`LabError::ImageWithoutTag`], and [`LabError::ImageNotOfSystem`] for an override
+/// that names no image of the system, listing its images.
 pub fn override_images(system: &str, specs: &mut [NodeSpec], overrides: &[String]) -> Result<()> {
     for o in overrides {
         let repo = image_repository(o);
         if repo == o {
             // Docker pulls every tag of a repository asked for without one.
-            return Err(Error::BadInput(format!(
-                "--image {o} has no tag: give one, e.g. --image {o}:<tag> (or @sha256:<digest>)"
-            )));
+            return Err(LabError::ImageWithoutTag { image: o.clone() }.into());
         }
         let mut matched = false;
         for c in specs.iter_mut().flat_map(|n| n.containers.iter_mut()) {
@@ -296,10 +295,13 @@ pub fn override_images(system: &str, specs: &mut [NodeSpec], overrides: &[String
                 .flat_map(|n| &n.containers)
                 .map(|c| c.image.as_str())
                 .collect();
-            return Err(Error::BadInput(format!(
-                "--image {o}: {system} runs no {repo} image; its images are {}: give one of those repositories with the tag you want",
-                known.into_iter().collect::<Vec<_>>().join(", ")
-            )));
+            return Err(LabError::ImageNotOfSystem {
+                image: o.clone(),
+                system: system.to_string(),
+                repository: repo.to_string(),
+                known: known.into_iter().collect::<Vec<_>>().join(", "),
+            }
+            .into());
         }
     }
     Ok(())
@@ -308,8 +310,8 @@ pub fn override_images(system: &str, specs: &mut [NodeSpec], overrides: &[String
 /// Check that every host path a node mounts exists: Docker would refuse the container midway
 /// (or, with the Compose tool, make an empty folder in its place).
 ///
-/// Errors: [`Error::BadInput`] naming the container and the path, and, for a binary of the Perseus
-/// workspace (next to perseus itself, such as `gryadka`), how to build it.
+/// Errors: [`LabError::MountMissing`] naming the container and the path, and, for a binary of the
+/// Perseus workspace (next to perseus itself, such as `gryadka`), how to build it.
 pub fn check_bind_sources(specs: &[NodeSpec]) -> Result<()> {
     let bin_dir = std::env::current_exe()
         .ok()
@@ -322,16 +324,17 @@ pub fn check_bind_sources(specs: &[NodeSpec]) -> Result<()> {
             if source.exists() {
                 continue;
             }
-            let hint = if source.parent() == bin_dir.as_deref() {
-                ": it is a binary of the Perseus workspace, built next to perseus; run `cargo build --release` (or `cargo build`, for a debug perseus) in the checkout"
+            let fix = if source.parent() == bin_dir.as_deref() {
+                "it is a binary of the Perseus workspace, built next to perseus; run `cargo build --release` (or `cargo build`, for a debug perseus) in the checkout"
             } else {
-                ": create it, or fix the path in the definition"
+                "create it, or fix the path in the definition"
             };
-            return Err(Error::BadInput(format!(
-                "{} mounts {}, which does not exist{hint}",
-                c.service,
-                source.display()
-            )));
+            return Err(LabError::MountMissing {
+                service: c.service.clone(),
+                path: source.clone(),
+                fix: fix.to_string(),
+            }
+            .into());
         }
     }
     Ok(())
@@ -453,9 +456,7 @@ pub(super) async fn create_lab(
         })
         .filter_map(|c| c.subnet.as_deref().and_then(parse_cidr))
         .collect();
-    let subnet = pick_subnet(&taken).ok_or_else(|| {
-        Error::BadInput("no free /24 left in 10.77.0.0/16 for the lab network: remove unused Docker networks (docker network prune)".into())
-    })?;
+    let subnet = pick_subnet(&taken).ok_or(LabError::NoFreeSubnet)?;
     let octets = subnet.octets();
     let network = network_name(system);
     made.network(&network);
@@ -806,7 +807,7 @@ pub(super) async fn create_node(
 /// the container could change; the definitions' mounts are configuration and binaries, which
 /// it does not. Changes on this machine reach the hosts at the next `lab up`.
 ///
-/// Errors: [`Error::BadInput`] naming a source that cannot be read; [`Error::Docker`] naming the
+/// Errors: [`LabError::MountUnreadable`] naming a source that cannot be read; [`Error::Docker`] naming the
 /// container when the Engine refuses the upload.
 pub(super) async fn copy_in(docker: &Docker, name: &str, mounts: &[Mount]) -> Result<()> {
     let mut tar = tar::Builder::new(Vec::new());
@@ -817,11 +818,10 @@ pub(super) async fn copy_in(docker: &Docker, name: &str, mounts: &[Mount]) -> Re
             continue;
         };
         let at = target.trim_start_matches('/');
-        let unreadable = |e: std::io::Error| {
-            Error::BadInput(format!(
-                "{name} mounts {}, which cannot be read to copy it to its host ({e}): check the file",
-                source.display()
-            ))
+        let unreadable = |error: std::io::Error| LabError::MountUnreadable {
+            container: name.to_string(),
+            path: source.clone(),
+            error,
         };
         if source.is_dir() {
             tar.append_dir_all(at, source).map_err(unreadable)?;
@@ -840,9 +840,10 @@ pub(super) async fn copy_in(docker: &Docker, name: &str, mounts: &[Mount]) -> Re
     if !any {
         return Ok(());
     }
-    let body = tar
-        .into_inner()
-        .map_err(|e| Error::BadInput(format!("packing the files {name} mounts: {e}")))?;
+    let body = tar.into_inner().map_err(|error| LabError::Packing {
+        container: name.to_string(),
+        error,
+    })?;
     docker
         .upload_to_container(
             name,

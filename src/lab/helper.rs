@@ -27,6 +27,7 @@ use bollard::query_parameters::{
 };
 
 use super::create::Made;
+use super::error::LabError;
 use super::model::Lab;
 use crate::docker::{self, NODE_LABEL, ROLE_LABEL};
 use crate::error::{Error, Result};
@@ -218,8 +219,8 @@ pub async fn ensure_inspected(lab: &Lab, node: &str, pair: Inspected) -> Result<
 /// failed `lab up` removes it); its control-port token. A helper of that name made meanwhile by
 /// another process is taken as it is.
 ///
-/// Errors: [`Error::BadInput`] naming the command that builds the helper image when it is
-/// missing; [`Error::Helper`] when it cannot start; [`Error::Docker`] when the Engine refuses.
+/// Errors: [`LabError::HelperImageMissing`] naming the command that builds the helper image when
+/// it is missing; [`Error::Helper`] when it cannot start; [`Error::Docker`] when the Engine refuses.
 pub(super) async fn create(lab: &Lab, node: &str, made: Option<&Made>) -> Result<Option<String>> {
     let docker = lab.engine_of(node);
     let n = lab.node(node)?;
@@ -256,14 +257,18 @@ pub(super) async fn create(lab: &Lab, node: &str, made: Option<&Made>) -> Result
         // Made by another process meanwhile: its token is in its environment.
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 409, ..
-        }) => docker::inspect(docker, &name).await.ok().and_then(|h| token_of(&h)),
+        }) => docker::inspect(docker, &name)
+            .await
+            .ok()
+            .and_then(|h| token_of(&h)),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => {
-            return Err(Error::BadInput(format!(
-                "the network helper image {HELPER_IMAGE} is missing: build it with `perseus lab images {}`",
-                lab.system
-            )))
+            return Err(LabError::HelperImageMissing {
+                image: HELPER_IMAGE.to_string(),
+                system: lab.system.clone(),
+            }
+            .into())
         }
         Err(e) => return Err(Error::docker(format!("creating helper {name}"))(e)),
     };

@@ -164,6 +164,16 @@ pub enum HostError {
         /// Why.
         source: serde_yaml::Error,
     },
+    /// `lab down` of a lab across hosts, one of which does not answer.
+    #[error("{source}; or, if that host is gone for good, remove {} and clean the other hosts by hand (`docker -H HOST rm -f $(docker -H HOST ps -aq --filter label=perseus.lab={system})`)", record.display())]
+    DownBlocked {
+        /// Why the host cannot be used.
+        source: Box<HostError>,
+        /// The record of the lab's hosts.
+        record: PathBuf,
+        /// The lab's system.
+        system: String,
+    },
     /// A host's name does not resolve here.
     #[error("host {host}: its name '{name}' does not resolve on this machine, so its nodes' client ports cannot be reached: use an address, or a name this machine resolves")]
     Unresolved {

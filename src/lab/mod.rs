@@ -14,6 +14,7 @@
 pub mod compose;
 mod create;
 pub mod definition;
+mod error;
 pub mod helper;
 mod home;
 pub mod hosts;
@@ -27,6 +28,7 @@ pub use create::{
     override_images, volume_name, Node,
 };
 use create::{create_lab, create_node, make_volumes, start_nodes, Made, Spread};
+pub use error::LabError;
 pub use home::{catalog, Catalogued, Home, ImageSource};
 pub use model::Lab;
 pub use promotions::{promotions, promotions_in, Promotion};
@@ -179,7 +181,7 @@ pub async fn labs_up(docker: &Docker) -> Result<BTreeSet<String>> {
 /// (Ctrl-C) stops it.
 ///
 /// Errors: [`Error::LabAlreadyUp`], [`Error::UnknownSystem`], [`Error::Definition`],
-/// [`Error::BadInput`] for a bind mount whose source is missing, [`Error::ImageMissing`] (all
+/// [`LabError`] for a bind mount whose source is missing or a placement that cannot be made, [`Error::ImageMissing`] (all
 /// before anything is created), [`Error::NotReady`] with the nodes' last log lines,
 /// [`Error::Interrupted`] when cancelled; in every failure case what was created is removed.
 pub async fn up(
@@ -202,16 +204,16 @@ pub async fn up(
     };
     let spread = if host_list.is_empty() {
         if !opts.place.is_empty() {
-            return Err(Error::BadInput(
-                "--place needs hosts (--hosts, or x-perseus.hosts in the definition): it says which of them a node runs on".into(),
-            ));
+            return Err(LabError::PlaceWithoutHosts.into());
         }
         Spread::default()
     } else {
         if let Err(why) = def.system.across_hosts() {
-            return Err(Error::BadInput(format!(
-                "{system} cannot run across --hosts: {why}; run it on one host"
-            )));
+            return Err(LabError::NotAcrossHosts {
+                system: system.to_string(),
+                why: why.to_string(),
+            }
+            .into());
         }
         let placement = hosts::place(specs.len(), host_list.len(), &opts.place)?;
         progress(&format!(
@@ -514,8 +516,8 @@ const SCHEMA_RETRY: Duration = Duration::from_millis(250);
 /// `each-node` variable rebuilt for N+1 nodes and the same images as the template's containers,
 /// started and waited for until the whole cluster is ready again (N+1 nodes).
 ///
-/// Errors: [`Error::BadInput`] when the system does not take new nodes (`x-perseus.add-node`) or
-/// the lab has [`definition::MAX_NODES`]; [`Error::NotReady`] when the cluster does not become
+/// Errors: [`LabError::FixedMembership`] when the system does not take new nodes
+/// (`x-perseus.add-node`), [`LabError::Full`] when the lab has [`definition::MAX_NODES`]; [`Error::NotReady`] when the cluster does not become
 /// ready, after removing the new node's containers and volumes.
 pub async fn add_node(
     docker: &Docker,
@@ -525,9 +527,9 @@ pub async fn add_node(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Node> {
     let not_joinable = |system: &str| {
-        Error::BadInput(format!(
-            "{system} does not take new nodes while it runs (its membership is fixed when the lab comes up): use `perseus lab up {system} --nodes N` instead"
-        ))
+        Error::from(LabError::FixedMembership {
+            system: system.to_string(),
+        })
     };
     // The running lab's own definition decides (it may come from --file); with no lab up, say
     // first whether the system could take a node at all.
@@ -546,9 +548,10 @@ pub async fn add_node(
         return Err(not_joinable(system));
     }
     if !lab.hosts.is_empty() {
-        return Err(Error::BadInput(format!(
-            "the {system} lab runs across hosts, and add-node places nodes on this machine only: bring it up again with --nodes N"
-        )));
+        return Err(LabError::AddNodeAcrossHosts {
+            system: system.to_string(),
+        }
+        .into());
     }
     // After the highest node there is, even if some node was removed by hand.
     let n = lab
@@ -559,10 +562,11 @@ pub async fn add_node(
         .unwrap_or(0)
         + 1;
     if n > definition::MAX_NODES {
-        return Err(Error::BadInput(format!(
-            "{system} already has a node n{}, the highest the lab makes",
-            n - 1
-        )));
+        return Err(LabError::Full {
+            system: system.to_string(),
+            highest: n - 1,
+        }
+        .into());
     }
     let mut spec = def.nodes(n)?.pop().expect("nodes(n) returns n nodes");
     // The new node runs what the template node runs (including any --image override).
@@ -584,9 +588,7 @@ pub async fn add_node(
     for c in &spec.containers {
         let name = container_name(system, &c.service);
         if docker::inspect(docker, &name).await.is_ok() {
-            return Err(Error::BadInput(format!(
-                "container {name} already exists: remove it (`docker rm -f {name}`) or bring the lab down and up again"
-            )));
+            return Err(LabError::ContainerExists { name: name.clone() }.into());
         }
     }
     // As in `up`, creating is not cut short (the Engine would finish it after the undo); a
@@ -824,10 +826,12 @@ pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
     };
     // A host that is gone for good would keep the lab's record forever: say how to drop it.
     let engines = record.engines().await.map_err(|e| match e {
-        Error::BadInput(m) => Error::BadInput(format!(
-            "{m}; or, if that host is gone for good, remove {} and clean the other hosts by hand (`docker -H HOST rm -f $(docker -H HOST ps -aq --filter label=perseus.lab={system})`)",
-            hosts::record_path(system).display()
-        )),
+        Error::Host(source) => hosts::HostError::DownBlocked {
+            source: Box::new(source),
+            record: hosts::record_path(system),
+            system: system.to_string(),
+        }
+        .into(),
         other => other,
     })?;
     let mut report = DownReport::default();

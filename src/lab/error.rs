@@ -1,0 +1,109 @@
+//! What bringing a lab up, growing it or giving it files refuses: [`LabError`]. Each is the
+//! user's request or machine, so each maps to exit code 2 ([`crate::Error::exit_code`]).
+
+use std::path::PathBuf;
+
+/// A lab that cannot be made as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// `--place` without hosts to place on.
+    #[error("--place needs hosts (--hosts, or x-perseus.hosts in the definition): it says which of them a node runs on")]
+    PlaceWithoutHosts,
+    /// A system whose definition cannot run across hosts.
+    #[error("{system} cannot run across --hosts: {why}; run it on one host")]
+    NotAcrossHosts {
+        /// The system.
+        system: String,
+        /// What in its definition keeps it on one host.
+        why: String,
+    },
+    /// `lab add-node` on a system whose membership is fixed.
+    #[error("{system} does not take new nodes while it runs (its membership is fixed when the lab comes up): use `perseus lab up {system} --nodes N` instead")]
+    FixedMembership {
+        /// The system.
+        system: String,
+    },
+    /// `lab add-node` on a lab across hosts.
+    #[error("the {system} lab runs across hosts, and add-node places nodes on this machine only: bring it up again with --nodes N")]
+    AddNodeAcrossHosts {
+        /// The system.
+        system: String,
+    },
+    /// `lab add-node` past the highest node a lab has.
+    #[error("{system} already has a node n{highest}, the highest the lab makes")]
+    Full {
+        /// The system.
+        system: String,
+        /// Its highest node number.
+        highest: usize,
+    },
+    /// A container of the new node exists already.
+    #[error("container {name} already exists: remove it (`docker rm -f {name}`) or bring the lab down and up again")]
+    ContainerExists {
+        /// The container.
+        name: String,
+    },
+    /// `--image` without a tag.
+    #[error(
+        "--image {image} has no tag: give one, e.g. --image {image}:<tag> (or @sha256:<digest>)"
+    )]
+    ImageWithoutTag {
+        /// As written.
+        image: String,
+    },
+    /// `--image` of a repository the system does not run.
+    #[error("--image {image}: {system} runs no {repository} image; its images are {known}: give one of those repositories with the tag you want")]
+    ImageNotOfSystem {
+        /// As written.
+        image: String,
+        /// The system.
+        system: String,
+        /// The image's repository.
+        repository: String,
+        /// The system's repositories, comma-separated.
+        known: String,
+    },
+    /// A bind mount whose source does not exist.
+    #[error("{service} mounts {}, which does not exist: {fix}", path.display())]
+    MountMissing {
+        /// The service (container) that mounts it.
+        service: String,
+        /// The missing path.
+        path: PathBuf,
+        /// How to make it.
+        fix: String,
+    },
+    /// A bind mount whose source cannot be read to copy it to another host.
+    #[error("{container} mounts {}, which cannot be read to copy it to its host ({error}): check the file", path.display())]
+    MountUnreadable {
+        /// The container.
+        container: String,
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The files a container mounts could not be packed.
+    #[error("packing the files {container} mounts: {error}")]
+    Packing {
+        /// The container.
+        container: String,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// No address range left for a lab network.
+    #[error("no free /24 left in 10.77.0.0/16 for the lab network: remove unused Docker networks (docker network prune)")]
+    NoFreeSubnet,
+    /// The network helper's image is not on the node's engine.
+    #[error(
+        "the network helper image {image} is missing: build it with `perseus lab images {system}`"
+    )]
+    HelperImageMissing {
+        /// The image.
+        image: String,
+        /// The lab's system.
+        system: String,
+    },
+}
