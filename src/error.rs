@@ -23,6 +23,15 @@ pub enum Error {
         known: String,
     },
 
+    /// A definition names a system implementation Perseus does not have (`x-perseus.system`).
+    #[error("no system implementation is called '{name}': use one of {known}")]
+    NoImplementation {
+        /// As written.
+        name: String,
+        /// The implementations, comma-separated.
+        known: String,
+    },
+
     /// A target names no node of the lab.
     #[error("unknown node '{node}' in lab {system}: its nodes are {nodes} (or use leader, follower, random)")]
     UnknownNode {
@@ -95,9 +104,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// Any other bad input: the message names the value and the fix.
+    /// A command-line flag or argument the CLI refuses (`--repeat 0`, a demo whose times do not
+    /// fit): the message names the value and the fix. Everything else a user can get wrong has
+    /// a variant of its own, here or in its module's error enum.
     #[error("{0}")]
-    BadInput(String),
+    Usage(String),
 
     /// An image the lab needs is absent and cannot be built or pulled here.
     #[error("image {image} is not available: {fix}")]
@@ -179,6 +190,22 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A file Perseus wrote does not read back ([`crate::report::ReadError`]).
+    #[error(transparent)]
+    Read(#[from] crate::report::ReadError),
+
+    /// A history file is not one ([`crate::history::HistoryError`]).
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
+
+    /// An image cannot be built as defined ([`crate::images::ImageError`]).
+    #[error(transparent)]
+    Image(#[from] crate::images::ImageError),
+
+    /// A scenario cannot be run as asked ([`crate::scenario::ScenarioError`]).
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+
     /// A lab cannot be made as asked ([`crate::lab::LabError`]).
     #[error(transparent)]
     Lab(#[from] crate::lab::LabError),
@@ -201,6 +228,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::UnknownSystem { .. }
+            | Error::NoImplementation { .. }
             | Error::UnknownNode { .. }
             | Error::LabNotUp { .. }
             | Error::NoLabUp { .. }
@@ -209,13 +237,17 @@ impl Error {
             | Error::DockerUnreachable { .. }
             | Error::Definition { .. }
             | Error::MissingFile { .. }
-            | Error::BadInput(_)
+            | Error::Usage(_)
             | Error::ImageMissing { .. }
             | Error::KernelMissing { .. }
             | Error::UnsupportedTarget(_)
             | Error::Host(_)
             | Error::Fault(_)
-            | Error::Lab(_) => 2,
+            | Error::Lab(_)
+            | Error::Read(_)
+            | Error::History(_)
+            | Error::Image(_)
+            | Error::Scenario(_) => 2,
             Error::ImageBuild { .. }
             | Error::NotReady { .. }
             | Error::NoLeader { .. }
@@ -244,5 +276,64 @@ impl Error {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::path::Path;
+
+    /// Each module's refusals keep their data and their source, and all map to exit code 2 in
+    /// the one place that maps errors to codes.
+    #[test]
+    fn module_errors_keep_their_source_and_map_to_exit_code_2() {
+        let tmp = tempfile::tempdir().unwrap();
+        let not_a_run = crate::report::read_record(tmp.path()).unwrap_err();
+        assert!(matches!(
+            not_a_run,
+            Error::Read(crate::report::ReadError::NotARunFolder { .. })
+        ));
+        let io = not_a_run
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io::Error is kept as the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(not_a_run.to_string().contains("is not a run folder"));
+
+        let host = "10.0.0.1"
+            .parse::<crate::lab::hosts::HostSpec>()
+            .unwrap_err();
+        assert!(matches!(
+            &host,
+            Error::Host(crate::lab::hosts::HostError::NotAnEndpoint { host, .. }) if host == "10.0.0.1"
+        ));
+
+        let target = "n1,n2".parse::<crate::fault::Target>().unwrap_err();
+        assert!(matches!(
+            &target,
+            Error::Fault(crate::fault::FaultError::NotATarget { text }) if text == "n1,n2"
+        ));
+
+        let home = crate::lab::Home::at(env!("CARGO_MANIFEST_DIR"));
+        let nodes = home.definition("etcd", None).unwrap().nodes(0).unwrap_err();
+        assert!(matches!(
+            nodes,
+            Error::Lab(crate::lab::LabError::NodesOutOfRange { nodes: 0, .. })
+        ));
+
+        let history = tmp.path().join("h.edn");
+        std::fs::write(&history, "{:type :ok, :f :read}\n").unwrap();
+        let bad = crate::history::read(&history).unwrap_err();
+        assert!(matches!(
+            bad,
+            Error::History(crate::history::HistoryError::NotAnOperation { line: 1, .. })
+        ));
+
+        for e in [not_a_run, host, target, nodes, bad] {
+            assert_eq!(e.exit_code(), 2, "{e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
     }
 }

@@ -49,7 +49,7 @@ pub(super) fn check_command(args: CheckArgs) -> anyhow::Result<i32> {
         time_limit: args.time_limit,
     };
     if args.max_states == 0 {
-        return Err(Error::BadInput("--max-states must be at least 1".into()).into());
+        return Err(Error::Usage("--max-states must be at least 1".into()).into());
     }
     let report = checker::check(&args.history, &opts)?;
     if args.json {

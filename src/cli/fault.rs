@@ -103,7 +103,7 @@ fn split_target(args: &[String]) -> anyhow::Result<(Option<String>, Target)> {
     match args {
         [t] => Ok((None, t.parse()?)),
         [s, t] => Ok((Some(s.clone()), t.parse()?)),
-        _ => Err(Error::BadInput(
+        _ => Err(Error::Usage(
             "give [SYSTEM] TARGET, e.g. `perseus fault kill etcd leader`".into(),
         )
         .into()),
@@ -128,7 +128,7 @@ impl FaultCommand {
         let node = |action: NodeFault, a: TargetArgs| aimed(Fault::Node { action }, &a.args);
         let link = |name: &str, args: &[String], jitter: Option<&str>| {
             let (amount, rest) = args.split_last().expect("clap asks for two or three");
-            let link = Link::parse(name, amount, jitter).map_err(Error::BadInput)?;
+            let link = Link::parse(name, amount, jitter).map_err(Error::Usage)?;
             aimed(Fault::Link { link }, rest)
         };
         match self {
@@ -165,7 +165,7 @@ impl FaultCommand {
                 let fault = if let Some(shape) = shape {
                     let shape: Shape = shape.parse()?;
                     if !groups.is_empty() || direction != Direction::Both {
-                        return Err(Error::BadInput(format!(
+                        return Err(Error::Usage(format!(
                             "a {shape} partition takes no groups and no direction: give either groups or --shape"
                         ))
                         .into());
@@ -173,7 +173,7 @@ impl FaultCommand {
                     Fault::Shaped { shape, seed }
                 } else {
                     if groups.is_empty() {
-                        return Err(Error::BadInput(
+                        return Err(Error::Usage(
                             "give groups (`partition n1 n2,n3`) or a shape (`partition --shape ring`)"
                                 .into(),
                         )

@@ -45,19 +45,19 @@ pub(super) struct LoadFlags {
 
 fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
     if f.duration.is_zero() || f.duration > load::MAX_DURATION {
-        return Err(Error::BadInput(format!(
+        return Err(Error::Usage(format!(
             "--duration {} is out of range: give 1s to 24h",
             humantime::format_duration(f.duration)
         )));
     }
     if f.clients_per_node == 0 || f.clients_per_node > 1024 {
-        return Err(Error::BadInput(format!(
+        return Err(Error::Usage(format!(
             "--clients-per-node {} is out of range: give 1 to 1024",
             f.clients_per_node
         )));
     }
     if f.op_timeout < Duration::from_millis(10) {
-        return Err(Error::BadInput("--op-timeout must be at least 10ms".into()));
+        return Err(Error::Usage("--op-timeout must be at least 10ms".into()));
     }
     Ok(LoadOptions {
         duration: f.duration,

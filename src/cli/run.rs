@@ -92,7 +92,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         || t.start_at <= t.kill_at
         || t.start_at >= t.duration
     {
-        return Err(Error::BadInput(format!(
+        return Err(Error::Usage(format!(
             "demo times --kill-at {} --start-at {} --duration {} do not fit: kill-at must come before start-at, and both before the end",
             humantime::format_duration(t.kill_at),
             humantime::format_duration(t.start_at),
@@ -264,7 +264,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
     if !args.reuse {
         let up = lab::labs_up(&docker).await?;
         if let Some(f) = files.iter().find(|f| up.contains(&f.scenario.system)) {
-            return Err(Error::BadInput(format!(
+            return Err(Error::Usage(format!(
                 "a {} lab is already up and {} would bring up its own: add --reuse to run on it, or run `perseus lab down {}` first",
                 f.scenario.system,
                 f.path.display(),

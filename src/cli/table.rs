@@ -62,14 +62,14 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         home.check_system(s)?;
     }
     if args.repeat == 0 || args.repeat > 100 {
-        return Err(Error::BadInput(format!(
+        return Err(Error::Usage(format!(
             "--repeat {} is out of range: give 1 to 100",
             args.repeat
         ))
         .into());
     }
     if args.hold.is_zero() || args.before.is_zero() || args.after < Duration::from_secs(1) {
-        return Err(Error::BadInput(format!(
+        return Err(Error::Usage(format!(
             "--before {} --hold {} --after {} do not fit: the fault needs load before it, a hold, and at least 1s of load after the restore",
             humantime::format_duration(args.before),
             humantime::format_duration(args.hold),

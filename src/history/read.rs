@@ -7,6 +7,21 @@ use super::edn::{Edn, Reader};
 use super::op::{Op, Type, TRUNCATED_MARK};
 use crate::error::{Error, Result};
 
+/// A file that is not a history Perseus can check (exit code 2, [`Error::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// An entry that is not a register operation.
+    #[error("{}:{line}: not a history operation ({why})", path.display())]
+    NotAnOperation {
+        /// The file.
+        path: std::path::PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
@@ -60,8 +75,8 @@ pub struct Parsed {
 /// and a form at a time (a history wrapped in one vector is read whole), so what stays in
 /// memory is the operations, not the text.
 ///
-/// Errors: [`Error::Io`] when the file cannot be read; [`Error::BadInput`] naming the file, the
-/// line and what is wrong when an entry is not a register operation of a history.
+/// Errors: [`Error::Io`] when the file cannot be read; [`HistoryError::NotAnOperation`] naming
+/// the file, the line and what is wrong when an entry is not a register operation of a history.
 pub fn read(path: &Path) -> Result<Parsed> {
     use std::io::BufRead;
     let io = |e| Error::Io {
@@ -69,10 +84,11 @@ pub fn read(path: &Path) -> Result<Parsed> {
         source: e,
     };
     let bad = |(line, why): (usize, String)| {
-        Error::BadInput(format!(
-            "{}:{line}: not a history operation ({why})",
-            path.display()
-        ))
+        Error::from(HistoryError::NotAnOperation {
+            path: path.to_path_buf(),
+            line,
+            why,
+        })
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut input = std::io::BufReader::with_capacity(1 << 20, file);

@@ -57,7 +57,7 @@ pub enum Rebuild {
 /// bookworm from http://... (about 40 s)`, `building perseus/etcd:3.4 ...`, `perseus/etcd:3.4 exists,
 /// reused`).
 ///
-/// Errors (for an image to build): [`Error::BadInput`] for a context that is not an absolute path,
+/// Errors (for an image to build): [`ImageError`] for a context that is not an absolute path,
 /// [`Error::MissingFile`] for a missing Dockerfile, [`Error::ImageMissing`] when no base can be had (see [`ensure_base`]),
 /// [`Error::ImageBuild`] with the last build output lines when a build fails or outlives 15 min,
 /// [`Error::Docker`] when the engine refuses a call.
@@ -172,22 +172,45 @@ pub async fn ship(
     Ok(shipped)
 }
 
+/// An image build that cannot be made as defined (exit code 2, [`Error::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A build context that is not an absolute folder.
+    #[error("the build context of image {image} must be an absolute folder, not '{}'", context.display())]
+    RelativeContext {
+        /// The image.
+        image: String,
+        /// Its context.
+        context: PathBuf,
+    },
+    /// A Dockerfile that is not a file name inside its context.
+    #[error("the Dockerfile of image {image} must be a file name inside {}, not '{dockerfile}'", context.display())]
+    DockerfileOutside {
+        /// The image.
+        image: String,
+        /// Its context.
+        context: PathBuf,
+        /// The Dockerfile as written.
+        dockerfile: String,
+    },
+}
+
 /// Reject a build whose context is not absolute or whose Dockerfile is missing.
 fn check_build(b: &ImageBuild) -> Result<()> {
     if !b.context.is_absolute() {
-        return Err(Error::BadInput(format!(
-            "the build context of image {} must be an absolute folder, not '{}'",
-            b.tag,
-            b.context.display()
-        )));
+        return Err(ImageError::RelativeContext {
+            image: b.tag.clone(),
+            context: b.context.clone(),
+        }
+        .into());
     }
     if b.dockerfile.is_empty() || Path::new(&b.dockerfile).is_absolute() {
-        return Err(Error::BadInput(format!(
-            "the Dockerfile of image {} must be a file name inside {}, not '{}'",
-            b.tag,
-            b.context.display(),
-            b.dockerfile
-        )));
+        return Err(ImageError::DockerfileOutside {
+            image: b.tag.clone(),
+            context: b.context.clone(),
+            dockerfile: b.dockerfile.clone(),
+        }
+        .into());
     }
     let path = b.context.join(&b.dockerfile);
     match std::fs::metadata(&path) {
@@ -374,7 +397,7 @@ mod tests {
             dockerfile: "Dockerfile".into(),
         };
         assert!(
-            matches!(check_build(&relative), Err(Error::BadInput(m)) if m.contains("docker/x"))
+            matches!(check_build(&relative), Err(e @ Error::Image(ImageError::RelativeContext { .. })) if e.to_string().contains("docker/x"))
         );
         let dir = tempfile::tempdir().unwrap();
         let missing = ImageBuild {

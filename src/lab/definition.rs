@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::error::LabError;
 use crate::error::{Error, Result};
 use crate::locate;
 use crate::systems::{self, Settings, System};
@@ -468,19 +469,24 @@ impl Definition {
 
     /// The nodes of an `n`-node cluster, templated and interpolated, ready to create.
     ///
-    /// Errors: [`Error::BadInput`] when `n` is outside 1..=[`MAX_NODES`]; [`Error::Definition`] for an
+    /// Errors: [`LabError::NodesOutOfRange`] when `n` is outside 1..=[`MAX_NODES`],
+    /// [`LabError::TooFewNodes`] below the system's minimum; [`Error::Definition`] for an
     /// unknown variable in a `${...}` without default.
     pub fn nodes(&self, n: usize) -> Result<Vec<NodeSpec>> {
         if n == 0 || n > MAX_NODES {
-            return Err(Error::BadInput(format!(
-                "--nodes {n} is out of range: the lab makes 1 to {MAX_NODES} nodes (3 is the usual cluster)"
-            )));
+            return Err(LabError::NodesOutOfRange {
+                nodes: n,
+                max: MAX_NODES,
+            }
+            .into());
         }
         if n < self.perseus.min_nodes {
-            return Err(Error::BadInput(format!(
-                "--nodes {n} is too few for {}: it needs at least {} (x-perseus.min-nodes)",
-                self.perseus.system, self.perseus.min_nodes
-            )));
+            return Err(LabError::TooFewNodes {
+                nodes: n,
+                system: self.perseus.system.clone(),
+                min: self.perseus.min_nodes,
+            }
+            .into());
         }
         let names = Definition::node_names(n);
         let vars = self.variables(&names);

@@ -6,6 +6,38 @@ use std::path::PathBuf;
 /// A lab that cannot be made as asked.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    /// A node count outside what a lab makes.
+    #[error(
+        "--nodes {nodes} is out of range: the lab makes 1 to {max} nodes (3 is the usual cluster)"
+    )]
+    NodesOutOfRange {
+        /// As asked.
+        nodes: usize,
+        /// The most a lab makes.
+        max: usize,
+    },
+    /// Fewer nodes than the system needs.
+    #[error(
+        "--nodes {nodes} is too few for {system}: it needs at least {min} (x-perseus.min-nodes)"
+    )]
+    TooFewNodes {
+        /// As asked.
+        nodes: usize,
+        /// The system.
+        system: String,
+        /// Its minimum.
+        min: usize,
+    },
+    /// A definition file of another system than the one named.
+    #[error("{} defines system '{defined}', not '{named}': pass the matching system name", file.display())]
+    OtherSystem {
+        /// The definition.
+        file: PathBuf,
+        /// The system it defines.
+        defined: String,
+        /// The system named.
+        named: String,
+    },
     /// `--place` without hosts to place on.
     #[error("--place needs hosts (--hosts, or x-perseus.hosts in the definition): it says which of them a node runs on")]
     PlaceWithoutHosts,

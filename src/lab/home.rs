@@ -9,6 +9,7 @@ use bollard::Docker;
 
 use super::compose::NodeSpec;
 use super::definition::Definition;
+use super::error::LabError;
 use crate::docker;
 use crate::error::{Error, Result};
 use crate::images::{self, HELPER_IMAGE};
@@ -115,11 +116,12 @@ impl Home {
             }
         };
         if def.perseus.system != system {
-            return Err(Error::BadInput(format!(
-                "{} defines system '{}', not '{system}': pass the matching system name",
-                def.file.display(),
-                def.perseus.system
-            )));
+            return Err(LabError::OtherSystem {
+                file: def.file.clone(),
+                defined: def.perseus.system.clone(),
+                named: system.to_string(),
+            }
+            .into());
         }
         Ok(def)
     }

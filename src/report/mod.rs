@@ -216,21 +216,19 @@ pub fn read_metrics(dir: &Path) -> Result<(Vec<String>, Vec<MetricRow>)> {
             .split('\t')
             .map(|c| c.parse::<u64>())
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| {
-                Error::BadInput(format!(
-                    "{}:{}: '{line}' is not a metrics line (sec, total, one count per node)",
-                    path.display(),
-                    i + 2
-                ))
+            .map_err(|_| ReadError::MetricsLine {
+                path: path.clone(),
+                line: i + 2,
+                text: line.to_string(),
             })?;
         if cols.len() != nodes.len() + 2 {
-            return Err(Error::BadInput(format!(
-                "{}:{}: {} columns where the header has {}",
-                path.display(),
-                i + 2,
-                cols.len(),
-                nodes.len() + 2
-            )));
+            return Err(ReadError::MetricsColumns {
+                path,
+                line: i + 2,
+                columns: cols.len(),
+                expected: nodes.len() + 2,
+            }
+            .into());
         }
         rows.push((cols[0], cols[2..].to_vec()));
     }
@@ -239,22 +237,81 @@ pub fn read_metrics(dir: &Path) -> Result<(Vec<String>, Vec<MetricRow>)> {
 
 /// Read `summary.json` from a run folder.
 ///
-/// Errors: [`Error::BadInput`] when `dir` is not a run folder or its summary does not parse.
+/// Errors: [`ReadError::NotARunFolder`] when `dir` is not a run folder,
+/// [`ReadError::Unreadable`] when its summary does not parse.
 pub fn read_record(dir: &Path) -> Result<RunRecord> {
     let path = dir.join("summary.json");
-    let text = fs::read_to_string(&path).map_err(|e| {
-        Error::BadInput(format!(
-            "{} is not a run folder ({}: {e}): give a folder under runs/ that `perseus run` wrote",
-            dir.display(),
-            path.display()
-        ))
+    let text = fs::read_to_string(&path).map_err(|source| ReadError::NotARunFolder {
+        dir: dir.to_path_buf(),
+        path: path.clone(),
+        source,
     })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::BadInput(format!(
-            "{}: {e}: the summary was written by another Perseus version or edited",
-            path.display()
-        ))
+    serde_json::from_str(&text).map_err(|source| {
+        ReadError::Unreadable {
+            path,
+            what: "summary",
+            source,
+        }
+        .into()
     })
+}
+
+/// A file Perseus wrote (a run folder, a table's folder) that does not read back. Each is the
+/// user's path, so each maps to exit code 2 ([`Error::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A folder without `summary.json`.
+    #[error("{} is not a run folder ({}: {source}): give a folder under runs/ that `perseus run` wrote", dir.display(), path.display())]
+    NotARunFolder {
+        /// The folder given.
+        dir: PathBuf,
+        /// The file looked for.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// A folder without `table.json`.
+    #[error("{} is not a table's folder ({}: {source}): give a runs/<time>-table/ folder that `perseus table` wrote", dir.display(), path.display())]
+    NotATableFolder {
+        /// The folder given.
+        dir: PathBuf,
+        /// The file looked for.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// A JSON file that does not parse as what Perseus writes.
+    #[error("{}: {source}: the {what} was written by another Perseus version or edited", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What it should hold (`summary`, `table`).
+        what: &'static str,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// A `metrics.tsv` line that is not numbers.
+    #[error("{}:{line}: '{text}' is not a metrics line (sec, total, one count per node)", path.display())]
+    MetricsLine {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The line.
+        text: String,
+    },
+    /// A `metrics.tsv` line with another column count than its header.
+    #[error("{}:{line}: {columns} columns where the header has {expected}", path.display())]
+    MetricsColumns {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// Its columns.
+        columns: usize,
+        /// The header's.
+        expected: usize,
+    },
 }
 
 /// Render `report.md` and `plot.svg` from a run folder's `summary.json` and `metrics.tsv`.

@@ -72,6 +72,38 @@ pub use format::*;
 pub use schedule::*;
 use validate::validate;
 
+/// A scenario that cannot be run as asked (exit code 2, [`Error::exit_code`]). A file that does
+/// not parse or check is an [`Error::Definition`], with its line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// `--reuse` of a running lab with another node count than the scenario's.
+    #[error("the running {system} lab has {running} nodes and {} wants {wanted}: run `perseus lab down {system}` first, or run without --reuse", file.display())]
+    LabSize {
+        /// The system.
+        system: String,
+        /// The running lab's nodes.
+        running: usize,
+        /// The scenario file.
+        file: PathBuf,
+        /// The scenario's nodes.
+        wanted: usize,
+    },
+    /// A step aims at an earlier step that has not fired.
+    #[error("step '{step}' has not fired")]
+    NotFired {
+        /// The step's name.
+        step: String,
+    },
+    /// A scenario made in code that cannot be written as YAML.
+    #[error("scenario {name} cannot be written as YAML: {source}")]
+    Unwritable {
+        /// Its name.
+        name: String,
+        /// The writer's error.
+        source: serde_yaml::Error,
+    },
+}
+
 /// A scenario file, parsed and checked, with its text kept for the run folder.
 #[derive(Debug, Clone)]
 pub struct ScenarioFile {
@@ -87,14 +119,13 @@ impl ScenarioFile {
     /// A scenario made in code (`perseus demo`, `perseus table`), with its text as YAML for the
     /// run folder; `path` says where it came from (`(perseus demo)`).
     ///
-    /// Errors: [`Error::BadInput`] if it cannot be written as YAML.
+    /// Errors: [`ScenarioError::Unwritable`] if it cannot be written as YAML.
     pub fn made(path: &str, scenario: Scenario) -> Result<ScenarioFile> {
-        let text = serde_yaml::to_string(&scenario).map_err(|e| {
-            Error::BadInput(format!(
-                "scenario {} cannot be written as YAML: {e}",
-                scenario.name
-            ))
-        })?;
+        let text =
+            serde_yaml::to_string(&scenario).map_err(|source| ScenarioError::Unwritable {
+                name: scenario.name.clone(),
+                source,
+            })?;
         Ok(ScenarioFile {
             path: path.into(),
             text,

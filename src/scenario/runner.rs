@@ -23,9 +23,9 @@ use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use super::analysis;
-use super::{Action, Aim, FiringDraw, Scenario, ScenarioFile};
+use super::{Action, Aim, FiringDraw, Scenario, ScenarioError, ScenarioFile};
 use crate::driver::Endpoint;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fault;
 use crate::history::HistoryWriter;
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
@@ -169,14 +169,13 @@ pub async fn run(
     let (owned, lab): (Option<LabHandle>, Lab) = if opts.lab == LabChoice::Running && running {
         let lab = lab::open(docker, home, &s.system).await?;
         if lab.nodes.len() != s.nodes {
-            return Err(Error::BadInput(format!(
-                "the running {} lab has {} nodes and {} wants {}: run `perseus lab down {}` first, or run without --reuse",
-                s.system,
-                lab.nodes.len(),
-                file.path.display(),
-                s.nodes,
-                s.system
-            )));
+            return Err(ScenarioError::LabSize {
+                system: s.system.clone(),
+                running: lab.nodes.len(),
+                file: file.path.clone(),
+                wanted: s.nodes,
+            }
+            .into());
         }
         (None, lab)
     } else {
@@ -687,7 +686,7 @@ async fn resolve(
             .rev()
             .find(|f| f.name.as_deref() == Some(name))
             .map(|f| f.nodes.clone())
-            .ok_or_else(|| Error::BadInput(format!("step '{name}' has not fired"))),
+            .ok_or_else(|| ScenarioError::NotFired { step: name.clone() }.into()),
     }
 }
 

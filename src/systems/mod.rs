@@ -47,21 +47,19 @@ pub static REGISTRY: &[&dyn System] = &[
 
 /// The system called `name` in [`REGISTRY`].
 ///
-/// Errors: [`Error::BadInput`] naming the known systems.
+/// Errors: [`Error::NoImplementation`] naming the known implementations.
 pub fn lookup(name: &str) -> Result<&'static dyn System> {
     REGISTRY
         .iter()
         .copied()
         .find(|s| s.name() == name)
-        .ok_or_else(|| {
-            Error::BadInput(format!(
-                "no system implementation is called '{name}': use one of {}",
-                REGISTRY
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+        .ok_or_else(|| Error::NoImplementation {
+            name: name.to_string(),
+            known: REGISTRY
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::lab::{self, Home, UpOptions};
-use crate::report::{Event, Sink};
+use crate::report::{Event, ReadError, Sink};
 use crate::scenario::runner::{self, Afterwards, LabChoice, RunOptions};
 use crate::scenario::ScenarioFile;
 use crate::systems::Leadership;
@@ -285,22 +285,19 @@ pub async fn measure(
 /// or to check a table against its runs), and `table.md` and `table.json` rewritten. The runs'
 /// failures are kept as they were. Returns the table.
 ///
-/// Errors: [`Error::BadInput`] when the folder holds no readable `table.json`, or a run folder it
+/// Errors: [`ReadError`] when the folder holds no readable `table.json`, or a run folder it
 /// names is missing or unreadable; [`Error::Io`] when the table cannot be written.
 pub fn render_again(folder: &Path) -> Result<Table> {
     let path = folder.join("table.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::BadInput(format!(
-            "{} is not a table's folder ({}: {e}): give a runs/<time>-table/ folder that `perseus table` wrote",
-            folder.display(),
-            path.display()
-        ))
+    let text = std::fs::read_to_string(&path).map_err(|source| ReadError::NotATableFolder {
+        dir: folder.to_path_buf(),
+        path: path.clone(),
+        source,
     })?;
-    let mut table: Table = serde_json::from_str(&text).map_err(|e| {
-        Error::BadInput(format!(
-            "{}: {e}: the table was written by another Perseus version or edited",
-            path.display()
-        ))
+    let mut table: Table = serde_json::from_str(&text).map_err(|source| ReadError::Unreadable {
+        path,
+        what: "table",
+        source,
     })?;
     table.folder = folder.to_path_buf();
     for row in &mut table.rows {
