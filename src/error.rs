@@ -283,7 +283,6 @@ impl Error {
 mod tests {
     use super::*;
     use std::error::Error as _;
-    use std::path::Path;
 
     /// Each module's refusals keep their data and their source, and all map to exit code 2 in
     /// the one place that maps errors to codes.
