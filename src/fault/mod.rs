@@ -316,48 +316,48 @@ impl fmt::Display for Target {
 }
 
 /// What a fault did: which fault, aimed how, on which nodes, when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FaultEvent {
-    /// Wall-clock time the fault took effect (RFC 3339, milliseconds).
-    pub at: String,
-    /// The fault's name (`kill`, `heal`, `partition`, ...).
-    pub fault: String,
+    /// When the fault took effect.
+    pub at: SystemTime,
+    /// The fault, as carried out (a shaped partition with the seed it drew).
+    pub fault: Fault,
     /// The target as given (`leader`), when there was one.
-    pub target: Option<String>,
+    pub target: Option<Target>,
     /// The nodes it acted on.
     pub nodes: Vec<String>,
     /// What was done, for humans.
     pub detail: String,
     /// For a fault aimed at nodes: what was done on each, in the order of `nodes`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
-    /// Time it took effect.
-    #[serde(skip)]
-    pub time: SystemTime,
 }
 
 impl FaultEvent {
     /// An event that took effect now.
-    fn new(fault: &str, target: Option<&Target>, nodes: Vec<String>, detail: String) -> FaultEvent {
+    fn new(
+        fault: Fault,
+        target: Option<&Target>,
+        nodes: Vec<String>,
+        detail: String,
+    ) -> FaultEvent {
         FaultEvent::at(SystemTime::now(), fault, target, nodes, detail)
     }
 
-    /// An event that took effect at `time` (before its follow-up work, for a start or connect).
+    /// An event that took effect at `at` (before its follow-up work, for a start or connect).
     fn at(
-        time: SystemTime,
-        fault: &str,
+        at: SystemTime,
+        fault: Fault,
         target: Option<&Target>,
         nodes: Vec<String>,
         detail: String,
     ) -> FaultEvent {
         FaultEvent {
-            at: humantime::format_rfc3339_millis(time).to_string(),
-            fault: fault.to_string(),
-            target: target.map(|t| t.to_string()),
+            at,
+            fault,
+            target: target.cloned(),
             nodes,
             detail,
             details: Vec::new(),
-            time,
         }
     }
 
@@ -378,13 +378,15 @@ impl FaultEvent {
     /// One line: `2026-11-21T01:52:03.123Z kill n2 (leader): SIGKILL perseus-etcd-n2`.
     pub fn render(&self) -> String {
         let aimed = match &self.target {
-            Some(t) if self.nodes.len() == 1 && *t != self.nodes[0] => format!(" ({t})"),
+            Some(t) if self.nodes.len() == 1 && t.to_string() != self.nodes[0] => {
+                format!(" ({t})")
+            }
             _ => String::new(),
         };
         format!(
             "{} {} {}{}: {}",
-            self.at,
-            self.fault,
+            humantime::format_rfc3339_millis(self.at),
+            self.fault.name(),
             self.nodes.join(","),
             aimed,
             self.detail
@@ -491,7 +493,7 @@ pub async fn inject(
             }
             let mut ev = FaultEvent::at(
                 at.unwrap_or_else(SystemTime::now),
-                aimed.name(),
+                aimed.clone(),
                 target,
                 nodes.to_vec(),
                 details.join("; "),
@@ -828,7 +830,7 @@ async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> R
         ),
     };
     Ok(FaultEvent::new(
-        "partition",
+        Fault::Partition { groups, direction },
         None,
         lab.nodes.iter().map(|n| n.name.clone()).collect(),
         detail,
@@ -865,7 +867,10 @@ async fn partition_shape(lab: &Lab, shape: Shape, seed: Option<u64>) -> Result<F
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
     Ok(FaultEvent::new(
-        "partition",
+        Fault::Shaped {
+            shape,
+            seed: Some(seed),
+        },
         None,
         lab.node_names(),
         format!("{shape}: {} (seed {seed})", cuts.detail),
@@ -883,7 +888,7 @@ async fn heal(lab: &Lab) -> Result<FaultEvent> {
     } else {
         done.join("; ")
     };
-    Ok(FaultEvent::new("heal", None, lab.node_names(), detail))
+    Ok(FaultEvent::new(Fault::Heal, None, lab.node_names(), detail))
 }
 
 /// What [`heal`] does: one line per thing undone, empty when no network fault was in force.
@@ -1005,16 +1010,24 @@ mod tests {
 
     #[test]
     fn event_line_names_fault_node_and_aim() {
-        let e = FaultEvent::new(
-            "kill",
+        let e = FaultEvent::at(
+            humantime::parse_rfc3339("2026-11-21T01:52:03.123Z").unwrap(),
+            Fault::Node {
+                action: NodeFault::Kill,
+            },
             Some(&Target::Leader),
             vec!["n2".into()],
             "SIGKILL perseus-etcd-n2".into(),
         );
-        let line = e.render();
-        assert!(line.contains(" kill n2 (leader): SIGKILL"), "{line}");
-        assert!(line.ends_with("perseus-etcd-n2"));
-        // RFC 3339 with milliseconds.
-        assert_eq!(e.at.len(), "2026-11-21T01:52:03.123Z".len(), "{}", e.at);
+        assert_eq!(
+            e.render(),
+            "2026-11-21T01:52:03.123Z kill n2 (leader): SIGKILL perseus-etcd-n2"
+        );
+        // A target that is the node itself is not said twice.
+        let mut named = e.clone();
+        named.target = Some(Target::Node("n2".into()));
+        assert!(named
+            .render()
+            .ends_with(" kill n2: SIGKILL perseus-etcd-n2"));
     }
 }
