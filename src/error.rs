@@ -150,9 +150,32 @@ pub enum Error {
         detail: String,
     },
 
-    /// A target that the system does not support (e.g. `leader` on a leaderless system).
-    #[error("{0}")]
-    UnsupportedTarget(String),
+    /// `leader`, `follower` or a role's leader on a system without a leader.
+    #[error("{system} has no {}leader: target a node by name (n1, n2, ...) or random", role.as_ref().map(|r| format!("{r} ")).unwrap_or_default())]
+    Leaderless {
+        /// The system.
+        system: String,
+        /// The role asked for (`pd`), if one was.
+        role: Option<String>,
+    },
+
+    /// A role's leader the system does not have (`pd-leader` on etcd).
+    #[error("{system} has no {role} leader: its leader targets are {targets}")]
+    UnknownRole {
+        /// The system.
+        system: String,
+        /// The role asked for.
+        role: String,
+        /// The leader targets it has, comma-separated.
+        targets: String,
+    },
+
+    /// `follower` on a lab of one node.
+    #[error("the {system} lab has no follower: it has one node")]
+    NoFollower {
+        /// The system.
+        system: String,
+    },
 
     /// The Docker Engine refused or failed a call.
     #[error("docker: {context}: {source}")]
@@ -240,7 +263,9 @@ impl Error {
             | Error::Usage(_)
             | Error::ImageMissing { .. }
             | Error::KernelMissing { .. }
-            | Error::UnsupportedTarget(_)
+            | Error::Leaderless { .. }
+            | Error::UnknownRole { .. }
+            | Error::NoFollower { .. }
             | Error::Host(_)
             | Error::Fault(_)
             | Error::Lab(_)

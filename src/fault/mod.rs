@@ -400,8 +400,8 @@ impl FaultEvent {
 /// at random, a scenario from its seed ([`crate::scenario::firing_draw`]).
 ///
 /// Errors: [`Error::UnknownNode`], [`Error::NoLeader`] when the cluster has no leader that answers,
-/// [`Error::UnsupportedTarget`] for `leader`/`follower` on a leaderless system, or a role leader the
-/// system does not have.
+/// [`Error::Leaderless`] for `leader`/`follower` on a leaderless system, [`Error::UnknownRole`]
+/// for a role leader the system does not have, [`Error::NoFollower`] on a lab of one node.
 pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<String> {
     match target {
         Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
@@ -431,11 +431,8 @@ pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<String> {
                 .collect();
             pick_from(&followers, pick)
                 .map(|n| n.to_string())
-                .ok_or_else(|| {
-                    Error::UnsupportedTarget(format!(
-                        "the {} lab has no follower: it has one node",
-                        lab.system
-                    ))
+                .ok_or_else(|| Error::NoFollower {
+                    system: lab.system.clone(),
                 })
         }
     }
@@ -848,7 +845,7 @@ async fn partition_shape(lab: &Lab, shape: Shape, seed: Option<u64>) -> Result<F
     let leader = match shape {
         Shape::Leader => Some(resolve(lab, &Target::Leader, 0).await.map_err(|e| {
             match e {
-                Error::UnsupportedTarget(_) => FaultError::Leaderless {
+                Error::Leaderless { .. } => FaultError::Leaderless {
                     system: lab.system.clone(),
                 }
                 .into(),

@@ -107,7 +107,8 @@ impl Lab {
     /// The current leader, asked from the cluster now (`None`: no leader that answers); `role`
     /// names another leader role the system has (`pd` on TiDB).
     ///
-    /// Errors: [`Error::UnsupportedTarget`] when the system has no such leader.
+    /// Errors: [`Error::Leaderless`] or [`Error::UnknownRole`] when the system has no such
+    /// leader.
     pub async fn leader(&self, role: Option<&str>) -> Result<Option<String>> {
         systems::leader(self.kind(), &self.system, &self.cluster(), role).await
     }

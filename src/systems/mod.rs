@@ -92,7 +92,7 @@ mod tests {
         let e = leader(galera, "galera", &cluster(), None)
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::UnsupportedTarget(_)));
+        assert!(matches!(e, Error::Leaderless { role: None, .. }));
         assert_eq!(
             e.to_string(),
             "galera has no leader: target a node by name (n1, n2, ...) or random"

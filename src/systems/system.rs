@@ -223,8 +223,8 @@ impl dyn System {
 /// that leader; `lab` names the lab in errors.
 ///
 /// `Ok(None)` when no node that answers leads (an election is in progress, or the leader is dead
-/// and not yet replaced). Errors: [`Error::UnsupportedTarget`] for a system without a leader, or a
-/// role it does not have, naming what to use instead.
+/// and not yet replaced). Errors: [`Error::Leaderless`] for a system without a leader,
+/// [`Error::UnknownRole`] for a role it does not have, naming what to use instead.
 pub async fn leader(
     system: &dyn System,
     lab: &str,
@@ -232,16 +232,15 @@ pub async fn leader(
     role: Option<&str>,
 ) -> Result<Option<String>> {
     match (system.leadership(), role) {
-        (Leadership::None, r) => Err(Error::UnsupportedTarget(format!(
-            "{lab} has no {}leader: target a node by name (n1, n2, ...) or random",
-            r.map(|r| format!("{r} ")).unwrap_or_default()
-        ))),
-        (Leadership::Leader { roles }, Some(r)) if !roles.contains(&r) => {
-            Err(Error::UnsupportedTarget(format!(
-                "{lab} has no {r} leader: its leader targets are {}",
-                system.leader_targets().join(", ")
-            )))
-        }
+        (Leadership::None, r) => Err(Error::Leaderless {
+            system: lab.to_string(),
+            role: r.map(str::to_string),
+        }),
+        (Leadership::Leader { roles }, Some(r)) if !roles.contains(&r) => Err(Error::UnknownRole {
+            system: lab.to_string(),
+            role: r.to_string(),
+            targets: system.leader_targets().join(", "),
+        }),
         _ => Ok(system.leader(cluster, role).await),
     }
 }
