@@ -684,7 +684,7 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
                 .and_then(|ip| ip.parse().ok())
                 .ok_or_else(|| format!("{name} has no address on {network}"))?;
             nodes.push(Node {
-                name: spec.name.clone(),
+                name: spec.name.clone().into(),
                 main: name.clone(),
                 containers: vec![name],
                 ip,

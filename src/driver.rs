@@ -11,13 +11,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::node::NodeName;
+
 pub use crate::history::Evidence;
 
 /// A node as a client sees it: its name and the address the load loop connects to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// `n1`..`nN`.
-    pub node: String,
+    pub node: NodeName,
     /// Client address (container IP on the lab network, client port; across hosts, the host's
     /// address and the port it published).
     pub addr: SocketAddr,
@@ -28,7 +30,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// A node reached at `addr`, its other ports at the same IP.
-    pub fn new(node: impl Into<String>, addr: SocketAddr) -> Endpoint {
+    pub fn new(node: impl Into<NodeName>, addr: SocketAddr) -> Endpoint {
         Endpoint {
             node: node.into(),
             addr,

@@ -22,6 +22,7 @@ pub mod images;
 pub mod lab;
 pub mod load;
 pub mod locate;
+pub mod node;
 pub mod report;
 pub mod scenario;
 pub mod status;

@@ -9,12 +9,13 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::fault::{self, net};
 use crate::lab::Lab;
+use crate::node::NodeName;
 
 /// One row of the node table.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NodeStatus {
     /// Node name.
-    pub node: String,
+    pub node: NodeName,
     /// Main container name.
     pub container: String,
     /// Docker's state of the main container (`running`, `paused`, `exited (137)`).

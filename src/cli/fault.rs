@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use perseus::fault::{self, Direction, Fault, Link, NodeFault, Shape, Target};
 use perseus::lab::Home;
+use perseus::node::NodeName;
 use perseus::Error;
 
 use super::lab::open_lab;
@@ -184,7 +185,7 @@ impl FaultCommand {
                         .map(|g| {
                             g.split(',')
                                 .filter(|s| !s.is_empty())
-                                .map(str::to_string)
+                                .map(NodeName::from)
                                 .collect()
                         })
                         .collect();

@@ -2,6 +2,7 @@
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use perseus::load::Second;
+use perseus::node::NodeName;
 
 /// One bar per node plus the cluster total, redrawn each second.
 pub struct LiveView {
@@ -13,7 +14,7 @@ pub struct LiveView {
 
 impl LiveView {
     /// A view for these nodes, or `None` when stderr is not a terminal.
-    pub fn new(nodes: &[String]) -> Option<LiveView> {
+    pub fn new(nodes: &[NodeName]) -> Option<LiveView> {
         use std::io::IsTerminal;
         if !std::io::stderr().is_terminal() {
             return None;
@@ -33,7 +34,7 @@ impl LiveView {
                 multi.add(
                     ProgressBar::new(1)
                         .with_style(style.clone())
-                        .with_prefix(n.clone()),
+                        .with_prefix(n.to_string()),
                 )
             })
             .collect();

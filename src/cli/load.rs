@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use perseus::history::HistoryWriter;
 use perseus::load::{self, LoadOptions, Second};
+use perseus::node::NodeName;
 use perseus::Error;
 
 use super::common::{interrupt_token, parse_duration};
@@ -88,7 +89,7 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let mut opts = load_options(&args.load)?;
     let lab = open_lab(args.system.as_deref()).await?;
     let endpoints = lab.endpoints();
-    let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
+    let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
     eprintln!(
         "load on {} ({}), {} connection(s) per node, run {}: {}",
         lab.system,

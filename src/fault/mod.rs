@@ -35,8 +35,10 @@ use bollard::models::{
 use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
 use serde::Serialize;
 
+pub use crate::error::FaultError;
 use crate::error::{Error, Result};
 use crate::lab::Lab;
+use crate::node::NodeName;
 
 /// What a fault does to each node it aims at, beyond its network (isolation and degraded links
 /// are [`Fault::Isolate`] and [`Fault::Link`]).
@@ -113,7 +115,7 @@ pub enum Fault {
     /// form one more group.
     Partition {
         /// The groups.
-        groups: Vec<Vec<String>>,
+        groups: Vec<Vec<NodeName>>,
         /// Both ways, or one way about the first group.
         direction: Direction,
     },
@@ -203,71 +205,11 @@ impl fmt::Display for Fault {
     }
 }
 
-/// A fault that cannot be made as asked: each is the user's request, so each maps to exit code 2
-/// ([`Error::exit_code`]).
-#[derive(Debug, thiserror::Error)]
-pub enum FaultError {
-    /// Not a node, a role or `random`.
-    #[error("'{text}' is not a target: use a node name (n1, n2, ...), leader, follower, random, or a role's leader such as pd-leader")]
-    NotATarget {
-        /// As written.
-        text: String,
-    },
-    /// Not `in`, `out` or `both`.
-    #[error("'{text}' is not a direction: use in (the node hears nothing from its peers), out (they hear nothing from it) or both")]
-    NotADirection {
-        /// As written.
-        text: String,
-    },
-    /// Not one of Jepsen's partition shapes.
-    #[error("'{text}' is not a partition shape: use halves, ring (majorities ring, 5 nodes or more), bridge or leader")]
-    NotAShape {
-        /// As written.
-        text: String,
-    },
-    /// An aimed fault with no node to act on.
-    #[error("{fault} needs a node to act on: give a target (n1, leader, follower, random)")]
-    NoNode {
-        /// The fault (`kill`).
-        fault: String,
-    },
-    /// A node in two partition groups.
-    #[error("node {node} is in two partition groups: name each node once")]
-    NodeTwice {
-        /// The node.
-        node: String,
-    },
-    /// A partition whose groups leave one group.
-    #[error("a partition needs at least two groups, e.g. `n1 n2,n3`")]
-    OneGroup,
-    /// A shape that needs more nodes than the lab has.
-    #[error("a {shape} partition needs at least {need} nodes and the lab has {have}{}", if *shape == Shape::Ring { ": with fewer, some node's majority holds another's whole view; use halves or bridge, or `lab up --nodes 5`" } else { "" })]
-    TooFewNodes {
-        /// The shape.
-        shape: Shape,
-        /// How many it needs.
-        need: usize,
-        /// How many the lab has.
-        have: usize,
-    },
-    /// The leader shape on a system without a leader.
-    #[error(
-        "{system} has no leader, so a leader partition cannot be drawn: use halves, ring or bridge"
-    )]
-    Leaderless {
-        /// The system.
-        system: String,
-    },
-    /// The leader shape while no leader answers.
-    #[error("a leader partition needs a leader, and none answers now")]
-    NoLeaderNow,
-}
-
 /// Which node a fault aims at, resolved when it fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Target {
     /// A node by name (`n2`).
-    Node(String),
+    Node(NodeName),
     /// The current leader, asked from the cluster.
     Leader,
     /// A node that is not the current leader.
@@ -286,7 +228,7 @@ impl FromStr for Target {
             "leader" => Ok(Target::Leader),
             "follower" => Ok(Target::Follower),
             "random" => Ok(Target::Random),
-            n if crate::lab::compose::is_node_name(n) => Ok(Target::Node(n.to_string())),
+            n if crate::lab::compose::is_node_name(n) => Ok(Target::Node(n.into())),
             r if r.strip_suffix("-leader").is_some_and(|role| {
                 !role.is_empty() && role.chars().all(|c| c.is_ascii_lowercase())
             }) =>
@@ -325,7 +267,7 @@ pub struct FaultEvent {
     /// The target as given (`leader`), when there was one.
     pub target: Option<Target>,
     /// The nodes it acted on.
-    pub nodes: Vec<String>,
+    pub nodes: Vec<NodeName>,
     /// What was done, for humans.
     pub detail: String,
     /// For a fault aimed at nodes: what was done on each, in the order of `nodes`.
@@ -337,7 +279,7 @@ impl FaultEvent {
     fn new(
         fault: Fault,
         target: Option<&Target>,
-        nodes: Vec<String>,
+        nodes: Vec<NodeName>,
         detail: String,
     ) -> FaultEvent {
         FaultEvent::at(SystemTime::now(), fault, target, nodes, detail)
@@ -348,7 +290,7 @@ impl FaultEvent {
         at: SystemTime,
         fault: Fault,
         target: Option<&Target>,
-        nodes: Vec<String>,
+        nodes: Vec<NodeName>,
         detail: String,
     ) -> FaultEvent {
         FaultEvent {
@@ -402,7 +344,7 @@ impl FaultEvent {
 /// Errors: [`Error::UnknownNode`], [`Error::NoLeader`] when the cluster has no leader that answers,
 /// [`Error::Leaderless`] for `leader`/`follower` on a leaderless system, [`Error::UnknownRole`]
 /// for a role leader the system does not have, [`Error::NoFollower`] on a lab of one node.
-pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<String> {
+pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<NodeName> {
     match target {
         Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
         Target::Random => Ok(pick_from(&lab.nodes, pick)
@@ -423,14 +365,14 @@ pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<String> {
             if *target == Target::Leader {
                 return Ok(leader);
             }
-            let followers: Vec<&String> = lab
+            let followers: Vec<&NodeName> = lab
                 .nodes
                 .iter()
                 .map(|n| &n.name)
                 .filter(|n| **n != leader)
                 .collect();
             pick_from(&followers, pick)
-                .map(|n| n.to_string())
+                .map(|n| (*n).clone())
                 .ok_or_else(|| Error::NoFollower {
                     system: lab.system.clone(),
                 })
@@ -457,7 +399,7 @@ pub async fn inject(
     lab: &Lab,
     fault: &Fault,
     target: Option<&Target>,
-    nodes: &[String],
+    nodes: &[NodeName],
 ) -> Result<FaultEvent> {
     match fault {
         Fault::Heal => heal(lab).await,
@@ -677,7 +619,7 @@ async fn apply_to(
 ///
 /// Errors: [`Error::UnknownNode`]; [`Error::Helper`] when the rules cannot be added.
 async fn isolate(lab: &Lab, node: &str, direction: Direction) -> Result<String> {
-    let peers: Vec<String> = lab
+    let peers: Vec<NodeName> = lab
         .nodes
         .iter()
         .filter(|p| p.name != node)
@@ -701,7 +643,7 @@ async fn isolate(lab: &Lab, node: &str, direction: Direction) -> Result<String> 
 ///
 /// Errors: [`Error::KernelMissing`] when the kernel lacks what the fault needs (nothing changed).
 async fn degrade(lab: &Lab, node: &str, link: Link) -> Result<String> {
-    let peers: Vec<String> = lab
+    let peers: Vec<NodeName> = lab
         .nodes
         .iter()
         .filter(|p| p.name != node)
@@ -731,7 +673,7 @@ async fn connect(lab: &Lab, node: &str) -> Result<()> {
                         ipv4_address: Some(n.ip.to_string()),
                         ..Default::default()
                     }),
-                    aliases: Some(vec![n.name.clone()]),
+                    aliases: Some(vec![n.name.to_string()]),
                     ..Default::default()
                 }),
             },
@@ -766,18 +708,25 @@ pub async fn attached(lab: &Lab, container: &str) -> Result<bool> {
 /// still hear them); `Out`, the other groups hear nothing from it (it still hears them). Other
 /// groups keep reaching each other. Errors: [`FaultError::NodeTwice`] when a node is named twice,
 /// [`FaultError::OneGroup`] when fewer than two groups result.
-async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> Result<FaultEvent> {
-    let mut groups: Vec<Vec<String>> = groups.to_vec();
+async fn partition(
+    lab: &Lab,
+    groups: &[Vec<NodeName>],
+    direction: Direction,
+) -> Result<FaultEvent> {
+    let mut groups: Vec<Vec<NodeName>> = groups.to_vec();
     let mut seen = BTreeSet::new();
     for g in &groups {
         for n in g {
             lab.node(n)?;
             if !seen.insert(n.clone()) {
-                return Err(FaultError::NodeTwice { node: n.clone() }.into());
+                return Err(FaultError::NodeTwice {
+                    node: n.to_string(),
+                }
+                .into());
             }
         }
     }
-    let rest: Vec<String> = lab
+    let rest: Vec<NodeName> = lab
         .nodes
         .iter()
         .map(|n| n.name.clone())
@@ -796,7 +745,7 @@ async fn partition(lab: &Lab, groups: &[Vec<String>], direction: Direction) -> R
         if direction != Direction::Both && i > 0 {
             break;
         }
-        let others: Vec<String> = groups
+        let others: Vec<NodeName> = groups
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)

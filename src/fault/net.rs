@@ -25,6 +25,7 @@ use super::link::CHAIN_SETUP;
 use crate::error::{Error, Result};
 use crate::lab::helper::{self, Ensured};
 use crate::lab::Lab;
+use crate::node::NodeName;
 
 /// Which packets a cut drops, as the node whose namespace holds the rules sees them (Chaos Mesh's
 /// NetworkChaos `direction`: `to`, `from`, `both`).
@@ -83,7 +84,7 @@ impl FromStr for Direction {
             "in" => Ok(Direction::In),
             "out" => Ok(Direction::Out),
             "both" => Ok(Direction::Both),
-            other => Err(super::FaultError::NotADirection {
+            other => Err(crate::error::FaultError::NotADirection {
                 text: other.to_string(),
             }
             .into()),
@@ -140,7 +141,7 @@ pub fn list_script() -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InForce {
     /// Cut peers.
-    pub cut: Vec<(String, Direction)>,
+    pub cut: Vec<(NodeName, Direction)>,
     /// Degraded links, as [`super::link::parse_links`] names them.
     pub links: Vec<String>,
 }
@@ -362,7 +363,7 @@ pub async fn forget(lab: &Lab, node: &str) -> Result<Vec<String>> {
 }
 
 /// Cut `node` off from the nodes in `peers` in `direction`, in `node`'s namespace.
-pub async fn cut(lab: &Lab, node: &str, peers: &[String], direction: Direction) -> Result<()> {
+pub async fn cut(lab: &Lab, node: &str, peers: &[NodeName], direction: Direction) -> Result<()> {
     let ips = peers
         .iter()
         .map(|p| lab.node(p).map(|n| n.ip))
@@ -408,7 +409,7 @@ fn in_force(lab: &Lab, listing: &str) -> InForce {
 pub async fn degrade(
     lab: &Lab,
     node: &str,
-    peers: &[String],
+    peers: &[NodeName],
     link: super::link::Link,
 ) -> Result<()> {
     let ips = peers
@@ -430,7 +431,7 @@ pub async fn degrade(
     }
 }
 
-fn peers_named(lab: &Lab, listing: &str) -> Vec<(String, Direction)> {
+fn peers_named(lab: &Lab, listing: &str) -> Vec<(NodeName, Direction)> {
     let cut = parse_cut_peers(listing);
     lab.nodes
         .iter()
@@ -449,13 +450,13 @@ pub async fn faults_in_force(lab: &Lab, node: &str) -> Result<InForce> {
 }
 
 /// The nodes `node` is cut off from right now, each with its direction.
-pub async fn cut_peers(lab: &Lab, node: &str) -> Result<Vec<(String, Direction)>> {
+pub async fn cut_peers(lab: &Lab, node: &str) -> Result<Vec<(NodeName, Direction)>> {
     Ok(faults_in_force(lab, node).await?.cut)
 }
 
 /// `n2,n3` for peers cut both ways, `n2,n3 (in)` when every cut is one-way the same way, and
 /// `n2 (in), n3` otherwise: what `lab status` and `heal` say a node was cut from.
-pub fn describe_cut(cut: &[(String, Direction)]) -> String {
+pub fn describe_cut(cut: &[(NodeName, Direction)]) -> String {
     let first = cut.first().map(|(_, d)| *d);
     if cut.iter().all(|(_, d)| Some(*d) == first) {
         let names: Vec<&str> = cut.iter().map(|(n, _)| n.as_str()).collect();
@@ -466,7 +467,7 @@ pub fn describe_cut(cut: &[(String, Direction)]) -> String {
     }
     cut.iter()
         .map(|(n, d)| match d {
-            Direction::Both => n.clone(),
+            Direction::Both => n.to_string(),
             d => format!("{n} ({d})"),
         })
         .collect::<Vec<_>>()
@@ -638,7 +639,7 @@ mod tests {
         let c = |v: &[(&str, Direction)]| {
             describe_cut(
                 &v.iter()
-                    .map(|(n, d)| (n.to_string(), *d))
+                    .map(|(n, d)| (NodeName::from(*n), *d))
                     .collect::<Vec<_>>(),
             )
         };

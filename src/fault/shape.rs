@@ -13,8 +13,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::FaultError;
+use crate::error::FaultError;
 use crate::error::{Error, Result};
+use crate::node::NodeName;
 
 /// A named partition shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,13 +83,13 @@ impl<'de> serde::Deserialize<'de> for Shape {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cuts {
     /// Node → the nodes it must not reach (nodes cut from nobody are left out).
-    pub cut_from: BTreeMap<String, Vec<String>>,
+    pub cut_from: BTreeMap<NodeName, Vec<NodeName>>,
     /// `n1,n4 | n2,n3,n5`, `ring n1-n3-n5-n2-n4`, `n1,n2 | n4,n5 joined by n3`.
     pub detail: String,
 }
 
 /// Cut everyone in `a` from everyone in `b`, both ways.
-fn cut_between(cut: &mut BTreeMap<String, Vec<String>>, a: &[String], b: &[String]) {
+fn cut_between(cut: &mut BTreeMap<NodeName, Vec<NodeName>>, a: &[NodeName], b: &[NodeName]) {
     for x in a {
         for y in b {
             cut.entry(x.clone()).or_default().push(y.clone());
@@ -97,7 +98,7 @@ fn cut_between(cut: &mut BTreeMap<String, Vec<String>>, a: &[String], b: &[Strin
     }
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
+fn sorted(mut v: Vec<NodeName>) -> Vec<NodeName> {
     v.sort_by_key(|n| {
         n.trim_start_matches('n')
             .parse::<usize>()
@@ -111,7 +112,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 ///
 /// Errors: [`FaultError::TooFewNodes`] for fewer nodes than the shape needs (two; three for a
 /// bridge; five for a ring), [`FaultError::NoLeaderNow`] for a leader shape without a leader.
-pub fn cuts(shape: Shape, nodes: &[String], leader: Option<&str>, seed: u64) -> Result<Cuts> {
+pub fn cuts(shape: Shape, nodes: &[NodeName], leader: Option<&str>, seed: u64) -> Result<Cuts> {
     let n = nodes.len();
     let need = match shape {
         Shape::Halves | Shape::Leader => 2,
@@ -120,16 +121,16 @@ pub fn cuts(shape: Shape, nodes: &[String], leader: Option<&str>, seed: u64) -> 
     };
     if n < need {
         return Err(FaultError::TooFewNodes {
-            shape,
+            shape: shape.to_string(),
             need,
             have: n,
         }
         .into());
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut order: Vec<String> = nodes.to_vec();
+    let mut order: Vec<NodeName> = nodes.to_vec();
     order.shuffle(&mut rng);
-    let mut cut: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut cut: BTreeMap<NodeName, Vec<NodeName>> = BTreeMap::new();
     let detail = match shape {
         Shape::Halves => {
             let (a, b) = order.split_at(n / 2);
@@ -149,11 +150,11 @@ pub fn cuts(shape: Shape, nodes: &[String], leader: Option<&str>, seed: u64) -> 
             let Some(leader) = leader else {
                 return Err(FaultError::NoLeaderNow.into());
             };
-            let others: Vec<String> = order.iter().filter(|x| *x != leader).cloned().collect();
+            let others: Vec<NodeName> = order.iter().filter(|x| *x != leader).cloned().collect();
             let minority = (n - 1) / 2;
-            let mut a = vec![leader.to_string()];
+            let mut a = vec![NodeName::from(leader)];
             a.extend(others[..minority.saturating_sub(1)].iter().cloned());
-            let b: Vec<String> = others[minority.saturating_sub(1)..].to_vec();
+            let b: Vec<NodeName> = others[minority.saturating_sub(1)..].to_vec();
             let (a, b) = (sorted(a), sorted(b));
             cut_between(&mut cut, &a, &b);
             format!("{} (the leader's side) | {}", a.join(","), b.join(","))
@@ -191,12 +192,12 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    fn nodes(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("n{i}")).collect()
+    fn nodes(n: usize) -> Vec<NodeName> {
+        (1..=n).map(NodeName::nth).collect()
     }
 
     /// Who `x` still reaches (itself included).
-    fn sees(c: &Cuts, all: &[String], x: &str) -> BTreeSet<String> {
+    fn sees(c: &Cuts, all: &[NodeName], x: &str) -> BTreeSet<NodeName> {
         let cut = c.cut_from.get(x).cloned().unwrap_or_default();
         all.iter().filter(|y| !cut.contains(y)).cloned().collect()
     }
@@ -215,7 +216,8 @@ mod tests {
             let all = nodes(n);
             let c = cuts(Shape::Ring, &all, None, 42).unwrap();
             symmetric(&c);
-            let views: BTreeSet<BTreeSet<String>> = all.iter().map(|x| sees(&c, &all, x)).collect();
+            let views: BTreeSet<BTreeSet<NodeName>> =
+                all.iter().map(|x| sees(&c, &all, x)).collect();
             assert_eq!(views.len(), n, "no two nodes see the same set ({n} nodes)");
             for x in &all {
                 let v = sees(&c, &all, x);
@@ -239,7 +241,7 @@ mod tests {
 
         let c = cuts(Shape::Bridge, &all, None, 7).unwrap();
         symmetric(&c);
-        let bridge: Vec<&String> = all
+        let bridge: Vec<&NodeName> = all
             .iter()
             .filter(|x| !c.cut_from.contains_key(*x))
             .collect();

@@ -45,6 +45,7 @@ mod op;
 mod read;
 mod writer;
 
+pub use crate::error::HistoryError;
 pub use op::{counter, Evidence, Op, Type, Value, TRUNCATED_MARK};
-pub use read::{read, read_text, Completion, HistoryError, Operation, Parsed};
+pub use read::{read, read_text, Completion, Operation, Parsed};
 pub use writer::{History, HistoryReport, HistoryWriter, DEFAULT_MAX_BYTES};

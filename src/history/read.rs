@@ -5,22 +5,7 @@ use std::path::Path;
 
 use super::edn::{Edn, Reader};
 use super::op::{Op, Type, TRUNCATED_MARK};
-use crate::error::{Error, Result};
-
-/// A file that is not a history Perseus can check (exit code 2, [`Error::exit_code`]).
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    /// An entry that is not a register operation.
-    #[error("{}:{line}: not a history operation ({why})", path.display())]
-    NotAnOperation {
-        /// The file.
-        path: std::path::PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        why: String,
-    },
-}
+use crate::error::{Error, HistoryError, Result};
 
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 pub mod base;
 
 use crate::docker::image_exists;
+pub use crate::error::ImageError;
 use crate::error::{Error, Result};
 use base::{ensure_base, strip_ansi, Tail};
 
@@ -170,29 +171,6 @@ pub async fn ship(
         shipped += 1;
     }
     Ok(shipped)
-}
-
-/// An image build that cannot be made as defined (exit code 2, [`Error::exit_code`]).
-#[derive(Debug, thiserror::Error)]
-pub enum ImageError {
-    /// A build context that is not an absolute folder.
-    #[error("the build context of image {image} must be an absolute folder, not '{}'", context.display())]
-    RelativeContext {
-        /// The image.
-        image: String,
-        /// Its context.
-        context: PathBuf,
-    },
-    /// A Dockerfile that is not a file name inside its context.
-    #[error("the Dockerfile of image {image} must be a file name inside {}, not '{dockerfile}'", context.display())]
-    DockerfileOutside {
-        /// The image.
-        image: String,
-        /// Its context.
-        context: PathBuf,
-        /// The Dockerfile as written.
-        dockerfile: String,
-    },
 }
 
 /// Reject a build whose context is not absolute or whose Dockerfile is missing.

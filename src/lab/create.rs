@@ -24,17 +24,18 @@ use futures_util::StreamExt;
 
 use super::compose::{Mount, NodeSpec};
 use super::definition::Definition;
-use super::error::LabError;
 use super::hosts::{self, Engine};
 use crate::docker::{self, IP_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
 use crate::driver::Endpoint;
+use crate::error::LabError;
 use crate::error::{Error, Result};
+use crate::node::NodeName;
 
 /// A node of a running lab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// `n1`..`nN`.
-    pub name: String,
+    pub name: NodeName,
     /// The main container's name (owner of the network namespace).
     pub main: String,
     /// All containers of the node, main first.
@@ -789,7 +790,7 @@ pub(super) async fn create_node(
         names.push(name);
     }
     Ok(Node {
-        name: spec.name.clone(),
+        name: spec.name.clone().into(),
         main: main_name,
         containers: names,
         ip,

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::error::LabError;
+use crate::error::LabError;
 use crate::error::{Error, Result};
 use crate::locate;
 use crate::systems::{self, Settings, System};

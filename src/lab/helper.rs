@@ -27,9 +27,9 @@ use bollard::query_parameters::{
 };
 
 use super::create::Made;
-use super::error::LabError;
 use super::model::Lab;
 use crate::docker::{self, NODE_LABEL, ROLE_LABEL};
+use crate::error::LabError;
 use crate::error::{Error, Result};
 use crate::images::HELPER_IMAGE;
 

@@ -9,8 +9,8 @@ use bollard::Docker;
 
 use super::compose::NodeSpec;
 use super::definition::Definition;
-use super::error::LabError;
 use crate::docker;
+use crate::error::LabError;
 use crate::error::{Error, Result};
 use crate::images::{self, HELPER_IMAGE};
 

@@ -14,13 +14,13 @@
 pub mod compose;
 mod create;
 pub mod definition;
-mod error;
 pub mod helper;
 mod home;
 pub mod hosts;
 mod model;
 mod promotions;
 
+pub use crate::error::LabError;
 use crate::images;
 pub use crate::images::HELPER_IMAGE;
 pub use create::{
@@ -28,7 +28,6 @@ pub use create::{
     override_images, volume_name, Node,
 };
 use create::{create_lab, create_node, make_volumes, start_nodes, Made, Spread};
-pub use error::LabError;
 pub use home::{catalog, Catalogued, Home, ImageSource};
 pub use model::Lab;
 pub use promotions::{promotions, promotions_in, Promotion};
@@ -749,7 +748,7 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
             def_path = labels.get(docker::DEFINITION_LABEL).map(PathBuf::from);
         }
         let entry = by_node.entry(idx).or_insert_with(|| Node {
-            name: node.clone(),
+            name: node.clone().into(),
             main: String::new(),
             containers: Vec::new(),
             ip,

@@ -11,6 +11,7 @@ use super::hosts;
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::load::DynDriver;
+use crate::node::NodeName;
 use crate::systems::{self, Cluster, System};
 
 /// A running lab.
@@ -100,7 +101,7 @@ impl Lab {
     }
 
     /// The node names, n1 first.
-    pub fn node_names(&self) -> Vec<String> {
+    pub fn node_names(&self) -> Vec<NodeName> {
         self.nodes.iter().map(|n| n.name.clone()).collect()
     }
 
@@ -109,7 +110,7 @@ impl Lab {
     ///
     /// Errors: [`Error::Leaderless`] or [`Error::UnknownRole`] when the system has no such
     /// leader.
-    pub async fn leader(&self, role: Option<&str>) -> Result<Option<String>> {
+    pub async fn leader(&self, role: Option<&str>) -> Result<Option<NodeName>> {
         systems::leader(self.kind(), &self.system, &self.cluster(), role).await
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use super::model::Lab;
 use crate::docker;
 use crate::driver::Endpoint;
+use crate::node::NodeName;
 use crate::systems::{LogLine, System};
 
 /// Identical lines naming the same node within this span of each other are one promotion logged
@@ -21,7 +22,7 @@ pub struct Promotion {
     /// When the first node logged it (the Docker Engine's stamp).
     pub at: SystemTime,
     /// The node that became the primary.
-    pub node: String,
+    pub node: NodeName,
     /// Who said so (`Patroni`, `Sentinel`).
     pub source: &'static str,
     /// What it logged, from the marker on.

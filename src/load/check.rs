@@ -37,6 +37,7 @@
 //! Every anomaly is counted; the first [`LISTED_PER_KEY`] of each key are listed with key, node,
 //! time, expected and got.
 
+use crate::node::NodeName;
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -82,7 +83,7 @@ pub struct Anomaly {
     /// The key.
     pub key: String,
     /// The node its connection talks to.
-    pub node: String,
+    pub node: NodeName,
     /// When the read that showed it was made, seconds since the load began (for the final read:
     /// when it was made, after the load).
     pub at_s: f64,
@@ -308,7 +309,7 @@ pub struct KeyCheck {
     /// The key.
     pub key: String,
     /// The node its connection talks to.
-    pub node: String,
+    pub node: NodeName,
     /// Whether its driver writes by compare-and-set.
     pub conditional: bool,
     /// The value of the last acknowledged write (0 before any).
@@ -331,7 +332,7 @@ pub struct KeyCheck {
 
 impl KeyCheck {
     /// A key never written.
-    pub fn new(key: String, node: String, conditional: bool) -> KeyCheck {
+    pub fn new(key: String, node: NodeName, conditional: bool) -> KeyCheck {
         KeyCheck {
             key,
             node,

@@ -19,6 +19,8 @@ use std::sync::Mutex;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::node::NodeName;
+
 use super::measure::MICROS;
 
 /// The highest latency recorded exactly (µs); longer ones are recorded as this.
@@ -44,7 +46,7 @@ pub struct SecondLatency {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeLatency {
     /// Node name.
-    pub node: String,
+    pub node: NodeName,
     /// Successful iterations recorded.
     pub count: u64,
     /// Median over the run, milliseconds.
@@ -141,7 +143,7 @@ impl NodeBook {
         // in the total only.
     }
 
-    fn finish(mut self, node: String) -> NodeLatency {
+    fn finish(mut self, node: NodeName) -> NodeLatency {
         Self::close(&mut self.closed, &mut self.previous);
         Self::close(&mut self.closed, &mut self.current);
         self.closed.sort_by_key(|s| s.sec);
@@ -188,7 +190,7 @@ impl Latencies {
     }
 
     /// Every node's latency, in node order, named by `names`; the recorder is spent.
-    pub fn finish(self, names: &[String]) -> Vec<NodeLatency> {
+    pub fn finish(self, names: &[NodeName]) -> Vec<NodeLatency> {
         self.nodes
             .into_iter()
             .zip(names)

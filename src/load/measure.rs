@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::node::NodeName;
+
 /// Microseconds in a second.
 pub const MICROS: u64 = 1_000_000;
 
@@ -73,7 +75,7 @@ pub fn tsv_line(sec: u64, counts: &[u64]) -> String {
 }
 
 /// The header naming the TSV columns (`sec total n1 n2 n3`), for humans; never written to stdout.
-pub fn tsv_header(nodes: &[String]) -> String {
+pub fn tsv_header(nodes: &[NodeName]) -> String {
     let mut line = String::from("sec\ttotal");
     for n in nodes {
         line.push('\t');

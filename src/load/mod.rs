@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Driver, DriverError, Endpoint, Written};
 use crate::history::History;
+use crate::node::NodeName;
 use buckets::Buckets;
 use connection::Connection;
 use measure::MICROS;
@@ -291,7 +292,7 @@ pub async fn run<D: Driver>(
     if interrupted && end_us > (next - 1) * MICROS {
         on_second(&buckets.second(next, false));
     }
-    let names: Vec<String> = endpoints.iter().map(|e| e.node.clone()).collect();
+    let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
     // Every connection has stopped, so the printer holds the last reference.
     let (latency, timelines) = match Arc::try_unwrap(buckets) {
         Ok(b) => (b.latency.finish(&names), b.recorder.finish()),
@@ -438,7 +439,7 @@ mod tests {
         connected_on: Mutex<Vec<(String, std::thread::ThreadId)>>,
     }
 
-    struct FakeConn(String);
+    struct FakeConn(NodeName);
 
     impl Fake {
         /// The compare-and-set itself: `Applied` when the key held `expected`.
@@ -464,11 +465,11 @@ mod tests {
                 .connected_on
                 .lock()
                 .unwrap()
-                .push((ep.node.clone(), here));
+                .push((ep.node.to_string(), here));
             Ok(FakeConn(ep.node.clone()))
         }
         async fn read(&self, c: &mut FakeConn, key: &str) -> Result<Option<u64>, DriverError> {
-            if self.0.hang.lock().unwrap().contains(&c.0) {
+            if self.0.hang.lock().unwrap().iter().any(|h| *h == c.0) {
                 std::future::pending::<()>().await;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;

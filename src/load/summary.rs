@@ -29,6 +29,7 @@ pub use super::latency::{NodeLatency, SecondLatency};
 use super::measure::{self, Window, MICROS};
 use super::timeline::Timelines;
 use crate::history::HistoryReport;
+use crate::node::NodeName;
 
 /// Spans at least this long are listed as outages in the summary (the longest is always reported).
 pub const LISTED_WINDOW_US: u64 = MICROS / 2;
@@ -62,7 +63,7 @@ impl ConnReport {
     /// An empty report for a connection whose key is `key`, as process `process`.
     pub fn new(
         node_idx: usize,
-        node: String,
+        node: NodeName,
         key: String,
         conditional: bool,
         process: u64,
@@ -85,7 +86,7 @@ impl ConnReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeSummary {
     /// Node name.
-    pub node: String,
+    pub node: NodeName,
     /// Successful iterations.
     pub iterations: u64,
     /// Failed iterations.
@@ -115,7 +116,7 @@ pub struct KeySummary {
     /// The key.
     pub key: String,
     /// The node its connection talked to.
-    pub node: String,
+    pub node: NodeName,
     /// Acknowledged iterations on this key within the run.
     pub iterations: u64,
     /// The last acknowledged value.
@@ -270,7 +271,7 @@ impl Summary {
     pub fn new(
         run_id: String,
         started: String,
-        nodes: Vec<String>,
+        nodes: Vec<NodeName>,
         end_us: u64,
         interrupted: bool,
         reports: Vec<ConnReport>,

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::record::{FiredStep, PromotionSeen, RunRecord};
 use crate::load::Second;
+use crate::node::NodeName;
 
 /// Something a run tells, in the order it happened.
 #[derive(Debug, Clone)]
@@ -60,7 +61,7 @@ impl Serialize for Entry {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NodeAddress {
     /// `n1`.
-    pub node: String,
+    pub node: NodeName,
     /// Its fixed address.
     pub ip: IpAddr,
 }
@@ -127,9 +128,9 @@ pub enum What {
         /// How long the load runs, in seconds.
         duration_s: f64,
         /// The node columns of its seconds, in order.
-        nodes: Vec<String>,
+        nodes: Vec<NodeName>,
         /// The leader when it began (`None`: leaderless, or none answered).
-        leader: Option<String>,
+        leader: Option<NodeName>,
     },
     /// A step fired.
     Step {
@@ -152,14 +153,14 @@ pub enum What {
         /// Its totals.
         totals: Totals,
         /// The leader then, before anything was restored.
-        leader: Option<String>,
+        leader: Option<NodeName>,
     },
     /// The measured load was cut short by Ctrl-C.
     Interrupted {
         /// Its totals.
         totals: Totals,
         /// The leader then, before anything was restored.
-        leader: Option<String>,
+        leader: Option<NodeName>,
     },
     /// The system logged that a node became its primary (read after the load ended).
     Promotion {

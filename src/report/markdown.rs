@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::record::{MetricRow, RunRecord};
 use crate::load::summary::{describe, Summary};
+use crate::node::NodeName;
 
 fn secs(x: f64) -> String {
     format!("{x:.2} s")
@@ -35,7 +36,7 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
             "Random choices from seed {seed} (`perseus run --seed {seed}` makes them again)."
         );
     }
-    let leader = |l: &Option<String>| l.clone().unwrap_or_else(|| "none".into());
+    let leader = |l: &Option<NodeName>| l.as_ref().map_or_else(|| "none".into(), |n| n.to_string());
     ln!(
         out,
         "Leader before: {}; after: {}.",

@@ -39,7 +39,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+pub use crate::error::ReadError;
 use crate::error::{Error, Result};
+use crate::node::NodeName;
 pub use event::{Entry, Event, Fanout, NodeAddress, Removed, Sink, Totals, What};
 
 pub use junit::{junit, Ran};
@@ -136,7 +138,7 @@ impl RunFolder {
     }
 
     /// Begin `metrics.tsv` with its header naming `nodes`.
-    fn start_metrics(&mut self, nodes: &[String]) {
+    fn start_metrics(&mut self, nodes: &[NodeName]) {
         let r = OpenOptions::new()
             .create(true)
             .write(true)
@@ -198,7 +200,7 @@ impl Sink for RunFolder {
 }
 
 /// `metrics.tsv` read back: node names and its rows.
-pub fn read_metrics(dir: &Path) -> Result<(Vec<String>, Vec<MetricRow>)> {
+pub fn read_metrics(dir: &Path) -> Result<(Vec<NodeName>, Vec<MetricRow>)> {
     let path = dir.join("metrics.tsv");
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
@@ -206,9 +208,9 @@ pub fn read_metrics(dir: &Path) -> Result<(Vec<String>, Vec<MetricRow>)> {
         Err(e) => return Err(Error::io(format!("reading {}", path.display()))(e)),
     };
     let mut lines = text.lines();
-    let nodes: Vec<String> = lines
+    let nodes: Vec<NodeName> = lines
         .next()
-        .map(|h| h.split('\t').skip(2).map(str::to_string).collect())
+        .map(|h| h.split('\t').skip(2).map(NodeName::from).collect())
         .unwrap_or_default();
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
@@ -254,64 +256,6 @@ pub fn read_record(dir: &Path) -> Result<RunRecord> {
         }
         .into()
     })
-}
-
-/// A file Perseus wrote (a run folder, a table's folder) that does not read back. Each is the
-/// user's path, so each maps to exit code 2 ([`Error::exit_code`]).
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// A folder without `summary.json`.
-    #[error("{} is not a run folder ({}: {source}): give a folder under runs/ that `perseus run` wrote", dir.display(), path.display())]
-    NotARunFolder {
-        /// The folder given.
-        dir: PathBuf,
-        /// The file looked for.
-        path: PathBuf,
-        /// Why it could not be read.
-        source: std::io::Error,
-    },
-    /// A folder without `table.json`.
-    #[error("{} is not a table's folder ({}: {source}): give a runs/<time>-table/ folder that `perseus table` wrote", dir.display(), path.display())]
-    NotATableFolder {
-        /// The folder given.
-        dir: PathBuf,
-        /// The file looked for.
-        path: PathBuf,
-        /// Why it could not be read.
-        source: std::io::Error,
-    },
-    /// A JSON file that does not parse as what Perseus writes.
-    #[error("{}: {source}: the {what} was written by another Perseus version or edited", path.display())]
-    Unreadable {
-        /// The file.
-        path: PathBuf,
-        /// What it should hold (`summary`, `table`).
-        what: &'static str,
-        /// The parser's error.
-        source: serde_json::Error,
-    },
-    /// A `metrics.tsv` line that is not numbers.
-    #[error("{}:{line}: '{text}' is not a metrics line (sec, total, one count per node)", path.display())]
-    MetricsLine {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// The line.
-        text: String,
-    },
-    /// A `metrics.tsv` line with another column count than its header.
-    #[error("{}:{line}: {columns} columns where the header has {expected}", path.display())]
-    MetricsColumns {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// Its columns.
-        columns: usize,
-        /// The header's.
-        expected: usize,
-    },
 }
 
 /// Render `report.md` and `plot.svg` from a run folder's `summary.json` and `metrics.tsv`.
@@ -409,7 +353,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut f = RunFolder::create(tmp.path(), "t", "name: t\n").unwrap();
         assert!(f.name().ends_with("-t"), "{}", f.name());
-        let nodes: Vec<String> = vec!["n1".into(), "n2".into(), "n3".into()];
+        let nodes: Vec<NodeName> = vec!["n1".into(), "n2".into(), "n3".into()];
         f.event(&Event::Entry(Entry::now(
             What::LoadStart {
                 run: "r1".into(),

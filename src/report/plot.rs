@@ -21,6 +21,7 @@
 //! SVG `<text>` elements and laid out with plotters' built-in size estimate, so
 //! rendering needs no font files; the viewer of the SVG picks a sans-serif font.
 
+use crate::node::NodeName;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -32,7 +33,7 @@ pub struct PlotData {
     /// Title at the top, e.g. "etcd-kill-leader (etcd, 3 nodes)".
     pub title: String,
     /// Node names, in column order ("n1", "n2", "n3").
-    pub nodes: Vec<String>,
+    pub nodes: Vec<NodeName>,
     /// One entry per second of the load: (sec, per-node successful iterations in that second).
     /// `sec` is 1-based as in the TSV lines: second `s` covers [s-1, s) seconds since the load started.
     ///
@@ -528,7 +529,7 @@ fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, data: &PlotData) -> Dr
         .enumerate()
         .map(|(i, name)| {
             let color = NODE_COLORS[i % NODE_COLORS.len()];
-            (name.clone(), color.stroke_width(2), false)
+            (name.to_string(), color.stroke_width(2), false)
         })
         .collect();
     entries.push(("total".to_string(), BLACK.stroke_width(3), false));
@@ -905,7 +906,7 @@ mod tests {
 
     #[test]
     fn seven_nodes_get_distinct_colours_and_labels_are_escaped() {
-        let nodes: Vec<String> = (1..=7).map(|i| format!("n{i}")).collect();
+        let nodes: Vec<NodeName> = (1..=7).map(NodeName::nth).collect();
         let data = PlotData {
             title: "a <b> & c".into(),
             seconds: (1..=10)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::load::measure::Window;
 use crate::load::serving::Serving;
 use crate::load::summary::Summary;
+use crate::node::NodeName;
 
 /// What was run, as the report names it: the scenario's name and description, the system, the
 /// node count and the load's settings (`summary.json`'s `scenario`; the whole scenario is in the
@@ -85,16 +86,16 @@ pub struct RunRecord {
     /// Wall-clock start of the measured load (RFC 3339, ms).
     pub started: String,
     /// Node names in column order.
-    pub nodes: Vec<String>,
+    pub nodes: Vec<NodeName>,
     /// How it ended.
     pub outcome: Outcome,
     /// What went wrong, for `error` (and `interrupted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The leader when the measured load began (`None`: leaderless, or none answered).
-    pub leader_before: Option<String>,
+    pub leader_before: Option<NodeName>,
     /// The leader when it ended, before anything was restored.
-    pub leader_after: Option<String>,
+    pub leader_after: Option<NodeName>,
     /// The steps as they fired.
     pub steps: Vec<FiredStep>,
     /// What each fired step did.
@@ -124,7 +125,7 @@ pub struct PromotionSeen {
     /// Wall-clock time (RFC 3339, ms), as the Docker Engine stamped the line.
     pub at: String,
     /// The node that became the primary.
-    pub node: String,
+    pub node: NodeName,
     /// Who said so (`Patroni`, `Sentinel`).
     pub source: String,
     /// What it logged, from its marker on.
@@ -134,7 +135,7 @@ pub struct PromotionSeen {
 impl RunRecord {
     /// The record of a run that has just begun: nothing measured yet, outcome `error` until the
     /// run says otherwise.
-    pub fn new(scenario: Plan, run: String, nodes: Vec<String>) -> RunRecord {
+    pub fn new(scenario: Plan, run: String, nodes: Vec<NodeName>) -> RunRecord {
         RunRecord {
             scenario,
             run,
@@ -177,7 +178,7 @@ pub struct FiredStep {
     /// The aim as written (`leader`, `crash`, `n1 | n2,n3`), empty for heal.
     pub aim: String,
     /// The nodes it acted on, resolved when it fired.
-    pub nodes: Vec<String>,
+    pub nodes: Vec<NodeName>,
     /// Which firing of a repeating step (`every:`) this is: 0 for the first.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub repeat: u32,
@@ -231,7 +232,7 @@ impl FiredStep {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NodeWindow {
     /// The node.
-    pub node: String,
+    pub node: NodeName,
     /// Its longest span without a success in the step's interval.
     pub window: Window,
 }
@@ -240,7 +241,7 @@ pub struct NodeWindow {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Recovery {
     /// The node.
-    pub node: String,
+    pub node: NodeName,
     /// Seconds from the step firing to the node's first success after it; `None`: it never did.
     pub after_s: Option<f64>,
 }
@@ -346,7 +347,7 @@ pub(super) mod fixture {
                     nodes: ["n1", "n2", "n3"]
                         .iter()
                         .map(|n| NodeWindow {
-                            node: n.to_string(),
+                            node: (*n).into(),
                             window: w(4.99, 6.4),
                         })
                         .collect(),
@@ -367,7 +368,7 @@ pub(super) mod fixture {
                     nodes: ["n1", "n2", "n3"]
                         .iter()
                         .map(|n| NodeWindow {
-                            node: n.to_string(),
+                            node: (*n).into(),
                             window: w(12.0, 12.01),
                         })
                         .collect(),

@@ -19,6 +19,7 @@ use crate::load::measure::{self, Window};
 use crate::load::serving;
 use crate::load::summary::Summary;
 use crate::load::timeline::{Next, Timelines};
+use crate::node::NodeName;
 use crate::report::{FiredStep, NodeWindow, Recovery, StepEffect, Verdict};
 
 fn to_us_f(s: f64) -> u64 {
@@ -31,13 +32,13 @@ fn to_us_f(s: f64) -> u64 {
 /// runner uses the op
 /// timeout, at least 1 s).
 pub fn effects(
-    nodes: &[String],
+    nodes: &[NodeName],
     timelines: &Timelines,
     end_us: u64,
     fired: &[FiredStep],
     lookback_us: u64,
 ) -> Vec<StepEffect> {
-    let mut cut: Vec<String> = Vec::new();
+    let mut cut: Vec<NodeName> = Vec::new();
     let mut out = Vec::new();
     for (k, step) in fired.iter().enumerate() {
         let from = to_us_f(step.fired_s);
@@ -46,7 +47,7 @@ pub fn effects(
             .map(|n| to_us_f(n.fired_s))
             .unwrap_or(end_us)
             .max(from + 1);
-        let restored: Vec<String> = match step.fault.as_str() {
+        let restored: Vec<NodeName> = match step.fault.as_str() {
             "isolate" | "disconnect" | "partition" | "loss" | "bandwidth" | "delay" => {
                 for n in &step.nodes {
                     if !cut.contains(n) {
@@ -100,7 +101,7 @@ pub fn effects(
 /// nodes of that step's latest firing up to the one judged.
 pub fn verdicts(
     scenario: &Scenario,
-    nodes: &[String],
+    nodes: &[NodeName],
     timelines: &Timelines,
     end_us: u64,
     fired: &[FiredStep],
@@ -143,7 +144,7 @@ pub fn verdicts(
     };
     // The nodes an expectation's `node` means at firing `k`: a node by name, or the node(s) the
     // named step's latest firing up to `k` hit (a step that first fires after `k`: its first).
-    let nodes_of = |a: &Aim, k: usize| -> Option<Vec<String>> {
+    let nodes_of = |a: &Aim, k: usize| -> Option<Vec<NodeName>> {
         match a {
             Aim::Target(Target::Node(n)) => Some(vec![n.clone()]),
             Aim::Step(name) => {
@@ -205,7 +206,7 @@ pub fn verdicts(
                                     .nodes
                                     .iter()
                                     .find(|x| x.node == n)
-                                    .map(|x| (n, x.window))
+                                    .map(|x| (n.to_string(), x.window))
                             })
                             .collect(),
                     };
@@ -285,7 +286,7 @@ pub fn verdicts(
                                 let next = (!t.silent(start, until))
                                     .then(|| t.next_success(start))
                                     .flatten();
-                                (n.clone(), next)
+                                (n.to_string(), next)
                             })
                         })
                         .collect();
@@ -421,7 +422,7 @@ mod tests {
             name: None,
             fault: fault.into(),
             aim: aim.into(),
-            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+            nodes: nodes.iter().map(|n| NodeName::from(*n)).collect(),
             repeat: 0,
             scheduled_s: at_s,
             fired_s: at_s + 0.002,
@@ -434,7 +435,7 @@ mod tests {
 
     /// [`super::effects`] over nodes given by their every success.
     fn effects(
-        nodes: &[String],
+        nodes: &[NodeName],
         succ: &[Vec<u64>],
         end_us: u64,
         fired: &[FiredStep],
@@ -452,7 +453,7 @@ mod tests {
     /// [`super::verdicts`] over nodes given by their every success.
     fn verdicts(
         scenario: &Scenario,
-        nodes: &[String],
+        nodes: &[NodeName],
         succ: &[Vec<u64>],
         end_us: u64,
         fired: &[FiredStep],
@@ -463,7 +464,7 @@ mod tests {
         super::verdicts(scenario, nodes, &t, end_us, fired, effects, summary)
     }
 
-    fn names() -> Vec<String> {
+    fn names() -> Vec<NodeName> {
         vec!["n1".into(), "n2".into(), "n3".into()]
     }
 

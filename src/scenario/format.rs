@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::fault::link::{Link, LinkKind};
 use crate::fault::{Direction, Fault, NodeFault, Shape, Target};
+use crate::node::NodeName;
 
 /// The longest measured load a scenario may ask for.
 pub const MAX_LOAD: Duration = Duration::from_secs(3600);
@@ -438,7 +439,7 @@ impl Action {
     /// The fault one firing injects, as [`crate::fault::inject`] takes it: `groups` are the
     /// partition's groups resolved to node names (ignored otherwise), `seed` a shaped
     /// partition's seed for this firing.
-    pub fn fault(&self, groups: Vec<Vec<String>>, seed: Option<u64>) -> Fault {
+    pub fn fault(&self, groups: Vec<Vec<NodeName>>, seed: Option<u64>) -> Fault {
         match self {
             Action::Node { fault, .. } => Fault::Node { action: *fault },
             Action::Isolate { direction, .. } => Fault::Isolate {

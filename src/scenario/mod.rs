@@ -62,6 +62,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::error::ScenarioError;
 use crate::error::{Error, Result};
 use crate::fault::Target;
 use crate::lab::Home;
@@ -71,38 +72,6 @@ use crate::systems::Leadership;
 pub use format::*;
 pub use schedule::*;
 use validate::validate;
-
-/// A scenario that cannot be run as asked (exit code 2, [`Error::exit_code`]). A file that does
-/// not parse or check is an [`Error::Definition`], with its line and column.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// `--reuse` of a running lab with another node count than the scenario's.
-    #[error("the running {system} lab has {running} nodes and {} wants {wanted}: run `perseus lab down {system}` first, or run without --reuse", file.display())]
-    LabSize {
-        /// The system.
-        system: String,
-        /// The running lab's nodes.
-        running: usize,
-        /// The scenario file.
-        file: PathBuf,
-        /// The scenario's nodes.
-        wanted: usize,
-    },
-    /// A step aims at an earlier step that has not fired.
-    #[error("step '{step}' has not fired")]
-    NotFired {
-        /// The step's name.
-        step: String,
-    },
-    /// A scenario made in code that cannot be written as YAML.
-    #[error("scenario {name} cannot be written as YAML: {source}")]
-    Unwritable {
-        /// Its name.
-        name: String,
-        /// The writer's error.
-        source: serde_yaml::Error,
-    },
-}
 
 /// A scenario file, parsed and checked, with its text kept for the run folder.
 #[derive(Debug, Clone)]

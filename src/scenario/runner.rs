@@ -31,6 +31,7 @@ use crate::history::HistoryWriter;
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
 use crate::load::summary::Summary;
 use crate::load::{self, DynDriver, LoadOptions};
+use crate::node::NodeName;
 use crate::report::{
     Entry, Event, FiredStep, NodeAddress, Outcome, Plan, PlanLoad, PromotionSeen, Removed,
     RunFolder, RunRecord, Sink, Totals, What,
@@ -549,7 +550,7 @@ async fn conclude(
 }
 
 /// The leader now, asked with a bound (a paused or isolated leader must not hold the run up).
-async fn leader_now(lab: &Lab) -> Option<String> {
+async fn leader_now(lab: &Lab) -> Option<NodeName> {
     tokio::time::timeout(Duration::from_secs(5), lab.leader(None))
         .await
         .ok()
@@ -678,7 +679,7 @@ async fn resolve(
     aim: &Aim,
     rng: &mut FiringDraw,
     fired: &[FiredStep],
-) -> Result<Vec<String>> {
+) -> Result<Vec<NodeName>> {
     match aim {
         Aim::Target(t) => Ok(vec![fault::resolve(lab, t, rng.next_u64()).await?]),
         Aim::Step(name) => fired
@@ -699,15 +700,15 @@ async fn fire(
     repeat: u32,
     rng: &mut FiringDraw,
     fired: &[FiredStep],
-) -> Result<(Vec<String>, String)> {
+) -> Result<(Vec<NodeName>, String)> {
     // The nodes of a list of aims, each once, in order.
     async fn nodes_of(
         lab: &Lab,
         aims: &[&Aim],
         rng: &mut FiringDraw,
         fired: &[FiredStep],
-    ) -> Result<Vec<String>> {
-        let mut nodes: Vec<String> = Vec::new();
+    ) -> Result<Vec<NodeName>> {
+        let mut nodes: Vec<NodeName> = Vec::new();
         for a in aims {
             for n in resolve(lab, a, rng, fired).await? {
                 if !nodes.contains(&n) {

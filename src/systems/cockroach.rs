@@ -19,6 +19,7 @@ use super::sql::{PgDriver, Wire};
 use super::system::{Cluster, Leadership, Settings, System};
 use crate::driver::Endpoint;
 use crate::http::oneshot;
+use crate::node::NodeName;
 
 /// CockroachDB: its leader is the leaseholder of the loop's table range.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +48,7 @@ impl System for Cockroach {
         &'a self,
         cluster: &'a Cluster,
         _: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         Box::pin(async move {
             leaseholder(
                 &Wire::Postgres(cluster.settings.sql_client()),
@@ -112,7 +113,7 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 ///
 /// `None` when no node answers, or when the leaseholder does not answer itself (a killed
 /// leaseholder keeps its lease until it expires, a few seconds).
-pub async fn leaseholder(wire: &Wire, nodes: &[Endpoint]) -> Option<String> {
+pub async fn leaseholder(wire: &Wire, nodes: &[Endpoint]) -> Option<NodeName> {
     let mut holder = None;
     for n in nodes {
         if let Ok(rows) = wire.query(n.addr, LEASEHOLDER_SQL, PROBE_TIMEOUT).await {

@@ -23,6 +23,7 @@ use super::readiness::{Pending, Problem};
 use super::system::{Cluster, Leadership, Settings, System};
 use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
 use crate::http::{oneshot, HttpConn};
+use crate::node::NodeName;
 
 /// etcd: a Raft cluster whose leader is the member the others' status names.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +50,7 @@ impl System for Etcd {
         &'a self,
         cluster: &'a Cluster,
         _: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         Box::pin(async move { leader(&cluster.nodes).await.leader })
     }
 }
@@ -239,15 +240,15 @@ pub async fn status(endpoint: &Endpoint) -> Result<MemberStatus, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderView {
     /// The leader's node name, if a member that answered is the leader at the highest term.
-    pub leader: Option<String>,
+    pub leader: Option<NodeName>,
     /// Per node: its status, or why it did not answer.
-    pub answers: Vec<(String, Result<MemberStatus, String>)>,
+    pub answers: Vec<(NodeName, Result<MemberStatus, String>)>,
 }
 
 /// Decide the leader from the members' answers: among the answers that name a leader, take the one
 /// at the highest Raft term (an isolated former leader may still believe in an older term); the
 /// leader is the node whose member id it names, and it must itself have answered.
-pub fn decide_leader(answers: &[(String, Result<MemberStatus, String>)]) -> Option<String> {
+pub fn decide_leader(answers: &[(NodeName, Result<MemberStatus, String>)]) -> Option<NodeName> {
     let best = answers
         .iter()
         .filter_map(|(_, a)| a.as_ref().ok())
@@ -374,19 +375,19 @@ mod tests {
         };
         // n1 (id 1) was isolated and still thinks it leads at term 2; n2 and n3 elected n2 at term 3.
         let answers = vec![
-            ("n1".to_string(), st(1, 1, 2)),
-            ("n2".to_string(), st(2, 2, 3)),
-            ("n3".to_string(), st(3, 2, 3)),
+            (NodeName::from("n1"), st(1, 1, 2)),
+            (NodeName::from("n2"), st(2, 2, 3)),
+            (NodeName::from("n3"), st(3, 2, 3)),
         ];
         assert_eq!(decide_leader(&answers), Some("n2".into()));
         // The leader named by the others did not answer (killed): no leader to target.
         let answers = vec![
-            ("n1".to_string(), Err("refused".to_string())),
-            ("n2".to_string(), st(2, 1, 2)),
-            ("n3".to_string(), st(3, 1, 2)),
+            (NodeName::from("n1"), Err("refused".to_string())),
+            (NodeName::from("n2"), st(2, 1, 2)),
+            (NodeName::from("n3"), st(3, 1, 2)),
         ];
         assert_eq!(decide_leader(&answers), None);
-        let answers = vec![("n1".to_string(), st(1, 0, 2))];
+        let answers = vec![(NodeName::from("n1"), st(1, 0, 2))];
         assert_eq!(decide_leader(&answers), None);
     }
 }

@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn pending_names_the_nodes_whose_logs_explain_it() {
-        let all: Vec<String> = ["n1", "n2", "n3"].iter().map(|s| s.to_string()).collect();
+        let all: Vec<crate::node::NodeName> =
+            ["n1", "n2", "n3"].iter().map(|s| (*s).into()).collect();
         let p = Pending::node("n2", "n2 does not answer");
         assert_eq!(p.nodes(&all), [&all[1]]);
         assert_eq!(p.to_string(), "n2 does not answer");

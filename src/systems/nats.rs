@@ -43,6 +43,7 @@ use super::readiness::{Pending, Problem};
 use super::system::{Cluster, Leadership, PromotionLog, Settings, System};
 use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Evidence, Written};
 use crate::http::oneshot;
+use crate::node::NodeName;
 
 /// The key-value bucket the load loop uses; its stream is `KV_perseus`.
 pub const BUCKET: &str = "perseus";
@@ -78,7 +79,7 @@ impl System for Nats {
         &'a self,
         cluster: &'a Cluster,
         role: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         Box::pin(async move {
             let views = views(&cluster.nodes).await;
             let pick = |v: &JsView| match role {
@@ -379,12 +380,12 @@ impl Driver for NatsDriver {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JsView {
     /// The meta group's leader, as this server knows it.
-    pub meta_leader: Option<String>,
+    pub meta_leader: Option<NodeName>,
     /// The meta group's size.
     pub cluster_size: usize,
     /// The bucket's stream leader, as this server knows it (`None`: no leader, or this server
     /// holds no replica of the stream).
-    pub stream_leader: Option<String>,
+    pub stream_leader: Option<NodeName>,
 }
 
 /// Decode `GET /jsz?accounts=true&streams=true`: `meta_cluster.leader` and `.cluster_size`, and
@@ -392,7 +393,7 @@ pub struct JsView {
 pub fn parse_jsz(body: &[u8]) -> Result<JsView, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("bad /jsz answer: {e}"))?;
-    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(NodeName::from);
     let stream = format!("KV_{BUCKET}");
     let stream_leader = v["account_details"]
         .as_array()
@@ -421,7 +422,7 @@ async fn get(node: &Endpoint, path: &str) -> Result<(hyper::StatusCode, bytes::B
 }
 
 /// Every server's view of JetStream, asked concurrently, in node order.
-pub async fn views(nodes: &[Endpoint]) -> Vec<(String, Result<JsView, String>)> {
+pub async fn views(nodes: &[Endpoint]) -> Vec<(NodeName, Result<JsView, String>)> {
     futures_util::future::join_all(nodes.iter().map(|n| async move {
         let view = get(n, "/jsz?accounts=true&streams=true")
             .await
@@ -435,10 +436,10 @@ pub async fn views(nodes: &[Endpoint]) -> Vec<(String, Result<JsView, String>)> 
 /// server answered too: a server cut off from the others may still name itself or its old
 /// leader.
 pub fn decide_leader(
-    views: &[(String, Result<JsView, String>)],
-    pick: impl Fn(&JsView) -> Option<String>,
-) -> Option<String> {
-    let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+    views: &[(NodeName, Result<JsView, String>)],
+    pick: impl Fn(&JsView) -> Option<NodeName>,
+) -> Option<NodeName> {
+    let mut votes: BTreeMap<NodeName, usize> = BTreeMap::new();
     for (_, v) in views {
         if let Some(name) = v.as_ref().ok().and_then(&pick) {
             *votes.entry(name).or_default() += 1;
@@ -548,16 +549,16 @@ mod tests {
         let pick = |v: &JsView| v.stream_leader.clone();
         // n1 was cut off and still names itself; n2 and n3 elected n2.
         let views = vec![
-            ("n1".to_string(), view("n1")),
-            ("n2".to_string(), view("n2")),
-            ("n3".to_string(), view("n2")),
+            (NodeName::from("n1"), view("n1")),
+            (NodeName::from("n2"), view("n2")),
+            (NodeName::from("n3"), view("n2")),
         ];
         assert_eq!(decide_leader(&views, pick), Some("n2".into()));
         // The others still name a leader that no longer answers (killed): none to target.
         let views = vec![
-            ("n1".to_string(), Err("refused".to_string())),
-            ("n2".to_string(), view("n1")),
-            ("n3".to_string(), view("n1")),
+            (NodeName::from("n1"), Err("refused".to_string())),
+            (NodeName::from("n2"), view("n1")),
+            (NodeName::from("n3"), view("n1")),
         ];
         assert_eq!(decide_leader(&views, pick), None);
         assert_eq!(

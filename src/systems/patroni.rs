@@ -30,6 +30,7 @@ use super::sql::{PgDriver, Wire};
 use super::system::{Cluster, Leadership, PromotionLog, Settings, System};
 use crate::driver::Endpoint;
 use crate::http::oneshot;
+use crate::node::NodeName;
 
 /// Patroni's REST API port on every node.
 pub const REST_PORT: u16 = 8008;
@@ -63,7 +64,7 @@ impl System for Patroni {
         &'a self,
         cluster: &'a Cluster,
         _: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         Box::pin(leader(&cluster.nodes))
     }
 
@@ -252,7 +253,7 @@ async fn ready(cluster: &Cluster) -> Result<(), Pending> {
 }
 
 /// The leader more than half of the nodes' Patronis name.
-pub async fn leader(nodes: &[Endpoint]) -> Option<String> {
+pub async fn leader(nodes: &[Endpoint]) -> Option<NodeName> {
     let views = futures_util::future::join_all(nodes.iter().map(view)).await;
     let mut votes: BTreeMap<String, usize> = BTreeMap::new();
     for v in views.into_iter().flatten() {
@@ -261,7 +262,7 @@ pub async fn leader(nodes: &[Endpoint]) -> Option<String> {
         }
     }
     let (name, n) = votes.into_iter().max_by_key(|(_, n)| *n)?;
-    (n * 2 > nodes.len() && nodes.iter().any(|e| e.node == name)).then_some(name)
+    (n * 2 > nodes.len() && nodes.iter().any(|e| e.node == name)).then_some(name.into())
 }
 
 #[cfg(test)]

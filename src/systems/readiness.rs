@@ -5,12 +5,13 @@
 use std::fmt;
 
 use crate::driver::Endpoint;
+use crate::node::NodeName;
 
 /// One thing that keeps a cluster from being ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// The node it is about, or `None` for the cluster as a whole (members disagree).
-    pub node: Option<String>,
+    pub node: Option<NodeName>,
     /// What is missing, for people (`n2 does not answer (connection refused)`).
     pub what: String,
 }
@@ -27,7 +28,7 @@ impl Pending {
     pub fn node(node: &str, what: impl Into<String>) -> Pending {
         Pending {
             problems: vec![Problem {
-                node: Some(node.to_string()),
+                node: Some(node.into()),
                 what: what.into(),
             }],
         }
@@ -45,7 +46,7 @@ impl Pending {
 
     /// The nodes whose state explains the problems (every node when one concerns the whole
     /// cluster): the lab shows their logs when it gives up waiting.
-    pub fn nodes<'a>(&self, all: &'a [String]) -> Vec<&'a String> {
+    pub fn nodes<'a>(&self, all: &'a [NodeName]) -> Vec<&'a NodeName> {
         if self.problems.iter().any(|p| p.node.is_none()) {
             return all.iter().collect();
         }

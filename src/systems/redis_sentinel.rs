@@ -25,6 +25,7 @@ use super::readiness::Pending;
 use super::redis::RedisConn;
 use super::system::{Cluster, Leadership, LogLine, PromotionLog, Settings, System};
 use crate::driver::{Driver, DriverError, Endpoint, Written};
+use crate::node::NodeName;
 
 /// The name the Sentinels monitor the primary under (etc/redis-sentinel/sentinel.conf).
 pub const MASTER: &str = "perseus";
@@ -60,7 +61,7 @@ impl System for RedisSentinel {
         &'a self,
         cluster: &'a Cluster,
         _: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         Box::pin(primary(&cluster.nodes))
     }
 
@@ -77,13 +78,13 @@ impl System for RedisSentinel {
         })
     }
 
-    fn promoted(&self, line: &LogLine, nodes: &[Endpoint]) -> Option<String> {
+    fn promoted(&self, line: &LogLine, nodes: &[Endpoint]) -> Option<NodeName> {
         promoted_node(&line.text, nodes)
     }
 }
 
 /// The node a `+promoted-slave` line names: `slave <ip>:<port>` right after the marker.
-fn promoted_node(text: &str, nodes: &[Endpoint]) -> Option<String> {
+fn promoted_node(text: &str, nodes: &[Endpoint]) -> Option<NodeName> {
     let mut words = text.split_once("+promoted-slave")?.1.split_whitespace();
     if words.next()? != "slave" {
         return None;
@@ -262,7 +263,7 @@ async fn connected_replicas(at: SocketAddr) -> Result<usize, String> {
 }
 
 /// The node whose address is `addr`'s.
-fn node_at(addr: SocketAddr, nodes: &[Endpoint]) -> Option<String> {
+fn node_at(addr: SocketAddr, nodes: &[Endpoint]) -> Option<NodeName> {
     nodes
         .iter()
         .find(|n| n.addr.ip() == addr.ip())
@@ -314,7 +315,7 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
     if connected < others {
         return Err(Pending::cluster(format!(
             "the primary {} has {connected} of {others} replicas connected",
-            node_at(primary, nodes).unwrap_or_else(|| primary.to_string())
+            node_at(primary, nodes).unwrap_or_else(|| primary.to_string().into())
         )));
     }
     Ok(())
@@ -322,7 +323,7 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 
 /// The node most Sentinels name as the primary, if more than half of them do (a Sentinel cut off
 /// from the others still names the old one).
-pub async fn primary(nodes: &[Endpoint]) -> Option<String> {
+pub async fn primary(nodes: &[Endpoint]) -> Option<NodeName> {
     let answers = futures_util::future::join_all(
         nodes
             .iter()

@@ -13,6 +13,7 @@ use super::sql::{SqlClient, Wire};
 use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::load::DynDriver;
+use crate::node::NodeName;
 
 /// What a definition tells its system beyond the nodes (`x-perseus`): who the client is and the
 /// statements that make the loop's table.
@@ -79,7 +80,7 @@ pub struct PromotionLog {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     /// The node whose container wrote it.
-    pub node: String,
+    pub node: NodeName,
     /// When the Engine received it.
     pub at: std::time::SystemTime,
     /// The line, without the Engine's stamp.
@@ -119,7 +120,7 @@ pub trait System: Send + Sync + 'static {
         &'a self,
         cluster: &'a Cluster,
         role: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         let _ = (cluster, role);
         Box::pin(async { None })
     }
@@ -169,7 +170,7 @@ pub trait System: Send + Sync + 'static {
     /// The node a promotion line (one containing [`PromotionLog::marker`]) names as the new
     /// primary, given the cluster's endpoints; `None` when the line names none of them. Default:
     /// the node whose container wrote it.
-    fn promoted(&self, line: &LogLine, nodes: &[Endpoint]) -> Option<String> {
+    fn promoted(&self, line: &LogLine, nodes: &[Endpoint]) -> Option<NodeName> {
         let _ = nodes;
         Some(line.node.clone())
     }
@@ -230,7 +231,7 @@ pub async fn leader(
     lab: &str,
     cluster: &Cluster,
     role: Option<&str>,
-) -> Result<Option<String>> {
+) -> Result<Option<NodeName>> {
     match (system.leadership(), role) {
         (Leadership::None, r) => Err(Error::Leaderless {
             system: lab.to_string(),

@@ -21,6 +21,7 @@ use super::sql::{MySqlDriver, Wire};
 use super::system::{Cluster, Leadership, Settings, System};
 use crate::driver::Endpoint;
 use crate::http::oneshot;
+use crate::node::NodeName;
 
 /// TiDB: its leader is the node holding the loop's region leader; `pd-leader` is PD's leader.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +51,7 @@ impl System for Tidb {
         &'a self,
         cluster: &'a Cluster,
         role: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         Box::pin(async move {
             match role {
                 Some(_) => pd_leader(&cluster.nodes).await,
@@ -124,7 +125,7 @@ fn pd(node: &Endpoint) -> SocketAddr {
 }
 
 /// The node name of a `host:port` address, when it is one of `nodes`.
-pub fn node_of(address: &str, nodes: &[Endpoint]) -> Option<String> {
+pub fn node_of(address: &str, nodes: &[Endpoint]) -> Option<NodeName> {
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
     nodes
         .iter()
@@ -179,7 +180,7 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 
 /// The node whose TiKV holds the leader of the loop's table region, asked through the first
 /// TiDB that answers; `None` when none answers or the store is not one of the lab's nodes.
-pub async fn region_leader(wire: &Wire, nodes: &[Endpoint]) -> Option<String> {
+pub async fn region_leader(wire: &Wire, nodes: &[Endpoint]) -> Option<NodeName> {
     for n in nodes {
         let Ok(rows) = wire.query(n.addr, REGION_LEADER_SQL, PROBE_TIMEOUT).await else {
             continue;
@@ -192,7 +193,7 @@ pub async fn region_leader(wire: &Wire, nodes: &[Endpoint]) -> Option<String> {
 
 /// The node whose PD member is PD's leader (PD members are named after their nodes), asked from
 /// the first PD that answers.
-pub async fn pd_leader(nodes: &[Endpoint]) -> Option<String> {
+pub async fn pd_leader(nodes: &[Endpoint]) -> Option<NodeName> {
     for n in nodes {
         if let Ok(m) = get_json::<Member>(pd(n), "/pd/api/v1/leader").await {
             return nodes

@@ -38,6 +38,7 @@ use zookeeper_client as zk;
 use super::readiness::{Pending, Problem};
 use super::system::{Cluster, Leadership, PromotionLog, Settings, System};
 use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
+use crate::node::NodeName;
 
 /// The znode under which every key of the load loop lives.
 pub const ROOT: &str = "/perseus";
@@ -72,7 +73,7 @@ impl System for ZooKeeper {
         &'a self,
         cluster: &'a Cluster,
         _: Option<&'a str>,
-    ) -> BoxFuture<'a, Option<String>> {
+    ) -> BoxFuture<'a, Option<NodeName>> {
         Box::pin(async move { decide_leader(&statuses(&cluster.nodes).await) })
     }
 
@@ -311,7 +312,7 @@ pub async fn four_letter_word(endpoint: &Endpoint, word: &str) -> Result<String,
 }
 
 /// Every server's `srvr`, asked concurrently, in node order.
-pub async fn statuses(nodes: &[Endpoint]) -> Vec<(String, Result<ServerStatus, String>)> {
+pub async fn statuses(nodes: &[Endpoint]) -> Vec<(NodeName, Result<ServerStatus, String>)> {
     futures_util::future::join_all(nodes.iter().map(|n| async move {
         let answer = four_letter_word(n, "srvr").await;
         (n.node.clone(), answer.and_then(|t| parse_srvr(&t)))
@@ -321,7 +322,7 @@ pub async fn statuses(nodes: &[Endpoint]) -> Vec<(String, Result<ServerStatus, S
 
 /// The leader among the answers: the server that says it leads, at the newest epoch when two do
 /// (a deposed leader that has not noticed yet is at an older one).
-pub fn decide_leader(answers: &[(String, Result<ServerStatus, String>)]) -> Option<String> {
+pub fn decide_leader(answers: &[(NodeName, Result<ServerStatus, String>)]) -> Option<NodeName> {
     answers
         .iter()
         .filter_map(|(n, a)| match a {
@@ -424,15 +425,15 @@ mod tests {
         };
         // n1 was cut off and has not noticed yet; n2 and n3 elected n3 in epoch 3.
         let answers = vec![
-            ("n1".to_string(), st(Mode::Leader, 2)),
-            ("n2".to_string(), st(Mode::Follower, 3)),
-            ("n3".to_string(), st(Mode::Leader, 3)),
+            (NodeName::from("n1"), st(Mode::Leader, 2)),
+            (NodeName::from("n2"), st(Mode::Follower, 3)),
+            (NodeName::from("n3"), st(Mode::Leader, 3)),
         ];
         assert_eq!(decide_leader(&answers), Some("n3".into()));
         let answers = vec![
-            ("n1".to_string(), Err("refused".to_string())),
-            ("n2".to_string(), Ok(ServerStatus::NotServing)),
-            ("n3".to_string(), st(Mode::Follower, 2)),
+            (NodeName::from("n1"), Err("refused".to_string())),
+            (NodeName::from("n2"), Ok(ServerStatus::NotServing)),
+            (NodeName::from("n3"), st(Mode::Follower, 2)),
         ];
         assert_eq!(decide_leader(&answers), None);
     }

@@ -115,7 +115,7 @@ impl Cell {
     /// An experiment with no run yet.
     pub fn new(experiment: Experiment, leadership: Leadership) -> Cell {
         let target = match experiment.target(leadership) {
-            Target::Node(n) => n,
+            Target::Node(n) => n.to_string(),
             Target::Follower => "follower".into(),
             _ => "leader".into(),
         };

@@ -1,12 +1,28 @@
-//! The library's error type and its mapping to exit codes.
+//! The library's error type and its mapping to exit codes, with each module's own error enum in
+//! a file of its own here (re-exported by its module), so that this stays a leaf every module
+//! may import.
 //!
 //! Every error a user can cause (a wrong name, a lab that is not up, a malformed file, an unreachable
 //! Docker Engine) is a [`Error`] variant whose message names the value and says what to do; those map to
 //! exit code 2. Failures of a run (a cluster that never became ready, a Docker call that failed midway)
 //! map to exit code 1. The mapping lives in one place: [`Error::exit_code`].
 
+mod fault;
+mod host;
+mod image;
+mod lab;
+mod read;
+mod scenario;
+
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use fault::FaultError;
+pub use host::HostError;
+pub use image::ImageError;
+pub use lab::LabError;
+pub use read::{HistoryError, ReadError};
+pub use scenario::ScenarioError;
 
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -215,31 +231,31 @@ pub enum Error {
 
     /// A file Perseus wrote does not read back ([`crate::report::ReadError`]).
     #[error(transparent)]
-    Read(#[from] crate::report::ReadError),
+    Read(#[from] ReadError),
 
     /// A history file is not one ([`crate::history::HistoryError`]).
     #[error(transparent)]
-    History(#[from] crate::history::HistoryError),
+    History(#[from] HistoryError),
 
     /// An image cannot be built as defined ([`crate::images::ImageError`]).
     #[error(transparent)]
-    Image(#[from] crate::images::ImageError),
+    Image(#[from] ImageError),
 
     /// A scenario cannot be run as asked ([`crate::scenario::ScenarioError`]).
     #[error(transparent)]
-    Scenario(#[from] crate::scenario::ScenarioError),
+    Scenario(#[from] ScenarioError),
 
     /// A lab cannot be made as asked ([`crate::lab::LabError`]).
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] LabError),
 
     /// A fault cannot be made as asked ([`crate::fault::FaultError`]).
     #[error(transparent)]
-    Fault(#[from] crate::fault::FaultError),
+    Fault(#[from] FaultError),
 
     /// The Docker hosts of a lab across several are wrong ([`crate::lab::hosts::HostError`]).
     #[error(transparent)]
-    Host(#[from] crate::lab::hosts::HostError),
+    Host(#[from] HostError),
 
     /// The run was interrupted (Ctrl-C) before it finished.
     #[error("interrupted")]

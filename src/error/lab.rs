@@ -1,5 +1,6 @@
-//! What bringing a lab up, growing it or giving it files refuses: [`LabError`]. Each is the
-//! user's request or machine, so each maps to exit code 2 ([`crate::Error::exit_code`]).
+//! What bringing a lab up, growing it or giving it files refuses: [`LabError`] (re-exported as
+//! `perseus::lab::LabError`). Each is the user's request or machine, so each maps to exit code 2
+//! ([`super::Error::exit_code`]).
 
 use std::path::PathBuf;
 
