@@ -10,6 +10,9 @@
 #[cfg(test)]
 mod brute;
 pub mod linearizable;
+pub mod list_append;
+#[cfg(test)]
+mod serial;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
