@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A node's name, `n` and its 1-based number (`n2`). Written as the bare string in every file
 /// Perseus writes (`"n2"`), and compared with plain strings as it reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct NodeName(String);
 

@@ -347,9 +347,13 @@ impl FaultEvent {
 pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<NodeName> {
     match target {
         Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
-        Target::Random => Ok(pick_from(&lab.nodes, pick)
+        Target::Random => pick_from(&lab.nodes, pick)
             .map(|n| n.name.clone())
-            .unwrap_or_default()),
+            .ok_or_else(|| Error::UnknownNode {
+                node: "random".into(),
+                system: lab.system.clone(),
+                nodes: "none".into(),
+            }),
         Target::RoleLeader(role) => lab
             .leader(Some(role))
             .await?
