@@ -29,5 +29,6 @@ pub mod status;
 pub mod systems;
 pub mod table;
 pub mod units;
+pub mod workload;
 
 pub use error::{Error, Result};

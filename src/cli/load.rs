@@ -8,6 +8,7 @@ use clap::Args;
 use perseus::history::HistoryWriter;
 use perseus::load::{self, LoadOptions, Second};
 use perseus::node::NodeName;
+use perseus::workload::{self, Isolation, TxnOptions, Workload};
 use perseus::Error;
 
 use super::common::{interrupt_token, parse_duration};
@@ -26,6 +27,17 @@ pub(super) struct LoadArgs {
     /// Write every operation to FILE in Jepsen's history format (EDN), for Jepsen's checkers.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+    /// What to run: the seeds' register loop, Elle's list-append transactions, or Jepsen's bank
+    /// (the transactional workloads need a system with transactions).
+    #[arg(long, value_enum, default_value_t = Workload::Register)]
+    workload: Workload,
+    /// The isolation level each transaction begins at (list-append and bank; default: the
+    /// system's own).
+    #[arg(long, value_enum)]
+    isolation: Option<Isolation>,
+    /// Seed of the transactional workloads' requests (default: drawn, and printed).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Stop writing the history at this size (e.g. 256MiB, 1GiB).
     #[arg(long, default_value = "256MiB", value_parser = perseus::units::parse_bytes, requires = "history")]
     history_max: u64,
@@ -87,7 +99,16 @@ pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
 
 pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let mut opts = load_options(&args.load)?;
+    if args.workload == Workload::Register && (args.isolation.is_some() || args.seed.is_some()) {
+        return Err(Error::Usage(
+            "--isolation and --seed are for the transactional workloads: add --workload list-append or --workload bank".into(),
+        )
+        .into());
+    }
     let lab = open_lab(args.system.as_deref()).await?;
+    if args.workload != Workload::Register {
+        return txn_command(&args, opts, &lab).await;
+    }
     let endpoints = lab.endpoints();
     let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
     eprintln!(
@@ -140,4 +161,64 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
             Ok(1)
         }
     }
+}
+
+/// `perseus load --workload list-append|bank`: the transactional clients, each second's committed
+/// transactions per node on stdout as the register loop prints its successes, then the checker's
+/// verdict. Exit 0 once the verdict is printed (whatever it is), as for the register loop.
+async fn txn_command(
+    args: &LoadArgs,
+    opts: LoadOptions,
+    lab: &perseus::lab::Lab,
+) -> anyhow::Result<i32> {
+    let driver = lab.txn_driver(args.workload)?;
+    let endpoints = lab.endpoints();
+    let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let topts = TxnOptions {
+        workload: args.workload,
+        isolation: args.isolation,
+        duration: opts.duration,
+        clients_per_node: opts.clients_per_node,
+        op_timeout: opts.op_timeout,
+        run_id: opts.run_id.clone(),
+        origin: None,
+        seed,
+        shared: lab.kind().shares_data(),
+    };
+    eprintln!(
+        "{} on {} ({}), {} client(s) per node, {}, seed {seed}, run {}: {}",
+        args.workload,
+        lab.system,
+        endpoints
+            .iter()
+            .map(|e| format!("{} {}", e.node, e.addr))
+            .collect::<Vec<_>>()
+            .join(", "),
+        topts.clients_per_node,
+        topts
+            .isolation
+            .map_or("the system's default isolation", Isolation::name),
+        topts.run_id,
+        load::measure::tsv_header(&names)
+    );
+    let mut view = LiveView::new(&names);
+    let stop = interrupt_token("ending the load and printing its summary");
+    let history = workload::run(driver, &endpoints, &topts, &stop, &mut |s| {
+        emit(&mut view, s)
+    })
+    .await?;
+    if let Some(v) = view {
+        v.finish();
+    }
+    if let Some(path) = &args.history {
+        workload::history::write(path, &history)?;
+    }
+    let summary = workload::summarize(&history);
+    if args.json {
+        eprintln!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprint!("{}", summary.render());
+    }
+    Ok(0)
 }

@@ -260,6 +260,21 @@ pub enum Error {
     /// The run was interrupted (Ctrl-C) before it finished.
     #[error("interrupted")]
     Interrupted,
+
+    /// A transactional workload on a system that has no transactions Perseus can run.
+    #[error("{system} has no transactions to run the {workload} workload on: use --workload register, or a system with transactions ({with})")]
+    NoTransactions {
+        /// The lab's system.
+        system: String,
+        /// The workload asked for (`list-append`).
+        workload: String,
+        /// The systems that have them, comma-separated.
+        with: String,
+    },
+
+    /// A transactional workload could not start (the bank's accounts could not be created).
+    #[error("{0}")]
+    Workload(String),
 }
 
 impl Error {
@@ -282,6 +297,7 @@ impl Error {
             | Error::Leaderless { .. }
             | Error::UnknownRole { .. }
             | Error::NoFollower { .. }
+            | Error::NoTransactions { .. }
             | Error::Host(_)
             | Error::Fault(_)
             | Error::Lab(_)
@@ -295,6 +311,7 @@ impl Error {
             | Error::Docker { .. }
             | Error::Helper { .. }
             | Error::Io { .. }
+            | Error::Workload(_)
             | Error::Interrupted => 1,
         }
     }

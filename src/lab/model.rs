@@ -92,6 +92,27 @@ impl Lab {
         self.kind().driver(&self.definition.settings)
     }
 
+    /// The transactional workloads' client of the lab's system (see [`System::transactions`]).
+    ///
+    /// Errors: [`Error::NoTransactions`] for a system without transactions, naming those with.
+    pub fn txn_driver(
+        &self,
+        workload: crate::workload::Workload,
+    ) -> Result<Arc<dyn crate::workload::TxnDriver>> {
+        self.kind()
+            .transactions(&self.definition.settings)
+            .ok_or_else(|| Error::NoTransactions {
+                system: self.system.clone(),
+                workload: workload.to_string(),
+                with: crate::systems::REGISTRY
+                    .iter()
+                    .filter(|s| s.transactions(&Default::default()).is_some())
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
     /// What the system's probes see: every node's endpoint and the definition's settings.
     pub fn cluster(&self) -> Cluster {
         Cluster {

@@ -30,6 +30,15 @@ impl System for Cockroach {
         "cockroach"
     }
 
+    fn transactions(
+        &self,
+        settings: &Settings,
+    ) -> Option<std::sync::Arc<dyn crate::workload::TxnDriver>> {
+        Some(std::sync::Arc::new(super::sql_txn::PgTxnDriver {
+            client: settings.sql_client(),
+        }))
+    }
+
     fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
         Arc::new(PgDriver {
             client: settings.sql_client(),

@@ -21,6 +21,7 @@ mod readiness;
 pub mod redis;
 pub mod redis_sentinel;
 pub mod sql;
+pub mod sql_txn;
 mod system;
 pub mod tidb;
 pub mod zookeeper;

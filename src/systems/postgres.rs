@@ -25,6 +25,19 @@ impl System for Postgres {
         "postgres"
     }
 
+    fn transactions(
+        &self,
+        settings: &Settings,
+    ) -> Option<std::sync::Arc<dyn crate::workload::TxnDriver>> {
+        Some(std::sync::Arc::new(super::sql_txn::PgTxnDriver {
+            client: settings.sql_client(),
+        }))
+    }
+
+    fn shares_data(&self) -> bool {
+        false
+    }
+
     fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
         Arc::new(PgDriver {
             client: settings.sql_client(),

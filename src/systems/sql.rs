@@ -188,7 +188,7 @@ fn pg_definite(severity: &str, sqlstate: &str) -> bool {
             .is_some_and(|class| PG_DEFINITE_CLASSES.contains(&class))
 }
 
-fn pg_call_error(e: tokio_postgres::Error) -> DriverError {
+pub(super) fn pg_call_error(e: tokio_postgres::Error) -> DriverError {
     match e.as_db_error() {
         Some(db) if pg_definite(&pg_severity(db), db.code().code()) => {
             DriverError::Server(pg_error(&e))
@@ -294,7 +294,7 @@ fn mysql_definite(code: u16) -> bool {
     MYSQL_DEFINITE_CODES.contains(&code)
 }
 
-fn mysql_call_error(e: mysql_async::Error) -> DriverError {
+pub(super) fn mysql_call_error(e: mysql_async::Error) -> DriverError {
     match e {
         mysql_async::Error::Server(s) if mysql_definite(s.code) => {
             DriverError::Server(format!("{}: {}", s.code, s.message))

@@ -14,6 +14,7 @@ use crate::driver::Endpoint;
 use crate::error::{Error, Result};
 use crate::load::DynDriver;
 use crate::node::NodeName;
+use crate::workload::TxnDriver;
 
 /// What a definition tells its system beyond the nodes (`x-perseus`): who the client is and the
 /// statements that make the loop's table.
@@ -101,6 +102,20 @@ pub trait System: Send + Sync + 'static {
     /// servers send it cannot follow. Default: it can.
     fn across_hosts(&self) -> std::result::Result<(), &'static str> {
         Ok(())
+    }
+
+    /// The transactional workloads' client ([`crate::workload`]), for a system that has
+    /// transactions Perseus can run. Default: none (the workloads refuse the system).
+    fn transactions(&self, settings: &Settings) -> Option<Arc<dyn TxnDriver>> {
+        let _ = settings;
+        None
+    }
+
+    /// Whether every node serves the same data (a replicated system), so that transactional
+    /// clients on every node contend on one key space. Default: yes; independent servers
+    /// (`postgres`) say no, and each node's clients get a key space of their own.
+    fn shares_data(&self) -> bool {
+        true
     }
 
     /// Which leaders it has. Default: none.

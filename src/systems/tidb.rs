@@ -32,6 +32,15 @@ impl System for Tidb {
         "tidb"
     }
 
+    fn transactions(
+        &self,
+        settings: &Settings,
+    ) -> Option<std::sync::Arc<dyn crate::workload::TxnDriver>> {
+        Some(std::sync::Arc::new(super::sql_txn::MySqlTxnDriver {
+            client: settings.sql_client(),
+        }))
+    }
+
     fn driver(&self, settings: &Settings) -> Arc<dyn crate::load::DynDriver> {
         Arc::new(MySqlDriver {
             client: settings.sql_client(),

@@ -21,7 +21,10 @@
 //! `realtime` edges too gets that suffix (`G-single-realtime`: a stale read). Beside the cycles:
 //! G1a (a read of an aborted append), G1b (a read of an intermediate state), lost update (two
 //! transactions read the same state of a key and both appended to it: Berenson's P4), internal
-//! inconsistency (a transaction that does not see its own reads and appends), duplicate
+//! inconsistency (a transaction that does not see its own reads and appends), a non-repeatable
+//! read (Berenson's P2: a transaction reads a key again and finds others' appends after what it
+//! read before, and before its own: what READ COMMITTED allows and REPEATABLE READ forbids),
+//! duplicate
 //! elements, reads of elements never appended, and reads whose orders disagree. Each anomaly
 //! rules out the consistency models that proscribe it ([`Model`]).
 //!
@@ -304,13 +307,14 @@ fn names(ts: &[usize]) -> String {
 /// the same list and the transaction's appends since; a read after appends ends with them; no
 /// read sees an append the transaction makes only later.
 fn internal(t: usize, txn: &Txn, found: &mut Vec<Anomaly>) {
-    // Per key: what a read must be exactly (after a read), or end with (after appends only).
-    let mut exact: HashMap<Key, Vec<Element>> = HashMap::new();
+    // Per key: what it last read and its own appends since (after a read), or its appends alone
+    // (before any read), which a later read must end with.
+    let mut exact: HashMap<Key, (Vec<Element>, Vec<Element>)> = HashMap::new();
     let mut suffix: HashMap<Key, Vec<Element>> = HashMap::new();
     for (i, m) in txn.mops.iter().enumerate() {
         match m {
             Mop::Append(k, v) => match exact.get_mut(k) {
-                Some(l) => l.push(*v),
+                Some((_, own)) => own.push(*v),
                 None => suffix.entry(*k).or_default().push(*v),
             },
             Mop::Read(k, Some(l)) => {
@@ -322,12 +326,27 @@ fn internal(t: usize, txn: &Txn, found: &mut Vec<Anomaly>) {
                     })
                     .collect();
                 let wrong = match (exact.get(k), suffix.get(k)) {
-                    (Some(e), _) if e != l => Some(format!("{e:?}")),
-                    (None, Some(s)) if !l.ends_with(s) => Some(format!("a list ending in {s:?}")),
+                    (Some((read, own)), _) => {
+                        let expected: Vec<Element> = read.iter().chain(own).copied().collect();
+                        // Others' appends between what it read and its own: the list moved on
+                        // under it, each statement seeing the latest commits.
+                        let moved_on =
+                            l.len() > expected.len() && l.starts_with(read) && l.ends_with(own);
+                        (expected != *l).then_some((format!("{expected:?}"), moved_on))
+                    }
+                    (None, Some(s)) if !l.ends_with(s) => {
+                        Some((format!("a list ending in {s:?}"), false))
+                    }
                     _ => None,
                 };
                 let future = l.iter().find(|e| later.contains(e));
-                if let Some(expected) = wrong {
+                if let Some((expected, true)) = &wrong {
+                    found.push(plain(
+                        Kind::NonRepeatableRead,
+                        vec![t],
+                        format!("T{t} read key {k} as {l:?} where its own earlier read and appends say {expected}: others' appends came in between"),
+                    ));
+                } else if let Some((expected, false)) = wrong {
                     found.push(plain(
                         Kind::Internal,
                         vec![t],
@@ -342,7 +361,7 @@ fn internal(t: usize, txn: &Txn, found: &mut Vec<Anomaly>) {
                         ),
                     ));
                 }
-                exact.insert(*k, l.clone());
+                exact.insert(*k, (l.clone(), Vec::new()));
                 suffix.remove(k);
             }
             Mop::Read(_, None) => {}

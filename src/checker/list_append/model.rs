@@ -177,6 +177,9 @@ pub enum Kind {
     LostUpdate,
     /// A transaction that does not observe its own earlier reads and appends.
     Internal,
+    /// A transaction that reads a key again and finds others' appends between what it read
+    /// before and its own appends since (Berenson's P2, fuzzy read).
+    NonRepeatableRead,
     /// A read in which an element appears twice.
     DuplicateElements,
     /// A read of an element no transaction appended.
@@ -204,6 +207,7 @@ impl Kind {
             Kind::G2Item => "G2-item",
             Kind::LostUpdate => "lost-update",
             Kind::Internal => "internal",
+            Kind::NonRepeatableRead => "non-repeatable-read",
             Kind::DuplicateElements => "duplicate-elements",
             Kind::GarbageRead => "garbage-read",
             Kind::IncompatibleOrder => "incompatible-order",
@@ -220,9 +224,11 @@ impl Kind {
             | Kind::GarbageRead
             | Kind::IncompatibleOrder => Model::ReadUncommitted,
             Kind::G1a | Kind::G1b | Kind::G1c => Model::ReadCommitted,
-            Kind::LostUpdate | Kind::GSingle | Kind::GNonadjacent | Kind::G2Item => {
-                Model::RepeatableRead
-            }
+            Kind::LostUpdate
+            | Kind::NonRepeatableRead
+            | Kind::GSingle
+            | Kind::GNonadjacent
+            | Kind::G2Item => Model::RepeatableRead,
         };
         match order {
             Order::Data => data,

@@ -208,6 +208,39 @@ fn a_transaction_must_see_its_own_reads_and_appends() {
 }
 
 #[test]
+fn a_read_that_finds_others_appends_before_its_own_is_a_non_repeatable_read() {
+    // What PostgreSQL's READ COMMITTED does: each statement sees the latest commits, so after
+    // reading [1] and appending 5 the transaction reads [1, 3, 5], T1's 3 in between.
+    let h = concurrent(vec![
+        vec![r(1, &[1]), a(1, 5), r(1, &[1, 3, 5])],
+        vec![a(1, 1)],
+        vec![a(1, 3)],
+    ]);
+    let c = check(&h);
+    assert!(
+        c.names().contains("non-repeatable-read"),
+        "{:#?}",
+        c.anomalies
+    );
+    assert!(!c.names().contains("internal"), "{:#?}", c.anomalies);
+    let n = the(&c, "non-repeatable-read");
+    assert!(
+        n.explanation.contains("others' appends came in between"),
+        "{}",
+        n.explanation
+    );
+    // Read committed allows it; repeatable read and everything above forbid it.
+    assert_eq!(c.ruled_out[0], Model::RepeatableRead);
+    // Its own append missing is still internal, whatever else is there.
+    let c = check(&concurrent(vec![
+        vec![r(1, &[1]), a(1, 5), r(1, &[1, 3])],
+        vec![a(1, 1)],
+        vec![a(1, 3)],
+    ]));
+    assert!(c.names().contains("internal"), "{:#?}", c.anomalies);
+}
+
+#[test]
 fn duplicates_garbage_and_incompatible_orders_are_named() {
     let h = concurrent(vec![
         vec![a(1, 1), a(1, 2)],

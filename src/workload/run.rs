@@ -1,0 +1,483 @@
+//! The transactional clients: `clients_per_node` per node, each one connection running one
+//! transaction after another until the end, and what they did ([`TxnHistory`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::generate::{BankGenerator, BankRequest, ListAppendGenerator};
+use super::{Isolation, TxnConn, TxnDriver, TxnError, Workload, ACCOUNTS, ACCOUNT_BALANCE};
+use crate::checker::list_append::{Outcome, Txn};
+use crate::driver::Endpoint;
+use crate::error::{Error, Result};
+use crate::load::{Second, RETRY_PAUSE};
+use crate::node::NodeName;
+
+/// Grace after each second's end before its line is printed.
+const TICK_GRACE: Duration = Duration::from_millis(20);
+
+/// Keys apart between the key spaces of independent servers (one per node).
+const KEY_SPACE_STRIDE: u64 = 1_000_000;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct TxnOptions {
+    /// [`Workload::ListAppend`] or [`Workload::Bank`].
+    pub workload: Workload,
+    /// The level each transaction begins at (`None`: the system's default).
+    pub isolation: Option<Isolation>,
+    /// How long to run (at most [`crate::load::MAX_DURATION`]).
+    pub duration: Duration,
+    /// Clients (connections) per node, at least 1.
+    pub clients_per_node: usize,
+    /// Deadline of each connect and of each whole transaction.
+    pub op_timeout: Duration,
+    /// Names the run's rows, so runs on one lab never meet.
+    pub run_id: String,
+    /// Second 0 of the run (`None`: when [`run`] is called).
+    pub origin: Option<Instant>,
+    /// Seed of the requests.
+    pub seed: u64,
+    /// Whether every node serves the same data (a replicated system: all clients contend on one
+    /// key space and one set of accounts) or each its own (independent servers: one per node).
+    pub shared: bool,
+}
+
+/// One list-append transaction as it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnRecord {
+    /// The node (index in node order) its client connected to.
+    pub node: usize,
+    /// The transaction (times in ns since second 0).
+    pub txn: Txn,
+    /// The error, for `fail` and `info`.
+    pub error: Option<String>,
+}
+
+/// What a bank operation asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BankOpKind {
+    /// Move `amount` from `from` to `to`.
+    Transfer {
+        /// Source account.
+        from: u64,
+        /// Destination account.
+        to: u64,
+        /// How much.
+        amount: i64,
+    },
+    /// Read every balance: `(account, balance)` by account, `None` when it did not complete.
+    Read(Option<Vec<(u64, i64)>>),
+}
+
+/// One bank operation as it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankOp {
+    /// The node (index in node order).
+    pub node: usize,
+    /// The process (Jepsen's numbering: a new one after an `info`).
+    pub process: u64,
+    /// How it ended (an insufficient balance is a `fail`).
+    pub outcome: Outcome,
+    /// Invocation, ns since second 0.
+    pub invoked: u64,
+    /// Completion, ns since second 0.
+    pub completed: u64,
+    /// What it asked and, for a read, what it read.
+    pub kind: BankOpKind,
+    /// The error, for `fail` and `info`.
+    pub error: Option<String>,
+}
+
+/// What the clients did.
+#[derive(Debug, Clone)]
+pub struct TxnHistory {
+    /// The run.
+    pub run_id: String,
+    /// Which workload.
+    pub workload: Workload,
+    /// The isolation level asked for.
+    pub isolation: Option<Isolation>,
+    /// The nodes, in order.
+    pub nodes: Vec<NodeName>,
+    /// The list-append transactions, in completion order.
+    pub txns: Vec<TxnRecord>,
+    /// The bank operations, in completion order.
+    pub bank: Vec<BankOp>,
+    /// The total every bank read should see, per key space.
+    pub bank_total: i64,
+    /// Connects that failed, per node.
+    pub connect_errors: Vec<u64>,
+    /// When the run ended, ns since second 0.
+    pub end_ns: u64,
+    /// Whether it was interrupted.
+    pub interrupted: bool,
+}
+
+/// Per-node, per-second counts the clients add to and the printer reads.
+struct Counts {
+    ok: Vec<Vec<u64>>,
+    err: Vec<Vec<u64>>,
+}
+
+impl Counts {
+    fn add(v: &mut [Vec<u64>], node: usize, ns: u64) {
+        if let Some(c) = v[node].get_mut((ns / 1_000_000_000) as usize) {
+            *c += 1;
+        }
+    }
+
+    fn second(&self, sec: u64, complete: bool) -> Second {
+        let idx = (sec - 1) as usize;
+        let read = |v: &Vec<Vec<u64>>| v.iter().map(|n| n.get(idx).copied().unwrap_or(0)).collect();
+        Second {
+            sec,
+            counts: read(&self.ok),
+            errors: read(&self.err),
+            complete,
+        }
+    }
+}
+
+/// What the clients share.
+struct Shared {
+    driver: Arc<dyn TxnDriver>,
+    opts: TxnOptions,
+    origin: Instant,
+    end: Instant,
+    stop: CancellationToken,
+    counts: Mutex<Counts>,
+    txns: Mutex<Vec<TxnRecord>>,
+    bank: Mutex<Vec<BankOp>>,
+    connect_errors: Mutex<Vec<u64>>,
+    conns: u64,
+}
+
+impl Shared {
+    fn ns(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
+}
+
+/// Run `opts.workload` against `endpoints` until `opts.duration` has passed or `stop` is
+/// cancelled, calling `on_second` once a second with that second's committed transactions and
+/// failed ones per node, and return what the clients did. In-flight transactions finish (each
+/// bounded by the deadline) after the end; none is retried.
+///
+/// Errors: for the bank, [`Error::Workload`] when no node of a key space could create its
+/// accounts.
+pub async fn run(
+    driver: Arc<dyn TxnDriver>,
+    endpoints: &[Endpoint],
+    opts: &TxnOptions,
+    stop: &CancellationToken,
+    on_second: &mut dyn FnMut(&Second),
+) -> Result<TxnHistory> {
+    let duration = opts.duration.min(crate::load::MAX_DURATION);
+    let per_node = opts.clients_per_node.max(1);
+    if opts.workload == Workload::Bank {
+        bank_setup(&*driver, endpoints, opts).await?;
+    }
+    let origin = opts.origin.unwrap_or_else(Instant::now);
+    let seconds = duration.as_secs() as usize + 2;
+    let n = endpoints.len();
+    let shared = Arc::new(Shared {
+        driver,
+        opts: opts.clone(),
+        origin,
+        end: origin + duration,
+        stop: stop.child_token(),
+        counts: Mutex::new(Counts {
+            ok: vec![vec![0; seconds]; n],
+            err: vec![vec![0; seconds]; n],
+        }),
+        txns: Mutex::new(Vec::new()),
+        bank: Mutex::new(Vec::new()),
+        connect_errors: Mutex::new(vec![0; n]),
+        conns: (n * per_node) as u64,
+    });
+    // One request generator per key space: all nodes' clients on a replicated system, each
+    // node's alone on independent servers.
+    let spaces: Vec<Arc<Mutex<ListAppendGenerator>>> = (0..if opts.shared { 1 } else { n })
+        .map(|s| {
+            Arc::new(Mutex::new(ListAppendGenerator::new(
+                opts.seed.wrapping_add(s as u64),
+                s as u64 * KEY_SPACE_STRIDE,
+            )))
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for (node, ep) in endpoints.iter().enumerate() {
+        for c in 0..per_node {
+            let process = (node * per_node + c) as u64;
+            let space = spaces[if opts.shared { 0 } else { node }].clone();
+            let (shared, ep) = (shared.clone(), ep.clone());
+            tasks.push(tokio::spawn(async move {
+                client(shared, ep, node, process, space).await
+            }));
+        }
+    }
+    let last = duration.as_secs_f64().ceil() as u64;
+    let mut interrupted = false;
+    for next in 1..=last {
+        let boundary = origin + Duration::from_secs(next).min(duration);
+        tokio::select! {
+            _ = tokio::time::sleep_until((boundary + TICK_GRACE).into()) => {
+                let complete = Duration::from_secs(next) <= duration;
+                let s = shared.counts.lock().expect("counts").second(next, complete);
+                on_second(&s);
+            }
+            _ = stop.cancelled() => { interrupted = true; break; }
+        }
+    }
+    let end_ns = origin.elapsed().min(duration).as_nanos() as u64;
+    shared.stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut txns: Vec<TxnRecord> = std::mem::take(&mut *shared.txns.lock().expect("txns"));
+    txns.sort_by_key(|r| r.txn.completed);
+    let mut bank: Vec<BankOp> = std::mem::take(&mut *shared.bank.lock().expect("bank"));
+    bank.sort_by_key(|o| o.completed);
+    let connect_errors = shared.connect_errors.lock().expect("errors").clone();
+    Ok(TxnHistory {
+        run_id: opts.run_id.clone(),
+        workload: opts.workload,
+        isolation: opts.isolation,
+        nodes: endpoints.iter().map(|e| e.node.clone()).collect(),
+        txns,
+        bank,
+        bank_total: ACCOUNTS as i64 * ACCOUNT_BALANCE,
+        connect_errors,
+        end_ns,
+        interrupted,
+    })
+}
+
+/// Create the run's accounts in every key space, through the first node of it that answers.
+async fn bank_setup(
+    driver: &dyn TxnDriver,
+    endpoints: &[Endpoint],
+    opts: &TxnOptions,
+) -> Result<()> {
+    let groups: Vec<&[Endpoint]> = if opts.shared {
+        vec![endpoints]
+    } else {
+        endpoints.chunks(1).collect()
+    };
+    for group in groups {
+        let mut last = String::from("no node");
+        let mut made = false;
+        for ep in group {
+            let attempt = async {
+                let mut conn = driver
+                    .connect(ep, opts.op_timeout)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.bank_setup(&opts.run_id, ACCOUNTS, ACCOUNT_BALANCE)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(opts.op_timeout * 5, attempt).await {
+                Ok(Ok(())) => {
+                    made = true;
+                    break;
+                }
+                Ok(Err(e)) => last = format!("{}: {e}", ep.node),
+                Err(_) => last = format!("{}: no answer within {:?}", ep.node, opts.op_timeout * 5),
+            }
+        }
+        if !made {
+            return Err(Error::Workload(format!(
+                "the bank's accounts could not be created ({last}): is the lab up, with the lily.accounts table of its definition's schema?"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One client: connect, run transactions one after another, reconnect after any error.
+async fn client(
+    shared: Arc<Shared>,
+    ep: Endpoint,
+    node: usize,
+    mut process: u64,
+    space: Arc<Mutex<ListAppendGenerator>>,
+) {
+    let opts = &shared.opts;
+    let mut bank = BankGenerator::new(opts.seed ^ (process.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let mut conn: Option<Box<dyn TxnConn>> = None;
+    while !shared.stop.is_cancelled() && Instant::now() < shared.end {
+        let Some(c) = conn.as_mut() else {
+            match tokio::time::timeout(opts.op_timeout, shared.driver.connect(&ep, opts.op_timeout))
+                .await
+            {
+                Ok(Ok(c)) => conn = Some(c),
+                _ => {
+                    shared.connect_errors.lock().expect("errors")[node] += 1;
+                    Counts::add(
+                        &mut shared.counts.lock().expect("counts").err,
+                        node,
+                        shared.ns(),
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                        _ = shared.stop.cancelled() => {}
+                    }
+                }
+            }
+            continue;
+        };
+        let invoked = shared.ns();
+        let (outcome, error) = match opts.workload {
+            Workload::Bank => {
+                let request = bank.next_request();
+                let (outcome, error, kind) = bank_op(c.as_mut(), opts, request).await;
+                let completed = shared.ns();
+                shared.bank.lock().expect("bank").push(BankOp {
+                    node,
+                    process,
+                    outcome,
+                    invoked,
+                    completed,
+                    kind,
+                    error: error.clone(),
+                });
+                (outcome, error)
+            }
+            _ => {
+                let request = space.lock().expect("generator").next_txn();
+                let result = tokio::time::timeout(
+                    opts.op_timeout,
+                    c.list_append(&opts.run_id, opts.isolation, &request),
+                )
+                .await;
+                let completed = shared.ns();
+                let (outcome, mops, error) = match result {
+                    Ok(Ok(mops)) => (Outcome::Ok, mops, None),
+                    Ok(Err(e)) => (outcome_of(&e), request, Some(e.to_string())),
+                    Err(_) => (Outcome::Info, request, Some(late(opts.op_timeout))),
+                };
+                shared.txns.lock().expect("txns").push(TxnRecord {
+                    node,
+                    txn: Txn {
+                        process,
+                        outcome,
+                        invoked,
+                        completed: Some(completed),
+                        mops,
+                    },
+                    error: error.clone(),
+                });
+                (outcome, error)
+            }
+        };
+        let now = shared.ns();
+        {
+            let mut counts = shared.counts.lock().expect("counts");
+            match outcome {
+                Outcome::Ok => Counts::add(&mut counts.ok, node, now),
+                _ => Counts::add(&mut counts.err, node, now),
+            }
+        }
+        if error.is_some() {
+            // After any error the connection goes (the server rolls back what it held); after an
+            // unknown outcome the process is a new one, as in Jepsen.
+            conn = None;
+            if outcome == Outcome::Info {
+                process += shared.conns;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                _ = shared.stop.cancelled() => {}
+            }
+        }
+    }
+}
+
+fn late(timeout: Duration) -> String {
+    format!("no answer within {} ms", timeout.as_millis())
+}
+
+fn outcome_of(e: &TxnError) -> Outcome {
+    if e.definite() {
+        Outcome::Fail
+    } else {
+        Outcome::Info
+    }
+}
+
+/// Run one bank request: how it ended, its error, and what it asked and read.
+async fn bank_op(
+    conn: &mut dyn TxnConn,
+    opts: &TxnOptions,
+    request: BankRequest,
+) -> (Outcome, Option<String>, BankOpKind) {
+    match request {
+        BankRequest::Read => {
+            match tokio::time::timeout(opts.op_timeout, conn.balances(&opts.run_id, opts.isolation))
+                .await
+            {
+                Ok(Ok(b)) => (Outcome::Ok, None, BankOpKind::Read(Some(b))),
+                Ok(Err(e)) => (outcome_of(&e), Some(e.to_string()), BankOpKind::Read(None)),
+                Err(_) => (
+                    Outcome::Info,
+                    Some(late(opts.op_timeout)),
+                    BankOpKind::Read(None),
+                ),
+            }
+        }
+        BankRequest::Transfer { from, to, amount } => {
+            let kind = BankOpKind::Transfer { from, to, amount };
+            let r = tokio::time::timeout(
+                opts.op_timeout,
+                conn.transfer(&opts.run_id, opts.isolation, from, to, amount),
+            )
+            .await;
+            match r {
+                Ok(Ok(super::Transferred::Committed)) => (Outcome::Ok, None, kind),
+                // Rolled back on purpose: not an error of the connection.
+                Ok(Ok(super::Transferred::Insufficient)) => (Outcome::Fail, None, kind),
+                Ok(Err(e)) => (outcome_of(&e), Some(e.to_string()), kind),
+                Err(_) => (Outcome::Info, Some(late(opts.op_timeout)), kind),
+            }
+        }
+    }
+}
+
+/// How many transactions ended each way, per node: `(ok, fail, info)`.
+pub fn outcomes(history: &TxnHistory) -> Vec<(u64, u64, u64)> {
+    let mut per = vec![(0, 0, 0); history.nodes.len()];
+    let all = history
+        .txns
+        .iter()
+        .map(|r| (r.node, r.txn.outcome))
+        .chain(history.bank.iter().map(|o| (o.node, o.outcome)));
+    for (node, outcome) in all {
+        let p = &mut per[node];
+        match outcome {
+            Outcome::Ok => p.0 += 1,
+            Outcome::Fail => p.1 += 1,
+            Outcome::Info => p.2 += 1,
+        }
+    }
+    per
+}
+
+/// The errors the transactions ended with, by text, most frequent first.
+pub fn errors(history: &TxnHistory) -> Vec<(String, u64)> {
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    let all = history
+        .txns
+        .iter()
+        .filter_map(|r| r.error.as_ref())
+        .chain(history.bank.iter().filter_map(|o| o.error.as_ref()));
+    for e in all {
+        *by.entry(e.clone()).or_default() += 1;
+    }
+    let mut v: Vec<(String, u64)> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
