@@ -46,7 +46,7 @@ impl ListAppendGenerator {
         }
     }
 
-    /// The next transaction: 1 to [`MAX_TXN_LENGTH`] micro-operations, each a read of a whole
+    /// The next transaction: 1 to `MAX_TXN_LENGTH` (4) micro-operations, each a read of a whole
     /// list or an append of the key's next element (unique per key, from 1), half and half.
     pub fn next_txn(&mut self) -> Vec<Mop> {
         let len = self.rng.random_range(1..=MAX_TXN_LENGTH);

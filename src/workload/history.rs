@@ -12,7 +12,7 @@
 //!
 //! An operation that did not commit is `:fail` (definitely not) or `:info` (maybe), its reads
 //! `nil`, with `:error`; a process whose operation ended `:info` is never used again. Events are
-//! in time order, each operation's invocation before its completion. [`read`] takes these files
+//! in time order, each operation's invocation before its completion. [`read_text`] takes these files
 //! and Jepsen's (one map per line, or one vector of maps; `:time` or else `:index` as the clock).
 
 use std::collections::HashMap;
