@@ -215,6 +215,71 @@ fn the_postgresql_control_at_its_three_isolation_levels_gives_what_postgresql_do
         s["bank"]
     );
     run(&["check", h.to_str().unwrap()], 1);
+
+    // A scenario on the same lab: a server killed and started under SERIALIZABLE list-append.
+    // Its fault windows split what committed, and the checker still says serializable.
+    let r = run_scenario("scenarios/postgres-list-append-kill.yaml", &["--reuse"], 0);
+    let t = &r.summary["transactions"];
+    let windows = t["windows"].as_array().expect("fault windows");
+    let labels: Vec<&str> = windows
+        .iter()
+        .map(|w| w["after"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["before the first fault", "kill n1", "start n1"],
+        "{}",
+        r.stderr
+    );
+    for w in windows {
+        assert!(w["ok"].as_u64().unwrap() > 100, "{w}");
+        assert_eq!(w["anomalies"], serde_json::json!({}), "{w}");
+    }
+    assert_eq!(t["list_append"]["strongest_allowed"], "strict-serializable");
+    let report = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("## Transactions: list-append (serializable)"),
+        "{report}"
+    );
+    run(
+        &["check", r.dir.join("transactions.edn").to_str().unwrap()],
+        0,
+    );
+}
+
+#[test]
+fn the_bank_on_galera_reads_its_total_every_second_while_a_node_is_isolated() {
+    let _lock = LabGuard::lock_only("galera");
+    let r = run_scenario("scenarios/galera-bank-isolate.yaml", &[], 0);
+    let bank = &r.summary["transactions"]["bank"];
+    let seconds = bank["per_second"].as_array().unwrap();
+    println!(
+        "measured: galera bank, isolated n1: {} reads, totals per second {:?}",
+        bank["reads"],
+        seconds
+            .iter()
+            .map(|s| (s["reads"].as_u64().unwrap(), s["min"].clone()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        seconds.len() >= 25,
+        "a line for every second up to the last read: {bank}"
+    );
+    for s in seconds {
+        if s["reads"].as_u64().unwrap() > 0 {
+            assert_eq!(
+                (s["min"].as_i64(), s["max"].as_i64()),
+                (Some(80), Some(80)),
+                "{s}"
+            );
+        }
+    }
+    let windows = r.summary["transactions"]["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 3, "before, during and after the isolation");
+    assert!(
+        windows[2]["ok"].as_u64().unwrap() > 100,
+        "the cluster serves again after the heal"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use perseus::lab::Home;
 use perseus::table::{self, Progress, Selection, TableOptions};
+use perseus::workload::{Isolation, Workload};
 use perseus::Error;
 
 use super::common::{interrupt_token, parse_duration};
@@ -43,6 +44,13 @@ pub(super) struct TableArgs {
     /// Where the table's folder (runs/<time>-table/) goes.
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
+    /// A transactional workload every run runs beside the register loop (list-append, bank),
+    /// its anomalies in the loss column (docs/workloads.md).
+    #[arg(long, value_enum, default_value_t = Workload::Register)]
+    workload: Workload,
+    /// The transactions' isolation level (default: each system's own).
+    #[arg(long, value_enum, requires = "workload")]
+    isolation: Option<Isolation>,
 }
 
 /// About how long, in minutes (`about 6 min`).
@@ -83,6 +91,8 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         hold: args.hold,
         after: args.after,
         runs_dir: args.runs_dir,
+        workload: args.workload,
+        isolation: args.isolation,
     };
     let docker = perseus::docker::connect().await?;
     let selection = if args.all {

@@ -151,6 +151,9 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         latency_md(&mut out, l);
         safety_md(&mut out, l, r.not_ready.as_deref());
     }
+    if let Some(t) = &r.transactions {
+        transactions_md(&mut out, t);
+    }
     if !r.restored.is_empty() {
         ln!(out, "\nRestored at the end: {}.", r.restored.join("; "));
     }
@@ -159,6 +162,49 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         ln!(out, "\nPer second (`metrics.tsv`): {} lines.", rows.len());
     }
     out
+}
+
+/// The transactional workload: its outcomes and anomalies per fault window, then its
+/// checker's verdict as the terminal showed it (transactions.edn holds the history).
+fn transactions_md(out: &mut String, t: &crate::workload::TxnSummary) {
+    ln!(
+        out,
+        "\n## Transactions: {} ({})\n",
+        t.workload,
+        t.isolation
+            .map_or("the system's default isolation", |i| i.name())
+    );
+    ln!(
+        out,
+        "| window | from | to | ok | fail | info | anomalies |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for w in &t.windows {
+        let a: Vec<String> = w
+            .anomalies
+            .iter()
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect();
+        ln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            w.after,
+            secs(w.from_s),
+            secs(w.to_s),
+            w.ok,
+            w.fail,
+            w.info,
+            if a.is_empty() {
+                "none".into()
+            } else {
+                a.join(", ")
+            }
+        );
+    }
+    ln!(out, "\n```\n{}```", t.render());
+    ln!(
+        out,
+        "\nThe history, in Jepsen's format: `transactions.edn` (`perseus check` reads it)."
+    );
 }
 
 /// Who served from each step to the next, in 100 ms slices ([`crate::load::serving`]): the 2018

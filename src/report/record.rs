@@ -10,6 +10,7 @@ use crate::load::measure::Window;
 use crate::load::serving::Serving;
 use crate::load::summary::Summary;
 use crate::node::NodeName;
+use crate::workload::{Isolation, TxnSummary, Workload};
 
 /// What was run, as the report names it: the scenario's name and description, the system, the
 /// node count and the load's settings (`summary.json`'s `scenario`; the whole scenario is in the
@@ -48,6 +49,12 @@ pub struct PlanLoad {
     /// The warm-up's bound.
     #[serde(with = "crate::units::duration")]
     pub warmup: Duration,
+    /// The transactional workload beside the register loop (`register`: none).
+    #[serde(default)]
+    pub workload: Workload,
+    /// Its isolation level (`None`: the system's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
 }
 
 /// How a run ended.
@@ -114,6 +121,10 @@ pub struct RunRecord {
     pub promotions: Vec<PromotionSeen>,
     /// The load's summary (`None` when the measured load never ran).
     pub load: Option<Summary>,
+    /// The transactional workload's summary with its fault windows, when the scenario ran one
+    /// (docs/workloads.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TxnSummary>,
 }
 
 /// A promotion the system logged: when, on the run's clock, which node became the primary, and
@@ -152,6 +163,7 @@ impl RunRecord {
             not_ready: None,
             promotions: Vec::new(),
             load: None,
+            transactions: None,
         }
     }
 
@@ -302,6 +314,8 @@ pub(super) mod fixture {
                 clients_per_node: 1,
                 op_timeout: Duration::from_secs(1),
                 warmup: Duration::from_secs(30),
+                workload: Default::default(),
+                isolation: None,
             },
             seed: None,
         };
@@ -395,6 +409,7 @@ pub(super) mod fixture {
             not_ready: None,
             promotions: vec![],
             load: None,
+            transactions: None,
         }
     }
 

@@ -13,7 +13,7 @@
 //! fired: that is when the last acknowledged iteration happened. Resolution is 1 µs; a step's
 //! window shorter than the floor reads as none.
 
-use super::{step_index, Aim, Expect, FaultKind, Scenario, StepRef};
+use super::{step_index, Aim, AnomalyBound, Expect, FaultKind, Scenario, StepRef};
 use crate::fault::{NodeFault, Target};
 use crate::load::measure::{self, Window};
 use crate::load::serving;
@@ -21,6 +21,8 @@ use crate::load::summary::Summary;
 use crate::load::timeline::{Next, Timelines};
 use crate::node::NodeName;
 use crate::report::{FiredStep, NodeWindow, Recovery, StepEffect, Verdict};
+use crate::workload::TxnSummary;
+use std::collections::BTreeMap;
 
 fn to_us_f(s: f64) -> u64 {
     measure::micros(s)
@@ -170,7 +172,16 @@ pub fn verdicts(
                 });
                 continue;
             }
-            Expect::Anomalies(max) => {
+            Expect::Anomalies(AnomalyBound::ByName(_)) | Expect::Model(_) => {
+                // Judged on the transactions ([`txn_verdicts`]); without them, not a pass.
+                out.push(Verdict {
+                    expectation: e.describe(),
+                    passed: false,
+                    measured: "the run made no transactions".into(),
+                });
+                continue;
+            }
+            Expect::Anomalies(AnomalyBound::Total(max)) => {
                 let history = if not_linearizable > 0 {
                     format!("; the history check finds {not_linearizable} keys not linearizable")
                 } else {
@@ -398,6 +409,62 @@ pub fn takes_down(fault: FaultKind) -> bool {
         ) | FaultKind::Isolate
             | FaultKind::Partition
     )
+}
+
+/// Judge the expectations about transactions on `txn` (the transactional workload's summary),
+/// in `verdicts` (one per expectation, as [`verdicts`] made them): anomalies by name, the model,
+/// and the transactions' anomalies beside the register loop's in a total `anomalies` bound.
+pub fn txn_verdicts(scenario: &Scenario, verdicts: &mut [Verdict], txn: &TxnSummary) {
+    let counts: BTreeMap<String, u64> = match (&txn.list_append, &txn.bank) {
+        (Some(v), _) => v.anomalies.clone(),
+        (None, Some(b)) => b
+            .counts()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        (None, None) => BTreeMap::new(),
+    };
+    let total: u64 = counts.values().sum();
+    let listed = || {
+        if counts.is_empty() {
+            "no transactional anomaly".to_string()
+        } else {
+            let c: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            format!("transactions: {}", c.join(", "))
+        }
+    };
+    for (e, v) in scenario.expect.iter().zip(verdicts.iter_mut()) {
+        match e {
+            Expect::Anomalies(AnomalyBound::Total(max)) => {
+                v.passed &= total <= *max;
+                v.measured = format!("{}; {}", v.measured, listed());
+            }
+            Expect::Anomalies(AnomalyBound::ByName(bounds)) => {
+                let over: Vec<String> = bounds
+                    .iter()
+                    .filter_map(|(name, max)| {
+                        let n = AnomalyBound::covered(name, &counts);
+                        (n > *max).then(|| format!("{n} {name}"))
+                    })
+                    .collect();
+                v.passed = over.is_empty();
+                v.measured = if over.is_empty() {
+                    listed()
+                } else {
+                    format!("{} over the bound ({})", over.join(", "), listed())
+                };
+            }
+            Expect::Model(m) => {
+                let Some(la) = &txn.list_append else { continue };
+                v.passed = !la.ruled_out.contains(m);
+                v.measured = match la.strongest_allowed {
+                    Some(s) => format!("consistent with {s} ({})", listed()),
+                    None => format!("consistent with no model ({})", listed()),
+                };
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -823,5 +890,70 @@ expect:
         assert!((w.length_s - 2.01).abs() < 0.011, "{w:?}");
         assert!(t.silent(2 * S, 4 * S));
         assert_eq!(t.next_success(2 * S), Some(Next::At(4 * S)));
+    }
+
+    #[test]
+    fn transactional_expectations_are_judged_on_the_transactions() {
+        use crate::checker::list_append::{Mop, Outcome as TxnOutcome, Txn};
+        use crate::workload::{summarize, TxnHistory, TxnRecord, Workload};
+        let yaml = "name: t\nsystem: postgres\nload:\n  duration: 10s\n  workload: list-append\n\
+                    expect:\n  - anomalies: 0\n  - anomalies: {lost-update: 0, G-single: 5}\n  - model: read-committed\n  - model: serializable\n";
+        let sc = crate::scenario::parse(Path::new("t.yaml"), yaml).unwrap();
+        let t = |process, mops| TxnRecord {
+            node: 0,
+            txn: Txn {
+                process,
+                outcome: TxnOutcome::Ok,
+                invoked: 1,
+                completed: Some(2),
+                mops,
+            },
+            error: None,
+        };
+        // Both read [] and appended: a lost update, which read committed allows.
+        let history = TxnHistory {
+            run_id: "r".into(),
+            workload: Workload::ListAppend,
+            isolation: None,
+            nodes: vec!["n1".into()],
+            txns: vec![
+                t(0, vec![Mop::Read(1, Some(vec![])), Mop::Append(1, 1)]),
+                t(1, vec![Mop::Read(1, Some(vec![])), Mop::Append(1, 2)]),
+                t(2, vec![Mop::Read(1, Some(vec![1, 2]))]),
+            ],
+            bank: Vec::new(),
+            bank_total: 0,
+            connect_errors: vec![0],
+            end_ns: 10,
+            interrupted: false,
+        };
+        let txn = summarize(&history);
+        let mut v: Vec<Verdict> = sc
+            .expect
+            .iter()
+            .map(|e| Verdict {
+                expectation: e.describe(),
+                passed: true,
+                measured: "0 anomalies".into(),
+            })
+            .collect();
+        txn_verdicts(&sc, &mut v, &txn);
+        let passed: Vec<bool> = v.iter().map(|v| v.passed).collect();
+        assert_eq!(passed, [false, false, true, false], "{v:#?}");
+        assert!(
+            v[0].measured
+                .ends_with("; transactions: G-single 1, lost-update 1"),
+            "{}",
+            v[0].measured
+        );
+        assert!(
+            v[1].measured.starts_with("1 lost-update over the bound"),
+            "{}",
+            v[1].measured
+        );
+        assert_eq!(
+            v[2].measured,
+            "consistent with read-committed (transactions: G-single 1, lost-update 1)"
+        );
     }
 }

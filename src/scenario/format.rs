@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::checker::list_append::Model;
+use crate::workload::{Isolation, Workload};
+
 use crate::fault::link::{Link, LinkKind};
 use crate::fault::{Direction, Fault, NodeFault, Shape, Target};
 use crate::node::NodeName;
@@ -104,6 +107,24 @@ pub struct LoadSpec {
     /// served; a lab that does not get there within this long fails the run (default 30 s).
     #[serde(default = "default_warmup", with = "crate::units::duration")]
     pub warmup: Duration,
+    /// The transactional workload run beside the register loop (`list-append`, `bank`; default
+    /// `register`: the loop alone). The register loop still measures the windows; the
+    /// transactions are checked for anomalies, counted per fault window (docs/workloads.md).
+    #[serde(default, skip_serializing_if = "is_register")]
+    pub workload: Workload,
+    /// The isolation level each transaction begins at (default: the system's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
+    /// Transactional clients per node (default 3), beside the register loop's connections.
+    #[serde(default = "default_txn_clients")]
+    pub txn_clients_per_node: usize,
+}
+
+fn is_register(w: &Workload) -> bool {
+    *w == Workload::Register
+}
+fn default_txn_clients() -> usize {
+    3
 }
 
 fn default_clients() -> usize {
@@ -631,8 +652,13 @@ pub enum Expect {
     LostWrites(u64),
     /// At most this many anomalies of every kind: lost writes, stale, reverted and impossible
     /// reads; every key of the history linearizable; and no unverified key unless
-    /// [`Expect::UnverifiedKeys`] allows it.
-    Anomalies(u64),
+    /// [`Expect::UnverifiedKeys`] allows it; with a transactional workload, its anomalies too.
+    /// Or, by name, at most so many of each transactional anomaly (`anomalies: {G-single: 0}`;
+    /// a name without `-process` or `-realtime` counts those variants too).
+    Anomalies(AnomalyBound),
+    /// The transactions' history rules out none of this model (`model: serializable`): it is
+    /// consistent with it, and with every weaker one (list-append only).
+    Model(Model),
     /// At most this many unverified keys (no final read settled, or the history check could not
     /// decide them). With it, `lost-writes` and `anomalies` no longer fail because a key is
     /// unverified; they still count what the loop saw on every key.
@@ -669,9 +695,14 @@ impl Expect {
                 s.after
             ),
             Expect::LostWrites(n) => format!("at most {n} lost writes"),
-            Expect::Anomalies(n) => {
+            Expect::Anomalies(AnomalyBound::Total(n)) => {
                 format!("at most {n} anomalies (lost, stale, reverted, impossible)")
             }
+            Expect::Anomalies(AnomalyBound::ByName(m)) => {
+                let each: Vec<String> = m.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                format!("at most {} transactional anomalies", each.join(", "))
+            }
+            Expect::Model(m) => format!("the transactions are consistent with {m}"),
             Expect::UnverifiedKeys(n) => format!("at most {n} unverified keys"),
             Expect::ColumnZero(c) => format!(
                 "{}'s column is 0 from {} until {}",
@@ -683,6 +714,33 @@ impl Expect {
                     .unwrap_or_else(|| "the end".into())
             ),
         }
+    }
+}
+
+/// The bound of an `anomalies` expectation: a number for every kind together, or a map of
+/// transactional anomaly names to their bounds.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum AnomalyBound {
+    /// At most this many of every kind together.
+    Total(u64),
+    /// At most so many of each name (`G-single: 0`).
+    ByName(std::collections::BTreeMap<String, u64>),
+}
+
+impl AnomalyBound {
+    /// How many of `counts` (anomaly name to count) the bound for `name` covers: the name itself
+    /// and, for a name without an order suffix, its `-process` and `-realtime` variants.
+    pub fn covered(name: &str, counts: &std::collections::BTreeMap<String, u64>) -> u64 {
+        counts
+            .iter()
+            .filter(|(n, _)| {
+                n.as_str() == name
+                    || n.strip_prefix(name)
+                        .is_some_and(|rest| rest == "-process" || rest == "-realtime")
+            })
+            .map(|(_, c)| c)
+            .sum()
     }
 }
 

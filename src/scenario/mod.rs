@@ -300,6 +300,56 @@ expect:
     }
 
     #[test]
+    fn a_transactional_workload_and_its_expectations_parse_and_are_checked() {
+        let with = GOOD
+            .replace(
+                "  op-timeout: 500ms\n",
+                "  op-timeout: 500ms\n  workload: list-append\n  isolation: serializable\n",
+            )
+            .replace(
+                "  - lost-writes: 0\n",
+                "  - lost-writes: 0\n  - anomalies: {G-single: 0, G2-item-realtime: 1}\n  - model: serializable\n  - anomalies: 0\n",
+            );
+        let s = parse(Path::new("s.yaml"), &with).unwrap();
+        assert_eq!(s.load.workload, crate::workload::Workload::ListAppend);
+        assert_eq!(s.load.txn_clients_per_node, 3);
+        let by_name = AnomalyBound::ByName(
+            [
+                ("G-single".to_string(), 0),
+                ("G2-item-realtime".to_string(), 1),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        assert_eq!(s.expect[6], Expect::Anomalies(by_name));
+        assert_eq!(
+            s.expect[7],
+            Expect::Model(crate::checker::list_append::Model::Serializable)
+        );
+        assert_eq!(s.expect[8], Expect::Anomalies(AnomalyBound::Total(0)));
+        let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+        // Without the workload, names and models mean nothing.
+        let plain = with.replace("  workload: list-append\n", "");
+        let (_, _, m) = err(&plain);
+        assert!(m.contains("add load.workload: list-append or bank"), "{m}");
+        let bank = with.replace("workload: list-append", "workload: bank");
+        let (_, _, m) = err(&bank);
+        assert!(
+            m.contains("'G-single' is not an anomaly the bank checker names"),
+            "{m}"
+        );
+        let bank = bank.replace("G-single: 0, G2-item-realtime: 1", "wrong-total: 0");
+        let (_, _, m) = err(&bank);
+        assert!(
+            m.contains("a consistency model is judged on list-append"),
+            "{m}"
+        );
+        let (_, _, m) = err(&with.replace("G-single: 0", "G-sngle: 0"));
+        assert!(m.contains("'G-sngle' is not an anomaly"), "{m}");
+    }
+
+    #[test]
     fn a_complete_scenario_parses_with_defaults() {
         let s = parse(Path::new("s.yaml"), GOOD).unwrap();
         assert_eq!(s.nodes, 3);

@@ -36,6 +36,7 @@ use crate::report::{
     Entry, Event, FiredStep, NodeAddress, Outcome, Plan, PlanLoad, PromotionSeen, Removed,
     RunFolder, RunRecord, Sink, Totals, What,
 };
+use crate::workload::{self, TxnOptions, Workload};
 
 /// Which lab a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,8 @@ struct Measured {
     /// Second 0 of the load.
     origin: Instant,
     history: Option<HistoryWriter>,
+    /// What the transactional clients did, when the scenario ran them.
+    txn: Option<workload::TxnHistory>,
 }
 
 /// Where a run's events go: the caller's sink, the run folder and the record, each event once to
@@ -119,6 +122,8 @@ fn plan(s: &Scenario, seed: u64) -> Plan {
             clients_per_node: s.load.clients_per_node,
             op_timeout: s.load.op_timeout,
             warmup: s.load.warmup,
+            workload: s.load.workload,
+            isolation: s.load.isolation,
         },
     }
 }
@@ -331,6 +336,18 @@ async fn measured(
     let nodes = lab.node_names();
     let driver = lab.driver();
     let endpoints = lab.endpoints();
+    let txn_driver = match s.load.workload {
+        Workload::Register => None,
+        w => match lab.txn_driver(w) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                out.record.outcome = Outcome::Error;
+                out.record.error = Some(e.to_string());
+                out.say(e.to_string());
+                return None;
+            }
+        },
+    };
 
     // Warm-up: until one whole second in which every node served.
     let t = Instant::now();
@@ -402,13 +419,48 @@ async fn measured(
         load_stop.cancel();
         summary
     };
-    let (summary, failure) = tokio::join!(load_run, async {
-        let failure = timeline(lab, file, seed, origin, &load_stop, &shared).await;
-        if failure.is_some() {
-            load_stop.cancel();
+    // The transactional clients, beside the register loop, on the same clock and stop.
+    let txn_opts = TxnOptions {
+        workload: s.load.workload,
+        isolation: s.load.isolation,
+        duration: s.load.duration,
+        clients_per_node: s.load.txn_clients_per_node,
+        op_timeout: s.load.op_timeout,
+        run_id: opts.run_id.clone(),
+        origin: Some(origin),
+        seed,
+        shared: lab.kind().shares_data(),
+    };
+    let txn_run = async {
+        match &txn_driver {
+            Some(d) => Some(
+                // Its own stop: Ctrl-C, not the register loop's end (which comes a tick sooner).
+                workload::run(d.clone(), &endpoints, &txn_opts, cancel, &mut |_| {}).await,
+            ),
+            None => None,
         }
-        failure
-    });
+    };
+    let (summary, failure, txn) = tokio::join!(
+        load_run,
+        async {
+            let failure = timeline(lab, file, seed, origin, &load_stop, &shared).await;
+            if failure.is_some() {
+                load_stop.cancel();
+            }
+            failure
+        },
+        txn_run
+    );
+    let out = shared.into_inner();
+    let txn = match txn {
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => {
+            out.say(format!("the transactions did not run: {e}"));
+            None
+        }
+        None => None,
+    };
+    let shared = RefCell::new(out);
     let out = shared.into_inner();
     let end_s = summary.duration_s;
     let interrupted = cancel.is_cancelled();
@@ -461,6 +513,7 @@ async fn measured(
         interrupted,
         origin,
         history,
+        txn,
     })
 }
 
@@ -482,6 +535,7 @@ async fn conclude(
         interrupted,
         origin,
         history,
+        txn,
     } = m;
     let timeout = load::FINAL_READ_TIMEOUT.max(s.load.op_timeout);
     let driver = lab.driver();
@@ -513,13 +567,38 @@ async fn conclude(
         &effects,
         &summary,
     );
+    let mut verdicts = verdicts;
     for line in summary.render().lines() {
         out.say(line);
+    }
+    let transactions = txn.map(|h| {
+        let cuts: Vec<(f64, String)> = fired
+            .iter()
+            .map(|f| {
+                let nodes: Vec<&str> = f.nodes.iter().map(|n| n.as_str()).collect();
+                let what = format!("{} {}", f.fault, nodes.join(","));
+                (f.applied_s, what.trim().to_string())
+            })
+            .collect();
+        let mut t = workload::summarize(&h);
+        t.windows = workload::windows(&t, &h, &cuts);
+        analysis::txn_verdicts(s, &mut verdicts, &t);
+        let path = out.folder.dir.join("transactions.edn");
+        if let Err(e) = workload::history::write(&path, &h) {
+            out.say(format!("no transactions history: {e}"));
+        }
+        t
+    });
+    if let Some(t) = &transactions {
+        for line in t.render().lines() {
+            out.say(line);
+        }
     }
     let r = &mut out.record;
     r.effects = effects;
     r.verdicts = verdicts;
     r.load = Some(summary);
+    r.transactions = transactions;
     r.outcome = if let Some(f) = failure {
         r.error = Some(f);
         Outcome::Error

@@ -5,12 +5,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::checker::list_append::Kind;
+use crate::workload::bank::BankAnomalyKind;
+use crate::workload::Workload;
+
 use crate::fault::link::{Link, LinkKind};
 use crate::fault::{Direction, Shape, Target};
 
 use super::format::{
-    is_step_name, Action, Aim, Aims, Expect, FaultKind, RawScenario, RawStep, Scenario, Step,
-    StepRef, MAX_LOAD,
+    is_step_name, Action, Aim, Aims, AnomalyBound, Expect, FaultKind, RawScenario, RawStep,
+    Scenario, Step, StepRef, MAX_LOAD,
 };
 use super::schedule::{step_index, MAX_FIRINGS, MIN_EVERY};
 
@@ -188,6 +192,7 @@ pub(super) fn validate(raw: RawScenario) -> std::result::Result<Scenario, Refusa
             Expect::ServesAgain(_) => "serves-again",
             Expect::LostWrites(_) => "lost-writes",
             Expect::Anomalies(_) => "anomalies",
+            Expect::Model(_) => "model",
             Expect::UnverifiedKeys(_) => "unverified-keys",
             Expect::ColumnZero(_) => "column-zero",
         };
@@ -255,7 +260,31 @@ pub(super) fn validate(raw: RawScenario) -> std::result::Result<Scenario, Refusa
                     )));
                 }
             }
-            Expect::LostWrites(_) | Expect::Anomalies(_) | Expect::UnverifiedKeys(_) => {}
+            Expect::LostWrites(_)
+            | Expect::Anomalies(AnomalyBound::Total(_))
+            | Expect::UnverifiedKeys(_) => {}
+            Expect::Anomalies(AnomalyBound::ByName(names)) => {
+                if load.workload == Workload::Register {
+                    return Err((format!("expect[{i}].anomalies"), "anomalies by name are the transactions' (G-single, wrong-total, ...): add load.workload: list-append or bank, or give one number".into()));
+                }
+                for n in names.keys() {
+                    if !anomaly_name_ok(load.workload, n) {
+                        return Err((
+                            p(n),
+                            format!(
+                                "'{n}' is not an anomaly the {} checker names: use one of {}",
+                                load.workload,
+                                anomaly_names(load.workload).join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            Expect::Model(_) => {
+                if load.workload != Workload::ListAppend {
+                    return Err((format!("expect[{i}].model"), "a consistency model is judged on list-append transactions: add load.workload: list-append".into()));
+                }
+            }
             Expect::ColumnZero(c) => {
                 node_aim_ok(&c.node, "node")?;
                 let from = step_ok(&c.from, "from")?;
@@ -433,4 +462,30 @@ fn typed(step: &RawStep, i: usize, nodes: usize) -> std::result::Result<Step, Re
         until: step.until,
         action,
     })
+}
+
+/// The anomaly names a workload's checker gives, without order suffixes.
+fn anomaly_names(w: Workload) -> Vec<&'static str> {
+    match w {
+        Workload::Bank => [
+            BankAnomalyKind::WrongN,
+            BankAnomalyKind::WrongTotal,
+            BankAnomalyKind::NegativeValue,
+        ]
+        .iter()
+        .map(|k| k.name())
+        .collect(),
+        _ => Kind::ALL.iter().map(|k| k.name()).collect(),
+    }
+}
+
+/// Whether `name` is one the workload's checker gives (list-append: with or without a
+/// `-process` or `-realtime` suffix).
+fn anomaly_name_ok(w: Workload, name: &str) -> bool {
+    let base = name
+        .strip_suffix("-process")
+        .or_else(|| name.strip_suffix("-realtime"))
+        .filter(|_| w == Workload::ListAppend)
+        .unwrap_or(name);
+    anomaly_names(w).contains(&base)
 }

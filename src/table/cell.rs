@@ -109,6 +109,10 @@ pub struct Cell {
     pub unverified_keys: u64,
     /// Keys of the runs' histories that no order explains, over all its runs.
     pub not_linearizable: usize,
+    /// With a transactional workload: its anomalies by name over all its runs (`None`: the
+    /// runs made no transactions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Cell {
@@ -134,6 +138,7 @@ impl Cell {
             anomalies: Safety::default(),
             unverified_keys: 0,
             not_linearizable: 0,
+            transactions: None,
         }
     }
 
@@ -181,6 +186,21 @@ impl Cell {
                 s.all_steady_s.is_none(),
             );
         }
+        if let Some(t) = &rec.transactions {
+            let found = self.transactions.get_or_insert_with(Default::default);
+            let counts: Vec<(String, u64)> = match (&t.list_append, &t.bank) {
+                (Some(v), _) => v.anomalies.clone().into_iter().collect(),
+                (None, Some(b)) => b
+                    .counts()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                (None, None) => Vec::new(),
+            };
+            for (k, v) in counts {
+                *found.entry(k).or_default() += v;
+            }
+        }
         if let Some(load) = &rec.load {
             self.anomalies.add(&load.safety);
             self.unverified_keys += match &load.final_reads {
@@ -195,7 +215,8 @@ impl Cell {
     }
 
     /// The loss cell: `0`, or the anomalies by kind (`12: 12 lost writes`), the keys the
-    /// history check finds not linearizable, and the unverified keys; `-` when no run completed.
+    /// history check finds not linearizable, and the unverified keys, then with a transactional
+    /// workload its anomalies by name (`; transactions: G-single 3`); `-` when no run completed.
     pub fn render_anomalies(&self) -> String {
         if self.window.values_s.is_empty() {
             return "-".into();
@@ -220,6 +241,14 @@ impl Cell {
         }
         if self.unverified_keys > 0 {
             let _ = write!(s, " ({} keys unverified)", self.unverified_keys);
+        }
+        match &self.transactions {
+            Some(t) if t.is_empty() => s.push_str("; transactions: none"),
+            Some(t) => {
+                let each: Vec<String> = t.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let _ = write!(s, "; transactions: {}", each.join(", "));
+            }
+            None => {}
         }
         s
     }

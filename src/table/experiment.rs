@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::fault::{Direction, NodeFault, Target};
-use crate::scenario::{Action, Aim, Aims, Expect, LoadSpec, Scenario, Step};
+use crate::scenario::{Action, Aim, Aims, AnomalyBound, Expect, LoadSpec, Scenario, Step};
 use crate::systems::Leadership;
+use crate::workload::{Isolation, Workload};
 
 /// How the table's runs are timed, and where they go.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +28,12 @@ pub struct TableOptions {
     /// Where the table's folder goes (`runs/`).
     #[serde(skip, default)]
     pub runs_dir: PathBuf,
+    /// The transactional workload each run runs beside the register loop (`register`: none).
+    #[serde(default)]
+    pub workload: Workload,
+    /// Its isolation level (`None`: each system's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
 }
 
 impl TableOptions {
@@ -142,11 +149,17 @@ pub fn scenario(
             clients_per_node: 1,
             op_timeout: Duration::from_secs(1),
             warmup: Duration::from_secs(60),
+            workload: crate::workload::Workload::Register,
+            isolation: None,
+            txn_clients_per_node: 3,
         },
         steps: vec![
             Step::once(Some(names.0), before, fault),
             Step::once(Some(names.1), before + hold, restore),
         ],
-        expect: vec![Expect::LostWrites(0), Expect::Anomalies(0)],
+        expect: vec![
+            Expect::LostWrites(0),
+            Expect::Anomalies(AnomalyBound::Total(0)),
+        ],
     }
 }

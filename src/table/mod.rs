@@ -174,6 +174,20 @@ pub async fn measure(
         }
         home.check_system(system)?;
         let def = home.definition(system, None)?;
+        if opts.workload != crate::workload::Workload::Register
+            && def.system.transactions(&def.settings).is_none()
+        {
+            return Err(Error::NoTransactions {
+                system: system.clone(),
+                workload: opts.workload.to_string(),
+                with: crate::systems::REGISTRY
+                    .iter()
+                    .filter(|s| s.transactions(&Default::default()).is_some())
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let leadership = def.system.leadership();
         let experiments = Experiment::for_system(leadership);
         let mut images: Vec<String> = Vec::new();
@@ -235,7 +249,9 @@ pub async fn measure(
                     what: what.clone(),
                 });
                 sink.event(&Event::Say(format!("== table: {what}")));
-                let sc = scenario(system, leadership, *exp, opts.before, opts.hold, opts.after);
+                let mut sc = scenario(system, leadership, *exp, opts.before, opts.hold, opts.after);
+                sc.load.workload = opts.workload;
+                sc.load.isolation = opts.isolation;
                 let file = ScenarioFile::made(&format!("(perseus table {system})"), sc)?;
                 match runner::run(docker, home, &file, &run_opts, cancel, sink).await {
                     Ok((rec, dir)) => {
@@ -346,6 +362,8 @@ mod tests {
             hold: Duration::from_secs(15),
             after: Duration::from_secs(10),
             runs_dir: "runs".into(),
+            workload: Default::default(),
+            isolation: None,
         }
     }
     /// A completed run of an isolation: the window, and who served during and after it.
@@ -360,6 +378,8 @@ mod tests {
                 clients_per_node: 1,
                 op_timeout: Duration::from_secs(1),
                 warmup: Duration::from_secs(60),
+                workload: Default::default(),
+                isolation: None,
             },
             seed: None,
         };

@@ -8,13 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::run::{BankOp, BankOpKind};
 use crate::checker::list_append::Outcome;
 
 /// What is wrong with one read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BankAnomalyKind {
     /// It did not see exactly the run's accounts.
@@ -37,7 +37,7 @@ impl BankAnomalyKind {
 }
 
 /// One read that was wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankAnomaly {
     /// What was wrong.
     pub kind: BankAnomalyKind,
@@ -54,7 +54,7 @@ pub struct BankAnomaly {
 }
 
 /// One second of reads: how many committed reads completed in it and the totals they saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecondTotals {
     /// 1-based second (`[sec-1, sec)` since second 0).
     pub sec: u64,
@@ -69,7 +69,7 @@ pub struct SecondTotals {
 }
 
 /// What the bank's checker found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankCheck {
     /// The total every read must see.
     pub total: i64,

@@ -23,17 +23,17 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checker::list_append::Mop;
 use crate::driver::{DriverError, Endpoint};
 
 pub use generate::{BankGenerator, ListAppendGenerator, ACCOUNTS, ACCOUNT_BALANCE};
 pub use run::{errors, outcomes, run, BankOp, BankOpKind, TxnHistory, TxnOptions, TxnRecord};
-pub use summary::{summarize, TxnSummary};
+pub use summary::{summarize, windows, TxnSummary, TxnWindow};
 
 /// What the load loop runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// The seeds' loop: one key per connection, read, add 1, compare-and-set it back.
@@ -65,7 +65,7 @@ impl fmt::Display for Workload {
 
 /// The isolation level a transaction asks for (SQL's names; `None` where it is asked: the
 /// system's default, PostgreSQL's and CockroachDB's own level, InnoDB's REPEATABLE READ).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
     /// READ COMMITTED.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bank::{self, BankCheck};
 use super::run::{errors, outcomes, TxnHistory};
@@ -19,7 +19,7 @@ use crate::node::NodeName;
 pub const SHOWN_PER_NAME: usize = 2;
 
 /// One node's transactions by outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeOutcomes {
     /// The node.
     pub node: NodeName,
@@ -34,7 +34,7 @@ pub struct NodeOutcomes {
 }
 
 /// A transaction as the summary shows it beside an anomaly.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TxnView {
     /// Its number in the checked history (`T12` in the explanations).
     pub index: usize,
@@ -53,7 +53,7 @@ pub struct TxnView {
 }
 
 /// The list-append checker's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListAppendVerdict {
     /// Transactions checked (every outcome).
     pub txns: usize,
@@ -70,10 +70,36 @@ pub struct ListAppendVerdict {
     /// Anomalies per 1-based second (`[sec-1, sec)`), placed at the completion of the last of
     /// their transactions, when the anomaly became observable; seconds without one left out.
     pub per_second: BTreeMap<u64, u64>,
+    /// Every anomaly's name and when it became observable (ns since the load began), for the
+    /// fault windows.
+    #[serde(skip)]
+    pub placed: Vec<(String, u64)>,
+}
+
+/// What the transactions did between two moments of a scenario: before its first fault, or
+/// from one step's firing to the next (so a kill, then the heal or start that undoes it, makes
+/// the windows before, during and after the fault).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TxnWindow {
+    /// What opened it: `before the first fault`, or the step as it fired (`kill n1 (leader)`).
+    pub after: String,
+    /// Its start, s since the load began.
+    pub from_s: f64,
+    /// Its end, s.
+    pub to_s: f64,
+    /// Transactions (or bank operations) that completed in it, by outcome.
+    pub ok: u64,
+    /// Definitely not committed.
+    pub fail: u64,
+    /// Unknown.
+    pub info: u64,
+    /// Anomalies that became observable in it, by name (list-append: when the last transaction
+    /// of the anomaly completed; bank: when the wrong read completed).
+    pub anomalies: BTreeMap<String, u64>,
 }
 
 /// What a transactional run concluded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TxnSummary {
     /// The run.
     pub run_id: String,
@@ -95,6 +121,9 @@ pub struct TxnSummary {
     pub bank: Option<BankCheck>,
     /// Whether the checker found nothing.
     pub valid: bool,
+    /// Per fault window, in a scenario (empty for `perseus load`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<TxnWindow>,
 }
 
 fn secs(ns: u64) -> f64 {
@@ -156,7 +185,74 @@ pub fn summarize(history: &TxnHistory) -> TxnSummary {
         list_append,
         bank,
         valid,
+        windows: Vec::new(),
     }
+}
+
+/// Cut the run at `cuts` (each a step's firing: s since the load began, and what it did, in
+/// time order) and count per window what completed and which anomalies became observable.
+pub fn windows(
+    summary: &TxnSummary,
+    history: &TxnHistory,
+    cuts: &[(f64, String)],
+) -> Vec<TxnWindow> {
+    let end_s = secs(history.end_ns);
+    let mut bounds = vec![(0.0, "before the first fault".to_string())];
+    bounds.extend(cuts.iter().cloned());
+    let mut out: Vec<TxnWindow> = bounds
+        .iter()
+        .enumerate()
+        .map(|(i, (from, after))| TxnWindow {
+            after: after.clone(),
+            from_s: *from,
+            to_s: bounds.get(i + 1).map_or(end_s.max(*from), |b| b.0),
+            ok: 0,
+            fail: 0,
+            info: 0,
+            anomalies: BTreeMap::new(),
+        })
+        .collect();
+    let which = |ns: u64| {
+        let t = ns as f64 / 1e9;
+        out.iter().rposition(|w| w.from_s <= t).unwrap_or(0)
+    };
+    let completions: Vec<(u64, Outcome)> = history
+        .txns
+        .iter()
+        .map(|r| (r.txn.completed.unwrap_or(history.end_ns), r.txn.outcome))
+        .chain(history.bank.iter().map(|o| (o.completed, o.outcome)))
+        .collect();
+    let mut marks: Vec<(usize, Option<Outcome>, Option<String>)> = completions
+        .into_iter()
+        .map(|(ns, o)| (which(ns), Some(o), None))
+        .collect();
+    if let Some(v) = &summary.list_append {
+        marks.extend(
+            v.placed
+                .iter()
+                .map(|(n, ns)| (which(*ns), None, Some(n.clone()))),
+        );
+    }
+    if let Some(b) = &summary.bank {
+        marks.extend(
+            b.anomalies
+                .iter()
+                .map(|a| (which(a.at_ns), None, Some(a.kind.name().to_string()))),
+        );
+    }
+    for (w, outcome, anomaly) in marks {
+        let w = &mut out[w];
+        match outcome {
+            Some(Outcome::Ok) => w.ok += 1,
+            Some(Outcome::Fail) => w.fail += 1,
+            Some(Outcome::Info) => w.info += 1,
+            None => {}
+        }
+        if let Some(n) = anomaly {
+            *w.anomalies.entry(n).or_default() += 1;
+        }
+    }
+    out
 }
 
 /// Check list-append transactions (in the order given, which names them `T0`, `T1`, ...) and
@@ -168,6 +264,7 @@ pub fn list_append_verdict(
     let check = list_append::check(txns);
     let mut anomalies: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_second: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut placed = Vec::new();
     let mut shown = Vec::new();
     for a in &check.anomalies {
         let n = anomalies.entry(a.name.clone()).or_default();
@@ -182,6 +279,7 @@ pub fn list_append_verdict(
             .max()
             .unwrap_or(0);
         *per_second.entry(last / 1_000_000_000 + 1).or_default() += 1;
+        placed.push((a.name.clone(), last));
     }
     let mut named: Vec<usize> = shown.iter().flat_map(|a| a.txns.iter().copied()).collect();
     named.sort_unstable();
@@ -214,6 +312,7 @@ pub fn list_append_verdict(
         shown,
         txns_shown,
         per_second,
+        placed,
     }
 }
 
@@ -254,6 +353,34 @@ impl TxnSummary {
         }
         if let Some(b) = &self.bank {
             render_bank(&mut out, b);
+        }
+        if !self.windows.is_empty() {
+            let _ = writeln!(
+                out,
+                "per fault window (from..to s: ok fail info, anomalies):"
+            );
+        }
+        for w in &self.windows {
+            let a: Vec<String> = w
+                .anomalies
+                .iter()
+                .map(|(n, c)| format!("{n} {c}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:.2}..{:.2} s, {}: {} {} {}, {}",
+                w.from_s,
+                w.to_s,
+                w.after,
+                w.ok,
+                w.fail,
+                w.info,
+                if a.is_empty() {
+                    "no anomaly".to_string()
+                } else {
+                    a.join(", ")
+                }
+            );
         }
         out
     }
@@ -368,5 +495,68 @@ pub fn render_bank(out: &mut String, b: &BankCheck) {
                 _ => "-".into(),
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::run::TxnRecord;
+
+    fn txn(process: u64, at_s: f64, mops: Vec<Mop>) -> TxnRecord {
+        let ns = (at_s * 1e9) as u64;
+        TxnRecord {
+            node: (process % 2) as usize,
+            txn: Txn {
+                process,
+                outcome: Outcome::Ok,
+                invoked: ns,
+                completed: Some(ns + 1_000_000),
+                mops,
+            },
+            error: None,
+        }
+    }
+
+    #[test]
+    fn anomalies_are_counted_in_the_fault_window_where_they_became_observable() {
+        use Mop::{Append as A, Read as R};
+        // A lost update at 5 s (both read [] and appended), a clean stretch before and after.
+        let history = TxnHistory {
+            run_id: "r".into(),
+            workload: Workload::ListAppend,
+            isolation: None,
+            nodes: vec!["n1".into(), "n2".into()],
+            txns: vec![
+                txn(0, 1.0, vec![A(1, 1)]),
+                txn(1, 2.0, vec![R(1, Some(vec![1]))]),
+                txn(0, 5.0, vec![R(2, Some(vec![])), A(2, 1)]),
+                txn(1, 5.0, vec![R(2, Some(vec![])), A(2, 2)]),
+                txn(0, 9.0, vec![R(2, Some(vec![1, 2]))]),
+            ],
+            bank: Vec::new(),
+            bank_total: 80,
+            connect_errors: vec![0, 0],
+            end_ns: 12_000_000_000,
+            interrupted: false,
+        };
+        let s = summarize(&history);
+        let v = s.list_append.as_ref().unwrap();
+        assert!(v.anomalies.contains_key("lost-update"), "{:?}", v.anomalies);
+        let cuts = vec![(4.0, "kill n1".to_string()), (8.0, "start n1".to_string())];
+        let w = windows(&s, &history, &cuts);
+        assert_eq!(w.len(), 3);
+        assert_eq!(
+            (w[0].after.as_str(), w[0].from_s, w[0].to_s),
+            ("before the first fault", 0.0, 4.0)
+        );
+        assert_eq!((w[0].ok, w[1].ok, w[2].ok), (2, 2, 1));
+        assert!(w[0].anomalies.is_empty() && w[2].anomalies.is_empty());
+        assert_eq!(w[1].anomalies.get("lost-update"), Some(&1));
+        assert_eq!((w[2].from_s, w[2].to_s), (8.0, 12.0));
+        assert!(!s.valid);
+        let text = s.render();
+        assert!(text.contains("lost-update"), "{text}");
+        assert!(text.contains("on n1") || text.contains("on n2"), "{text}");
     }
 }

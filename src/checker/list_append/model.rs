@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A key of the history.
 pub type Key = u64;
@@ -13,7 +13,7 @@ pub type Key = u64;
 pub type Element = u64;
 
 /// One micro-operation of a transaction (Elle's `[:append k v]` and `[:r k list]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mop {
     /// Append `1` to key `0`'s list.
     Append(Key, Element),
@@ -23,7 +23,7 @@ pub enum Mop {
 }
 
 /// How a transaction ended, as Jepsen says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Committed.
@@ -35,7 +35,7 @@ pub enum Outcome {
 }
 
 /// One transaction of the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Txn {
     /// The process (client) that ran it; a process runs one transaction at a time.
     pub process: u64,
@@ -51,7 +51,7 @@ pub struct Txn {
 
 /// A consistency model, weakest first; each anomaly rules out some of them (Elle's lattice,
 /// cut to the models a register of lists can tell apart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     /// Adya's PL-1: no G0.
@@ -103,7 +103,7 @@ impl fmt::Display for Model {
 }
 
 /// The kind of a dependency between two transactions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Edge {
     /// Write-write: a later append to the same key.
@@ -142,7 +142,7 @@ impl Edge {
 
 /// One step of a cycle: `from` must come before `to`, because of `edge` (on `key`, about
 /// `element`, for the data edges).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// The earlier transaction (its index in the history given).
     pub from: usize,
@@ -194,7 +194,35 @@ impl Serialize for Kind {
     }
 }
 
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+        let name = String::deserialize(d)?;
+        Kind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{name}' is not an anomaly kind")))
+    }
+}
+
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 13] = [
+        Kind::G0,
+        Kind::G1a,
+        Kind::G1b,
+        Kind::G1c,
+        Kind::GSingle,
+        Kind::GNonadjacent,
+        Kind::G2Item,
+        Kind::LostUpdate,
+        Kind::Internal,
+        Kind::NonRepeatableRead,
+        Kind::DuplicateElements,
+        Kind::GarbageRead,
+        Kind::IncompatibleOrder,
+    ];
+
     /// Adya's or Elle's name (`G-single`, `lost-update`).
     pub fn name(self) -> &'static str {
         match self {
@@ -244,7 +272,7 @@ impl Kind {
 }
 
 /// Which order edges a cycle needed besides the data edges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Order {
     /// None.
@@ -257,7 +285,7 @@ pub enum Order {
 
 /// One anomaly: its kind, the transactions in it, the cycle for the cycle kinds, and an
 /// explanation a person can follow, transaction by transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// What kind.
     pub kind: Kind,
