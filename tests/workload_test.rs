@@ -289,3 +289,40 @@ fn a_register_run_refuses_transactional_flags_in_one_line() {
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.contains("--workload list-append"), "{e}");
 }
+
+#[test]
+fn etcds_multi_key_transactions_stay_strict_serializable_when_the_leader_is_killed() {
+    let _lock = LabGuard::lock_only("etcd");
+    let r = run_scenario("scenarios/etcd-list-append-kill-leader.yaml", &[], 0);
+    let t = &r.summary["transactions"];
+    let committed: u64 = t["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["ok"].as_u64().unwrap())
+        .sum();
+    println!(
+        "measured: etcd list-append, leader killed: {committed} committed, strongest model {}",
+        t["list_append"]["strongest_allowed"]
+    );
+    assert!(committed > 1_000, "{}", r.stderr);
+    assert_eq!(
+        t["list_append"]["strongest_allowed"], "strict-serializable",
+        "{}",
+        r.stderr
+    );
+    // A refused comparison is a definite failure, never an unknown outcome.
+    let errors = t["errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e[0].as_str().unwrap().contains("a key changed since")),
+        "contention makes some commits fail: {errors:?}"
+    );
+    let windows = t["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 3);
+    assert!(
+        windows[1]["after"].as_str().unwrap().starts_with("kill n"),
+        "{windows:?}"
+    );
+}

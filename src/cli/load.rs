@@ -171,7 +171,7 @@ async fn txn_command(
     opts: LoadOptions,
     lab: &perseus::lab::Lab,
 ) -> anyhow::Result<i32> {
-    let driver = lab.txn_driver(args.workload)?;
+    let driver = lab.txn_driver(args.workload, args.isolation)?;
     let endpoints = lab.endpoints();
     let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
     let seed = args.seed.unwrap_or_else(rand::random);

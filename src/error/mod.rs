@@ -272,6 +272,15 @@ pub enum Error {
         with: String,
     },
 
+    /// A transactional workload at an isolation level the system's client cannot ask for.
+    #[error("{system}: {detail}")]
+    Isolation {
+        /// The lab's system.
+        system: String,
+        /// Why, and what to do.
+        detail: String,
+    },
+
     /// A transactional workload could not start (the bank's accounts could not be created).
     #[error("{0}")]
     Workload(String),
@@ -298,6 +307,7 @@ impl Error {
             | Error::UnknownRole { .. }
             | Error::NoFollower { .. }
             | Error::NoTransactions { .. }
+            | Error::Isolation { .. }
             | Error::Host(_)
             | Error::Fault(_)
             | Error::Lab(_)

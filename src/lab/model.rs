@@ -92,14 +92,18 @@ impl Lab {
         self.kind().driver(&self.definition.settings)
     }
 
-    /// The transactional workloads' client of the lab's system (see [`System::transactions`]).
+    /// The transactional workloads' client of the lab's system (see [`System::transactions`]),
+    /// for transactions at `isolation` (`None`: the system's default).
     ///
-    /// Errors: [`Error::NoTransactions`] for a system without transactions, naming those with.
+    /// Errors: [`Error::NoTransactions`] for a system without transactions, naming those with;
+    /// [`Error::Isolation`] for a level its client cannot ask for.
     pub fn txn_driver(
         &self,
         workload: crate::workload::Workload,
+        isolation: Option<crate::workload::Isolation>,
     ) -> Result<Arc<dyn crate::workload::TxnDriver>> {
-        self.kind()
+        let driver = self
+            .kind()
             .transactions(&self.definition.settings)
             .ok_or_else(|| Error::NoTransactions {
                 system: self.system.clone(),
@@ -110,7 +114,14 @@ impl Lab {
                     .map(|s| s.name())
                     .collect::<Vec<_>>()
                     .join(", "),
-            })
+            })?;
+        driver
+            .isolation(isolation)
+            .map_err(|detail| Error::Isolation {
+                system: self.system.clone(),
+                detail,
+            })?;
+        Ok(driver)
     }
 
     /// What the system's probes see: every node's endpoint and the definition's settings.

@@ -338,7 +338,7 @@ async fn measured(
     let endpoints = lab.endpoints();
     let txn_driver = match s.load.workload {
         Workload::Register => None,
-        w => match lab.txn_driver(w) {
+        w => match lab.txn_driver(w, s.load.isolation) {
             Ok(d) => Some(d),
             Err(e) => {
                 out.record.outcome = Outcome::Error;

@@ -21,9 +21,11 @@ use serde::Deserialize;
 
 use super::readiness::{Pending, Problem};
 use super::system::{Cluster, Leadership, Settings, System};
+use crate::checker::list_append::Mop;
 use crate::driver::{parse_decimal, Driver, DriverError, Endpoint, Written};
 use crate::http::{oneshot, HttpConn};
 use crate::node::NodeName;
+use crate::workload::{parse_list, Isolation, Transferred, TxnConn, TxnDriver, TxnError};
 
 /// etcd: a Raft cluster whose leader is the member the others' status names.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +42,10 @@ impl System for Etcd {
 
     fn leadership(&self) -> Leadership {
         Leadership::Leader { roles: &[] }
+    }
+
+    fn transactions(&self, _: &Settings) -> Option<Arc<dyn TxnDriver>> {
+        Some(Arc::new(EtcdTxnDriver))
     }
 
     fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
@@ -182,6 +188,360 @@ impl Driver for EtcdDriver {
     }
 }
 
+/// The transactional workloads on etcd ([`crate::workload`]), through its multi-key
+/// transactions. etcd has no interactive transactions: a transaction here reads every key it
+/// touches in one `txn` of ranges (all at one revision), computes what it appends, and commits
+/// in a second `txn` that puts the new lists only if none of those keys changed since (`compare`
+/// on each key's `MOD` revision, 0 for a key that does not exist): optimistic concurrency
+/// control, which makes every committed transaction strict serializable by construction, and a
+/// refused comparison a definite `fail`. A read-only transaction is its one read `txn`. Keys are
+/// `<run>/la/<key>` (lists as comma-separated text) and `<run>/bank/<account>` (balances).
+#[derive(Debug, Clone, Default)]
+pub struct EtcdTxnDriver;
+
+struct EtcdTxn {
+    conn: HttpConn,
+}
+
+/// One key as a range inside a transaction returned it: its value and `MOD` revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    key: String,
+    value: String,
+    mod_revision: u64,
+}
+
+/// A transaction's answer: whether its comparisons held, and each range's keys in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TxnAnswer {
+    succeeded: bool,
+    ranges: Vec<Vec<Seen>>,
+}
+
+/// Decode a `/v3/kv/txn` answer (proto3 omits `false`, empty lists and zero numbers).
+fn parse_txn_answer(body: &[u8]) -> Result<TxnAnswer, DriverError> {
+    #[derive(Deserialize)]
+    struct RawKv {
+        #[serde(default)]
+        key: String,
+        #[serde(default)]
+        value: String,
+        #[serde(default)]
+        mod_revision: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct RawRange {
+        #[serde(default)]
+        kvs: Vec<RawKv>,
+    }
+    #[derive(Deserialize)]
+    struct RawOp {
+        #[serde(default)]
+        response_range: Option<RawRange>,
+    }
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        succeeded: bool,
+        #[serde(default)]
+        responses: Vec<RawOp>,
+    }
+    let bad = |e: String| DriverError::Protocol(format!("bad txn response: {e}"));
+    let raw: Raw = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let text = |b64: &str| {
+        B64.decode(b64)
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .map_err(|e| bad(format!("base64: {e}")))
+    };
+    let mut ranges = Vec::new();
+    for op in raw.responses {
+        let Some(r) = op.response_range else { continue };
+        let mut seen = Vec::new();
+        for kv in r.kvs {
+            seen.push(Seen {
+                key: text(&kv.key)?,
+                value: text(&kv.value)?,
+                mod_revision: kv
+                    .mod_revision
+                    .map_or(Ok(0), |m| m.parse::<u64>())
+                    .map_err(|e| bad(format!("mod_revision: {e}")))?,
+            });
+        }
+        ranges.push(seen);
+    }
+    Ok(TxnAnswer {
+        succeeded: raw.succeeded,
+        ranges,
+    })
+}
+
+/// A `txn` that reads `keys`, each on its own, all at one revision.
+fn read_body(keys: &[String]) -> String {
+    let success: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| serde_json::json!({ "request_range": { "key": B64.encode(k) } }))
+        .collect();
+    serde_json::json!({ "success": success }).to_string()
+}
+
+/// A `txn` that puts `puts` if every key of `unchanged` still has that `MOD` revision (0: the
+/// key does not exist).
+fn commit_body(unchanged: &[(String, u64)], puts: &[(String, String)]) -> String {
+    let compare: Vec<serde_json::Value> = unchanged
+        .iter()
+        .map(|(k, rev)| {
+            serde_json::json!({
+                "key": B64.encode(k), "target": "MOD", "result": "EQUAL",
+                "mod_revision": rev.to_string()
+            })
+        })
+        .collect();
+    let success: Vec<serde_json::Value> = puts
+        .iter()
+        .map(|(k, v)| {
+            serde_json::json!({ "request_put": { "key": B64.encode(k), "value": B64.encode(v) } })
+        })
+        .collect();
+    serde_json::json!({ "compare": compare, "success": success }).to_string()
+}
+
+impl EtcdTxn {
+    async fn txn(&mut self, body: String) -> Result<TxnAnswer, DriverError> {
+        let (status, resp) = self
+            .conn
+            .request(Method::POST, "/v3/kv/txn", Some(Bytes::from(body)))
+            .await
+            .map_err(|e| DriverError::Io(e.to_string()))?;
+        check(status, &resp)?;
+        parse_txn_answer(&resp)
+    }
+
+    /// Read `keys` at one revision: each one's value and `MOD` revision (absent: empty, 0).
+    async fn read(&mut self, keys: &[String]) -> Result<Vec<(String, u64)>, TxnError> {
+        let a = self
+            .txn(read_body(keys))
+            .await
+            .map_err(TxnError::before_commit)?;
+        Ok(keys
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                a.ranges
+                    .get(i)
+                    .and_then(|r| r.first())
+                    .map_or((String::new(), 0), |s| (s.value.clone(), s.mod_revision))
+            })
+            .collect())
+    }
+
+    /// Commit `puts` if `unchanged` still holds: `Ok(false)` when a comparison failed (nothing
+    /// was written).
+    async fn commit(
+        &mut self,
+        unchanged: &[(String, u64)],
+        puts: &[(String, String)],
+    ) -> Result<bool, TxnError> {
+        self.txn(commit_body(unchanged, puts))
+            .await
+            .map(|a| a.succeeded)
+            .map_err(TxnError::at_commit)
+    }
+}
+
+fn conflict() -> TxnError {
+    TxnError::at_commit(DriverError::Server(
+        "a key changed since the transaction read it: nothing was written".into(),
+    ))
+}
+
+fn la_key(run: &str, k: u64) -> String {
+    format!("{run}/la/{k}")
+}
+
+fn bank_key(run: &str, id: u64) -> String {
+    format!("{run}/bank/{id}")
+}
+
+fn balance(text: &str, id: u64) -> Result<i64, TxnError> {
+    text.trim().parse::<i64>().map_err(|_| {
+        TxnError::before_commit(DriverError::Protocol(format!(
+            "account {id} holds '{text}', not a balance"
+        )))
+    })
+}
+
+impl TxnDriver for EtcdTxnDriver {
+    fn connect<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Box<dyn TxnConn>, DriverError>> {
+        Box::pin(async move {
+            let conn = HttpConn::connect(endpoint.addr, timeout)
+                .await
+                .map_err(|e| DriverError::Connect(e.to_string()))?;
+            Ok(Box::new(EtcdTxn { conn }) as Box<dyn TxnConn>)
+        })
+    }
+
+    fn isolation(&self, isolation: Option<Isolation>) -> Result<(), String> {
+        match isolation {
+            None | Some(Isolation::Serializable) => Ok(()),
+            Some(i) => Err(format!(
+                "transactions here have one level, serializable (strict, by their compare on every key read): leave --isolation {} out",
+                i.name()
+            )),
+        }
+    }
+}
+
+impl TxnConn for EtcdTxn {
+    fn list_append<'a>(
+        &'a mut self,
+        run: &'a str,
+        _isolation: Option<Isolation>,
+        mops: &'a [Mop],
+    ) -> BoxFuture<'a, Result<Vec<Mop>, TxnError>> {
+        Box::pin(async move {
+            let mut keys: Vec<u64> = Vec::new();
+            for m in mops {
+                let (Mop::Append(k, _) | Mop::Read(k, _)) = m;
+                if !keys.contains(k) {
+                    keys.push(*k);
+                }
+            }
+            let names: Vec<String> = keys.iter().map(|k| la_key(run, *k)).collect();
+            let seen = self.read(&names).await?;
+            let mut lists: Vec<Vec<u64>> = Vec::with_capacity(keys.len());
+            for (text, _) in &seen {
+                lists.push(parse_list(text).map_err(TxnError::before_commit)?);
+            }
+            let mut done = Vec::with_capacity(mops.len());
+            let mut appended = vec![false; keys.len()];
+            for m in mops {
+                let (Mop::Append(k, _) | Mop::Read(k, _)) = m;
+                let i = keys.iter().position(|x| x == k).expect("collected above");
+                match m {
+                    Mop::Append(_, e) => {
+                        lists[i].push(*e);
+                        appended[i] = true;
+                        done.push(m.clone());
+                    }
+                    Mop::Read(..) => done.push(Mop::Read(*k, Some(lists[i].clone()))),
+                }
+            }
+            if !appended.contains(&true) {
+                return Ok(done);
+            }
+            let unchanged: Vec<(String, u64)> = names
+                .iter()
+                .zip(&seen)
+                .map(|(n, (_, rev))| (n.clone(), *rev))
+                .collect();
+            let puts: Vec<(String, String)> = names
+                .iter()
+                .zip(&lists)
+                .zip(&appended)
+                .filter(|(_, a)| **a)
+                .map(|((n, l), _)| {
+                    let text: Vec<String> = l.iter().map(u64::to_string).collect();
+                    (n.clone(), text.join(","))
+                })
+                .collect();
+            if self.commit(&unchanged, &puts).await? {
+                Ok(done)
+            } else {
+                Err(conflict())
+            }
+        })
+    }
+
+    fn bank_setup<'a>(
+        &'a mut self,
+        run: &'a str,
+        accounts: u64,
+        balance: i64,
+    ) -> BoxFuture<'a, Result<(), TxnError>> {
+        Box::pin(async move {
+            // Every account at once, unless the first exists (a setup already made).
+            let puts: Vec<(String, String)> = (0..accounts)
+                .map(|id| (bank_key(run, id), balance.to_string()))
+                .collect();
+            self.commit(&[(bank_key(run, 0), 0)], &puts)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn transfer<'a>(
+        &'a mut self,
+        run: &'a str,
+        _isolation: Option<Isolation>,
+        from: u64,
+        to: u64,
+        amount: i64,
+    ) -> BoxFuture<'a, Result<Transferred, TxnError>> {
+        Box::pin(async move {
+            let names = [bank_key(run, from), bank_key(run, to)];
+            let seen = self.read(&names).await?;
+            let (a, b) = (balance(&seen[0].0, from)?, balance(&seen[1].0, to)?);
+            if a < amount {
+                return Ok(Transferred::Insufficient);
+            }
+            let unchanged: Vec<(String, u64)> = names
+                .iter()
+                .zip(&seen)
+                .map(|(n, (_, rev))| (n.clone(), *rev))
+                .collect();
+            let puts = [
+                (names[0].clone(), (a - amount).to_string()),
+                (names[1].clone(), (b + amount).to_string()),
+            ];
+            if self.commit(&unchanged, &puts).await? {
+                Ok(Transferred::Committed)
+            } else {
+                Err(conflict())
+            }
+        })
+    }
+
+    fn balances<'a>(
+        &'a mut self,
+        run: &'a str,
+        _isolation: Option<Isolation>,
+    ) -> BoxFuture<'a, Result<Vec<(u64, i64)>, TxnError>> {
+        Box::pin(async move {
+            // The whole prefix in one range: every account at one revision.
+            let prefix = format!("{run}/bank/");
+            let mut end = prefix.clone().into_bytes();
+            if let Some(last) = end.last_mut() {
+                *last += 1;
+            }
+            let body = serde_json::json!({ "success": [{ "request_range": {
+                "key": B64.encode(&prefix), "range_end": B64.encode(&end)
+            } }] })
+            .to_string();
+            let a = self.txn(body).await.map_err(TxnError::before_commit)?;
+            let mut out = Vec::new();
+            for s in a.ranges.into_iter().flatten() {
+                let id = s
+                    .key
+                    .strip_prefix(&prefix)
+                    .and_then(|i| i.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        TxnError::before_commit(DriverError::Protocol(format!(
+                            "'{}' is not an account key",
+                            s.key
+                        )))
+                    })?;
+                out.push((id, balance(&s.value, id)?));
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+}
+
 /// What one member says of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberStatus {
@@ -306,6 +666,55 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transaction_reads_at_one_revision_and_commits_only_if_nothing_it_read_changed() {
+        let read = read_body(&["r/la/1".into(), "r/la/2".into()]);
+        let v: serde_json::Value = serde_json::from_str(&read).unwrap();
+        assert!(v.get("compare").is_none(), "a read has no comparison: {v}");
+        assert_eq!(
+            v["success"][1]["request_range"]["key"],
+            B64.encode("r/la/2")
+        );
+        let commit = commit_body(
+            &[("r/la/1".into(), 7), ("r/la/2".into(), 0)],
+            &[("r/la/2".into(), "1,2".into())],
+        );
+        let v: serde_json::Value = serde_json::from_str(&commit).unwrap();
+        assert_eq!(v["compare"][0]["target"], "MOD");
+        assert_eq!(v["compare"][0]["mod_revision"], "7");
+        assert_eq!(
+            v["compare"][1]["mod_revision"], "0",
+            "an absent key compares as revision 0"
+        );
+        assert_eq!(v["success"][0]["request_put"]["value"], B64.encode("1,2"));
+        // An answer as the 3.4 gateway writes it: an absent key's range has no kvs, false and
+        // zero fields are left out.
+        let answer = format!(
+            r#"{{"header":{{"revision":"9"}},"succeeded":true,"responses":[{{"response_range":{{"header":{{}},"kvs":[{{"key":"{}","create_revision":"3","mod_revision":"8","version":"2","value":"{}"}}],"count":"1"}}}},{{"response_range":{{"header":{{}}}}}}]}}"#,
+            B64.encode("r/la/1"),
+            B64.encode("4,5")
+        );
+        let a = parse_txn_answer(answer.as_bytes()).unwrap();
+        assert!(a.succeeded);
+        assert_eq!(
+            a.ranges[0],
+            vec![Seen {
+                key: "r/la/1".into(),
+                value: "4,5".into(),
+                mod_revision: 8
+            }]
+        );
+        assert!(a.ranges[1].is_empty());
+        let refused = parse_txn_answer(br#"{"header":{"revision":"9"},"responses":[]}"#).unwrap();
+        assert!(!refused.succeeded, "a failed comparison omits succeeded");
+        assert!(conflict().definite(), "a refused comparison wrote nothing");
+        assert!(EtcdTxnDriver
+            .isolation(Some(Isolation::ReadCommitted))
+            .unwrap_err()
+            .contains("leave --isolation read-committed out"));
+        assert!(EtcdTxnDriver.isolation(None).is_ok());
+    }
 
     #[test]
     fn range_response_decodes_absent_and_present_keys() {

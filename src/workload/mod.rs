@@ -189,6 +189,15 @@ pub trait TxnDriver: Send + Sync {
         endpoint: &'a Endpoint,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Box<dyn TxnConn>, DriverError>>;
+
+    /// Whether the client can begin transactions at `isolation` (`None`: the system's default),
+    /// asked once before a run. Default: every level.
+    ///
+    /// Errors: why not and what to do, in one line.
+    fn isolation(&self, isolation: Option<Isolation>) -> Result<(), String> {
+        let _ = isolation;
+        Ok(())
+    }
 }
 
 /// A list as stored by the SQL drivers: its elements as comma-separated decimal text.
