@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use petgraph::algo::tarjan_scc;
-use petgraph::graphmap::DiGraphMap;
+use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::model::{Anomaly, Edge, Element, Key, Kind, Order, Outcome, Step, Txn};
 
@@ -13,17 +13,49 @@ const RW: u8 = 4;
 const PROCESS: u8 = 8;
 const REALTIME: u8 = 16;
 
+/// A transaction in no component.
+const NONE: u32 = u32::MAX;
+
 /// What a data edge is about: its key and element.
 type Why = (Option<Key>, Option<Element>);
 
-/// The dependency graph: per ordered pair, the kinds of edge, and why each.
-#[derive(Default)]
+/// One edge as it was added, before the graph is frozen.
+#[derive(Clone, Copy)]
+struct Raw {
+    from: u32,
+    to: u32,
+    edge: Edge,
+    why: Why,
+}
+
+/// The dependency graph over transactions `0..n`. Edges are collected as they are added; then
+/// [`Graph::freeze`] sorts them into one adjacency array (each ordered pair once, with all its
+/// kinds as bits) and keeps, for each pair and kind, why (its key and element; the first added
+/// wins). Dense arrays throughout, since the transactions are numbered already: building the
+/// graph this way took a fifth of the time of a hashed graph map on 200,000 transactions.
 pub(super) struct Graph {
-    edges: DiGraphMap<usize, u8>,
-    why: HashMap<(usize, usize, Edge), Why>,
+    n: usize,
+    raw: Vec<Raw>,
+    /// Per transaction, where its out-edges start in `out` (`n + 1` entries).
+    start: Vec<u32>,
+    /// Out-edges, by source then target: (target, kinds).
+    out: Vec<(u32, u8)>,
+    /// Why, sorted by (from, to, kind).
+    why: Vec<(u32, u32, Edge, Why)>,
 }
 
 impl Graph {
+    /// An empty graph over `n` transactions.
+    pub(super) fn new(n: usize) -> Graph {
+        Graph {
+            n,
+            raw: Vec::new(),
+            start: vec![0; n + 1],
+            out: Vec::new(),
+            why: Vec::new(),
+        }
+    }
+
     pub(super) fn add(
         &mut self,
         from: usize,
@@ -35,27 +67,76 @@ impl Graph {
         if from == to {
             return;
         }
-        let bits = self.edges.edge_weight(from, to).copied().unwrap_or(0);
-        self.edges.add_edge(from, to, bits | edge.bit());
-        self.why.entry((from, to, edge)).or_insert((key, element));
+        self.raw.push(Raw {
+            from: from as u32,
+            to: to as u32,
+            edge,
+            why: (key, element),
+        });
     }
 
-    /// The subgraph of the edges with any of `mask`'s kinds.
-    fn only(&self, mask: u8) -> DiGraphMap<usize, ()> {
-        let mut g = DiGraphMap::new();
-        for n in self.edges.nodes() {
-            g.add_node(n);
+    /// Sort the edges added into the adjacency array; call once, after the last [`Graph::add`].
+    pub(super) fn freeze(&mut self) {
+        let mut raw = std::mem::take(&mut self.raw);
+        // A stable sort: the first edge added of a (from, to, kind) keeps its why.
+        raw.sort_by_key(|r| (r.from, r.to, r.edge));
+        let mut count = vec![0u32; self.n + 1];
+        let mut prev: Option<(u32, u32)> = None;
+        self.out = Vec::with_capacity(raw.len());
+        self.why = Vec::with_capacity(raw.len());
+        for r in &raw {
+            if self.why.last().map(|w| (w.0, w.1, w.2)) != Some((r.from, r.to, r.edge)) {
+                self.why.push((r.from, r.to, r.edge, r.why));
+            }
+            match self.out.last_mut() {
+                Some(last) if prev == Some((r.from, r.to)) => last.1 |= r.edge.bit(),
+                _ => {
+                    self.out.push((r.to, r.edge.bit()));
+                    count[r.from as usize + 1] += 1;
+                    prev = Some((r.from, r.to));
+                }
+            }
         }
-        for (a, b, w) in self.edges.all_edges() {
-            if w & mask != 0 {
-                g.add_edge(a, b, ());
+        for i in 0..self.n {
+            count[i + 1] += count[i];
+        }
+        self.start = count;
+    }
+
+    /// The out-edges of `n`: (target, kinds), by target.
+    fn neighbors(&self, n: usize) -> &[(u32, u8)] {
+        &self.out[self.start[n] as usize..self.start[n + 1] as usize]
+    }
+
+    /// Every edge: (from, to, kinds).
+    fn all_edges(&self) -> impl Iterator<Item = (usize, usize, u8)> + '_ {
+        (0..self.n).flat_map(move |a| self.neighbors(a).iter().map(move |&(b, w)| (a, b as usize, w)))
+    }
+
+    /// The kinds of the edge from `from` to `to` (0: none).
+    fn bits(&self, from: usize, to: usize) -> u8 {
+        let ns = self.neighbors(from);
+        ns.binary_search_by_key(&(to as u32), |e| e.0)
+            .map_or(0, |i| ns[i].1)
+    }
+
+    /// The subgraph of the edges with any of `mask`'s kinds whose ends `keep` accepts, over
+    /// every transaction.
+    fn only(&self, mask: u8, keep: &dyn Fn(usize, usize) -> bool) -> DiGraph<(), ()> {
+        let mut g = DiGraph::with_capacity(self.n, 0);
+        for _ in 0..self.n {
+            g.add_node(());
+        }
+        for (a, b, w) in self.all_edges() {
+            if w & mask != 0 && keep(a, b) {
+                g.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
             }
         }
         g
     }
 
     fn step(&self, from: usize, to: usize, mask: u8) -> Step {
-        let bits = self.edges.edge_weight(from, to).copied().unwrap_or(0) & mask;
+        let bits = self.bits(from, to) & mask;
         // The most telling kind first: data before order edges, rw last (it is the weakest tie).
         let edge = [Edge::Wr, Edge::Ww, Edge::Process, Edge::Realtime, Edge::Rw]
             .into_iter()
@@ -63,9 +144,8 @@ impl Graph {
             .unwrap_or(Edge::Rw);
         let (key, element) = self
             .why
-            .get(&(from, to, edge))
-            .copied()
-            .unwrap_or((None, None));
+            .binary_search_by_key(&(from as u32, to as u32, edge), |w| (w.0, w.1, w.2))
+            .map_or((None, None), |i| self.why[i].3);
         Step {
             from,
             to,
@@ -125,24 +205,24 @@ pub(super) fn cycles(graph: &Graph) -> Vec<Anomaly> {
         (Order::Process, PROCESS),
         (Order::Realtime, PROCESS | REALTIME),
     ] {
-        let all = components(graph, DATA | RW | extra);
-        if all.is_empty() {
+        let all = components(graph, DATA | RW | extra, &|_, _| true);
+        if all.iter().all(|c| *c == NONE) {
             continue;
         }
         let level = Level::new(graph, order, extra, all);
         // The edges inside each component of the whole graph, and its members.
-        let mut inside: BTreeMap<usize, Vec<(usize, usize, u8)>> = BTreeMap::new();
-        for (a, b, w) in graph.edges.all_edges() {
+        let mut inside: BTreeMap<u32, Vec<(usize, usize, u8)>> = BTreeMap::new();
+        for (a, b, w) in graph.all_edges() {
             let w = w & (DATA | RW | extra);
             if w != 0 && same(&level.all, a, b) {
-                inside.entry(level.all[&a]).or_default().push((a, b, w));
+                inside.entry(level.all[a]).or_default().push((a, b, w));
             }
         }
-        let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (n, c) in &level.all {
-            members.entry(*c).or_default().push(*n);
+        let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (n, c) in level.all.iter().enumerate().filter(|(_, c)| **c != NONE) {
+            members.entry(*c).or_default().push(n);
         }
-        let mut found: Vec<(Kind, usize)> = Vec::new();
+        let mut found: Vec<(Kind, u32)> = Vec::new();
         for (c, edges) in &inside {
             let size = members.get(c).map_or(0, Vec::len);
             for a in level.cycles_in(*c, size, edges) {
@@ -166,19 +246,19 @@ pub(super) fn cycles(graph: &Graph) -> Vec<Anomaly> {
 }
 
 /// Whether `a` and `b` are in one component of `of`.
-fn same(of: &HashMap<usize, usize>, a: usize, b: usize) -> bool {
-    of.get(&a).is_some_and(|x| of.get(&b) == Some(x))
+fn same(of: &[u32], a: usize, b: usize) -> bool {
+    of[a] != NONE && of[a] == of[b]
 }
 
-/// The strongly connected components (of two nodes or more) of the subgraph of `mask`'s edges:
-/// each node's component.
-fn components(graph: &Graph, mask: u8) -> HashMap<usize, usize> {
-    let sub = graph.only(mask);
-    let mut of = HashMap::new();
+/// The strongly connected components (of two nodes or more) of the subgraph of `mask`'s edges
+/// whose ends `keep` accepts: each transaction's component, [`NONE`] for none.
+fn components(graph: &Graph, mask: u8, keep: &dyn Fn(usize, usize) -> bool) -> Vec<u32> {
+    let sub = graph.only(mask, keep);
+    let mut of = vec![NONE; graph.n];
     for (i, c) in tarjan_scc(&sub).into_iter().enumerate() {
         if c.len() > 1 {
             for n in c {
-                of.insert(n, i);
+                of[n.index()] = i as u32;
             }
         }
     }
@@ -195,42 +275,48 @@ const BUDGET_PER_TXN: usize = 64;
 const BUDGET_FLOOR: usize = 10_000;
 
 /// One level of the search: the order edges it allows, and the components of the graphs it
-/// looks in, computed once for every component.
+/// looks in, computed once for every component. Every cycle lies inside one component of the
+/// whole graph, so the smaller graphs are made of the edges inside those alone.
 struct Level<'a> {
     graph: &'a Graph,
     order: Order,
     extra: u8,
     /// Components of the whole graph.
-    all: HashMap<usize, usize>,
+    all: Vec<u32>,
     /// Of the `ww` (and order) edges.
-    ww: HashMap<usize, usize>,
+    ww: Vec<u32>,
     /// Of the `ww`, `wr` (and order) edges.
-    wwr: HashMap<usize, usize>,
+    wwr: Vec<u32>,
     /// The graph of states (transaction, whether the edge into it was rw): state
     /// `2 * txn + 1` was entered by an rw edge.
-    states: DiGraphMap<usize, ()>,
+    states: DiGraph<(), ()>,
     /// Its components.
-    state_of: HashMap<usize, usize>,
+    state_of: Vec<u32>,
 }
 
 impl<'a> Level<'a> {
-    fn new(graph: &'a Graph, order: Order, extra: u8, all: HashMap<usize, usize>) -> Level<'a> {
+    fn new(graph: &'a Graph, order: Order, extra: u8, all: Vec<u32>) -> Level<'a> {
         let wwr = DATA | extra;
-        let mut states: DiGraphMap<usize, ()> = DiGraphMap::new();
-        for (a, b, w) in graph.edges.all_edges() {
+        let within = |a: usize, b: usize| same(&all, a, b);
+        let mut states: DiGraph<(), ()> = DiGraph::with_capacity(2 * graph.n, 0);
+        for _ in 0..2 * graph.n {
+            states.add_node(());
+        }
+        for (a, b, w) in graph.all_edges().filter(|(a, b, _)| within(*a, *b)) {
+            let s = |x: usize| NodeIndex::new(x);
             if w & wwr != 0 {
-                states.add_edge(2 * a, 2 * b, ());
-                states.add_edge(2 * a + 1, 2 * b, ());
+                states.add_edge(s(2 * a), s(2 * b), ());
+                states.add_edge(s(2 * a + 1), s(2 * b), ());
             }
             if w & RW != 0 {
-                states.add_edge(2 * a, 2 * b + 1, ());
+                states.add_edge(s(2 * a), s(2 * b + 1), ());
             }
         }
-        let mut state_of = HashMap::new();
+        let mut state_of = vec![NONE; 2 * graph.n];
         for (i, c) in tarjan_scc(&states).into_iter().enumerate() {
             if c.len() > 1 {
                 for s in c {
-                    state_of.insert(s, i);
+                    state_of[s.index()] = i as u32;
                 }
             }
         }
@@ -238,9 +324,9 @@ impl<'a> Level<'a> {
             graph,
             order,
             extra,
+            ww: components(graph, Edge::Ww.bit() | extra, &within),
+            wwr: components(graph, wwr, &within),
             all,
-            ww: components(graph, Edge::Ww.bit() | extra),
-            wwr: components(graph, wwr),
             states,
             state_of,
         }
@@ -248,13 +334,13 @@ impl<'a> Level<'a> {
 
     /// The cycles of component `c` (whose inner edges are `edges`, of `size` transactions), each
     /// kind at most once.
-    fn cycles_in(&self, c: usize, size: usize, edges: &[(usize, usize, u8)]) -> Vec<Anomaly> {
+    fn cycles_in(&self, c: u32, size: usize, edges: &[(usize, usize, u8)]) -> Vec<Anomaly> {
         let budget_of = || BUDGET_FLOOR + BUDGET_PER_TXN * size;
         let mut out = Vec::new();
         let ww = Edge::Ww.bit() | self.extra;
         let wwr = DATA | self.extra;
         let full = DATA | RW | self.extra;
-        let inside = |n: usize| self.all.get(&n) == Some(&c);
+        let inside = |n: usize| self.all[n] == c;
         // G0: ww (and order) edges alone.
         if let Some(&(a, b, _)) = edges
             .iter()
@@ -329,13 +415,10 @@ impl<'a> Level<'a> {
         let wwr = DATA | self.extra;
         for &(a, b) in rws {
             let (sa, sb) = (2 * a, 2 * b + 1);
-            let Some(c) = self
-                .state_of
-                .get(&sa)
-                .filter(|c| self.state_of.get(&sb) == Some(c))
-            else {
+            let c = self.state_of[sa];
+            if c == NONE || self.state_of[sb] != c {
                 continue;
-            };
+            }
             // The shortest way back from b (entered by rw) to a (not entered by rw).
             let mut prev: HashMap<usize, usize> = HashMap::new();
             let mut queue = VecDeque::from([sb]);
@@ -345,8 +428,8 @@ impl<'a> Level<'a> {
                     break;
                 }
                 budget -= 1;
-                for (_, n, _) in self.states.edges(s) {
-                    if self.state_of.get(&n) == Some(c) && seen.insert(n) {
+                for n in self.states.neighbors(NodeIndex::new(s)).map(|n| n.index()) {
+                    if self.state_of[n] == c && seen.insert(n) {
                         prev.insert(n, s);
                         queue.push_back(n);
                     }
@@ -460,7 +543,8 @@ fn shortest_path(
             return None;
         }
         *budget -= 1;
-        for (_, m, w) in graph.edges.edges(n) {
+        for &(m, w) in graph.neighbors(n) {
+            let m = m as usize;
             if w & mask != 0 && inside(m) && seen.insert(m) {
                 prev.insert(m, n);
                 queue.push_back(m);

@@ -218,7 +218,7 @@ pub fn check(history: &[Txn]) -> Check {
         .collect();
     let took_effect =
         |t: usize| committed(t) || (history[t].outcome == Outcome::Info && observed.contains(&t));
-    let mut graph = Graph::default();
+    let mut graph = Graph::new(history.len());
     for (k, l) in &order {
         for pair in l.windows(2) {
             if let (Some(a), Some(b)) = (writers.get(&(*k, pair[0])), writers.get(&(*k, pair[1]))) {
@@ -259,6 +259,7 @@ pub fn check(history: &[Txn]) -> Check {
         }
     }
     graph::realtime_edges(history, &took_effect, &mut graph);
+    graph.freeze();
 
     found.extend(graph::cycles(&graph));
     found.sort_by(|a, b| (a.kind, a.order, &a.txns).cmp(&(b.kind, b.order, &b.txns)));
