@@ -57,8 +57,21 @@ fn main() {
             }
         }
         let t = i as u64 * 10;
-        events.push((t, format!(":type :invoke, :f :txn, :value {}, :process {process}, :time {t}", edn(&asked))));
-        events.push((t + 25, format!(":type :ok, :f :txn, :value {}, :process {process}, :time {}", edn(&done), t + 25)));
+        events.push((
+            t,
+            format!(
+                ":type :invoke, :f :txn, :value {}, :process {process}, :time {t}",
+                edn(&asked)
+            ),
+        ));
+        events.push((
+            t + 25,
+            format!(
+                ":type :ok, :f :txn, :value {}, :process {process}, :time {}",
+                edn(&done),
+                t + 25
+            ),
+        ));
     }
     events.sort_by_key(|e| e.0);
     let out = std::io::stdout();

@@ -273,8 +273,30 @@ pub fn render(dir: &Path) -> Result<RunRecord> {
     Ok(record)
 }
 
+/// The seconds in which an anomaly was seen: by the loop's check, or by the transactions'
+/// checker (list-append: when its last transaction completed; bank: a wrong read), sorted.
+fn anomaly_seconds(r: &RunRecord) -> Vec<u64> {
+    let mut secs = r
+        .load
+        .as_ref()
+        .map(|l| l.anomaly_seconds())
+        .unwrap_or_default();
+    if let Some(t) = &r.transactions {
+        if let Some(v) = &t.list_append {
+            secs.extend(v.per_second.keys());
+        }
+        if let Some(b) = &t.bank {
+            secs.extend(b.per_second.iter().filter(|s| s.wrong > 0).map(|s| s.sec));
+        }
+    }
+    secs.sort_unstable();
+    secs.dedup();
+    secs
+}
+
 /// What the plot shows: every node's and the total's successes per second, each step as a mark,
-/// each step's cluster-wide window (when at least 0.1 s) shaded.
+/// each step's cluster-wide window (when at least 0.1 s) shaded, the seconds with an anomaly
+/// (the loop's or the transactions') marked.
 pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
     plot::PlotData {
         title: format!(
@@ -303,11 +325,7 @@ pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
                 label: format!("window {:.2} s", e.cluster.length_s),
             })
             .collect(),
-        anomalies: r
-            .load
-            .as_ref()
-            .map(|l| l.anomaly_seconds())
-            .unwrap_or_default(),
+        anomalies: anomaly_seconds(r),
         promotions: r
             .promotions
             .iter()
@@ -337,6 +355,61 @@ pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
 mod tests {
     use super::record::fixture::{promotion, record};
     use super::*;
+
+    #[test]
+    fn the_transactions_anomalies_are_marked_on_the_plot_and_in_the_report() {
+        use crate::checker::list_append::{Mop, Outcome as TxnOutcome, Txn};
+        use crate::workload::{summarize, windows, TxnHistory, TxnRecord, Workload};
+        let mut r = record(Outcome::Passed);
+        assert!(plot_data(&r, &[]).anomalies.is_empty());
+        let t = |process, at_s: u64, mops| TxnRecord {
+            node: 0,
+            txn: Txn {
+                process,
+                outcome: TxnOutcome::Ok,
+                invoked: at_s * 1_000_000_000,
+                completed: Some(at_s * 1_000_000_000 + 1),
+                mops,
+            },
+            error: None,
+        };
+        // A lost update that became observable in second 8.
+        let h = TxnHistory {
+            run_id: "r".into(),
+            workload: Workload::ListAppend,
+            isolation: None,
+            nodes: r.nodes.clone(),
+            txns: vec![
+                t(0, 7, vec![Mop::Read(1, Some(vec![])), Mop::Append(1, 1)]),
+                t(1, 7, vec![Mop::Read(1, Some(vec![])), Mop::Append(1, 2)]),
+                t(2, 9, vec![Mop::Read(1, Some(vec![1, 2]))]),
+            ],
+            bank: Vec::new(),
+            bank_total: 0,
+            connect_errors: vec![0; 3],
+            end_ns: 20_000_000_000,
+            interrupted: false,
+        };
+        let mut s = summarize(&h);
+        s.windows = windows(&s, &h, &[(5.0, "kill n2".into())]);
+        r.transactions = Some(s);
+        assert_eq!(plot_data(&r, &[]).anomalies, [8]);
+        let md = markdown::report_md(&r, &[]);
+        assert!(md.contains("## Transactions: list-append"), "{md}");
+        assert!(
+            md.contains("| kill n2 | 5.00 s | 20.00 s | 3 | 0 | 0 |"),
+            "{md}"
+        );
+        // summary.json reads back (perseus table --render does), anomalies and all.
+        let json = serde_json::to_string(&r).unwrap();
+        let back: RunRecord = serde_json::from_str(&json).unwrap();
+        let (a, b) = (back.transactions.unwrap(), r.transactions.unwrap());
+        assert_eq!(
+            a.list_append.as_ref().unwrap().shown,
+            b.list_append.as_ref().unwrap().shown
+        );
+        assert_eq!(a.windows, b.windows);
+    }
 
     #[test]
     fn a_promotion_is_marked_on_the_plot() {

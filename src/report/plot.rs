@@ -46,7 +46,8 @@ pub struct PlotData {
     /// Shaded spans (unavailability windows), seconds since the load started.
     pub shades: Vec<Shade>,
     /// The seconds (1-based, as in `seconds`) in which the loop's check saw an anomaly (a lost
-    /// write, a stale, reverted or impossible read), marked along the bottom of the chart.
+    /// write, a stale, reverted or impossible read) or a transactional workload's checker did,
+    /// marked along the bottom of the chart.
     pub anomalies: Vec<u64>,
     /// Promotions the system logged (dashed vertical lines, labelled at mid-height: "n2
     /// promoted"), at `t_s` seconds since the load started.

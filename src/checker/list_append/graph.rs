@@ -110,7 +110,11 @@ impl Graph {
 
     /// Every edge: (from, to, kinds).
     fn all_edges(&self) -> impl Iterator<Item = (usize, usize, u8)> + '_ {
-        (0..self.n).flat_map(move |a| self.neighbors(a).iter().map(move |&(b, w)| (a, b as usize, w)))
+        (0..self.n).flat_map(move |a| {
+            self.neighbors(a)
+                .iter()
+                .map(move |&(b, w)| (a, b as usize, w))
+        })
     }
 
     /// The kinds of the edge from `from` to `to` (0: none).
