@@ -201,6 +201,8 @@ pub struct EtcdTxnDriver;
 
 struct EtcdTxn {
     conn: HttpConn,
+    /// Whether the current transaction's conditional write has been sent.
+    committing: bool,
 }
 
 /// One key as a range inside a transaction returned it: its value and `MOD` revision.
@@ -317,7 +319,9 @@ impl EtcdTxn {
     }
 
     /// Read `keys` at one revision: each one's value and `MOD` revision (absent: empty, 0).
+    /// It begins a transaction.
     async fn read(&mut self, keys: &[String]) -> Result<Vec<(String, u64)>, TxnError> {
+        self.committing = false;
         let a = self
             .txn(read_body(keys))
             .await
@@ -341,6 +345,7 @@ impl EtcdTxn {
         unchanged: &[(String, u64)],
         puts: &[(String, String)],
     ) -> Result<bool, TxnError> {
+        self.committing = true;
         self.txn(commit_body(unchanged, puts))
             .await
             .map(|a| a.succeeded)
@@ -380,7 +385,10 @@ impl TxnDriver for EtcdTxnDriver {
             let conn = HttpConn::connect(endpoint.addr, timeout)
                 .await
                 .map_err(|e| DriverError::Connect(e.to_string()))?;
-            Ok(Box::new(EtcdTxn { conn }) as Box<dyn TxnConn>)
+            Ok(Box::new(EtcdTxn {
+                conn,
+                committing: false,
+            }) as Box<dyn TxnConn>)
         })
     }
 
@@ -396,6 +404,10 @@ impl TxnDriver for EtcdTxnDriver {
 }
 
 impl TxnConn for EtcdTxn {
+    fn commit_sent(&self) -> bool {
+        self.committing
+    }
+
     fn list_append<'a>(
         &'a mut self,
         run: &'a str,
@@ -511,6 +523,7 @@ impl TxnConn for EtcdTxn {
         _isolation: Option<Isolation>,
     ) -> BoxFuture<'a, Result<Vec<(u64, i64)>, TxnError>> {
         Box::pin(async move {
+            self.committing = false;
             // The whole prefix in one range: every account at one revision.
             let prefix = format!("{run}/bank/");
             let mut end = prefix.clone().into_bytes();

@@ -79,6 +79,8 @@ pub struct PgTxnDriver {
 
 struct PgTxn {
     conn: PgConn,
+    /// Whether the current transaction's `COMMIT` has been sent.
+    committing: bool,
 }
 
 impl TxnDriver for PgTxnDriver {
@@ -89,13 +91,17 @@ impl TxnDriver for PgTxnDriver {
     ) -> BoxFuture<'a, Result<Box<dyn TxnConn>, DriverError>> {
         Box::pin(async move {
             let conn = pg_connect(endpoint.addr, &self.client, timeout).await?;
-            Ok(Box::new(PgTxn { conn }) as Box<dyn TxnConn>)
+            Ok(Box::new(PgTxn {
+                conn,
+                committing: false,
+            }) as Box<dyn TxnConn>)
         })
     }
 }
 
 impl PgTxn {
     async fn begin(&mut self, isolation: Option<Isolation>) -> Result<(), TxnError> {
+        self.committing = false;
         let sql = match isolation {
             Some(i) => format!("BEGIN ISOLATION LEVEL {}", i.sql()),
             None => "BEGIN".to_string(),
@@ -108,6 +114,7 @@ impl PgTxn {
     }
 
     async fn commit(&mut self) -> Result<(), TxnError> {
+        self.committing = true;
         self.conn
             .client
             .batch_execute("COMMIT")
@@ -137,6 +144,10 @@ fn pg_before(e: tokio_postgres::Error) -> TxnError {
 }
 
 impl TxnConn for PgTxn {
+    fn commit_sent(&self) -> bool {
+        self.committing
+    }
+
     fn list_append<'a>(
         &'a mut self,
         run: &'a str,
@@ -276,6 +287,8 @@ pub struct MySqlTxnDriver {
 /// [`super::sql::MySqlDriver`]'s `discard`: mysql_async's own drop may wait on a paused node).
 struct MySqlTxn {
     conn: Option<mysql_async::Conn>,
+    /// Whether the current transaction's `COMMIT` has been sent.
+    committing: bool,
 }
 
 impl Drop for MySqlTxn {
@@ -296,7 +309,10 @@ impl TxnDriver for MySqlTxnDriver {
     ) -> BoxFuture<'a, Result<Box<dyn TxnConn>, DriverError>> {
         Box::pin(async move {
             let conn = mysql_connect(endpoint.addr, &self.client, timeout).await?;
-            Ok(Box::new(MySqlTxn { conn: Some(conn) }) as Box<dyn TxnConn>)
+            Ok(Box::new(MySqlTxn {
+                conn: Some(conn),
+                committing: false,
+            }) as Box<dyn TxnConn>)
         })
     }
 }
@@ -311,6 +327,7 @@ impl MySqlTxn {
     }
 
     async fn begin(&mut self, isolation: Option<Isolation>) -> Result<(), TxnError> {
+        self.committing = false;
         if let Some(i) = isolation {
             self.c()
                 .query_drop(format!("SET TRANSACTION ISOLATION LEVEL {}", i.sql()))
@@ -324,6 +341,7 @@ impl MySqlTxn {
     }
 
     async fn commit(&mut self) -> Result<(), TxnError> {
+        self.committing = true;
         self.c()
             .query_drop("COMMIT")
             .await
@@ -345,6 +363,10 @@ impl MySqlTxn {
 }
 
 impl TxnConn for MySqlTxn {
+    fn commit_sent(&self) -> bool {
+        self.committing
+    }
+
     fn list_append<'a>(
         &'a mut self,
         run: &'a str,

@@ -179,6 +179,13 @@ pub trait TxnConn: Send {
         run: &'a str,
         isolation: Option<Isolation>,
     ) -> BoxFuture<'a, Result<Vec<(u64, i64)>, TxnError>>;
+
+    /// Whether the last transaction begun on this connection had sent its commit (or, on etcd,
+    /// its one conditional write) when it stopped: a transaction cut off by the deadline before
+    /// that is a definite `fail`, after it `info`. Default: yes (the cautious answer).
+    fn commit_sent(&self) -> bool {
+        true
+    }
 }
 
 /// A system's transactional client: opens [`TxnConn`]s.

@@ -358,7 +358,11 @@ async fn client(
                 let (outcome, mops, error) = match result {
                     Ok(Ok(mops)) => (Outcome::Ok, mops, None),
                     Ok(Err(e)) => (outcome_of(&e), request, Some(e.to_string())),
-                    Err(_) => (Outcome::Info, request, Some(late(opts.op_timeout))),
+                    Err(_) => (
+                        late_outcome(c.as_ref()),
+                        request,
+                        Some(late(opts.op_timeout)),
+                    ),
                 };
                 shared.txns.lock().expect("txns").push(TxnRecord {
                     node,
@@ -401,6 +405,16 @@ fn late(timeout: Duration) -> String {
     format!("no answer within {} ms", timeout.as_millis())
 }
 
+/// How a transaction cut off by the deadline ended: `fail` when its commit was never sent (the
+/// connection is dropped, and the server rolls it back), else `info`.
+fn late_outcome(conn: &dyn TxnConn) -> Outcome {
+    if conn.commit_sent() {
+        Outcome::Info
+    } else {
+        Outcome::Fail
+    }
+}
+
 fn outcome_of(e: &TxnError) -> Outcome {
     if e.definite() {
         Outcome::Fail
@@ -423,7 +437,7 @@ async fn bank_op(
                 Ok(Ok(b)) => (Outcome::Ok, None, BankOpKind::Read(Some(b))),
                 Ok(Err(e)) => (outcome_of(&e), Some(e.to_string()), BankOpKind::Read(None)),
                 Err(_) => (
-                    Outcome::Info,
+                    late_outcome(conn),
                     Some(late(opts.op_timeout)),
                     BankOpKind::Read(None),
                 ),
@@ -441,7 +455,7 @@ async fn bank_op(
                 // Rolled back on purpose: not an error of the connection.
                 Ok(Ok(super::Transferred::Insufficient)) => (Outcome::Fail, None, kind),
                 Ok(Err(e)) => (outcome_of(&e), Some(e.to_string()), kind),
-                Err(_) => (Outcome::Info, Some(late(opts.op_timeout)), kind),
+                Err(_) => (late_outcome(conn), Some(late(opts.op_timeout)), kind),
             }
         }
     }
@@ -480,4 +494,242 @@ pub fn errors(history: &TxnHistory) -> Vec<(String, u64)> {
     let mut v: Vec<(String, u64)> = by.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::list_append::{self, Mop};
+    use crate::driver::DriverError;
+    use crate::workload::Transferred;
+    use futures_util::future::BoxFuture;
+    use std::collections::HashMap;
+
+    /// An in-memory database: every transaction holds one lock from begin to commit, so its
+    /// histories are strict serializable. `stall` makes a transaction wait past any deadline
+    /// before its commit.
+    #[derive(Clone, Default)]
+    struct Fake {
+        lists: Arc<tokio::sync::Mutex<HashMap<(String, u64), Vec<u64>>>>,
+        stall: bool,
+    }
+
+    struct FakeConn {
+        db: Fake,
+        committing: bool,
+    }
+
+    impl TxnDriver for Fake {
+        fn connect<'a>(
+            &'a self,
+            _: &'a Endpoint,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<Box<dyn TxnConn>, DriverError>> {
+            Box::pin(async move {
+                Ok(Box::new(FakeConn {
+                    db: self.clone(),
+                    committing: false,
+                }) as Box<dyn TxnConn>)
+            })
+        }
+    }
+
+    impl TxnConn for FakeConn {
+        fn commit_sent(&self) -> bool {
+            self.committing
+        }
+
+        fn list_append<'a>(
+            &'a mut self,
+            run: &'a str,
+            _: Option<Isolation>,
+            mops: &'a [Mop],
+        ) -> BoxFuture<'a, Result<Vec<Mop>, TxnError>> {
+            Box::pin(async move {
+                self.committing = false;
+                let mut lists = self.db.lists.lock().await;
+                let mut done = Vec::new();
+                let mut staged = HashMap::new();
+                for m in mops {
+                    let (Mop::Append(k, _) | Mop::Read(k, _)) = m;
+                    let l = staged.entry(*k).or_insert_with(|| {
+                        lists
+                            .get(&(run.to_string(), *k))
+                            .cloned()
+                            .unwrap_or_default()
+                    });
+                    match m {
+                        Mop::Append(_, e) => {
+                            l.push(*e);
+                            done.push(m.clone());
+                        }
+                        Mop::Read(..) => done.push(Mop::Read(*k, Some(l.clone()))),
+                    }
+                }
+                if self.db.stall {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                self.committing = true;
+                for (k, l) in staged {
+                    lists.insert((run.to_string(), k), l);
+                }
+                Ok(done)
+            })
+        }
+
+        fn bank_setup<'a>(
+            &'a mut self,
+            _: &'a str,
+            _: u64,
+            _: i64,
+        ) -> BoxFuture<'a, Result<(), TxnError>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn transfer<'a>(
+            &'a mut self,
+            _: &'a str,
+            _: Option<Isolation>,
+            _: u64,
+            _: u64,
+            _: i64,
+        ) -> BoxFuture<'a, Result<Transferred, TxnError>> {
+            Box::pin(async { Ok(Transferred::Insufficient) })
+        }
+
+        fn balances<'a>(
+            &'a mut self,
+            _: &'a str,
+            _: Option<Isolation>,
+        ) -> BoxFuture<'a, Result<Vec<(u64, i64)>, TxnError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    fn opts(shared: bool) -> TxnOptions {
+        TxnOptions {
+            workload: Workload::ListAppend,
+            isolation: None,
+            duration: Duration::from_millis(1500),
+            clients_per_node: 3,
+            op_timeout: Duration::from_millis(100),
+            run_id: "r1".into(),
+            origin: None,
+            seed: 4,
+            shared,
+        }
+    }
+
+    fn endpoints() -> Vec<Endpoint> {
+        ["n1", "n2"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Endpoint::new(*n, format!("127.0.0.1:{}", 1000 + i).parse().unwrap()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn clients_on_every_node_contend_on_one_key_space_and_a_serial_store_checks_clean() {
+        let stop = CancellationToken::new();
+        let mut seconds = Vec::new();
+        let h = run(
+            Arc::new(Fake::default()),
+            &endpoints(),
+            &opts(true),
+            &stop,
+            &mut |s| seconds.push(s.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            seconds.len(),
+            2,
+            "one line a second, the last one cut short"
+        );
+        assert!(h.txns.len() > 100, "{}", h.txns.len());
+        assert!(h.txns.iter().all(|r| r.txn.outcome == Outcome::Ok));
+        let counted: u64 = seconds.iter().flat_map(|s| s.counts.iter()).sum();
+        assert!(counted as usize <= h.txns.len());
+        // Both nodes' clients touched the same keys.
+        let keys = |node: usize| -> std::collections::BTreeSet<u64> {
+            h.txns
+                .iter()
+                .filter(|r| r.node == node)
+                .flat_map(|r| {
+                    r.txn.mops.iter().map(|m| match m {
+                        Mop::Append(k, _) | Mop::Read(k, _) => *k,
+                    })
+                })
+                .collect()
+        };
+        assert!(keys(0).intersection(&keys(1)).count() > 3);
+        let txns: Vec<Txn> = h.txns.iter().map(|r| r.txn.clone()).collect();
+        let c = list_append::check(&txns);
+        assert!(c.is_clean(), "{:?}", c.anomalies.first());
+        // Independent servers: each node's clients keep to keys of their own.
+        let h = run(
+            Arc::new(Fake::default()),
+            &endpoints(),
+            &opts(false),
+            &stop,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        let n1: Vec<u64> = h
+            .txns
+            .iter()
+            .filter(|r| r.node == 0)
+            .flat_map(|r| {
+                r.txn.mops.iter().map(|m| match m {
+                    Mop::Append(k, _) | Mop::Read(k, _) => *k,
+                })
+            })
+            .collect();
+        assert!(n1.iter().all(|k| *k < KEY_SPACE_STRIDE));
+        let n2_min = h
+            .txns
+            .iter()
+            .filter(|r| r.node == 1)
+            .flat_map(|r| {
+                r.txn.mops.iter().map(|m| match m {
+                    Mop::Append(k, _) | Mop::Read(k, _) => *k,
+                })
+            })
+            .min()
+            .unwrap();
+        assert!(n2_min >= KEY_SPACE_STRIDE);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_cut_off_before_its_commit_fails_and_its_process_goes_on() {
+        let stop = CancellationToken::new();
+        let db = Fake {
+            stall: true,
+            ..Fake::default()
+        };
+        let h = run(Arc::new(db), &endpoints(), &opts(true), &stop, &mut |_| {})
+            .await
+            .unwrap();
+        assert!(!h.txns.is_empty());
+        for r in &h.txns {
+            assert_eq!(
+                r.txn.outcome,
+                Outcome::Fail,
+                "the commit was never sent: {r:?}"
+            );
+            assert!(r
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("no answer within 100 ms"));
+            assert!(r
+                .txn
+                .mops
+                .iter()
+                .all(|m| !matches!(m, Mop::Read(_, Some(_)))));
+        }
+        // A definite failure keeps the process's number (only info makes a new one).
+        assert!(h.txns.iter().all(|r| r.txn.process < 6));
+    }
 }

@@ -1,9 +1,11 @@
 //! The dependency graph of a list-append history and the search for its cycles: strongly
-//! connected components (`petgraph`'s Tarjan), then the shortest cycle of each kind inside one.
+//! connected components (`petgraph`'s Kosaraju, whose depth-first searches keep their own
+//! stack: its Tarjan recurses, and overflowed a 2 MiB thread stack on a real-time chain of a few
+//! thousand transactions), then the shortest cycle of each kind inside one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::model::{Anomaly, Edge, Element, Key, Kind, Order, Outcome, Step, Txn};
@@ -259,7 +261,7 @@ fn same(of: &[u32], a: usize, b: usize) -> bool {
 fn components(graph: &Graph, mask: u8, keep: &dyn Fn(usize, usize) -> bool) -> Vec<u32> {
     let sub = graph.only(mask, keep);
     let mut of = vec![NONE; graph.n];
-    for (i, c) in tarjan_scc(&sub).into_iter().enumerate() {
+    for (i, c) in kosaraju_scc(&sub).into_iter().enumerate() {
         if c.len() > 1 {
             for n in c {
                 of[n.index()] = i as u32;
@@ -317,7 +319,7 @@ impl<'a> Level<'a> {
             }
         }
         let mut state_of = vec![NONE; 2 * graph.n];
-        for (i, c) in tarjan_scc(&states).into_iter().enumerate() {
+        for (i, c) in kosaraju_scc(&states).into_iter().enumerate() {
             if c.len() > 1 {
                 for s in c {
                     state_of[s.index()] = i as u32;

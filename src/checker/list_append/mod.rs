@@ -28,8 +28,8 @@
 //! elements, reads of elements never appended, and reads whose orders disagree. Each anomaly
 //! rules out the consistency models that proscribe it ([`Model`]).
 //!
-//! Cycles are found through strongly connected components (`petgraph`'s Tarjan), linear in the
-//! history's edges: a G0 exists exactly when a `ww` edge lies inside a component of the graph of
+//! Cycles are found through strongly connected components (`petgraph`'s Kosaraju, without
+//! recursion), linear in the history's edges: a G0 exists exactly when a `ww` edge lies inside a component of the graph of
 //! `ww` edges, a G1c when a `wr` edge lies inside one of the graph of `ww` and `wr` edges, and a
 //! cycle through an `rw` edge when it lies inside one of the whole graph; a G-single is looked for
 //! from the `rw` edges of such a component (at most 512 of them, each a breadth-first search of
