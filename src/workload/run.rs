@@ -508,9 +508,12 @@ mod tests {
     /// An in-memory database: every transaction holds one lock from begin to commit, so its
     /// histories are strict serializable. `stall` makes a transaction wait past any deadline
     /// before its commit.
+    /// Each (run, key)'s list.
+    type Lists = HashMap<(String, u64), Vec<u64>>;
+
     #[derive(Clone, Default)]
     struct Fake {
-        lists: Arc<tokio::sync::Mutex<HashMap<(String, u64), Vec<u64>>>>,
+        lists: Arc<tokio::sync::Mutex<Lists>>,
         stall: bool,
     }
 
