@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use perseus::checker::list_append::Mop;
+use perseus::workload::history::mops_edn;
 use perseus::workload::ListAppendGenerator;
 use rand::{Rng, SeedableRng};
 
@@ -23,20 +24,7 @@ fn main() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let mut store: HashMap<u64, Vec<u64>> = HashMap::new();
     let mut events: Vec<(u64, String)> = Vec::with_capacity(2 * n);
-    let edn = |mops: &[Mop]| {
-        let parts: Vec<String> = mops
-            .iter()
-            .map(|m| match m {
-                Mop::Append(k, e) => format!("[:append {k} {e}]"),
-                Mop::Read(k, Some(l)) => format!(
-                    "[:r {k} [{}]]",
-                    l.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
-                ),
-                Mop::Read(k, None) => format!("[:r {k} nil]"),
-            })
-            .collect();
-        format!("[{}]", parts.join(" "))
-    };
+    let edn = |mops: &[Mop]| mops_edn(mops, true);
     for i in 0..n {
         let process = i % 10;
         let asked = generator.next_txn();

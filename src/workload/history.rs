@@ -45,7 +45,10 @@ fn keyword(o: Outcome) -> &'static str {
     }
 }
 
-fn mops_edn(mops: &[Mop], with_reads: bool) -> String {
+/// A transaction's micro-operations as Elle writes them, in one vector:
+/// `[[:append 3 1] [:r 4 [1 2]]]`; with `with_reads` false (an invocation, or a transaction that
+/// did not commit), every read's list is `nil`.
+pub fn mops_edn(mops: &[Mop], with_reads: bool) -> String {
     let parts: Vec<String> = mops
         .iter()
         .map(|m| match m {

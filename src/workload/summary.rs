@@ -10,9 +10,10 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::bank::{self, BankCheck};
+use super::history::mops_edn;
 use super::run::{errors, outcomes, TxnHistory};
 use super::{Isolation, Workload, ACCOUNTS};
-use crate::checker::list_append::{self, Anomaly, Model, Mop, Outcome, Txn};
+use crate::checker::list_append::{self, Anomaly, Model, Outcome, Txn};
 use crate::node::NodeName;
 
 /// Anomalies of one name explained in full; the rest are counted.
@@ -48,7 +49,7 @@ pub struct TxnView {
     pub invoked_s: f64,
     /// Completed, s since the load began.
     pub completed_s: Option<f64>,
-    /// Its micro-operations as Elle writes them (`[:append 3 1] [:r 4 [1 2]]`).
+    /// Its micro-operations as Elle writes them (`[[:append 3 1] [:r 4 [1 2]]]`).
     pub value: String,
 }
 
@@ -128,21 +129,6 @@ pub struct TxnSummary {
 
 fn secs(ns: u64) -> f64 {
     (ns as f64 / 1e9 * 1000.0).round() / 1000.0
-}
-
-/// Elle's text for a transaction's micro-operations.
-pub fn elle_value(mops: &[Mop]) -> String {
-    mops.iter()
-        .map(|m| match m {
-            Mop::Append(k, e) => format!("[:append {k} {e}]"),
-            Mop::Read(k, Some(l)) => format!(
-                "[:r {k} [{}]]",
-                l.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
-            ),
-            Mop::Read(k, None) => format!("[:r {k} nil]"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Check `history` and sum it up.
@@ -295,7 +281,7 @@ pub fn list_append_verdict(
                 outcome: t.outcome,
                 invoked_s: secs(t.invoked),
                 completed_s: t.completed.map(secs),
-                value: elle_value(&t.mops),
+                value: mops_edn(&t.mops, true),
             })
         })
         .collect();
@@ -501,6 +487,7 @@ pub fn render_bank(out: &mut String, b: &BankCheck) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::list_append::Mop;
     use crate::workload::run::TxnRecord;
 
     fn txn(process: u64, at_s: f64, mops: Vec<Mop>) -> TxnRecord {
