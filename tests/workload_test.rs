@@ -288,6 +288,24 @@ fn a_register_run_refuses_transactional_flags_in_one_line() {
     let e = stderr(&out);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.contains("--workload list-append"), "{e}");
+    let out = run(
+        &["table", "etcd", "--isolation", "serializable", "--plan"],
+        2,
+    );
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("--isolation is for the transactional workloads"),
+        "{e}"
+    );
+    // A system without transactions is refused by the plan already, before any lab.
+    let out = run(&["table", "redis", "--workload", "bank", "--plan"], 2);
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("redis has no transactions to run the bank workload on"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -49,7 +49,7 @@ pub(super) struct TableArgs {
     #[arg(long, value_enum, default_value_t = Workload::Register)]
     workload: Workload,
     /// The transactions' isolation level (default: each system's own).
-    #[arg(long, value_enum, requires = "workload")]
+    #[arg(long, value_enum)]
     isolation: Option<Isolation>,
 }
 
@@ -83,6 +83,12 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
             humantime::format_duration(args.hold),
             humantime::format_duration(args.after)
         ))
+        .into());
+    }
+    if args.workload == Workload::Register && args.isolation.is_some() {
+        return Err(Error::Usage(
+            "--isolation is for the transactional workloads: add --workload list-append or --workload bank".into(),
+        )
         .into());
     }
     let opts = TableOptions {

@@ -92,36 +92,20 @@ impl Lab {
         self.kind().driver(&self.definition.settings)
     }
 
-    /// The transactional workloads' client of the lab's system (see [`System::transactions`]),
-    /// for transactions at `isolation` (`None`: the system's default).
-    ///
-    /// Errors: [`Error::NoTransactions`] for a system without transactions, naming those with;
-    /// [`Error::Isolation`] for a level its client cannot ask for.
+    /// The transactional workloads' client of the lab's system, for transactions at `isolation`
+    /// (`None`: the system's default); see [`crate::systems::txn_driver`] for its errors.
     pub fn txn_driver(
         &self,
         workload: crate::workload::Workload,
         isolation: Option<crate::workload::Isolation>,
     ) -> Result<Arc<dyn crate::workload::TxnDriver>> {
-        let driver = self
-            .kind()
-            .transactions(&self.definition.settings)
-            .ok_or_else(|| Error::NoTransactions {
-                system: self.system.clone(),
-                workload: workload.to_string(),
-                with: crate::systems::REGISTRY
-                    .iter()
-                    .filter(|s| s.transactions(&Default::default()).is_some())
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        driver
-            .isolation(isolation)
-            .map_err(|detail| Error::Isolation {
-                system: self.system.clone(),
-                detail,
-            })?;
-        Ok(driver)
+        crate::systems::txn_driver(
+            self.kind(),
+            &self.definition.settings,
+            &self.system,
+            workload,
+            isolation,
+        )
     }
 
     /// What the system's probes see: every node's endpoint and the definition's settings.

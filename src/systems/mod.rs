@@ -64,6 +64,40 @@ pub fn lookup(name: &str) -> Result<&'static dyn System> {
         })
 }
 
+/// The transactional workloads' client of `system` (see [`System::transactions`]) with the
+/// definition's `settings`, for transactions at `isolation` (`None`: the system's default);
+/// `name` is the lab's system as the user wrote it, for the errors.
+///
+/// Errors: [`Error::NoTransactions`] for a system without transactions, naming those that have
+/// them; [`Error::Isolation`] for a level its client cannot ask for.
+pub fn txn_driver(
+    system: &dyn System,
+    settings: &Settings,
+    name: &str,
+    workload: crate::workload::Workload,
+    isolation: Option<crate::workload::Isolation>,
+) -> Result<std::sync::Arc<dyn crate::workload::TxnDriver>> {
+    let driver = system
+        .transactions(settings)
+        .ok_or_else(|| Error::NoTransactions {
+            system: name.to_string(),
+            workload: workload.to_string(),
+            with: REGISTRY
+                .iter()
+                .filter(|s| s.transactions(&Settings::default()).is_some())
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    driver
+        .isolation(isolation)
+        .map_err(|detail| Error::Isolation {
+            system: name.to_string(),
+            detail,
+        })?;
+    Ok(driver)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +142,45 @@ mod tests {
             lookup("tidb").unwrap().leader_targets(),
             ["leader", "pd-leader"]
         );
+    }
+
+    #[test]
+    fn a_transactional_workload_is_refused_in_one_line_where_it_cannot_run() {
+        use crate::workload::{Isolation, Workload};
+        let s = Settings::default();
+        let e = txn_driver(
+            lookup("redis").unwrap(),
+            &s,
+            "redis",
+            Workload::ListAppend,
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(e, Error::NoTransactions { .. }));
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "redis has no transactions to run the list-append workload on: use --workload register, or a system with transactions (cockroach, etcd, galera, patroni, postgres, tidb)"
+        );
+        let e = txn_driver(
+            lookup("etcd").unwrap(),
+            &s,
+            "etcd",
+            Workload::Bank,
+            Some(Isolation::RepeatableRead),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .starts_with("etcd: transactions here have one level"),
+            "{e}"
+        );
+        for ok in ["postgres", "galera", "etcd"] {
+            txn_driver(lookup(ok).unwrap(), &s, ok, Workload::ListAppend, None).unwrap();
+        }
     }
 
     #[test]

@@ -118,6 +118,7 @@ pub fn plan(home: &Home, systems: &[String], opts: &TableOptions) -> Result<Plan
     let mut runs = 0;
     for system in systems {
         let def = home.definition(system, None)?;
+        workload_runs_on(&def, system, opts)?;
         let experiments = Experiment::for_system(def.system.leadership());
         runs += experiments.len() * opts.repeat.max(1);
         planned.push((system.clone(), experiments));
@@ -128,6 +129,26 @@ pub fn plan(home: &Home, systems: &[String], opts: &TableOptions) -> Result<Plan
         runs,
         time,
     })
+}
+
+/// Refuse, before anything runs, a transactional workload on a system without transactions or
+/// at a level its client cannot ask for: it would fail every run ([`crate::systems::txn_driver`]
+/// says why in one line).
+fn workload_runs_on(
+    def: &crate::lab::definition::Definition,
+    system: &str,
+    opts: &TableOptions,
+) -> Result<()> {
+    if opts.workload != crate::workload::Workload::Register {
+        crate::systems::txn_driver(
+            def.system,
+            &def.settings,
+            system,
+            opts.workload,
+            opts.isolation,
+        )?;
+    }
+    Ok(())
 }
 
 /// Measure the table for `systems`, one after another, into a new folder under
@@ -174,20 +195,7 @@ pub async fn measure(
         }
         home.check_system(system)?;
         let def = home.definition(system, None)?;
-        if opts.workload != crate::workload::Workload::Register
-            && def.system.transactions(&def.settings).is_none()
-        {
-            return Err(Error::NoTransactions {
-                system: system.clone(),
-                workload: opts.workload.to_string(),
-                with: crate::systems::REGISTRY
-                    .iter()
-                    .filter(|s| s.transactions(&Default::default()).is_some())
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
+        workload_runs_on(&def, system, opts)?;
         let leadership = def.system.leadership();
         let experiments = Experiment::for_system(leadership);
         let mut images: Vec<String> = Vec::new();
