@@ -82,6 +82,15 @@ fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
     })
 }
 
+/// The nodes as the first line names them: `n1 10.77.0.11:2379, n2 ...`.
+fn addresses(lab: &perseus::lab::Lab) -> String {
+    lab.endpoints()
+        .iter()
+        .map(|e| format!("{} {}", e.node, e.addr))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Print one second: TSV on stdout (flushed, for pipes), and the live view when there is one.
 pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
     let line = load::measure::tsv_line(s.sec, &s.counts);
@@ -114,11 +123,7 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     eprintln!(
         "load on {} ({}), {} connection(s) per node, run {}: {}",
         lab.system,
-        endpoints
-            .iter()
-            .map(|e| format!("{} {}", e.node, e.addr))
-            .collect::<Vec<_>>()
-            .join(", "),
+        addresses(&lab),
         opts.clients_per_node,
         opts.run_id,
         load::measure::tsv_header(&names)
@@ -190,11 +195,7 @@ async fn txn_command(
         "{} on {} ({}), {} client(s) per node, {}, seed {seed}, run {}: {}",
         args.workload,
         lab.system,
-        endpoints
-            .iter()
-            .map(|e| format!("{} {}", e.node, e.addr))
-            .collect::<Vec<_>>()
-            .join(", "),
+        addresses(lab),
         topts.clients_per_node,
         topts
             .isolation

@@ -81,7 +81,14 @@ pub enum BankRequest {
     /// Read every balance.
     Read,
     /// Move `amount` from `from` to `to`.
-    Transfer { from: u64, to: u64, amount: i64 },
+    Transfer {
+        /// Source account (0 to [`ACCOUNTS`] - 1).
+        from: u64,
+        /// Destination account, never the source.
+        to: u64,
+        /// How much, 1 to 5.
+        amount: i64,
+    },
 }
 
 impl BankGenerator {
