@@ -18,29 +18,39 @@ use common::*;
 /// `perseus load postgres --workload W --isolation I --json --history F`: the summary JSON and
 /// the history's path.
 fn txn_load(workload: &str, isolation: &str, secs: u32) -> (serde_json::Value, std::path::PathBuf) {
+    txn_load_on("postgres", workload, isolation, secs, &[])
+}
+
+/// [`txn_load`] on `system`, with `extra` flags.
+fn txn_load_on(
+    system: &str,
+    workload: &str,
+    isolation: &str,
+    secs: u32,
+    extra: &[&str],
+) -> (serde_json::Value, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir").keep();
     let history = dir.join(format!("{workload}-{isolation}.edn"));
     let duration = format!("{secs}s");
-    let out = run(
-        &[
-            "load",
-            "postgres",
-            "--workload",
-            workload,
-            "--isolation",
-            isolation,
-            "--duration",
-            &duration,
-            "--clients-per-node",
-            "4",
-            "--seed",
-            "7",
-            "--json",
-            "--history",
-            history.to_str().unwrap(),
-        ],
-        0,
-    );
+    let mut args = vec![
+        "load",
+        system,
+        "--workload",
+        workload,
+        "--isolation",
+        isolation,
+        "--duration",
+        &duration,
+        "--clients-per-node",
+        "4",
+        "--seed",
+        "7",
+        "--json",
+        "--history",
+        history.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args, 0);
     // One TSV line per second, as the register loop prints: second, cluster, n1, n2, n3.
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), secs as usize, "{lines:?}");
@@ -92,6 +102,17 @@ fn check_again(history: &std::path::Path, expected: &BTreeSet<String>) {
 #[test]
 fn the_postgresql_control_at_its_three_isolation_levels_gives_what_postgresql_documents() {
     let _lab = LabGuard::up("postgres", &[]);
+    // Independent servers have no replicas to read from: refused in one line.
+    let out = run(
+        &["load", "postgres", "--workload", "bank", "--replica-reads"],
+        2,
+    );
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("perseus: postgres has no read port to send read-only transactions to"),
+        "{e}"
+    );
 
     let (s, h) = txn_load("list-append", "serializable", 12);
     let found = names(&s);
@@ -292,6 +313,109 @@ fn the_bank_on_galera_reads_its_total_every_second_while_a_node_is_isolated() {
     );
 }
 
+/// Anomaly names that need a `process` or `realtime` edge: a read that missed a write its own
+/// client, or any client, had already committed.
+fn stale(found: &BTreeSet<String>) -> Vec<&String> {
+    found
+        .iter()
+        .filter(|n| {
+            n.starts_with("G-single-") && (n.ends_with("-process") || n.ends_with("-realtime"))
+        })
+        .collect()
+}
+
+#[test]
+fn patroni_replicas_serve_stale_snapshots_where_the_primary_serves_none() {
+    // PostgreSQL documents that a hot standby lags its primary ("Hot Standby": queries there see
+    // the data as of the WAL replayed so far) and refuses SERIALIZABLE. Read-only transactions at
+    // each node's own PostgreSQL therefore miss writes their own client, or another, had already
+    // committed on the primary: cycles with a process or realtime edge (Elle's G-single-process,
+    // G-single-realtime). Through HAProxy, every transaction reaches the primary: none.
+    let _lab = LabGuard::up("patroni", &[]);
+    // At once after `lab up`: the schema must already be on every replica (lab up waits for its
+    // replay), or the first reads fail with "relation does not exist".
+    let (s, h) = txn_load_on(
+        "patroni",
+        "list-append",
+        "repeatable-read",
+        12,
+        &["--replica-reads"],
+    );
+    let found = names(&s);
+    let at_read_port: Vec<u64> = s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["ok_at_read_port"].as_u64().unwrap_or(0))
+        .collect();
+    println!(
+        "measured: patroni, replica reads at repeatable-read: {} committed, {at_read_port:?} at the read ports, anomalies {}, errors {}",
+        committed(&s),
+        s["list_append"]["anomalies"],
+        s["errors"]
+    );
+    assert_eq!(s["read_port"], 5432, "{s}");
+    assert!(
+        at_read_port.iter().all(|&n| n > 10),
+        "every node's clients read at its own PostgreSQL: {at_read_port:?}"
+    );
+    let errors = s["errors"].to_string();
+    assert!(
+        !errors.contains("does not exist"),
+        "the schema was on every replica when lab up returned: {errors}"
+    );
+    assert!(
+        !stale(&found).is_empty(),
+        "reads on asynchronous replicas miss writes already committed: {found:?}"
+    );
+    let shown = s["list_append"]["txns_shown"].as_array().unwrap();
+    assert!(
+        shown.iter().any(|t| t["reader"] == true),
+        "the explanations say which transactions read at a replica: {shown:?}"
+    );
+    check_again(&h, &found);
+
+    // The control: the same load through HAProxy, on the primary alone.
+    let (s, h) = txn_load_on("patroni", "list-append", "repeatable-read", 10, &[]);
+    let found = names(&s);
+    println!(
+        "measured: patroni, primary only at repeatable-read: {} committed, anomalies {}",
+        committed(&s),
+        s["list_append"]["anomalies"]
+    );
+    assert!(committed(&s) > 150, "{s}");
+    assert!(
+        stale(&found).is_empty() && !found.iter().any(|n| n.starts_with("G-nonadjacent")),
+        "one primary's snapshots miss nothing committed before them: {found:?}"
+    );
+    assert!(s.get("read_port").is_none(), "{s}");
+    check_again(&h, &found);
+
+    // A hot standby cannot run SERIALIZABLE: refused in one line, before any transaction.
+    let out = run(
+        &[
+            "load",
+            "patroni",
+            "--workload",
+            "list-append",
+            "--isolation",
+            "serializable",
+            "--replica-reads",
+            "--duration",
+            "2s",
+        ],
+        2,
+    );
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("cannot use serializable mode in a hot standby")
+            && e.contains("--isolation repeatable-read"),
+        "{e}"
+    );
+    assert!(stdout(&out).is_empty(), "no second was run");
+}
+
 #[test]
 fn a_register_run_refuses_transactional_flags_in_one_line() {
     let out = run(&["load", "postgres", "--isolation", "serializable"], 2);
@@ -305,7 +429,14 @@ fn a_register_run_refuses_transactional_flags_in_one_line() {
     let e = stderr(&out);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(
-        e.contains("--isolation is for the transactional workloads"),
+        e.contains("--isolation and --replica-reads are for the transactional workloads"),
+        "{e}"
+    );
+    let out = run(&["load", "patroni", "--replica-reads"], 2);
+    let e = stderr(&out);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("--replica-reads are for the transactional"),
         "{e}"
     );
     // A system without transactions is refused by the plan already, before any lab.

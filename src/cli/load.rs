@@ -38,6 +38,11 @@ pub(super) struct LoadArgs {
     /// Seed of the transactional workloads' requests (default: drawn, and printed).
     #[arg(long)]
     seed: Option<u64>,
+    /// Run read-only transactions at each node's own copy (its definition's read port: a
+    /// replica's on every node but the primary's), as an application reading from replicas
+    /// does; writes still go through the client port.
+    #[arg(long)]
+    replica_reads: bool,
     /// Stop writing the history at this size (e.g. 256MiB, 1GiB).
     #[arg(long, default_value = "256MiB", value_parser = perseus::units::parse_bytes, requires = "history")]
     history_max: u64,
@@ -108,9 +113,11 @@ pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
 
 pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let mut opts = load_options(&args.load)?;
-    if args.workload == Workload::Register && (args.isolation.is_some() || args.seed.is_some()) {
+    if args.workload == Workload::Register
+        && (args.isolation.is_some() || args.seed.is_some() || args.replica_reads)
+    {
         return Err(Error::Usage(
-            "--isolation and --seed are for the transactional workloads: add --workload list-append or --workload bank".into(),
+            "--isolation, --seed and --replica-reads are for the transactional workloads: add --workload list-append or --workload bank".into(),
         )
         .into());
     }
@@ -176,7 +183,7 @@ async fn txn_command(
     opts: LoadOptions,
     lab: &perseus::lab::Lab,
 ) -> anyhow::Result<i32> {
-    let driver = lab.txn_driver(args.workload, args.isolation)?;
+    let client = lab.txn_driver(args.workload, args.isolation, args.replica_reads)?;
     let endpoints = lab.endpoints();
     let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
     let seed = args.seed.unwrap_or_else(rand::random);
@@ -190,9 +197,10 @@ async fn txn_command(
         origin: None,
         seed,
         shared: lab.kind().shares_data(),
+        read_port: client.read_port,
     };
     eprintln!(
-        "{} on {} ({}), {} client(s) per node, {}, seed {seed}, run {}: {}",
+        "{} on {} ({}), {} client(s) per node, {}{}, seed {seed}, run {}: {}",
         args.workload,
         lab.system,
         addresses(lab),
@@ -200,12 +208,15 @@ async fn txn_command(
         topts
             .isolation
             .map_or("the system's default isolation", Isolation::name),
+        topts.read_port.map_or(String::new(), |p| format!(
+            ", read-only transactions at each node's port {p}"
+        )),
         topts.run_id,
         load::measure::tsv_header(&names)
     );
     let mut view = LiveView::new(&names);
     let stop = interrupt_token("ending the load and printing its summary");
-    let history = workload::run(driver, &endpoints, &topts, &stop, &mut |s| {
+    let history = workload::run(client.driver, &endpoints, &topts, &stop, &mut |s| {
         emit(&mut view, s)
     })
     .await?;

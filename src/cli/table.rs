@@ -51,6 +51,10 @@ pub(super) struct TableArgs {
     /// The transactions' isolation level (default: each system's own).
     #[arg(long, value_enum)]
     isolation: Option<Isolation>,
+    /// Run read-only transactions at each node's own copy (its definition's read port), as
+    /// `perseus load --replica-reads`.
+    #[arg(long)]
+    replica_reads: bool,
 }
 
 /// About how long, in minutes (`about 6 min`).
@@ -85,9 +89,9 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    if args.workload == Workload::Register && args.isolation.is_some() {
+    if args.workload == Workload::Register && (args.isolation.is_some() || args.replica_reads) {
         return Err(Error::Usage(
-            "--isolation is for the transactional workloads: add --workload list-append or --workload bank".into(),
+            "--isolation and --replica-reads are for the transactional workloads: add --workload list-append or --workload bank".into(),
         )
         .into());
     }
@@ -99,6 +103,7 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         runs_dir: args.runs_dir,
         workload: args.workload,
         isolation: args.isolation,
+        replica_reads: args.replica_reads,
     };
     let docker = perseus::docker::connect().await?;
     let selection = if args.all {

@@ -281,6 +281,14 @@ pub enum Error {
         detail: String,
     },
 
+    /// `--replica-reads` on a system whose definition names no port where a node serves reads
+    /// from its own copy.
+    #[error("{system} has no read port to send read-only transactions to: leave out --replica-reads, or name the port in its definition's x-perseus.read-port (as compose/patroni.yaml does)")]
+    NoReplicaReads {
+        /// The lab's system.
+        system: String,
+    },
+
     /// A transactional workload could not start (the bank's accounts could not be created).
     #[error("{0}")]
     Workload(String),
@@ -308,6 +316,7 @@ impl Error {
             | Error::NoFollower { .. }
             | Error::NoTransactions { .. }
             | Error::Isolation { .. }
+            | Error::NoReplicaReads { .. }
             | Error::Host(_)
             | Error::Fault(_)
             | Error::Lab(_)

@@ -78,6 +78,12 @@ pub struct Extension {
     /// hosts each is published on the node's host, as the client port is.
     #[serde(default)]
     pub probe_ports: Vec<u16>,
+    /// The TCP port, inside each node, where the node serves read-only transactions from its own
+    /// copy of the data, past whatever routes the client port to a primary (Patroni: PostgreSQL's
+    /// own 5432 behind HAProxy's 5000): where `--replica-reads` sends them, as a managed
+    /// database's reader endpoint would. One of `probe-ports`, so it is published across hosts.
+    #[serde(default)]
+    pub read_port: Option<u16>,
     /// The node that `--nodes N` clones for nodes the file does not define.
     pub template: String,
     /// The Docker hosts its lab runs across when `lab up` and `run` are given none
@@ -267,6 +273,7 @@ impl Definition {
             client_user: perseus.client_user.clone(),
             client_database: perseus.client_database.clone(),
             schema: perseus.schema.clone(),
+            read_port: perseus.read_port,
             options: perseus
                 .options
                 .iter()
@@ -423,6 +430,14 @@ impl Definition {
                 "x-perseus.probe-ports",
                 format!("x-perseus.probe-ports takes at most {MAX_PROBE_PORTS} TCP ports other than the client port"),
             ));
+        }
+        if let Some(port) = self.perseus.read_port {
+            if !probes.contains(&port) {
+                return Err(self.error_at(
+                    "x-perseus.read-port",
+                    format!("x-perseus.read-port {port} must be one of x-perseus.probe-ports (so it is reached across hosts too): add it there"),
+                ));
+            }
         }
         if self.perseus.client_port == 0 {
             return Err(self.error_at(
@@ -849,6 +864,19 @@ x-perseus:
                 "{bad}: {err}"
             );
         }
+        let def = parse(&ETCD.replace(
+            "template: n1",
+            "template: n1\n  probe-ports: [8222]\n  read-port: 8222",
+        ))
+        .unwrap();
+        assert_eq!(def.settings.read_port, Some(8222));
+        let err =
+            parse(&ETCD.replace("template: n1", "template: n1\n  read-port: 5432")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("x-perseus.read-port 5432 must be one of x-perseus.probe-ports"),
+            "{err}"
+        );
         let err = parse(&ETCD.replace(
             "template: n1",
             "template: n1\n  schema: [\"CREATE TABLE t (id INT)\"]",

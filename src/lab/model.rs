@@ -93,18 +93,21 @@ impl Lab {
     }
 
     /// The transactional workloads' client of the lab's system, for transactions at `isolation`
-    /// (`None`: the system's default); see [`crate::systems::txn_driver`] for its errors.
+    /// (`None`: the system's default), with `replica_reads` its read-only transactions at the
+    /// definition's `read-port`; see [`crate::systems::txn_driver`] for its errors.
     pub fn txn_driver(
         &self,
         workload: crate::workload::Workload,
         isolation: Option<crate::workload::Isolation>,
-    ) -> Result<Arc<dyn crate::workload::TxnDriver>> {
+        replica_reads: bool,
+    ) -> Result<crate::workload::TxnClient> {
         crate::systems::txn_driver(
             self.kind(),
             &self.definition.settings,
             &self.system,
             workload,
             isolation,
+            replica_reads,
         )
     }
 

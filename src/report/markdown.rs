@@ -174,6 +174,12 @@ fn transactions_md(out: &mut String, t: &crate::workload::TxnSummary) {
         t.isolation
             .map_or("the system's default isolation", |i| i.name())
     );
+    if let Some(port) = t.read_port {
+        ln!(
+            out,
+            "Read-only transactions ran at each node's port {port}, its own copy of the data (a replica's on every node but the primary's); the others through the client port.\n"
+        );
+    }
     ln!(
         out,
         "| window | from | to | ok | fail | info | anomalies |\n| --- | --- | --- | --- | --- | --- | --- |"

@@ -364,6 +364,7 @@ mod tests {
         assert!(plot_data(&r, &[]).anomalies.is_empty());
         let t = |process, at_s: u64, mops| TxnRecord {
             node: 0,
+            reader: false,
             txn: Txn {
                 process,
                 outcome: TxnOutcome::Ok,
@@ -378,6 +379,7 @@ mod tests {
             run_id: "r".into(),
             workload: Workload::ListAppend,
             isolation: None,
+            read_port: None,
             nodes: r.nodes.clone(),
             txns: vec![
                 t(0, 7, vec![Mop::Read(1, Some(vec![])), Mop::Append(1, 1)]),

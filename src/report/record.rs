@@ -55,6 +55,9 @@ pub struct PlanLoad {
     /// Its isolation level (`None`: the system's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<Isolation>,
+    /// Whether its read-only transactions ran at each node's read port.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica_reads: bool,
 }
 
 /// How a run ended.
@@ -316,6 +319,7 @@ pub(super) mod fixture {
                 warmup: Duration::from_secs(30),
                 workload: Default::default(),
                 isolation: None,
+                replica_reads: false,
             },
             seed: None,
         };

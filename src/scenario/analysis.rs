@@ -901,6 +901,7 @@ expect:
         let sc = crate::scenario::parse(Path::new("t.yaml"), yaml).unwrap();
         let t = |process, mops| TxnRecord {
             node: 0,
+            reader: false,
             txn: Txn {
                 process,
                 outcome: TxnOutcome::Ok,
@@ -915,6 +916,7 @@ expect:
             run_id: "r".into(),
             workload: Workload::ListAppend,
             isolation: None,
+            read_port: None,
             nodes: vec!["n1".into()],
             txns: vec![
                 t(0, vec![Mop::Read(1, Some(vec![])), Mop::Append(1, 1)]),

@@ -115,6 +115,10 @@ pub struct LoadSpec {
     /// The isolation level each transaction begins at (default: the system's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<Isolation>,
+    /// Whether read-only transactions run at each node's own copy (the definition's
+    /// `read-port`), as `perseus load --replica-reads` (default: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica_reads: bool,
     /// Transactional clients per node (default 3), beside the register loop's connections.
     #[serde(default = "default_txn_clients")]
     pub txn_clients_per_node: usize,

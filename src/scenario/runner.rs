@@ -124,6 +124,7 @@ fn plan(s: &Scenario, seed: u64) -> Plan {
             warmup: s.load.warmup,
             workload: s.load.workload,
             isolation: s.load.isolation,
+            replica_reads: s.load.replica_reads,
         },
     }
 }
@@ -338,7 +339,7 @@ async fn measured(
     let endpoints = lab.endpoints();
     let txn_driver = match s.load.workload {
         Workload::Register => None,
-        w => match lab.txn_driver(w, s.load.isolation) {
+        w => match lab.txn_driver(w, s.load.isolation, s.load.replica_reads) {
             Ok(d) => Some(d),
             Err(e) => {
                 out.record.outcome = Outcome::Error;
@@ -430,12 +431,13 @@ async fn measured(
         origin: Some(origin),
         seed,
         shared: lab.kind().shares_data(),
+        read_port: txn_driver.as_ref().and_then(|c| c.read_port),
     };
     let txn_run = async {
         match &txn_driver {
             Some(d) => Some(
                 // Its own stop: Ctrl-C, not the register loop's end (which comes a tick sooner).
-                workload::run(d.clone(), &endpoints, &txn_opts, cancel, &mut |_| {}).await,
+                workload::run(d.driver.clone(), &endpoints, &txn_opts, cancel, &mut |_| {}).await,
             ),
             None => None,
         }

@@ -76,6 +76,20 @@ pub(super) fn validate(raw: RawScenario) -> std::result::Result<Scenario, Refusa
             "op-timeout must be at least 10ms".to_string(),
         );
     }
+    if load.workload == Workload::Register {
+        if load.isolation.is_some() {
+            return at(
+                "load.isolation",
+                "an isolation level is for the transactional workloads: add load.workload: list-append or bank, or leave isolation out".into(),
+            );
+        }
+        if load.replica_reads {
+            return at(
+                "load.replica-reads",
+                "replica reads are for the transactional workloads' read-only transactions: add load.workload: list-append or bank, or leave replica-reads out".into(),
+            );
+        }
+    }
     let mut names = BTreeSet::new();
     let mut previous = Duration::ZERO;
     let node_count = s.nodes;

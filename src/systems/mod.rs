@@ -65,18 +65,21 @@ pub fn lookup(name: &str) -> Result<&'static dyn System> {
 }
 
 /// The transactional workloads' client of `system` (see [`System::transactions`]) with the
-/// definition's `settings`, for transactions at `isolation` (`None`: the system's default);
-/// `name` is the lab's system as the user wrote it, for the errors.
+/// definition's `settings`, for transactions at `isolation` (`None`: the system's default), and
+/// with `replica_reads` the port its read-only transactions go to (the definition's
+/// `read-port`); `name` is the lab's system as the user wrote it, for the errors.
 ///
 /// Errors: [`Error::NoTransactions`] for a system without transactions, naming those that have
-/// them; [`Error::Isolation`] for a level its client cannot ask for.
+/// them; [`Error::Isolation`] for a level its client (or, with `replica_reads`, its replicas)
+/// cannot run; [`Error::NoReplicaReads`] for `replica_reads` without a `read-port`.
 pub fn txn_driver(
     system: &dyn System,
     settings: &Settings,
     name: &str,
     workload: crate::workload::Workload,
     isolation: Option<crate::workload::Isolation>,
-) -> Result<std::sync::Arc<dyn crate::workload::TxnDriver>> {
+    replica_reads: bool,
+) -> Result<crate::workload::TxnClient> {
     let driver = system
         .transactions(settings)
         .ok_or_else(|| Error::NoTransactions {
@@ -89,13 +92,23 @@ pub fn txn_driver(
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    driver
-        .isolation(isolation)
-        .map_err(|detail| Error::Isolation {
+    let isolation_error = |detail| Error::Isolation {
+        system: name.to_string(),
+        detail,
+    };
+    driver.isolation(isolation).map_err(isolation_error)?;
+    let read_port = if replica_reads {
+        let port = settings.read_port.ok_or_else(|| Error::NoReplicaReads {
             system: name.to_string(),
-            detail,
         })?;
-    Ok(driver)
+        driver
+            .replica_isolation(isolation)
+            .map_err(isolation_error)?;
+        Some(port)
+    } else {
+        None
+    };
+    Ok(crate::workload::TxnClient { driver, read_port })
 }
 
 #[cfg(test)]
@@ -154,6 +167,7 @@ mod tests {
             "redis",
             Workload::ListAppend,
             None,
+            false,
         )
         .err()
         .unwrap();
@@ -169,6 +183,7 @@ mod tests {
             "etcd",
             Workload::Bank,
             Some(Isolation::RepeatableRead),
+            false,
         )
         .err()
         .unwrap();
@@ -179,7 +194,80 @@ mod tests {
             "{e}"
         );
         for ok in ["postgres", "galera", "etcd"] {
-            txn_driver(lookup(ok).unwrap(), &s, ok, Workload::ListAppend, None).unwrap();
+            let c = txn_driver(
+                lookup(ok).unwrap(),
+                &s,
+                ok,
+                Workload::ListAppend,
+                None,
+                false,
+            )
+            .unwrap();
+            assert_eq!(c.read_port, None);
+        }
+    }
+
+    #[test]
+    fn replica_reads_need_a_read_port_and_a_level_a_hot_standby_serves() {
+        use crate::workload::{Isolation, Workload};
+        let patroni = lookup("patroni").unwrap();
+        let e = txn_driver(
+            patroni,
+            &Settings::default(),
+            "patroni",
+            Workload::ListAppend,
+            None,
+            true,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(e, Error::NoReplicaReads { .. }));
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().starts_with(
+                "patroni has no read port to send read-only transactions to: leave out --replica-reads"
+            ),
+            "{e}"
+        );
+        let s = Settings {
+            read_port: Some(5432),
+            ..Settings::default()
+        };
+        let e = txn_driver(
+            patroni,
+            &s,
+            "patroni",
+            Workload::ListAppend,
+            Some(Isolation::Serializable),
+            true,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .contains("cannot use serializable mode in a hot standby")
+                && e.to_string().contains("--isolation repeatable-read"),
+            "{e}"
+        );
+        // Serializable on the primary alone is fine; the read port is only used when asked.
+        let c = txn_driver(
+            patroni,
+            &s,
+            "patroni",
+            Workload::ListAppend,
+            Some(Isolation::Serializable),
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.read_port, None);
+        for level in [
+            None,
+            Some(Isolation::RepeatableRead),
+            Some(Isolation::ReadCommitted),
+        ] {
+            let c = txn_driver(patroni, &s, "patroni", Workload::Bank, level, true).unwrap();
+            assert_eq!(c.read_port, Some(5432));
         }
     }
 

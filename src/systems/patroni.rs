@@ -81,6 +81,27 @@ impl System for Patroni {
         Some(Wire::Postgres(settings.sql_client()))
     }
 
+    /// The schema through `node`'s HAProxy (on the leader), then, when the definition has a
+    /// `read-port`, a wait until every node's own PostgreSQL has replayed it: replication is
+    /// asynchronous, and `--replica-reads` clients read there from the first second.
+    fn prepare<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        node: &'a Endpoint,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let wire = self.sql(&cluster.settings);
+            super::system::run_schema(wire.clone(), cluster, node, timeout).await?;
+            match (cluster.settings.read_port, wire) {
+                (Some(port), Some(wire)) if !cluster.settings.schema.is_empty() => {
+                    replayed(&wire, cluster, node, port, timeout).await
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+
     /// Patroni logs `promoted self to leader by acquiring session lock` on the node that took the
     /// leader key and promoted its PostgreSQL (patroni/ha.py).
     fn promotion_log(&self) -> Option<PromotionLog> {
@@ -90,6 +111,64 @@ impl System for Patroni {
             source: "Patroni",
         })
     }
+}
+
+/// Wait, within `timeout`, until every node's PostgreSQL at `port` has replayed the WAL the
+/// leader (reached through `via`) had written: `pg_last_wal_replay_lsn()` at or past the
+/// leader's `pg_current_wal_lsn()` (PostgreSQL docs, "System Administration Functions"); the
+/// leader itself (not in recovery) has nothing to replay.
+///
+/// Errors: the first node that had not caught up, and how far it had got.
+async fn replayed(
+    wire: &Wire,
+    cluster: &Cluster,
+    via: &Endpoint,
+    port: u16,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let rows = wire
+        .query(via.addr, "SELECT pg_current_wal_lsn()::text", timeout)
+        .await
+        .map_err(|e| format!("the leader's WAL position: {e}"))?;
+    let lsn = rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .ok_or("the leader did not say its WAL position")?;
+    // Quoted for SQL: an LSN is two hex numbers and a slash, nothing to escape.
+    if !lsn.chars().all(|c| c.is_ascii_hexdigit() || c == '/') {
+        return Err(format!("the leader's WAL position '{lsn}' is not an LSN"));
+    }
+    let caught_up = format!(
+        "SELECT NOT pg_is_in_recovery() OR coalesce(pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn, false)"
+    );
+    for ep in &cluster.nodes {
+        let addr = ep.port(port);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let answer = wire
+                .query(addr, &caught_up, left.min(PROBE_TIMEOUT))
+                .await
+                .map(|rows| {
+                    rows.first().and_then(|r| r.first().cloned().flatten()) == Some("t".into())
+                });
+            match answer {
+                Ok(true) => break,
+                _ if left.is_zero() => {
+                    return Err(format!(
+                        "{}'s PostgreSQL ({addr}) had not replayed the schema (WAL to {lsn}) in time: {}",
+                        ep.node,
+                        match answer {
+                            Ok(_) => "still behind".to_string(),
+                            Err(e) => e,
+                        }
+                    ))
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One member as `GET /cluster` lists it.

@@ -97,6 +97,17 @@ impl TxnDriver for PgTxnDriver {
             }) as Box<dyn TxnConn>)
         })
     }
+
+    /// A hot standby serves READ COMMITTED and REPEATABLE READ, not SERIALIZABLE: PostgreSQL
+    /// refuses `BEGIN ISOLATION LEVEL SERIALIZABLE` there (`cannot use serializable mode in a
+    /// hot standby`; PostgreSQL docs, Hot Standby, "User's Overview"), so snapshot isolation (its
+    /// REPEATABLE READ) is the strongest level across a primary and its replicas.
+    fn replica_isolation(&self, isolation: Option<Isolation>) -> Result<(), String> {
+        match isolation {
+            Some(Isolation::Serializable) => Err("replicas refuse serializable transactions (PostgreSQL: cannot use serializable mode in a hot standby): use --isolation repeatable-read, the strongest level a replica serves, or leave out --replica-reads".into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl PgTxn {

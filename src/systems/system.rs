@@ -26,6 +26,9 @@ pub struct Settings {
     pub client_database: Option<String>,
     /// Statements run once the cluster is ready (`schema`), each idempotent.
     pub schema: Vec<String>,
+    /// Where a node serves read-only transactions from its own copy (`read-port`), for
+    /// `--replica-reads`; `None`: every transaction goes through the client port.
+    pub read_port: Option<u16>,
     /// The system's own options (`options`), values as written (`false`, `3`).
     pub options: std::collections::BTreeMap<String, String>,
 }
@@ -159,21 +162,12 @@ pub trait System: Send + Sync + 'static {
         node: &'a Endpoint,
         timeout: Duration,
     ) -> BoxFuture<'a, std::result::Result<(), String>> {
-        Box::pin(async move {
-            let schema = &cluster.settings.schema;
-            if schema.is_empty() {
-                return Ok(());
-            }
-            let Some(wire) = self.sql(&cluster.settings) else {
-                return Err(format!("{} does not speak SQL", self.name()));
-            };
-            for stmt in schema {
-                wire.query(node.addr, stmt, timeout)
-                    .await
-                    .map_err(|e| format!("`{stmt}`: {e}"))?;
-            }
-            Ok(())
-        })
+        Box::pin(run_schema(
+            self.sql(&cluster.settings),
+            cluster,
+            node,
+            timeout,
+        ))
     }
 
     /// Where this system logs a promotion, if it does. Default: it does not (the report then
@@ -259,4 +253,30 @@ pub async fn leader(
         }),
         _ => Ok(system.leader(cluster, role).await),
     }
+}
+
+/// [`System::prepare`]'s default: the definition's `schema` statements in order through `wire`
+/// at `node`, each bounded by `timeout`.
+///
+/// Errors: one line naming the statement and the server's answer; that the system does not
+/// speak SQL (`wire` is `None`) when there are statements.
+pub async fn run_schema(
+    wire: Option<Wire>,
+    cluster: &Cluster,
+    node: &Endpoint,
+    timeout: Duration,
+) -> std::result::Result<(), String> {
+    let schema = &cluster.settings.schema;
+    if schema.is_empty() {
+        return Ok(());
+    }
+    let Some(wire) = wire else {
+        return Err("the system does not speak SQL".into());
+    };
+    for stmt in schema {
+        wire.query(node.addr, stmt, timeout)
+            .await
+            .map_err(|e| format!("`{stmt}`: {e}"))?;
+    }
+    Ok(())
 }

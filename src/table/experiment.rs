@@ -34,6 +34,9 @@ pub struct TableOptions {
     /// Its isolation level (`None`: each system's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<Isolation>,
+    /// Whether its read-only transactions run at each node's read port.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica_reads: bool,
 }
 
 impl TableOptions {
@@ -151,6 +154,7 @@ pub fn scenario(
             warmup: Duration::from_secs(60),
             workload: crate::workload::Workload::Register,
             isolation: None,
+            replica_reads: false,
             txn_clients_per_node: 3,
         },
         steps: vec![

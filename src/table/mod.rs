@@ -146,6 +146,7 @@ fn workload_runs_on(
             system,
             opts.workload,
             opts.isolation,
+            opts.replica_reads,
         )?;
     }
     Ok(())
@@ -260,6 +261,7 @@ pub async fn measure(
                 let mut sc = scenario(system, leadership, *exp, opts.before, opts.hold, opts.after);
                 sc.load.workload = opts.workload;
                 sc.load.isolation = opts.isolation;
+                sc.load.replica_reads = opts.replica_reads;
                 let file = ScenarioFile::made(&format!("(perseus table {system})"), sc)?;
                 match runner::run(docker, home, &file, &run_opts, cancel, sink).await {
                     Ok((rec, dir)) => {
@@ -372,6 +374,7 @@ mod tests {
             runs_dir: "runs".into(),
             workload: Default::default(),
             isolation: None,
+            replica_reads: false,
         }
     }
     /// A completed run of an isolation: the window, and who served during and after it.
@@ -388,6 +391,7 @@ mod tests {
                 warmup: Duration::from_secs(60),
                 workload: Default::default(),
                 isolation: None,
+                replica_reads: false,
             },
             seed: None,
         };

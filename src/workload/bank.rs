@@ -185,6 +185,7 @@ mod tests {
     fn read(at_s: u64, balances: &[i64]) -> BankOp {
         BankOp {
             node: 0,
+            reader: false,
             process: 0,
             outcome: Outcome::Ok,
             invoked: at_s * 1_000_000_000,

@@ -350,6 +350,7 @@ pub fn read_text(text: &str) -> std::result::Result<TxnFile, (usize, String)> {
             };
             bank.push(BankOp {
                 node: 0,
+                reader: false,
                 process: proc_u,
                 outcome,
                 invoked,
@@ -497,6 +498,7 @@ mod tests {
     fn history() -> TxnHistory {
         let t = |process, outcome, invoked, completed, mops| TxnRecord {
             node: 0,
+            reader: false,
             txn: Txn {
                 process,
                 outcome,
@@ -510,6 +512,7 @@ mod tests {
             run_id: "r1-ab".into(),
             workload: Workload::ListAppend,
             isolation: Some(Isolation::Serializable),
+            read_port: None,
             nodes: vec!["n1".into()],
             txns: vec![
                 t(
@@ -578,6 +581,7 @@ mod tests {
         h.bank = vec![
             BankOp {
                 node: 0,
+                reader: false,
                 process: 0,
                 outcome: Outcome::Ok,
                 invoked: 1,
@@ -591,6 +595,7 @@ mod tests {
             },
             BankOp {
                 node: 0,
+                reader: false,
                 process: 1,
                 outcome: Outcome::Ok,
                 invoked: 3,

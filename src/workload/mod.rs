@@ -205,6 +205,25 @@ pub trait TxnDriver: Send + Sync {
         let _ = isolation;
         Ok(())
     }
+
+    /// Whether a node's read port (`--replica-reads`, a replica's own copy) can run read-only
+    /// transactions at `isolation`, asked once before a run. Default: every level.
+    ///
+    /// Errors: why not and what to do, in one line.
+    fn replica_isolation(&self, isolation: Option<Isolation>) -> Result<(), String> {
+        let _ = isolation;
+        Ok(())
+    }
+}
+
+/// A system's transactional client as a run uses it ([`crate::systems::txn_driver`]).
+#[derive(Clone)]
+pub struct TxnClient {
+    /// Opens the connections.
+    pub driver: std::sync::Arc<dyn TxnDriver>,
+    /// With `--replica-reads`: the port, inside each node, its read-only transactions go to
+    /// ([`TxnOptions::read_port`]).
+    pub read_port: Option<u16>,
 }
 
 /// A list as stored by the SQL drivers: its elements as comma-separated decimal text.

@@ -43,6 +43,11 @@ pub struct TxnOptions {
     /// Whether every node serves the same data (a replicated system: all clients contend on one
     /// key space and one set of accounts) or each its own (independent servers: one per node).
     pub shared: bool,
+    /// `--replica-reads`: the port, inside each node, where each client runs its read-only
+    /// transactions (list-append transactions of reads alone, bank reads) on a second
+    /// connection: the node's own copy of the data, a replica's on every node but the primary's
+    /// (the definition's `read-port`). `None`: every transaction goes through the client port.
+    pub read_port: Option<u16>,
 }
 
 /// One list-append transaction as it ended.
@@ -50,6 +55,8 @@ pub struct TxnOptions {
 pub struct TxnRecord {
     /// The node (index in node order) its client connected to.
     pub node: usize,
+    /// Whether it ran at the node's read port ([`TxnOptions::read_port`]).
+    pub reader: bool,
     /// The transaction (times in ns since second 0).
     pub txn: Txn,
     /// The error, for `fail` and `info`.
@@ -77,6 +84,8 @@ pub enum BankOpKind {
 pub struct BankOp {
     /// The node (index in node order).
     pub node: usize,
+    /// Whether it ran at the node's read port ([`TxnOptions::read_port`]).
+    pub reader: bool,
     /// The process (Jepsen's numbering: a new one after an `info`).
     pub process: u64,
     /// How it ended (an insufficient balance is a `fail`).
@@ -100,6 +109,8 @@ pub struct TxnHistory {
     pub workload: Workload,
     /// The isolation level asked for.
     pub isolation: Option<Isolation>,
+    /// The read port read-only transactions went to, with `--replica-reads`.
+    pub read_port: Option<u16>,
     /// The nodes, in order.
     pub nodes: Vec<NodeName>,
     /// The list-append transactions, in completion order.
@@ -246,6 +257,7 @@ pub async fn run(
         run_id: opts.run_id.clone(),
         workload: opts.workload,
         isolation: opts.isolation,
+        read_port: opts.read_port,
         nodes: endpoints.iter().map(|e| e.node.clone()).collect(),
         txns,
         bank,
@@ -298,7 +310,27 @@ async fn bank_setup(
     Ok(())
 }
 
-/// One client: connect, run transactions one after another, reconnect after any error.
+/// What a client asks next.
+enum Request {
+    ListAppend(Vec<crate::checker::list_append::Mop>),
+    Bank(BankRequest),
+}
+
+impl Request {
+    /// Whether it only reads (the requests `--replica-reads` sends to the read port).
+    fn read_only(&self) -> bool {
+        match self {
+            Request::ListAppend(mops) => mops
+                .iter()
+                .all(|m| matches!(m, crate::checker::list_append::Mop::Read(..))),
+            Request::Bank(r) => *r == BankRequest::Read,
+        }
+    }
+}
+
+/// One client: connect, run transactions one after another, reconnect after any error. With a
+/// read port it holds a second connection there for its read-only transactions; a request whose
+/// connection could not be opened waits for the next attempt rather than being dropped.
 async fn client(
     shared: Arc<Shared>,
     ep: Endpoint,
@@ -308,14 +340,32 @@ async fn client(
 ) {
     let opts = &shared.opts;
     let mut bank = BankGenerator::new(opts.seed ^ (process.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-    let mut conn: Option<Box<dyn TxnConn>> = None;
+    let reader_ep = opts.read_port.map(|port| Endpoint {
+        node: ep.node.clone(),
+        addr: ep.port(port),
+        probes: ep.probes.clone(),
+    });
+    // [the client port's connection, the read port's]
+    let mut conns: [Option<Box<dyn TxnConn>>; 2] = [None, None];
+    let mut pending: Option<Request> = None;
     while !shared.stop.is_cancelled() && Instant::now() < shared.end {
-        let Some(c) = conn.as_mut() else {
-            match tokio::time::timeout(opts.op_timeout, shared.driver.connect(&ep, opts.op_timeout))
-                .await
+        let request = pending.take().unwrap_or_else(|| match opts.workload {
+            Workload::Bank => Request::Bank(bank.next_request()),
+            _ => Request::ListAppend(space.lock().expect("generator").next_txn()),
+        });
+        let reader = request.read_only() && reader_ep.is_some();
+        let slot = usize::from(reader);
+        if conns[slot].is_none() {
+            let target = if reader { reader_ep.as_ref() } else { None }.unwrap_or(&ep);
+            match tokio::time::timeout(
+                opts.op_timeout,
+                shared.driver.connect(target, opts.op_timeout),
+            )
+            .await
             {
-                Ok(Ok(c)) => conn = Some(c),
+                Ok(Ok(c)) => conns[slot] = Some(c),
                 _ => {
+                    pending = Some(request);
                     shared.connect_errors.lock().expect("errors")[node] += 1;
                     Counts::add(
                         &mut shared.counts.lock().expect("counts").err,
@@ -326,18 +376,21 @@ async fn client(
                         _ = tokio::time::sleep(RETRY_PAUSE) => {}
                         _ = shared.stop.cancelled() => {}
                     }
+                    continue;
                 }
             }
+        }
+        let Some(c) = conns[slot].as_mut() else {
             continue;
         };
         let invoked = shared.ns();
-        let (outcome, error) = match opts.workload {
-            Workload::Bank => {
-                let request = bank.next_request();
+        let (outcome, error) = match request {
+            Request::Bank(request) => {
                 let (outcome, error, kind) = bank_op(c.as_mut(), opts, request).await;
                 let completed = shared.ns();
                 shared.bank.lock().expect("bank").push(BankOp {
                     node,
+                    reader,
                     process,
                     outcome,
                     invoked,
@@ -347,8 +400,7 @@ async fn client(
                 });
                 (outcome, error)
             }
-            _ => {
-                let request = space.lock().expect("generator").next_txn();
+            Request::ListAppend(request) => {
                 let result = tokio::time::timeout(
                     opts.op_timeout,
                     c.list_append(&opts.run_id, opts.isolation, &request),
@@ -366,6 +418,7 @@ async fn client(
                 };
                 shared.txns.lock().expect("txns").push(TxnRecord {
                     node,
+                    reader,
                     txn: Txn {
                         process,
                         outcome,
@@ -389,7 +442,7 @@ async fn client(
         if error.is_some() {
             // After any error the connection goes (the server rolls back what it held); after an
             // unknown outcome the process is a new one, as in Jepsen.
-            conn = None;
+            conns[slot] = None;
             if outcome == Outcome::Info {
                 process += shared.conns;
             }
@@ -515,22 +568,26 @@ mod tests {
     struct Fake {
         lists: Arc<tokio::sync::Mutex<Lists>>,
         stall: bool,
+        /// Each list-append transaction's connection address and whether it only read.
+        seen: Arc<Mutex<Vec<(std::net::SocketAddr, bool)>>>,
     }
 
     struct FakeConn {
         db: Fake,
+        addr: std::net::SocketAddr,
         committing: bool,
     }
 
     impl TxnDriver for Fake {
         fn connect<'a>(
             &'a self,
-            _: &'a Endpoint,
+            endpoint: &'a Endpoint,
             _: Duration,
         ) -> BoxFuture<'a, Result<Box<dyn TxnConn>, DriverError>> {
             Box::pin(async move {
                 Ok(Box::new(FakeConn {
                     db: self.clone(),
+                    addr: endpoint.addr,
                     committing: false,
                 }) as Box<dyn TxnConn>)
             })
@@ -550,6 +607,8 @@ mod tests {
         ) -> BoxFuture<'a, Result<Vec<Mop>, TxnError>> {
             Box::pin(async move {
                 self.committing = false;
+                let read_only = mops.iter().all(|m| matches!(m, Mop::Read(..)));
+                self.db.seen.lock().unwrap().push((self.addr, read_only));
                 let mut lists = self.db.lists.lock().await;
                 let mut done = Vec::new();
                 let mut staged = HashMap::new();
@@ -620,6 +679,7 @@ mod tests {
             origin: None,
             seed: 4,
             shared,
+            read_port: None,
         }
     }
 
@@ -734,5 +794,61 @@ mod tests {
         }
         // A definite failure keeps the process's number (only info makes a new one).
         assert!(h.txns.iter().all(|r| r.txn.process < 6));
+    }
+
+    #[tokio::test]
+    async fn with_a_read_port_read_only_transactions_and_only_they_go_there() {
+        let stop = CancellationToken::new();
+        let db = Fake::default();
+        let reading = TxnOptions {
+            read_port: Some(5432),
+            ..opts(true)
+        };
+        let h = run(
+            Arc::new(db.clone()),
+            &endpoints(),
+            &reading,
+            &stop,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(h.read_port, Some(5432));
+        let seen = db.seen.lock().unwrap().clone();
+        assert!(seen.len() > 100, "{}", seen.len());
+        for (addr, read_only) in &seen {
+            assert_eq!(addr.port() == 5432, *read_only, "{addr} {read_only}");
+        }
+        for node in 0..2 {
+            let mine: Vec<&TxnRecord> = h.txns.iter().filter(|r| r.node == node).collect();
+            assert!(
+                mine.iter().any(|r| r.reader),
+                "n{} read at the read port",
+                node + 1
+            );
+            assert!(mine.iter().any(|r| !r.reader));
+            for r in mine {
+                let read_only = r.txn.mops.iter().all(|m| matches!(m, Mop::Read(..)));
+                assert_eq!(r.reader, read_only, "{r:?}");
+            }
+        }
+        // Without one, everything goes through the client port.
+        let db = Fake::default();
+        let h = run(
+            Arc::new(db.clone()),
+            &endpoints(),
+            &opts(true),
+            &stop,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(h.txns.iter().all(|r| !r.reader));
+        assert!(db
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(a, _)| a.port() != 5432));
     }
 }

@@ -30,8 +30,15 @@ pub struct NodeOutcomes {
     pub fail: u64,
     /// Unknown (`info`).
     pub info: u64,
+    /// Of the committed, those run at the node's read port (`--replica-reads`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ok_at_read_port: u64,
     /// Connects that failed.
     pub connect_errors: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A transaction as the summary shows it beside an anomaly.
@@ -41,6 +48,9 @@ pub struct TxnView {
     pub index: usize,
     /// The node its client was on (`None` in a history read from a file).
     pub node: Option<NodeName>,
+    /// Whether it ran at the node's read port (`--replica-reads`), not through its client port.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reader: bool,
     /// Its process.
     pub process: u64,
     /// How it ended.
@@ -108,6 +118,9 @@ pub struct TxnSummary {
     pub workload: Workload,
     /// The isolation level asked for (`null`: the system's default).
     pub isolation: Option<Isolation>,
+    /// With `--replica-reads`: the port, inside each node, read-only transactions ran at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_port: Option<u16>,
     /// How long the clients ran, s.
     pub duration_s: f64,
     /// Whether it was interrupted.
@@ -139,11 +152,19 @@ pub fn summarize(history: &TxnHistory) -> TxnSummary {
         .iter()
         .zip(per)
         .zip(&history.connect_errors)
-        .map(|((node, (ok, fail, info)), c)| NodeOutcomes {
+        .enumerate()
+        .map(|(i, ((node, (ok, fail, info)), c))| NodeOutcomes {
             node: node.clone(),
             ok,
             fail,
             info,
+            ok_at_read_port: history
+                .txns
+                .iter()
+                .map(|r| (r.node, r.reader, r.txn.outcome))
+                .chain(history.bank.iter().map(|o| (o.node, o.reader, o.outcome)))
+                .filter(|&(n, reader, o)| n == i && reader && o == Outcome::Ok)
+                .count() as u64,
             connect_errors: *c,
         })
         .collect();
@@ -154,7 +175,12 @@ pub fn summarize(history: &TxnHistory) -> TxnSummary {
         ),
         _ => {
             let txns: Vec<Txn> = history.txns.iter().map(|r| r.txn.clone()).collect();
-            let node = |i: usize| history.txns.get(i).map(|r| history.nodes[r.node].clone());
+            let node = |i: usize| {
+                history
+                    .txns
+                    .get(i)
+                    .map(|r| (history.nodes[r.node].clone(), r.reader))
+            };
             (Some(list_append_verdict(&txns, &node)), None)
         }
     };
@@ -164,6 +190,7 @@ pub fn summarize(history: &TxnHistory) -> TxnSummary {
         run_id: history.run_id.clone(),
         workload: history.workload,
         isolation: history.isolation,
+        read_port: history.read_port,
         duration_s: secs(history.end_ns),
         interrupted: history.interrupted,
         nodes,
@@ -242,10 +269,11 @@ pub fn windows(
 }
 
 /// Check list-append transactions (in the order given, which names them `T0`, `T1`, ...) and
-/// sum up what was found; `node` says which node a transaction ran on, where that is known.
+/// sum up what was found; `node` says which node a transaction ran on, and whether at its read
+/// port, where that is known.
 pub fn list_append_verdict(
     txns: &[Txn],
-    node: &dyn Fn(usize) -> Option<NodeName>,
+    node: &dyn Fn(usize) -> Option<(NodeName, bool)>,
 ) -> ListAppendVerdict {
     let check = list_append::check(txns);
     let mut anomalies: BTreeMap<String, u64> = BTreeMap::new();
@@ -274,9 +302,11 @@ pub fn list_append_verdict(
         .into_iter()
         .filter_map(|i| {
             let t = txns.get(i)?;
+            let (node, reader) = node(i).map_or((None, false), |(n, r)| (Some(n), r));
             Some(TxnView {
                 index: i,
-                node: node(i),
+                node,
+                reader,
                 process: t.process,
                 outcome: t.outcome,
                 invoked_s: secs(t.invoked),
@@ -312,11 +342,14 @@ impl TxnSummary {
             .fold((0, 0, 0), |a, n| (a.0 + n.ok, a.1 + n.fail, a.2 + n.info));
         let _ = writeln!(
             out,
-            "{} run {} ({}), {:.1} s{}: {ok} ok, {fail} fail, {info} info",
+            "{} run {} ({}{}), {:.1} s{}: {ok} ok, {fail} fail, {info} info",
             self.workload,
             self.run_id,
             self.isolation
                 .map_or("the system's default isolation", |i| i.name()),
+            self.read_port.map_or(String::new(), |p| format!(
+                ", read-only transactions at each node's port {p}"
+            )),
             self.duration_s,
             if self.interrupted {
                 ", interrupted"
@@ -327,8 +360,17 @@ impl TxnSummary {
         for n in &self.nodes {
             let _ = writeln!(
                 out,
-                "  {}\tok {}\tfail {}\tinfo {}\tconnect errors {}",
-                n.node, n.ok, n.fail, n.info, n.connect_errors
+                "  {}\tok {}{}\tfail {}\tinfo {}\tconnect errors {}",
+                n.node,
+                n.ok,
+                if self.read_port.is_some() {
+                    format!(" ({} at the read port)", n.ok_at_read_port)
+                } else {
+                    String::new()
+                },
+                n.fail,
+                n.info,
+                n.connect_errors
             );
         }
         for (e, c) in self.errors.iter().take(5) {
@@ -425,9 +467,11 @@ pub fn render_list_append(out: &mut String, v: &ListAppendVerdict) {
                     Outcome::Fail => "fail",
                     Outcome::Info => "info",
                 },
-                t.node
-                    .as_ref()
-                    .map_or(String::new(), |n| format!(" on {n}")),
+                match (&t.node, t.reader) {
+                    (Some(n), true) => format!(" on {n}'s read port"),
+                    (Some(n), false) => format!(" on {n}"),
+                    (None, _) => String::new(),
+                },
                 t.process,
                 t.invoked_s,
                 t.completed_s
@@ -494,6 +538,7 @@ mod tests {
         let ns = (at_s * 1e9) as u64;
         TxnRecord {
             node: (process % 2) as usize,
+            reader: false,
             txn: Txn {
                 process,
                 outcome: Outcome::Ok,
@@ -513,6 +558,7 @@ mod tests {
             run_id: "r".into(),
             workload: Workload::ListAppend,
             isolation: None,
+            read_port: None,
             nodes: vec!["n1".into(), "n2".into()],
             txns: vec![
                 txn(0, 1.0, vec![A(1, 1)]),
