@@ -329,10 +329,33 @@ expect:
         assert_eq!(s.expect[8], Expect::Anomalies(AnomalyBound::Total(0)));
         let again = parse(Path::new("s.yaml"), &serde_yaml::to_string(&s).unwrap()).unwrap();
         assert_eq!(again, s);
-        // Without the workload, names and models mean nothing.
-        let plain = with.replace("  workload: list-append\n", "");
+        // Without the workload, names and models mean nothing, nor do a level or replica reads.
+        let plain = with.replace("  workload: list-append\n  isolation: serializable\n", "");
         let (_, _, m) = err(&plain);
-        assert!(m.contains("add load.workload: list-append or bank"), "{m}");
+        assert!(
+            m.contains("anomalies by name are the transactions'")
+                && m.contains("add load.workload: list-append or bank"),
+            "{m}"
+        );
+        let (_, _, m) = err(&with.replace("  workload: list-append\n", ""));
+        assert!(
+            m.contains("an isolation level is for the transactional workloads"),
+            "{m}"
+        );
+        let (_, _, m) = err(&with.replace(
+            "  workload: list-append\n  isolation: serializable\n",
+            "  replica-reads: true\n",
+        ));
+        assert!(
+            m.contains("replica reads are for the transactional workloads"),
+            "{m}"
+        );
+        let reads = with.replace(
+            "  isolation: serializable\n",
+            "  isolation: repeatable-read\n  replica-reads: true\n",
+        );
+        let s = parse(Path::new("s.yaml"), &reads).unwrap();
+        assert!(s.load.replica_reads);
         let bank = with.replace("workload: list-append", "workload: bank");
         let (_, _, m) = err(&bank);
         assert!(
