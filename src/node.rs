@@ -31,8 +31,9 @@ impl NodeName {
 }
 
 impl fmt::Display for NodeName {
+    /// The name, padded as the format asks (`{:<5}` in the status table).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

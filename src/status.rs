@@ -24,6 +24,10 @@ pub struct NodeStatus {
     pub endpoint: String,
     /// `leader`, `follower`, `-` (does not answer), or `member` on a leaderless system.
     pub role: String,
+    /// The version the server reports about itself ([`crate::systems::System::server_version`]:
+    /// `3.4.23`, `Patroni 3.0.2, PostgreSQL 15.10`); `None` when it is down, paused or does not
+    /// say.
+    pub version: Option<String>,
     /// Faults in force: `killed`, `stopped`, `paused`, `isolated`, `cut from n3`, `disconnected`,
     /// `loss 30%`; for a node that is down, `on start: cut from n2,n3` (made again when it starts).
     pub faults: Vec<String>,
@@ -48,6 +52,7 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
     } else {
         None
     };
+    let cluster = lab.cluster();
     let rows = lab.nodes.iter().map(|n| async {
         let docker = lab.engine(n);
         let info = crate::docker::inspect(docker, &n.main).await?;
@@ -109,6 +114,11 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
                 faults.push(format!("cut from {}", net::describe_cut(&cut)));
             }
         }
+        let version = if running && !paused {
+            lab.kind().server_version(&cluster, &n.endpoint()).await
+        } else {
+            None
+        };
         let role = match &leader {
             None => "member".to_string(),
             Some(Some(l)) if *l == n.name => "leader".to_string(),
@@ -121,6 +131,7 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
             state,
             endpoint: n.endpoint().addr.to_string(),
             role,
+            version,
             faults,
         })
     });
@@ -139,10 +150,16 @@ pub fn render(rows: &[NodeStatus]) -> String {
         .max()
         .unwrap_or(0)
         .max("container".len());
+    let v = rows
+        .iter()
+        .map(|r| r.version.as_deref().map_or(1, str::len))
+        .max()
+        .unwrap_or(0)
+        .max("version".len());
     let _ = writeln!(
         s,
-        "{:<5} {:<w$} {:<13} {:<18} {:<9} faults",
-        "node", "container", "state", "endpoint", "role"
+        "{:<5} {:<w$} {:<13} {:<18} {:<9} {:<v$} faults",
+        "node", "container", "state", "endpoint", "role", "version"
     );
     for r in rows {
         let faults = if r.faults.is_empty() {
@@ -152,9 +169,46 @@ pub fn render(rows: &[NodeStatus]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<5} {:<w$} {:<13} {:<18} {:<9} {}",
-            r.node, r.container, r.state, r.endpoint, r.role, faults
+            "{:<5} {:<w$} {:<13} {:<18} {:<9} {:<v$} {}",
+            r.node,
+            r.container,
+            r.state,
+            r.endpoint,
+            r.role,
+            r.version.as_deref().unwrap_or("-"),
+            faults
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_every_column_and_shows_each_servers_version() {
+        let row = |node: &str, version: Option<&str>, faults: &[&str]| NodeStatus {
+            node: node.into(),
+            container: format!("perseus-patroni-{node}"),
+            state: "running".into(),
+            endpoint: "10.77.0.11:5000".into(),
+            role: "follower".into(),
+            version: version.map(str::to_string),
+            faults: faults.iter().map(|f| f.to_string()).collect(),
+        };
+        let t = render(&[
+            row("n1", Some("Patroni 3.0.2, PostgreSQL 15.10"), &[]),
+            row("n2", None, &["killed"]),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "node  container          state         endpoint           role      version                         faults",
+                "n1    perseus-patroni-n1 running       10.77.0.11:5000    follower  Patroni 3.0.2, PostgreSQL 15.10 -",
+                "n2    perseus-patroni-n2 running       10.77.0.11:5000    follower  -                               killed",
+            ]
+        );
+    }
 }

@@ -346,7 +346,11 @@ fn patroni_replicas_serve_stale_snapshots_where_the_primary_serves_none() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| n["ok_at_read_port"].as_u64().unwrap_or(0))
+        .map(|n| {
+            n["ok_at_read_port"]
+                .as_u64()
+                .expect("ok_at_read_port on every node")
+        })
         .collect();
     println!(
         "measured: patroni, replica reads at repeatable-read: {} committed, {at_read_port:?} at the read ports, anomalies {}, errors {}",

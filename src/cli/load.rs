@@ -208,9 +208,7 @@ async fn txn_command(
         topts
             .isolation
             .map_or("the system's default isolation", Isolation::name),
-        topts.read_port.map_or(String::new(), |p| format!(
-            ", read-only transactions at each node's port {p}"
-        )),
+        workload::reads_at(topts.read_port),
         topts.run_id,
         load::measure::tsv_header(&names)
     );

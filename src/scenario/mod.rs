@@ -185,6 +185,25 @@ fn check_against(file: &Path, text: &str, s: &Scenario, home: &Home) -> Result<(
         );
     }
     let system = def.system;
+    // A transactional workload the system's client cannot run (no transactions, a level it
+    // refuses, replica reads without a read port) would fail only after `lab up`.
+    if s.load.workload != crate::workload::Workload::Register {
+        if let Err(e) = crate::systems::txn_driver(
+            system,
+            &def.settings,
+            &s.system,
+            s.load.workload,
+            s.load.isolation,
+            s.load.replica_reads,
+        ) {
+            let path = match e {
+                Error::NoReplicaReads { .. } => "load.replica-reads",
+                Error::Isolation { .. } => "load.isolation",
+                _ => "load.workload",
+            };
+            return bad(path, e.to_string());
+        }
+    }
     let roles: &[&str] = match system.leadership() {
         Leadership::None => &[],
         Leadership::Leader { roles } => roles,

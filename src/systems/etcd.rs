@@ -19,6 +19,7 @@ use futures_util::future::BoxFuture;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 
+use super::json_field;
 use super::readiness::{Pending, Problem};
 use super::system::{Cluster, Leadership, Settings, System};
 use crate::checker::list_append::Mop;
@@ -46,6 +47,27 @@ impl System for Etcd {
 
     fn transactions(&self, _: &Settings) -> Option<Arc<dyn TxnDriver>> {
         Some(Arc::new(EtcdTxnDriver))
+    }
+
+    /// `GET /version` on the client port: `{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}`.
+    fn server_version<'a>(
+        &'a self,
+        _: &'a Cluster,
+        node: &'a Endpoint,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let (code, body) = oneshot(
+                node.addr,
+                Method::GET,
+                "/version",
+                None,
+                super::system::VERSION_TIMEOUT,
+            )
+            .await
+            .ok()?;
+            code.is_success()
+                .then(|| json_field(&body, &["etcdserver"]))?
+        })
     }
 
     fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
@@ -678,6 +700,15 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_version_is_the_servers_own() {
+        let body = br#"{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}"#;
+        assert_eq!(
+            crate::systems::json_field(body, &["etcdserver"]).as_deref(),
+            Some("3.4.23")
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -64,6 +64,16 @@ pub fn lookup(name: &str) -> Result<&'static dyn System> {
         })
 }
 
+/// The string at `path` in a JSON document (`["patroni", "version"]`), for the version probes;
+/// `None` when the body is not JSON or holds no string there.
+pub fn json_field(body: &[u8], path: &[&str]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    path.iter()
+        .try_fold(&v, |v, k| v.get(k))?
+        .as_str()
+        .map(str::to_string)
+}
+
 /// The transactional workloads' client of `system` (see [`System::transactions`]) with the
 /// definition's `settings`, for transactions at `isolation` (`None`: the system's default), and
 /// with `replica_reads` the port its read-only transactions go to (the definition's

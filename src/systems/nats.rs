@@ -71,6 +71,19 @@ impl System for Nats {
         Leadership::Leader { roles: &["meta"] }
     }
 
+    /// `GET /varz` on the monitoring port: its `version` (`2.9.10`).
+    fn server_version<'a>(
+        &'a self,
+        _: &'a Cluster,
+        node: &'a Endpoint,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let (code, body) = get(node, "/varz").await.ok()?;
+            code.is_success()
+                .then(|| super::json_field(&body, &["version"]))?
+        })
+    }
+
     fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
         Box::pin(ready(&cluster.nodes))
     }
@@ -514,6 +527,15 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_version_is_varzs() {
+        let body = br#"{"server_id":"N","server_name":"n1","version":"2.9.10","proto":1}"#;
+        assert_eq!(
+            crate::systems::json_field(body, &["version"]).as_deref(),
+            Some("2.9.10")
+        );
+    }
+
     use super::*;
 
     const JSZ: &str = r#"{"server_id":"N1","meta_cluster":{"name":"perseus","leader":"n1","peer":"fj","replicas":[{"name":"n2","current":true}],"cluster_size":3},

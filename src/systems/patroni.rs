@@ -81,6 +81,16 @@ impl System for Patroni {
         Some(Wire::Postgres(settings.sql_client()))
     }
 
+    /// Patroni's `GET /patroni`: its own `patroni.version` and its PostgreSQL's
+    /// `server_version` (`150010`: 15.10), so the node reads `Patroni 3.0.2, PostgreSQL 15.10`.
+    fn server_version<'a>(
+        &'a self,
+        _: &'a Cluster,
+        node: &'a Endpoint,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move { patroni_version(&get(node, "/patroni").await.ok()?) })
+    }
+
     /// The schema through `node`'s HAProxy (on the leader), then, when the definition has a
     /// `read-port`, a wait until every node's own PostgreSQL has replayed it: replication is
     /// asynchronous, and `--replica-reads` clients read there from the first second.
@@ -91,11 +101,13 @@ impl System for Patroni {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
+            // One budget for both: the lab retries `prepare` within its own deadline.
+            let deadline = tokio::time::Instant::now() + timeout;
             let wire = self.sql(&cluster.settings);
-            super::system::run_schema(wire.clone(), cluster, node, timeout).await?;
+            super::system::run_schema(self.name(), wire.clone(), cluster, node, timeout).await?;
             match (cluster.settings.read_port, wire) {
                 (Some(port), Some(wire)) if !cluster.settings.schema.is_empty() => {
-                    replayed(&wire, cluster, node, port, timeout).await
+                    replayed(&wire, cluster, node, port, deadline).await
                 }
                 _ => Ok(()),
             }
@@ -113,30 +125,39 @@ impl System for Patroni {
     }
 }
 
-/// Wait, within `timeout`, until every node's PostgreSQL at `port` has replayed the WAL the
-/// leader (reached through `via`) had written: `pg_last_wal_replay_lsn()` at or past the
-/// leader's `pg_current_wal_lsn()` (PostgreSQL docs, "System Administration Functions"); the
-/// leader itself (not in recovery) has nothing to replay.
+/// Wait, until `deadline`, for every node's PostgreSQL at `port` to replay the WAL the leader
+/// (reached through `via`) had written: `pg_last_wal_replay_lsn()` at or past the leader's
+/// `pg_current_wal_lsn()` (PostgreSQL docs, "System Administration Functions"); the leader
+/// itself (not in recovery) has nothing to replay.
 ///
-/// Errors: the first node that had not caught up, and how far it had got.
+/// Errors: the first node that had not caught up, with its last answer.
 async fn replayed(
     wire: &Wire,
     cluster: &Cluster,
     via: &Endpoint,
     port: u16,
-    timeout: Duration,
+    deadline: tokio::time::Instant,
 ) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
     let rows = wire
-        .query(via.addr, "SELECT pg_current_wal_lsn()::text", timeout)
+        .query(
+            via.addr,
+            "SELECT pg_current_wal_lsn()::text",
+            left().min(PROBE_TIMEOUT),
+        )
         .await
         .map_err(|e| format!("the leader's WAL position: {e}"))?;
     let lsn = rows
         .first()
         .and_then(|r| r.first().cloned().flatten())
-        .ok_or("the leader did not say its WAL position")?;
-    // Quoted for SQL: an LSN is two hex numbers and a slash, nothing to escape.
-    if !lsn.chars().all(|c| c.is_ascii_hexdigit() || c == '/') {
+        .unwrap_or_default();
+    // An LSN is two hex numbers around one slash: nothing to escape in the query below.
+    let is_lsn = lsn.split_once('/').is_some_and(|(a, b)| {
+        [a, b]
+            .iter()
+            .all(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+    });
+    if !is_lsn {
         return Err(format!("the leader's WAL position '{lsn}' is not an LSN"));
     }
     let caught_up = format!(
@@ -145,30 +166,56 @@ async fn replayed(
     for ep in &cluster.nodes {
         let addr = ep.port(port);
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let answer = wire
-                .query(addr, &caught_up, left.min(PROBE_TIMEOUT))
+            let answer = match wire
+                .query(addr, &caught_up, left().min(PROBE_TIMEOUT))
                 .await
-                .map(|rows| {
-                    rows.first().and_then(|r| r.first().cloned().flatten()) == Some("t".into())
-                });
-            match answer {
-                Ok(true) => break,
-                _ if left.is_zero() => {
-                    return Err(format!(
-                        "{}'s PostgreSQL ({addr}) had not replayed the schema (WAL to {lsn}) in time: {}",
-                        ep.node,
-                        match answer {
-                            Ok(_) => "still behind".to_string(),
-                            Err(e) => e,
-                        }
-                    ))
+            {
+                Ok(rows)
+                    if rows
+                        .first()
+                        .and_then(|r| r.first().cloned().flatten())
+                        .as_deref()
+                        == Some("t") =>
+                {
+                    break
                 }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(_) => "still behind".to_string(),
+                Err(e) => e,
+            };
+            if left() < Duration::from_millis(200) {
+                return Err(format!(
+                    "{}'s PostgreSQL ({addr}) had not replayed the schema (WAL to {lsn}) in time: {answer}",
+                    ep.node
+                ));
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     Ok(())
+}
+
+/// A node's versions from Patroni's `GET /patroni` answer: `Patroni 3.0.2, PostgreSQL 15.10`,
+/// or Patroni's alone while its PostgreSQL is down (no `server_version`).
+pub fn patroni_version(body: &[u8]) -> Option<String> {
+    let patroni = super::json_field(body, &["patroni", "version"])?;
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    Some(
+        match v.get("server_version").and_then(serde_json::Value::as_u64) {
+            // PostgreSQL 10 and later: major * 10000 + minor.
+            Some(n) if n >= 100_000 => format!(
+                "Patroni {patroni}, PostgreSQL {}.{}",
+                n / 10_000,
+                n % 10_000
+            ),
+            Some(n) => format!(
+                "Patroni {patroni}, PostgreSQL {}.{}.{}",
+                n / 10_000,
+                n / 100 % 100,
+                n % 100
+            ),
+            None => format!("Patroni {patroni}"),
+        },
+    )
 }
 
 /// One member as `GET /cluster` lists it.
@@ -355,6 +402,20 @@ pub async fn leader(nodes: &[Endpoint]) -> Option<NodeName> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_nodes_version_names_patroni_and_its_postgresql() {
+        let body = br#"{"state":"running","role":"replica","server_version":150010,"patroni":{"version":"3.0.2","scope":"perseus"}}"#;
+        assert_eq!(
+            super::patroni_version(body).as_deref(),
+            Some("Patroni 3.0.2, PostgreSQL 15.10")
+        );
+        let down = br#"{"state":"stopped","patroni":{"version":"4.1.5","scope":"perseus"}}"#;
+        assert_eq!(
+            super::patroni_version(down).as_deref(),
+            Some("Patroni 4.1.5")
+        );
+    }
+
     use super::*;
 
     const CLUSTER: &str = r#"{"members": [

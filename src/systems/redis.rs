@@ -61,6 +61,41 @@ impl System for Redis {
     fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
         Box::pin(ready(&cluster.nodes))
     }
+
+    fn server_version<'a>(
+        &'a self,
+        _: &'a Cluster,
+        node: &'a Endpoint,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(server_version(node.addr))
+    }
+}
+
+/// The version a Redis server (or a Sentinel, the same binary) reports: `INFO server`'s
+/// `redis_version` field, within [`super::system::VERSION_TIMEOUT`].
+pub async fn server_version(addr: SocketAddr) -> Option<String> {
+    let ask = async {
+        let mut c = RedisConn::connect(addr, super::system::VERSION_TIMEOUT)
+            .await
+            .ok()?;
+        match c.command(&[b"INFO", b"server"]).await.ok()? {
+            Value::BulkString(b) => info_field(&String::from_utf8_lossy(&b), "redis_version"),
+            Value::VerbatimString { text, .. } => info_field(&text, "redis_version"),
+            _ => None,
+        }
+    };
+    tokio::time::timeout(super::system::VERSION_TIMEOUT, ask)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// A field of an `INFO` reply (`redis_version:7.0.15` lines, `\r\n`-separated).
+fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == name).then(|| v.trim().to_string())
+    })
 }
 
 /// The Redis driver.
@@ -356,6 +391,16 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_version_is_info_servers_redis_version() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(
+            super::info_field(info, "redis_version").as_deref(),
+            Some("7.0.15")
+        );
+        assert_eq!(super::info_field(info, "nothing"), None);
+    }
+
     use super::*;
 
     #[test]

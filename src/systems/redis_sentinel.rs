@@ -53,6 +53,16 @@ impl System for RedisSentinel {
         Leadership::Leader { roles: &[] }
     }
 
+    /// The Sentinel's own `INFO server` (the client port): the same `redis-server` binary as the
+    /// node's Redis.
+    fn server_version<'a>(
+        &'a self,
+        _: &'a Cluster,
+        node: &'a Endpoint,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(super::redis::server_version(node.addr))
+    }
+
     fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
         Box::pin(ready(&cluster.nodes))
     }

@@ -481,6 +481,26 @@ pub enum Wire {
     MySql(SqlClient),
 }
 
+/// The release in a SQL server's `version()` text: PostgreSQL's `PostgreSQL 15.10 (Debian
+/// 15.10-0+deb12u1) on x86_64-pc-linux-gnu, ...` gives `15.10`; CockroachDB's `CockroachDB CCL
+/// v23.1.11 (x86_64-pc-linux-gnu, ...)` gives `23.1.11`; MariaDB's `10.11.11-MariaDB-0+deb12u1`
+/// gives `10.11.11`; TiDB's `8.0.11-TiDB-v7.5.0` (its MySQL compatibility first) gives `7.5.0`.
+/// `None` when no word of it starts with a digit.
+pub fn version_in(text: &str) -> Option<String> {
+    if let Some((_, tidb)) = text.split_once("-TiDB-v") {
+        return tidb.split_whitespace().next().map(str::to_string);
+    }
+    text.split_whitespace()
+        .map(|w| w.strip_prefix('v').unwrap_or(w))
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|w| {
+            w.split_once('-')
+                .map_or(w, |(release, _)| release)
+                .trim_end_matches(',')
+                .to_string()
+        })
+}
+
 /// One result row, every column as text (`NULL` as `None`).
 pub type TextRow = Vec<Option<String>>;
 
@@ -552,6 +572,13 @@ impl Wire {
         }
     }
 
+    /// The version the server at `addr` reports, from `SELECT version()` ([`version_in`]);
+    /// `None` when it does not answer within `timeout` or the answer holds no version.
+    pub async fn server_version(&self, addr: SocketAddr, timeout: Duration) -> Option<String> {
+        let rows = self.query(addr, "SELECT version()", timeout).await.ok()?;
+        version_in(rows.first()?.first()?.as_deref()?)
+    }
+
     /// Ready when every node answers `SELECT 1`; the problems name those that do not.
     pub async fn ready(&self, nodes: &[Endpoint], timeout: Duration) -> Result<(), Pending> {
         super::readiness::on_every_node(nodes, |n| async move {
@@ -566,6 +593,21 @@ impl Wire {
 
 #[cfg(test)]
 mod tests {
+    use super::version_in;
+
+    #[test]
+    fn the_release_is_read_from_each_servers_version_text() {
+        for (text, release) in [
+            ("PostgreSQL 15.10 (Debian 15.10-0+deb12u1) on x86_64-pc-linux-gnu, compiled by gcc (Debian 12.2.0-14) 12.2.0, 64-bit", "15.10"),
+            ("CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu, built 2023/09/27 01:53:43, go1.19.10)", "23.1.11"),
+            ("10.11.11-MariaDB-0+deb12u1", "10.11.11"),
+            ("8.0.11-TiDB-v7.5.0", "7.5.0"),
+        ] {
+            assert_eq!(version_in(text).as_deref(), Some(release), "{text}");
+        }
+        assert_eq!(version_in("unknown"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -43,6 +43,9 @@ impl Settings {
     }
 }
 
+/// How long [`System::server_version`] waits for one server.
+pub const VERSION_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What a system's probes and hooks see of a lab: every node's client endpoint, in node order,
 /// and the definition's settings.
 #[derive(Debug, Clone)]
@@ -163,11 +166,28 @@ pub trait System: Send + Sync + 'static {
         timeout: Duration,
     ) -> BoxFuture<'a, std::result::Result<(), String>> {
         Box::pin(run_schema(
+            self.name(),
             self.sql(&cluster.settings),
             cluster,
             node,
             timeout,
         ))
+    }
+
+    /// The version the server at `node` reports about itself, asked now and bounded by a few
+    /// seconds (`3.4.23`; a Patroni node names both: `Patroni 3.0.2, PostgreSQL 15.10`); `None`
+    /// when it does not answer or says nothing readable. Default: through the SQL wire
+    /// ([`Wire::server_version`]) when the system speaks SQL, else none.
+    fn server_version<'a>(
+        &'a self,
+        cluster: &'a Cluster,
+        node: &'a Endpoint,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            self.sql(&cluster.settings)?
+                .server_version(node.addr, VERSION_TIMEOUT)
+                .await
+        })
     }
 
     /// Where this system logs a promotion, if it does. Default: it does not (the report then
@@ -258,9 +278,10 @@ pub async fn leader(
 /// [`System::prepare`]'s default: the definition's `schema` statements in order through `wire`
 /// at `node`, each bounded by `timeout`.
 ///
-/// Errors: one line naming the statement and the server's answer; that the system does not
-/// speak SQL (`wire` is `None`) when there are statements.
+/// Errors: one line naming the statement and the server's answer; that `system` does not speak
+/// SQL (`wire` is `None`) when there are statements.
 pub async fn run_schema(
+    system: &str,
     wire: Option<Wire>,
     cluster: &Cluster,
     node: &Endpoint,
@@ -271,7 +292,7 @@ pub async fn run_schema(
         return Ok(());
     }
     let Some(wire) = wire else {
-        return Err("the system does not speak SQL".into());
+        return Err(format!("{system} does not speak SQL"));
     };
     for stmt in schema {
         wire.query(node.addr, stmt, timeout)

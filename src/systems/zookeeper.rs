@@ -65,6 +65,15 @@ impl System for ZooKeeper {
         Leadership::Leader { roles: &[] }
     }
 
+    /// `srvr`'s first line: `Zookeeper version: 3.8.0-<commit>, built on ...`.
+    fn server_version<'a>(
+        &'a self,
+        _: &'a Cluster,
+        node: &'a Endpoint,
+    ) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move { srvr_version(&four_letter_word(node, "srvr").await.ok()?) })
+    }
+
     fn ready<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), Pending>> {
         Box::pin(ready(&cluster.nodes))
     }
@@ -291,6 +300,20 @@ pub fn parse_srvr(text: &str) -> Result<ServerStatus, String> {
     Ok(ServerStatus::Serving { mode, zxid })
 }
 
+/// The release in a `srvr` answer (`Zookeeper version: 3.8.0-5a02a05e..., built on ...` gives
+/// `3.8.0`).
+pub fn srvr_version(text: &str) -> Option<String> {
+    let rest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Zookeeper version:"))?
+        .trim();
+    let release: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    (!release.is_empty()).then_some(release)
+}
+
 /// Send a four-letter word to a server and read its whole answer (the server closes after it).
 pub async fn four_letter_word(endpoint: &Endpoint, word: &str) -> Result<String, String> {
     let exchange = async {
@@ -385,6 +408,16 @@ pub async fn ready(nodes: &[Endpoint]) -> Result<(), Pending> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_version_is_srvrs_first_line() {
+        let text = "Zookeeper version: 3.8.0-5a02a05eddb59aee6ac762f7ea82e92a68eb9c0f, built on 2022-02-25 08:49 UTC\nLatency min/avg/max: 0/0.0/0\nMode: follower\n";
+        assert_eq!(super::srvr_version(text).as_deref(), Some("3.8.0"));
+        assert_eq!(
+            super::srvr_version("This ZooKeeper instance is not currently serving requests\n"),
+            None
+        );
+    }
+
     use super::*;
 
     const LEADER: &str = "Zookeeper version: 3.8.0-debian--1, built on 2022-09-19 17:55 UTC\nLatency min/avg/max: 0/0.5/4\nReceived: 12\nSent: 11\nConnections: 1\nOutstanding: 0\nZxid: 0x200000005\nMode: leader\nNode count: 6\nProposal sizes last/min/max: 48/48/92\n";

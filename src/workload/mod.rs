@@ -226,6 +226,14 @@ pub struct TxnClient {
     pub read_port: Option<u16>,
 }
 
+/// How a run's header says where read-only transactions went: `, read-only transactions at each
+/// node's port 5432` with a read port, nothing without.
+pub fn reads_at(read_port: Option<u16>) -> String {
+    read_port.map_or(String::new(), |p| {
+        format!(", read-only transactions at each node's port {p}")
+    })
+}
+
 /// A list as stored by the SQL drivers: its elements as comma-separated decimal text.
 ///
 /// Errors: [`DriverError::Protocol`] naming the text when an element is not a number.

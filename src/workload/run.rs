@@ -1,5 +1,6 @@
-//! The transactional clients: `clients_per_node` per node, each one connection running one
-//! transaction after another until the end, and what they did ([`TxnHistory`]).
+//! The transactional clients: `clients_per_node` per node, each running one transaction after
+//! another until the end on one connection (two with a read port: its read-only transactions on
+//! the second), and what they did ([`TxnHistory`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -329,8 +330,9 @@ impl Request {
 }
 
 /// One client: connect, run transactions one after another, reconnect after any error. With a
-/// read port it holds a second connection there for its read-only transactions; a request whose
-/// connection could not be opened waits for the next attempt rather than being dropped.
+/// read port it holds a second connection there for its read-only transactions. A request whose
+/// connection could not be opened is dropped, counted as a connect error, and the next one is
+/// drawn: a read port that is down (a replica restarting) does not hold up the writes.
 async fn client(
     shared: Arc<Shared>,
     ep: Endpoint,
@@ -347,12 +349,12 @@ async fn client(
     });
     // [the client port's connection, the read port's]
     let mut conns: [Option<Box<dyn TxnConn>>; 2] = [None, None];
-    let mut pending: Option<Request> = None;
-    while !shared.stop.is_cancelled() && Instant::now() < shared.end {
-        let request = pending.take().unwrap_or_else(|| match opts.workload {
+    let running = || !shared.stop.is_cancelled() && Instant::now() < shared.end;
+    while running() {
+        let request = match opts.workload {
             Workload::Bank => Request::Bank(bank.next_request()),
             _ => Request::ListAppend(space.lock().expect("generator").next_txn()),
-        });
+        };
         let reader = request.read_only() && reader_ep.is_some();
         let slot = usize::from(reader);
         if conns[slot].is_none() {
@@ -363,9 +365,10 @@ async fn client(
             )
             .await
             {
-                Ok(Ok(c)) => conns[slot] = Some(c),
+                // A connect can take up to the deadline: the run may have ended meanwhile.
+                Ok(Ok(c)) if running() => conns[slot] = Some(c),
+                Ok(Ok(_)) => break,
                 _ => {
-                    pending = Some(request);
                     shared.connect_errors.lock().expect("errors")[node] += 1;
                     Counts::add(
                         &mut shared.counts.lock().expect("counts").err,
@@ -570,6 +573,8 @@ mod tests {
         stall: bool,
         /// Each list-append transaction's connection address and whether it only read.
         seen: Arc<Mutex<Vec<(std::net::SocketAddr, bool)>>>,
+        /// A port no connect reaches (a read port that is down).
+        refuse: Option<u16>,
     }
 
     struct FakeConn {
@@ -585,6 +590,9 @@ mod tests {
             _: Duration,
         ) -> BoxFuture<'a, Result<Box<dyn TxnConn>, DriverError>> {
             Box::pin(async move {
+                if Some(endpoint.addr.port()) == self.refuse {
+                    return Err(DriverError::Io("connection refused".into()));
+                }
                 Ok(Box::new(FakeConn {
                     db: self.clone(),
                     addr: endpoint.addr,
@@ -687,7 +695,7 @@ mod tests {
         ["n1", "n2"]
             .iter()
             .enumerate()
-            .map(|(i, n)| Endpoint::new(*n, format!("127.0.0.1:{}", 1000 + i).parse().unwrap()))
+            .map(|(i, n)| Endpoint::new(*n, format!("127.0.0.{}:1000", i + 1).parse().unwrap()))
             .collect()
     }
 
@@ -819,6 +827,16 @@ mod tests {
         for (addr, read_only) in &seen {
             assert_eq!(addr.port() == 5432, *read_only, "{addr} {read_only}");
         }
+        // Each node's read port, at that node's address.
+        let readers: std::collections::BTreeSet<String> = seen
+            .iter()
+            .filter(|(a, _)| a.port() == 5432)
+            .map(|(a, _)| a.to_string())
+            .collect();
+        assert_eq!(
+            readers.into_iter().collect::<Vec<_>>(),
+            ["127.0.0.1:5432", "127.0.0.2:5432"]
+        );
         for node in 0..2 {
             let mine: Vec<&TxnRecord> = h.txns.iter().filter(|r| r.node == node).collect();
             assert!(
@@ -850,5 +868,24 @@ mod tests {
             .unwrap()
             .iter()
             .all(|(a, _)| a.port() != 5432));
+        // A read port that is down costs the reads, not the writes: they still commit on every
+        // node, and the failed connects are counted.
+        let db = Fake {
+            refuse: Some(5432),
+            ..Fake::default()
+        };
+        let h = run(Arc::new(db), &endpoints(), &reading, &stop, &mut |_| {})
+            .await
+            .unwrap();
+        assert!(h.txns.iter().all(|r| !r.reader));
+        for node in 0..2 {
+            let writes = h
+                .txns
+                .iter()
+                .filter(|r| r.node == node && r.txn.outcome == Outcome::Ok)
+                .count();
+            assert!(writes > 20, "n{}: {writes} committed", node + 1);
+            assert!(h.connect_errors[node] > 0, "{:?}", h.connect_errors);
+        }
     }
 }

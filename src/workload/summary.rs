@@ -30,15 +30,11 @@ pub struct NodeOutcomes {
     pub fail: u64,
     /// Unknown (`info`).
     pub info: u64,
-    /// Of the committed, those run at the node's read port (`--replica-reads`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub ok_at_read_port: u64,
+    /// With `--replica-reads`: of the committed, those run at the node's read port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_at_read_port: Option<u64>,
     /// Connects that failed.
     pub connect_errors: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// A transaction as the summary shows it beside an anomaly.
@@ -158,13 +154,15 @@ pub fn summarize(history: &TxnHistory) -> TxnSummary {
             ok,
             fail,
             info,
-            ok_at_read_port: history
-                .txns
-                .iter()
-                .map(|r| (r.node, r.reader, r.txn.outcome))
-                .chain(history.bank.iter().map(|o| (o.node, o.reader, o.outcome)))
-                .filter(|&(n, reader, o)| n == i && reader && o == Outcome::Ok)
-                .count() as u64,
+            ok_at_read_port: history.read_port.map(|_| {
+                history
+                    .txns
+                    .iter()
+                    .map(|r| (r.node, r.reader, r.txn.outcome))
+                    .chain(history.bank.iter().map(|o| (o.node, o.reader, o.outcome)))
+                    .filter(|&(n, reader, o)| n == i && reader && o == Outcome::Ok)
+                    .count() as u64
+            }),
             connect_errors: *c,
         })
         .collect();
@@ -347,9 +345,7 @@ impl TxnSummary {
             self.run_id,
             self.isolation
                 .map_or("the system's default isolation", |i| i.name()),
-            self.read_port.map_or(String::new(), |p| format!(
-                ", read-only transactions at each node's port {p}"
-            )),
+            super::reads_at(self.read_port),
             self.duration_s,
             if self.interrupted {
                 ", interrupted"
@@ -363,11 +359,8 @@ impl TxnSummary {
                 "  {}\tok {}{}\tfail {}\tinfo {}\tconnect errors {}",
                 n.node,
                 n.ok,
-                if self.read_port.is_some() {
-                    format!(" ({} at the read port)", n.ok_at_read_port)
-                } else {
-                    String::new()
-                },
+                n.ok_at_read_port
+                    .map_or(String::new(), |r| format!(" ({r} at the read port)")),
                 n.fail,
                 n.info,
                 n.connect_errors
