@@ -19,6 +19,8 @@ fn up_status_down_leaves_nothing_behind() {
         assert_eq!(r["state"], "running");
         assert!(r["endpoint"].as_str().unwrap().ends_with(":2379"), "{r}");
         assert_eq!(r["faults"].as_array().unwrap().len(), 0);
+        // What the member says of itself (GET /version): Debian bookworm's etcd-server.
+        assert_eq!(r["version"], "3.4.23", "{r}");
     }
     // The system may be omitted when exactly one lab is up.
     let table = stdout(&run(&["lab", "status"], 0));
@@ -58,6 +60,16 @@ fn nine_nodes_of_etcd_redis_and_gryadka_all_serve() {
         let lab = LabGuard::up(system, &["--nodes", "9"]);
         let status = lab.status();
         assert_eq!(status.len(), 9, "{system}: {status:?}");
+        // Each server's own version (INFO server on Redis); Gryadka's proposer is Perseus' own
+        // code, and says none.
+        for r in &status {
+            let v = r["version"].as_str();
+            match system {
+                "etcd" => assert_eq!(v, Some("3.4.23"), "{r}"),
+                "redis" => assert!(v.is_some_and(|v| v.starts_with("7.0.")), "{r}"),
+                _ => assert_eq!(v, None, "{r}"),
+            }
+        }
         if system == "etcd" {
             assert_eq!(
                 status.iter().filter(|r| r["role"] == "leader").count(),

@@ -331,7 +331,7 @@ fn patroni_replicas_serve_stale_snapshots_where_the_primary_serves_none() {
     // each node's own PostgreSQL therefore miss writes their own client, or another, had already
     // committed on the primary: cycles with a process or realtime edge (Elle's G-single-process,
     // G-single-realtime). Through HAProxy, every transaction reaches the primary: none.
-    let _lab = LabGuard::up("patroni", &[]);
+    let lab = LabGuard::up("patroni", &[]);
     // At once after `lab up`: the schema must already be on every replica (lab up waits for its
     // replay), or the first reads fail with "relation does not exist".
     let (s, h) = txn_load_on(
@@ -378,6 +378,11 @@ fn patroni_replicas_serve_stale_snapshots_where_the_primary_serves_none() {
         "the explanations say which transactions read at a replica: {shown:?}"
     );
     check_again(&h, &found);
+    // Each node names its Patroni and its PostgreSQL (GET /patroni), Debian bookworm's.
+    for r in lab.status() {
+        let v = r["version"].as_str().unwrap_or_default();
+        assert!(v.starts_with("Patroni 3.0.2, PostgreSQL 15."), "{r}");
+    }
 
     // The control: the same load through HAProxy, on the primary alone.
     let (s, h) = txn_load_on("patroni", "list-append", "repeatable-read", 10, &[]);
