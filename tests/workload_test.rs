@@ -441,6 +441,35 @@ fn a_register_run_refuses_transactional_flags_in_one_line() {
         e.contains("--isolation and --replica-reads are for the transactional workloads"),
         "{e}"
     );
+    // A scenario is checked the same way, at the key that is wrong, before any lab.
+    let smoke = std::fs::read_to_string("scenarios/smoke.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (system, extra, says) in [
+        (
+            "etcd",
+            "",
+            "etcd has no read port to send read-only transactions to",
+        ),
+        (
+            "patroni",
+            "  isolation: serializable\n",
+            "patroni: replicas refuse serializable transactions",
+        ),
+    ] {
+        let text = smoke
+            .replace("system: etcd", &format!("system: {system}"))
+            .replacen(
+                "load:\n",
+                &format!("load:\n  workload: bank\n  replica-reads: true\n{extra}"),
+                1,
+            );
+        let file = dir.path().join(format!("{system}.yaml"));
+        std::fs::write(&file, text).unwrap();
+        let out = run(&["run", "--check", file.to_str().unwrap()], 2);
+        let e = stderr(&out);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains(says), "{e}");
+    }
     let out = run(&["load", "patroni", "--replica-reads"], 2);
     let e = stderr(&out);
     assert_eq!(e.lines().count(), 1, "{e}");
