@@ -197,8 +197,8 @@ async fn replayed(
 /// A node's versions from Patroni's `GET /patroni` answer: `Patroni 3.0.2, PostgreSQL 15.10`,
 /// or Patroni's alone while its PostgreSQL is down (no `server_version`).
 pub fn patroni_version(body: &[u8]) -> Option<String> {
-    let patroni = super::json_field(body, &["patroni", "version"])?;
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let patroni = v.get("patroni")?.get("version")?.as_str()?;
     Some(
         match v.get("server_version").and_then(serde_json::Value::as_u64) {
             // PostgreSQL 10 and later: major * 10000 + minor.

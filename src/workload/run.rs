@@ -517,18 +517,21 @@ async fn bank_op(
     }
 }
 
-/// How many transactions ended each way, per node: `(ok, fail, info)`.
-pub fn outcomes(history: &TxnHistory) -> Vec<(u64, u64, u64)> {
-    let mut per = vec![(0, 0, 0); history.nodes.len()];
+/// How many transactions ended each way, per node: `(ok, fail, info, ok at the read port)`.
+pub fn outcomes(history: &TxnHistory) -> Vec<(u64, u64, u64, u64)> {
+    let mut per = vec![(0, 0, 0, 0); history.nodes.len()];
     let all = history
         .txns
         .iter()
-        .map(|r| (r.node, r.txn.outcome))
-        .chain(history.bank.iter().map(|o| (o.node, o.outcome)));
-    for (node, outcome) in all {
+        .map(|r| (r.node, r.reader, r.txn.outcome))
+        .chain(history.bank.iter().map(|o| (o.node, o.reader, o.outcome)));
+    for (node, reader, outcome) in all {
         let p = &mut per[node];
         match outcome {
-            Outcome::Ok => p.0 += 1,
+            Outcome::Ok => {
+                p.0 += 1;
+                p.3 += u64::from(reader);
+            }
             Outcome::Fail => p.1 += 1,
             Outcome::Info => p.2 += 1,
         }
@@ -837,6 +840,17 @@ mod tests {
             readers.into_iter().collect::<Vec<_>>(),
             ["127.0.0.1:5432", "127.0.0.2:5432"]
         );
+        // The summary counts, per node, the committed that ran at the read port.
+        let summary = crate::workload::summarize(&h);
+        for (node, n) in summary.nodes.iter().enumerate() {
+            let at = h
+                .txns
+                .iter()
+                .filter(|r| r.node == node && r.reader && r.txn.outcome == Outcome::Ok)
+                .count() as u64;
+            assert!(at > 0);
+            assert_eq!(n.ok_at_read_port, Some(at), "{n:?}");
+        }
         for node in 0..2 {
             let mine: Vec<&TxnRecord> = h.txns.iter().filter(|r| r.node == node).collect();
             assert!(
@@ -862,6 +876,8 @@ mod tests {
         .await
         .unwrap();
         assert!(h.txns.iter().all(|r| !r.reader));
+        let summary = crate::workload::summarize(&h);
+        assert!(summary.nodes.iter().all(|n| n.ok_at_read_port.is_none()));
         assert!(db
             .seen
             .lock()

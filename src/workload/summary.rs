@@ -148,21 +148,12 @@ pub fn summarize(history: &TxnHistory) -> TxnSummary {
         .iter()
         .zip(per)
         .zip(&history.connect_errors)
-        .enumerate()
-        .map(|(i, ((node, (ok, fail, info)), c))| NodeOutcomes {
+        .map(|((node, (ok, fail, info, at_read_port)), c)| NodeOutcomes {
             node: node.clone(),
             ok,
             fail,
             info,
-            ok_at_read_port: history.read_port.map(|_| {
-                history
-                    .txns
-                    .iter()
-                    .map(|r| (r.node, r.reader, r.txn.outcome))
-                    .chain(history.bank.iter().map(|o| (o.node, o.reader, o.outcome)))
-                    .filter(|&(n, reader, o)| n == i && reader && o == Outcome::Ok)
-                    .count() as u64
-            }),
+            ok_at_read_port: history.read_port.map(|_| at_read_port),
             connect_errors: *c,
         })
         .collect();
