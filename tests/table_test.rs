@@ -117,11 +117,12 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
             "--before",
             "3s",
             // Long enough for the isolated leader's successor to serve a steady second before the
-            // heal: etcd replaced it in 2.1-3.8 s in docs/table.md's table, and in 5.2 s once in CI
-            // with other tests beside it. The heal's extra election (no pre-vote) breaks any steady
-            // second that spans it, so a 6 s hold made the disturbance an at-least bound there.
+            // heal: etcd replaced it in 2.1-3.8 s in docs/table.md's table, but in 5.2, 8.1 and
+            // 8.4 s in CI with other Docker tests beside it on two cores. The heal's extra election
+            // (no pre-vote) breaks any steady second that spans it, so a 6 s hold made the
+            // disturbance an at-least bound there, and a 9 s hold did once (8.1 s, stop 40).
             "--hold",
-            "9s",
+            "12s",
             "--after",
             "12s",
             "--runs-dir",
@@ -146,10 +147,10 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
         ("etcd", "perseus/etcd:3.4"),
         "{table}"
     );
-    // Both outages end by themselves, before the restart or the heal 9 s after the fault (no `≥`):
+    // Both outages end by themselves, before the restart or the heal 12 s after the fault (no `≥`):
     // etcd elects a new leader without the old one. How long that takes is etcd's and the
-    // machine's: 1.5-3.8 s here, but an isolated leader's successor once needed 8.4 s in CI on a
-    // loaded two-core machine, so the bound is the hold, not a guess at etcd's election time.
+    // machine's: 1.5-3.8 s here, but an isolated leader's successor needed 8.1 and 8.4 s in CI on
+    // a loaded two-core machine, so the bound is the hold, not a guess at etcd's election time.
     for cell in &cells[2..4] {
         assert!(
             !cell.starts_with("≥ "),
@@ -159,7 +160,7 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
             .trim_end_matches(" s")
             .parse()
             .unwrap_or_else(|_| panic!("a window in seconds: {cell:?} in {table}"));
-        assert!(secs > 0.1 && secs < 9.0, "{table}");
+        assert!(secs > 0.1 && secs < 12.0, "{table}");
     }
     assert!(table.contains("| etcd | leader | "), "{table}");
     assert!(table.contains("| etcd | follower | "), "{table}");
@@ -228,13 +229,14 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
         f(&leader["partial_downtime"]["values_s"][0]),
         f(&leader["disturbance"]["values_s"][0]),
     );
-    assert!((0.3..8.0).contains(&down), "{leader}");
+    // Bounded by the hold, as above: the successor's election is etcd's and the machine's.
+    assert!((0.3..12.0).contains(&down), "{leader}");
     assert!(
         partial <= 1.0,
         "the two others serve together once one leads: {leader}"
     );
     assert!(
-        (0.3..8.0).contains(&disturbance) && leader["disturbance"]["at_least"][0] == false,
+        (0.3..12.0).contains(&disturbance) && leader["disturbance"]["at_least"][0] == false,
         "{leader}"
     );
     // Measured again from the runs' own summaries, the table is the same.
