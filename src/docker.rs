@@ -28,6 +28,9 @@ pub const IP_LABEL: &str = "perseus.ip";
 pub const PORT_LABEL: &str = "perseus.client-port";
 /// Label holding the path of the definition file a lab was made from.
 pub const DEFINITION_LABEL: &str = "perseus.definition";
+/// Label holding the release of the system a lab was brought up at (`3.5.1`), on every
+/// container of a lab whose definition lists releases.
+pub const VERSION_LABEL: &str = "perseus.version";
 
 /// How long a single Docker API call may take before we give up (seconds).
 pub const API_TIMEOUT_SECS: u64 = 120;

@@ -28,6 +28,10 @@ pub struct NodeStatus {
     /// `3.4.23`, `Patroni 3.0.2, PostgreSQL 15.10`); `None` when it is down, paused or does not
     /// say.
     pub version: Option<String>,
+    /// The release the lab was brought up at (`lab up etcd@3.5.1`, or the definition's
+    /// default), when its definition lists releases; the table flags a `version` that does not
+    /// name it.
+    pub release: Option<String>,
     /// Faults in force: `killed`, `stopped`, `paused`, `isolated`, `cut from n3`, `disconnected`,
     /// `loss 30%`; for a node that is down, `on start: cut from n2,n3` (made again when it starts).
     pub faults: Vec<String>,
@@ -132,6 +136,7 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
             endpoint: n.endpoint().addr.to_string(),
             role,
             version,
+            release: lab.definition.version().map(str::to_string),
             faults,
         })
     });
@@ -141,7 +146,29 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
         .collect()
 }
 
-/// The node table as aligned text (the container column as wide as its longest name).
+impl NodeStatus {
+    /// Whether the server's own version names another release than the lab was brought up at
+    /// ([`crate::lab::version::reports`]); `false` when either is unknown.
+    pub fn mismatched(&self) -> bool {
+        match (&self.version, &self.release) {
+            (Some(v), Some(r)) => !crate::lab::version::reports(v, r),
+            _ => false,
+        }
+    }
+
+    /// The version column: what the server says (`-` when nothing), flagged when it is not the
+    /// release asked for.
+    fn shown_version(&self) -> String {
+        match (&self.version, &self.release) {
+            (Some(v), Some(r)) if self.mismatched() => format!("{v} (NOT {r})"),
+            (Some(v), _) => v.clone(),
+            (None, _) => "-".into(),
+        }
+    }
+}
+
+/// The node table as aligned text (the container and version columns as wide as their longest
+/// entries).
 pub fn render(rows: &[NodeStatus]) -> String {
     let mut s = String::new();
     let w = rows
@@ -150,9 +177,10 @@ pub fn render(rows: &[NodeStatus]) -> String {
         .max()
         .unwrap_or(0)
         .max("container".len());
-    let v = rows
+    let shown: Vec<String> = rows.iter().map(NodeStatus::shown_version).collect();
+    let v = shown
         .iter()
-        .map(|r| r.version.as_deref().map_or(1, str::len))
+        .map(String::len)
         .max()
         .unwrap_or(0)
         .max("version".len());
@@ -161,7 +189,7 @@ pub fn render(rows: &[NodeStatus]) -> String {
         "{:<5} {:<w$} {:<13} {:<18} {:<9} {:<v$} faults",
         "node", "container", "state", "endpoint", "role", "version"
     );
-    for r in rows {
+    for (r, version) in rows.iter().zip(&shown) {
         let faults = if r.faults.is_empty() {
             "-".to_string()
         } else {
@@ -170,13 +198,7 @@ pub fn render(rows: &[NodeStatus]) -> String {
         let _ = writeln!(
             s,
             "{:<5} {:<w$} {:<13} {:<18} {:<9} {:<v$} {}",
-            r.node,
-            r.container,
-            r.state,
-            r.endpoint,
-            r.role,
-            r.version.as_deref().unwrap_or("-"),
-            faults
+            r.node, r.container, r.state, r.endpoint, r.role, version, faults
         );
     }
     s
@@ -195,6 +217,7 @@ mod tests {
             endpoint: "10.77.0.11:5000".into(),
             role: "follower".into(),
             version: version.map(str::to_string),
+            release: None,
             faults: faults.iter().map(|f| f.to_string()).collect(),
         };
         let t = render(&[
@@ -209,6 +232,18 @@ mod tests {
                 "n1    perseus-patroni-n1 running       10.77.0.11:5000    follower  Patroni 3.0.2, PostgreSQL 15.10 -",
                 "n2    perseus-patroni-n2 running       10.77.0.11:5000    follower  -                               killed",
             ]
+        );
+        // A server that is not the release its lab was brought up at is flagged.
+        let asked = |version: &str| NodeStatus {
+            release: Some("3.0.3".into()),
+            ..row("n1", Some(version), &[])
+        };
+        assert!(!asked("Patroni 3.0.3, PostgreSQL 15.10").mismatched());
+        let wrong = asked("Patroni 3.0.2, PostgreSQL 15.10");
+        assert!(wrong.mismatched());
+        assert!(
+            render(&[wrong]).contains(" Patroni 3.0.2, PostgreSQL 15.10 (NOT 3.0.3) -"),
+            "the column says so"
         );
     }
 }

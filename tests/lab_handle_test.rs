@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 fn one_node() -> UpOptions {
     UpOptions {
+        version: None,
         nodes: 1,
         file: None,
         ready_timeout: None,

@@ -37,7 +37,72 @@ fn the_systems_come_from_the_definitions() {
         err.contains("cockroach: runs official images, not built here: cockroachdb/cockroach:"),
         "{err}"
     );
-    assert!(err.contains("perseus/etcd:3.4 exists, reused"), "{err}");
+    assert!(err.contains("perseus/etcd:3.4.23 exists, reused"), "{err}");
+    // The releases each definition lists, where each comes from, and which is the default.
+    let releases = |name: &str| entry(name)["releases"].as_array().unwrap().clone();
+    let etcd = releases("etcd");
+    let version = |r: &serde_json::Value| r["version"].as_str().unwrap().to_string();
+    assert_eq!(
+        etcd.iter().map(version).collect::<Vec<_>>(),
+        ["3.4.23", "3.5.0", "3.5.1"]
+    );
+    assert_eq!(
+        (etcd[0]["source"].as_str(), etcd[0]["default"].as_bool()),
+        (Some("debian"), Some(true))
+    );
+    assert_eq!(etcd[0]["present"], true, "CI builds the default release");
+    assert_eq!(etcd[2]["source"], "pypi");
+    assert!(etcd[2]["note"].as_str().unwrap().contains("etcd#13766"));
+    let nats = releases("nats");
+    assert_eq!(version(&nats[0]), "2.9.10");
+    assert!(nats.len() >= 4 && nats.iter().any(|r| r["version"] == "2.15.1"));
+    let patroni = releases("patroni");
+    assert!(patroni
+        .iter()
+        .any(|r| r["version"] == "3.0.2" && r["default"] == true));
+    assert!(patroni
+        .iter()
+        .any(|r| r["version"] == "3.0.3" && r["source"] == "pypi"));
+    assert!(releases("redis").is_empty(), "redis lists no releases");
+    let table = stdout(&run(&["systems"], 0));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("etcd ") && l.contains("debian: 3.4.23*+; pypi: 3.5.0")),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_release_that_cannot_be_had_is_refused_in_one_line_before_anything_is_made() {
+    let _guard = LabGuard::lock_only("etcd");
+    for (args, says) in [
+        (
+            vec!["lab", "up", "etcd@3.6.0"],
+            "etcd has no release 3.6.0 that builds here: choose one of 3.4.23, 3.5.0, 3.5.1",
+        ),
+        (
+            vec!["lab", "up", "redis@7.2"],
+            "the redis definition lists no releases",
+        ),
+        (vec!["lab", "up", "etcd@"], "the version '' is empty"),
+        (
+            vec!["lab", "images", "nats@2.13.0"],
+            "nats has no release 2.13.0",
+        ),
+        (
+            vec!["table", "etcd@3.6.0", "--plan"],
+            "etcd has no release 3.6.0",
+        ),
+        (vec!["demo", "etcd@3.6.0"], "etcd has no release 3.6.0"),
+    ] {
+        let out = run(&args, 2);
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(leftovers("etcd"), (0, 0, 0));
+    assert_eq!(leftovers("redis"), (0, 0, 0));
 }
 
 #[test]

@@ -144,7 +144,7 @@ fn the_etcd_table_measures_every_column_and_an_isolated_follower_costs_nothing()
     let cells: Vec<&str> = lines[4].split('|').map(str::trim).collect();
     assert_eq!(
         (cells[1], cells[4]),
-        ("etcd", "perseus/etcd:3.4"),
+        ("etcd", "perseus/etcd:3.4.23"),
         "{table}"
     );
     // Both outages end by themselves, before the restart or the heal 12 s after the fault (no `≥`):

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use perseus::images::Rebuild;
-use perseus::lab::{self, Home, Lab, UpOptions};
+use perseus::lab::{self, Home, Lab, SystemRef, UpOptions};
 use perseus::status::{self, Depth};
 use perseus::Error;
 
@@ -15,8 +15,12 @@ use super::common::{interrupt_token, parse_duration, progress};
 pub(super) enum LabCommand {
     /// Build the images a system needs, offline, from Debian packages (idempotent).
     Images {
-        /// The system (etcd, ...).
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        /// The system (etcd, ...), or the system at one of its releases (etcd@3.5.1).
+        #[arg(
+            required_unless_present = "all",
+            conflicts_with = "all",
+            value_name = "SYSTEM[@VERSION]"
+        )]
         system: Option<String>,
         /// Every system whose images are built here (systems that run official images are
         /// listed, not pulled).
@@ -54,7 +58,9 @@ pub(super) enum LabCommand {
 
 #[derive(Debug, Args)]
 pub(super) struct UpArgs {
-    /// The system (etcd, ...).
+    /// The system (etcd, ...), or the system at one of the releases `perseus systems` lists
+    /// (etcd@3.5.1).
+    #[arg(value_name = "SYSTEM[@VERSION]")]
     system: String,
     /// Number of nodes.
     #[arg(long, default_value_t = 3)]
@@ -91,7 +97,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
         } => {
             let docker = perseus::docker::connect().await?;
             let systems = match system {
-                Some(s) => vec![s],
+                Some(s) => vec![SystemRef::parse(&s)?],
                 None => {
                     let mut local = Vec::new();
                     for c in lab::catalog(&docker, &home).await? {
@@ -112,10 +118,18 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                         }
                     }
                     local
+                        .into_iter()
+                        .map(|system| SystemRef {
+                            system,
+                            version: None,
+                        })
+                        .collect()
                 }
             };
             for system in systems {
-                let def = home.definition(&system, None)?;
+                let def = home
+                    .definition(&system.system, None)?
+                    .at(system.version.as_deref())?;
                 let specs = def.nodes(def.perseus.min_nodes.max(3))?;
                 perseus::images::ensure(
                     &docker,
@@ -132,7 +146,8 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         LabCommand::Up(args) => {
-            home.check_system(&args.system)?;
+            let asked = SystemRef::parse(&args.system)?;
+            home.check_system(&asked.system)?;
             let hosts = match &args.hosts {
                 Some(list) => lab::hosts::parse_hosts(list)?,
                 None => Vec::new(),
@@ -144,6 +159,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let docker = perseus::docker::connect().await?;
             let opts = UpOptions {
                 nodes: args.nodes,
+                version: asked.version.clone(),
                 file: args.file,
                 ready_timeout: args.timeout,
                 images: args.images,
@@ -152,7 +168,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             };
             let cancel = interrupt_token("removing what lab up created");
             let handle =
-                lab::up(&docker, &home, &args.system, &opts, &cancel, &mut progress).await?;
+                lab::up(&docker, &home, &asked.system, &opts, &cancel, &mut progress).await?;
             let lab = handle.keep();
             let rows = status::status(&lab, Depth::JustMade).await?;
             print!("{}", status::render(&rows));
@@ -278,6 +294,33 @@ pub(super) async fn systems_command(json: bool) -> anyhow::Result<i32> {
         }
         line.push_str(&row[4]);
         println!("{line}");
+    }
+    // The releases each system can run (SYSTEM@VERSION), where each comes from, and whether
+    // its images are here already.
+    let with_releases: Vec<&lab::Catalogued> =
+        systems.iter().filter(|c| !c.releases.is_empty()).collect();
+    if !with_releases.is_empty() {
+        println!("\nreleases (`perseus lab up SYSTEM@VERSION`; * the default, + its images are here, the others are built or pulled when asked for):");
+        for c in with_releases {
+            let mut listed: Vec<String> = Vec::new();
+            for r in &c.releases {
+                let mark = format!(
+                    "{}{}{}",
+                    r.version,
+                    if r.default { "*" } else { "" },
+                    if r.present { "+" } else { "" }
+                );
+                let source = format!("{}: ", r.source);
+                match listed.last_mut() {
+                    Some(group) if group.starts_with(&source) => {
+                        group.push_str(", ");
+                        group.push_str(&mark);
+                    }
+                    _ => listed.push(format!("{source}{mark}")),
+                }
+            }
+            println!("{:<w$}  {}", c.system, listed.join("; "), w = widths[0]);
+        }
     }
     Ok(0)
 }

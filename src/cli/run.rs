@@ -85,7 +85,8 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     use perseus::scenario::runner::{self, LabChoice, RunOptions};
     use perseus::table::{self, Experiment};
     let home = Home::locate()?;
-    home.check_system(&args.system)?;
+    let asked = perseus::lab::SystemRef::parse(&args.system)?;
+    home.check_system(&asked.system)?;
     let t = &args.load;
     if t.kill_at.is_zero()
         || t.kill_at >= t.duration
@@ -100,16 +101,18 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let def = home.definition(&args.system, None)?;
+    let def = home
+        .definition(&asked.system, None)?
+        .at(asked.version.as_deref())?;
     let mut scenario = table::scenario(
-        &args.system,
+        &asked,
         def.system.leadership(),
         Experiment::CrashedLeader,
         t.kill_at,
         t.start_at - t.kill_at,
         t.duration - t.start_at,
     );
-    scenario.name = format!("{}-demo", args.system);
+    scenario.name = format!("{}-demo", asked.to_string().replace('@', "-"));
     let file = perseus::scenario::ScenarioFile::made("(perseus demo)", scenario)?;
     let docker = perseus::docker::connect().await?;
     let opts = RunOptions {
@@ -263,12 +266,15 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
     let docker = perseus::docker::connect().await?;
     if !args.reuse {
         let up = lab::labs_up(&docker).await?;
-        if let Some(f) = files.iter().find(|f| up.contains(&f.scenario.system)) {
+        if let Some(f) = files
+            .iter()
+            .find(|f| up.contains(&f.scenario.system.system))
+        {
             return Err(Error::Usage(format!(
                 "a {} lab is already up and {} would bring up its own: add --reuse to run on it, or run `perseus lab down {}` first",
-                f.scenario.system,
+                f.scenario.system.system,
                 f.path.display(),
-                f.scenario.system
+                f.scenario.system.system
             ))
             .into());
         }

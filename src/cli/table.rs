@@ -15,7 +15,8 @@ use super::run::{RunView, RUN_STOPPING};
 
 #[derive(Debug, Args)]
 pub(super) struct TableArgs {
-    /// The systems, one row each (etcd gryadka ...).
+    /// The systems, one row each (etcd gryadka ...); a system at one of its releases
+    /// (`nats@2.9.10 nats@2.15.1`) gets a row for each.
     #[arg(required_unless_present_any = ["all", "render"], conflicts_with_all = ["all", "render"])]
     systems: Vec<String>,
     /// Measure a past table again from its folder (runs/<time>-table/): every run's summary read
@@ -70,8 +71,13 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let home = Home::locate()?;
-    for s in &args.systems {
-        home.check_system(s)?;
+    let systems = args
+        .systems
+        .iter()
+        .map(|s| perseus::lab::SystemRef::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    for s in &systems {
+        home.check_system(&s.system)?;
     }
     if args.repeat == 0 || args.repeat > 100 {
         return Err(Error::Usage(format!(
@@ -110,7 +116,7 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         table::runnable_here(&docker, &home).await?
     } else {
         Selection {
-            systems: args.systems,
+            systems,
             skipped: Vec::new(),
         }
     };

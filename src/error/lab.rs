@@ -96,6 +96,34 @@ pub enum LabError {
         /// The system's repositories, comma-separated.
         known: String,
     },
+    /// A release the definition does not list (`etcd@3.6.0`).
+    #[error("{system} has no release {version} that builds here: choose one of {known} (`perseus systems` lists them)")]
+    UnknownVersion {
+        /// The system.
+        system: String,
+        /// As asked.
+        version: String,
+        /// The releases it lists, comma-separated.
+        known: String,
+    },
+    /// `SYSTEM@VERSION` for a definition that lists no releases.
+    #[error("{system}@{version}: the {system} definition lists no releases (x-perseus.versions), so it runs one: use `{system}`, or run another image with --image")]
+    NoVersions {
+        /// The system.
+        system: String,
+        /// As asked.
+        version: String,
+    },
+    /// A lab that is up at another release than the one a command asks for.
+    #[error("the {system} lab is up at {running}, not {asked}: bring it down first (`perseus lab down {system}`)")]
+    OtherVersionUp {
+        /// The system.
+        system: String,
+        /// The release it runs.
+        running: String,
+        /// The release asked for.
+        asked: String,
+    },
     /// A bind mount whose source does not exist.
     #[error("{service} mounts {}, which does not exist: {fix}", path.display())]
     MountMissing {

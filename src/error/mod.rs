@@ -135,6 +135,20 @@ pub enum Error {
         fix: String,
     },
 
+    /// A node's server reports another version than the release its lab was brought up at
+    /// (an image built from something else than its tag says).
+    #[error("{node} of the {system} lab reports version '{reported}', but it was brought up at {asked}: rebuild its image (`perseus lab images {system}@{asked} --rebuild`)")]
+    VersionMismatch {
+        /// The system.
+        system: String,
+        /// The node.
+        node: String,
+        /// What its server says.
+        reported: String,
+        /// The release asked for.
+        asked: String,
+    },
+
     /// Building an image failed.
     #[error("building image {image} failed: {message}")]
     ImageBuild {
@@ -325,6 +339,7 @@ impl Error {
             | Error::Image(_)
             | Error::Scenario(_) => 2,
             Error::ImageBuild { .. }
+            | Error::VersionMismatch { .. }
             | Error::NotReady { .. }
             | Error::NoLeader { .. }
             | Error::Docker { .. }

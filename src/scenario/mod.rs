@@ -164,17 +164,20 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario> {
 /// targets exist on it (`leader` needs a system with a leader, `pd-leader` one with that role).
 fn check_against(file: &Path, text: &str, s: &Scenario, home: &Home) -> Result<()> {
     let bad = |path: &str, message: String| Err(error_at(file, text, path, message));
-    if !home.systems().contains(&s.system) {
+    let name = &s.system.system;
+    if !home.systems().contains(name) {
         return bad(
             "system",
             format!(
-                "unknown system '{}': choose one of {}",
-                s.system,
+                "unknown system '{name}': choose one of {}",
                 home.systems().join(", ")
             ),
         );
     }
-    let def = home.definition(&s.system, None)?;
+    let def = match home.definition(name, None)?.at(s.system.version.as_deref()) {
+        Ok(def) => def,
+        Err(e) => return bad("system", e.to_string()),
+    };
     if s.nodes < def.perseus.min_nodes {
         return bad(
             "nodes",
@@ -191,7 +194,7 @@ fn check_against(file: &Path, text: &str, s: &Scenario, home: &Home) -> Result<(
         if let Err(e) = crate::systems::txn_driver(
             system,
             &def.settings,
-            &s.system,
+            name,
             s.load.workload,
             s.load.isolation,
             s.load.replica_reads,

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::analysis;
 use super::{Action, Aim, FiringDraw, Scenario, ScenarioError, ScenarioFile};
 use crate::driver::Endpoint;
-use crate::error::Result;
+use crate::error::{LabError, Result};
 use crate::fault;
 use crate::history::HistoryWriter;
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
@@ -115,7 +115,7 @@ fn plan(s: &Scenario, seed: u64) -> Plan {
         seed: Some(seed),
         name: s.name.clone(),
         description: s.description.clone(),
-        system: s.system.clone(),
+        system: s.system.to_string(),
         nodes: s.nodes,
         load: PlanLoad {
             duration: s.load.duration,
@@ -171,13 +171,25 @@ pub async fn run(
         },
         s.expect.len()
     )));
-    let running = lab::labs_up(docker).await?.contains(&s.system);
+    let system = &s.system.system;
+    let running = lab::labs_up(docker).await?.contains(system);
     let started = Instant::now();
     let (owned, lab): (Option<LabHandle>, Lab) = if opts.lab == LabChoice::Running && running {
-        let lab = lab::open(docker, home, &s.system).await?;
+        let lab = lab::open(docker, home, system).await?;
+        // A release asked for must be the one the lab runs.
+        if let (Some(asked), running) = (&s.system.version, lab.definition.version()) {
+            if running != Some(asked.as_str()) {
+                return Err(LabError::OtherVersionUp {
+                    system: system.clone(),
+                    running: running.unwrap_or("its only release").to_string(),
+                    asked: asked.clone(),
+                }
+                .into());
+            }
+        }
         if lab.nodes.len() != s.nodes {
             return Err(ScenarioError::LabSize {
-                system: s.system.clone(),
+                system: system.clone(),
                 running: lab.nodes.len(),
                 file: file.path.clone(),
                 wanted: s.nodes,
@@ -188,6 +200,7 @@ pub async fn run(
     } else {
         let up = UpOptions {
             nodes: s.nodes,
+            version: s.system.version.clone(),
             file: None,
             ready_timeout: None,
             images: Vec::new(),
@@ -200,7 +213,7 @@ pub async fn run(
             place: Vec::new(),
         };
         let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
-        let handle = lab::up(docker, home, &s.system, &up, cancel, &mut progress).await?;
+        let handle = lab::up(docker, home, system, &up, cancel, &mut progress).await?;
         let lab = (*handle).clone();
         (Some(handle), lab)
     };
@@ -232,12 +245,12 @@ pub async fn run(
     };
     let what = match owned {
         Some(_) => What::LabUp {
-            system: s.system.clone(),
+            system: s.system.system.clone(),
             took_s: started.elapsed().as_secs_f64(),
             nodes: addresses(&lab),
         },
         None => What::LabReused {
-            system: s.system.clone(),
+            system: s.system.system.clone(),
             nodes: addresses(&lab),
         },
     };
@@ -290,7 +303,7 @@ pub async fn run(
             match handle.down().await {
                 Ok(r) => out.entry(
                     What::LabDown {
-                        system: s.system.clone(),
+                        system: s.system.system.clone(),
                         removed: Removed {
                             containers: r.containers,
                             networks: r.networks,
@@ -680,7 +693,7 @@ async fn warm_up(
         "no second in {} in which every node served (last second: {} at 0); check `perseus lab status {}`",
         crate::units::show(opts.duration),
         idle.join(", "),
-        s.system
+        s.system.system
     ))
 }
 

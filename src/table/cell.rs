@@ -268,11 +268,15 @@ impl Cell {
 pub struct Row {
     /// The system (`etcd`).
     pub system: String,
-    /// Its name for people (`etcd`, `CockroachDB`).
+    /// Its name for people (`etcd`, `CockroachDB`), with the release when one was asked for
+    /// (`NATS 2.12.1`).
     pub title: String,
+    /// The release asked for (`perseus table nats@2.12.1`); `None`: the definition's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// It has no leader: the faults hit n1.
     pub leaderless: bool,
-    /// The images its lab ran (`perseus/etcd:3.4`).
+    /// The images its lab ran (`perseus/etcd:3.4.23`).
     pub images: Vec<String>,
     /// Why its lab could not be brought up, when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]

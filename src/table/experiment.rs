@@ -104,7 +104,7 @@ impl Experiment {
 /// The scenario of one experiment: the fault at `before`, the restart or heal `hold` later, then
 /// `after` more load. The table's runs and `perseus demo` are this scenario.
 pub fn scenario(
-    system: &str,
+    system: &crate::lab::SystemRef,
     leadership: Leadership,
     exp: Experiment,
     before: Duration,
@@ -136,7 +136,11 @@ pub fn scenario(
     };
     Scenario {
         hosts: Vec::new(),
-        name: format!("{system}-table-{}", exp.name()),
+        name: format!(
+            "{}-table-{}",
+            system.to_string().replace('@', "-"),
+            exp.name()
+        ),
         description: Some(format!(
             "perseus table: {} {target} at {}, {} it after {}",
             fault.kind(),
@@ -144,7 +148,7 @@ pub fn scenario(
             restore.kind(),
             crate::units::show(hold)
         )),
-        system: system.to_string(),
+        system: system.clone(),
         nodes: 3,
         seed: None,
         load: LoadSpec {

@@ -29,7 +29,7 @@ use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::lab::{self, Home, UpOptions};
+use crate::lab::{self, Home, SystemRef, UpOptions};
 use crate::report::{Event, ReadError, Sink};
 use crate::scenario::runner::{self, Afterwards, LabChoice, RunOptions};
 use crate::scenario::ScenarioFile;
@@ -64,8 +64,9 @@ pub struct Progress {
 /// The systems a table measures, in order, and those it leaves out with why.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// Measured, one after another.
-    pub systems: Vec<String>,
+    /// Measured, one after another (a system may come at several releases: `nats@2.9.10
+    /// nats@2.15.1`).
+    pub systems: Vec<SystemRef>,
     /// Left out: `cockroach: cockroachdb/cockroach:v25.2.4 not on this Engine ...`.
     pub skipped: Vec<String>,
 }
@@ -84,7 +85,10 @@ pub async fn runnable_here(docker: &Docker, home: &Home) -> Result<Selection> {
             .map(|i| i.image.as_str())
             .collect();
         if missing.is_empty() {
-            run.push(c.system);
+            run.push(SystemRef {
+                system: c.system,
+                version: None,
+            });
         } else {
             skipped.push(format!(
                 "{}: {} not on this Engine (`docker pull` it to include it)",
@@ -102,7 +106,8 @@ pub async fn runnable_here(docker: &Docker, home: &Home) -> Result<Selection> {
 /// What a table will run: per system its experiments, the runs in all, and about how long.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// Per system, in order: the experiments it gets ([`Experiment::for_system`]).
+    /// Per system (`etcd`, `nats@2.12.1`), in order: the experiments it gets
+    /// ([`Experiment::for_system`]).
     pub systems: Vec<(String, &'static [Experiment])>,
     /// Runs in all: the experiments times `repeat`, summed.
     pub runs: usize,
@@ -113,15 +118,17 @@ pub struct Plan {
 /// Plan the table of `systems` with `opts`.
 ///
 /// Errors: [`Error::Definition`] for a definition that does not parse.
-pub fn plan(home: &Home, systems: &[String], opts: &TableOptions) -> Result<Plan> {
+pub fn plan(home: &Home, systems: &[SystemRef], opts: &TableOptions) -> Result<Plan> {
     let mut planned = Vec::new();
     let mut runs = 0;
     for system in systems {
-        let def = home.definition(system, None)?;
-        workload_runs_on(&def, system, opts)?;
+        let def = home
+            .definition(&system.system, None)?
+            .at(system.version.as_deref())?;
+        workload_runs_on(&def, &system.system, opts)?;
         let experiments = Experiment::for_system(def.system.leadership());
         runs += experiments.len() * opts.repeat.max(1);
-        planned.push((system.clone(), experiments));
+        planned.push((system.to_string(), experiments));
     }
     let time = (opts.load() + RUN_OVERHEAD) * runs as u32 + LAB_OVERHEAD * systems.len() as u32;
     Ok(Plan {
@@ -194,9 +201,11 @@ pub async fn measure(
         if cancel.is_cancelled() {
             break;
         }
-        home.check_system(system)?;
-        let def = home.definition(system, None)?;
-        workload_runs_on(&def, system, opts)?;
+        home.check_system(&system.system)?;
+        let def = home
+            .definition(&system.system, None)?
+            .at(system.version.as_deref())?;
+        workload_runs_on(&def, &system.system, opts)?;
         let leadership = def.system.leadership();
         let experiments = Experiment::for_system(leadership);
         let mut images: Vec<String> = Vec::new();
@@ -205,9 +214,18 @@ pub async fn measure(
                 images.push(c.image.clone());
             }
         }
+        let title = def
+            .perseus
+            .title
+            .clone()
+            .unwrap_or_else(|| system.system.clone());
         table.rows.push(Row {
-            system: system.clone(),
-            title: def.perseus.title.clone().unwrap_or_else(|| system.clone()),
+            system: system.system.clone(),
+            title: match &system.version {
+                Some(v) => format!("{title} {v}"),
+                None => title,
+            },
+            version: system.version.clone(),
             leaderless: leadership == Leadership::None,
             images,
             error: None,
@@ -222,11 +240,12 @@ pub async fn measure(
             total,
             what: format!("{system}: lab up"),
         });
-        let owned = if lab::labs_up(docker).await?.contains(system) {
+        let owned = if lab::labs_up(docker).await?.contains(&system.system) {
             None
         } else {
             let up = UpOptions {
                 nodes: 3,
+                version: system.version.clone(),
                 file: None,
                 ready_timeout: None,
                 images: Vec::new(),
@@ -234,7 +253,7 @@ pub async fn measure(
                 place: Vec::new(),
             };
             let mut say = |l: &str| sink.event(&Event::Say(l.to_string()));
-            match lab::up(docker, home, system, &up, cancel, &mut say).await {
+            match lab::up(docker, home, &system.system, &up, cancel, &mut say).await {
                 Ok(handle) => Some(handle),
                 Err(_) if cancel.is_cancelled() => break,
                 Err(e) => {
@@ -528,6 +547,7 @@ mod tests {
             Row {
                 system: title.to_lowercase(),
                 title: title.into(),
+                version: None,
                 leaderless: leadership == Leadership::None,
                 images: vec![format!("perseus/{}:1", title.to_lowercase())],
                 error: None,
@@ -600,6 +620,7 @@ mod tests {
             rows: vec![Row {
                 system: "etcd".into(),
                 title: "etcd".into(),
+                version: None,
                 leaderless: false,
                 images: Vec::new(),
                 error: None,
@@ -630,22 +651,31 @@ mod tests {
         assert_eq!(err.exit_code(), 2, "{err}");
     }
 
+    fn sys(name: &str) -> SystemRef {
+        SystemRef::parse(name).unwrap()
+    }
+
     #[test]
     fn the_plan_counts_each_systems_experiments_and_the_time() {
         let home = Home::at(env!("CARGO_MANIFEST_DIR"));
-        let p = plan(&home, &["etcd".into(), "gryadka".into()], &opts()).unwrap();
+        let systems = ["etcd", "etcd@3.5.1", "gryadka"].map(|s| SystemRef::parse(s).unwrap());
+        let p = plan(&home, &systems, &opts()).unwrap();
         assert_eq!(
             p.systems,
             vec![
                 ("etcd".to_string(), Experiment::for_system(LEADER)),
+                ("etcd@3.5.1".to_string(), Experiment::for_system(LEADER)),
                 (
                     "gryadka".to_string(),
                     Experiment::for_system(Leadership::None)
                 ),
             ]
         );
-        assert_eq!(p.runs, (3 + 2) * 3);
-        assert_eq!(p.time, Duration::from_secs(15 * (30 + 6) + 2 * 20));
+        assert_eq!(p.runs, (3 + 3 + 2) * 3);
+        assert_eq!(p.time, Duration::from_secs(24 * (30 + 6) + 3 * 20));
+        // A release the definition does not list is refused before anything runs.
+        let e = plan(&home, &[SystemRef::parse("etcd@3.6.0").unwrap()], &opts()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]
@@ -653,7 +683,7 @@ mod tests {
         for leadership in [LEADER, Leadership::None] {
             for exp in Experiment::for_system(leadership) {
                 let o = opts();
-                let sc = scenario("etcd", leadership, *exp, o.before, o.hold, o.after);
+                let sc = scenario(&sys("etcd"), leadership, *exp, o.before, o.hold, o.after);
                 let text = serde_yaml::to_string(&sc).unwrap();
                 let back = crate::scenario::parse(std::path::Path::new("t.yaml"), &text).unwrap();
                 assert_eq!(back, sc, "{text}");
@@ -662,7 +692,7 @@ mod tests {
         }
         let o = opts();
         let sc = scenario(
-            "etcd",
+            &sys("etcd"),
             LEADER,
             Experiment::IsolatedFollower,
             o.before,
@@ -671,7 +701,7 @@ mod tests {
         );
         assert_eq!(sc.steps[0].describe(), "isolate follower");
         let sc = scenario(
-            "gryadka",
+            &sys("gryadka"),
             Leadership::None,
             Experiment::IsolatedLeader,
             o.before,

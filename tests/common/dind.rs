@@ -172,6 +172,8 @@ impl Hosts {
             tag: IMAGE.into(),
             context: home.root().join("docker").join("dockerhost"),
             dockerfile: "Dockerfile".into(),
+            args: Vec::new(),
+            pypi: Vec::new(),
         };
         perseus::images::ensure(
             &local,
