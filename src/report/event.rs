@@ -2,6 +2,7 @@
 //! (the terminal view, the run folder's `events.jsonl` and `metrics.tsv`, the run record). The
 //! runner emits each happening once; each sink keeps what it is for.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -131,6 +132,13 @@ pub enum What {
         nodes: Vec<NodeName>,
         /// The leader when it began (`None`: leaderless, or none answered).
         leader: Option<NodeName>,
+        /// The release the lab runs (`3.5.1`), when its definition lists releases.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<String>,
+        /// What each node's server reported about its version as the load began
+        /// ([`crate::systems::System::server_version`]), for the nodes that said.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        versions: BTreeMap<String, String>,
     },
     /// A step fired.
     Step {
@@ -291,10 +299,18 @@ impl Sink for RunRecord {
             return;
         };
         match &entry.what {
-            What::LoadStart { nodes, leader, .. } => {
+            What::LoadStart {
+                nodes,
+                leader,
+                release,
+                versions,
+                ..
+            } => {
                 self.started = humantime::format_rfc3339_millis(entry.at).to_string();
                 self.nodes = nodes.clone();
                 self.leader_before = leader.clone();
+                self.release = release.clone();
+                self.versions = versions.clone();
             }
             What::Step { step, .. } => self.steps.push(step.clone()),
             What::LoadEnd { leader, .. } | What::Interrupted { leader, .. } => {
@@ -375,6 +391,8 @@ mod tests {
             duration_s: 30.0,
             nodes: vec!["n1".into()],
             leader: None,
+            release: None,
+            versions: BTreeMap::new(),
         };
         assert_eq!(
             start.detail(),

@@ -37,6 +37,21 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
         );
     }
     let leader = |l: &Option<NodeName>| l.as_ref().map_or_else(|| "none".into(), |n| n.to_string());
+    if !r.versions.is_empty() || r.release.is_some() {
+        let said: Vec<String> = r.versions.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        ln!(
+            out,
+            "Versions the servers reported: {}{}.",
+            if said.is_empty() {
+                "none".to_string()
+            } else {
+                said.join(", ")
+            },
+            r.release
+                .as_ref()
+                .map_or_else(String::new, |v| format!(" (the lab's release: {v})"))
+        );
+    }
     ln!(
         out,
         "Leader before: {}; after: {}.",

@@ -436,6 +436,10 @@ mod tests {
                 duration_s: 20.0,
                 nodes: nodes.clone(),
                 leader: Some("n2".into()),
+                release: Some("3.5.1".into()),
+                versions: [("n1", "3.5.1"), ("n3", "3.5.1")]
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .into(),
             },
             Some(0.0),
         )));
@@ -448,7 +452,12 @@ mod tests {
             }));
         }
         let dir = f.dir.clone();
-        f.finish(&record(Outcome::Failed)).unwrap();
+        let mut rec = record(Outcome::Failed);
+        rec.release = Some("3.5.1".into());
+        rec.versions = [("n1", "3.5.1"), ("n3", "3.5.1")]
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .into();
+        f.finish(&rec).unwrap();
 
         for file in [
             "scenario.yaml",
@@ -466,6 +475,12 @@ mod tests {
         assert_eq!(rows[6], (7, vec![100, 0, 80]));
         // Re-rendering from the folder gives the same report.
         let before = fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(
+            before.contains(
+                "Versions the servers reported: n1 3.5.1, n3 3.5.1 (the lab's release: 3.5.1)."
+            ),
+            "{before}"
+        );
         fs::remove_file(dir.join("report.md")).unwrap();
         fs::remove_file(dir.join("plot.svg")).unwrap();
         render(&dir).unwrap();
@@ -486,6 +501,8 @@ mod tests {
         let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
         assert_eq!(first["kind"], "load-start");
         assert_eq!(first["nodes"], serde_json::json!(["n1", "n2", "n3"]));
+        assert_eq!(first["release"], "3.5.1");
+        assert_eq!(first["versions"]["n3"], "3.5.1");
     }
 
     #[test]
@@ -501,6 +518,8 @@ mod tests {
                 duration_s: 20.0,
                 nodes: vec!["n1".into()],
                 leader: None,
+                release: None,
+                versions: Default::default(),
             },
             Some(0.0),
         )));

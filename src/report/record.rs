@@ -102,6 +102,12 @@ pub struct RunRecord {
     /// What went wrong, for `error` (and `interrupted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The release the lab ran (`3.5.1`), when its definition lists releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// What each node's server said its version was as the load began (`n1` → `3.5.1`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub versions: std::collections::BTreeMap<String, String>,
     /// The leader when the measured load began (`None`: leaderless, or none answered).
     pub leader_before: Option<NodeName>,
     /// The leader when it ended, before anything was restored.
@@ -157,6 +163,8 @@ impl RunRecord {
             nodes,
             outcome: Outcome::Error,
             error: None,
+            release: None,
+            versions: Default::default(),
             leader_before: None,
             leader_after: None,
             steps: Vec::new(),
@@ -350,6 +358,8 @@ pub(super) mod fixture {
             nodes: vec!["n1".into(), "n2".into(), "n3".into()],
             outcome,
             error: None,
+            release: None,
+            versions: Default::default(),
             leader_before: Some("n2".into()),
             leader_after: Some("n1".into()),
             steps: vec![

@@ -388,6 +388,20 @@ async fn measured(
     } else {
         None
     };
+    // What each server says it is: the evidence of which release a verdict is about.
+    let cluster = lab.cluster();
+    let versions: std::collections::BTreeMap<String, String> =
+        futures_util::future::join_all(lab.nodes.iter().map(|n| {
+            let cluster = &cluster;
+            async move {
+                let v = lab.kind().server_version(cluster, &n.endpoint()).await;
+                v.map(|v| (n.name.to_string(), v))
+            }
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
 
     // The measured load and, beside it, the timeline, on one clock; the history on it too.
     let origin = Instant::now();
@@ -416,6 +430,8 @@ async fn measured(
             duration_s: opts.duration.as_secs_f64(),
             nodes: nodes.clone(),
             leader: leader_before,
+            release: lab.definition.version().map(str::to_string),
+            versions,
         },
         Some(0.0),
     );
