@@ -94,7 +94,10 @@ fn a_release_that_cannot_be_had_is_refused_in_one_line_before_anything_is_made()
             vec!["table", "etcd@3.6.0", "--plan"],
             "etcd has no release 3.6.0",
         ),
-        (vec!["demo", "etcd@3.6.0"], "etcd has no release 3.6.0"),
+        (
+            vec!["demo", "--system", "etcd@3.6.0"],
+            "etcd has no release 3.6.0",
+        ),
     ] {
         let out = run(&args, 2);
         let err = stderr(&out);

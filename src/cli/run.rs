@@ -53,8 +53,8 @@ pub(super) struct RunArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct DemoArgs {
-    /// The system.
-    #[arg(long, default_value = "etcd")]
+    /// The system, or the system at one of its releases (`etcd@3.5.1`).
+    #[arg(long, default_value = "etcd", value_name = "SYSTEM[@VERSION]")]
     system: String,
     #[command(flatten)]
     load: DemoTimes,

@@ -99,8 +99,10 @@ pub struct LabGuard {
 impl LabGuard {
     /// Take the Docker lock, remove any leftover lab of `system`, and bring a fresh one up with
     /// extra `lab up` arguments. Panics when the Docker Engine is unreachable or `lab up` fails.
+    /// `system` may name a release (`etcd@3.5.1`); the guard's `system` is the lab's (`etcd`).
     pub fn up(system: &str, extra: &[&str]) -> LabGuard {
-        let guard = LabGuard::lock_only(system);
+        let lab = system.split('@').next().unwrap_or(system);
+        let guard = LabGuard::lock_only(lab);
         let mut args = vec!["lab", "up", system];
         args.extend_from_slice(extra);
         run(&args, 0);
