@@ -11,6 +11,7 @@
 //! layer over these modules.
 #![deny(missing_docs)]
 
+pub mod bisect;
 pub mod checker;
 pub mod docker;
 pub mod driver;

@@ -3,6 +3,7 @@
 //! domain logic lives here. Errors become exit codes in one place ([`main`], through
 //! [`perseus::Error::exit_code`]), and Ctrl-C reaches the library in one way ([`interrupt_token`]).
 
+mod bisect;
 mod check;
 mod common;
 mod fault;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use perseus::Error;
 
+use bisect::BisectArgs;
 use check::CheckArgs;
 use fault::FaultCommand;
 use lab::LabCommand;
@@ -71,6 +73,11 @@ enum Command {
     /// isolated follower, each repeated; the 2017 and 2018 summaries' columns and the anomalies,
     /// in Markdown on stdout and as table.md and table.json in runs/<time>-table/.
     Table(TableArgs),
+    /// A scenario (or a table experiment) on each release of a system, oldest first, and where
+    /// its verdict changes: a release is bad after one failing run, good after --runs clean
+    /// ones, undecided past --budget; bisect.md on stdout and in runs/<time>-bisect/ with every
+    /// run's folder.
+    Bisect(BisectArgs),
 }
 
 /// Run the command line; the process exit code.
@@ -113,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Table(args) => table::table_command(args).await,
+        Command::Bisect(args) => bisect::bisect_command(args).await,
         Command::Systems { json } => lab::systems_command(json).await,
         Command::Check(args) => check::check_command(args),
     }

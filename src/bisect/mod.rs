@@ -1,0 +1,722 @@
+//! `perseus bisect`: the releases of a system where a scenario's verdict changes.
+//!
+//! A scenario (its faults and expectations) is run on each release of a range the system's
+//! definition lists ([`crate::lab::version`]), on a lab brought up at that release, and each
+//! release gets a verdict ([`Verdict`]):
+//!
+//! - *bad*: one run in which an expectation did not hold. Anomalies are probabilistic, so one
+//!   violating run is evidence enough, and the release's other runs are skipped.
+//! - *good*: `runs` clean runs (every expectation held). That bounds, not excludes, a failure:
+//!   if each run failed on its own with probability p, `runs` clean runs happen with
+//!   probability (1 - p)^runs, so they rule out (at 95 %) only a p above 1 - 0.05^(1/runs):
+//!   63 % for 3 runs, 26 % for 10 ([`good_bound`]).
+//! - *undecided*: the run budget was spent before either (runs that could not be made: the lab
+//!   did not come up, a warm-up failed), or the release was never reached (Ctrl-C).
+//!
+//! By default every release in the range is probed ([`Search::Scan`]), since a behaviour may
+//! change more than once across a range; [`Search::Binary`] probes the ends and then halves,
+//! which assumes exactly one boundary between them, and says so. Every run's folder is kept
+//! in the bisect's own folder beside `bisect.md` and `bisect.json`, rewritten after each run,
+//! so Ctrl-C keeps what was measured.
+
+use std::path::{Path, PathBuf};
+
+use bollard::Docker;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::lab::{self, Home, SystemRef, UpOptions};
+use crate::report::record::Outcome;
+use crate::report::{Event, Sink};
+use crate::scenario::runner::{self, Afterwards, LabChoice, RunOptions};
+use crate::scenario::ScenarioFile;
+
+/// How the releases of a range are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Search {
+    /// Every release, in order: finds every change.
+    Scan,
+    /// The two ends, then the middle of the interval whose ends differ: about log2(n) releases,
+    /// and right only if the verdict changes exactly once in the range.
+    Binary,
+}
+
+/// The settings of a bisect.
+#[derive(Debug, Clone, Serialize)]
+pub struct BisectOptions {
+    /// Clean runs that mark a release good.
+    pub runs: usize,
+    /// The most runs made at one release; a release not decided within it is undecided.
+    pub budget: usize,
+    /// Scan or binary search.
+    pub search: Search,
+    /// Where the bisect's folder goes.
+    pub runs_dir: PathBuf,
+}
+
+/// What one release's runs showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// `runs` clean runs.
+    Good,
+    /// A run in which an expectation did not hold.
+    Bad,
+    /// Neither within the budget, or not probed to the end.
+    Undecided,
+}
+
+impl Verdict {
+    /// `good`, `BAD`, `undecided`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Good => "good",
+            Verdict::Bad => "BAD",
+            Verdict::Undecided => "undecided",
+        }
+    }
+}
+
+/// One run at a release.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeRun {
+    /// Its folder, inside the bisect's (`None`: the run could not be made at all).
+    pub folder: Option<String>,
+    /// `passed`, `failed`, `error`, `interrupted`.
+    pub outcome: String,
+    /// The expectations that did not hold, with what was measured; or why the run could not
+    /// be made.
+    pub evidence: Vec<String>,
+}
+
+/// One release probed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// The release (`2.11.0`).
+    pub version: String,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Its runs, in order.
+    pub runs: Vec<ProbeRun>,
+}
+
+impl Probe {
+    fn clean(&self) -> usize {
+        self.runs.iter().filter(|r| r.outcome == "passed").count()
+    }
+}
+
+/// A bisect, as far as it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bisect {
+    /// Wall-clock start (RFC 3339, ms).
+    pub started: String,
+    /// The bisect's folder: `bisect.md`, `bisect.json` and every run's folder.
+    pub folder: PathBuf,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The system (`nats`).
+    pub system: String,
+    /// The releases of the range, oldest first.
+    pub versions: Vec<String>,
+    /// The settings.
+    pub options: BisectOptions,
+    /// The releases probed, in range order.
+    pub probes: Vec<Probe>,
+    /// Stopped by Ctrl-C.
+    pub interrupted: bool,
+}
+
+/// Where the verdict changes: two releases next to each other among those decided, the older
+/// and the newer, with their verdicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The older release.
+    pub from: String,
+    /// Its verdict.
+    pub from_verdict: Verdict,
+    /// The newer release.
+    pub to: String,
+    /// Its verdict.
+    pub to_verdict: Verdict,
+    /// Releases between them that were not probed (binary search) or are undecided.
+    pub between: Vec<String>,
+}
+
+impl Bisect {
+    /// The changes of verdict between decided releases, oldest first.
+    pub fn changes(&self) -> Vec<Change> {
+        let decided: Vec<&Probe> = self
+            .probes
+            .iter()
+            .filter(|p| p.verdict != Verdict::Undecided)
+            .collect();
+        decided
+            .windows(2)
+            .filter(|w| w[0].verdict != w[1].verdict)
+            .map(|w| {
+                let (a, b) = (
+                    self.index(&w[0].version).unwrap_or(0),
+                    self.index(&w[1].version).unwrap_or(0),
+                );
+                Change {
+                    from: w[0].version.clone(),
+                    from_verdict: w[0].verdict.clone(),
+                    to: w[1].version.clone(),
+                    to_verdict: w[1].verdict.clone(),
+                    between: self.versions[a + 1..b].to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    fn index(&self, version: &str) -> Option<usize> {
+        self.versions.iter().position(|v| v == version)
+    }
+}
+
+/// The failure rate per run above which `runs` clean runs would have shown it with probability
+/// at least 95 %: 1 - 0.05^(1/runs).
+pub fn good_bound(runs: usize) -> f64 {
+    1.0 - 0.05f64.powf(1.0 / runs.max(1) as f64)
+}
+
+/// The releases of `system` from `range`: `FROM..TO` (both listed, inclusive, in the
+/// definition's order), `A,B,C` (each listed), or `None`: every release listed.
+///
+/// Errors: [`Error::Usage`] for a release the definition does not list (naming those it does),
+/// a range whose ends are in the wrong order, or fewer than two releases; [`crate::lab::LabError::NoVersions`]
+/// for a definition without releases.
+pub fn releases(home: &Home, system: &str, range: Option<&str>) -> Result<Vec<String>> {
+    let def = home.definition(system, None)?;
+    let Some(versions) = &def.perseus.versions else {
+        return Err(lab::LabError::NoVersions {
+            system: system.to_string(),
+            version: range.unwrap_or("").to_string(),
+        }
+        .into());
+    };
+    let all: Vec<String> = versions.all().into_iter().map(|r| r.version).collect();
+    let find = |v: &str| {
+        all.iter().position(|x| x == v).ok_or_else(|| {
+            Error::Usage(format!(
+                "--versions: {system} lists no release {v}: choose from {}",
+                all.join(", ")
+            ))
+        })
+    };
+    let picked: Vec<String> = match range {
+        None => all.clone(),
+        Some(r) => match r.split_once("..") {
+            Some((from, to)) => {
+                let (a, b) = (find(from.trim())?, find(to.trim())?);
+                if a > b {
+                    return Err(Error::Usage(format!(
+                        "--versions {r}: {from} comes after {to} in {system}'s list; give the older release first"
+                    )));
+                }
+                all[a..=b].to_vec()
+            }
+            None => {
+                let mut listed = Vec::new();
+                for v in r.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                    listed.push(find(v)?);
+                }
+                listed.sort_unstable();
+                listed.dedup();
+                listed.into_iter().map(|i| all[i].clone()).collect()
+            }
+        },
+    };
+    if picked.len() < 2 {
+        return Err(Error::Usage(format!(
+            "--versions {}: a bisect needs at least two releases to compare",
+            range.unwrap_or("")
+        )));
+    }
+    Ok(picked)
+}
+
+/// Run `file`'s scenario on each release of `versions` (oldest first), as `opts` says, into a
+/// new folder under `opts.runs_dir` (`<time>-bisect/`). Each release's lab is brought up for its
+/// runs and taken down after them. `say` hears each probe's runs and verdicts as they come;
+/// `sink` gets the runs' events. Cancelling `cancel` (Ctrl-C) stops after the run in progress
+/// has restored its faults; what was measured is kept.
+///
+/// Errors: [`Error::Usage`] when a lab of the system is up already (a bisect brings up its own
+/// at each release); [`Error::Io`] when the folder cannot be written.
+#[allow(clippy::too_many_arguments)] // the table's measure, plus the releases
+pub async fn bisect(
+    docker: &Docker,
+    home: &Home,
+    file: &ScenarioFile,
+    versions: Vec<String>,
+    opts: &BisectOptions,
+    cancel: &CancellationToken,
+    sink: &mut dyn Sink,
+    say: &mut dyn FnMut(&str),
+) -> Result<Bisect> {
+    let system = file.scenario.system.system.clone();
+    if lab::labs_up(docker).await?.contains(&system) {
+        return Err(Error::Usage(format!(
+            "a {system} lab is up, and a bisect brings up its own at each release: run `perseus lab down {system}` first"
+        )));
+    }
+    let folder = crate::report::stamped_dir(&opts.runs_dir, "bisect")?;
+    let mut b = Bisect {
+        started: crate::report::now_rfc3339(),
+        folder: folder.clone(),
+        scenario: file.scenario.name.clone(),
+        system: system.clone(),
+        versions: versions.clone(),
+        options: opts.clone(),
+        probes: Vec::new(),
+        interrupted: false,
+    };
+    write(&b)?;
+    let order: Vec<usize> = match opts.search {
+        Search::Scan => (0..versions.len()).collect(),
+        Search::Binary => vec![0, versions.len() - 1],
+    };
+    let mut queue = std::collections::VecDeque::from(order);
+    while let Some(i) = queue.pop_front() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let probe = probe(
+            docker,
+            home,
+            file,
+            &versions[i],
+            opts,
+            cancel,
+            sink,
+            say,
+            &folder,
+        )
+        .await?;
+        say(&format!(
+            "bisect: {system}@{}: {} ({} clean of {} runs)",
+            probe.version,
+            probe.verdict.word(),
+            probe.clean(),
+            probe.runs.len()
+        ));
+        let at = b
+            .probes
+            .iter()
+            .position(|p| b.versions.iter().position(|v| *v == p.version) > Some(i))
+            .unwrap_or(b.probes.len());
+        b.probes.insert(at, probe);
+        write(&b)?;
+        if opts.search == Search::Binary && queue.is_empty() {
+            if let Some(next) = next_binary(&b) {
+                queue.push_back(next);
+            }
+        }
+    }
+    b.interrupted = cancel.is_cancelled();
+    write(&b)?;
+    Ok(b)
+}
+
+/// The next release a binary search probes: the middle of the first interval between two
+/// probed releases whose verdicts differ and that has releases left between them; `None` when
+/// there is none (the boundary is found, the ends agree, or an end is undecided).
+fn next_binary(b: &Bisect) -> Option<usize> {
+    let probed: Vec<(usize, &Verdict)> = b
+        .probes
+        .iter()
+        .filter_map(|p| b.index(&p.version).map(|i| (i, &p.verdict)))
+        .collect();
+    if probed.iter().any(|(_, v)| **v == Verdict::Undecided) {
+        return None;
+    }
+    probed
+        .windows(2)
+        .find(|w| w[0].1 != w[1].1 && w[1].0 > w[0].0 + 1)
+        .map(|w| (w[0].0 + w[1].0) / 2)
+}
+
+/// Probe one release: its lab up, runs until bad, `opts.runs` clean or `opts.budget` spent,
+/// its lab down.
+#[allow(clippy::too_many_arguments)]
+async fn probe(
+    docker: &Docker,
+    home: &Home,
+    file: &ScenarioFile,
+    version: &str,
+    opts: &BisectOptions,
+    cancel: &CancellationToken,
+    sink: &mut dyn Sink,
+    say: &mut dyn FnMut(&str),
+    folder: &Path,
+) -> Result<Probe> {
+    let s = &file.scenario;
+    let at = SystemRef {
+        system: s.system.system.clone(),
+        version: Some(version.to_string()),
+    };
+    let mut probe = Probe {
+        version: version.to_string(),
+        verdict: Verdict::Undecided,
+        runs: Vec::new(),
+    };
+    say(&format!("bisect: {at}: lab up"));
+    let up = UpOptions {
+        nodes: s.nodes,
+        version: Some(version.to_string()),
+        file: None,
+        ready_timeout: None,
+        images: Vec::new(),
+        hosts: s.hosts.clone(),
+        place: Vec::new(),
+    };
+    let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
+    let handle = match lab::up(docker, home, &at.system, &up, cancel, &mut progress).await {
+        Ok(h) => h,
+        Err(e) => {
+            probe.runs.push(ProbeRun {
+                folder: None,
+                outcome: "error".into(),
+                evidence: vec![format!("lab up: {e}")],
+            });
+            return Ok(probe);
+        }
+    };
+    let mut scenario = s.clone();
+    scenario.system = at.clone();
+    let run_file = ScenarioFile {
+        path: file.path.clone(),
+        text: format!(
+            "# perseus bisect: this scenario, run at {at}\n{}",
+            file.text
+        ),
+        scenario,
+    };
+    let run_opts = RunOptions {
+        lab: LabChoice::Running,
+        afterwards: Afterwards::Keep,
+        runs_dir: folder.to_path_buf(),
+        history_max: Some(crate::history::DEFAULT_MAX_BYTES),
+        hosts: Vec::new(),
+    };
+    while probe.runs.len() < opts.budget.max(opts.runs) && !cancel.is_cancelled() {
+        let n = probe.runs.len() + 1;
+        say(&format!("bisect: {at}: run {n}"));
+        let run = match runner::run(docker, home, &run_file, &run_opts, cancel, sink).await {
+            Ok((rec, dir)) => {
+                let evidence = match rec.outcome {
+                    Outcome::Failed => rec
+                        .verdicts
+                        .iter()
+                        .filter(|v| !v.passed)
+                        .map(|v| format!("{}: {}", v.expectation, v.measured))
+                        .collect(),
+                    Outcome::Error | Outcome::Interrupted => rec.error.into_iter().collect(),
+                    Outcome::Passed => Vec::new(),
+                };
+                ProbeRun {
+                    folder: dir.file_name().map(|n| n.to_string_lossy().into_owned()),
+                    outcome: rec.outcome.word().to_lowercase(),
+                    evidence,
+                }
+            }
+            Err(e) => ProbeRun {
+                folder: None,
+                outcome: "error".into(),
+                evidence: vec![e.to_string()],
+            },
+        };
+        say(&format!(
+            "bisect: {at}: run {n}: {}{}{}",
+            run.outcome,
+            if run.evidence.is_empty() { "" } else { ": " },
+            run.evidence.join("; ")
+        ));
+        let bad = run.outcome == "failed";
+        probe.runs.push(run);
+        if bad {
+            probe.verdict = Verdict::Bad;
+            break;
+        }
+        if probe.clean() >= opts.runs {
+            probe.verdict = Verdict::Good;
+            break;
+        }
+    }
+    if let Err(e) = handle.down().await {
+        say(&format!("bisect: {at}: lab down failed: {e}"));
+    }
+    Ok(probe)
+}
+
+/// `bisect.md`: the releases, their verdicts and evidence, the changes, and what a good verdict
+/// bounds.
+pub fn markdown(b: &Bisect) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let o = &b.options;
+    let _ = writeln!(
+        s,
+        "## Bisect: {} over {} {}..{} ({} release(s))\n",
+        b.scenario,
+        b.system,
+        b.versions.first().map_or("", String::as_str),
+        b.versions.last().map_or("", String::as_str),
+        b.versions.len()
+    );
+    let _ = writeln!(
+        s,
+        "{}. A release is BAD after one run in which an expectation did not hold, good after {} clean run(s), undecided when neither happened within {} run(s). {} clean runs rule out (at 95 %) a failure rate above {:.0} % per run, not a rarer one.{}\n",
+        match o.search {
+            Search::Scan => "Every release in the range was probed in order (scan)".to_string(),
+            Search::Binary => "Binary search: the ends, then halves; right only if the verdict changes exactly once in the range".to_string(),
+        },
+        o.runs,
+        o.budget.max(o.runs),
+        o.runs,
+        good_bound(o.runs) * 100.0,
+        if b.interrupted { " Interrupted (Ctrl-C): what was measured is below." } else { "" }
+    );
+    let _ = writeln!(s, "| release | verdict | runs | evidence |");
+    let _ = writeln!(s, "| --- | --- | --- | --- |");
+    for v in &b.versions {
+        match b.probes.iter().find(|p| p.version == *v) {
+            Some(p) => {
+                let runs: Vec<String> = p
+                    .runs
+                    .iter()
+                    .map(|r| match &r.folder {
+                        Some(f) => format!("[{}]({f}/report.md)", r.outcome),
+                        None => r.outcome.clone(),
+                    })
+                    .collect();
+                let evidence: Vec<String> = p
+                    .runs
+                    .iter()
+                    .flat_map(|r| r.evidence.iter().cloned())
+                    .map(|e| e.replace('|', "\\|").replace('\n', " "))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "| {v} | {} | {} | {} |",
+                    p.verdict.word(),
+                    runs.join(", "),
+                    if evidence.is_empty() {
+                        "-".to_string()
+                    } else {
+                        evidence.join("; ")
+                    }
+                );
+            }
+            None => {
+                let _ = writeln!(s, "| {v} | not probed | - | - |");
+            }
+        }
+    }
+    let changes = b.changes();
+    let _ = writeln!(s);
+    if changes.is_empty() {
+        let decided = b
+            .probes
+            .iter()
+            .filter(|p| p.verdict != Verdict::Undecided)
+            .count();
+        let _ = writeln!(
+            s,
+            "No change of verdict among the {decided} decided release(s)."
+        );
+    }
+    for c in &changes {
+        let _ = writeln!(
+            s,
+            "The verdict changes between {} ({}) and {} ({}){}.",
+            c.from,
+            c.from_verdict.word(),
+            c.to,
+            c.to_verdict.word(),
+            if c.between.is_empty() {
+                String::new()
+            } else {
+                format!(", with {} not decided between them", c.between.join(", "))
+            }
+        );
+    }
+    s
+}
+
+/// Write `bisect.md` and `bisect.json` into the bisect's folder.
+fn write(b: &Bisect) -> Result<()> {
+    let put = |name: &str, text: String| {
+        let path = b.folder.join(name);
+        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
+    };
+    put("bisect.md", markdown(b))?;
+    put(
+        "bisect.json",
+        serde_json::to_string_pretty(b).expect("a bisect serialises") + "\n",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probed(version: &str, verdict: Verdict) -> Probe {
+        let outcome = match verdict {
+            Verdict::Good => "passed",
+            Verdict::Bad => "failed",
+            Verdict::Undecided => "error",
+        };
+        Probe {
+            version: version.into(),
+            verdict,
+            runs: vec![ProbeRun {
+                folder: Some(format!("r-{version}")),
+                outcome: outcome.into(),
+                evidence: if outcome == "failed" {
+                    vec!["at most 0 lost writes: 2 lost writes".into()]
+                } else {
+                    Vec::new()
+                },
+            }],
+        }
+    }
+
+    fn bisect(versions: &[&str], probes: Vec<Probe>, search: Search) -> Bisect {
+        Bisect {
+            started: String::new(),
+            folder: PathBuf::from("/tmp"),
+            scenario: "nats-kill-leader".into(),
+            system: "nats".into(),
+            versions: versions.iter().map(|v| v.to_string()).collect(),
+            options: BisectOptions {
+                runs: 3,
+                budget: 5,
+                search,
+                runs_dir: PathBuf::from("runs"),
+            },
+            probes,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn a_good_verdict_states_the_failure_rate_it_rules_out() {
+        assert!((good_bound(3) - 0.6316).abs() < 1e-3);
+        assert!((good_bound(10) - 0.2589).abs() < 1e-3);
+        assert!((good_bound(1) - 0.95).abs() < 1e-9);
+        // Checked against the definition: with p at the bound, N clean runs have probability 5 %.
+        for n in [1, 3, 10, 30] {
+            let p = good_bound(n);
+            assert!(((1.0 - p).powi(n as i32) - 0.05).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn every_change_of_verdict_is_found_undecided_releases_between_are_named() {
+        let v = ["2.9.10", "2.10.25", "2.11.0", "2.11.1", "2.12.0"];
+        let b = bisect(
+            &v,
+            vec![
+                probed("2.9.10", Verdict::Bad),
+                probed("2.10.25", Verdict::Bad),
+                probed("2.11.0", Verdict::Undecided),
+                probed("2.11.1", Verdict::Good),
+                probed("2.12.0", Verdict::Bad),
+            ],
+            Search::Scan,
+        );
+        let c = b.changes();
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(
+            (c[0].from.as_str(), c[0].to.as_str(), c[0].between.clone()),
+            ("2.10.25", "2.11.1", vec!["2.11.0".to_string()])
+        );
+        assert_eq!((c[1].from.as_str(), c[1].to.as_str()), ("2.11.1", "2.12.0"));
+        let md = markdown(&b);
+        assert!(md.contains("| 2.9.10 | BAD | [failed](r-2.9.10/report.md) | at most 0 lost writes: 2 lost writes |"), "{md}");
+        assert!(md.contains("The verdict changes between 2.10.25 (BAD) and 2.11.1 (good), with 2.11.0 not decided between them."), "{md}");
+        assert!(
+            md.contains("The verdict changes between 2.11.1 (good) and 2.12.0 (BAD)."),
+            "{md}"
+        );
+        assert!(
+            md.contains("3 clean runs rule out (at 95 %) a failure rate above 63 % per run"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn binary_search_halves_the_interval_whose_ends_differ_and_stops_when_they_agree() {
+        let v = ["1", "2", "3", "4", "5", "6", "7", "8", "9"];
+        let mut b = bisect(
+            &v,
+            vec![probed("1", Verdict::Bad), probed("9", Verdict::Good)],
+            Search::Binary,
+        );
+        assert_eq!(next_binary(&b), Some(4), "the middle of 1..9");
+        b.probes.insert(1, probed("5", Verdict::Bad));
+        assert_eq!(next_binary(&b), Some(6), "between 5 (bad) and 9 (good)");
+        b.probes.insert(2, probed("7", Verdict::Good));
+        b.probes.insert(2, probed("6", Verdict::Good));
+        assert_eq!(next_binary(&b), None, "5 bad, 6 good: found");
+        assert_eq!(b.changes()[0].from, "5");
+        assert_eq!(b.changes()[0].to, "6");
+        let agree = bisect(
+            &v,
+            vec![probed("1", Verdict::Good), probed("9", Verdict::Good)],
+            Search::Binary,
+        );
+        assert_eq!(
+            next_binary(&agree),
+            None,
+            "the ends agree: nothing to halve"
+        );
+        let unsure = bisect(
+            &v,
+            vec![probed("1", Verdict::Bad), probed("9", Verdict::Undecided)],
+            Search::Binary,
+        );
+        assert_eq!(
+            next_binary(&unsure),
+            None,
+            "an undecided end stops the search"
+        );
+        assert!(
+            markdown(&agree).contains("Binary search"),
+            "the assumption is stated"
+        );
+    }
+
+    #[test]
+    fn ranges_name_listed_releases_in_order() {
+        let home = Home::at(env!("CARGO_MANIFEST_DIR"));
+        let r = releases(&home, "etcd", None).unwrap();
+        assert_eq!(r, ["3.4.23", "3.5.0", "3.5.1"]);
+        assert_eq!(
+            releases(&home, "etcd", Some("3.5.0..3.5.1")).unwrap(),
+            ["3.5.0", "3.5.1"]
+        );
+        assert_eq!(
+            releases(&home, "etcd", Some("3.5.1,3.4.23")).unwrap(),
+            ["3.4.23", "3.5.1"]
+        );
+        let nats = releases(&home, "nats", Some("2.9.10..2.11.0")).unwrap();
+        assert_eq!(nats, ["2.9.10", "2.10.25", "2.10.26", "2.11.0"]);
+        for (bad, says) in [
+            ("3.5.1..3.4.23", "give the older release first"),
+            ("3.4.23..3.6.0", "lists no release 3.6.0"),
+            ("3.5.1", "at least two releases"),
+        ] {
+            let e = releases(&home, "etcd", Some(bad)).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let e = releases(&home, "redis", None).unwrap_err();
+        assert!(e.to_string().contains("lists no releases"), "{e}");
+    }
+}
