@@ -65,7 +65,7 @@ fn etcd_3_5_1_comes_up_from_pypi_reports_itself_and_runs_the_kill_leader_scenari
     let report = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
     assert!(
         report.contains(
-            "Versions the servers reported: n1 3.5.1, n2 3.5.1, n3 3.5.1 (the lab's release: 3.5.1)."
+            "Versions the servers reported: 3.5.1 (n1, n2, n3); the lab's release: 3.5.1."
         ),
         "{report}"
     );
@@ -122,4 +122,159 @@ fn remove_image(image: &str) {
         .await
         .expect("remove the tag");
     });
+}
+
+/// `perseus bisect` over two etcd releases on the follower-rejoin scenario: 3.4.23 runs without
+/// pre-vote, so the healed follower's higher term forces an election, a cluster-wide window of
+/// a second or more after the heal (docs/table.md: 1.2 to 2.4 s), and the release is BAD after
+/// one run; 3.5.1 runs with pre-vote, as 3.5 ships. Each release gets its own lab, each run its
+/// folder inside the bisect's, and the verdicts and the change are in bisect.md and
+/// bisect.json. About 60 s.
+#[test]
+fn bisect_finds_the_etcd_release_whose_rejoining_follower_costs_no_election() {
+    let _lock = LabGuard::lock_only("etcd");
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let out = run(
+        &[
+            "bisect",
+            "scenarios/etcd-isolate-follower-rejoin.yaml",
+            "--versions",
+            "3.5.1,3.4.23",
+            "--runs",
+            "1",
+            "--budget",
+            "2",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        0,
+    );
+    let md = stdout(&out);
+    let err = stderr(&out);
+    eprintln!("{md}\n{err}");
+    assert!(
+        md.starts_with(
+            "## Bisect: etcd-isolate-follower-rejoin over etcd 3.4.23..3.5.1 (2 release(s))"
+        ),
+        "oldest first, whatever order they were given in: {md}"
+    );
+    assert!(
+        md.contains("1 clean runs rule out (at 95 %) a failure rate above 95 % per run"),
+        "{md}"
+    );
+    // Each probe is printed as it goes.
+    assert!(err.contains("bisect: etcd@3.4.23: lab up"), "{err}");
+    assert!(
+        err.contains("bisect: etcd@3.4.23: BAD (0 clean of 1 runs)"),
+        "{err}"
+    );
+    let folders: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("bisect.json")).unwrap()).unwrap();
+    assert_eq!(json["versions"], serde_json::json!(["3.4.23", "3.5.1"]));
+    let probes = json["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 2);
+    // 3.4.23: the window after the heal is the forced election's.
+    assert_eq!(probes[0]["version"], "3.4.23");
+    assert_eq!(probes[0]["verdict"], "bad", "{json}");
+    let evidence = probes[0]["runs"][0]["evidence"].to_string();
+    assert!(evidence.contains("after mend"), "{evidence}");
+    assert!(
+        !evidence.contains("after cut"),
+        "the cut itself costs nothing: {evidence}"
+    );
+    // 3.5.1 is decided one way or the other; its runs are its own release's.
+    assert_eq!(probes[1]["version"], "3.5.1");
+    assert_ne!(probes[1]["verdict"], "undecided", "{json}");
+    for p in probes {
+        for r in p["runs"].as_array().unwrap() {
+            let run = folder.join(r["folder"].as_str().unwrap());
+            let summary: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+            assert_eq!(summary["release"], p["version"]);
+            assert_eq!(summary["versions"]["n1"], p["version"]);
+            assert!(
+                md.contains(&format!("{}/report.md", r["folder"].as_str().unwrap())),
+                "{md}"
+            );
+        }
+    }
+    if probes[1]["verdict"] == "good" {
+        assert!(
+            md.contains("The verdict changes between 3.4.23 (BAD) and 3.5.1 (good)."),
+            "{md}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(folder.join("bisect.md")).unwrap(),
+        md,
+        "bisect.md is what was printed"
+    );
+    assert_eq!(leftovers("etcd"), (0, 0, 0), "each release's lab is gone");
+}
+
+#[test]
+fn bisect_refuses_what_it_cannot_run_in_one_line() {
+    let _lock = LabGuard::lock_only("etcd");
+    for (args, says) in [
+        (
+            vec![
+                "bisect",
+                "scenarios/etcd-kill-leader.yaml",
+                "--versions",
+                "3.5.1..3.4.23",
+            ],
+            "give the older release first",
+        ),
+        (
+            vec![
+                "bisect",
+                "scenarios/etcd-kill-leader.yaml",
+                "--versions",
+                "3.4.23,3.6.0",
+            ],
+            "etcd lists no release 3.6.0",
+        ),
+        (
+            vec!["bisect", "scenarios/etcd-kill-leader.yaml", "--runs", "0"],
+            "--runs 0 is out of range",
+        ),
+        (
+            vec![
+                "bisect",
+                "scenarios/etcd-kill-leader.yaml",
+                "--runs",
+                "3",
+                "--budget",
+                "2",
+            ],
+            "--budget 2 is below --runs 3",
+        ),
+        (
+            vec!["bisect", "scenarios/redis-sentinel-kill-leader.yaml"],
+            "lists no releases",
+        ),
+        (
+            vec![
+                "bisect",
+                "--experiment",
+                "isolated-follower",
+                "--system",
+                "gryadka",
+            ],
+            "gryadka has no leader",
+        ),
+    ] {
+        let out = run(&args, 2);
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(leftovers("etcd"), (0, 0, 0));
 }

@@ -187,16 +187,14 @@ pub fn good_bound(runs: usize) -> f64 {
 /// definition's order), `A,B,C` (each listed), or `None`: every release listed.
 ///
 /// Errors: [`Error::Usage`] for a release the definition does not list (naming those it does),
-/// a range whose ends are in the wrong order, or fewer than two releases; [`crate::lab::LabError::NoVersions`]
-/// for a definition without releases.
+/// a range whose ends are in the wrong order, fewer than two releases, or a definition without
+/// releases.
 pub fn releases(home: &Home, system: &str, range: Option<&str>) -> Result<Vec<String>> {
     let def = home.definition(system, None)?;
     let Some(versions) = &def.perseus.versions else {
-        return Err(lab::LabError::NoVersions {
-            system: system.to_string(),
-            version: range.unwrap_or("").to_string(),
-        }
-        .into());
+        return Err(Error::Usage(format!(
+            "the {system} definition lists no releases (x-perseus.versions), so there is nothing to bisect: `perseus systems` lists the systems that have some"
+        )));
     };
     let all: Vec<String> = versions.all().into_iter().map(|r| r.version).collect();
     let find = |v: &str| {

@@ -38,18 +38,29 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
     }
     let leader = |l: &Option<NodeName>| l.as_ref().map_or_else(|| "none".into(), |n| n.to_string());
     if !r.versions.is_empty() || r.release.is_some() {
-        let said: Vec<String> = r.versions.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        // Each version once, with the nodes that said it: `3.5.1 (n1, n2, n3)`.
+        let mut said: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (node, v) in &r.versions {
+            match said.iter_mut().find(|(x, _)| x == v) {
+                Some((_, nodes)) => nodes.push(node),
+                None => said.push((v, vec![node])),
+            }
+        }
+        let said: Vec<String> = said
+            .iter()
+            .map(|(v, nodes)| format!("{v} ({})", nodes.join(", ")))
+            .collect();
         ln!(
             out,
             "Versions the servers reported: {}{}.",
             if said.is_empty() {
                 "none".to_string()
             } else {
-                said.join(", ")
+                said.join("; ")
             },
             r.release
                 .as_ref()
-                .map_or_else(String::new, |v| format!(" (the lab's release: {v})"))
+                .map_or_else(String::new, |v| format!("; the lab's release: {v}"))
         );
     }
     ln!(

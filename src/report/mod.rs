@@ -477,7 +477,7 @@ mod tests {
         let before = fs::read_to_string(dir.join("report.md")).unwrap();
         assert!(
             before.contains(
-                "Versions the servers reported: n1 3.5.1, n3 3.5.1 (the lab's release: 3.5.1)."
+                "Versions the servers reported: 3.5.1 (n1, n3); the lab's release: 3.5.1."
             ),
             "{before}"
         );
