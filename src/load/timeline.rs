@@ -179,8 +179,8 @@ impl Timeline {
         })
     }
 
-    /// The window a step caused: the longest span without a success (a kept one, of at least
-    /// the floor, or the one from the last success to `end_us`) that ends after `from_us`, begins before `to_us`, and began at most `lookback_us` before
+    /// The window a step caused: the longest span without a success (a kept one, or the one
+    /// from the last success to `end_us`, each of at least the floor) that ends after `from_us`, begins before `to_us`, and began at most `lookback_us` before
     /// `from_us` (the last success before the outage; a span that began earlier was caused by
     /// something else). When there is no success at all in `[from_us, to_us)`, the span that
     /// covers the interval is the window, however early it began (the node was already down).
@@ -190,7 +190,9 @@ impl Timeline {
         self.gaps
             .iter()
             .map(|&(a, b)| Window::new(a, b, false))
-            .chain(self.tail(end_us))
+            // The run's end a few ms after a success is the load stopping, not an outage: a
+            // tail under the floor would be an open window of 0.00 s that no `at-most` passes.
+            .chain(self.tail(end_us).filter(|w| w.length_us() >= GAP_FLOOR_US))
             .filter(|w| {
                 let (start, end) = (w.start_us(), w.end_us());
                 end > from_us && start < to_us && (silent || start + lookback_us >= from_us)
@@ -392,6 +394,20 @@ mod tests {
         assert!(w.open && (w.length_s - 17.0).abs() < 1e-9, "{w:?}");
         assert!(t.silent(3 * S + 1, 20 * S));
         assert_eq!(t.next_success(3 * S + 1), None);
+    }
+
+    #[test]
+    fn the_end_of_the_run_just_after_a_success_is_no_window() {
+        // Successes every 5 ms to the end: after a step at 12 s there is no outage, and the
+        // 3 ms from the last success to the end is the load stopping (seen in a run as
+        // "0.00 s (from 20.00 s to the end, still open)", which failed an at-most).
+        let t = Timeline::from_sorted(&(1..=3_999).map(|i| i * 5_000).collect::<Vec<_>>());
+        let end = 20 * S - 2_000;
+        let w = t.window_in(end, 12 * S, end, S);
+        assert!(!w.open && w.length_s == 0.0, "{w:?}");
+        // A tail of the floor or more is still the open window it is.
+        let w = t.window_in(20 * S + 5_000, 12 * S, 20 * S + 5_000, S);
+        assert!(w.open && w.length_us() == 10_000, "{w:?}");
     }
 
     #[test]
