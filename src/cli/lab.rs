@@ -208,8 +208,9 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 lab::labs_up(&docker).await?.into_iter().collect()
             } else {
                 match system {
-                    // Naming a system that is not up is fine: down is idempotent.
-                    Some(s) => vec![s],
+                    // Naming a system that is not up is fine: down is idempotent. A release
+                    // (`etcd@3.5.1`) names its system's lab.
+                    Some(s) => vec![SystemRef::parse(&s)?.system],
                     None => match lab::resolve_system(&docker, &home, None).await {
                         Ok(s) => vec![s],
                         Err(Error::NoLabUp { .. }) => {

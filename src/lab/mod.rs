@@ -137,14 +137,35 @@ pub struct UpOptions {
     pub place: Vec<(String, usize)>,
 }
 
-/// Which system a command means: the one named, or the only lab that is up.
+/// Which system a command means: the one named (`etcd`, or `etcd@3.5.1`, which must then be the
+/// release its lab runs), or the only lab that is up.
 ///
-/// Errors: [`Error::UnknownSystem`] for a name no definition has; [`Error::NoLabUp`] or
+/// Errors: [`Error::UnknownSystem`] for a name no definition has; [`LabError::OtherVersionUp`]
+/// for a release the running lab is not at; [`Error::NoLabUp`] or
 /// [`Error::SeveralLabsUp`] when none was named and zero or several labs are up.
 pub async fn resolve_system(docker: &Docker, home: &Home, named: Option<&str>) -> Result<String> {
     if let Some(s) = named {
-        home.check_system(s)?;
-        return Ok(s.to_string());
+        // `etcd@3.5.1` names the etcd lab, and must be the release it runs when it is up.
+        let named = SystemRef::parse(s)?;
+        home.check_system(&named.system)?;
+        if let Some(asked) = &named.version {
+            if labs_up(docker).await?.contains(&named.system) {
+                let lab = open(docker, home, &named.system).await?;
+                if lab.definition.version() != Some(asked.as_str()) {
+                    return Err(LabError::OtherVersionUp {
+                        system: named.system.clone(),
+                        running: lab
+                            .definition
+                            .version()
+                            .unwrap_or("its only release")
+                            .to_string(),
+                        asked: asked.clone(),
+                    }
+                    .into());
+                }
+            }
+        }
+        return Ok(named.system);
     }
     let labs = labs_up(docker).await?;
     let mut names = labs.into_iter();
@@ -355,7 +376,7 @@ pub async fn up(
 }
 
 /// Check that every node's server reports the release the lab was brought up at
-/// ([`Definition::version`]), as far as it says ([`System::server_version`], at most 2 s a node):
+/// ([`Definition::version`]), as far as it says ([`crate::systems::System::server_version`], at most 2 s a node):
 /// an image tagged with one release but holding another would make every verdict about the
 /// wrong software.
 ///

@@ -72,7 +72,7 @@ impl System for Redis {
 }
 
 /// The version a Redis server (or a Sentinel, the same binary) reports: `INFO server`'s
-/// `redis_version` field, within [`super::system::VERSION_TIMEOUT`].
+/// `redis_version` field, within `VERSION_TIMEOUT` (2 s).
 pub async fn server_version(addr: SocketAddr) -> Option<String> {
     let ask = async {
         let mut c = RedisConn::connect(addr, super::system::VERSION_TIMEOUT)
