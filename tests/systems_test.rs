@@ -98,6 +98,18 @@ fn a_release_that_cannot_be_had_is_refused_in_one_line_before_anything_is_made()
             vec!["demo", "--system", "etcd@3.6.0"],
             "etcd has no release 3.6.0",
         ),
+        (
+            vec!["lab", "status", "etcd@3.6.0"],
+            "etcd has no release 3.6.0",
+        ),
+        (
+            vec!["lab", "down", "etcd@3.6.0"],
+            "etcd has no release 3.6.0",
+        ),
+        (
+            vec!["lab", "up", "etcd@3.5.1", "--image", "perseus/etcd:mine"],
+            "etcd@3.5.1 and --image both choose etcd's image: give one of them",
+        ),
     ] {
         let out = run(&args, 2);
         let err = stderr(&out);

@@ -10,8 +10,9 @@
 //!   if each run failed on its own with probability p, `runs` clean runs happen with
 //!   probability (1 - p)^runs, so they rule out (at 95 %) only a p above 1 - 0.05^(1/runs):
 //!   63 % for 3 runs, 26 % for 10 ([`good_bound`]).
-//! - *undecided*: the run budget was spent before either (runs that could not be made: the lab
-//!   did not come up, a warm-up failed), or the release was never reached (Ctrl-C).
+//! - *undecided*: neither, because its lab did not come up (it is not tried again), or the run
+//!   budget was spent on runs that could not be made (a warm-up that failed), or Ctrl-C came
+//!   first. A failure the user must fix (exit code 2: no pip, a lab left up) stops the bisect.
 //!
 //! By default every release in the range is probed ([`Search::Scan`]), since a behaviour may
 //! change more than once across a range; [`Search::Binary`] probes the ends and then halves,
@@ -146,6 +147,14 @@ pub struct Change {
 }
 
 impl Bisect {
+    /// How many releases got a verdict (good or bad).
+    pub fn decided(&self) -> usize {
+        self.probes
+            .iter()
+            .filter(|p| p.verdict != Verdict::Undecided)
+            .count()
+    }
+
     /// The changes of verdict between decided releases, oldest first.
     pub fn changes(&self) -> Vec<Change> {
         let decided: Vec<&Probe> = self
@@ -322,7 +331,8 @@ pub async fn bisect(
 
 /// The next release a binary search probes: the middle of the first interval between two
 /// probed releases whose verdicts differ and that has releases left between them; `None` when
-/// there is none (the boundary is found, the ends agree, or an end is undecided).
+/// there is none (the boundary is found, the ends agree), or when any probed release is
+/// undecided (the search stops there, and `bisect.md` shows the releases not probed).
 fn next_binary(b: &Bisect) -> Option<usize> {
     let probed: Vec<(usize, &Verdict)> = b
         .probes
@@ -375,6 +385,9 @@ async fn probe(
     let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
     let handle = match lab::up(docker, home, &at.system, &up, cancel, &mut progress).await {
         Ok(h) => h,
+        // What the user or the machine must fix (no pip, a lab left up, a bad definition)
+        // would fail every release alike: stop and say it.
+        Err(e) if e.exit_code() == 2 => return Err(e),
         Err(e) => {
             probe.runs.push(ProbeRun {
                 folder: None,
@@ -518,14 +531,10 @@ pub fn markdown(b: &Bisect) -> String {
     let changes = b.changes();
     let _ = writeln!(s);
     if changes.is_empty() {
-        let decided = b
-            .probes
-            .iter()
-            .filter(|p| p.verdict != Verdict::Undecided)
-            .count();
         let _ = writeln!(
             s,
-            "No change of verdict among the {decided} decided release(s)."
+            "No change of verdict among the {} decided release(s).",
+            b.decided()
         );
     }
     for c in &changes {

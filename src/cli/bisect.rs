@@ -145,5 +145,11 @@ pub(super) async fn bisect_command(args: BisectArgs) -> anyhow::Result<i32> {
         b.folder.join("bisect.md").display(),
         b.folder.display()
     );
-    Ok(if b.interrupted { 1 } else { 0 })
+    // Its verdicts are findings (exit 0); a bisect cut short, or one that decided nothing,
+    // did not do its job (exit 1).
+    Ok(if b.interrupted || b.decided() == 0 {
+        1
+    } else {
+        0
+    })
 }

@@ -210,7 +210,14 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 match system {
                     // Naming a system that is not up is fine: down is idempotent. A release
                     // (`etcd@3.5.1`) names its system's lab.
-                    Some(s) => vec![SystemRef::parse(&s)?.system],
+                    Some(s) => {
+                        let named = SystemRef::parse(&s)?;
+                        if named.version.is_some() && home.systems().contains(&named.system) {
+                            home.definition(&named.system, None)?
+                                .at(named.version.as_deref())?;
+                        }
+                        vec![named.system]
+                    }
                     None => match lab::resolve_system(&docker, &home, None).await {
                         Ok(s) => vec![s],
                         Err(Error::NoLabUp { .. }) => {

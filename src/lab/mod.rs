@@ -145,10 +145,12 @@ pub struct UpOptions {
 /// [`Error::SeveralLabsUp`] when none was named and zero or several labs are up.
 pub async fn resolve_system(docker: &Docker, home: &Home, named: Option<&str>) -> Result<String> {
     if let Some(s) = named {
-        // `etcd@3.5.1` names the etcd lab, and must be the release it runs when it is up.
+        // `etcd@3.5.1` names the etcd lab, and must be a release it lists and the one it runs
+        // when it is up.
         let named = SystemRef::parse(s)?;
         home.check_system(&named.system)?;
         if let Some(asked) = &named.version {
+            home.definition(&named.system, None)?.at(Some(asked))?;
             if labs_up(docker).await?.contains(&named.system) {
                 let lab = open(docker, home, &named.system).await?;
                 if lab.definition.version() != Some(asked.as_str()) {
@@ -217,11 +219,30 @@ pub async fn up(
     cancel: &CancellationToken,
     progress: &mut dyn FnMut(&str),
 ) -> Result<LabHandle> {
-    let def = home
+    let mut def = home
         .definition(system, opts.file.as_deref())?
         .at(opts.version.as_deref())?;
     let mut specs = def.nodes(opts.nodes)?;
     override_images(system, &mut specs, &opts.images)?;
+    // `--image` over the system's own image: it is no longer a release the definition knows.
+    let replaced = specs.iter().flat_map(|n| &n.containers).any(|c| {
+        c.version.is_some()
+            && c.build.is_none()
+            && def
+                .version()
+                .is_some_and(|v| !c.image.ends_with(&format!(":{v}")))
+    });
+    if replaced {
+        if let Some(v) = &opts.version {
+            return Err(Error::Usage(format!(
+                "{system}@{v} and --image both choose {system}'s image: give one of them"
+            )));
+        }
+        def.release = None;
+        for c in specs.iter_mut().flat_map(|n| n.containers.iter_mut()) {
+            c.version = None;
+        }
+    }
     check_bind_sources(&specs)?;
     // The hosts given (--hosts, a scenario's hosts:), else the definition's own.
     let host_list = if opts.hosts.is_empty() {

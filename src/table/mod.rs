@@ -241,6 +241,24 @@ pub async fn measure(
             what: format!("{system}: lab up"),
         });
         let owned = if lab::labs_up(docker).await?.contains(&system.system) {
+            // A lab that is up is used as it is: only if it runs the release this row names.
+            let running = lab::open(docker, home, &system.system).await?;
+            if running.definition.version() != def.version() {
+                let e = Error::from(lab::LabError::OtherVersionUp {
+                    system: system.system.clone(),
+                    running: running
+                        .definition
+                        .version()
+                        .unwrap_or("its only release")
+                        .to_string(),
+                    asked: def.version().unwrap_or("its only release").to_string(),
+                });
+                sink.event(&Event::Say(format!("== table: {system}: {e}")));
+                table.rows[row].error = Some(e.to_string());
+                done += experiments.len() * repeat;
+                write(&table)?;
+                continue;
+            }
             None
         } else {
             let up = UpOptions {
