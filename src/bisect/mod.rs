@@ -389,9 +389,15 @@ async fn probe(
         // would fail every release alike: stop and say it.
         Err(e) if e.exit_code() == 2 => return Err(e),
         Err(e) => {
+            // Ctrl-C while the lab came up says nothing about the release.
+            let outcome = if cancel.is_cancelled() {
+                Outcome::Interrupted
+            } else {
+                Outcome::Error
+            };
             probe.runs.push(ProbeRun {
                 folder: None,
-                outcome: "error".into(),
+                outcome: outcome.word().to_lowercase(),
                 evidence: vec![format!("lab up: {e}")],
             });
             return Ok(probe);
@@ -437,7 +443,11 @@ async fn probe(
             }
             Err(e) => ProbeRun {
                 folder: None,
-                outcome: "error".into(),
+                outcome: if cancel.is_cancelled() {
+                    "interrupted".into()
+                } else {
+                    "error".into()
+                },
                 evidence: vec![e.to_string()],
             },
         };
@@ -557,15 +567,7 @@ pub fn markdown(b: &Bisect) -> String {
 
 /// Write `bisect.md` and `bisect.json` into the bisect's folder.
 fn write(b: &Bisect) -> Result<()> {
-    let put = |name: &str, text: String| {
-        let path = b.folder.join(name);
-        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
-    };
-    put("bisect.md", markdown(b))?;
-    put(
-        "bisect.json",
-        serde_json::to_string_pretty(b).expect("a bisect serialises") + "\n",
-    )
+    crate::report::write_summary(&b.folder, "bisect", markdown(b), b)
 }
 
 #[cfg(test)]

@@ -131,11 +131,17 @@ impl Timeline {
     }
 
     /// The longest span without a success within `[0, end_us]` (the unavailability window),
-    /// exact at any length. A timeline without any success is one open window over the run.
+    /// exact at any length. A timeline without any success is one open window over the run; a
+    /// tail under the floor after the last success is the load stopping, not a window.
     pub fn longest(&self, end_us: u64) -> Window {
         let inner = Window::new(self.longest.0, self.longest.1, false);
         match self.tail(end_us) {
-            Some(t) if t.length_us() >= inner.length_us() => t,
+            Some(t)
+                if t.length_us() >= inner.length_us()
+                    && (self.first.is_none() || t.length_us() >= GAP_FLOOR_US) =>
+            {
+                t
+            }
             _ => inner,
         }
     }
@@ -405,6 +411,9 @@ mod tests {
         let end = 20 * S - 2_000;
         let w = t.window_in(end, 12 * S, end, S);
         assert!(!w.open && w.length_s == 0.0, "{w:?}");
+        // Nor is it the run's longest window, which the summary prints per node.
+        let w = t.longest(end);
+        assert!(!w.open && w.length_us() < GAP_FLOOR_US, "{w:?}");
         // A tail of the floor or more is still the open window it is.
         let w = t.window_in(20 * S + 5_000, 12 * S, 20 * S + 5_000, S);
         assert!(w.open && w.length_us() == 10_000, "{w:?}");

@@ -56,6 +56,27 @@ pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
+/// Write a result made of several runs (a table, a bisect) into its folder: `<stem>.md` and
+/// `<stem>.json` (pretty-printed, one trailing newline), each replaced whole.
+///
+/// Errors: [`Error::Io`] when a file cannot be written.
+pub fn write_summary(
+    folder: &Path,
+    stem: &str,
+    markdown: String,
+    value: &impl serde::Serialize,
+) -> Result<()> {
+    let put = |name: String, text: String| {
+        let path = folder.join(name);
+        fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
+    };
+    put(format!("{stem}.md"), markdown)?;
+    put(
+        format!("{stem}.json"),
+        serde_json::to_string_pretty(value).expect("a result serialises") + "\n",
+    )
+}
+
 /// Make a new folder `runs_dir/<yyyymmdd-hhmmss>-<name>/` (with `-2`, `-3` ... if taken), and
 /// `runs_dir` itself if needed; returns its path.
 ///

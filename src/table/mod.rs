@@ -382,15 +382,7 @@ pub fn render_again(folder: &Path) -> Result<Table> {
 
 /// Write `table.md` and `table.json` into the table's folder.
 fn write(table: &Table) -> Result<()> {
-    let put = |name: &str, text: String| {
-        let path = table.folder.join(name);
-        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
-    };
-    put("table.md", markdown(table))?;
-    put(
-        "table.json",
-        serde_json::to_string_pretty(table).expect("a table serialises") + "\n",
-    )
+    crate::report::write_summary(&table.folder, "table", markdown(table), table)
 }
 
 #[cfg(test)]
