@@ -335,3 +335,41 @@ fn zookeeper_and_nats_list_every_node_for_any_cluster_size() {
         }
     }
 }
+
+/// Pre-vote is the one setting etcd 3.5 changed by default (etcd pull request #12770): off in
+/// `etcd` at 3.4.23 as 3.4 ships it, on at the 3.5 releases as they ship, and on in
+/// `etcd-pre-vote`, which runs the very same 3.4.23 image, so a table of the three tells the
+/// setting apart from the release.
+#[test]
+fn pre_vote_is_off_at_etcd_3_4_on_at_3_5_and_on_in_the_pre_vote_variant_of_the_same_image() {
+    let node = |def: Definition| {
+        let nodes = def.nodes(3).unwrap();
+        let c = nodes[0].containers[0].clone();
+        let pre_vote = c
+            .env
+            .iter()
+            .find(|(k, _)| k == "ETCD_PRE_VOTE")
+            .map(|(_, v)| v.clone());
+        (c.image, pre_vote)
+    };
+    let (image, pre_vote) = node(load("etcd"));
+    assert_eq!(image, "perseus/etcd:3.4.23");
+    assert_eq!(pre_vote.as_deref(), Some("false"));
+    let (image, pre_vote) = node(load("etcd").at(Some("3.5.1")).unwrap());
+    assert_eq!(image, "perseus/etcd:3.5.1");
+    assert_eq!(pre_vote.as_deref(), Some("true"));
+    let variant = load("etcd-pre-vote");
+    assert_eq!(
+        variant.system.name(),
+        "etcd",
+        "the variant is etcd underneath"
+    );
+    let (image, pre_vote) = node(variant);
+    assert_eq!(
+        image, "perseus/etcd:3.4.23",
+        "the same image as etcd's default"
+    );
+    assert_eq!(pre_vote.as_deref(), Some("true"));
+    // It lists only 3.4.23: the 3.5 releases are etcd@3.5.x, pre-vote on as shipped.
+    assert!(load("etcd-pre-vote").at(Some("3.5.1")).is_err());
+}
