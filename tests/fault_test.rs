@@ -20,13 +20,16 @@ fn node_index(node: &str) -> usize {
 #[test]
 fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
     let lab = LabGuard::up("etcd", &[]);
-    let load = LoadRun::start("etcd", 16, &[]);
+    // The load outlasts the slowest election seen in CI by seconds: with parallel Docker tests
+    // on 2 cores a killed leader's successor took 9.4 s once (1 s on an idle machine), which
+    // left no whole second after it in a 16 s load to check the survivors in.
+    let load = LoadRun::start("etcd", 24, &[]);
     sleep_s(5.0);
     let event = lab.fault("kill", "leader");
     assert!(event.contains("(leader): SIGKILL"), "{event}");
     let killed = event_node(&event);
     let k = node_index(&killed);
-    let new_leader = lab.wait_leader(Duration::from_secs(10), |l| l != killed);
+    let new_leader = lab.wait_leader(Duration::from_secs(15), |l| l != killed);
     let seen = SystemTime::now();
     let r = load.finish();
     // On the load's clock: when the kill took effect, and when the test saw the new leader.
@@ -63,8 +66,8 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
     let cw = &r.summary["cluster_window"];
     let w = cw["length_s"].as_f64().unwrap();
     assert!(
-        w > 0.1 && w < 10.0,
-        "a killed etcd leader costs an election: about a second or two, up to ~6 s on a loaded machine; measured {w} s"
+        w > 0.1 && w < 15.0,
+        "a killed etcd leader costs an election: about a second or two, up to 10 s on a loaded CI machine; measured {w} s"
     );
     let from = cw["start_s"].as_f64().unwrap();
     assert!(
