@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::compose::{
-    interpolate, replace_word, BuildSpec, ContainerSpec, Mount, NodeSpec, Service, StringOrList,
+    interpolate, replace_word, BuildSpec, ContainerSpec, Environment, Mount, NodeSpec, Service,
+    StringOrList,
 };
 use super::definition::{Definition, MAX_NODES};
 use super::version::{SOURCE_VAR, VERSION_VAR};
@@ -109,19 +110,21 @@ impl Definition {
                         })
                         .transpose()
                 };
+                // Environment and build arguments: each value interpolated, in file order.
+                let subp = |p: &Option<Environment>| -> Result<Vec<(String, String)>> {
+                    p.as_ref()
+                        .map(|e| e.pairs())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| Ok((k, sub(&v)?)))
+                        .collect()
+                };
                 let service = if rename {
                     replace_word(name, source, node)
                 } else {
                     name.clone()
                 };
-                let mut env = svc
-                    .environment
-                    .as_ref()
-                    .map(|e| e.pairs())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| Ok((k, sub(&v)?)))
-                    .collect::<Result<Vec<_>>>()?;
+                let mut env = subp(&svc.environment)?;
                 // The system at a release: its image names the version, and the release's
                 // environment goes on top of the service's.
                 let release = self
@@ -196,14 +199,7 @@ impl Definition {
                             Ok::<_, Error>(BuildSpec {
                                 context: normalize(&self.dir().join(&b.context)),
                                 dockerfile: b.dockerfile.clone(),
-                                args: b
-                                    .args
-                                    .as_ref()
-                                    .map(|a| a.pairs())
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|(k, v)| Ok((k, sub(&v)?)))
-                                    .collect::<Result<Vec<_>>>()?,
+                                args: subp(&b.args)?,
                                 pypi: release.map(|r| r.pypi.clone()).unwrap_or_default(),
                             })
                         })
