@@ -70,7 +70,8 @@ fn a_killed_stream_leader_is_replaced_and_nothing_acknowledged_is_lost() {
     // the kill, and the scenario passes. In some runs (a CI run of 2026-11-30) neither survivor
     // won an election before the killed server was started again 10 s later, and the restarted
     // server won one 11.7 s after its start: the scenario's 12 s bound then fails, as it should.
-    // Both are checked for what Perseus must report of them.
+    // In another (CI, 2026-12-05) a survivor was elected 1.6 s after the restart, inside the
+    // bound. Each is checked for what Perseus must report of it: the verdict follows the window.
     let run = run_scenario_ending(
         "scenarios/nats-leader-reads-kill-leader.yaml",
         &["--keep"],
@@ -95,23 +96,19 @@ fn a_killed_stream_leader_is_replaced_and_nothing_acknowledged_is_lost() {
         "served again as the new leader took over: {:.2} s after",
         to - at
     );
-    if at < restart {
+    // The verdict follows the window alone: 12 s is the scenario's bound.
+    let window = to - crash;
+    let failed: Vec<&serde_json::Value> = r["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["passed"] == false)
+        .collect();
+    if window <= 12.0 {
         assert_eq!(run.code, 0, "{}", run.stderr);
-        assert_ne!(node, killed, "{p}");
-        assert!(
-            at > crash + 2.0 && at < crash + 12.0,
-            "elected an election timeout after the kill: {:.2} s",
-            at - crash
-        );
+        assert!(failed.is_empty(), "{failed:?}");
     } else {
-        // No election before the restart: the window is the one expectation that fails.
         assert_eq!(run.code, 1, "{}", run.stderr);
-        let failed: Vec<&serde_json::Value> = r["verdicts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| v["passed"] == false)
-            .collect();
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert!(
             failed[0]["expectation"]
@@ -120,7 +117,21 @@ fn a_killed_stream_leader_is_replaced_and_nothing_acknowledged_is_lost() {
                 .contains("window"),
             "{failed:?}"
         );
-        eprintln!("nats-server elected no stream leader before the restart; the verdict says so");
+    }
+    if at < restart {
+        assert_ne!(node, killed, "{p}");
+        assert!(
+            at > crash + 2.0 && at < crash + 12.0,
+            "elected an election timeout after the kill: {:.2} s",
+            at - crash
+        );
+    } else {
+        // No election before the restart: one came after it (a CI run of 2026-12-05 saw n2
+        // elected 1.6 s after n1 came back, a window of 11.6 s that passed the bound).
+        eprintln!(
+            "nats-server elected no stream leader before the restart; {node} led {:.2} s after it",
+            at - restart
+        );
     }
     assert_safe(&r["load"]);
     // What the stream holds, read by hand through the new leader's server.
