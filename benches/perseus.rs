@@ -692,6 +692,7 @@ async fn compose_start(docker: &Docker, home: &Home, system: &str) -> R<f64> {
                 host: 0,
                 published: None,
                 probes: Vec::new(),
+                lazy: None,
             });
         }
         let lab = Lab {

@@ -32,7 +32,7 @@ pub struct NodeStatus {
     /// default), when its definition lists releases; the table flags a `version` that does not
     /// name it.
     pub release: Option<String>,
-    /// Faults in force: `killed`, `stopped`, `paused`, `isolated`, `cut from n3`, `disconnected`,
+    /// Faults in force: `killed`, `power lost`, `stopped`, `paused`, `isolated`, `cut from n3`, `disconnected`,
     /// `loss 30%`; for a node that is down, `on start: cut from n2,n3` (made again when it starts).
     pub faults: Vec<String>,
 }
@@ -71,11 +71,17 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
         } else if running {
             "running".to_string()
         } else {
-            faults.push(if code == 137 {
-                "killed".into()
-            } else {
-                "stopped".to_string()
-            });
+            faults.push(
+                if n.lazy.is_some() && code == crate::lab::lazy::POWER_LOST {
+                    "power lost".into()
+                } else if n.lazy.is_some() && code == crate::lab::lazy::POWER_LOST_TORN {
+                    "power lost (torn writes)".into()
+                } else if code == 137 {
+                    "killed".into()
+                } else {
+                    "stopped".to_string()
+                },
+            );
             format!("exited ({code})")
         };
         if depth == Depth::Full && !fault::attached(lab, &n.main).await? {

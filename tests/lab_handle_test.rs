@@ -19,6 +19,7 @@ fn one_node() -> UpOptions {
         images: Vec::new(),
         hosts: Vec::new(),
         place: Vec::new(),
+        lazyfs: false,
     }
 }
 

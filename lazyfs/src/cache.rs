@@ -153,6 +153,21 @@ impl Lazy {
         }
     }
 
+    /// The journaled name changes, oldest first, for humans (`made member/wal/0.tmp`,
+    /// `renamed a -> b`, `removed x`).
+    pub fn names(&self) -> Vec<String> {
+        self.journal
+            .iter()
+            .map(|c| match c {
+                Change::Made { path, .. } => format!("made {}", path.display()),
+                Change::Removed { path, .. } => format!("removed {}", path.display()),
+                Change::Renamed { from, to, .. } => {
+                    format!("renamed {} -> {}", from.display(), to.display())
+                }
+            })
+            .collect()
+    }
+
     /// The length processes see for the lower file `ino` whose lower length is `lower_size`.
     pub fn size(&self, ino: u64, lower_size: u64) -> u64 {
         self.pending.get(&ino).map_or(lower_size, |p| p.size)
@@ -294,6 +309,20 @@ impl Lazy {
             self.journal.remove(n);
         }
         Ok(())
+    }
+
+    /// What an `fsync` of the file now at `path` makes durable besides its data, as ext4 and XFS
+    /// do when they commit the file's inode: the directories on the way to it that were made, and
+    /// the rename that gave it this name. (A rename or removal elsewhere in those directories
+    /// still waits for their own fsync.)
+    pub fn sync_path(&mut self, path: &Path) {
+        self.journal.retain(|c| match c {
+            Change::Made { path: made, .. } => !(path.starts_with(made) && path != made),
+            Change::Renamed {
+                to, replaced: None, ..
+            } => to != path,
+            _ => true,
+        });
     }
 
     /// Make every journaled change to the directory `dir` durable.
@@ -602,6 +631,24 @@ mod tests {
         lazy.sync(ino).unwrap();
         lazy.drop_unsynced();
         assert_eq!(fs::read(d.path().join("wal/2.wal")).unwrap(), b"entry");
+        // So does a file fsynced in a new directory, with the directory.
+        fs::create_dir(d.path().join("aof")).unwrap();
+        let dir = lazy.ino_of(Path::new("aof")).unwrap();
+        lazy.made(Path::new("aof"), dir);
+        let (f, ino) = open(&lazy, "aof/1.incr");
+        lazy.made(Path::new("aof/1.incr"), ino);
+        lazy.write(ino, &f, 0, b"SET k 1").unwrap();
+        lazy.sync(ino).unwrap();
+        lazy.sync_path(Path::new("aof/1.incr"));
+        let (g, other) = open(&lazy, "aof/2.incr");
+        lazy.made(Path::new("aof/2.incr"), other);
+        lazy.write(other, &g, 0, b"SET k 2").unwrap();
+        lazy.drop_unsynced();
+        assert_eq!(fs::read(d.path().join("aof/1.incr")).unwrap(), b"SET k 1");
+        assert!(
+            !d.path().join("aof/2.incr").exists(),
+            "never fsynced, nor its directory"
+        );
     }
 
     #[test]

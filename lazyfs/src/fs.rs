@@ -570,6 +570,9 @@ impl Filesystem for LazyFs {
         let written = s.lazy.write(o.ino, &o.file, offset, data).and_then(|n| {
             if o.sync {
                 s.lazy.sync(o.ino)?;
+                if let Some(path) = s.paths.get(&o.ino) {
+                    s.lazy.sync_path(path);
+                }
             }
             Ok(n)
         });
@@ -615,6 +618,9 @@ impl Filesystem for LazyFs {
     ) {
         let mut s = self.lock();
         let lino = s.lower_ino(ino);
+        if let Ok(path) = s.path(ino) {
+            s.lazy.sync_path(&path);
+        }
         match s.lazy.sync(lino) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),

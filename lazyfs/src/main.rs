@@ -13,7 +13,7 @@ struct Args {
     /// The data directory to mount over.
     #[arg(long)]
     dir: PathBuf,
-    /// Run the command as this user (a name in /etc/passwd, or uid[:gid]); default: root.
+    /// Run the command as this user (a name in /etc/passwd, or `uid[:gid]`); default: root.
     #[arg(long)]
     user: Option<String>,
     /// Unsynced MiB past which a file being written is written back, as the kernel's dirty limit

@@ -5,9 +5,9 @@
 //! | signal to the supervisor | what happens |
 //! | --- | --- |
 //! | `SIGTERM`, `SIGINT`, `SIGHUP`, `SIGQUIT` | passed to the database; when it exits, everything is synced (a clean shutdown) |
-//! | `SIGUSR1` | process crash: the database's process group is SIGKILLed, everything unsynced is written back (the kernel's page cache survives a crash) |
-//! | `SIGPWR` | power loss: the database's process group is SIGKILLed, every unsynced page is forgotten and every unsynced name change undone |
-//! | `SIGUSR2` | power loss that tears: as `SIGPWR`, but each file's last unsynced write keeps its first half |
+//! | `SIGUSR1` | process crash: the database's process group is SIGKILLed, everything unsynced is written back (the kernel's page cache survives a crash); exit 137, as a SIGKILL |
+//! | `SIGPWR` | power loss: the database's process group is SIGKILLed, every unsynced page is forgotten and every unsynced name change undone; the supervisor exits with 158 (128 + `SIGPWR`) |
+//! | `SIGUSR2` | power loss that tears: as `SIGPWR`, but each file's last unsynced write keeps its first half; exit 140 (128 + `SIGUSR2`) |
 //! | the database exits by itself | everything is synced, the supervisor exits with its status |
 //!
 //! A `SIGKILL` of the supervisor itself (`docker kill`) loses the unsynced data but cannot undo
@@ -157,6 +157,11 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
     ];
     config.acl = SessionACL::All;
     let session = fuser::spawn_mount(fs.clone(), &plan.dir, &config)?;
+    // A working directory in or under DIR (an image's WORKDIR) still points below the mount:
+    // enter it again through the mount, for the database to inherit.
+    if let Ok(cwd) = std::env::current_dir() {
+        let _ = std::env::set_current_dir(cwd);
+    }
     let (program, args) = plan
         .command
         .split_first()
@@ -213,6 +218,13 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
         }
         End::PowerLoss { tear } => {
             kill_group(pid);
+            let names = fs.with(|l| l.names());
+            if !names.is_empty() {
+                log(&format!(
+                    "undoing unsynced name changes: {}",
+                    names.join(", ")
+                ));
+            }
             if tear {
                 let (lost, torn) = fs.with(|l| l.tear());
                 log(&format!(
@@ -226,7 +238,8 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
                     lost.bytes, lost.files, lost.names
                 ));
             }
-            137
+            // 128 + the signal that asked for it, so that the node's state says which it was.
+            128 + if tear { libc::SIGUSR2 } else { libc::SIGPWR }
         }
     };
     drop(session);

@@ -1,5 +1,6 @@
 //! The lazy file system mounted for real (FUSE), with `sh` and coreutils as the database: what a
-//! power loss, a torn power loss and a process crash leave on the lower directory. Needs root and
+//! power loss, a torn power loss, a process crash and a graceful stop leave on the lower directory.
+//! Needs root and
 //! `/dev/fuse`; fails, not skips, under `CI=true` when they are missing.
 
 use std::fs;
@@ -85,7 +86,7 @@ fn a_power_loss_keeps_what_was_synced_and_nothing_else() {
     }
     let d = lab();
     let mut child = start(d.path());
-    assert_eq!(signal_when_ready(&mut child, d.path(), libc::SIGPWR), 137);
+    assert_eq!(signal_when_ready(&mut child, d.path(), libc::SIGPWR), 158);
     let dir = d.path();
     // The mount is gone: this is the lower directory.
     assert_eq!(read(dir, "synced").as_deref(), Some("durable"));
@@ -145,4 +146,23 @@ fn a_graceful_stop_passes_sigterm_on_and_syncs() {
     // sleep(1) dies of the SIGTERM passed on: 128 + 15.
     assert_eq!(signal_when_ready(&mut child, d.path(), libc::SIGTERM), 143);
     assert_eq!(read(d.path(), "kept").as_deref(), Some("oldappended"));
+}
+
+#[test]
+fn a_torn_power_loss_keeps_half_of_each_files_last_write() {
+    if !can_mount() {
+        return;
+    }
+    let d = lab();
+    let mut child = start(d.path());
+    assert_eq!(signal_when_ready(&mut child, d.path(), libc::SIGUSR2), 140);
+    let dir = d.path();
+    assert_eq!(
+        read(dir, "kept").as_deref(),
+        Some("oldappe"),
+        "half of `appended`"
+    );
+    assert_eq!(read(dir, "synced").as_deref(), Some("durable"));
+    assert_eq!(read(dir, "unsynced"), None, "its name was never synced");
+    assert_eq!(read(dir, "tmp").as_deref(), Some("new"));
 }

@@ -381,6 +381,7 @@ async fn probe(
         images: Vec::new(),
         hosts: s.hosts.clone(),
         place: Vec::new(),
+        lazyfs: false,
     };
     let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
     let handle = match lab::up(docker, home, &at.system, &up, cancel, &mut progress).await {

@@ -48,6 +48,11 @@ pub(super) enum FaultCommand {
     Disconnect(TargetArgs),
     /// Put a disconnected node back on the network, at its own address.
     Connect(TargetArgs),
+    /// Cut the node's power: its database is killed and what it did not fsync is lost; the node
+    /// stays down until `start`. TARGET may be `all`. Needs a lab made with `lab up --lazyfs`.
+    PowerLoss(TargetArgs),
+    /// As power-loss, but each file's last unsynced write keeps its first half (a torn write).
+    PowerLossTorn(TargetArgs),
     /// Split the nodes into groups that cannot reach each other: `partition [SYSTEM] n1 n2,n3`.
     /// Or cut by Jepsen's shape: `partition [SYSTEM] --shape ring [--seed N]`.
     Partition {
@@ -76,7 +81,7 @@ pub(super) enum FaultCommand {
 #[derive(Debug, Args)]
 pub(super) struct TargetArgs {
     /// `[SYSTEM] TARGET`: the system is optional when exactly one lab is up; the target is a node
-    /// (n1, n2, ...), leader, follower or random.
+    /// (n1, n2, ...), leader, follower, random or all.
     #[arg(required = true, num_args = 1..=2, value_names = ["SYSTEM", "TARGET"])]
     args: Vec<String>,
 }
@@ -140,6 +145,8 @@ impl FaultCommand {
             FaultCommand::Resume(a) => node(NodeFault::Resume, a),
             FaultCommand::Disconnect(a) => node(NodeFault::Disconnect, a),
             FaultCommand::Connect(a) => node(NodeFault::Connect, a),
+            FaultCommand::PowerLoss(a) => node(NodeFault::PowerLoss, a),
+            FaultCommand::PowerLossTorn(a) => node(NodeFault::PowerLossTorn, a),
             FaultCommand::Isolate { target, direction } => {
                 let direction: Direction = direction.parse()?;
                 aimed(Fault::Isolate { direction }, &target.args)
@@ -214,7 +221,7 @@ pub(super) async fn fault_command(cmd: FaultCommand) -> anyhow::Result<i32> {
     let lab = open_lab(system.as_deref()).await?;
     // A target is resolved now; a random or follower target draws at random.
     let nodes = match &target {
-        Some(t) => vec![fault::resolve(&lab, t, rand::random()).await?],
+        Some(t) => fault::resolve_nodes(&lab, t, rand::random()).await?,
         None => Vec::new(),
     };
     let ev = fault::inject(&lab, &fault, target.as_ref(), &nodes).await?;
@@ -309,6 +316,22 @@ mod tests {
                     action: NodeFault::Pause,
                 },
                 Some(Target::Follower),
+            ),
+            (
+                "power-loss all",
+                "fault: power-loss, target: all",
+                Fault::Node {
+                    action: NodeFault::PowerLoss,
+                },
+                Some(Target::All),
+            ),
+            (
+                "power-loss-torn n1",
+                "fault: power-loss-torn, target: n1",
+                Fault::Node {
+                    action: NodeFault::PowerLossTorn,
+                },
+                n("n1"),
             ),
             (
                 "resume n1",

@@ -85,6 +85,11 @@ pub(super) struct UpArgs {
     /// from 1 (`--place n1=3,n2=3`).
     #[arg(long, value_name = "NODE=HOST,...")]
     place: Option<String>,
+    /// Run each node's data directory through Perseus' lazy file system, so that
+    /// `fault power-loss` can drop what the database did not fsync (each node gains /dev/fuse and
+    /// CAP_SYS_ADMIN for the mount; the database itself runs without them: docs/faults.md).
+    #[arg(long)]
+    lazyfs: bool,
 }
 
 pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
@@ -165,6 +170,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 images: args.images,
                 hosts,
                 place,
+                lazyfs: args.lazyfs,
             };
             let cancel = interrupt_token("removing what lab up created");
             let handle =

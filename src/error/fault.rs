@@ -5,8 +5,16 @@
 /// ([`super::Error::exit_code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
+    /// A power loss on a node that does not run under the lazy file system.
+    #[error("node {node} of {system} does not run under the lazy file system, so a power loss cannot drop what it did not fsync: bring the lab up with `perseus lab up {system} --lazyfs` (a scenario with a power-loss step does so itself)")]
+    NotLazy {
+        /// The node.
+        node: String,
+        /// The system.
+        system: String,
+    },
     /// Not a node, a role or `random`.
-    #[error("'{text}' is not a target: use a node name (n1, n2, ...), leader, follower, random, or a role's leader such as pd-leader")]
+    #[error("'{text}' is not a target: use a node name (n1, n2, ...), leader, follower, random, all, or a role's leader such as pd-leader")]
     NotATarget {
         /// As written.
         text: String,

@@ -7,6 +7,24 @@ use std::path::PathBuf;
 /// A lab that cannot be made as asked.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    /// `--lazyfs` (or a power loss) on a system whose definition does not say where its data is.
+    #[error("{system} has no x-perseus.data-dir, so its nodes cannot run under the lazy file system: add data-dir (the main container's data directory) to its definition")]
+    NoDataDir {
+        /// The system.
+        system: String,
+    },
+    /// A running lab without the lazy file system, for a scenario with a power loss.
+    #[error("the {system} lab is up without the lazy file system, and the scenario cuts power: take it down (`perseus lab down {system}`) so that the run brings it up under it, or bring it up with `perseus lab up {system} --lazyfs`")]
+    NotLazyUp {
+        /// The system.
+        system: String,
+    },
+    /// The lazy file system's binary is not next to `perseus`.
+    #[error("{} is missing: build it with `cargo build --release` (the workspace builds perseus-lazyfs beside perseus)", path.display())]
+    LazyfsMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     /// A node count outside what a lab makes.
     #[error(
         "--nodes {nodes} is out of range: the lab makes 1 to {max} nodes (3 is the usual cluster)"

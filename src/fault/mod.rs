@@ -59,11 +59,17 @@ pub enum NodeFault {
     Disconnect,
     /// Put it back, at its own address.
     Connect,
+    /// Power loss: the node stops, and what its database did not fsync is gone (a node under
+    /// the lazy file system, [`crate::lab::lazy`]).
+    PowerLoss,
+    /// Power loss that tears: as [`NodeFault::PowerLoss`], but each file's last unsynced write
+    /// keeps its first half, as a disk losing power mid-write may.
+    PowerLossTorn,
 }
 
 impl NodeFault {
     /// Every node fault, for help texts and parsing.
-    pub const ALL: [NodeFault; 7] = [
+    pub const ALL: [NodeFault; 9] = [
         NodeFault::Kill,
         NodeFault::Stop,
         NodeFault::Start,
@@ -71,6 +77,8 @@ impl NodeFault {
         NodeFault::Resume,
         NodeFault::Disconnect,
         NodeFault::Connect,
+        NodeFault::PowerLoss,
+        NodeFault::PowerLossTorn,
     ];
 
     /// The fault's name as typed (`kill`).
@@ -83,6 +91,8 @@ impl NodeFault {
             NodeFault::Resume => "resume",
             NodeFault::Disconnect => "disconnect",
             NodeFault::Connect => "connect",
+            NodeFault::PowerLoss => "power-loss",
+            NodeFault::PowerLossTorn => "power-loss-torn",
         }
     }
 }
@@ -158,7 +168,8 @@ impl Fault {
         let node = |action| Some(Fault::Node { action });
         match self {
             Fault::Node {
-                action: NodeFault::Kill | NodeFault::Stop,
+                action:
+                    NodeFault::Kill | NodeFault::Stop | NodeFault::PowerLoss | NodeFault::PowerLossTorn,
             } => node(NodeFault::Start),
             Fault::Node {
                 action: NodeFault::Pause,
@@ -219,6 +230,8 @@ pub enum Target {
     /// The leader of a named role the system has besides its leader (`pd-leader` on TiDB: PD's
     /// leader), given without the `-leader` suffix.
     RoleLeader(String),
+    /// Every node (a power loss of the whole cluster).
+    All,
 }
 
 impl FromStr for Target {
@@ -228,6 +241,7 @@ impl FromStr for Target {
             "leader" => Ok(Target::Leader),
             "follower" => Ok(Target::Follower),
             "random" => Ok(Target::Random),
+            "all" => Ok(Target::All),
             n if crate::lab::compose::is_node_name(n) => Ok(Target::Node(n.into())),
             r if r.strip_suffix("-leader").is_some_and(|role| {
                 !role.is_empty() && role.chars().all(|c| c.is_ascii_lowercase())
@@ -253,6 +267,7 @@ impl fmt::Display for Target {
             Target::Follower => f.write_str("follower"),
             Target::Random => f.write_str("random"),
             Target::RoleLeader(r) => write!(f, "{r}-leader"),
+            Target::All => f.write_str("all"),
         }
     }
 }
@@ -346,6 +361,9 @@ impl FaultEvent {
 /// for a role leader the system does not have, [`Error::NoFollower`] on a lab of one node.
 pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<NodeName> {
     match target {
+        Target::All => Err(Error::Usage(
+            "`all` names every node, not one: use it where a fault takes several nodes".into(),
+        )),
         Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
         Target::Random => pick_from(&lab.nodes, pick)
             .map(|n| n.name.clone())
@@ -381,6 +399,17 @@ pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<NodeName> 
                     system: lab.system.clone(),
                 })
         }
+    }
+}
+
+/// Resolve a target to the nodes it names now: every node for `all`, else the one node
+/// [`resolve`] gives.
+///
+/// Errors: [`resolve`]'s.
+pub async fn resolve_nodes(lab: &Lab, target: &Target, pick: u64) -> Result<Vec<NodeName>> {
+    match target {
+        Target::All => Ok(lab.node_names()),
+        t => Ok(vec![resolve(lab, t, pick).await?]),
     }
 }
 
@@ -497,6 +526,19 @@ async fn apply_to(
 ) -> Result<String> {
     let docker = lab.engine(n);
     match fault {
+        NodeFault::Kill | NodeFault::PowerLoss | NodeFault::PowerLossTorn if n.lazy.is_some() => {
+            let signal = match fault {
+                NodeFault::Kill => "SIGUSR1",
+                NodeFault::PowerLoss => "SIGPWR",
+                _ => "SIGUSR2",
+            };
+            through_supervisor(docker, n, signal).await
+        }
+        NodeFault::PowerLoss | NodeFault::PowerLossTorn => Err(FaultError::NotLazy {
+            node: node.to_string(),
+            system: lab.system.clone(),
+        }
+        .into()),
         NodeFault::Kill => {
             let all = futures_util::future::join_all(n.containers.iter().map(|c| async move {
                 let opts = KillContainerOptionsBuilder::default()
@@ -616,6 +658,66 @@ async fn apply_to(
             ))
         }
     }
+}
+
+/// How long a lazy node's supervisor gets to end the database and sync or drop what it holds
+/// before the node is SIGKILLed.
+const SUPERVISOR_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Send a lazy node's supervisor ([`crate::lab::lazy`]) `signal` (`SIGUSR1`: process crash,
+/// `SIGPWR`: power loss, `SIGUSR2`: torn power loss), wait until its container has exited, and
+/// SIGKILL the node's sidecars. Returns what was done, with the supervisor's own account of what
+/// it kept or lost.
+///
+/// Errors: a Docker error naming the container.
+async fn through_supervisor(
+    docker: &bollard::Docker,
+    n: &crate::lab::Node,
+    signal: &str,
+) -> Result<String> {
+    let kill = |sig: &str| KillContainerOptionsBuilder::default().signal(sig).build();
+    docker
+        .kill_container(&n.main, Some(kill(signal)))
+        .await
+        .map_err(Error::docker(format!("signalling {}", n.main)))?;
+    let deadline = std::time::Instant::now() + SUPERVISOR_WAIT;
+    let mut forced = "";
+    loop {
+        let running = crate::docker::inspect(docker, &n.main)
+            .await?
+            .state
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        if !running {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = docker.kill_container(&n.main, Some(kill("SIGKILL"))).await;
+            forced = " (it did not end in time: SIGKILLed)";
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for c in n.containers.iter().filter(|c| **c != n.main) {
+        docker
+            .kill_container(c, Some(kill("SIGKILL")))
+            .await
+            .map_err(Error::docker(format!("killing {c}")))?;
+    }
+    let said = crate::docker::tail_logs(docker, &n.main, 5).await;
+    let account = said
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.split_once("perseus-lazyfs: ")
+                .map(|(_, rest)| rest.trim().to_string())
+        })
+        .map(|a| format!(": {a}"))
+        .unwrap_or_default();
+    Ok(format!(
+        "{signal} to perseus-lazyfs in {}{forced}{account}",
+        n.main
+    ))
 }
 
 /// Cut the named node (already resolved) from every other node in `direction`; clients on the

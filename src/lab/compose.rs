@@ -207,6 +207,9 @@ pub struct ContainerSpec {
     pub ulimits: Vec<(String, i64, i64)>,
     /// tmpfs mount points.
     pub tmpfs: Vec<String>,
+    /// The data directory mounted through the lazy file system, when the node runs under it
+    /// ([`crate::lab::lazy`]; main containers only).
+    pub lazy: Option<String>,
 }
 
 /// One node: its name and its containers, main first.

@@ -11,8 +11,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
-    MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam,
+    IpamConfig, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits,
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
@@ -54,6 +54,9 @@ pub struct Node {
     /// Where this machine reaches the definition's probe ports on another host (`(port in the
     /// node, address)`); empty on this machine's engine.
     pub probes: Vec<(u16, SocketAddr)>,
+    /// The data directory mounted through the lazy file system, when the node runs under it
+    /// ([`super::lazy`]): its faults go through the supervisor.
+    pub lazy: Option<String>,
 }
 
 impl Node {
@@ -669,6 +672,9 @@ pub(super) async fn create_node(
         for (k, v) in &c.labels {
             labels.insert(k.clone(), v.clone());
         }
+        if let Some(dir) = &c.lazy {
+            labels.insert(super::lazy::LABEL.to_string(), dir.clone());
+        }
         let across = at.publish.is_some();
         let mounts = c
             .mounts
@@ -749,6 +755,19 @@ pub(super) async fn create_node(
                     .map(|t| (t.clone(), String::new()))
                     .collect::<HashMap<_, _>>()
             }),
+            // The lazy file system's mount (lab/lazy.rs says why each is needed).
+            devices: c.lazy.as_ref().map(|_| {
+                vec![DeviceMapping {
+                    path_on_host: Some("/dev/fuse".into()),
+                    path_in_container: Some("/dev/fuse".into()),
+                    cgroup_permissions: Some("rwm".into()),
+                }]
+            }),
+            cap_add: c.lazy.as_ref().map(|_| vec!["SYS_ADMIN".to_string()]),
+            security_opt: c
+                .lazy
+                .as_ref()
+                .map(|_| vec!["apparmor:unconfined".to_string()]),
             ..Default::default()
         };
         let networking_config = c.main.then(|| NetworkingConfig {
@@ -801,6 +820,11 @@ pub(super) async fn create_node(
         host: at.host,
         published: None,
         probes: Vec::new(),
+        lazy: spec
+            .containers
+            .iter()
+            .find(|c| c.main)
+            .and_then(|c| c.lazy.clone()),
     })
 }
 

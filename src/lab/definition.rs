@@ -145,6 +145,15 @@ pub struct Extension {
     /// Grace period of a graceful `stop` before SIGKILL (humantime).
     #[serde(default = "default_stop_timeout", with = "crate::units::duration")]
     pub stop_timeout: Duration,
+    /// Where each node's main container keeps its data (`/data`): the directory the lazy file
+    /// system mounts over for `lab up --lazyfs` and `power-loss` ([`crate::lab::lazy`]), and
+    /// where `fault corrupt` looks. None: the system has no power-loss fault.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// Whether the nodes run under the lazy file system without `--lazyfs` (a definition made to
+    /// show what a durability setting buys, such as `redis-aof`). Needs `data-dir`.
+    #[serde(default)]
+    pub lazyfs: bool,
 }
 
 /// `x-perseus.schema-on`.
@@ -448,6 +457,21 @@ impl Definition {
                     "x-perseus.init.command is empty: give the command to run".into(),
                 ));
             }
+        }
+        if let Some(dir) = &p.data_dir {
+            if !dir.starts_with('/') || dir == "/" {
+                return Err(self.error_at(
+                    "x-perseus.data-dir",
+                    format!("x-perseus.data-dir '{dir}' is not a directory below /: give the absolute path of the node's data (e.g. /data)"),
+                ));
+            }
+        }
+        if p.lazyfs && p.data_dir.is_none() {
+            return Err(self.error_at(
+                "x-perseus.lazyfs",
+                "x-perseus.lazyfs needs x-perseus.data-dir: say where the nodes keep their data"
+                    .into(),
+            ));
         }
         if p.drain.as_ref().is_some_and(|d| d.is_empty()) {
             return Err(self.error_at(

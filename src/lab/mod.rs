@@ -17,6 +17,7 @@ pub mod definition;
 pub mod helper;
 mod home;
 pub mod hosts;
+pub mod lazy;
 mod model;
 mod nodes;
 mod promotions;
@@ -137,6 +138,9 @@ pub struct UpOptions {
     /// Nodes placed on a given host (`--place n1=2`, as `(node, 0-based host index)`); the
     /// others go round-robin.
     pub place: Vec<(String, usize)>,
+    /// Run the nodes under the lazy file system (`--lazyfs`; [`lazy`]), as the definition's
+    /// `lazyfs: true` does.
+    pub lazyfs: bool,
 }
 
 /// Which system a command means: the one named (`etcd`, or `etcd@3.5.1`, which must then be the
@@ -246,6 +250,7 @@ pub async fn up(
         }
     }
     check_bind_sources(&specs)?;
+    let lazy = lazy::plan(&def, system, opts.lazyfs)?;
     // The hosts given (--hosts, a scenario's hosts:), else the definition's own.
     let host_list = if opts.hosts.is_empty() {
         &def.perseus.hosts
@@ -335,6 +340,24 @@ pub async fn up(
     tokio::select! {
         r = images => r?,
         _ = cancel.cancelled() => return Err(Error::Interrupted),
+    }
+    if let Some((dir, bin)) = &lazy {
+        // The supervisor runs what the image would have run: its entrypoint, command and user.
+        for spec in specs.iter_mut() {
+            if let Some(image) = spec
+                .containers
+                .iter()
+                .find(|c| c.main)
+                .map(|c| c.image.clone())
+            {
+                let run = lazy::ImageRun::of(docker, &image).await?;
+                lazy::wrap(spec, dir, bin, &run);
+            }
+        }
+        progress(&format!(
+            "each node's {dir} is mounted through the lazy file system ({})",
+            bin.display()
+        ));
     }
     // Creating is not cut short: the Engine finishes a create whose request was dropped, and the
     // object would appear after the undo. It takes about a second; a cancellation is acted on
@@ -608,9 +631,11 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
             host: *host,
             published: None,
             probes: Vec::new(),
+            lazy: None,
         });
         if role == "main" {
             entry.main = name.clone();
+            entry.lazy = labels.get(lazy::LABEL).cloned();
             entry.containers.insert(0, name);
             // Where the node publishes its client port: fixed by its place in the lab, so
             // known while it is stopped too.

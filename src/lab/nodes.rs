@@ -214,6 +214,7 @@ impl Definition {
                     labels: svc.labels.as_ref().map(|l| l.pairs()).unwrap_or_default(),
                     ulimits,
                     tmpfs: svc.tmpfs.as_ref().map(|t| t.to_vec()).unwrap_or_default(),
+                    lazy: None,
                     service,
                 });
             }

@@ -405,7 +405,12 @@ pub fn takes_down(fault: FaultKind) -> bool {
     matches!(
         fault,
         FaultKind::Node(
-            NodeFault::Kill | NodeFault::Stop | NodeFault::Pause | NodeFault::Disconnect
+            NodeFault::Kill
+                | NodeFault::Stop
+                | NodeFault::Pause
+                | NodeFault::Disconnect
+                | NodeFault::PowerLoss
+                | NodeFault::PowerLossTorn
         ) | FaultKind::Isolate
             | FaultKind::Partition
     )

@@ -58,6 +58,18 @@ pub struct Scenario<S = Step> {
 /// A scenario as serde reads it, before its steps are checked and typed.
 pub type RawScenario = Scenario<RawStep>;
 
+impl Scenario {
+    /// Whether a step is a power loss: the lab must run under the lazy file system.
+    pub fn needs_lazyfs(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s.kind(),
+                FaultKind::Node(NodeFault::PowerLoss | NodeFault::PowerLossTorn)
+            )
+        })
+    }
+}
+
 impl<S> Scenario<S> {
     /// The same scenario with other steps (the typed ones made from its raw steps).
     pub(super) fn with_steps<T>(self, steps: Vec<T>) -> Scenario<T> {

@@ -196,6 +196,12 @@ pub async fn run(
             }
             .into());
         }
+        if s.needs_lazyfs() && lab.nodes.iter().any(|n| n.lazy.is_none()) {
+            return Err(LabError::NotLazyUp {
+                system: system.clone(),
+            }
+            .into());
+        }
         (None, lab)
     } else {
         let up = UpOptions {
@@ -211,6 +217,8 @@ pub async fn run(
                 opts.hosts.clone()
             },
             place: Vec::new(),
+            // A power loss needs the nodes under the lazy file system.
+            lazyfs: s.needs_lazyfs(),
         };
         let mut progress = |l: &str| sink.event(&Event::Say(l.to_string()));
         let handle = lab::up(docker, home, system, &up, cancel, &mut progress).await?;
@@ -791,7 +799,7 @@ async fn resolve(
     fired: &[FiredStep],
 ) -> Result<Vec<NodeName>> {
     match aim {
-        Aim::Target(t) => Ok(vec![fault::resolve(lab, t, rng.next_u64()).await?]),
+        Aim::Target(t) => fault::resolve_nodes(lab, t, rng.next_u64()).await,
         Aim::Step(name) => fired
             .iter()
             .rev()

@@ -269,6 +269,7 @@ pub async fn measure(
                 images: Vec::new(),
                 hosts: Vec::new(),
                 place: Vec::new(),
+                lazyfs: false,
             };
             let mut say = |l: &str| sink.event(&Event::Say(l.to_string()));
             match lab::up(docker, home, &system.system, &up, cancel, &mut say).await {
