@@ -38,6 +38,9 @@ struct Open {
 
 struct State {
     lazy: Lazy,
+    /// The power is off: every request fails from now on, so that nothing a process does after
+    /// the cut can look durable to it.
+    dead: bool,
     /// Relative lower path of each inode the kernel knows (the latest name of a hard link).
     paths: HashMap<u64, PathBuf>,
     /// The lower inode number of the root.
@@ -51,6 +54,16 @@ struct State {
 #[derive(Clone)]
 pub struct LazyFs {
     state: Arc<Mutex<State>>,
+}
+
+/// The state for a request, or the request fails with `EIO` when the power is off.
+macro_rules! live {
+    ($fs:expr, $reply:expr) => {
+        match $fs.live() {
+            Some(s) => s,
+            None => return $reply.error(Errno::EIO),
+        }
+    };
 }
 
 fn errno(e: io::Error) -> Errno {
@@ -202,6 +215,7 @@ impl LazyFs {
         Ok(LazyFs {
             state: Arc::new(Mutex::new(State {
                 lazy: Lazy::new(root, max_unsynced)?,
+                dead: false,
                 paths: HashMap::new(),
                 root_ino,
                 open: HashMap::new(),
@@ -214,6 +228,18 @@ impl LazyFs {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The state, unless the power is off.
+    fn live(&self) -> Option<MutexGuard<'_, State>> {
+        Some(self.lock()).filter(|s| !s.dead)
+    }
+
+    /// Cut the power: from now on every request fails with `EIO`, as a disk without power would
+    /// answer, before anything is dropped. A process still running cannot write, sync and be
+    /// told it is durable after the cut.
+    pub fn cut(&self) {
+        self.lock().dead = true;
+    }
+
     /// Run `f` on the unsynced state (the supervisor's sync, drop and tear).
     pub fn with<T>(&self, f: impl FnOnce(&mut Lazy) -> T) -> T {
         f(&mut self.lock().lazy)
@@ -222,7 +248,7 @@ impl LazyFs {
 
 impl Filesystem for LazyFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         if parent.0 == 1 && name == OsStr::new(TRASH) {
             return reply.error(Errno::ENOENT);
         }
@@ -233,7 +259,7 @@ impl Filesystem for LazyFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let s = self.lock();
+        let s = live!(self, reply);
         match s.path(ino).and_then(|rel| s.attr(&rel)) {
             Ok(attr) => reply.attr(&TTL, &attr),
             Err(e) => reply.error(e),
@@ -258,7 +284,7 @@ impl Filesystem for LazyFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = (|| -> Result<FileAttr, Errno> {
             let rel = s.path(ino)?;
             let lower = s.lazy.lower(&rel);
@@ -320,7 +346,7 @@ impl Filesystem for LazyFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        let s = self.lock();
+        let s = live!(self, reply);
         match s
             .path(ino)
             .and_then(|rel| fs::read_link(s.lazy.lower(&rel)).map_err(errno))
@@ -340,7 +366,7 @@ impl Filesystem for LazyFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = (|| -> Result<FileAttr, Errno> {
             let rel = s.child(parent, name)?;
             let c = std::ffi::CString::new(s.lazy.lower(&rel).as_os_str().as_bytes())
@@ -373,7 +399,7 @@ impl Filesystem for LazyFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = (|| -> Result<FileAttr, Errno> {
             let rel = s.child(parent, name)?;
             fs::DirBuilder::new()
@@ -389,7 +415,7 @@ impl Filesystem for LazyFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = s.child(parent, name).and_then(|rel| {
             let m = fs::symlink_metadata(s.lazy.lower(&rel)).map_err(errno)?;
             if m.is_dir() {
@@ -404,7 +430,7 @@ impl Filesystem for LazyFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = s.child(parent, name).and_then(|rel| {
             let lower = s.lazy.lower(&rel);
             if !fs::symlink_metadata(&lower).map_err(errno)?.is_dir() {
@@ -429,7 +455,7 @@ impl Filesystem for LazyFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = (|| -> Result<FileAttr, Errno> {
             let rel = s.child(parent, link_name)?;
             std::os::unix::fs::symlink(target, s.lazy.lower(&rel)).map_err(errno)?;
@@ -451,7 +477,7 @@ impl Filesystem for LazyFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = (|| -> Result<(), Errno> {
             let from = s.child(parent, name)?;
             let to = s.child(newparent, newname)?;
@@ -502,7 +528,7 @@ impl Filesystem for LazyFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = (|| -> Result<FileAttr, Errno> {
             let from = s.path(ino)?;
             let to = s.child(newparent, newname)?;
@@ -518,7 +544,7 @@ impl Filesystem for LazyFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let lino = s.lower_ino(ino);
         match s
             .path(ino)
@@ -540,7 +566,7 @@ impl Filesystem for LazyFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let s = self.lock();
+        let s = live!(self, reply);
         let Some(o) = s.open.get(&fh.0) else {
             return reply.error(Errno::EBADF);
         };
@@ -562,7 +588,7 @@ impl Filesystem for LazyFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let s = &mut *s;
         let Some(o) = s.open.get(&fh.0) else {
             return reply.error(Errno::EBADF);
@@ -616,7 +642,7 @@ impl Filesystem for LazyFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let lino = s.lower_ino(ino);
         if let Ok(path) = s.path(ino) {
             s.lazy.sync_path(&path);
@@ -639,7 +665,7 @@ impl Filesystem for LazyFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let s = self.lock();
+        let s = live!(self, reply);
         let result = (|| -> Result<Vec<(u64, FileType, std::ffi::OsString)>, Errno> {
             let rel = s.path(ino)?;
             let mut entries = vec![
@@ -678,7 +704,7 @@ impl Filesystem for LazyFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = s
             .path(ino)
             .and_then(|rel| s.lazy.sync_dir(&rel).map_err(errno));
@@ -689,7 +715,7 @@ impl Filesystem for LazyFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let s = self.lock();
+        let s = live!(self, reply);
         let c = match std::ffi::CString::new(s.lazy.lower(Path::new("")).as_os_str().as_bytes()) {
             Ok(c) => c,
             Err(_) => return reply.error(Errno::EINVAL),
@@ -726,7 +752,7 @@ impl Filesystem for LazyFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let result = (|| -> Result<(FileAttr, u64), Errno> {
             let rel = s.child(parent, name)?;
             let lower = s.lazy.lower(&rel);
@@ -773,7 +799,7 @@ impl Filesystem for LazyFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let mut s = self.lock();
+        let mut s = live!(self, reply);
         let s = &mut *s;
         let Some(o) = s.open.get(&fh.0) else {
             return reply.error(Errno::EBADF);

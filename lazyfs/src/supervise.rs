@@ -8,6 +8,7 @@
 //! | `SIGUSR1` | process crash: the database's process group is SIGKILLed, everything unsynced is written back (the kernel's page cache survives a crash); exit 137, as a SIGKILL |
 //! | `SIGPWR` | power loss: the database's process group is SIGKILLed, every unsynced page is forgotten and every unsynced name change undone; the supervisor exits with 158 (128 + `SIGPWR`) |
 //! | `SIGUSR2` | power loss that tears: as `SIGPWR`, but each file's last unsynced write keeps its first half; exit 140 (128 + `SIGUSR2`) |
+//! | `SIGURG` | settle: everything written so far is written back, as on a machine that has been up a while (`sync`); Perseus sends it when a lab is ready, so that a power loss takes what the database left unsynced during the experiment, not its setup |
 //! | the database exits by itself | everything is synced, the supervisor exits with its status |
 //!
 //! A `SIGKILL` of the supervisor itself (`docker kill`) loses the unsynced data but cannot undo
@@ -104,6 +105,7 @@ fn signals() -> libc::sigset_t {
             libc::SIGUSR1,
             libc::SIGUSR2,
             libc::SIGPWR,
+            libc::SIGURG,
             libc::SIGCHLD,
         ] {
             libc::sigaddset(&mut set, s);
@@ -201,7 +203,7 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
         Path::new(program).display(),
         plan.user.as_deref().unwrap_or("root"),
     ));
-    let end = supervise(pid, &set);
+    let end = supervise(pid, &set, &fs);
     let code = match end {
         End::Exited(status) => {
             finish_sync(&fs, "the database exited");
@@ -217,6 +219,9 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
             137
         }
         End::PowerLoss { tear } => {
+            // The disk goes first: a process that runs on for a moment (PostgreSQL's backends
+            // leave the postmaster's process group) must not sync and be told it is durable.
+            fs.cut();
             kill_group(pid);
             let names = fs.with(|l| l.names());
             if !names.is_empty() {
@@ -259,7 +264,7 @@ fn finish_sync(fs: &LazyFs, why: &str) {
 }
 
 /// Wait for signals until the database exits or a crash or power loss is asked for.
-fn supervise(pid: i32, set: &libc::sigset_t) -> End {
+fn supervise(pid: i32, set: &libc::sigset_t, fs: &LazyFs) -> End {
     loop {
         let mut sig = 0;
         // SAFETY: waits for one of the blocked signals in `set`.
@@ -275,6 +280,7 @@ fn supervise(pid: i32, set: &libc::sigset_t) -> End {
             libc::SIGUSR1 => return End::Crash,
             libc::SIGPWR => return End::PowerLoss { tear: false },
             libc::SIGUSR2 => return End::PowerLoss { tear: true },
+            libc::SIGURG => finish_sync(fs, "settled"),
             other => {
                 // SAFETY: a signal to the database's process.
                 unsafe { libc::kill(pid, other) };
@@ -300,8 +306,44 @@ fn reap(pid: i32) -> Option<i32> {
     }
 }
 
-/// SIGKILL the database's process group and wait (at most 10 s) until its processes are gone.
+/// Every process descended from `pid` (from `/proc`), `pid` first.
+fn descendants(pid: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter_map(|p| {
+                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+                    // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+                    Some((p, ppid))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found
+}
+
+/// SIGKILL the database, every process descended from it (PostgreSQL's backends leave the
+/// postmaster's process group) and its process group, and wait (at most 10 s) until this
+/// process's children are gone.
 fn kill_group(pid: i32) {
+    for p in descendants(pid) {
+        // SAFETY: a signal to a process of the database's tree.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
     // SAFETY: signals the process group the database leads.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -166,3 +166,59 @@ fn a_torn_power_loss_keeps_half_of_each_files_last_write() {
     assert_eq!(read(dir, "unsynced"), None, "its name was never synced");
     assert_eq!(read(dir, "tmp").as_deref(), Some("new"));
 }
+
+#[test]
+fn after_a_power_loss_nothing_can_sync_and_be_told_it_is_durable() {
+    if !can_mount() {
+        return;
+    }
+    // A process that left the database's process group (as PostgreSQL's backends do) keeps
+    // writing and syncing; the power loss must kill it, and nothing it wrote after the cut may
+    // survive.
+    let d = lab();
+    let dir = d.path().to_str().unwrap().to_string();
+    let script = r#"
+cd "$1"
+setsid sh -c 'i=0; while true; do i=$((i+1)); printf "$i\n" >> log; sync log; printf "$i" > acked; sync acked; done' &
+sleep 0.5
+touch ready
+exec sleep 30
+"#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_perseus-lazyfs"))
+        .args(["--dir", &dir, "--"])
+        .args(["sh", "-c", script, "sh", &dir])
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        signal_when_ready_plain(&mut child, d.path(), libc::SIGPWR),
+        158
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let log = read(d.path(), "log").unwrap_or_default();
+    let acked = read(d.path(), "acked").unwrap_or_default();
+    let last: u64 = log.lines().last().and_then(|l| l.parse().ok()).unwrap_or(0);
+    assert!(last > 0, "the writer ran: {log:?}");
+    // The writer is gone: nothing grows after the cut.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        read(d.path(), "log").unwrap_or_default(),
+        log,
+        "the writer was killed"
+    );
+    // Every sync it was told of is on disk: `acked` is never ahead of `log`.
+    if let Ok(a) = acked.parse::<u64>() {
+        assert!(a <= last, "acked {a} is ahead of the log's {last}");
+    }
+}
+
+/// [`signal_when_ready`] without its checks of the standard script's files.
+fn signal_when_ready_plain(child: &mut Child, dir: &Path, signal: i32) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("ready").exists() {
+        assert!(Instant::now() < deadline, "the script never got ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    child.wait().unwrap().code().unwrap_or(-1)
+}

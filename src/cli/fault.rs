@@ -53,6 +53,24 @@ pub(super) enum FaultCommand {
     PowerLoss(TargetArgs),
     /// As power-loss, but each file's last unsynced write keeps its first half (a torn write).
     PowerLossTorn(TargetArgs),
+    /// Damage a down node's data files: `corrupt [SYSTEM] TARGET --file GLOB (--bitflip N |
+    /// --truncate BYTES) [--seed N]`; `start` it to see what the database makes of them.
+    Corrupt {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The files, a glob under the definition's data-dir (`version-2/log.*`, `**/*.wal`).
+        #[arg(long, value_name = "GLOB")]
+        file: String,
+        /// Flip this many bits, each at a random byte of the matched files.
+        #[arg(long, value_name = "N", conflicts_with = "truncate")]
+        bitflip: Option<u32>,
+        /// Cut this many bytes off the end of each matched file.
+        #[arg(long, value_name = "BYTES")]
+        truncate: Option<u64>,
+        /// The seed of the random choices (default: a random one; the output names it).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Split the nodes into groups that cannot reach each other: `partition [SYSTEM] n1 n2,n3`.
     /// Or cut by Jepsen's shape: `partition [SYSTEM] --shape ring [--seed N]`.
     Partition {
@@ -147,6 +165,17 @@ impl FaultCommand {
             FaultCommand::Connect(a) => node(NodeFault::Connect, a),
             FaultCommand::PowerLoss(a) => node(NodeFault::PowerLoss, a),
             FaultCommand::PowerLossTorn(a) => node(NodeFault::PowerLossTorn, a),
+            FaultCommand::Corrupt {
+                target,
+                file,
+                bitflip,
+                truncate,
+                seed,
+            } => {
+                let how = perseus::fault::Corruption::from_options(bitflip, truncate)
+                    .map_err(Error::Usage)?;
+                aimed(Fault::Corrupt { file, how, seed }, &target.args)
+            }
             FaultCommand::Isolate { target, direction } => {
                 let direction: Direction = direction.parse()?;
                 aimed(Fault::Isolate { direction }, &target.args)
@@ -268,7 +297,7 @@ mod tests {
             .map(|g| g.iter().map(name).collect())
             .collect();
         let seed = match step.action {
-            Action::Shaped { seed, .. } => seed,
+            Action::Shaped { seed, .. } | Action::Corrupt { seed, .. } => seed,
             _ => None,
         };
         let fault = step.action.fault(groups, seed);
@@ -332,6 +361,16 @@ mod tests {
                     action: NodeFault::PowerLossTorn,
                 },
                 n("n1"),
+            ),
+            (
+                "corrupt n2 --file version-2/log.* --bitflip 3 --seed 7",
+                "fault: corrupt, target: n2, file: 'version-2/log.*', bitflip: 3, seed: 7",
+                Fault::Corrupt {
+                    file: "version-2/log.*".into(),
+                    how: perseus::fault::Corruption::Bitflip { bits: 3 },
+                    seed: Some(7),
+                },
+                n("n2"),
             ),
             (
                 "resume n1",
@@ -443,8 +482,8 @@ mod tests {
         }
         assert_eq!(
             kinds.len(),
-            NodeFault::ALL.len() + 6,
-            "every node fault, isolate, the three links, partition and heal: {kinds:?}"
+            NodeFault::ALL.len() + 7,
+            "every node fault, isolate, the three links, partition, heal and corrupt: {kinds:?}"
         );
         assert_eq!(cli("kill etcd n1").system.as_deref(), Some("etcd"));
         assert_eq!(cli("partition etcd n1 n2").system.as_deref(), Some("etcd"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use perseus::lab::Home;
-use perseus::table::{self, Progress, Selection, TableOptions};
+use perseus::table::{self, Progress, Selection, TableFaults, TableOptions};
 use perseus::workload::{Isolation, Workload};
 use perseus::Error;
 
@@ -56,6 +56,18 @@ pub(super) struct TableArgs {
     /// `perseus load --replica-reads`.
     #[arg(long)]
     replica_reads: bool,
+    /// Which experiments: the seeds' three (crashed leader, isolated leader and follower), or
+    /// power-loss (every node's power cut at once, its lab under the lazy file system; the
+    /// restart comes after --hold).
+    #[arg(long, value_enum, default_value_t = FaultArg::Seeds)]
+    fault: FaultArg,
+}
+
+/// `--fault`'s values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FaultArg {
+    Seeds,
+    PowerLoss,
 }
 
 /// About how long, in minutes (`about 6 min`).
@@ -110,6 +122,10 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         workload: args.workload,
         isolation: args.isolation,
         replica_reads: args.replica_reads,
+        faults: match args.fault {
+            FaultArg::Seeds => TableFaults::Seeds,
+            FaultArg::PowerLoss => TableFaults::PowerLoss,
+        },
     };
     let docker = perseus::docker::connect().await?;
     let selection = if args.all {

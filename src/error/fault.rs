@@ -5,6 +5,24 @@
 /// ([`super::Error::exit_code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
+    /// A corruption of a node that runs.
+    #[error("corrupt works on a node that is down, and {node} runs: kill, stop or power-loss it first, then start it to see what the database makes of its files")]
+    CorruptRunning {
+        /// The node.
+        node: String,
+    },
+    /// A corruption whose glob names no file.
+    #[error("no file under {dir} of {node} matches '{glob}' (nothing changed): give a glob relative to {dir}, such as '**/*.log'; it holds {some}")]
+    NoFileMatches {
+        /// The glob.
+        glob: String,
+        /// The node.
+        node: String,
+        /// The data directory.
+        dir: String,
+        /// Some of the files it holds.
+        some: String,
+    },
     /// A power loss on a node that does not run under the lazy file system.
     #[error("node {node} of {system} does not run under the lazy file system, so a power loss cannot drop what it did not fsync: bring the lab up with `perseus lab up {system} --lazyfs` (a scenario with a power-loss step does so itself)")]
     NotLazy {

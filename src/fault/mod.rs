@@ -10,16 +10,20 @@
 //! | loss / bandwidth / delay | a degraded link between the node and its peers ([`link`]): iptables `statistic`, `htb` with `u32` filters, `netem` |
 //! | disconnect / connect | Docker network disconnect / connect at the node's fixed address |
 //! | heal | flush every rule Perseus added and reconnect every disconnected node |
+//! | power-loss / power-loss-torn | a node under the lazy file system loses what it did not fsync ([`disk`], [`crate::lab::lazy`]); on such a node `kill` is a process crash that keeps it |
+//! | corrupt | bits flipped in, or bytes cut off, a stopped node's data files ([`disk`]) |
 //!
 //! A fault is one typed value, [`Fault`] (Jepsen's nemesis operation), whatever gives it: the
 //! command line and a scenario step build the same values, and [`inject`] carries out every one
 //! on the nodes its target resolved to ([`resolve`]). Each fault knows its own undo
 //! ([`Fault::undo`]); [`restore`] undoes whatever is in force.
 
+pub mod disk;
 pub mod link;
 pub mod net;
 pub mod shape;
 
+pub use disk::Corruption;
 pub use link::Link;
 pub use net::Direction;
 pub use shape::Shape;
@@ -139,6 +143,17 @@ pub enum Fault {
     },
     /// Undo every network fault.
     Heal,
+    /// Damage the files `file` (a glob under the definition's `data-dir`) of each node it aims
+    /// at, which must be down ([`disk::corrupt`]); the choices come from `seed` (a random one,
+    /// named in the event, when `None`). Nothing undoes it.
+    Corrupt {
+        /// The glob (`version-2/log.*`).
+        file: String,
+        /// How.
+        how: Corruption,
+        /// The seed.
+        seed: Option<u64>,
+    },
 }
 
 impl Fault {
@@ -150,6 +165,7 @@ impl Fault {
             Fault::Link { link } => link.name(),
             Fault::Partition { .. } | Fault::Shaped { .. } => "partition",
             Fault::Heal => "heal",
+            Fault::Corrupt { .. } => "corrupt",
         }
     }
 
@@ -157,7 +173,7 @@ impl Fault {
     pub fn aimed(&self) -> bool {
         matches!(
             self,
-            Fault::Node { .. } | Fault::Isolate { .. } | Fault::Link { .. }
+            Fault::Node { .. } | Fault::Isolate { .. } | Fault::Link { .. } | Fault::Corrupt { .. }
         )
     }
 
@@ -184,7 +200,8 @@ impl Fault {
             Fault::Node {
                 action: NodeFault::Start | NodeFault::Resume | NodeFault::Connect,
             }
-            | Fault::Heal => None,
+            | Fault::Heal
+            | Fault::Corrupt { .. } => None,
         }
     }
 }
@@ -196,6 +213,13 @@ impl fmt::Display for Fault {
                 write!(f, "isolate ({})", direction.name())
             }
             Fault::Link { link } => write!(f, "{link}"),
+            Fault::Corrupt { file, how, seed } => {
+                write!(f, "corrupt {file} ({how}")?;
+                if let Some(seed) = seed {
+                    write!(f, ", seed {seed}")?;
+                }
+                f.write_str(")")
+            }
             Fault::Partition { groups, direction } => {
                 let shown: Vec<String> = groups.iter().map(|g| g.join(",")).collect();
                 write!(f, "partition {}", shown.join(" "))?;
@@ -452,6 +476,9 @@ pub async fn inject(
                         isolate(lab, n, *direction).await.map(Applied::now)
                     }
                     Fault::Link { link } => degrade(lab, n, *link).await.map(Applied::now),
+                    Fault::Corrupt { file, how, seed } => disk::corrupt(lab, n, file, *how, *seed)
+                        .await
+                        .map(Applied::now),
                     _ => unreachable!("the lab-wide faults are matched above"),
                 }
             }))
@@ -532,7 +559,7 @@ async fn apply_to(
                 NodeFault::PowerLoss => "SIGPWR",
                 _ => "SIGUSR2",
             };
-            through_supervisor(docker, n, signal).await
+            disk::through_supervisor(docker, n, signal).await
         }
         NodeFault::PowerLoss | NodeFault::PowerLossTorn => Err(FaultError::NotLazy {
             node: node.to_string(),
@@ -658,66 +685,6 @@ async fn apply_to(
             ))
         }
     }
-}
-
-/// How long a lazy node's supervisor gets to end the database and sync or drop what it holds
-/// before the node is SIGKILLed.
-const SUPERVISOR_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Send a lazy node's supervisor ([`crate::lab::lazy`]) `signal` (`SIGUSR1`: process crash,
-/// `SIGPWR`: power loss, `SIGUSR2`: torn power loss), wait until its container has exited, and
-/// SIGKILL the node's sidecars. Returns what was done, with the supervisor's own account of what
-/// it kept or lost.
-///
-/// Errors: a Docker error naming the container.
-async fn through_supervisor(
-    docker: &bollard::Docker,
-    n: &crate::lab::Node,
-    signal: &str,
-) -> Result<String> {
-    let kill = |sig: &str| KillContainerOptionsBuilder::default().signal(sig).build();
-    docker
-        .kill_container(&n.main, Some(kill(signal)))
-        .await
-        .map_err(Error::docker(format!("signalling {}", n.main)))?;
-    let deadline = std::time::Instant::now() + SUPERVISOR_WAIT;
-    let mut forced = "";
-    loop {
-        let running = crate::docker::inspect(docker, &n.main)
-            .await?
-            .state
-            .and_then(|s| s.running)
-            .unwrap_or(false);
-        if !running {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = docker.kill_container(&n.main, Some(kill("SIGKILL"))).await;
-            forced = " (it did not end in time: SIGKILLed)";
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    for c in n.containers.iter().filter(|c| **c != n.main) {
-        docker
-            .kill_container(c, Some(kill("SIGKILL")))
-            .await
-            .map_err(Error::docker(format!("killing {c}")))?;
-    }
-    let said = crate::docker::tail_logs(docker, &n.main, 5).await;
-    let account = said
-        .lines()
-        .rev()
-        .find_map(|l| {
-            l.split_once("perseus-lazyfs: ")
-                .map(|(_, rest)| rest.trim().to_string())
-        })
-        .map(|a| format!(": {a}"))
-        .unwrap_or_default();
-    Ok(format!(
-        "{signal} to perseus-lazyfs in {}{forced}{account}",
-        n.main
-    ))
 }
 
 /// Cut the named node (already resolved) from every other node in `direction`; clients on the

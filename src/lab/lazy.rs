@@ -25,6 +25,25 @@ use super::compose::{Mount, NodeSpec};
 use super::definition::Definition;
 use crate::error::{Error, LabError, Result};
 
+/// Tell every lazy node's supervisor that the lab has settled (`SIGURG`): what was written while
+/// it came up (configuration, a member's identity, the schema) is written back, as on a machine
+/// that has been up a while, so that a power loss takes what the database left unsynced during
+/// the experiment. `lab up` does this once the lab is ready.
+///
+/// Errors: a Docker error naming the container.
+pub async fn settle(lab: &super::Lab) -> Result<()> {
+    for n in lab.nodes.iter().filter(|n| n.lazy.is_some()) {
+        let opts = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal("SIGURG")
+            .build();
+        lab.engine(n)
+            .kill_container(&n.main, Some(opts))
+            .await
+            .map_err(Error::docker(format!("settling {}", n.main)))?;
+    }
+    Ok(())
+}
+
 /// The supervisor's file name, next to `perseus`.
 pub const BINARY: &str = "perseus-lazyfs";
 

@@ -405,7 +405,8 @@ pub async fn up(
             initialize(&lab, deadline, progress).await?;
             wait_ready(&lab, deadline.saturating_duration_since(Instant::now())).await?;
             apply_schema(&lab, deadline, progress).await?;
-            check_release(&lab).await
+            check_release(&lab).await?;
+            lazy::settle(&lab).await
         };
         // The cluster's own failure (with the nodes' logs) says more than a helper's.
         let (helpers, cluster) = tokio::join!(helpers, cluster);

@@ -166,6 +166,8 @@ pub enum FaultKind {
     Partition,
     /// Undo every network fault.
     Heal,
+    /// Damage a stopped node's data files.
+    Corrupt,
 }
 
 impl FaultKind {
@@ -177,6 +179,7 @@ impl FaultKind {
             FaultKind::Link(l) => l.name(),
             FaultKind::Partition => "partition",
             FaultKind::Heal => "heal",
+            FaultKind::Corrupt => "corrupt",
         }
     }
 
@@ -204,6 +207,7 @@ impl FromStr for FaultKind {
         match s {
             "partition" => Ok(FaultKind::Partition),
             "heal" => Ok(FaultKind::Heal),
+            "corrupt" => Ok(FaultKind::Corrupt),
             "isolate" => Ok(FaultKind::Isolate),
             _ if LinkKind::ALL.iter().any(|l| l.name() == s) => Ok(FaultKind::Link(
                 *LinkKind::ALL.iter().find(|l| l.name() == s).expect("found"),
@@ -214,7 +218,7 @@ impl FromStr for FaultKind {
                 .map(|f| FaultKind::Node(*f))
                 .ok_or_else(|| {
                     format!(
-                        "unknown fault '{s}': use one of {}, isolate, loss, bandwidth, delay, partition, heal",
+                        "unknown fault '{s}': use one of {}, isolate, loss, bandwidth, delay, partition, heal, corrupt",
                         NodeFault::ALL.map(|f| f.name()).join(", ")
                     )
                 }),
@@ -380,6 +384,15 @@ pub struct RawStep {
     /// A delay's jitter (`20ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<String>,
+    /// The files a corruption damages: a glob under the data directory (`version-2/log.*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// A corruption's bits to flip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitflip: Option<u32>,
+    /// A corruption's bytes to cut off the end of each file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncate: Option<u64>,
 }
 
 /// One fault on the timeline, checked and typed: when it fires and what it does. Written to YAML
@@ -441,6 +454,17 @@ pub enum Action {
     },
     /// Undo every network fault.
     Heal,
+    /// Damage the data files of each node it aims at ([`Fault::Corrupt`]).
+    Corrupt {
+        /// At what.
+        target: Aims,
+        /// The glob under the data directory.
+        file: String,
+        /// How.
+        how: crate::fault::Corruption,
+        /// The seed of its random choices (moved on by each repeat), or a draw from the run's.
+        seed: Option<u64>,
+    },
 }
 
 impl Action {
@@ -452,6 +476,7 @@ impl Action {
             Action::Link { link, .. } => FaultKind::Link(link.kind()),
             Action::Partition { .. } | Action::Shaped { .. } => FaultKind::Partition,
             Action::Heal => FaultKind::Heal,
+            Action::Corrupt { .. } => FaultKind::Corrupt,
         }
     }
 
@@ -460,7 +485,8 @@ impl Action {
         match self {
             Action::Node { target, .. }
             | Action::Isolate { target, .. }
-            | Action::Link { target, .. } => Some(target),
+            | Action::Link { target, .. }
+            | Action::Corrupt { target, .. } => Some(target),
             _ => None,
         }
     }
@@ -475,7 +501,7 @@ impl Action {
 
     /// The fault one firing injects, as [`crate::fault::inject`] takes it: `groups` are the
     /// partition's groups resolved to node names (ignored otherwise), `seed` a shaped
-    /// partition's seed for this firing.
+    /// partition's or a corruption's seed for this firing.
     pub fn fault(&self, groups: Vec<Vec<NodeName>>, seed: Option<u64>) -> Fault {
         match self {
             Action::Node { fault, .. } => Fault::Node { action: *fault },
@@ -492,6 +518,11 @@ impl Action {
                 seed,
             },
             Action::Heal => Fault::Heal,
+            Action::Corrupt { file, how, .. } => Fault::Corrupt {
+                file: file.clone(),
+                how: *how,
+                seed,
+            },
         }
     }
 }
@@ -512,10 +543,27 @@ impl From<Step> for RawStep {
             seed: None,
             amount: None,
             jitter: None,
+            file: None,
+            bitflip: None,
+            truncate: None,
         };
         let both = |d: Direction| (d != Direction::Both).then_some(d);
         match s.action {
             Action::Node { target, .. } => raw.target = Some(target),
+            Action::Corrupt {
+                target,
+                file,
+                how,
+                seed,
+            } => {
+                raw.target = Some(target);
+                raw.file = Some(file);
+                raw.seed = seed;
+                match how {
+                    crate::fault::Corruption::Bitflip { bits } => raw.bitflip = Some(bits),
+                    crate::fault::Corruption::Truncate { bytes } => raw.truncate = Some(bytes),
+                }
+            }
             Action::Isolate { target, direction } => {
                 raw.target = Some(target);
                 raw.direction = both(direction);

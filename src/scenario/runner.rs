@@ -841,12 +841,17 @@ async fn fire(
         let aims: Vec<&Aim> = g.iter().collect();
         groups.push(nodes_of(lab, &aims, rng, fired).await?);
     }
-    // A shaped partition's own seed, moved on by the repeat, or a draw from the run's seed.
+    // A shaped partition's or a corruption's own seed, moved on by the repeat, or a draw from
+    // the run's seed.
     let seed = match step.action {
         Action::Shaped {
             seed: Some(own), ..
         } => Some(own.wrapping_add(u64::from(repeat))),
         Action::Shaped { seed: None, .. } => Some(rng.next_u64()),
+        Action::Corrupt {
+            seed: Some(own), ..
+        } => Some(own.wrapping_add(u64::from(repeat))),
+        Action::Corrupt { seed: None, .. } => Some(rng.next_u64()),
         _ => None,
     };
     let f = step.action.fault(groups, seed);

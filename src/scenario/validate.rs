@@ -331,7 +331,17 @@ fn typed(step: &RawStep, i: usize, nodes: usize) -> std::result::Result<Step, Re
             ),
         );
     }
-    if (step.shape.is_some() || step.seed.is_some()) && f != FaultKind::Partition {
+    if (step.file.is_some() || step.bitflip.is_some() || step.truncate.is_some())
+        && f != FaultKind::Corrupt
+    {
+        return at(
+            &p("file"),
+            format!("file, bitflip and truncate belong to corrupt steps; {f} takes none of them"),
+        );
+    }
+    if (step.shape.is_some() || (step.seed.is_some() && f != FaultKind::Corrupt))
+        && f != FaultKind::Partition
+    {
         return at(
             &p(if step.shape.is_some() {
                 "shape"
@@ -341,7 +351,7 @@ fn typed(step: &RawStep, i: usize, nodes: usize) -> std::result::Result<Step, Re
             format!("shape and seed belong to partition steps; {f} takes neither"),
         );
     }
-    if step.seed.is_some() && step.shape.is_none() {
+    if step.seed.is_some() && step.shape.is_none() && f != FaultKind::Corrupt {
         return at(
             &p("seed"),
             "a seed draws a shape's random choices: name a shape (halves, ring, bridge, leader) or leave the seed out".into(),
@@ -407,6 +417,28 @@ fn typed(step: &RawStep, i: usize, nodes: usize) -> std::result::Result<Step, Re
                 (FaultKind::Node(fault), _) => Action::Node { fault, target },
                 (_, Some(link)) => Action::Link { target, link },
                 _ => Action::Isolate { target, direction },
+            }
+        }
+        FaultKind::Corrupt => {
+            let Some(file) = step.file.clone() else {
+                return at(
+                    &format!("steps[{i}]"),
+                    format!("step {i} (corrupt) needs file: a glob under the node's data directory, such as 'version-2/log.*'"),
+                );
+            };
+            let how = match crate::fault::Corruption::from_options(step.bitflip, step.truncate) {
+                Ok(how) => how,
+                Err(e) => return at(&format!("steps[{i}]"), e),
+            };
+            let target = match &step.target {
+                None => return at(&format!("steps[{i}]"), format!("step {i} (corrupt) needs a target: a node that is down, or an earlier step's name")),
+                Some(t) => t.clone(),
+            };
+            Action::Corrupt {
+                target,
+                file,
+                how,
+                seed: step.seed,
             }
         }
         FaultKind::Partition => {

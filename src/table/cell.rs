@@ -121,6 +121,7 @@ impl Cell {
         let target = match experiment.target(leadership) {
             Target::Node(n) => n.to_string(),
             Target::Follower => "follower".into(),
+            Target::All => "all".into(),
             _ => "leader".into(),
         };
         Cell {

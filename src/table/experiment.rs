@@ -1,4 +1,5 @@
-//! The table's experiments (crashed leader, isolated leader, isolated follower), how their runs
+//! The table's experiments (crashed leader, isolated leader, isolated follower; or a power loss of
+//! every node), how their runs
 //! are timed, and the scenario each run is.
 
 use std::path::PathBuf;
@@ -37,6 +38,20 @@ pub struct TableOptions {
     /// Whether its read-only transactions run at each node's read port.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replica_reads: bool,
+    /// Which experiments: the seeds' three, or a power loss of every node.
+    #[serde(default)]
+    pub faults: TableFaults,
+}
+
+/// `perseus table --fault`: which experiments each system gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TableFaults {
+    /// Crashed leader, isolated leader, isolated follower (the seeds' tables).
+    #[default]
+    Seeds,
+    /// Every node's power cut at once ([`Experiment::PowerLoss`]), under the lazy file system.
+    PowerLoss,
 }
 
 impl TableOptions {
@@ -56,6 +71,8 @@ pub enum Experiment {
     IsolatedLeader,
     /// Isolate a node that is not the leader; heal after `hold`.
     IsolatedFollower,
+    /// Cut every node's power at once (under the lazy file system); start them after `hold`.
+    PowerLoss,
 }
 
 impl Experiment {
@@ -65,6 +82,7 @@ impl Experiment {
             Experiment::CrashedLeader => "crashed-leader",
             Experiment::IsolatedLeader => "isolated-leader",
             Experiment::IsolatedFollower => "isolated-follower",
+            Experiment::PowerLoss => "power-loss",
         }
     }
 
@@ -74,6 +92,7 @@ impl Experiment {
             Experiment::CrashedLeader => "crashed leader",
             Experiment::IsolatedLeader => "isolated leader",
             Experiment::IsolatedFollower => "isolated follower",
+            Experiment::PowerLoss => "power loss (all nodes)",
         }
     }
 
@@ -91,9 +110,19 @@ impl Experiment {
         }
     }
 
-    /// What the fault hits: the leader, a follower, or n1 on a leaderless system.
+    /// The experiments a table with `faults` gives a system.
+    pub fn for_table(leadership: Leadership, faults: TableFaults) -> &'static [Experiment] {
+        match faults {
+            TableFaults::Seeds => Experiment::for_system(leadership),
+            TableFaults::PowerLoss => &[Experiment::PowerLoss],
+        }
+    }
+
+    /// What the fault hits: the leader, a follower, or n1 on a leaderless system; every node
+    /// for a power loss.
     pub fn target(self, leadership: Leadership) -> Target {
         match (self, leadership) {
+            (Experiment::PowerLoss, _) => Target::All,
             (_, Leadership::None) => Target::Node("n1".into()),
             (Experiment::IsolatedFollower, Leadership::Leader { .. }) => Target::Follower,
             _ => Target::Leader,
@@ -132,6 +161,17 @@ pub fn scenario(
             },
             Action::Heal,
             ("cut", "mend"),
+        ),
+        Experiment::PowerLoss => (
+            Action::Node {
+                fault: NodeFault::PowerLoss,
+                target: aim,
+            },
+            Action::Node {
+                fault: NodeFault::Start,
+                target: Aims::One(Aim::Step("outage".into())),
+            },
+            ("outage", "back"),
         ),
     };
     Scenario {

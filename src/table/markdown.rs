@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::cell::{Cell, Row, Table};
-use super::experiment::{Experiment, TableOptions};
+use super::experiment::{Experiment, TableFaults, TableOptions};
 use crate::report::Outcome;
 
 /// The tables in Markdown: the 2017 summary (crashed and isolated leader), the 2018 one (a node
@@ -49,8 +49,12 @@ pub fn markdown(table: &Table) -> String {
     s
 }
 
-/// The three tables, each with what its cells mean.
+/// The three tables, each with what its cells mean; for `--fault power-loss`, the power-loss
+/// table.
 pub fn render(rows: &[Row], opts: &TableOptions) -> String {
+    if opts.faults == TableFaults::PowerLoss {
+        return render_power_loss(rows, opts);
+    }
     let mut s = String::new();
     let n = opts.repeat.max(1);
     let times = format!(
@@ -157,6 +161,41 @@ pub fn render(rows: &[Row], opts: &TableOptions) -> String {
         "\nLost writes, stale, reverted and impossible reads, summed over the completed runs of \
          each experiment ({n} each unless a failure is shown): what the loop saw, and the final \
          read of every key after the restore."
+    );
+    s
+}
+
+/// The power-loss table: per system, what a power cut of every node at once lost, judged by the
+/// final read, and how long the cluster served nothing.
+fn render_power_loss(rows: &[Row], opts: &TableOptions) -> String {
+    let mut s = String::new();
+    let n = opts.repeat.max(1);
+    let _ = writeln!(s, "## Power loss of every node at once\n");
+    let _ = writeln!(
+        s,
+        "| database | anomalies (final read included) | unavailability window | images |\n| --- | --- | --- | --- |"
+    );
+    for r in rows {
+        let c = r.cell(Experiment::PowerLoss);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.title,
+            c.map(|c| c.render_anomalies() + &c.failures())
+                .unwrap_or_else(|| "-".into()),
+            c.map(|c| c.window.render(2)).unwrap_or_else(|| "-".into()),
+            r.images.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nEvery node's power cut at once after {} of load (its data directory under Perseus' lazy \
+         file system: what the database did not fsync is gone), every node started {} later, {} \
+         more load. Anomalies summed over {n} run(s) each; the unavailability window is the \
+         median (range) cluster-wide, from the cut until a node served again.",
+        crate::units::show(opts.before),
+        crate::units::show(opts.hold),
+        crate::units::show(opts.after)
     );
     s
 }

@@ -40,7 +40,7 @@ mod experiment;
 mod markdown;
 
 pub use cell::{Cell, Row, RunRef, Series, Table};
-pub use experiment::{scenario, Experiment, TableOptions};
+pub use experiment::{scenario, Experiment, TableFaults, TableOptions};
 pub use markdown::{markdown, render};
 
 /// What one run costs beyond its measured load, measured on the 2-core machine docs/table.md
@@ -126,7 +126,7 @@ pub fn plan(home: &Home, systems: &[SystemRef], opts: &TableOptions) -> Result<P
             .definition(&system.system, None)?
             .at(system.version.as_deref())?;
         workload_runs_on(&def, &system.system, opts)?;
-        let experiments = Experiment::for_system(def.system.leadership());
+        let experiments = Experiment::for_table(def.system.leadership(), opts.faults);
         runs += experiments.len() * opts.repeat.max(1);
         planned.push((system.to_string(), experiments));
     }
@@ -207,7 +207,7 @@ pub async fn measure(
             .at(system.version.as_deref())?;
         workload_runs_on(&def, &system.system, opts)?;
         let leadership = def.system.leadership();
-        let experiments = Experiment::for_system(leadership);
+        let experiments = Experiment::for_table(leadership, opts.faults);
         let mut images: Vec<String> = Vec::new();
         for c in def.nodes(3)?.iter().flat_map(|n| &n.containers) {
             if !images.contains(&c.image) {
@@ -269,7 +269,7 @@ pub async fn measure(
                 images: Vec::new(),
                 hosts: Vec::new(),
                 place: Vec::new(),
-                lazyfs: false,
+                lazyfs: opts.faults == TableFaults::PowerLoss,
             };
             let mut say = |l: &str| sink.event(&Event::Say(l.to_string()));
             match lab::up(docker, home, &system.system, &up, cancel, &mut say).await {
@@ -405,6 +405,7 @@ mod tests {
             workload: Default::default(),
             isolation: None,
             replica_reads: false,
+            faults: TableFaults::Seeds,
         }
     }
     /// A completed run of an isolation: the window, and who served during and after it.
