@@ -373,3 +373,41 @@ fn pre_vote_is_off_at_etcd_3_4_on_at_3_5_and_on_in_the_pre_vote_variant_of_the_s
     // It lists only 3.4.23: the 3.5 releases are etcd@3.5.x, pre-vote on as shipped.
     assert!(load("etcd-pre-vote").at(Some("3.5.1")).is_err());
 }
+
+#[test]
+fn the_durability_variants_differ_from_their_system_in_the_one_setting_they_name() {
+    // Redis: appendfsync everysec and always, on the same image, under the lazy file system.
+    for (system, fsync) in [("redis-aof", "everysec"), ("redis-aof-always", "always")] {
+        let def = load(system);
+        assert_eq!(def.system.name(), "redis", "{system} is redis underneath");
+        assert!(def.perseus.lazyfs, "{system} runs lazily by default");
+        assert_eq!(def.perseus.data_dir.as_deref(), Some("/data"));
+        for n in def.nodes(3).unwrap() {
+            let c = &n.containers[0];
+            assert_eq!(c.image, load("redis").nodes(1).unwrap()[0].containers[0].image);
+            let args = cmd(c);
+            let at = args.iter().position(|a| *a == "--appendfsync").expect(system);
+            assert_eq!(args[at + 1], fsync, "{system}");
+        }
+    }
+    // Galera: innodb_flush_log_at_trx_commit 0 and 2 on every node; galera itself runs at 1
+    // (etc/galera/galera.cnf) and takes no such flag.
+    for (system, flush) in [("galera-flush-0", "0"), ("galera-flush-2", "2")] {
+        let def = load(system);
+        assert_eq!(def.system.name(), "galera");
+        assert_eq!(def.perseus.data_dir.as_deref(), Some("/var/lib/mysql"));
+        for n in def.nodes(3).unwrap() {
+            assert_eq!(
+                cmd(&n.containers[0])[0],
+                format!("--innodb-flush-log-at-trx-commit={flush}"),
+                "{system} {}",
+                n.name
+            );
+        }
+    }
+    assert!(load("galera").nodes(3).unwrap().iter().all(|n| !cmd(&n.containers[0])
+        .iter()
+        .any(|a| a.starts_with("--innodb-flush"))));
+    let cnf = std::fs::read_to_string(home().join("etc/galera/galera.cnf")).unwrap();
+    assert!(cnf.contains("innodb_flush_log_at_trx_commit = 1"), "{cnf}");
+}

@@ -12,8 +12,10 @@
 //! once (so every other process sees it), and journaled with how to undo it: a removed name (or a
 //! name a rename replaced) is moved to a trash folder in the lower root instead of deleted. An
 //! `fsync` of a directory makes every journaled change that touched it durable (and empties its
-//! trash); so does an `fsync` of a new file for the name it was created under, as ext4 and XFS do
-//! when they commit a file's inode.
+//! trash); so does an `fsync` of a file for the name it was created or renamed under and the
+//! directories made on the way to it, as ext4 and XFS do when they commit a file's inode. Name
+//! changes become durable in the order they were made, as those file systems commit their
+//! journal: a sync that needs one change commits every change before it too.
 //!
 //! A power loss ([`Lazy::drop_unsynced`]) forgets every page and undoes the journal, newest first;
 //! [`Lazy::tear`] does the same but keeps the first half of each file's last unsynced write, as a
@@ -298,43 +300,39 @@ impl Lazy {
         if let Some(p) = self.pending.remove(&ino) {
             write_back(&p)?;
         }
-        let made: Vec<usize> = self
-            .journal
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| matches!(c, Change::Made { ino: i, .. } if *i == ino))
-            .map(|(n, _)| n)
-            .collect();
-        for n in made.into_iter().rev() {
-            self.journal.remove(n);
-        }
-        Ok(())
+        self.commit_through(|c| matches!(c, Change::Made { ino: i, .. } if *i == ino))
     }
 
     /// What an `fsync` of the file now at `path` makes durable besides its data, as ext4 and XFS
     /// do when they commit the file's inode: the directories on the way to it that were made, and
-    /// the rename that gave it this name. (A rename or removal elsewhere in those directories
-    /// still waits for their own fsync.)
-    pub fn sync_path(&mut self, path: &Path) {
-        self.journal.retain(|c| match c {
-            Change::Made { path: made, .. } => !(path.starts_with(made) && path != made),
-            Change::Renamed {
-                to, replaced: None, ..
-            } => to != path,
-            _ => true,
-        });
+    /// the rename that gave it this name (with every name change before them).
+    ///
+    /// Errors: emptying the trash.
+    pub fn sync_path(&mut self, path: &Path) -> io::Result<()> {
+        self.commit_through(|c| match c {
+            Change::Made { path: made, .. } => path.starts_with(made) && path != made,
+            Change::Renamed { to, .. } => to == path,
+            Change::Removed { .. } => false,
+        })
     }
 
-    /// Make every journaled change to the directory `dir` durable.
+    /// Make every journaled change to the directory `dir` durable (with every name change
+    /// before them).
     ///
     /// Errors: emptying the trash.
     pub fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        let (done, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.journal)
-            .into_iter()
-            .partition(|c| c.dirs().contains(&dir));
-        self.journal = kept;
-        for c in done {
-            self.forget_trash(&c)?;
+        self.commit_through(|c| c.dirs().contains(&dir))
+    }
+
+    /// Name changes become durable in the order they were made, as a journaling file system
+    /// (ext4, XFS) commits its journal in order: commit every change up to the last one `needed`
+    /// picks, and empty their trash.
+    fn commit_through(&mut self, needed: impl Fn(&Change) -> bool) -> io::Result<()> {
+        if let Some(k) = self.journal.iter().rposition(needed) {
+            let done: Vec<Change> = self.journal.drain(..=k).collect();
+            for c in done {
+                self.forget_trash(&c)?;
+            }
         }
         Ok(())
     }
@@ -613,13 +611,14 @@ mod tests {
         let (d, mut lazy) = lab();
         fs::create_dir(d.path().join("wal")).unwrap();
         fs::write(d.path().join("wal/0.wal"), b"x").unwrap();
-        let (_, ino) = open(&lazy, "wal/1.wal");
-        lazy.made(Path::new("wal/1.wal"), ino);
-        lazy.remove(Path::new("wal/0.wal")).unwrap();
         fs::create_dir(d.path().join("snap")).unwrap();
         let snap = lazy.ino_of(Path::new("snap")).unwrap();
         lazy.made(Path::new("snap"), snap);
-        lazy.sync_dir(Path::new("")).unwrap(); // snap/ is durable, wal/'s changes are not
+        lazy.sync_dir(Path::new("")).unwrap(); // snap/ is durable
+        let (_, ino) = open(&lazy, "wal/1.wal");
+        lazy.made(Path::new("wal/1.wal"), ino);
+        lazy.remove(Path::new("wal/0.wal")).unwrap();
+        lazy.sync_dir(Path::new("")).unwrap(); // nothing of wal/'s is the root's
         lazy.drop_unsynced();
         assert!(d.path().join("wal/0.wal").exists());
         assert!(!d.path().join("wal/1.wal").exists());
@@ -639,7 +638,7 @@ mod tests {
         lazy.made(Path::new("aof/1.incr"), ino);
         lazy.write(ino, &f, 0, b"SET k 1").unwrap();
         lazy.sync(ino).unwrap();
-        lazy.sync_path(Path::new("aof/1.incr"));
+        lazy.sync_path(Path::new("aof/1.incr")).unwrap();
         let (g, other) = open(&lazy, "aof/2.incr");
         lazy.made(Path::new("aof/2.incr"), other);
         lazy.write(other, &g, 0, b"SET k 2").unwrap();
@@ -649,6 +648,40 @@ mod tests {
             !d.path().join("aof/2.incr").exists(),
             "never fsynced, nor its directory"
         );
+    }
+
+    #[test]
+    fn name_changes_become_durable_in_the_order_they_were_made() {
+        // ZooKeeper's epoch files: acceptedEpoch then currentEpoch, each written to a .tmp,
+        // fsynced and renamed over the old one, and no directory fsync. A later sync that needs
+        // the second rename makes the first durable too, never the second alone.
+        let (d, mut lazy) = lab();
+        for f in ["acceptedEpoch", "currentEpoch"] {
+            fs::write(d.path().join(f), "1").unwrap();
+        }
+        for f in ["acceptedEpoch", "currentEpoch"] {
+            fs::write(d.path().join(format!("{f}.tmp")), "2").unwrap();
+            lazy.rename(Path::new(&format!("{f}.tmp")), Path::new(f)).unwrap();
+        }
+        lazy.sync_path(Path::new("currentEpoch")).unwrap();
+        lazy.drop_unsynced();
+        assert_eq!(fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(), "2");
+        assert_eq!(fs::read_to_string(d.path().join("currentEpoch")).unwrap(), "2");
+        // Neither synced: both come back, together.
+        for f in ["acceptedEpoch", "currentEpoch"] {
+            fs::write(d.path().join(format!("{f}.tmp")), "3").unwrap();
+            lazy.rename(Path::new(&format!("{f}.tmp")), Path::new(f)).unwrap();
+        }
+        lazy.drop_unsynced();
+        assert_eq!(fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(), "2");
+        assert_eq!(fs::read_to_string(d.path().join("currentEpoch")).unwrap(), "2");
+        // A directory fsync of an unrelated directory commits nothing of this one...
+        fs::create_dir(d.path().join("other")).unwrap();
+        fs::write(d.path().join("acceptedEpoch.tmp"), "4").unwrap();
+        lazy.rename(Path::new("acceptedEpoch.tmp"), Path::new("acceptedEpoch")).unwrap();
+        lazy.sync_dir(Path::new("other")).unwrap();
+        lazy.drop_unsynced();
+        assert_eq!(fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(), "2");
     }
 
     #[test]

@@ -597,7 +597,7 @@ impl Filesystem for LazyFs {
             if o.sync {
                 s.lazy.sync(o.ino)?;
                 if let Some(path) = s.paths.get(&o.ino) {
-                    s.lazy.sync_path(path);
+                    s.lazy.sync_path(path)?;
                 }
             }
             Ok(n)
@@ -644,10 +644,12 @@ impl Filesystem for LazyFs {
     ) {
         let mut s = live!(self, reply);
         let lino = s.lower_ino(ino);
-        if let Ok(path) = s.path(ino) {
-            s.lazy.sync_path(&path);
-        }
-        match s.lazy.sync(lino) {
+        let path = s.path(ino);
+        let synced = s.lazy.sync(lino).and_then(|()| match path {
+            Ok(path) => s.lazy.sync_path(&path),
+            Err(_) => Ok(()),
+        });
+        match synced {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
