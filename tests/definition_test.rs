@@ -384,9 +384,15 @@ fn the_durability_variants_differ_from_their_system_in_the_one_setting_they_name
         assert_eq!(def.perseus.data_dir.as_deref(), Some("/data"));
         for n in def.nodes(3).unwrap() {
             let c = &n.containers[0];
-            assert_eq!(c.image, load("redis").nodes(1).unwrap()[0].containers[0].image);
+            assert_eq!(
+                c.image,
+                load("redis").nodes(1).unwrap()[0].containers[0].image
+            );
             let args = cmd(c);
-            let at = args.iter().position(|a| *a == "--appendfsync").expect(system);
+            let at = args
+                .iter()
+                .position(|a| *a == "--appendfsync")
+                .expect(system);
             assert_eq!(args[at + 1], fsync, "{system}");
         }
     }
@@ -405,9 +411,13 @@ fn the_durability_variants_differ_from_their_system_in_the_one_setting_they_name
             );
         }
     }
-    assert!(load("galera").nodes(3).unwrap().iter().all(|n| !cmd(&n.containers[0])
+    assert!(load("galera")
+        .nodes(3)
+        .unwrap()
         .iter()
-        .any(|a| a.starts_with("--innodb-flush"))));
+        .all(|n| !cmd(&n.containers[0])
+            .iter()
+            .any(|a| a.starts_with("--innodb-flush"))));
     let cnf = std::fs::read_to_string(home().join("etc/galera/galera.cnf")).unwrap();
     assert!(cnf.contains("innodb_flush_log_at_trx_commit = 1"), "{cnf}");
 }

@@ -661,27 +661,45 @@ mod tests {
         }
         for f in ["acceptedEpoch", "currentEpoch"] {
             fs::write(d.path().join(format!("{f}.tmp")), "2").unwrap();
-            lazy.rename(Path::new(&format!("{f}.tmp")), Path::new(f)).unwrap();
+            lazy.rename(Path::new(&format!("{f}.tmp")), Path::new(f))
+                .unwrap();
         }
         lazy.sync_path(Path::new("currentEpoch")).unwrap();
         lazy.drop_unsynced();
-        assert_eq!(fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(), "2");
-        assert_eq!(fs::read_to_string(d.path().join("currentEpoch")).unwrap(), "2");
+        assert_eq!(
+            fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(),
+            "2"
+        );
+        assert_eq!(
+            fs::read_to_string(d.path().join("currentEpoch")).unwrap(),
+            "2"
+        );
         // Neither synced: both come back, together.
         for f in ["acceptedEpoch", "currentEpoch"] {
             fs::write(d.path().join(format!("{f}.tmp")), "3").unwrap();
-            lazy.rename(Path::new(&format!("{f}.tmp")), Path::new(f)).unwrap();
+            lazy.rename(Path::new(&format!("{f}.tmp")), Path::new(f))
+                .unwrap();
         }
         lazy.drop_unsynced();
-        assert_eq!(fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(), "2");
-        assert_eq!(fs::read_to_string(d.path().join("currentEpoch")).unwrap(), "2");
+        assert_eq!(
+            fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(),
+            "2"
+        );
+        assert_eq!(
+            fs::read_to_string(d.path().join("currentEpoch")).unwrap(),
+            "2"
+        );
         // A directory fsync of an unrelated directory commits nothing of this one...
         fs::create_dir(d.path().join("other")).unwrap();
         fs::write(d.path().join("acceptedEpoch.tmp"), "4").unwrap();
-        lazy.rename(Path::new("acceptedEpoch.tmp"), Path::new("acceptedEpoch")).unwrap();
+        lazy.rename(Path::new("acceptedEpoch.tmp"), Path::new("acceptedEpoch"))
+            .unwrap();
         lazy.sync_dir(Path::new("other")).unwrap();
         lazy.drop_unsynced();
-        assert_eq!(fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(), "2");
+        assert_eq!(
+            fs::read_to_string(d.path().join("acceptedEpoch")).unwrap(),
+            "2"
+        );
     }
 
     #[test]

@@ -299,7 +299,12 @@ impl Filesystem for LazyFs {
                 let lino = s.lower_ino(ino);
                 let file = match fh.and_then(|fh| s.open.get(&fh.0)) {
                     Some(o) => o.file.try_clone().map_err(errno)?,
-                    None => OpenOptions::new().write(true).open(&lower).map_err(errno)?,
+                    // Read and write: a truncate inside a page reads the bytes it keeps.
+                    None => OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&lower)
+                        .map_err(errno)?,
                 };
                 s.lazy.set_size(lino, &file, size).map_err(errno)?;
             }

@@ -27,11 +27,12 @@ set -e
 cd "$1"
 printf durable > synced; sync synced; sync .
 printf moved > before; sync before; sync .; mv before after; sync .
-printf new > tmp; sync tmp; sync .
+printf new > tmp; sync tmp; printf 0123456789 > cut; sync cut; sync .
 # Nothing below is followed by a directory fsync or, for data, a file fsync.
 mv tmp renamed
 printf gone > unsynced
 printf appended >> kept
+perl -e 'truncate("cut", 4) or die "truncate: $!"'
 touch ready
 exec sleep 30
 "#;
@@ -109,6 +110,11 @@ fn a_power_loss_keeps_what_was_synced_and_nothing_else() {
     );
     assert_eq!(read(dir, "before"), None);
     assert_eq!(read(dir, "ready"), None);
+    assert_eq!(
+        read(dir, "cut").as_deref(),
+        Some("0123456789"),
+        "an unsynced truncate"
+    );
 }
 
 #[test]
@@ -125,6 +131,8 @@ fn a_process_crash_keeps_everything_written() {
     assert_eq!(read(dir, "kept").as_deref(), Some("oldappended"));
     assert_eq!(read(dir, "renamed").as_deref(), Some("new"));
     assert_eq!(read(dir, "tmp"), None);
+    // truncate(1) of a path (no open descriptor) inside a page, as Redis truncates its AOF.
+    assert_eq!(read(dir, "cut").as_deref(), Some("0123"));
     assert!(read(dir, "ready").is_some());
     // Nothing of the supervisor's is left in the directory.
     assert!(

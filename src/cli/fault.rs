@@ -99,7 +99,7 @@ pub(super) enum FaultCommand {
 #[derive(Debug, Args)]
 pub(super) struct TargetArgs {
     /// `[SYSTEM] TARGET`: the system is optional when exactly one lab is up; the target is a node
-    /// (n1, n2, ...), leader, follower, random or all.
+    /// (n1, n2, ...), several (n1,n2), leader, follower, random or all.
     #[arg(required = true, num_args = 1..=2, value_names = ["SYSTEM", "TARGET"])]
     args: Vec<String>,
 }
@@ -353,6 +353,14 @@ mod tests {
                     action: NodeFault::PowerLoss,
                 },
                 Some(Target::All),
+            ),
+            (
+                "power-loss n1,n3",
+                "fault: power-loss, target: 'n1,n3'",
+                Fault::Node {
+                    action: NodeFault::PowerLoss,
+                },
+                Some(Target::Nodes(vec!["n1".into(), "n3".into()])),
             ),
             (
                 "power-loss-torn n1",

@@ -32,7 +32,7 @@ pub enum FaultError {
         system: String,
     },
     /// Not a node, a role or `random`.
-    #[error("'{text}' is not a target: use a node name (n1, n2, ...), leader, follower, random, all, or a role's leader such as pd-leader")]
+    #[error("'{text}' is not a target: use a node name (n1, n2, ...), several (n1,n2), leader, follower, random, all, or a role's leader such as pd-leader")]
     NotATarget {
         /// As written.
         text: String,

@@ -401,10 +401,10 @@ mod tests {
             Error::Host(crate::lab::hosts::HostError::NotAnEndpoint { host, .. }) if host == "10.0.0.1"
         ));
 
-        let target = "n1,n2".parse::<crate::fault::Target>().unwrap_err();
+        let target = "n1,nodes".parse::<crate::fault::Target>().unwrap_err();
         assert!(matches!(
             &target,
-            Error::Fault(crate::fault::FaultError::NotATarget { text }) if text == "n1,n2"
+            Error::Fault(crate::fault::FaultError::NotATarget { text }) if text == "n1,nodes"
         ));
 
         let home = crate::lab::Home::at(env!("CARGO_MANIFEST_DIR"));

@@ -158,7 +158,8 @@ pub async fn corrupt(
     let seed = seed.unwrap_or_else(rand::random);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut changed: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut done = Vec::new();
+    // (file, offset, what), sorted by file and offset for the event.
+    let mut done: Vec<(String, u64, String)> = Vec::new();
     match how {
         Corruption::Bitflip { bits } => {
             let total: u64 = matched.iter().map(|(_, f)| f.data.len() as u64).sum();
@@ -172,7 +173,7 @@ pub async fn corrupt(
                             .entry((*path).clone())
                             .or_insert_with(|| f.data.clone());
                         data[at as usize] ^= 1 << bit;
-                        done.push(format!("{path} byte {at} bit {bit}"));
+                        done.push(((*path).clone(), at, format!("{path} byte {at} bit {bit}")));
                         break;
                     }
                     at -= len;
@@ -183,12 +184,17 @@ pub async fn corrupt(
             for (path, f) in &matched {
                 let keep = f.data.len().saturating_sub(bytes as usize);
                 changed.insert((*path).clone(), f.data[..keep].to_vec());
-                done.push(format!("{path} {} -> {keep} bytes", f.data.len()));
+                done.push((
+                    (*path).clone(),
+                    0,
+                    format!("{path} {} -> {keep} bytes", f.data.len()),
+                ));
             }
         }
     }
     upload(docker, &n.main, &dir, &files, &changed).await?;
     done.sort();
+    let done: Vec<String> = done.into_iter().map(|(_, _, d)| d).collect();
     let shown = if done.len() > MAX_SHOWN {
         format!(
             "{} and {} more",

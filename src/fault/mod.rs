@@ -256,6 +256,8 @@ pub enum Target {
     RoleLeader(String),
     /// Every node (a power loss of the whole cluster).
     All,
+    /// Several nodes by name (`n1,n2`).
+    Nodes(Vec<NodeName>),
 }
 
 impl FromStr for Target {
@@ -266,6 +268,14 @@ impl FromStr for Target {
             "follower" => Ok(Target::Follower),
             "random" => Ok(Target::Random),
             "all" => Ok(Target::All),
+            several
+                if several.contains(',')
+                    && several.split(',').all(crate::lab::compose::is_node_name) =>
+            {
+                Ok(Target::Nodes(
+                    several.split(',').map(NodeName::from).collect(),
+                ))
+            }
             n if crate::lab::compose::is_node_name(n) => Ok(Target::Node(n.into())),
             r if r.strip_suffix("-leader").is_some_and(|role| {
                 !role.is_empty() && role.chars().all(|c| c.is_ascii_lowercase())
@@ -292,6 +302,7 @@ impl fmt::Display for Target {
             Target::Random => f.write_str("random"),
             Target::RoleLeader(r) => write!(f, "{r}-leader"),
             Target::All => f.write_str("all"),
+            Target::Nodes(v) => f.write_str(&v.join(",")),
         }
     }
 }
@@ -385,9 +396,9 @@ impl FaultEvent {
 /// for a role leader the system does not have, [`Error::NoFollower`] on a lab of one node.
 pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<NodeName> {
     match target {
-        Target::All => Err(Error::Usage(
-            "`all` names every node, not one: use it where a fault takes several nodes".into(),
-        )),
+        Target::All | Target::Nodes(_) => Err(Error::Usage(format!(
+            "`{target}` names several nodes, not one: use it where a fault takes several"
+        ))),
         Target::Node(n) => lab.node(n).map(|n| n.name.clone()),
         Target::Random => pick_from(&lab.nodes, pick)
             .map(|n| n.name.clone())
@@ -433,6 +444,10 @@ pub async fn resolve(lab: &Lab, target: &Target, pick: u64) -> Result<NodeName> 
 pub async fn resolve_nodes(lab: &Lab, target: &Target, pick: u64) -> Result<Vec<NodeName>> {
     match target {
         Target::All => Ok(lab.node_names()),
+        Target::Nodes(v) => v
+            .iter()
+            .map(|n| lab.node(n).map(|n| n.name.clone()))
+            .collect(),
         t => Ok(vec![resolve(lab, t, pick).await?]),
     }
 }

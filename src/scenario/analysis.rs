@@ -149,6 +149,7 @@ pub fn verdicts(
     let nodes_of = |a: &Aim, k: usize| -> Option<Vec<NodeName>> {
         match a {
             Aim::Target(Target::Node(n)) => Some(vec![n.clone()]),
+            Aim::Target(Target::Nodes(v)) => Some(v.clone()),
             Aim::Step(name) => {
                 let named = |f: &&FiredStep| f.name.as_deref() == Some(name.as_str());
                 fired[..=k]

@@ -178,6 +178,17 @@ pub(super) fn validate(raw: RawScenario) -> std::result::Result<Scenario, Refusa
                         ),
                     )
                 }
+                Aim::Target(Target::Nodes(v)) if v.iter().any(|n| !node_ok(n)) => {
+                    return at(
+                        &path,
+                        format!(
+                            "{} names a node that is not in a {}-node lab: use n1 to n{}",
+                            v.join(","),
+                            s.nodes,
+                            s.nodes
+                        ),
+                    )
+                }
                 Aim::Step(name) => {
                     let earlier = steps.iter().any(|e| e.name.as_deref() == Some(name));
                     if !earlier {
