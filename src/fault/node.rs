@@ -1,0 +1,279 @@
+//! Faults on one node: kill, stop, start, pause, resume, disconnect and connect through the
+//! Engine (a lazy node's kill and power loss through its supervisor, [`super::disk`]), and the
+//! per-node network faults, isolation and degraded links, through [`super::net`].
+
+use std::time::SystemTime;
+
+use bollard::models::{
+    EndpointIpamConfig, EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest,
+};
+use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
+
+use super::{disk, net, Direction, FaultError, Link, NodeFault};
+use crate::error::{Error, Result};
+use crate::lab::Lab;
+use crate::node::NodeName;
+
+/// What [`apply`] did, and when it took effect.
+#[derive(Debug, Clone)]
+pub(super) struct Applied {
+    /// What was done, for humans.
+    pub detail: String,
+    /// When the fault took effect: as soon as the engine said the action was done, before the
+    /// follow-up work some faults do (a started or reconnected node gets its degraded links made
+    /// again, which over an ssh:// engine takes a second).
+    pub at: SystemTime,
+}
+
+impl Applied {
+    pub(super) fn now(detail: String) -> Applied {
+        Applied {
+            detail,
+            at: SystemTime::now(),
+        }
+    }
+}
+
+/// Inject `fault` on the named node (already resolved); returns what was done and when it took
+/// effect.
+pub(super) async fn apply(lab: &Lab, fault: NodeFault, node: &str) -> Result<Applied> {
+    let n = lab.node(node)?.clone();
+    let mut at = None;
+    let detail = apply_to(lab, fault, node, &n, &mut at).await?;
+    Ok(Applied {
+        detail,
+        at: at.unwrap_or_else(SystemTime::now),
+    })
+}
+
+/// [`apply`]'s work: sets `at` where a follow-up comes after the fault took effect.
+async fn apply_to(
+    lab: &Lab,
+    fault: NodeFault,
+    node: &str,
+    n: &crate::lab::Node,
+    at: &mut Option<SystemTime>,
+) -> Result<String> {
+    let docker = lab.engine(n);
+    match fault {
+        NodeFault::Kill | NodeFault::PowerLoss | NodeFault::PowerLossTorn if n.lazy.is_some() => {
+            let signal = match fault {
+                NodeFault::Kill => "SIGUSR1",
+                NodeFault::PowerLoss => "SIGPWR",
+                _ => "SIGUSR2",
+            };
+            disk::through_supervisor(docker, n, signal).await
+        }
+        NodeFault::PowerLoss | NodeFault::PowerLossTorn => Err(FaultError::NotLazy {
+            node: node.to_string(),
+            system: lab.system.clone(),
+        }
+        .into()),
+        NodeFault::Kill => {
+            let all = futures_util::future::join_all(n.containers.iter().map(|c| async move {
+                let opts = KillContainerOptionsBuilder::default()
+                    .signal("SIGKILL")
+                    .build();
+                docker
+                    .kill_container(c, Some(opts))
+                    .await
+                    .map_err(Error::docker(format!("killing {c}")))
+            }))
+            .await;
+            all.into_iter().collect::<Result<Vec<_>>>()?;
+            Ok(format!("SIGKILL {}", n.containers.join(" ")))
+        }
+        NodeFault::Stop => {
+            let grace = lab.definition.perseus.stop_timeout.as_secs() as i32;
+            // A system that drains (moves leases and clients away) does so first; the stop
+            // follows whatever the drain says, so a failed drain is reported, not fatal.
+            let mut drained = String::new();
+            if let Some(cmd) = &lab.definition.perseus.drain {
+                let timeout = lab.definition.perseus.stop_timeout;
+                drained = match crate::docker::exec(docker, &n.main, cmd, timeout).await {
+                    Ok(out) if out.code == Some(0) => format!("drained ({}), then ", cmd.join(" ")),
+                    Ok(out) => format!(
+                        "drain exited {:?} ({}), then ",
+                        out.code,
+                        out.output.lines().last().unwrap_or("").trim()
+                    ),
+                    Err(e) => format!("drain failed ({e}), then "),
+                };
+            }
+            // Sidecars first, then the main container (whose namespace they share).
+            for c in n.containers.iter().rev() {
+                let opts = StopContainerOptionsBuilder::default().t(grace).build();
+                docker
+                    .stop_container(c, Some(opts))
+                    .await
+                    .map_err(Error::docker(format!("stopping {c}")))?;
+            }
+            Ok(format!(
+                "{drained}graceful stop (SIGTERM, SIGKILL after {grace} s) {}",
+                n.containers.join(" ")
+            ))
+        }
+        NodeFault::Start => {
+            for c in &n.containers {
+                crate::docker::start(docker, c).await?;
+            }
+            *at = Some(SystemTime::now());
+            // The node has a new namespace, without the rules its faults had put in the old one.
+            let again = net::replay(lab, node).await?;
+            Ok(format!(
+                "started {}{}",
+                n.containers.join(" "),
+                again.describe("made again in its new namespace")
+            ))
+        }
+        NodeFault::Pause | NodeFault::Resume => {
+            for c in &n.containers {
+                let r = if fault == NodeFault::Pause {
+                    docker.pause_container(c).await
+                } else {
+                    docker.unpause_container(c).await
+                };
+                r.map_err(Error::docker(format!("{} {c}", fault.name())))?;
+            }
+            Ok(format!(
+                "{} {}",
+                if fault == NodeFault::Pause {
+                    "froze"
+                } else {
+                    "thawed"
+                },
+                n.containers.join(" ")
+            ))
+        }
+        NodeFault::Disconnect => {
+            docker
+                .disconnect_network(
+                    &lab.network,
+                    NetworkDisconnectRequest {
+                        container: n.main.clone(),
+                        force: Some(true),
+                    },
+                )
+                .await
+                .map_err(Error::docker(format!(
+                    "disconnecting {} from {}",
+                    n.main, lab.network
+                )))?;
+            Ok(format!(
+                "disconnected {} from network {}",
+                n.main, lab.network
+            ))
+        }
+        NodeFault::Connect => {
+            if attached(lab, &n.main).await? {
+                return Ok(format!("{} is already on network {}", n.main, lab.network));
+            }
+            connect(lab, node).await?;
+            *at = Some(SystemTime::now());
+            // A new interface: the qdiscs of its degraded links went with the old one. A node
+            // that is down gets them when it starts.
+            let running = crate::docker::inspect(docker, &n.main)
+                .await?
+                .state
+                .and_then(|s| s.running)
+                .unwrap_or(false);
+            let again = if running {
+                net::replay(lab, node).await?.describe("made again")
+            } else {
+                String::new()
+            };
+            Ok(format!(
+                "connected {} to network {} at {}{again}",
+                n.main, lab.network, n.ip
+            ))
+        }
+    }
+}
+
+/// Cut the named node (already resolved) from every other node in `direction`; clients on the
+/// host still reach it. Returns what was done.
+///
+/// Errors: [`Error::UnknownNode`]; [`Error::Helper`] when the rules cannot be added.
+pub(super) async fn isolate(lab: &Lab, node: &str, direction: Direction) -> Result<String> {
+    let peers: Vec<NodeName> = lab
+        .nodes
+        .iter()
+        .filter(|p| p.name != node)
+        .map(|p| p.name.clone())
+        .collect();
+    net::cut(lab, node, &peers, direction).await?;
+    let one_way = match direction {
+        Direction::Both => String::new(),
+        Direction::In => " (in: it hears nothing from them, they still hear it)".into(),
+        Direction::Out => " (out: they hear nothing from it, it still hears them)".into(),
+    };
+    Ok(format!(
+        "iptables DROP {} {} in {}'s namespace{one_way}; clients still reach it",
+        direction.words(),
+        peers.join(","),
+        node
+    ))
+}
+
+/// Degrade the named node's links to every other node ([`link`]). Returns what was done.
+///
+/// Errors: [`Error::KernelMissing`] when the kernel lacks what the fault needs (nothing changed).
+pub(super) async fn degrade(lab: &Lab, node: &str, link: Link) -> Result<String> {
+    let peers: Vec<NodeName> = lab
+        .nodes
+        .iter()
+        .filter(|p| p.name != node)
+        .map(|p| p.name.clone())
+        .collect();
+    net::degrade(lab, node, &peers, link).await?;
+    let how = match link {
+        Link::Loss { .. } => "of packets to and from",
+        Link::Bandwidth { .. } | Link::Delay { .. } => "on what it sends to",
+    };
+    Ok(format!(
+        "{link} {how} {} in {node}'s namespace; clients still reach it unhindered",
+        peers.join(",")
+    ))
+}
+
+pub(super) async fn connect(lab: &Lab, node: &str) -> Result<()> {
+    let n = lab.node(node)?;
+    let docker = lab.engine(n);
+    docker
+        .connect_network(
+            &lab.network,
+            NetworkConnectRequest {
+                container: n.main.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(n.ip.to_string()),
+                        ..Default::default()
+                    }),
+                    aliases: Some(vec![n.name.to_string()]),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .map_err(Error::docker(format!(
+            "connecting {} to {}",
+            n.main, lab.network
+        )))
+}
+
+/// Whether a container is attached to the lab network.
+pub async fn attached(lab: &Lab, container: &str) -> Result<bool> {
+    let docker = match lab
+        .nodes
+        .iter()
+        .find(|n| n.containers.iter().any(|c| c == container))
+    {
+        Some(n) => lab.engine(n),
+        None => &lab.docker,
+    };
+    let info = crate::docker::inspect(docker, container).await?;
+    Ok(info
+        .network_settings
+        .and_then(|s| s.networks)
+        .is_some_and(|nets| nets.contains_key(&lab.network)))
+}
