@@ -66,6 +66,14 @@ macro_rules! live {
     };
 }
 
+/// Answer a request that names an entry: its attributes, or the error.
+fn entry(reply: ReplyEntry, result: Result<FileAttr, Errno>) {
+    match result {
+        Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+        Err(e) => reply.error(e),
+    }
+}
+
 fn errno(e: io::Error) -> Errno {
     e.raw_os_error().map_or(Errno::EIO, Errno::from_i32)
 }
@@ -389,10 +397,7 @@ impl Filesystem for LazyFs {
             }
             s.made(req, rel)
         })();
-        match result {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        entry(reply, result)
     }
 
     fn mkdir(
@@ -413,10 +418,7 @@ impl Filesystem for LazyFs {
                 .map_err(errno)?;
             s.made(req, rel)
         })();
-        match result {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        entry(reply, result)
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -466,10 +468,7 @@ impl Filesystem for LazyFs {
             std::os::unix::fs::symlink(target, s.lazy.lower(&rel)).map_err(errno)?;
             s.made(req, rel)
         })();
-        match result {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        entry(reply, result)
     }
 
     fn rename(
@@ -542,10 +541,7 @@ impl Filesystem for LazyFs {
             s.lazy.made(&to, lino);
             s.remember(to)
         })();
-        match result {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
-            Err(e) => reply.error(e),
-        }
+        entry(reply, result)
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
