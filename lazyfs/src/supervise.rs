@@ -195,6 +195,10 @@ pub fn run(plan: &Plan) -> io::Result<i32> {
             Ok(())
         });
     }
+    // Orphans of the database's tree are reparented here (in a container this process is
+    // PID 1 already), so that a power loss finds and kills every one of them.
+    // SAFETY: prctl(2) with an integer argument.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let child = cmd.spawn()?;
     let pid = child.id() as i32;
     log(&format!(
@@ -337,25 +341,34 @@ fn descendants(pid: i32) -> Vec<i32> {
 }
 
 /// SIGKILL the database, every process descended from it (PostgreSQL's backends leave the
-/// postmaster's process group) and its process group, and wait (at most 10 s) until this
-/// process's children are gone.
+/// postmaster's process group) and its process group, until none is left, reaping them (at
+/// most 10 s).
+///
+/// One pass is not enough: a process can fork between the scan of `/proc` and its own kill,
+/// and its child, orphaned, is reparented to this process (a child subreaper, see [`run`]).
+/// So the scan starts from this process and repeats until it finds nothing.
 fn kill_group(pid: i32) {
-    for p in descendants(pid) {
-        // SAFETY: a signal to a process of the database's tree.
-        unsafe { libc::kill(p, libc::SIGKILL) };
-    }
     // SAFETY: signals the process group the database leads.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
+    // SAFETY: getpid(2) has no preconditions.
+    let me = unsafe { libc::getpid() };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        let mut status = 0;
-        // SAFETY: waitpid(2) on any child, without blocking.
-        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if r < 0 {
-            return; // no children left
+        let left: Vec<i32> = descendants(me).into_iter().filter(|&p| p != me).collect();
+        for &p in &left {
+            // SAFETY: a signal to a process of the database's tree.
+            unsafe { libc::kill(p, libc::SIGKILL) };
         }
-        if r == 0 {
-            std::thread::sleep(Duration::from_millis(10));
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid(2) on any child, without blocking.
+            if unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } <= 0 {
+                break;
+            }
         }
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -181,15 +181,15 @@ fn after_a_power_loss_nothing_can_sync_and_be_told_it_is_durable() {
         return;
     }
     // A process that left the database's process group (as PostgreSQL's backends do) keeps
-    // writing and syncing; the power loss must kill it, and nothing it wrote after the cut may
-    // survive.
+    // writing and syncing (it forks `sync` all the while, so a single scan for its processes
+    // misses some); the power loss must kill all of them, and nothing written after the cut may
+    // survive. The writer says it is ready once three entries are synced (a fixed sleep was
+    // not enough on a busy machine).
     let d = lab();
     let dir = d.path().to_str().unwrap().to_string();
     let script = r#"
 cd "$1"
-setsid sh -c 'i=0; while true; do i=$((i+1)); printf "$i\n" >> log; sync log; printf "$i" > acked; sync acked; done' &
-sleep 0.5
-touch ready
+setsid sh -c 'i=0; while true; do i=$((i+1)); printf "$i\n" >> log; sync log; printf "$i" > acked; sync acked; [ $i = 3 ] && touch ready; done' &
 exec sleep 30
 "#;
     let mut child = Command::new(env!("CARGO_BIN_EXE_perseus-lazyfs"))
@@ -200,6 +200,25 @@ exec sleep 30
     assert_eq!(
         signal_when_ready_plain(&mut child, d.path(), libc::SIGPWR),
         158
+    );
+    // Every process of the writer's tree is gone, the `sync`s it forked during the kill too.
+    let left: Vec<String> = fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let cwd = fs::read_link(e.path().join("cwd")).ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            // A zombie is gone already: it waits only for its parent to reap it.
+            let state = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .next()?
+                .to_string();
+            (cwd == d.path() && state != "Z").then_some(stat)
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "processes survived the power loss: {left:?}"
     );
     std::thread::sleep(Duration::from_millis(300));
     let log = read(d.path(), "log").unwrap_or_default();
