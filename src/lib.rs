@@ -23,6 +23,7 @@ pub mod images;
 pub mod lab;
 pub mod load;
 pub mod locate;
+pub mod metrics;
 pub mod node;
 pub mod report;
 pub mod scenario;

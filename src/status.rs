@@ -58,72 +58,12 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
     };
     let cluster = lab.cluster();
     let rows = lab.nodes.iter().map(|n| async {
-        let docker = lab.engine(n);
-        let info = crate::docker::inspect(docker, &n.main).await?;
-        let st = info.state.clone().unwrap_or_default();
-        let running = st.running.unwrap_or(false);
-        let paused = st.paused.unwrap_or(false);
-        let code = st.exit_code.unwrap_or(0);
-        let mut faults = Vec::new();
-        let state = if paused {
-            faults.push("paused".to_string());
-            "paused".to_string()
-        } else if running {
-            "running".to_string()
-        } else {
-            faults.push(
-                if n.lazy.is_some() && code == crate::lab::lazy::POWER_LOST {
-                    "power lost".into()
-                } else if n.lazy.is_some() && code == crate::lab::lazy::POWER_LOST_TORN {
-                    "power lost (torn writes)".into()
-                } else if code == 137 {
-                    "killed".into()
-                } else {
-                    "stopped".to_string()
-                },
-            );
-            format!("exited ({code})")
-        };
-        if depth == Depth::Full && !fault::attached(lab, &n.main).await? {
-            faults.push("disconnected".into());
-        }
-        if !running && depth == Depth::Full {
-            match net::recorded(lab, &n.name).await {
-                Ok(kept) if !kept.is_empty() => {
-                    faults.push(format!("on start: {}", kept.join("; ")))
-                }
-                Ok(_) => {}
-                Err(e) => faults.push(format!("network faults unknown ({e})")),
-            }
-        }
-        let now = if running && depth == Depth::Full {
-            // A helper that cannot be reached leaves the rest of the table standing.
-            match net::faults_in_force(lab, &n.name).await {
-                Ok(now) => Some(now),
-                Err(e) => {
-                    faults.push(format!("network faults unknown ({e})"));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        if let Some(now) = now {
-            faults.extend(now.links.iter().cloned());
-            let cut = now.cut;
-            let others = lab.nodes.len() - 1;
-            let both = cut.iter().all(|(_, d)| *d == net::Direction::Both);
-            if !cut.is_empty() && cut.len() == others && both {
-                faults.push("isolated".into());
-            } else if !cut.is_empty()
-                && cut.len() == others
-                && cut.iter().all(|(_, d)| *d == cut[0].1)
-            {
-                faults.push(format!("isolated ({})", cut[0].1));
-            } else if !cut.is_empty() {
-                faults.push(format!("cut from {}", net::describe_cut(&cut)));
-            }
-        }
+        let Faulted {
+            state,
+            running,
+            paused,
+            faults,
+        } = faulted(lab, n, depth).await?;
         let version = if running && !paused {
             lab.kind().server_version(&cluster, &n.endpoint()).await
         } else {
@@ -150,6 +90,143 @@ pub async fn status(lab: &Lab, depth: Depth) -> Result<Vec<NodeStatus>> {
         .await
         .into_iter()
         .collect()
+}
+
+/// A node's container state and the faults in force on it.
+struct Faulted {
+    state: String,
+    running: bool,
+    paused: bool,
+    faults: Vec<String>,
+}
+
+/// What [`status`] says of one node's state and faults, read from Docker and, to `depth`, its
+/// helper's packet filter.
+async fn faulted(lab: &Lab, n: &crate::lab::Node, depth: Depth) -> Result<Faulted> {
+    let docker = lab.engine(n);
+    let info = crate::docker::inspect(docker, &n.main).await?;
+    let st = info.state.clone().unwrap_or_default();
+    let running = st.running.unwrap_or(false);
+    let paused = st.paused.unwrap_or(false);
+    let code = st.exit_code.unwrap_or(0);
+    let mut faults = Vec::new();
+    let state = if paused {
+        faults.push("paused".to_string());
+        "paused".to_string()
+    } else if running {
+        "running".to_string()
+    } else {
+        faults.push(
+            if n.lazy.is_some() && code == crate::lab::lazy::POWER_LOST {
+                "power lost".into()
+            } else if n.lazy.is_some() && code == crate::lab::lazy::POWER_LOST_TORN {
+                "power lost (torn writes)".into()
+            } else if code == 137 {
+                "killed".into()
+            } else {
+                "stopped".to_string()
+            },
+        );
+        format!("exited ({code})")
+    };
+    if depth == Depth::Full && !fault::attached(lab, &n.main).await? {
+        faults.push("disconnected".into());
+    }
+    if !running && depth == Depth::Full {
+        match net::recorded(lab, &n.name).await {
+            Ok(kept) if !kept.is_empty() => faults.push(format!("on start: {}", kept.join("; "))),
+            Ok(_) => {}
+            Err(e) => faults.push(format!("network faults unknown ({e})")),
+        }
+    }
+    let now = if running && depth == Depth::Full {
+        // A helper that cannot be reached leaves the rest of the table standing.
+        match net::faults_in_force(lab, &n.name).await {
+            Ok(now) => Some(now),
+            Err(e) => {
+                faults.push(format!("network faults unknown ({e})"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(now) = now {
+        faults.extend(now.links.iter().cloned());
+        let cut = now.cut;
+        let others = lab.nodes.len() - 1;
+        let both = cut.iter().all(|(_, d)| *d == net::Direction::Both);
+        if !cut.is_empty() && cut.len() == others && both {
+            faults.push("isolated".into());
+        } else if !cut.is_empty() && cut.len() == others && cut.iter().all(|(_, d)| *d == cut[0].1)
+        {
+            faults.push(format!("isolated ({})", cut[0].1));
+        } else if !cut.is_empty() {
+            faults.push(format!("cut from {}", net::describe_cut(&cut)));
+        }
+    }
+    Ok(Faulted {
+        state,
+        running,
+        paused,
+        faults,
+    })
+}
+
+/// The faults in force on the lab's nodes now, as `(kind, node)` with the kind named as the
+/// fault command is (`kill`, `stop`, `power-loss`, `pause`, `disconnect`, `isolate`,
+/// `partition`, `loss`, ...): what `lab status` shows, without asking the cluster anything
+/// (`perseus load --metrics` reads it every few seconds). A node whose network faults cannot
+/// be read shows none.
+pub async fn faults_in_force(lab: &Lab) -> Result<Vec<(String, String)>> {
+    let rows = lab.nodes.iter().map(|n| async move {
+        let f = faulted(lab, n, Depth::Full).await?;
+        Ok::<_, crate::Error>(
+            f.faults
+                .iter()
+                .filter_map(|text| fault_kind(text))
+                .map(|kind| (kind.to_string(), n.name.to_string()))
+                .collect::<Vec<_>>(),
+        )
+    });
+    let mut out = Vec::new();
+    for r in futures_util::future::join_all(rows).await {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// Keep `metrics`' faults in force as [`faults_in_force`] reads them, every 2 s, until
+/// dropped (a read that fails leaves the last one standing).
+pub async fn watch_faults(
+    lab: &Lab,
+    metrics: &crate::metrics::Metrics,
+) -> std::convert::Infallible {
+    loop {
+        if let Ok(now) = faults_in_force(lab).await {
+            metrics.faults_in_force(&now);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// The fault command that puts a node in the state `lab status` shows as `text`: `paused` →
+/// `pause`, `cut from n3` → `partition`, `loss 30%` → `loss`; `None` for what is not in force
+/// (`on start: ...`, `network faults unknown (...)`).
+fn fault_kind(text: &str) -> Option<&str> {
+    Some(match text {
+        "paused" => "pause",
+        "power lost" => "power-loss",
+        "power lost (torn writes)" => "power-loss-torn",
+        "killed" => "kill",
+        "stopped" => "stop",
+        "disconnected" => "disconnect",
+        t if t.starts_with("isolated") => "isolate",
+        t if t.starts_with("cut from ") => "partition",
+        t if t.starts_with("on start:") || t.starts_with("network faults unknown") => return None,
+        // A degraded link: `loss 30%`, `delay 100ms ...`: the fault's own name comes first.
+        t => t.split_whitespace().next()?,
+    })
 }
 
 impl NodeStatus {
@@ -213,6 +290,44 @@ pub fn render(rows: &[NodeStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_fault_shown_is_named_as_its_command() {
+        let kinds: Vec<Option<&str>> = [
+            "paused",
+            "killed",
+            "stopped",
+            "power lost",
+            "power lost (torn writes)",
+            "disconnected",
+            "isolated",
+            "isolated (inbound)",
+            "cut from n2,n3",
+            "loss 30%",
+            "on start: cut from n2",
+            "network faults unknown (no helper)",
+        ]
+        .iter()
+        .map(|t| fault_kind(t))
+        .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some("pause"),
+                Some("kill"),
+                Some("stop"),
+                Some("power-loss"),
+                Some("power-loss-torn"),
+                Some("disconnect"),
+                Some("isolate"),
+                Some("isolate"),
+                Some("partition"),
+                Some("loss"),
+                None,
+                None
+            ]
+        );
+    }
 
     #[test]
     fn the_table_aligns_every_column_and_shows_each_servers_version() {

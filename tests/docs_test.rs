@@ -605,3 +605,74 @@ fn the_module_picture_is_the_codes_imports() {
         "docs/architecture.md's picture differs from src/: not drawn {missing:?}, drawn but not imported {extra:?}"
     );
 }
+
+/// Every query of the shipped Grafana dashboard (docs/grafana/perseus-run.json) is PromQL that
+/// Prometheus' own `promtool` accepts (as recording rules, Grafana's variables filled in); that
+/// each names a metric Perseus serves is the unit test `every_metric_the_dashboard_queries_is_served`.
+/// Needs `promtool` (Debian's `prometheus`); under `CI=true` its absence fails the test.
+#[test]
+fn the_grafana_dashboards_queries_are_promql() {
+    if std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "promtool is missing: scripts/setup installs Debian's prometheus"
+        );
+        eprintln!("skipped: no promtool (scripts/setup installs Debian's prometheus)");
+        return;
+    }
+    fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr", serde_json::Value::String(q)) => out.push(q.clone()),
+                        _ => exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(root().join("docs/grafana/perseus-run.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut queries = Vec::new();
+    exprs(&dashboard, &mut queries);
+    assert!(queries.len() >= 10, "{queries:?}");
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, q) in queries.iter().enumerate() {
+        let q = q
+            .replace("$__rate_interval", "5s")
+            .replace("$run", ".*")
+            .replace("$system", ".*");
+        rules.push_str(&format!(
+            "      - record: perseus:dashboard:{i}\n        expr: {}\n",
+            serde_json::to_string(&q).unwrap()
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(&file, &rules).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool refuses the dashboard's queries:\n{}{}\n{rules}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it really read them all.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{} rules found", queries.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -1,4 +1,6 @@
-//! `perseus load` against a healthy etcd cluster: the output contract and the acknowledged counts.
+//! `perseus load` against a healthy etcd cluster: the output contract and the acknowledged counts;
+//! then, on the same lab, its live metrics (`--metrics`) while a node is paused, read with the
+//! OpenMetrics parser of Prometheus' own Python client.
 
 mod common;
 
@@ -6,7 +8,7 @@ use common::*;
 
 #[test]
 fn every_node_serves_and_etcd_holds_exactly_what_was_acknowledged() {
-    let _lab = LabGuard::up("etcd", &[]);
+    let lab = LabGuard::up("etcd", &[]);
     let spawned = std::time::SystemTime::now();
     let r = LoadRun::start("etcd", 5, &["--clients-per-node", "2"]).finish();
     let finished = std::time::SystemTime::now();
@@ -65,4 +67,201 @@ fn every_node_serves_and_etcd_holds_exactly_what_was_acknowledged() {
             "{name}: {counted} iterations counted, {acked} acknowledged"
         );
     }
+    // The same lab serves the metrics check (one lab, two checks).
+    live_metrics_follow_the_load_and_a_pause(&lab);
+}
+
+/// A Python with `prometheus_client` (Debian's python3-prometheus-client, or PyPI's): the
+/// outside parser the scrapes must satisfy. Under `CI=true` its absence fails the test.
+fn openmetrics_python() -> Option<&'static str> {
+    let found = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import prometheus_client.openmetrics.parser"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "no python3 with prometheus_client: scripts/setup installs python3-prometheus-client"
+        );
+        eprintln!("skipped: no python3 with prometheus_client (scripts/setup installs it)");
+    }
+    found
+}
+
+/// One sample of a scrape, as the outside parser read it.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Scrape `http://addr/metrics` and parse it with `prometheus_client`'s OpenMetrics parser,
+/// which refuses anything that is not valid OpenMetrics (a missing `# EOF` included).
+fn scrape(py: &str, addr: &str) -> Vec<Sample> {
+    const PARSE: &str = r#"
+import json, sys, urllib.request
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+with urllib.request.urlopen("http://" + sys.argv[1] + "/metrics", timeout=5) as r:
+    assert r.headers["Content-Type"].startswith("application/openmetrics-text"), r.headers["Content-Type"]
+    text = r.read().decode()
+for family in text_string_to_metric_families(text):
+    for s in family.samples:
+        print(json.dumps({"name": s.name, "labels": s.labels, "value": s.value}))
+"#;
+    let out = std::process::Command::new(py)
+        .args(["-c", PARSE, addr])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "the scrape of {addr} failed or is not valid OpenMetrics: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Sample {
+                name: v["name"].as_str().unwrap().to_string(),
+                labels: serde_json::from_value(v["labels"].clone()).unwrap(),
+                value: v["value"].as_f64().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// The value of the sample `name` whose labels include `with`.
+fn sample(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && with
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+fn live_metrics_follow_the_load_and_a_pause(lab: &LabGuard) {
+    let Some(py) = openmetrics_python() else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let load = LoadRun::start("etcd", 20, &["--metrics", &addr]);
+    // Wait until the run has served two seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let first = loop {
+        assert!(std::time::Instant::now() < deadline, "metrics never served");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let Ok(probe) = std::net::TcpStream::connect(&addr) else {
+            continue;
+        };
+        drop(probe);
+        let s = scrape(py, &addr);
+        if sample(&s, "perseus_second", &[]).unwrap_or(0.0) >= 2.0 {
+            break s;
+        }
+    };
+    let run = first
+        .iter()
+        .find(|s| s.name == "perseus_second")
+        .map(|s| s.labels["run"].clone())
+        .unwrap();
+    let ok = |s: &[Sample], node: &str| {
+        sample(
+            s,
+            "perseus_operations_total",
+            &[
+                ("node", node),
+                ("outcome", "ok"),
+                ("system", "etcd"),
+                ("run", &run),
+            ],
+        )
+        .unwrap_or_else(|| panic!("no ok counter for {node}"))
+    };
+    let before = [ok(&first, "n1"), ok(&first, "n2"), ok(&first, "n3")];
+    assert!(
+        before.iter().all(|&v| v > 0.0),
+        "every node served: {before:?}"
+    );
+    assert_eq!(
+        sample(
+            &first,
+            "perseus_fault_active",
+            &[("kind", "pause"), ("target", "n2")]
+        ),
+        None,
+        "no fault yet"
+    );
+    lab.fault("pause", "n2");
+    // The load reads the faults from the lab every 2 s; three seconds of a paused n2.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let during = scrape(py, &addr);
+    assert_eq!(
+        sample(
+            &during,
+            "perseus_fault_active",
+            &[("kind", "pause"), ("target", "n2"), ("run", &run)]
+        ),
+        Some(1.0),
+        "the pause shows while in force"
+    );
+    assert!(
+        ok(&during, "n1") > before[0] && ok(&during, "n3") > before[2],
+        "counters grow"
+    );
+    let window = sample(
+        &during,
+        "perseus_unavailability_window_seconds",
+        &[("node", "n2")],
+    )
+    .unwrap();
+    assert!(window >= 2.0, "n2 has not served for {window} s");
+    let served = sample(&during, "perseus_latency_seconds_count", &[("node", "n1")]).unwrap();
+    let inf = sample(
+        &during,
+        "perseus_latency_seconds_bucket",
+        &[("node", "n1"), ("le", "+Inf")],
+    )
+    .unwrap();
+    assert!(
+        served > 0.0 && inf == served,
+        "the histogram counts every ok: {served} {inf}"
+    );
+    lab.fault("resume", "n2");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let after = scrape(py, &addr);
+    assert_eq!(
+        sample(
+            &after,
+            "perseus_fault_active",
+            &[("kind", "pause"), ("target", "n2")]
+        ),
+        Some(0.0),
+        "the pause is over"
+    );
+    let r = load.finish();
+    // What the series counted is what the TSV printed, node by node (the last scrape is at
+    // most a few seconds old, so compare the totals to the summary's).
+    let tsv_n1: u64 = r.rows.iter().map(|row| row[2]).sum();
+    assert!(
+        ok(&after, "n1") as u64 <= tsv_n1,
+        "the series never run ahead of the TSV"
+    );
+    // It served only while the run ran.
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "metrics still served after the load ended"
+    );
 }

@@ -354,7 +354,13 @@ expect:
   - serves-again: {after: 3, within: 5s}
 ",
     );
-    // --reuse: run on the lab that is up, and leave it up.
+    // --reuse: run on the lab that is up, and leave it up. Its live metrics show the steps.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
     let child = perseus()
         .args([
             "run",
@@ -362,6 +368,8 @@ expect:
             "--reuse",
             "--runs-dir",
             runs.to_str().unwrap(),
+            "--metrics",
+            &metrics,
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -386,6 +394,29 @@ expect:
         sleep_s(0.2);
     }
     sleep_s(1.0);
+    // The three steps are in force in the live series, and the step count says so.
+    let scraped = {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(&metrics).expect("metrics served during the run");
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text
+    };
+    for (kind, target) in [("isolate", "n1"), ("pause", "n2"), ("kill", "n3")] {
+        let line = format!("kind=\"{kind}\",target=\"{target}\"}} 1");
+        assert!(
+            scraped.contains(&line),
+            "{kind} {target} is not in force in the metrics:\n{scraped}"
+        );
+    }
+    assert!(
+        scraped
+            .lines()
+            .any(|l| l.starts_with("perseus_scenario_step{") && l.ends_with(" 3")),
+        "{scraped}"
+    );
     let during = lab.status();
     assert!(
         during
@@ -399,6 +430,10 @@ expect:
         .unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();
+    assert!(
+        std::net::TcpStream::connect(&metrics).is_err(),
+        "metrics still served after the run"
+    );
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("== interrupted: INTERRUPTED"), "{err}");

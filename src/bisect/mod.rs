@@ -55,6 +55,9 @@ pub struct BisectOptions {
     pub search: Search,
     /// Where the bisect's folder goes.
     pub runs_dir: PathBuf,
+    /// The live series of every run (`--metrics`), when served.
+    #[serde(skip)]
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// What one release's runs showed.
@@ -420,6 +423,7 @@ async fn probe(
         runs_dir: folder.to_path_buf(),
         history_max: Some(crate::history::DEFAULT_MAX_BYTES),
         hosts: Vec::new(),
+        metrics: opts.metrics.clone(),
     };
     while probe.runs.len() < opts.budget.max(opts.runs) && !cancel.is_cancelled() {
         let n = probe.runs.len() + 1;
@@ -608,6 +612,7 @@ mod tests {
                 budget: 5,
                 search,
                 runs_dir: PathBuf::from("runs"),
+                metrics: None,
             },
             probes,
             interrupted: false,

@@ -11,7 +11,7 @@ use perseus::scenario::ScenarioFile;
 use perseus::table::{self, Experiment};
 use perseus::Error;
 
-use super::common::{interrupt_token, parse_duration};
+use super::common::{interrupt_token, parse_duration, MetricsFlag};
 use super::run::{RunView, RUN_STOPPING};
 
 #[derive(Debug, Args)]
@@ -55,6 +55,8 @@ pub(super) struct BisectArgs {
     /// Where the bisect's folder goes (it holds every run's folder).
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
+    #[command(flatten)]
+    metrics: MetricsFlag,
 }
 
 /// `--experiment`'s values.
@@ -110,7 +112,10 @@ pub(super) async fn bisect_command(args: BisectArgs) -> anyhow::Result<i32> {
     };
     let system = file.scenario.system.system.clone();
     let versions = bisect::releases(&home, &system, args.versions.as_deref())?;
+    // Served until the bisect is done.
+    let served = args.metrics.serve().await?;
     let opts = BisectOptions {
+        metrics: served.as_ref().map(|(m, _)| m.clone()),
         runs: args.runs,
         budget,
         search: if args.binary {

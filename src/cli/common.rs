@@ -31,3 +31,30 @@ pub(super) fn interrupt_token(what: &'static str) -> CancellationToken {
     });
     token
 }
+
+/// `--metrics ADDR`, shared by `load`, `run`, `table` and `bisect`.
+#[derive(Debug, clap::Args)]
+pub(super) struct MetricsFlag {
+    /// Serve live metrics for Prometheus (OpenMetrics) at http://ADDR/metrics while the run
+    /// runs: a port (9464, on the loopback address) or HOST:PORT (0.0.0.0:9464 for other
+    /// machines). See docs/metrics.md.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+}
+
+impl MetricsFlag {
+    /// The series and their endpoint, serving from now, when asked for (the address is said
+    /// on stderr); dropping the [`perseus::metrics::Server`] stops serving.
+    pub(super) async fn serve(
+        &self,
+    ) -> Result<Option<(perseus::metrics::Metrics, perseus::metrics::Server)>, perseus::Error> {
+        let Some(addr) = &self.metrics else {
+            return Ok(None);
+        };
+        let addr = perseus::metrics::parse_addr(addr)?;
+        let metrics = perseus::metrics::Metrics::new();
+        let server = perseus::metrics::serve(addr, metrics.clone()).await?;
+        eprintln!("metrics: http://{}/metrics", server.addr());
+        Ok(Some((metrics, server)))
+    }
+}

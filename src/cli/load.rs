@@ -11,7 +11,7 @@ use perseus::node::NodeName;
 use perseus::workload::{self, Isolation, TxnOptions, Workload};
 use perseus::Error;
 
-use super::common::{interrupt_token, parse_duration};
+use super::common::{interrupt_token, parse_duration, MetricsFlag};
 use super::lab::open_lab;
 use super::live::LiveView;
 
@@ -46,6 +46,8 @@ pub(super) struct LoadArgs {
     /// Stop writing the history at this size (e.g. 256MiB, 1GiB).
     #[arg(long, default_value = "256MiB", value_parser = perseus::units::parse_bytes, requires = "history")]
     history_max: u64,
+    #[command(flatten)]
+    metrics: MetricsFlag,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +86,7 @@ fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
         run_id: load::new_run_id(),
         origin: None,
         history: None,
+        metrics: None,
     })
 }
 
@@ -122,6 +125,12 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
         .into());
     }
     let lab = open_lab(args.system.as_deref()).await?;
+    let served = args.metrics.serve().await?;
+    if let Some((m, _)) = &served {
+        let names: Vec<String> = lab.node_names().iter().map(|n| n.to_string()).collect();
+        m.begin_run(&opts.run_id, &lab.system.to_string(), &names);
+        opts.metrics = Some(m.clone());
+    }
     if args.workload != Workload::Register {
         return txn_command(&args, opts, &lab).await;
     }
@@ -148,9 +157,20 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     let mut view = LiveView::new(&names);
     let stop = interrupt_token("ending the load and printing its summary");
     let driver = lab.driver();
-    let mut summary = driver
-        .run(&endpoints, &opts, &stop, &mut |s| emit(&mut view, s))
-        .await;
+    let mut on_second = |s: &Second| emit(&mut view, s);
+    let run = driver.run(&endpoints, &opts, &stop, &mut on_second);
+    let mut summary = match &opts.metrics {
+        // The faults come from other commands (`perseus fault`): read from the lab as
+        // `lab status` shows them, every few seconds, while the load runs.
+        Some(m) => {
+            let watch = perseus::status::watch_faults(&lab, m);
+            tokio::select! {
+                s = run => s,
+                never = watch => match never {},
+            }
+        }
+        None => run.await,
+    };
     if let Some(v) = view {
         v.finish();
     }
@@ -215,6 +235,9 @@ async fn txn_command(
     let mut view = LiveView::new(&names);
     let stop = interrupt_token("ending the load and printing its summary");
     let history = workload::run(client.driver, &endpoints, &topts, &stop, &mut |s| {
+        if let Some(m) = opts.metrics.as_ref().filter(|_| s.complete) {
+            m.second(s.sec, &s.counts, &s.errors, &s.info);
+        }
         emit(&mut view, s)
     })
     .await?;

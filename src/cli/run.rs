@@ -11,7 +11,7 @@ use perseus::load;
 use perseus::report::{Event, Sink, What};
 use perseus::Error;
 
-use super::common::{interrupt_token, parse_duration};
+use super::common::{interrupt_token, parse_duration, MetricsFlag};
 use super::live::LiveView;
 use super::load::emit;
 
@@ -33,7 +33,7 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
     /// Only parse and check the files against the lab's definitions; run nothing.
-    #[arg(long, conflicts_with_all = ["keep", "reuse", "junit"])]
+    #[arg(long, conflicts_with_all = ["keep", "reuse", "junit", "metrics"])]
     check: bool,
     /// Stop writing each run's history.edn at this size (e.g. 256MiB, 1GiB).
     #[arg(long, default_value = "256MiB", value_parser = perseus::units::parse_bytes)]
@@ -49,6 +49,8 @@ pub(super) struct RunArgs {
     /// (comma-separated endpoints, as `perseus lab up --hosts` takes them).
     #[arg(long, value_name = "HOST,HOST,...", conflicts_with = "reuse")]
     hosts: Option<String>,
+    #[command(flatten)]
+    metrics: MetricsFlag,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +123,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         runs_dir: args.runs_dir.clone(),
         history_max: Some(perseus::history::DEFAULT_MAX_BYTES),
         hosts: Vec::new(),
+        metrics: None,
     };
     let mut view = RunView::default();
     let cancel = interrupt_token(RUN_STOPPING);
@@ -279,6 +282,8 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
             .into());
         }
     }
+    // Served until the last scenario is done.
+    let served = args.metrics.serve().await?;
     let opts = RunOptions {
         lab: if args.reuse {
             LabChoice::Running
@@ -292,6 +297,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
             Some(list) => perseus::lab::hosts::parse_hosts(list)?,
             None => Vec::new(),
         },
+        metrics: served.as_ref().map(|(m, _)| m.clone()),
     };
     let cancel = interrupt_token(RUN_STOPPING);
     let mut results = Vec::new();

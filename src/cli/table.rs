@@ -10,7 +10,7 @@ use perseus::table::{self, Progress, Selection, TableFaults, TableOptions};
 use perseus::workload::{Isolation, Workload};
 use perseus::Error;
 
-use super::common::{interrupt_token, parse_duration};
+use super::common::{interrupt_token, parse_duration, MetricsFlag};
 use super::run::{RunView, RUN_STOPPING};
 
 #[derive(Debug, Args)]
@@ -61,6 +61,8 @@ pub(super) struct TableArgs {
     /// restart comes after --hold).
     #[arg(long, value_enum, default_value_t = FaultArg::Seeds)]
     fault: FaultArg,
+    #[command(flatten)]
+    metrics: MetricsFlag,
 }
 
 /// `--fault`'s values.
@@ -113,6 +115,8 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
         )
         .into());
     }
+    // Served until the table is done.
+    let served = args.metrics.serve().await?;
     let opts = TableOptions {
         repeat: args.repeat,
         before: args.before,
@@ -126,6 +130,7 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
             FaultArg::Seeds => TableFaults::Seeds,
             FaultArg::PowerLoss => TableFaults::PowerLoss,
         },
+        metrics: served.as_ref().map(|(m, _)| m.clone()),
     };
     let docker = perseus::docker::connect().await?;
     let selection = if args.all {

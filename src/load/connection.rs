@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::buckets::Buckets;
-use super::check::Outcome;
+use super::check::{Outcome, Safety};
 use super::measure;
 use super::summary::ConnReport;
 use crate::driver::{Driver, Endpoint, Written};
@@ -84,8 +84,11 @@ impl<D: Driver> Connection<D> {
         // drop a waiter on the channel twice per iteration, on the loop's hot path.
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
+        // What the key's check had counted: a change is passed on to the node's live counts.
+        let mut seen = self.report.check.safety;
         loop {
             let began = self.now_us();
+            let ambiguous = self.report.ambiguous;
             let outcome = tokio::select! {
                 r = self.iterate() => Some(r),
                 _ = &mut stopped => None,
@@ -94,6 +97,11 @@ impl<D: Driver> Connection<D> {
                 self.abandon();
                 break;
             };
+            let safety = self.report.check.safety;
+            if safety != seen {
+                buckets.anomalies(node_idx, anomaly_change(&seen, &safety));
+                seen = safety;
+            }
             if ok {
                 // As the summary counts: the successes within the run, not the one acknowledged
                 // after its end.
@@ -114,7 +122,11 @@ impl<D: Driver> Connection<D> {
                     self.driver.discard(c);
                 }
                 self.report.errors += 1;
-                buckets.err(node_idx, self.now_us());
+                let now = self.now_us();
+                buckets.err(node_idx, now);
+                if self.report.ambiguous > ambiguous {
+                    buckets.info(node_idx, now);
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY_PAUSE) => {}
                     _ = &mut stopped => break,
@@ -245,6 +257,17 @@ impl<D: Driver> Connection<D> {
             }
         }
     }
+}
+
+/// How the anomaly counts changed from `before` to `after`: lost, stale, reverted, impossible.
+fn anomaly_change(before: &Safety, after: &Safety) -> [i64; 4] {
+    let d = |a: u64, b: u64| b as i64 - a as i64;
+    [
+        d(before.lost_writes, after.lost_writes),
+        d(before.stale_reads, after.stale_reads),
+        d(before.reverted_reads, after.reverted_reads),
+        d(before.impossible_reads, after.impossible_reads),
+    ]
 }
 
 /// Record a history line when there is a history; `error` is only formatted then.

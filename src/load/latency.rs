@@ -189,6 +189,26 @@ impl Latencies {
         }
     }
 
+    /// Node `node`'s latencies so far as histogram buckets: per bucket (not cumulative) the
+    /// count at or below each of `bounds_us` (ascending) and above the last, with the count and
+    /// the sum in microseconds (the sum from the HDR histogram's values, within its 1 %).
+    pub fn buckets(&self, node: usize, bounds_us: &[u64]) -> (Vec<u64>, u64, f64) {
+        let mut per = vec![0u64; bounds_us.len() + 1];
+        let Some(book) = self.nodes.get(node) else {
+            return (per, 0, 0.0);
+        };
+        let b = book.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sum = 0.0;
+        for v in b.total.iter_recorded() {
+            let value = b.total.lowest_equivalent(v.value_iterated_to());
+            let i = bounds_us.partition_point(|&bound| bound < value);
+            per[i] += u64::from(v.count_at_value());
+            sum +=
+                b.total.median_equivalent(v.value_iterated_to()) as f64 * v.count_at_value() as f64;
+        }
+        (per, b.total.len(), sum)
+    }
+
     /// Every node's latency, in node order, named by `names`; the recorder is spent.
     pub fn finish(self, names: &[NodeName]) -> Vec<NodeLatency> {
         self.nodes
@@ -245,6 +265,26 @@ mod tests {
         // A node without a success has no seconds and zero quantiles.
         assert_eq!(out[1].count, 0);
         assert!(out[1].seconds.is_empty() && out[1].p99_ms == 0.0);
+    }
+
+    #[test]
+    fn buckets_count_each_latency_once_at_its_bound() {
+        let l = Latencies::new(1);
+        for _ in 0..10 {
+            l.record(0, 1, 400); // 0.4 ms
+        }
+        for _ in 0..5 {
+            l.record(0, 1, 1_000); // exactly 1 ms: at or below the 1 ms bound
+        }
+        l.record(0, 1, 30_000);
+        l.record(0, 1, 90 * MICROS); // above every bound
+        let (per, count, sum) = l.buckets(0, &[500, 1_000, 2_000, 50_000]);
+        assert_eq!(per, vec![10, 5, 0, 1, 1]);
+        assert_eq!(count, 17);
+        // 4 + 5 + 30 + 60 000 (kept at 60 s) ms, within the histogram's precision.
+        let want = 4_000.0 + 5_000.0 + 30_000.0 + 60_000_000.0;
+        assert!((sum - want).abs() / want < 0.01, "{sum}");
+        assert_eq!(l.buckets(3, &[1]).1, 0, "no such node");
     }
 
     #[test]

@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::{Driver, DriverError, Endpoint, Written};
 use crate::history::History;
+use crate::metrics::{Metrics, LATENCY_BOUNDS_S};
 use crate::node::NodeName;
 use buckets::Buckets;
 use connection::Connection;
@@ -75,6 +76,10 @@ pub struct LoadOptions {
     /// Where every operation goes in Jepsen's format, when a history is written. Its processes
     /// `0..connections` are the connections' first numbers.
     pub history: Option<History>,
+    /// The live series (`--metrics`), copied from the loop's own counts once a second, when
+    /// served; the caller begins their run ([`Metrics::begin_run`]) with `run_id` and the
+    /// endpoints' nodes.
+    pub metrics: Option<Metrics>,
 }
 
 /// A run id that sorts by time: `r<unix seconds>-<4 hex digits>`.
@@ -195,6 +200,24 @@ pub async fn probe<D: Driver>(
     result
 }
 
+/// Copy one complete second, and the latency and anomalies so far, into the live series.
+fn publish(m: &Metrics, buckets: &Buckets, s: &Second) {
+    m.second(s.sec, &s.counts, &s.errors, &s.info);
+    let bounds_us: Vec<u64> = LATENCY_BOUNDS_S
+        .iter()
+        .map(|b| (b * MICROS as f64).round() as u64)
+        .collect();
+    for n in 0..s.counts.len() {
+        let (per, count, sum_us) = buckets.latency.buckets(n, &bounds_us);
+        m.latency(n, per, count, sum_us / MICROS as f64);
+        let [lost, stale, reverted, impossible] = buckets.anomaly_counts(n);
+        m.anomalies(n, "lost", lost);
+        m.anomalies(n, "stale", stale);
+        m.anomalies(n, "reverted", reverted);
+        m.anomalies(n, "impossible", impossible);
+    }
+}
+
 /// Run the loop against `endpoints` until `opts.duration` has passed or `stop` is cancelled
 /// (Ctrl-C), calling `on_second` once per second with that second's counts, and return the
 /// summary (its final reads not made yet: [`final_reads`]).
@@ -270,7 +293,11 @@ pub async fn run<D: Driver>(
                     reports = Some(join(tasks.take().unwrap_or_default()).await);
                 }
                 let complete = Duration::from_secs(next) <= duration;
-                on_second(&buckets.second(next, complete));
+                let second = buckets.second(next, complete);
+                if let Some(m) = opts.metrics.as_ref().filter(|_| complete) {
+                    publish(m, &buckets, &second);
+                }
+                on_second(&second);
                 next += 1;
             }
             _ = stop.cancelled() => { interrupted = true; break; }
@@ -538,6 +565,7 @@ mod tests {
             run_id: "t".into(),
             origin: None,
             history: None,
+            metrics: None,
         }
     }
 

@@ -469,6 +469,7 @@ mod tests {
                 sec: s,
                 counts: vec![100, if (6..13).contains(&s) { 0 } else { 90 }, 80],
                 errors: vec![0, 0, 0],
+                info: vec![0, 0, 0],
                 complete: true,
             }));
         }

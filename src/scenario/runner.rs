@@ -31,6 +31,7 @@ use crate::history::HistoryWriter;
 use crate::lab::{self, Home, Lab, LabHandle, UpOptions};
 use crate::load::summary::Summary;
 use crate::load::{self, DynDriver, LoadOptions};
+use crate::metrics::Metrics;
 use crate::node::NodeName;
 use crate::report::{
     Entry, Event, FiredStep, NodeAddress, Outcome, Plan, PlanLoad, PromotionSeen, Removed,
@@ -70,6 +71,9 @@ pub struct RunOptions {
     pub history_max: Option<u64>,
     /// Bring the lab up across these Docker hosts (`--hosts`; empty: this machine's engine).
     pub hosts: Vec<crate::lab::hosts::HostSpec>,
+    /// The live series to keep (`--metrics`): the measured load's counts, the steps and the
+    /// faults in force.
+    pub metrics: Option<Metrics>,
 }
 
 /// What the measured load left for the end of the run.
@@ -91,6 +95,8 @@ struct Out<'a> {
     sink: &'a mut dyn Sink,
     folder: RunFolder,
     record: RunRecord,
+    /// The live series, told of each step and of the restore.
+    metrics: Option<Metrics>,
 }
 
 impl Out<'_> {
@@ -98,6 +104,16 @@ impl Out<'_> {
         self.sink.event(&event);
         self.folder.event(&event);
         self.record.event(&event);
+        if let (Some(m), Event::Entry(e)) = (&self.metrics, &event) {
+            match &e.what {
+                What::Step { step } => {
+                    let nodes: Vec<String> = step.nodes.iter().map(|n| n.to_string()).collect();
+                    m.step(&step.fault, &nodes);
+                }
+                What::Restore { .. } => m.restored(),
+                _ => {}
+            }
+        }
     }
 
     fn say(&mut self, line: impl Into<String>) {
@@ -250,6 +266,7 @@ pub async fn run(
         sink,
         folder,
         record,
+        metrics: opts.metrics.clone(),
     };
     let what = match owned {
         Some(_) => What::LabUp {
@@ -423,6 +440,10 @@ async fn measured(
             Err(e) => out.say(format!("no history: {e}")),
         }
     }
+    if let Some(m) = &opts.metrics {
+        let names: Vec<String> = endpoints.iter().map(|e| e.node.to_string()).collect();
+        m.begin_run(&run_id, &s.system.to_string(), &names);
+    }
     let opts = LoadOptions {
         duration: s.load.duration,
         clients_per_node: s.load.clients_per_node,
@@ -430,6 +451,7 @@ async fn measured(
         run_id,
         origin: Some(origin),
         history: history.as_ref().map(HistoryWriter::history),
+        metrics: opts.metrics.clone(),
     };
     out.entry(
         What::LoadStart {
@@ -693,6 +715,7 @@ async fn warm_up(
         run_id: load::new_run_id(),
         origin: None,
         history: None,
+        metrics: None,
     };
     let mut on_second = |sec: &load::Second| {
         if sec.complete && sec.counts.iter().all(|&c| c > 0) {

@@ -41,6 +41,9 @@ pub struct TableOptions {
     /// Which experiments: the seeds' three, or a power loss of every node.
     #[serde(default)]
     pub faults: TableFaults,
+    /// The live series of every run (`--metrics`), when served.
+    #[serde(skip)]
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// `perseus table --fault`: which experiments each system gets.

@@ -194,6 +194,7 @@ pub async fn measure(
         runs_dir: folder.clone(),
         history_max: Some(crate::history::DEFAULT_MAX_BYTES),
         hosts: Vec::new(),
+        metrics: opts.metrics.clone(),
     };
     let repeat = opts.repeat.max(1);
     let mut done = 0;
@@ -406,6 +407,7 @@ mod tests {
             isolation: None,
             replica_reads: false,
             faults: TableFaults::Seeds,
+            metrics: None,
         }
     }
     /// A completed run of an isolation: the window, and who served during and after it.

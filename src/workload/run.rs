@@ -132,6 +132,8 @@ pub struct TxnHistory {
 struct Counts {
     ok: Vec<Vec<u64>>,
     err: Vec<Vec<u64>>,
+    /// Of `err`, the transactions whose outcome is unknown.
+    info: Vec<Vec<u64>>,
 }
 
 impl Counts {
@@ -148,6 +150,7 @@ impl Counts {
             sec,
             counts: read(&self.ok),
             errors: read(&self.err),
+            info: read(&self.info),
             complete,
         }
     }
@@ -204,6 +207,7 @@ pub async fn run(
         counts: Mutex::new(Counts {
             ok: vec![vec![0; seconds]; n],
             err: vec![vec![0; seconds]; n],
+            info: vec![vec![0; seconds]; n],
         }),
         txns: Mutex::new(Vec::new()),
         bank: Mutex::new(Vec::new()),
@@ -439,7 +443,11 @@ async fn client(
             let mut counts = shared.counts.lock().expect("counts");
             match outcome {
                 Outcome::Ok => Counts::add(&mut counts.ok, node, now),
-                _ => Counts::add(&mut counts.err, node, now),
+                Outcome::Info => {
+                    Counts::add(&mut counts.err, node, now);
+                    Counts::add(&mut counts.info, node, now);
+                }
+                Outcome::Fail => Counts::add(&mut counts.err, node, now),
             }
         }
         if error.is_some() {
