@@ -144,16 +144,37 @@ mod tests {
     fn the_duration_pattern_agrees_with_the_parser() {
         let re = regex::Regex::new(&duration_pattern()).unwrap();
         for ok in [
-            "10s", "500ms", "1m30s", "1m 30s", "2h", "1.5s", "0s", " 10s ", "3days", "1µs", "2M",
-            "7 sec", "1h2m3s4ms",
+            "10s",
+            "500ms",
+            "1m30s",
+            "1m 30s",
+            "2h",
+            "1.5s",
+            "0s",
+            " 10s ",
+            "3days",
+            "1µs",
+            "2M",
+            "7 sec",
+            "1h2m3s4ms",
         ] {
             assert!(parse_duration(ok).is_ok(), "{ok}");
             assert!(re.is_match(ok), "{ok}");
         }
-        for bad in ["10", "", "s", "ten seconds", "10 parsecs", "-1s", "1.s", ".5s", "10s!", "1,5s"] {
+        for bad in [
+            "10",
+            "",
+            "s",
+            "ten seconds",
+            "10 parsecs",
+            "-1s",
+            "1.s",
+            ".5s",
+            "10s!",
+            "1,5s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
             assert!(!re.is_match(bad), "{bad}");
         }
     }
-
 }

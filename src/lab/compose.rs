@@ -122,7 +122,10 @@ impl StringOrList {
 #[serde(untagged)]
 pub enum Environment {
     /// `KEY: value`
-    Map(#[schemars(with = "BTreeMap<String, serde_json::Value>")] BTreeMap<String, serde_yaml::Value>),
+    Map(
+        #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+        BTreeMap<String, serde_yaml::Value>,
+    ),
     /// `- KEY=value`
     List(Vec<String>),
 }

@@ -227,8 +227,10 @@ struct File {
     #[allow(dead_code)]
     #[schemars(with = "Option<serde_json::Value>")]
     networks: Option<serde_yaml::Value>,
-    /// The Perseus extension: what the lab needs beyond Compose.
+    /// The Perseus extension: what the lab needs beyond Compose (required: its absence is
+    /// refused with a message of its own).
     #[serde(rename = "x-perseus")]
+    #[schemars(with = "Extension")]
     perseus: Option<Extension>,
 }
 
@@ -252,9 +254,6 @@ pub fn schema() -> serde_json::Value {
         "patternProperties".into(),
         serde_json::json!({"^x-": {"description": "A Compose extension (an anchor for `<<:` merges), which Perseus skips."}}),
     );
-    if let Some(required) = root.get_mut("required").and_then(|r| r.as_array_mut()) {
-        required.push("x-perseus".into());
-    }
     root.to_value()
 }
 
@@ -327,7 +326,7 @@ impl Definition {
                 line,
                 column,
                 message: format!(
-                    "{msg}; see the supported keys in src/lab/definition.rs (Compose subset)"
+                    "{msg}; `perseus schema definition` lists the keys and values a definition takes (docs/adding-a-system.md)"
                 ),
             }
         })?;

@@ -37,7 +37,9 @@ pub const VERSION_VAR: &str = "PERSEUS_VERSION";
 pub const SOURCE_VAR: &str = "PERSEUS_SOURCE";
 
 /// Where a release's software comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// A Debian bookworm package, installed by the image's Dockerfile with apt.

@@ -42,8 +42,20 @@ mod tests {
     fn the_target_pattern_agrees_with_the_parser() {
         let re = regex::Regex::new(AIM_PATTERN).unwrap();
         for s in [
-            "n1", "n12", "n1,n2", "n1,n2,n3", "leader", "follower", "random", "all", "pd-leader",
-            "crash", "kill-2", "n01", "n1-x", "a",
+            "n1",
+            "n12",
+            "n1,n2",
+            "n1,n2,n3",
+            "leader",
+            "follower",
+            "random",
+            "all",
+            "pd-leader",
+            "crash",
+            "kill-2",
+            "n01",
+            "n1-x",
+            "a",
         ] {
             assert!(aim_ok(s), "{s}");
             assert!(re.is_match(s), "{s}");
@@ -79,7 +91,7 @@ mod tests {
                 .collect()
         };
         let faults = names("Fault");
-        assert_eq!(faults.len(), 15, "{faults:?}");
+        assert_eq!(faults.len(), 16, "{faults:?}");
         for f in &faults {
             assert_eq!(&f.parse::<FaultKind>().unwrap().to_string(), f);
         }
