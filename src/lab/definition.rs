@@ -2,7 +2,10 @@
 //!
 //! The file is a plain Compose file a user can read and that `docker-compose -f compose/etcd.yaml config`
 //! accepts. Perseus reads the subset of keys it needs (listed in [`Service`]) and rejects any other
-//! service key with the file, line and column, rather than silently ignoring it.
+//! service key with the file, line and column, rather than silently ignoring it. At the top it
+//! takes `version`, `name`, `services`, `volumes`, `networks`, `x-perseus` and Compose's `x-`
+//! extensions (anchors for `<<:` merges), and refuses any other key. [`schema`] is the JSON
+//! Schema of all this, made from the same types (`perseus schema definition`).
 //!
 //! Nodes: a service whose name is a node name (`n1`, `n2`, ...) is that node's main container; a
 //! service with `network_mode: service:n1` is a sidecar of node n1 (it shares n1's network namespace).
