@@ -310,3 +310,69 @@ fn a_broken_definition_fails_both_the_schema_and_run_check() {
         assert!(why.starts_with(&format!("{at}: ")), "{name}: {why}");
     }
 }
+
+/// Edge cases of shape, each judged alike by the schema and `run --check`: (scenario lines
+/// after `name`, `system` and `load`, whether both take it).
+const EDGE_CASES: [(&str, bool); 16] = [
+    ("steps: ~", false),
+    ("expect: ~", false),
+    ("hosts: ~", false),
+    ("description: ~", true),
+    ("seed: ~", true),
+    ("seed: -1", false),
+    ("nodes: 2.5", false),
+    ("steps:\n  - {at: 1.5s, fault: kill, target: [n1, n2]}", true),
+    ("steps:\n  - {at: 1s, fault: kill, target: []}", false),
+    ("steps:\n  - {at: 1s, fault: kill, target: \"n1,n2\"}", true),
+    ("steps:\n  - {at: 1s, every: ~, fault: kill, target: n1}", false),
+    ("steps:\n  - {at: 1m 5s, fault: power-loss-torn, target: all}", true),
+    ("steps:\n  - {name: a, at: 1s, fault: kill, target: pd-leader}\nexpect:\n  - window: {after: -1, at-most: 1s}", false),
+    ("expect:\n  - model: serializable\n  - anomalies: {G-single: x}", false),
+    ("expect:\n  - lost-writes: ~", false),
+    ("nodes: \"3\"", false),
+];
+
+#[test]
+fn the_schema_and_run_check_judge_edge_cases_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = EDGE_CASES
+        .iter()
+        .enumerate()
+        .map(|(i, (lines, _))| {
+            let f = dir.path().join(format!("case-{i}.yaml"));
+            let workload = if lines.contains("model:") {
+                "  workload: list-append\n"
+            } else {
+                ""
+            };
+            std::fs::write(
+                &f,
+                format!("name: c\nsystem: tidb\nload:\n  duration: 2m\n{workload}{lines}\n"),
+            )
+            .unwrap();
+            f
+        })
+        .collect();
+    for (f, (lines, ok)) in files.iter().zip(EDGE_CASES) {
+        let out = perseus(&["run", "--check", &f.display().to_string()], &[]);
+        let code = if ok { 0 } else { 2 };
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{lines}: {}",
+            text(&out.stderr)
+        );
+    }
+    let Some(py) = python() else { return };
+    for ((f, verdict), (lines, ok)) in validate(&py, "scenario", &files)
+        .into_iter()
+        .zip(EDGE_CASES)
+    {
+        assert_eq!(
+            verdict.is_none(),
+            ok,
+            "{lines} ({}): {verdict:?}",
+            f.display()
+        );
+    }
+}
