@@ -32,6 +32,34 @@ pub fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// The units [`parse_duration`] (humantime) takes, longest spelling first.
+const DURATION_UNITS: &str = "nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y";
+
+/// A regular expression (ECMA-262 and Python alike) for what [`parse_duration`] takes: one or
+/// more numbers, each with a unit (`10s`, `500ms`, `1m30s`, `1.5s`, `2h 30m`).
+pub fn duration_pattern() -> String {
+    format!(r"^\s*([0-9]+(\.[0-9]+)?\s*({DURATION_UNITS})\s*)+$")
+}
+
+/// The JSON Schema of a duration as [`duration`] reads it: a string with a unit, never a bare
+/// number (`#[schemars(with = "crate::units::DurationText")]` on a duration field).
+pub struct DurationText;
+
+impl schemars::JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": duration_pattern(),
+            "description": "A duration with a unit (humantime): 10s, 500ms, 1m30s, 2h. A bare number is refused: is 10 seconds or milliseconds?",
+            "examples": ["10s", "500ms", "1m30s"]
+        })
+    }
+}
+
 /// `#[serde(with = "crate::units::duration")]`: a duration written as a string with a unit. A bare
 /// number is refused (is `10` seconds or milliseconds?).
 pub mod duration {
@@ -109,5 +137,44 @@ mod tests {
             crate::history::DEFAULT_MAX_BYTES,
             "the CLI's default --history-max"
         );
+    }
+
+    /// The schema's pattern takes what the parser takes, and refuses what it refuses.
+    #[test]
+    fn the_duration_pattern_agrees_with_the_parser() {
+        let re = regex::Regex::new(&duration_pattern()).unwrap();
+        for ok in [
+            "10s",
+            "500ms",
+            "1m30s",
+            "1m 30s",
+            "2h",
+            "1.5s",
+            "0s",
+            " 10s ",
+            "3days",
+            "1µs",
+            "2M",
+            "7 sec",
+            "1h2m3s4ms",
+        ] {
+            assert!(parse_duration(ok).is_ok(), "{ok}");
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in [
+            "10",
+            "",
+            "s",
+            "ten seconds",
+            "10 parsecs",
+            "-1s",
+            "1.s",
+            ".5s",
+            "10s!",
+            "1,5s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(!re.is_match(bad), "{bad}");
+        }
     }
 }

@@ -11,6 +11,7 @@ mod lab;
 mod live;
 mod load;
 mod run;
+mod schema;
 mod table;
 
 use std::path::PathBuf;
@@ -78,6 +79,8 @@ enum Command {
     /// ones, undecided past --budget; bisect.md on stdout and in runs/<time>-bisect/ with every
     /// run's folder.
     Bisect(BisectArgs),
+    /// The JSON Schema of a scenario or a cluster definition, for editors and validators.
+    Schema(schema::SchemaArgs),
 }
 
 /// Run the command line; the process exit code.
@@ -123,5 +126,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bisect(args) => bisect::bisect_command(args).await,
         Command::Systems { json } => lab::systems_command(json).await,
         Command::Check(args) => check::check_command(args),
+        Command::Schema(args) => schema::schema_command(args),
     }
 }

@@ -29,7 +29,7 @@ use crate::node::NodeName;
 
 /// Which packets a cut drops, as the node whose namespace holds the rules sees them (Chaos Mesh's
 /// NetworkChaos `direction`: `to`, `from`, `both`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// What the peers send the node: it hears nothing from them, they still hear it.

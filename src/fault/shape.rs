@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::node::NodeName;
 
 /// A named partition shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Shape {
     /// Two random halves (the smaller one ⌊n/2⌋ nodes) that cannot reach each other.

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// One Compose service, restricted to the keys Perseus understands.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// The image to run (built from `build` when missing).
@@ -39,9 +40,11 @@ pub struct Service {
     pub network_mode: Option<String>,
     /// Networks the service joins (the lab makes one network; this may name it).
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub networks: Option<serde_yaml::Value>,
     /// Services to start first (informational for Perseus: it starts the main before sidecars).
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub depends_on: Option<serde_yaml::Value>,
     /// Extra labels.
     #[serde(default)]
@@ -54,6 +57,7 @@ pub struct Service {
     pub restart: Option<String>,
     /// Resource limits (`nofile: 1048576` or `{soft, hard}`).
     #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub ulimits: Option<BTreeMap<String, serde_yaml::Value>>,
     /// tmpfs mounts (`/path`).
     #[serde(default)]
@@ -61,7 +65,7 @@ pub struct Service {
 }
 
 /// A Compose `build` section.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Build {
     /// The build context, relative to the definition file.
@@ -94,7 +98,7 @@ fn default_dockerfile() -> String {
 }
 
 /// Compose's "string or list of strings" (a string is split on white space, as Compose does).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum StringOrList {
     /// `command: etcd --name n1`
@@ -114,11 +118,14 @@ impl StringOrList {
 }
 
 /// Compose's environment: a map, or a list of `KEY=value`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum Environment {
     /// `KEY: value`
-    Map(BTreeMap<String, serde_yaml::Value>),
+    Map(
+        #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+        BTreeMap<String, serde_yaml::Value>,
+    ),
     /// `- KEY=value`
     List(Vec<String>),
 }

@@ -2,7 +2,10 @@
 //!
 //! The file is a plain Compose file a user can read and that `docker-compose -f compose/etcd.yaml config`
 //! accepts. Perseus reads the subset of keys it needs (listed in [`Service`]) and rejects any other
-//! service key with the file, line and column, rather than silently ignoring it.
+//! service key with the file, line and column, rather than silently ignoring it. At the top it
+//! takes `version`, `name`, `services`, `volumes`, `networks`, `x-perseus` and Compose's `x-`
+//! extensions (anchors for `<<:` merges), and refuses any other key. [`schema`] is the JSON
+//! Schema of all this, made from the same types (`perseus schema definition`).
 //!
 //! Nodes: a service whose name is a node name (`n1`, `n2`, ...) is that node's main container; a
 //! service with `network_mode: service:n1` is a sidecar of node n1 (it shares n1's network namespace).
@@ -22,6 +25,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::LabError;
@@ -58,7 +62,7 @@ pub struct Definition {
 }
 
 /// The `x-perseus` extension: what the lab needs beyond Compose.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Extension {
     /// The lab this file defines (`etcd`): its name in every command and on every Docker object.
@@ -116,6 +120,7 @@ pub struct Extension {
     /// `allow-direct: false` for NATS' bucket); each system says which it takes
     /// ([`crate::systems::System::check`]), and the rest are refused.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, PlainValue>")]
     pub options: BTreeMap<String, serde_yaml::Value>,
     /// Where the schema is made: `one-node` (a cluster replicates it; the default) or
     /// `every-node` (independent servers, as in the control systems).
@@ -141,9 +146,11 @@ pub struct Extension {
     pub versions: Option<Versions>,
     /// How long `lab up` waits for readiness (humantime, e.g. `90s`).
     #[serde(default = "default_ready_timeout", with = "crate::units::duration")]
+    #[schemars(with = "crate::units::DurationText")]
     pub ready_timeout: Duration,
     /// Grace period of a graceful `stop` before SIGKILL (humantime).
     #[serde(default = "default_stop_timeout", with = "crate::units::duration")]
+    #[schemars(with = "crate::units::DurationText")]
     pub stop_timeout: Duration,
     /// Where each node's main container keeps its data (`/data`): the directory the lazy file
     /// system mounts over for `lab up --lazyfs` and `power-loss` ([`crate::lab::lazy`]), and
@@ -157,7 +164,7 @@ pub struct Extension {
 }
 
 /// `x-perseus.schema-on`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SchemaOn {
     /// On the first node that takes it; the system replicates it.
@@ -168,7 +175,7 @@ pub enum SchemaOn {
 }
 
 /// `x-perseus.init`: a command for one node.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InitCommand {
     /// The node whose main container runs it (`n1`).
@@ -179,6 +186,78 @@ pub struct InitCommand {
     /// earlier, abandoned attempt did (`cluster has already been initialized`).
     #[serde(default)]
     pub already_done: Option<String>,
+}
+
+/// The JSON Schema of an `x-perseus.options` value: a plain value (text, a number, true or false),
+/// as [`Definition::parse`] takes it.
+struct PlainValue;
+
+impl JsonSchema for PlainValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PlainValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": ["string", "number", "boolean"]})
+    }
+}
+
+/// A definition file as serde reads it: Compose's top level, of which Perseus reads `services`,
+/// `volumes` and `x-perseus`, and lets `version`, `name` and `networks` be (the lab makes its own
+/// network). Other `x-` keys are Compose extensions (anchors for `<<:` merges): skipped before
+/// this is read. Any other top-level key (`configs`, `secrets`, `include`) is refused: Perseus
+/// would not do what it says.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct File {
+    /// The Compose file format version (informational; `"2.4"`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    version: Option<String>,
+    /// The Compose project name (informational: the lab names its objects after the system).
+    #[serde(default)]
+    #[allow(dead_code)]
+    name: Option<String>,
+    /// The services: each node's main container (`n1`, `n2`, ...) and its sidecars
+    /// (`network_mode: service:<node>`).
+    services: BTreeMap<String, Service>,
+    /// The named volumes the services mount.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    volumes: Option<BTreeMap<String, serde_yaml::Value>>,
+    /// Networks (informational: the lab makes one network).
+    #[serde(default)]
+    #[allow(dead_code)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    networks: Option<serde_yaml::Value>,
+    /// The Perseus extension: what the lab needs beyond Compose (required: its absence is
+    /// refused with a message of its own).
+    #[serde(rename = "x-perseus")]
+    #[schemars(with = "Extension")]
+    perseus: Option<Extension>,
+}
+
+/// The JSON Schema (draft 2020-12) of a definition file (`perseus schema definition`, shipped as
+/// `schemas/definition.schema.json`), generated from the types [`Definition::parse`] reads: the
+/// part of the Compose format Perseus reads ([`Service`]: unknown service keys are refused, as the
+/// parser refuses them), `x-perseus` in full, and Compose's `x-` extensions anywhere at the top.
+/// What needs more than one key (a template that is a service, a volume that is declared, a
+/// system implementation that exists) is for the parser.
+pub fn schema() -> serde_json::Value {
+    let mut root = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<File>();
+    root.insert("title".into(), "Perseus cluster definition".into());
+    root.insert(
+        "description".into(),
+        "A Compose file with an x-perseus extension: one system's cluster (docs/adding-a-system.md)."
+            .into(),
+    );
+    root.insert(
+        "patternProperties".into(),
+        serde_json::json!({"^x-": {"description": "A Compose extension (an anchor for `<<:` merges), which Perseus skips."}}),
+    );
+    root.to_value()
 }
 
 fn default_min_nodes() -> usize {
@@ -210,20 +289,6 @@ impl Definition {
 
     /// Parse definition text (`file` is used for messages and relative paths).
     pub fn parse(file: &Path, text: &str) -> Result<Definition> {
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(default)]
-            #[allow(dead_code)]
-            name: Option<String>,
-            services: BTreeMap<String, Service>,
-            #[serde(default)]
-            volumes: Option<BTreeMap<String, serde_yaml::Value>>,
-            #[serde(default)]
-            #[allow(dead_code)]
-            networks: Option<serde_yaml::Value>,
-            #[serde(rename = "x-perseus")]
-            perseus: Option<Extension>,
-        }
         let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .location()
@@ -243,7 +308,14 @@ impl Definition {
             column: 0,
             message: format!("{e}"),
         })?;
-        let raw: Raw = serde_yaml::from_value(value).map_err(|e| {
+        // Compose's extensions at the top (`x-etcd-node: &node`) are for merges, done above.
+        if let serde_yaml::Value::Mapping(top) = &mut value {
+            top.retain(|k, _| {
+                k.as_str()
+                    .is_none_or(|k| k == "x-perseus" || !k.starts_with("x-"))
+            });
+        }
+        let raw: File = serde_yaml::from_value(value).map_err(|e| {
             // A typed error has no location once merged: find the offending key in the text.
             let msg = e.to_string();
             let key = msg.split('`').nth(1).unwrap_or("");
@@ -257,7 +329,7 @@ impl Definition {
                 line,
                 column,
                 message: format!(
-                    "{msg}; see the supported keys in src/lab/definition.rs (Compose subset)"
+                    "{msg}; `perseus schema definition` lists the keys and values a definition takes (docs/adding-a-system.md)"
                 ),
             }
         })?;

@@ -116,6 +116,25 @@ impl<'de> serde::Deserialize<'de> for HostSpec {
     }
 }
 
+/// A regular expression for the forms [`HostSpec`] takes (`ssh://`, `tcp://`, `unix:///`); the
+/// rest (a port that is a port, a user where one can be) is for the parser.
+pub const HOST_PATTERN: &str = "^\\s*(unix:///|tcp://[^/]|ssh://[^/])";
+
+impl schemars::JsonSchema for HostSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Host".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": HOST_PATTERN,
+            "description": "A Docker endpoint: ssh://[user@]host[:port], tcp://host[:port] or unix:///path/to/docker.sock (docs/hosts.md).",
+            "examples": ["ssh://ops@db1", "tcp://10.0.0.2:2375"]
+        })
+    }
+}
+
 impl serde::Serialize for HostSpec {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.serialize_str(&self.url)

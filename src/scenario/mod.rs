@@ -58,6 +58,7 @@ pub mod analysis;
 mod format;
 pub mod runner;
 mod schedule;
+mod schema;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ use crate::systems::Leadership;
 
 pub use format::*;
 pub use schedule::*;
+pub use schema::schema;
 use validate::validate;
 
 /// A scenario file, parsed and checked, with its text kept for the run folder.

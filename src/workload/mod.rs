@@ -33,7 +33,18 @@ pub use run::{errors, outcomes, run, BankOp, BankOpKind, TxnHistory, TxnOptions,
 pub use summary::{summarize, windows, TxnSummary, TxnWindow};
 
 /// What the load loop runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// The seeds' loop: one key per connection, read, add 1, compare-and-set it back.
@@ -65,7 +76,9 @@ impl fmt::Display for Workload {
 
 /// The isolation level a transaction asks for (SQL's names; `None` where it is asked: the
 /// system's default, PostgreSQL's and CockroachDB's own level, InnoDB's REPEATABLE READ).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
     /// READ COMMITTED.

@@ -51,7 +51,19 @@ pub struct Txn {
 
 /// A consistency model, weakest first; each anomaly rules out some of them (Elle's lattice,
 /// cut to the models a register of lists can tell apart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     /// Adya's PL-1: no G0.
