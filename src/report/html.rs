@@ -3,7 +3,9 @@
 //! is inline, there is no script and no font or image from elsewhere: the only links are relative
 //! ones to the run's own files, so the page opens the same from a laptop, a CI artifact or a
 //! machine without a network. Every string from the data (node names, keys, error texts, a
-//! promotion's log line, a checker's explanation) is escaped with [`escape`].
+//! promotion's log line, a checker's explanation) is escaped with [`escape`], and the page's own
+//! Content Security Policy ([`POLICY`]) forbids scripts and every fetch, so a browser would refuse
+//! them even if one slipped in.
 
 use std::fmt::Write as _;
 
@@ -57,10 +59,17 @@ pre{background:#f7f7f7;padding:.6em;overflow-x:auto}code{font-size:.95em}
 .plot svg{max-width:100%;height:auto}p.note{color:#555;font-size:.92em}
 ";
 
-/// A whole page: the doctype, the inline style, `title` and `body` (already HTML).
+/// What every Perseus page allows itself, as its Content Security Policy: nothing from anywhere
+/// (no script, no font, no image, no connection; the plot is inline SVG) but its own inline style.
+/// A link to a file of the run is a navigation, which this does not stop.
+pub const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+/// A whole page: the doctype, the [`POLICY`], the inline style, `title` and `body` (already
+/// HTML).
 pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{POLICY}\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         escape(title)
