@@ -108,6 +108,16 @@ fn inline_svg(svg: &str) -> String {
     svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
 }
 
+/// `name` as a link when it is among `files` (the run folder's), else as code: a page never
+/// links a file that is not there.
+fn file(files: &[&str], name: &str) -> String {
+    if files.contains(&name) {
+        format!("<a href=\"{0}\">{0}</a>", escape(name))
+    } else {
+        format!("<code>{}</code>", escape(name))
+    }
+}
+
 /// The files of a run folder the page links to, in this order, when they are there.
 pub const RUN_FILES: [&str; 9] = [
     "report.md",
@@ -167,7 +177,11 @@ pub fn report_html(r: &RunRecord, rows: &[MetricRow], svg: &str, files: &[&str])
         l.as_ref().map_or_else(|| "none".into(), |n| n.to_string())
     };
     if !r.versions.is_empty() || r.release.is_some() {
-        let said: Vec<String> = r.versions.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+        let said: Vec<String> = r
+            .versions
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
         put!(
             out,
             " Versions the servers reported: {}{}.",
@@ -207,12 +221,13 @@ pub fn report_html(r: &RunRecord, rows: &[MetricRow], svg: &str, files: &[&str])
     if !rows.is_empty() {
         ln!(
             out,
-            "<p class=\"note\">Per second: <a href=\"metrics.tsv\">metrics.tsv</a>, {} lines.</p>",
+            "<p class=\"note\">Per second: {}, {} lines.</p>",
+            file(files, "metrics.tsv"),
             rows.len()
         );
     }
 
-    faults_html(&mut out, r);
+    faults_html(&mut out, r, files);
     serving_html(&mut out, r);
     promotions_html(&mut out, r);
 
@@ -237,10 +252,10 @@ pub fn report_html(r: &RunRecord, rows: &[MetricRow], svg: &str, files: &[&str])
     if let Some(l) = &r.load {
         load_html(&mut out, l);
         latency_html(&mut out, l);
-        safety_html(&mut out, l, r.not_ready.as_deref());
+        safety_html(&mut out, l, r.not_ready.as_deref(), files);
     }
     if let Some(t) = &r.transactions {
-        transactions_html(&mut out, t);
+        transactions_html(&mut out, t, files);
     }
     if !r.restored.is_empty() {
         ln!(
@@ -252,7 +267,7 @@ pub fn report_html(r: &RunRecord, rows: &[MetricRow], svg: &str, files: &[&str])
 
     ln!(out, "<h2 id=\"files\">Files of this run</h2>\n<ul>");
     for f in files {
-        ln!(out, "<li><a href=\"{0}\">{0}</a></li>", e(f));
+        ln!(out, "<li>{}</li>", file(files, f));
     }
     ln!(out, "</ul>");
     page(&format!("{}: {}", s.name, r.outcome.word()), &out)
@@ -262,7 +277,10 @@ pub fn report_html(r: &RunRecord, rows: &[MetricRow], svg: &str, files: &[&str])
 /// fault's window, and the load's totals.
 fn figures_html(out: &mut String, r: &RunRecord) {
     let e = escape;
-    ln!(out, "<h2 id=\"figures\">Key figures</h2>\n<dl class=\"figures\">");
+    ln!(
+        out,
+        "<h2 id=\"figures\">Key figures</h2>\n<dl class=\"figures\">"
+    );
     let held = r.verdicts.iter().filter(|v| v.passed).count();
     ln!(
         out,
@@ -310,7 +328,7 @@ fn figures_html(out: &mut String, r: &RunRecord) {
 }
 
 /// The faults with the windows they caused, and their log as they fired.
-fn faults_html(out: &mut String, r: &RunRecord) {
+fn faults_html(out: &mut String, r: &RunRecord, files: &[&str]) {
     let e = escape;
     ln!(
         out,
@@ -370,7 +388,8 @@ fn faults_html(out: &mut String, r: &RunRecord) {
     }
     ln!(
         out,
-        "</pre>\n<p class=\"note\">Every event of the run, as it happened: <a href=\"events.jsonl\">events.jsonl</a>.</p>"
+        "</pre>\n<p class=\"note\">Every event of the run, as it happened: {}.</p>",
+        file(files, "events.jsonl")
     );
 }
 
@@ -414,14 +433,7 @@ fn serving_html(out: &mut String, r: &RunRecord) {
         .collect();
     table(
         out,
-        &[
-            "from",
-            "span",
-            "no node served",
-            &minority,
-            &majority,
-            &all,
-        ],
+        &["from", "span", "no node served", &minority, &majority, &all],
         &rows,
     );
 }
@@ -441,14 +453,10 @@ fn promotions_html(out: &mut String, r: &RunRecord) {
         .promotions
         .iter()
         .map(|p| {
-            let after = r
-                .steps
-                .iter()
-                .rfind(|s| s.fired_s <= p.t_s)
-                .map_or_else(
-                    || "-".to_string(),
-                    |s| format!("{} after {}", secs(p.t_s - s.fired_s), s.label()),
-                );
+            let after = r.steps.iter().rfind(|s| s.fired_s <= p.t_s).map_or_else(
+                || "-".to_string(),
+                |s| format!("{} after {}", secs(p.t_s - s.fired_s), s.label()),
+            );
             vec![
                 secs(p.t_s),
                 e(&p.node),
@@ -542,7 +550,7 @@ fn latency_html(out: &mut String, l: &Summary) {
 
 /// Safety: the counts per node, every listed anomaly with its evidence (what was read, what was
 /// expected, in words), the unverified keys, the history and its check's explanations.
-fn safety_html(out: &mut String, l: &Summary, not_ready: Option<&str>) {
+fn safety_html(out: &mut String, l: &Summary, not_ready: Option<&str>, files: &[&str]) {
     let e = escape;
     ln!(out, "<h2 id=\"safety\">Safety</h2>");
     ln!(
@@ -588,7 +596,10 @@ fn safety_html(out: &mut String, l: &Summary, not_ready: Option<&str>) {
         &rows,
     );
     if !l.anomalies.is_empty() {
-        ln!(out, "<h3 id=\"anomalies\">Anomalies and their evidence</h3>");
+        ln!(
+            out,
+            "<h3 id=\"anomalies\">Anomalies and their evidence</h3>"
+        );
         let rows: Vec<Vec<String>> = l
             .anomalies
             .iter()
@@ -620,8 +631,9 @@ fn safety_html(out: &mut String, l: &Summary, not_ready: Option<&str>) {
         if l.anomalies.len() > 50 {
             ln!(
                 out,
-                "<p>{} more in <a href=\"summary.json\">summary.json</a> (<code>load.anomalies</code>).</p>",
-                l.anomalies.len() - 50
+                "<p>{} more in {} (<code>load.anomalies</code>).</p>",
+                l.anomalies.len() - 50,
+                file(files, "summary.json")
             );
         }
     }
@@ -637,8 +649,9 @@ fn safety_html(out: &mut String, l: &Summary, not_ready: Option<&str>) {
     match &l.history {
         Some(h) => ln!(
             out,
-            "<p>History: <a href=\"history.edn\">history.edn</a>, {} operations in Jepsen's format \
+            "<p>History: {}, {} operations in Jepsen's format \
              (<code>perseus check history.edn</code> checks it again){}.</p>",
+            file(files, "history.edn"),
             h.ops,
             match h.truncated_at_s {
                 Some(t) => format!(
@@ -672,7 +685,7 @@ fn safety_html(out: &mut String, l: &Summary, not_ready: Option<&str>) {
 }
 
 /// The transactional workload: its windows and its checker's verdict.
-fn transactions_html(out: &mut String, t: &crate::workload::TxnSummary) {
+fn transactions_html(out: &mut String, t: &crate::workload::TxnSummary, files: &[&str]) {
     let e = escape;
     ln!(
         out,
@@ -713,7 +726,8 @@ fn transactions_html(out: &mut String, t: &crate::workload::TxnSummary) {
     ln!(out, "<pre>{}</pre>", e(&t.render()));
     ln!(
         out,
-        "<p>The history, in Jepsen's format: <a href=\"transactions.edn\">transactions.edn</a> (<code>perseus check</code> reads it).</p>"
+        "<p>The history, in Jepsen's format: {} (<code>perseus check</code> reads it).</p>",
+        file(files, "transactions.edn")
     );
 }
 
@@ -774,6 +788,9 @@ mod tests {
 
     #[test]
     fn backticks_become_code_spans() {
-        assert_eq!(code_spans("a `b` c `d`"), "a <code>b</code> c <code>d</code>");
+        assert_eq!(
+            code_spans("a `b` c `d`"),
+            "a <code>b</code> c <code>d</code>"
+        );
     }
 }

@@ -39,7 +39,10 @@ pub fn html(table: &Table) -> String {
         let _ = writeln!(s, "<p>Left out: {}.</p>", e(&table.skipped.join("; ")));
     }
     if table.interrupted {
-        let _ = writeln!(s, "<p class=\"fail\">Interrupted: not every run was made.</p>");
+        let _ = writeln!(
+            s,
+            "<p class=\"fail\">Interrupted: not every run was made.</p>"
+        );
     }
     let _ = writeln!(s, "<h2>Runs</h2>\n<ul>");
     for r in &table.rows {

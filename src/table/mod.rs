@@ -603,7 +603,10 @@ mod tests {
         assert!(md.contains("Left out: cockroach: "), "{md}");
         // table.html: the same cells, every run's page linked, the prose's code marked.
         let h = html(&table);
-        assert!(h.contains("<td>etcd</td><td class=\"num\">1.30 s</td>"), "{h}");
+        assert!(
+            h.contains("<td>etcd</td><td class=\"num\">1.30 s</td>"),
+            "{h}"
+        );
         assert!(h.contains("<a href=\"r1/report.html\">r1</a>"), "{h}");
         assert!(h.contains("<code>≥</code>: the outage lasted"), "{h}");
         assert!(!h.contains("http://") && !h.contains("<script"), "{h}");
@@ -667,7 +670,10 @@ mod tests {
             "{md}"
         );
         let page = std::fs::read_to_string(tmp.path().join("table.html")).unwrap();
-        assert!(page.contains("<td class=\"num\">2.0 s, 1 run failed</td>"), "{page}");
+        assert!(
+            page.contains("<td class=\"num\">2.0 s, 1 run failed</td>"),
+            "{page}"
+        );
         // A folder without a table, and a table whose run folder is gone, are refused.
         let err = render_again(&tmp.path().join("r1")).unwrap_err();
         assert!(err.to_string().contains("is not a table's folder"), "{err}");
