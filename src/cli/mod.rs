@@ -53,7 +53,8 @@ enum Command {
     /// Carry out scenario files: lab up, warm-up, load with the faults on their timeline, measure,
     /// report into runs/<time>-<name>/, lab down. Exit 1 when an expectation does not hold.
     Run(RunArgs),
-    /// Render report.md and plot.svg of a past run again from its folder; prints the report.
+    /// Render report.md, report.html and plot.svg of a past run again from its folder; prints the
+    /// report.
     Report {
         /// The run folder (runs/<time>-<name>/).
         run: PathBuf,

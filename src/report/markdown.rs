@@ -6,7 +6,8 @@ use super::record::{MetricRow, RunRecord};
 use crate::load::summary::{describe, Summary};
 use crate::node::NodeName;
 
-fn secs(x: f64) -> String {
+/// `1.32 s`.
+pub(super) fn secs(x: f64) -> String {
     format!("{x:.2} s")
 }
 
@@ -423,7 +424,8 @@ fn promotions_md(out: &mut String, r: &RunRecord) {
     );
 }
 
-fn window_cell(w: &crate::load::measure::Window) -> String {
+/// A window's length, `(open)` when it lasted to the end.
+pub(super) fn window_cell(w: &crate::load::measure::Window) -> String {
     if w.open {
         format!("{} (open)", secs(w.length_s))
     } else {
@@ -548,7 +550,7 @@ fn safety_md(out: &mut String, l: &Summary, not_ready: Option<&str>) {
 }
 
 /// `text` with its first letter in upper case.
-fn upper_first(text: &str) -> String {
+pub(super) fn upper_first(text: &str) -> String {
     let mut c = text.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),

@@ -7,10 +7,11 @@
 //! | `events.jsonl` | one JSON object per line: lab up, warm-up, the load's start and end, every step as it fired (scheduled and actual time, resolved target), restore, lab down |
 //! | `summary.json` | [`RunRecord`]: outcome, steps, the windows each caused, recoveries, verdicts, the load's summary |
 //! | `report.md` | a table of faults and windows and a verdict per expectation, for people |
+//! | `report.html` | the same for a browser, in one self-contained page: the plot inline, the fault log, every anomaly with its evidence, links to the other files ([`html`]) |
 //! | `plot.svg` | successes per second per node and in total, faults as labelled marks, windows shaded |
 //!
-//! `report.md` and `plot.svg` are pure functions of `summary.json` and `metrics.tsv`, so
-//! `perseus report <dir>` renders them again from a past run. JUnit files come from the records
+//! `report.md`, `report.html` and `plot.svg` are pure functions of `summary.json` and
+//! `metrics.tsv`, so `perseus report <dir>` renders them again from a past run. JUnit files come from the records
 //! too ([`junit`]). The report renders from its own input types ([`record`]); a run's events reach
 //! the folder as one stream ([`event`]), and a folder that could not be written says so when it is
 //! finished ([`RunFolder::finish`]).
@@ -29,6 +30,7 @@ macro_rules! put {
     };
 }
 pub mod event;
+pub mod html;
 mod junit;
 mod markdown;
 pub mod plot;
@@ -184,7 +186,7 @@ impl RunFolder {
         }
     }
 
-    /// Write `summary.json`, then render `report.md` and `plot.svg` from the folder.
+    /// Write `summary.json`, then render `report.md`, `plot.svg` and `report.html` from the folder.
     ///
     /// Errors: the first write that failed during the run (`events.jsonl`, `metrics.tsv`), else
     /// [`Error::Io`] when the summary cannot be made or written, or the report not rendered.
@@ -279,7 +281,11 @@ pub fn read_record(dir: &Path) -> Result<RunRecord> {
     })
 }
 
-/// Render `report.md` and `plot.svg` from a run folder's `summary.json` and `metrics.tsv`.
+/// Render `report.md`, `plot.svg` and `report.html` from a run folder's `summary.json` and
+/// `metrics.tsv`.
+///
+/// Errors: those of [`read_record`] and [`read_metrics`]; [`Error::Io`] when a file cannot be
+/// written or the plot not drawn.
 pub fn render(dir: &Path) -> Result<RunRecord> {
     let record = read_record(dir)?;
     let (_, rows) = read_metrics(dir)?;
@@ -289,8 +295,17 @@ pub fn render(dir: &Path) -> Result<RunRecord> {
         context: "drawing plot.svg".into(),
         source: std::io::Error::other(e),
     })?;
-    fs::write(dir.join("plot.svg"), svg)
+    fs::write(dir.join("plot.svg"), &svg)
         .map_err(Error::io(format!("writing {}/plot.svg", dir.display())))?;
+    let files: Vec<&str> = html::RUN_FILES
+        .into_iter()
+        .filter(|f| dir.join(f).is_file())
+        .collect();
+    fs::write(
+        dir.join("report.html"),
+        html::report_html(&record, &rows, &svg, &files),
+    )
+    .map_err(Error::io(format!("writing {}/report.html", dir.display())))?;
     Ok(record)
 }
 
@@ -487,6 +502,7 @@ mod tests {
             "metrics.tsv",
             "summary.json",
             "report.md",
+            "report.html",
             "plot.svg",
         ] {
             assert!(dir.join(file).exists(), "{file}");

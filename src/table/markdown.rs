@@ -49,13 +49,49 @@ pub fn markdown(table: &Table) -> String {
     s
 }
 
+/// One of the tables as both renderings show it: a heading, the column names, the cells (plain
+/// text), and the paragraph that says what they mean (its lines; `code` in backticks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// `Crashed and isolated leader (the 2017 summary)`.
+    pub heading: String,
+    /// The column names.
+    pub head: Vec<String>,
+    /// One per line of the table, a cell per column.
+    pub rows: Vec<Vec<String>>,
+    /// What the cells mean, a sentence or more per line, in one paragraph.
+    pub notes: Vec<String>,
+}
+
 /// The three tables, each with what its cells mean; for `--fault power-loss`, the power-loss
 /// table.
 pub fn render(rows: &[Row], opts: &TableOptions) -> String {
-    if opts.faults == TableFaults::PowerLoss {
-        return render_power_loss(rows, opts);
-    }
     let mut s = String::new();
+    for (i, sec) in sections(rows, opts).iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        let _ = writeln!(s, "## {}\n", sec.heading);
+        let _ = writeln!(s, "| {} |", sec.head.join(" | "));
+        let _ = writeln!(s, "|{}", " --- |".repeat(sec.head.len()));
+        for r in &sec.rows {
+            let _ = writeln!(s, "| {} |", r.join(" | "));
+        }
+        for (k, note) in sec.notes.iter().enumerate() {
+            if k == 0 {
+                s.push('\n');
+            }
+            let _ = writeln!(s, "{note}");
+        }
+    }
+    s
+}
+
+/// The tables, as [`Section`]s: what [`render`] writes in Markdown and `table.html` in HTML.
+pub fn sections(rows: &[Row], opts: &TableOptions) -> Vec<Section> {
+    if opts.faults == TableFaults::PowerLoss {
+        return vec![power_loss(rows, opts)];
+    }
     let n = opts.repeat.max(1);
     let times = format!(
         "the fault at {}, the restart or heal {} later, {} more load",
@@ -66,136 +102,147 @@ pub fn render(rows: &[Row], opts: &TableOptions) -> String {
     let cell = |r: &Row, e: Experiment, f: &dyn Fn(&Cell) -> String| {
         r.cell(e).map(f).unwrap_or_else(|| "-".into())
     };
+    let head = |h: &[&str]| h.iter().map(|x| x.to_string()).collect::<Vec<_>>();
 
-    let _ = writeln!(s, "## Crashed and isolated leader (the 2017 summary)\n");
-    let _ = writeln!(
-        s,
-        "| database | crashed leader | isolated leader | images |\n| --- | --- | --- | --- |"
-    );
-    for r in rows {
-        let window = |c: &Cell| c.window.render(2) + &c.failures();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            r.title,
-            cell(r, Experiment::CrashedLeader, &window),
-            cell(r, Experiment::IsolatedLeader, &window),
-            r.images.join(", ")
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nMedian cluster-wide unavailability window (range) over {n} run(s) each: {times}. `≥`: \
-         the outage lasted to the restart or heal, or beyond (the system did not recover by \
-         itself); the value is the whole outage."
-    );
+    let window = |c: &Cell| c.window.render(2) + &c.failures();
+    let mut first = Section {
+        heading: "Crashed and isolated leader (the 2017 summary)".into(),
+        head: head(&["database", "crashed leader", "isolated leader", "images"]),
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.title.clone(),
+                    cell(r, Experiment::CrashedLeader, &window),
+                    cell(r, Experiment::IsolatedLeader, &window),
+                    r.images.join(", "),
+                ]
+            })
+            .collect(),
+        notes: vec![format!(
+            "Median cluster-wide unavailability window (range) over {n} run(s) each: {times}. `≥`: \
+             the outage lasted to the restart or heal, or beyond (the system did not recover by \
+             itself); the value is the whole outage."
+        )],
+    };
     let leaderless: Vec<&str> = rows
         .iter()
         .filter(|r| r.leaderless)
         .map(|r| r.title.as_str())
         .collect();
     if !leaderless.is_empty() {
-        let _ = writeln!(
-            s,
+        first.notes.push(format!(
             "{} {} no leader: the faults hit n1, and there is no follower to isolate.",
             leaderless.join(", "),
             if leaderless.len() == 1 { "has" } else { "have" }
-        );
+        ));
     }
 
-    let _ = writeln!(
-        s,
-        "\n## One node isolated, then reconnected (the 2018 summary)\n"
-    );
-    let _ = writeln!(
-        s,
-        "| database | isolated | downtime on isolation | partial downtime on isolation | disturbance time | downtime on recovery | partial downtime on recovery | recovery time |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
-    );
-    for r in rows {
-        for c in r
-            .cells
+    let second = Section {
+        heading: "One node isolated, then reconnected (the 2018 summary)".into(),
+        head: head(&[
+            "database",
+            "isolated",
+            "downtime on isolation",
+            "partial downtime on isolation",
+            "disturbance time",
+            "downtime on recovery",
+            "partial downtime on recovery",
+            "recovery time",
+        ]),
+        rows: rows
             .iter()
-            .filter(|c| c.experiment != Experiment::CrashedLeader)
-        {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                r.title,
-                c.target,
-                c.downtime.render(1) + &c.failures(),
-                c.partial_downtime.render(1),
-                c.disturbance.render(1),
-                c.recovery_downtime.render(1),
-                c.recovery_partial_downtime.render(1),
-                c.recovery.render(1)
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "\nMedian (range) over {n} run(s) each, {times}, in 100 ms slices: downtime, no node \
-         served; partial downtime, only one of the three did; disturbance time, from the \
-         isolation until two nodes served steadily (each in every slice of a full second); \
-         recovery time, from the heal until all three did. `≥`: no steady second began before the heal \
-         (or the end of the load) less 0.9 s."
-    );
+            .flat_map(|r| {
+                r.cells
+                    .iter()
+                    .filter(|c| c.experiment != Experiment::CrashedLeader)
+                    .map(|c| {
+                        vec![
+                            r.title.clone(),
+                            c.target.clone(),
+                            c.downtime.render(1) + &c.failures(),
+                            c.partial_downtime.render(1),
+                            c.disturbance.render(1),
+                            c.recovery_downtime.render(1),
+                            c.recovery_partial_downtime.render(1),
+                            c.recovery.render(1),
+                        ]
+                    })
+            })
+            .collect(),
+        notes: vec![format!(
+            "Median (range) over {n} run(s) each, {times}, in 100 ms slices: downtime, no node \
+             served; partial downtime, only one of the three did; disturbance time, from the \
+             isolation until two nodes served steadily (each in every slice of a full second); \
+             recovery time, from the heal until all three did. `≥`: no steady second began before the heal \
+             (or the end of the load) less 0.9 s."
+        )],
+    };
 
-    let _ = writeln!(s, "\n## Anomalies, final read included\n");
-    let _ = writeln!(
-        s,
-        "| database | crashed leader | isolated leader | isolated follower |\n| --- | --- | --- | --- |"
-    );
-    for r in rows {
-        let loss = |c: &Cell| c.render_anomalies() + &c.failures();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            r.title,
-            cell(r, Experiment::CrashedLeader, &loss),
-            cell(r, Experiment::IsolatedLeader, &loss),
-            cell(r, Experiment::IsolatedFollower, &loss)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nLost writes, stale, reverted and impossible reads, summed over the completed runs of \
-         each experiment ({n} each unless a failure is shown): what the loop saw, and the final \
-         read of every key after the restore."
-    );
-    s
+    let loss = |c: &Cell| c.render_anomalies() + &c.failures();
+    let third = Section {
+        heading: "Anomalies, final read included".into(),
+        head: head(&[
+            "database",
+            "crashed leader",
+            "isolated leader",
+            "isolated follower",
+        ]),
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.title.clone(),
+                    cell(r, Experiment::CrashedLeader, &loss),
+                    cell(r, Experiment::IsolatedLeader, &loss),
+                    cell(r, Experiment::IsolatedFollower, &loss),
+                ]
+            })
+            .collect(),
+        notes: vec![format!(
+            "Lost writes, stale, reverted and impossible reads, summed over the completed runs of \
+             each experiment ({n} each unless a failure is shown): what the loop saw, and the final \
+             read of every key after the restore."
+        )],
+    };
+    vec![first, second, third]
 }
 
 /// The power-loss table: per system, what a power cut of every node at once lost, judged by the
 /// final read, and how long the cluster served nothing.
-fn render_power_loss(rows: &[Row], opts: &TableOptions) -> String {
-    let mut s = String::new();
+fn power_loss(rows: &[Row], opts: &TableOptions) -> Section {
     let n = opts.repeat.max(1);
-    let _ = writeln!(s, "## Power loss of every node at once\n");
-    let _ = writeln!(
-        s,
-        "| database | anomalies (final read included) | unavailability window | images |\n| --- | --- | --- | --- |"
-    );
-    for r in rows {
-        let c = r.cell(Experiment::PowerLoss);
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            r.title,
-            c.map(|c| c.render_anomalies() + &c.failures())
-                .unwrap_or_else(|| "-".into()),
-            c.map(|c| c.window.render(2)).unwrap_or_else(|| "-".into()),
-            r.images.join(", ")
-        );
+    Section {
+        heading: "Power loss of every node at once".into(),
+        head: [
+            "database",
+            "anomalies (final read included)",
+            "unavailability window",
+            "images",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: rows
+            .iter()
+            .map(|r| {
+                let c = r.cell(Experiment::PowerLoss);
+                vec![
+                    r.title.clone(),
+                    c.map(|c| c.render_anomalies() + &c.failures())
+                        .unwrap_or_else(|| "-".into()),
+                    c.map(|c| c.window.render(2)).unwrap_or_else(|| "-".into()),
+                    r.images.join(", "),
+                ]
+            })
+            .collect(),
+        notes: vec![format!(
+            "Every node's power cut at once after {} of load (its data directory under Perseus' lazy \
+             file system: what the database did not fsync is gone), every node started {} later, {} \
+             more load. Anomalies summed over {n} run(s) each; the unavailability window is the \
+             median (range) cluster-wide, from the cut until a node served again.",
+            crate::units::show(opts.before),
+            crate::units::show(opts.hold),
+            crate::units::show(opts.after)
+        )],
     }
-    let _ = writeln!(
-        s,
-        "\nEvery node's power cut at once after {} of load (its data directory under Perseus' lazy \
-         file system: what the database did not fsync is gone), every node started {} later, {} \
-         more load. Anomalies summed over {n} run(s) each; the unavailability window is the \
-         median (range) cluster-wide, from the cut until a node served again.",
-        crate::units::show(opts.before),
-        crate::units::show(opts.hold),
-        crate::units::show(opts.after)
-    );
-    s
 }

@@ -19,8 +19,9 @@
 //!
 //! A leaderless system (Gryadka, Galera, the control systems) has no leader to hit: its faults
 //! hit n1, there is no follower experiment, and the table says so. A time that lasted until the
-//! node was restored (or the load ended) is shown as a lower bound, `≥`. The table is written as `table.md` and
-//! `table.json` into its own folder, which also holds every run's folder.
+//! node was restored (or the load ended) is shown as a lower bound, `≥`. The table is written as `table.md`,
+//! `table.html` (the same tables in a self-contained page that links every run's `report.html`)
+//! and `table.json` into its own folder, which also holds every run's folder.
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,11 +38,13 @@ use crate::systems::Leadership;
 
 mod cell;
 mod experiment;
+mod html;
 mod markdown;
 
 pub use cell::{Cell, Row, RunRef, Series, Table};
 pub use experiment::{scenario, Experiment, TableFaults, TableOptions};
-pub use markdown::{markdown, render};
+pub use html::html;
+pub use markdown::{markdown, render, sections, Section};
 
 /// What one run costs beyond its measured load, measured on the 2-core machine docs/table.md
 /// names: the warm-up, the leader lookup, the final reads, restoring, and writing the run folder.
@@ -160,7 +163,7 @@ fn workload_runs_on(
 }
 
 /// Measure the table for `systems`, one after another, into a new folder under
-/// `opts.runs_dir` (`<time>-table/`, holding every run's folder, `table.md` and `table.json`,
+/// `opts.runs_dir` (`<time>-table/`, holding every run's folder, `table.md`, `table.html` and `table.json`,
 /// rewritten after each run). Each system's lab is brought up once (or reused if it is up),
 /// every run of it uses it, and it is taken down at the end unless it was up before. A system
 /// whose lab cannot be brought up gets its error in its row, and the others are still measured.
@@ -347,7 +350,7 @@ pub async fn measure(
 
 /// Measure a table again from its folder (`runs/<time>-table/`): every run's `summary.json` is
 /// read back, every cell recomputed from what the runs recorded (after Perseus' measures changed,
-/// or to check a table against its runs), and `table.md` and `table.json` rewritten. The runs'
+/// or to check a table against its runs), and `table.md`, `table.html` and `table.json` rewritten. The runs'
 /// failures are kept as they were. Returns the table.
 ///
 /// Errors: [`ReadError`] when the folder holds no readable `table.json`, or a run folder it
@@ -382,9 +385,11 @@ pub fn render_again(folder: &Path) -> Result<Table> {
     Ok(table)
 }
 
-/// Write `table.md` and `table.json` into the table's folder.
+/// Write `table.md`, `table.json` and `table.html` into the table's folder.
 fn write(table: &Table) -> Result<()> {
-    crate::report::write_summary(&table.folder, "table", markdown(table), table)
+    crate::report::write_summary(&table.folder, "table", markdown(table), table)?;
+    let path = table.folder.join("table.html");
+    std::fs::write(&path, html(table)).map_err(Error::io(format!("writing {}", path.display())))
 }
 
 #[cfg(test)]
@@ -598,6 +603,15 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("Left out: cockroach: "), "{md}");
+        // table.html: the same cells, every run's page linked, the prose's code marked.
+        let h = html(&table);
+        assert!(
+            h.contains("<td>etcd</td><td class=\"num\">1.30 s</td>"),
+            "{h}"
+        );
+        assert!(h.contains("<a href=\"r1/report.html\">r1</a>"), "{h}");
+        assert!(h.contains("<code>≥</code>: the outage lasted"), "{h}");
+        assert!(!h.contains("http://") && !h.contains("<script"), "{h}");
         let json = serde_json::to_value(&table).unwrap();
         assert_eq!(json["rows"][0]["cells"][0]["experiment"], "crashed-leader");
         assert_eq!(json["rows"][0]["cells"][2]["target"], "follower");
@@ -656,6 +670,11 @@ mod tests {
                 "| etcd | leader | 2.0 s, 1 run failed | 0.5 s | 2.5 s | 0.0 s | 0.0 s | 1.2 s |"
             ),
             "{md}"
+        );
+        let page = std::fs::read_to_string(tmp.path().join("table.html")).unwrap();
+        assert!(
+            page.contains("<td class=\"num\">2.0 s, 1 run failed</td>"),
+            "{page}"
         );
         // A folder without a table, and a table whose run folder is gone, are refused.
         let err = render_again(&tmp.path().join("r1")).unwrap_err();
