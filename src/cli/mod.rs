@@ -6,6 +6,7 @@
 mod bisect;
 mod check;
 mod common;
+mod completions;
 mod fault;
 mod lab;
 mod live;
@@ -20,6 +21,7 @@ use perseus::Error;
 
 use bisect::BisectArgs;
 use check::CheckArgs;
+use completions::{CompletionsArgs, ManArgs};
 use fault::FaultCommand;
 use lab::LabCommand;
 use load::LoadArgs;
@@ -78,10 +80,16 @@ enum Command {
     /// ones, undecided past --budget; bisect.md on stdout and in runs/<time>-bisect/ with every
     /// run's folder.
     Bisect(BisectArgs),
+    /// The shell completion script (bash, zsh or fish) to source: `source <(perseus completions
+    /// bash)`; it completes systems, scenario files and fault targets as they are at each TAB.
+    Completions(CompletionsArgs),
+    /// Write the man pages, one per command (perseus.1, perseus-lab-up.1, ...), into --dir.
+    Man(ManArgs),
 }
 
 /// Run the command line; the process exit code.
 pub fn main() -> i32 {
+    completions::complete_from_env();
     let cli = Cli::parse();
     // One thread drives everything: the load loop's connections only wait on sockets, and on the
     // 2-core machines Perseus runs on, the multi-thread scheduler's wake-ups between workers cost
@@ -123,5 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bisect(args) => bisect::bisect_command(args).await,
         Command::Systems { json } => lab::systems_command(json).await,
         Command::Check(args) => check::check_command(args),
+        Command::Completions(args) => completions::completions_command(args),
+        Command::Man(args) => completions::man_command(args),
     }
 }
