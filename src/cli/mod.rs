@@ -6,6 +6,7 @@
 mod bisect;
 mod check;
 mod common;
+mod completions;
 mod fault;
 mod lab;
 mod live;
@@ -21,6 +22,7 @@ use perseus::Error;
 
 use bisect::BisectArgs;
 use check::CheckArgs;
+use completions::{CompletionsArgs, ManArgs};
 use fault::FaultCommand;
 use lab::LabCommand;
 use load::LoadArgs;
@@ -82,10 +84,16 @@ enum Command {
     Bisect(BisectArgs),
     /// The JSON Schema of a scenario or a cluster definition, for editors and validators.
     Schema(schema::SchemaArgs),
+    /// The shell completion script (bash, zsh or fish) to source: `source <(perseus completions
+    /// bash)`; it completes systems, scenario files and fault targets as they are at each TAB.
+    Completions(CompletionsArgs),
+    /// Write the man pages, one per command (perseus.1, perseus-lab-up.1, ...), into --dir.
+    Man(ManArgs),
 }
 
 /// Run the command line; the process exit code.
 pub fn main() -> i32 {
+    completions::complete_from_env();
     let cli = Cli::parse();
     // One thread drives everything: the load loop's connections only wait on sockets, and on the
     // 2-core machines Perseus runs on, the multi-thread scheduler's wake-ups between workers cost
@@ -128,5 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Systems { json } => lab::systems_command(json).await,
         Command::Check(args) => check::check_command(args),
         Command::Schema(args) => schema::schema_command(args),
+        Command::Completions(args) => completions::completions_command(args),
+        Command::Man(args) => completions::man_command(args),
     }
 }
