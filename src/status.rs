@@ -196,7 +196,13 @@ pub async fn faults_in_force(lab: &Lab) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-/// Keep `metrics`' faults in force as [`faults_in_force`] reads them, every 2 s, until
+/// How often `perseus load --metrics` reads the faults in force from the lab. Each read is a few
+/// Docker calls per node (and an exec in each node's helper, when it has one), made on the
+/// loop's own thread and competing with it for the machine: BENCHMARKS.md ("Live metrics") has
+/// what the loop loses.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keep `metrics`' faults in force as [`faults_in_force`] reads them, every 5 s, until
 /// dropped (a read that fails leaves the last one standing).
 pub async fn watch_faults(
     lab: &Lab,
@@ -206,7 +212,7 @@ pub async fn watch_faults(
         if let Ok(now) = faults_in_force(lab).await {
             metrics.faults_in_force(&now);
         }
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        tokio::time::sleep(WATCH_EVERY).await;
     }
 }
 

@@ -157,7 +157,7 @@ fn live_metrics_follow_the_load_and_a_pause(lab: &LabGuard) {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let load = LoadRun::start("etcd", 20, &["--metrics", &addr]);
+    let load = LoadRun::start("etcd", 24, &["--metrics", &addr]);
     // Wait until the run has served two seconds.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let first = loop {
@@ -205,8 +205,8 @@ fn live_metrics_follow_the_load_and_a_pause(lab: &LabGuard) {
         "no fault yet"
     );
     lab.fault("pause", "n2");
-    // The load reads the faults from the lab every 2 s; three seconds of a paused n2.
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // The load reads the faults from the lab every 5 s (`status::WATCH_EVERY`).
+    std::thread::sleep(perseus::status::WATCH_EVERY + std::time::Duration::from_secs(1));
     let during = scrape(py, &addr);
     assert_eq!(
         sample(
@@ -240,7 +240,7 @@ fn live_metrics_follow_the_load_and_a_pause(lab: &LabGuard) {
         "the histogram counts every ok: {served} {inf}"
     );
     lab.fault("resume", "n2");
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    std::thread::sleep(perseus::status::WATCH_EVERY + std::time::Duration::from_secs(1));
     let after = scrape(py, &addr);
     assert_eq!(
         sample(
