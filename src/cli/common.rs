@@ -42,6 +42,67 @@ pub(super) struct MetricsFlag {
     metrics: Option<String>,
 }
 
+/// The open loop's flags, on `load`, `run` and `table` (docs/load.md).
+#[derive(Debug, clap::Args, Clone, Copy)]
+pub(super) struct RateFlags {
+    /// Open loop at this rate, all nodes together, spread evenly (e.g. 3000/s): operations
+    /// start on a fixed schedule and are timed from their intended start, so an outage shows
+    /// as the latency clients at that rate would see (docs/load.md). Default: the closed loop.
+    #[arg(long, value_name = "N/s", conflicts_with = "rate_per_node")]
+    pub(super) rate: Option<perseus::load::open::Rate>,
+    /// Open loop at this rate on each node (e.g. 1000/s).
+    #[arg(long, value_name = "N/s")]
+    pub(super) rate_per_node: Option<perseus::load::open::Rate>,
+    /// The most connections the open loop opens on a node to keep its schedule [default: 256].
+    #[arg(long, value_name = "N")]
+    pub(super) max_clients_per_node: Option<usize>,
+}
+
+impl RateFlags {
+    /// Whether any was given.
+    pub(super) fn given(&self) -> bool {
+        self.rate.is_some() || self.rate_per_node.is_some() || self.max_clients_per_node.is_some()
+    }
+
+    /// The bound on connections per node, given or the default.
+    pub(super) fn max_clients(&self) -> usize {
+        self.max_clients_per_node
+            .unwrap_or(perseus::load::open::DEFAULT_MAX_CLIENTS_PER_NODE)
+    }
+
+    /// The schedule on `nodes` nodes (`None`: the closed loop). Errors: [`perseus::Error::Usage`]
+    /// for a rate or bound out of range, or a bound without a rate.
+    pub(super) fn schedule(
+        &self,
+        nodes: usize,
+    ) -> Result<Option<perseus::load::open::Schedule>, perseus::Error> {
+        if self.max_clients_per_node.is_some()
+            && self.rate.is_none()
+            && self.rate_per_node.is_none()
+        {
+            return Err(perseus::Error::Usage(
+                "--max-clients-per-node bounds the open loop: add --rate or --rate-per-node (the closed loop's is --clients-per-node)".into(),
+            ));
+        }
+        perseus::load::open::Schedule::new(self.rate, self.rate_per_node, nodes, self.max_clients())
+            .map_err(perseus::Error::Usage)
+    }
+
+    /// Put them into a scenario's load (over what it says), checked on its nodes.
+    pub(super) fn apply(&self, s: &mut perseus::scenario::Scenario) -> Result<(), perseus::Error> {
+        if !self.given() {
+            return Ok(());
+        }
+        self.schedule(s.nodes)?;
+        if self.rate.is_some() || self.rate_per_node.is_some() {
+            s.load.rate = self.rate;
+            s.load.rate_per_node = self.rate_per_node;
+        }
+        s.load.max_clients_per_node = self.max_clients();
+        Ok(())
+    }
+}
+
 impl MetricsFlag {
     /// The series and their endpoint, serving from now, when asked for (the address is said
     /// on stderr); dropping the [`perseus::metrics::Server`] stops serving.

@@ -11,7 +11,7 @@ use perseus::node::NodeName;
 use perseus::workload::{self, Isolation, TxnOptions, Workload};
 use perseus::Error;
 
-use super::common::{interrupt_token, parse_duration, MetricsFlag};
+use super::common::{interrupt_token, parse_duration, MetricsFlag, RateFlags};
 use super::lab::open_lab;
 use super::live::LiveView;
 
@@ -61,9 +61,12 @@ pub(super) struct LoadFlags {
     /// Deadline of each connect, read and write.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     op_timeout: Duration,
+    #[command(flatten)]
+    rates: RateFlags,
 }
 
-fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
+/// The load's options for `nodes` nodes. Errors: [`Error::Usage`] naming the flag out of range.
+fn load_options(f: &LoadFlags, nodes: usize) -> Result<LoadOptions, Error> {
     if f.duration.is_zero() || f.duration > load::MAX_DURATION {
         return Err(Error::Usage(format!(
             "--duration {} is out of range: give 1s to 24h",
@@ -79,6 +82,7 @@ fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
     if f.op_timeout < Duration::from_millis(10) {
         return Err(Error::Usage("--op-timeout must be at least 10ms".into()));
     }
+    let open = f.rates.schedule(nodes)?;
     Ok(LoadOptions {
         duration: f.duration,
         clients_per_node: f.clients_per_node,
@@ -87,6 +91,7 @@ fn load_options(f: &LoadFlags) -> Result<LoadOptions, Error> {
         origin: None,
         history: None,
         metrics: None,
+        open,
     })
 }
 
@@ -115,7 +120,15 @@ pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
 }
 
 pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
-    let mut opts = load_options(&args.load)?;
+    // The rates are checked against the node count once the lab is open; their form now.
+    load_options(&args.load, 1)?;
+    if args.workload != Workload::Register && args.load.rates.given() {
+        return Err(Error::Usage(format!(
+            "--rate drives the register loop; {} runs closed: drop --rate, or run --workload register",
+            args.workload
+        ))
+        .into());
+    }
     if args.workload == Workload::Register
         && (args.isolation.is_some() || args.seed.is_some() || args.replica_reads)
     {
@@ -125,6 +138,7 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
         .into());
     }
     let lab = open_lab(args.system.as_deref()).await?;
+    let mut opts = load_options(&args.load, lab.endpoints().len())?;
     let served = args.metrics.serve().await?;
     if let Some((m, _)) = &served {
         let names: Vec<String> = lab.node_names().iter().map(|n| n.to_string()).collect();
@@ -136,18 +150,24 @@ pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
     }
     let endpoints = lab.endpoints();
     let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
+    let loop_kind = match &opts.open {
+        Some(o) => format!(
+            "open loop at {}/s per node (up to {} connections each)",
+            o.rate_per_node, o.max_clients_per_node
+        ),
+        None => format!("{} connection(s) per node", opts.clients_per_node),
+    };
     eprintln!(
-        "load on {} ({}), {} connection(s) per node, run {}: {}",
+        "load on {} ({}), {loop_kind}, run {}: {}",
         lab.system,
         addresses(&lab),
-        opts.clients_per_node,
         opts.run_id,
         load::measure::tsv_header(&names)
     );
     let origin = Instant::now();
     let history = match &args.history {
         Some(path) => {
-            let conns = (endpoints.len() * opts.clients_per_node) as u64;
+            let conns = opts.first_free_process(endpoints.len());
             Some(HistoryWriter::create(path, args.history_max, origin, conns, &opts.run_id).await?)
         }
         None => None,

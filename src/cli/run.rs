@@ -11,7 +11,7 @@ use perseus::load;
 use perseus::report::{Event, Sink, What};
 use perseus::Error;
 
-use super::common::{interrupt_token, parse_duration, MetricsFlag};
+use super::common::{interrupt_token, parse_duration, MetricsFlag, RateFlags};
 use super::live::LiveView;
 use super::load::emit;
 
@@ -51,6 +51,9 @@ pub(super) struct RunArgs {
     hosts: Option<String>,
     #[command(flatten)]
     metrics: MetricsFlag,
+    /// Run each scenario's register loop open, at this rate (over what the scenario says).
+    #[command(flatten)]
+    rates: RateFlags,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +245,7 @@ pub(super) async fn run_command(args: RunArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|p| {
             let mut f = ScenarioFile::load(p, &home)?;
+            args.rates.apply(&mut f.scenario)?;
             if args.seed.is_some() {
                 f.scenario.seed = args.seed;
             }

@@ -10,7 +10,7 @@ use perseus::table::{self, Progress, Selection, TableFaults, TableOptions};
 use perseus::workload::{Isolation, Workload};
 use perseus::Error;
 
-use super::common::{interrupt_token, parse_duration, MetricsFlag};
+use super::common::{interrupt_token, parse_duration, MetricsFlag, RateFlags};
 use super::run::{RunView, RUN_STOPPING};
 
 #[derive(Debug, Args)]
@@ -63,6 +63,9 @@ pub(super) struct TableArgs {
     fault: FaultArg,
     #[command(flatten)]
     metrics: MetricsFlag,
+    /// Run each experiment's register loop open, at this rate.
+    #[command(flatten)]
+    rates: RateFlags,
 }
 
 /// `--fault`'s values.
@@ -131,7 +134,11 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
             FaultArg::PowerLoss => TableFaults::PowerLoss,
         },
         metrics: served.as_ref().map(|(m, _)| m.clone()),
+        rate: args.rates.rate,
+        rate_per_node: args.rates.rate_per_node,
+        max_clients_per_node: args.rates.max_clients_per_node,
     };
+    args.rates.schedule(3)?;
     let docker = perseus::docker::connect().await?;
     let selection = if args.all {
         table::runnable_here(&docker, &home).await?

@@ -8,9 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::mpsc;
+
 use super::buckets::Buckets;
-use super::check::{Outcome, Safety};
+use super::check::{self, Safety};
+use super::latency::Outcome;
 use super::measure;
+use super::open;
 use super::summary::ConnReport;
 use crate::driver::{Driver, Endpoint, Written};
 use crate::history::{counter, History, Op, Type};
@@ -78,7 +82,6 @@ impl<D: Driver> Connection<D> {
         buckets: Arc<Buckets>,
         stop: CancellationToken,
     ) -> ConnReport {
-        let node_idx = self.report.node_idx;
         // One wait for the stop, made once and polled by every iteration: it resolves at once if
         // the stop came before this task began, and making it per iteration would register and
         // drop a waiter on the channel twice per iteration, on the loop's hot path.
@@ -97,36 +100,8 @@ impl<D: Driver> Connection<D> {
                 self.abandon();
                 break;
             };
-            let safety = self.report.check.safety;
-            if safety != seen {
-                buckets.anomalies(node_idx, anomaly_change(&seen, &safety));
-                seen = safety;
-            }
-            if ok {
-                // As the summary counts: the successes within the run, not the one acknowledged
-                // after its end.
-                let start = self.start;
-                match buckets
-                    .recorder
-                    .success(node_idx, || start.elapsed().as_micros() as u64)
-                {
-                    Some(t) => {
-                        self.report.iterations += 1;
-                        buckets.ok(node_idx, t);
-                        buckets.latency.record(node_idx, t, t.saturating_sub(began));
-                    }
-                    None => buckets.ok(node_idx, self.now_us()),
-                }
-            } else {
-                if let Some(c) = self.conn.take() {
-                    self.driver.discard(c);
-                }
-                self.report.errors += 1;
-                let now = self.now_us();
-                buckets.err(node_idx, now);
-                if self.report.ambiguous > ambiguous {
-                    buckets.info(node_idx, now);
-                }
+            self.settle(&buckets, ok, ambiguous, &mut seen, began);
+            if !ok {
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY_PAUSE) => {}
                     _ = &mut stopped => break,
@@ -138,6 +113,107 @@ impl<D: Driver> Connection<D> {
         }
         self.report.check.stop();
         self.report
+    }
+
+    /// The open loop's connection ([`super::open`]): take operations from `ops` (each its
+    /// intended start, µs since the start of the run) and run each as one iteration, timed from
+    /// that intended start; after each, say so on `idle` as `id`. Ends when `ops` closes or at
+    /// `stop`. Returns the bookkeeping.
+    pub(super) async fn serve(
+        mut self,
+        mut ops: mpsc::Receiver<u64>,
+        idle: mpsc::UnboundedSender<usize>,
+        id: usize,
+        buckets: Arc<Buckets>,
+        stats: Arc<open::Stats>,
+        stop: CancellationToken,
+    ) -> ConnReport {
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
+        let mut seen = self.report.check.safety;
+        loop {
+            let intended = tokio::select! {
+                op = ops.recv() => match op {
+                    Some(t) => t,
+                    None => break,
+                },
+                _ = &mut stopped => break,
+            };
+            stats.started(self.report.node_idx, self.now_us().saturating_sub(intended));
+            let ambiguous = self.report.ambiguous;
+            let outcome = tokio::select! {
+                r = self.iterate() => Some(r),
+                _ = &mut stopped => None,
+            };
+            let Some(ok) = outcome else {
+                self.abandon();
+                break;
+            };
+            self.settle(&buckets, ok, ambiguous, &mut seen, intended);
+            if idle.send(id).is_err() {
+                break;
+            }
+        }
+        if let Some(c) = self.conn.take() {
+            self.driver.discard(c);
+        }
+        self.report.check.stop();
+        self.report
+    }
+
+    /// Count how an iteration timed from `from_us` (µs since the start) ended: `ok` when its
+    /// write was acknowledged, else `info` when it left a write of unknown outcome (the
+    /// connection's count of those rose past `ambiguous_before`) and `fail` otherwise; its
+    /// latency under that outcome; a change of the key's anomaly counts since `seen`. A failed
+    /// iteration's connection is dropped.
+    fn settle(
+        &mut self,
+        buckets: &Buckets,
+        ok: bool,
+        ambiguous_before: u64,
+        seen: &mut Safety,
+        from_us: u64,
+    ) {
+        let node_idx = self.report.node_idx;
+        let safety = self.report.check.safety;
+        if safety != *seen {
+            buckets.anomalies(node_idx, anomaly_change(seen, &safety));
+            *seen = safety;
+        }
+        if ok {
+            // As the summary counts: the successes within the run, not the one acknowledged
+            // after its end.
+            let start = self.start;
+            match buckets
+                .recorder
+                .success(node_idx, || start.elapsed().as_micros() as u64)
+            {
+                Some(t) => {
+                    self.report.iterations += 1;
+                    buckets.ok(node_idx, t);
+                    buckets
+                        .latency
+                        .record(node_idx, Outcome::Ok, t, t.saturating_sub(from_us));
+                }
+                None => buckets.ok(node_idx, self.now_us()),
+            }
+            return;
+        }
+        if let Some(c) = self.conn.take() {
+            self.driver.discard(c);
+        }
+        self.report.errors += 1;
+        let now = self.now_us();
+        buckets.err(node_idx, now);
+        let outcome = if self.report.ambiguous > ambiguous_before {
+            buckets.info(node_idx, now);
+            Outcome::Info
+        } else {
+            Outcome::Fail
+        };
+        buckets
+            .latency
+            .record(node_idx, outcome, now, now.saturating_sub(from_us));
     }
 
     /// Stopped mid-iteration: a read has no effect and is over; a write already sent may be
@@ -154,7 +230,7 @@ impl<D: Driver> Connection<D> {
                 record(h, key, process, Type::Info, op, || {
                     "the run stopped before the answer".into()
                 });
-                self.report.check.written(value, Outcome::Info);
+                self.report.check.written(value, check::Outcome::Info);
                 self.report.ambiguous += 1;
                 if let Some(h) = h {
                     self.report.process = h.new_process();
@@ -222,16 +298,16 @@ impl<D: Driver> Connection<D> {
         let written = timeout(op_timeout, driver.write(c, key, got, next)).await;
         self.in_flight = InFlight::None;
         let (outcome, ty, why) = match written {
-            Ok(Ok(Written::Applied)) => (Outcome::Ok, Type::Ok, None),
+            Ok(Ok(Written::Applied)) => (check::Outcome::Ok, Type::Ok, None),
             Ok(Ok(Written::Refused)) => (
-                Outcome::Refused,
+                check::Outcome::Refused,
                 Type::Fail,
                 Some("refused: the key held something else".to_string()),
             ),
-            Ok(Err(e)) if e.definite() => (Outcome::Fail, Type::Fail, Some(e.to_string())),
-            Ok(Err(e)) => (Outcome::Info, Type::Info, Some(e.to_string())),
+            Ok(Err(e)) if e.definite() => (check::Outcome::Fail, Type::Fail, Some(e.to_string())),
+            Ok(Err(e)) => (check::Outcome::Info, Type::Info, Some(e.to_string())),
             Err(_) => (
-                Outcome::Info,
+                check::Outcome::Info,
                 Type::Info,
                 Some(format!("no answer within {op_timeout:?}")),
             ),
@@ -242,12 +318,12 @@ impl<D: Driver> Connection<D> {
         }
         self.report.check.written(next, outcome);
         match outcome {
-            Outcome::Ok => true,
-            Outcome::Refused | Outcome::Fail => {
+            check::Outcome::Ok => true,
+            check::Outcome::Refused | check::Outcome::Fail => {
                 self.report.failed += 1;
                 false
             }
-            Outcome::Info => {
+            check::Outcome::Info => {
                 self.report.ambiguous += 1;
                 // Jepsen's rule: a process whose operation crashed never invokes again.
                 if let Some(h) = history {

@@ -28,6 +28,7 @@ mod connection;
 mod end;
 pub mod latency;
 pub mod measure;
+pub mod open;
 pub mod serving;
 pub mod summary;
 pub mod timeline;
@@ -80,6 +81,23 @@ pub struct LoadOptions {
     /// served; the caller begins their run ([`Metrics::begin_run`]) with `run_id` and the
     /// endpoints' nodes.
     pub metrics: Option<Metrics>,
+    /// The open loop's schedule (`--rate`, [`open`]); `None`: the closed loop, where each
+    /// connection sends its next iteration when the last returned.
+    pub open: Option<open::Schedule>,
+}
+
+impl LoadOptions {
+    /// The first Jepsen process number no connection of a run on `nodes` nodes starts with:
+    /// what a history writer for the run is made with. Connection `c` of node `n` starts as
+    /// process `n * C + c`, `C` the connections a node may have (the open loop's bound, else
+    /// `clients_per_node`).
+    pub fn first_free_process(&self, nodes: usize) -> u64 {
+        let per_node = match &self.open {
+            Some(s) => s.max_clients_per_node,
+            None => self.clients_per_node.max(1),
+        };
+        (nodes * per_node) as u64
+    }
 }
 
 /// A run id that sorts by time: `r<unix seconds>-<4 hex digits>`.
@@ -200,16 +218,20 @@ pub async fn probe<D: Driver>(
     result
 }
 
-/// Copy one complete second, and the latency and anomalies so far, into the live series.
-fn publish(m: &Metrics, buckets: &Buckets, s: &Second) {
+/// Copy one complete second, and the latency, anomalies and late operations so far, into the
+/// live series.
+fn publish(m: &Metrics, buckets: &Buckets, stats: &open::Stats, s: &Second) {
     m.second(s.sec, &s.counts, &s.errors, &s.info);
     let bounds_us: Vec<u64> = LATENCY_BOUNDS_S
         .iter()
         .map(|b| (b * MICROS as f64).round() as u64)
         .collect();
     for n in 0..s.counts.len() {
-        let (per, count, sum_us) = buckets.latency.buckets(n, &bounds_us);
-        m.latency(n, per, count, sum_us / MICROS as f64);
+        for outcome in latency::Outcome::ALL {
+            let (per, count, sum_us) = buckets.latency.buckets(n, outcome, &bounds_us);
+            m.latency(n, outcome.name(), per, count, sum_us / MICROS as f64);
+        }
+        m.late(n, stats.late(n));
         let [lost, stale, reverted, impossible] = buckets.anomaly_counts(n);
         m.anomalies(n, "lost", lost);
         m.anomalies(n, "stale", stale);
@@ -245,8 +267,26 @@ pub async fn run<D: Driver>(
 
     let mut tasks = Vec::new();
     let per_node = opts.clients_per_node.max(1);
+    let stats = Arc::new(open::Stats::new(endpoints.len()));
     let threads = Threads::for_load(endpoints.len(), per_node);
     for (node_idx, ep) in endpoints.iter().enumerate() {
+        if let Some(schedule) = opts.open {
+            let node = open::NodeRun {
+                driver: driver.clone(),
+                endpoint: ep.clone(),
+                node_idx,
+                run_id: opts.run_id.clone(),
+                conditional: D::CONDITIONAL,
+                op_timeout: opts.op_timeout,
+                start,
+                duration,
+                history: opts.history.clone(),
+                schedule,
+            };
+            let run = node.run(buckets.clone(), stats.clone(), conns_stop.clone());
+            tasks.push(tokio::spawn(run));
+            continue;
+        }
         for conn in 0..per_node {
             let key = format!("{}/{}/{}", opts.run_id, ep.node, conn);
             let report = ConnReport::new(
@@ -265,7 +305,7 @@ pub async fn run<D: Driver>(
                 opts.history.clone(),
             );
             let (buckets, conns_stop) = (buckets.clone(), conns_stop.clone());
-            let fut = move || connection.run(buckets, conns_stop);
+            let fut = move || async move { vec![connection.run(buckets, conns_stop).await] };
             tasks.push(threads.spawn(fut, tasks.len()));
         }
     }
@@ -295,7 +335,7 @@ pub async fn run<D: Driver>(
                 let complete = Duration::from_secs(next) <= duration;
                 let second = buckets.second(next, complete);
                 if let Some(m) = opts.metrics.as_ref().filter(|_| complete) {
-                    publish(m, &buckets, &second);
+                    publish(m, &buckets, &stats, &second);
                 }
                 on_second(&second);
                 next += 1;
@@ -321,9 +361,9 @@ pub async fn run<D: Driver>(
     }
     let names: Vec<NodeName> = endpoints.iter().map(|e| e.node.clone()).collect();
     // Every connection has stopped, so the printer holds the last reference.
-    let (latency, timelines) = match Arc::try_unwrap(buckets) {
+    let ((latency, samples), timelines) = match Arc::try_unwrap(buckets) {
         Ok(b) => (b.latency.finish(&names), b.recorder.finish()),
-        Err(_) => (Vec::new(), timeline::Timelines::empty(names.len())),
+        Err(_) => (Default::default(), timeline::Timelines::empty(names.len())),
     };
     let mut summary = Summary::new(
         opts.run_id.clone(),
@@ -335,6 +375,16 @@ pub async fn run<D: Driver>(
         timelines,
     );
     summary.latency = latency;
+    summary.latency_samples = samples;
+    if let Some(schedule) = &opts.open {
+        let completed: Vec<u64> = summary
+            .nodes
+            .iter()
+            .map(|n| n.iterations + n.errors)
+            .collect();
+        summary.open_loop =
+            Some(stats.summarize(schedule, &summary.nodes_names(), end_us, &completed));
+    }
     summary
 }
 
@@ -374,10 +424,10 @@ impl Threads {
     }
 
     /// Start connection number `i` (`make` builds its future on the thread that runs it).
-    fn spawn<F, Fut>(&self, make: F, i: usize) -> tokio::task::JoinHandle<ConnReport>
+    fn spawn<F, Fut>(&self, make: F, i: usize) -> tokio::task::JoinHandle<Vec<ConnReport>>
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ConnReport> + Send + 'static,
+        Fut: std::future::Future<Output = Vec<ConnReport>> + Send + 'static,
     {
         match self {
             Threads::Pinned(pool) => pool.spawn_pinned_by_idx(make, i % pool.num_threads()),
@@ -387,11 +437,11 @@ impl Threads {
 }
 
 /// The connections' reports, once each has stopped.
-async fn join(tasks: Vec<tokio::task::JoinHandle<ConnReport>>) -> Vec<ConnReport> {
+async fn join(tasks: Vec<tokio::task::JoinHandle<Vec<ConnReport>>>) -> Vec<ConnReport> {
     let mut reports = Vec::new();
     for t in tasks {
         if let Ok(r) = t.await {
-            reports.push(r);
+            reports.extend(r);
         }
     }
     reports
@@ -566,6 +616,7 @@ mod tests {
             origin: None,
             history: None,
             metrics: None,
+            open: None,
         }
     }
 

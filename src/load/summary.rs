@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::check::Safety;
 use super::check::{Anomaly, KeyCheck};
-pub use super::latency::{NodeLatency, SecondLatency};
+pub use super::latency::{LatencySample, NodeLatency, OutcomeLatency, SecondLatency};
 use super::measure::{self, Window, MICROS};
 use super::timeline::Timelines;
 use crate::history::HistoryReport;
@@ -255,6 +255,15 @@ pub struct Summary {
     /// second (p50, p99, max in milliseconds; [`super::latency`]).
     #[serde(default)]
     pub latency: Vec<NodeLatency>,
+    /// What the open loop did (`--rate`: the schedule, and how well it was kept); `None` for the
+    /// closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_loop: Option<super::open::OpenLoop>,
+    /// Per node, a uniform sample of its operations' latencies ([`super::latency`]), in time
+    /// order, for the plot of every operation. Not in the JSON: a run folder keeps them in
+    /// `latency.tsv`.
+    #[serde(skip)]
+    pub latency_samples: Vec<Vec<LatencySample>>,
     /// The successes as the measurements need them, per node and cluster-wide
     /// ([`super::timeline`]): what the windows are computed from. Not serialised (a run folder
     /// keeps the results instead).
@@ -316,11 +325,18 @@ impl Summary {
             history: None,
             history_check: None,
             latency: Vec::new(),
+            open_loop: None,
+            latency_samples: Vec::new(),
             timelines,
             conns: reports,
         };
         s.refresh();
         s
+    }
+
+    /// The nodes' names, in node order.
+    pub fn nodes_names(&self) -> Vec<NodeName> {
+        self.nodes.iter().map(|n| n.node.clone()).collect()
     }
 
     /// Recompute every count, the key table and the anomaly list from the connections' state
@@ -476,8 +492,8 @@ impl Summary {
             let (p50, p99) = self
                 .latency
                 .get(i)
-                .filter(|l| l.count > 0)
-                .map(|l| (format!("{:.2}", l.p50_ms), format!("{:.2}", l.p99_ms)))
+                .filter(|l| l.ok.count > 0)
+                .map(|l| (format!("{:.2}", l.ok.p50_ms), format!("{:.2}", l.ok.p99_ms)))
                 .unwrap_or_else(|| ("-".into(), "-".into()));
             let _ = writeln!(
                 s,

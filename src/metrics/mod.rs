@@ -14,7 +14,8 @@
 //! | series | type | labels | what |
 //! | --- | --- | --- | --- |
 //! | `perseus_operations_total` | counter | `node`, `outcome` (`ok`, `fail`, `info`) | the loop's iterations by Jepsen's outcome: `info` when a write's outcome is unknown |
-//! | `perseus_latency_seconds` | histogram | `node` | latency of the `ok` iterations (their connect included), from the loop's HDR histograms |
+//! | `perseus_latency_seconds` | histogram | `node`, `outcome` | latency of the operations by outcome, from the loop's HDR histograms: from an iteration's start in the closed loop, from its intended start in the open loop (`--rate`) |
+//! | `perseus_late_operations_total` | counter | `node` | open loop: operations that started more than 10 ms after their intended start (0 in the closed loop) |
 //! | `perseus_anomalies` | gauge | `node`, `kind` (`lost`, `stale`, `reverted`, `impossible`) | anomalies found so far (a gauge: a loss can be revised when increments come back) |
 //! | `perseus_unavailability_window_seconds` | gauge | `node` | how long the node has gone without a success, in whole seconds (0 when the last second had one) |
 //! | `perseus_cluster_unavailability_window_seconds` | gauge | | the same for the cluster: no node served |
@@ -43,9 +44,10 @@ pub const LATENCY_BOUNDS_S: [f64; 14] = [
 
 /// The metric names Perseus serves (without the `_total`, `_bucket`, `_sum`, `_count` suffixes
 /// the format adds), for checks of dashboards and queries against them.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "perseus_operations",
     "perseus_latency_seconds",
+    "perseus_late_operations",
     "perseus_anomalies",
     "perseus_unavailability_window_seconds",
     "perseus_cluster_unavailability_window_seconds",
@@ -129,7 +131,7 @@ impl EncodeMetric for Latency {
 /// The faults a node fault or a heal undoes: `start` ends kill, stop and power loss; `resume`
 /// ends pause; `connect` ends disconnect; `heal` ends every network fault (anything that is not
 /// a node fault).
-fn undoes(undo: &str, fault: &str) -> bool {
+pub fn undoes(undo: &str, fault: &str) -> bool {
     const NODE: [&str; 6] = [
         "kill",
         "stop",
@@ -148,7 +150,7 @@ fn undoes(undo: &str, fault: &str) -> bool {
 }
 
 /// Whether a fault's name is one that undoes others (it is never itself in force).
-fn is_undo(fault: &str) -> bool {
+pub fn is_undo(fault: &str) -> bool {
     matches!(fault, "start" | "resume" | "connect" | "heal")
 }
 
@@ -214,7 +216,8 @@ struct Inner {
     current: Mutex<Current>,
     registry: Registry,
     operations: Family<OutcomeLabels, Counter>,
-    latency: Family<NodeLabels, Latency>,
+    latency: Family<OutcomeLabels, Latency>,
+    late: Family<NodeLabels, Counter>,
     anomalies: Family<KindLabels, Gauge>,
     window: Family<NodeLabels, Gauge>,
     cluster_window: Family<RunLabels, Gauge>,
@@ -238,7 +241,8 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let operations = Family::<OutcomeLabels, Counter>::default();
-        let latency = Family::<NodeLabels, Latency>::default();
+        let latency = Family::<OutcomeLabels, Latency>::default();
+        let late = Family::<NodeLabels, Counter>::default();
         let anomalies = Family::<KindLabels, Gauge>::default();
         let window = Family::<NodeLabels, Gauge>::default();
         let cluster_window = Family::<RunLabels, Gauge>::default();
@@ -252,8 +256,13 @@ impl Metrics {
         );
         registry.register(
             "perseus_latency_seconds",
-            "Latency of the load loop's ok iterations per node, connect included",
+            "Latency of the load loop's operations per node and outcome (open loop: from the intended start)",
             latency.clone(),
+        );
+        registry.register(
+            "perseus_late_operations",
+            "Open loop: operations per node that started more than 10 ms after their intended start",
+            late.clone(),
         );
         registry.register(
             "perseus_anomalies",
@@ -298,6 +307,7 @@ impl Metrics {
             registry,
             operations,
             latency,
+            late,
             anomalies,
             window,
             cluster_window,
@@ -317,6 +327,7 @@ impl Metrics {
         let i = &self.0;
         i.operations.clear();
         i.latency.clear();
+        i.late.clear();
         i.anomalies.clear();
         i.window.clear();
         i.cluster_window.clear();
@@ -339,7 +350,10 @@ impl Metrics {
                     .get_or_create(&c.outcome(node, outcome))
                     .inc_by(0);
             }
-            drop(i.latency.get_or_create(&c.node(node)));
+            for outcome in ["ok", "fail", "info"] {
+                drop(i.latency.get_or_create(&c.outcome(node, outcome)));
+            }
+            i.late.get_or_create(&c.node(node)).inc_by(0);
             i.window.get_or_create(&c.node(node)).set(0);
             for kind in ["lost", "stale", "reverted", "impossible"] {
                 i.anomalies.get_or_create(&c.kind(node, kind)).set(0);
@@ -386,19 +400,40 @@ impl Metrics {
         i.second.get_or_create(&c.run()).set(sec as i64);
     }
 
-    /// Node `n`'s latency histogram so far: `per_bucket` counts (not cumulative) for
-    /// [`LATENCY_BOUNDS_S`] then `+Inf`, with their `count` and `sum_s` in seconds.
-    pub fn latency(&self, n: usize, per_bucket: Vec<u64>, count: u64, sum_s: f64) {
+    /// Node `n`'s latency histogram of `outcome` (`ok`, `fail`, `info`) so far: `per_bucket`
+    /// counts (not cumulative) for [`LATENCY_BOUNDS_S`] then `+Inf`, with their `count` and
+    /// `sum_s` in seconds.
+    pub fn latency(
+        &self,
+        n: usize,
+        outcome: &'static str,
+        per_bucket: Vec<u64>,
+        count: u64,
+        sum_s: f64,
+    ) {
         let c = self.current();
         let Some(node) = c.nodes.get(n) else {
             return;
         };
-        let h = self.0.latency.get_or_create(&c.node(node));
+        let h = self.0.latency.get_or_create(&c.outcome(node, outcome));
         *h.0.lock().unwrap_or_else(|p| p.into_inner()) = LatencyState {
             sum_s,
             count,
             buckets: per_bucket,
         };
+    }
+
+    /// Node `n`'s late operations so far (the open loop's; a counter, so only a rise is added).
+    pub fn late(&self, n: usize, total: u64) {
+        let c = self.current();
+        let Some(node) = c.nodes.get(n) else {
+            return;
+        };
+        let counter = self.0.late.get_or_create(&c.node(node));
+        let now = counter.get();
+        if total > now {
+            counter.inc_by(total - now);
+        }
     }
 
     /// Node `n`'s anomalies so far: `kind` (`lost`, `stale`, `reverted`, `impossible`) is at
@@ -506,10 +541,21 @@ mod tests {
         m.second(3, &[11, 0], &[1, 3], &[1, 0]);
         m.latency(
             0,
+            "ok",
             vec![0, 3, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             33,
             0.05,
         );
+        m.latency(
+            0,
+            "info",
+            vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+            1,
+            1.0,
+        );
+        m.late(1, 40);
+        m.late(1, 30);
+        m.late(1, 45);
         m.anomalies(1, "stale", 2);
         let t = m.encode();
         let l = r#"{run="r1",system="etcd",node="n1""#;
@@ -560,7 +606,10 @@ mod tests {
         assert_eq!(
             value(
                 &t,
-                &format!("perseus_latency_seconds_bucket{{le=\"0.001\",{}}}", &l[1..])
+                &format!(
+                    "perseus_latency_seconds_bucket{{le=\"0.001\",{},outcome=\"ok\"}}",
+                    &l[1..]
+                )
             ),
             Some(3.0),
             "{t}"
@@ -568,20 +617,49 @@ mod tests {
         assert_eq!(
             value(
                 &t,
-                &format!("perseus_latency_seconds_bucket{{le=\"0.002\",{}}}", &l[1..])
+                &format!(
+                    "perseus_latency_seconds_bucket{{le=\"0.002\",{},outcome=\"ok\"}}",
+                    &l[1..]
+                )
             ),
             Some(33.0)
         );
         assert_eq!(
             value(
                 &t,
-                &format!("perseus_latency_seconds_bucket{{le=\"+Inf\",{}}}", &l[1..])
+                &format!(
+                    "perseus_latency_seconds_bucket{{le=\"+Inf\",{},outcome=\"ok\"}}",
+                    &l[1..]
+                )
             ),
             Some(33.0)
         );
         assert_eq!(
-            value(&t, &format!("perseus_latency_seconds_count{l}}}")),
+            value(
+                &t,
+                &format!("perseus_latency_seconds_count{l},outcome=\"ok\"}}")
+            ),
             Some(33.0)
+        );
+        // The outcomes' histograms apart: one info at 1 s, none failed.
+        assert_eq!(
+            value(
+                &t,
+                &format!("perseus_latency_seconds_count{l},outcome=\"info\"}}")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &t,
+                &format!("perseus_latency_seconds_count{l},outcome=\"fail\"}}")
+            ),
+            Some(0.0)
+        );
+        // The late count follows the loop's total, never down.
+        assert_eq!(
+            value(&t, &format!("perseus_late_operations_total{l2}}}")),
+            Some(45.0)
         );
         assert_eq!(
             value(&t, &format!("perseus_anomalies{l2},kind=\"stale\"}}")),

@@ -521,31 +521,24 @@ fn load_html(out: &mut String, l: &Summary) {
     }
 }
 
-/// Latency per node over the run (every second's is in `summary.json` and the plot).
+/// Latency per node and outcome over the run, and the open loop's schedule when there was one
+/// ([`super::latency_section`]; every second's is in `summary.json` and the latency plots).
 fn latency_html(out: &mut String, l: &Summary) {
-    if l.latency.iter().all(|n| n.count == 0) {
+    let Some(sec) = super::latency_section(l) else {
         return;
-    }
+    };
+    let cells = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| r.iter().map(|c| escape(c)).collect())
+            .collect()
+    };
     ln!(out, "<h2 id=\"latency\">Latency</h2>");
-    ln!(
-        out,
-        "<p class=\"note\">From the start of an iteration (its reconnect included) to its write's \
-         acknowledgement, successful iterations only.</p>"
-    );
-    let rows: Vec<Vec<String>> = l
-        .latency
-        .iter()
-        .map(|n| {
-            vec![
-                escape(&n.node),
-                n.count.to_string(),
-                format!("{:.2} ms", n.p50_ms),
-                format!("{:.2} ms", n.p99_ms),
-                format!("{:.2} ms", n.max_ms),
-            ]
-        })
-        .collect();
-    table(out, &["node", "iterations", "p50", "p99", "max"], &rows);
+    ln!(out, "<p class=\"note\">{}</p>", escape(&sec.intro));
+    table(out, &sec.head, &cells(&sec.rows));
+    if let Some((line, head, rows)) = &sec.open {
+        ln!(out, "<p>{}.</p>", escape(line));
+        table(out, head, &cells(rows));
+    }
 }
 
 /// Safety: the counts per node, every listed anomaly with its evidence (what was read, what was

@@ -294,38 +294,25 @@ fn serving_md(out: &mut String, r: &RunRecord) {
     );
 }
 
-/// Latency per node over the run, and the slowest seconds (the ten whose highest p99 on any node
-/// is the highest, in time order, with every node's p50 and p99); all seconds are in
-/// `summary.json` and drawn in the plot's lower panel.
+/// Latency per node and outcome over the run ([`super::latency_section`]), the open loop's
+/// schedule when there was one, and the slowest seconds (the ten whose highest `ok` p99 on any
+/// node is the highest, in time order, with every node's p50 and p99); all seconds are in
+/// `summary.json` and drawn in `latency-quantiles.svg`.
 fn latency_md(out: &mut String, l: &Summary) {
-    if l.latency.iter().all(|n| n.count == 0) {
+    let Some(sec) = super::latency_section(l) else {
         return;
-    }
+    };
     ln!(out, "\n## Latency\n");
-    ln!(
-        out,
-        "From the start of an iteration (its reconnect included) to its write's acknowledgement, \
-         successful iterations only; a second without a success has no latency.\n"
-    );
-    ln!(
-        out,
-        "| node | iterations | p50 | p99 | max |\n| --- | --- | --- | --- | --- |"
-    );
-    for n in &l.latency {
-        ln!(
-            out,
-            "| {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
-            n.node,
-            n.count,
-            n.p50_ms,
-            n.p99_ms,
-            n.max_ms
-        );
+    ln!(out, "{}\n", sec.intro);
+    md_table(out, &sec.head, &sec.rows);
+    if let Some((line, head, rows)) = &sec.open {
+        ln!(out, "\n{line}.\n");
+        md_table(out, head, rows);
     }
     // The slowest seconds, by their highest p99 on any node, in time order.
     let mut worst: Vec<(u64, f64)> = Vec::new();
     for n in &l.latency {
-        for s in &n.seconds {
+        for s in &n.ok.seconds {
             match worst.iter_mut().find(|w| w.0 == s.sec) {
                 Some(w) => w.1 = w.1.max(s.p99_ms),
                 None => worst.push((s.sec, s.p99_ms)),
@@ -353,12 +340,22 @@ fn latency_md(out: &mut String, l: &Summary) {
     for (sec, _) in worst {
         put!(out, "| {sec} |");
         for n in &l.latency {
-            match n.seconds.iter().find(|s| s.sec == sec) {
+            match n.ok.seconds.iter().find(|s| s.sec == sec) {
                 Some(s) => put!(out, " {:.2} / {:.2} |", s.p50_ms, s.p99_ms),
                 None => put!(out, " - |"),
             }
         }
         ln!(out, "");
+    }
+}
+
+/// A markdown table of plain-text cells (`|` escaped).
+fn md_table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    ln!(out, "| {} |", head.join(" | "));
+    ln!(out, "|{}", " --- |".repeat(head.len()));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
+        ln!(out, "| {} |", cells.join(" | "));
     }
 }
 

@@ -9,6 +9,7 @@
 //! | `report.md` | a table of faults and windows and a verdict per expectation, for people |
 //! | `report.html` | the same for a browser, in one self-contained page: the plot inline, the fault log, every anomaly with its evidence, links to the other files ([`html`]) |
 //! | `plot.svg` | successes per second per node and in total, faults as labelled marks, windows shaded |
+//! | `latency.tsv` | a uniform sample of the load's operations (at most 3,000 ok and 1,000 each fail and info per node): `t_s node outcome latency_ms`, in time order |
 //!
 //! `report.md`, `report.html` and `plot.svg` are pure functions of `summary.json` and
 //! `metrics.tsv`, so `perseus report <dir>` renders them again from a past run. JUnit files come from the records
@@ -202,6 +203,9 @@ impl RunFolder {
             "writing {}/summary.json",
             self.dir.display()
         )))?;
+        if let Some(l) = &record.load {
+            write_latency_samples(&self.dir, &l.nodes_names(), &l.latency_samples)?;
+        }
         render(&self.dir)?;
         Ok(())
     }
@@ -260,6 +264,132 @@ pub fn read_metrics(dir: &Path) -> Result<(Vec<NodeName>, Vec<MetricRow>)> {
     Ok((nodes, rows))
 }
 
+/// The header of `latency.tsv`.
+const LATENCY_HEADER: &str = "t_s\tnode\toutcome\tlatency_ms";
+
+/// Write `latency.tsv`: every kept sample of every node (`samples` in `nodes` order), in time
+/// order. Nothing is written when there is none.
+///
+/// Errors: [`Error::Io`] when the file cannot be written.
+pub fn write_latency_samples(
+    dir: &Path,
+    nodes: &[NodeName],
+    samples: &[Vec<crate::load::summary::LatencySample>],
+) -> Result<()> {
+    let mut all: Vec<(&NodeName, &crate::load::summary::LatencySample)> = nodes
+        .iter()
+        .zip(samples)
+        .flat_map(|(n, v)| v.iter().map(move |s| (n, s)))
+        .collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    all.sort_by_key(|(_, s)| s.at_us);
+    let mut text = String::with_capacity(all.len() * 28);
+    text.push_str(LATENCY_HEADER);
+    text.push('\n');
+    for (n, s) in all {
+        use std::fmt::Write as _;
+        put!(
+            text,
+            "{:.6}\t{n}\t{}\t{:.3}\n",
+            crate::load::measure::secs(s.at_us),
+            s.outcome.name(),
+            s.latency_us as f64 / 1000.0
+        );
+    }
+    let path = dir.join("latency.tsv");
+    fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
+}
+
+/// `latency.tsv` read back, per node of `nodes` (in that order; a node the file does not name
+/// has none); empty when the folder has no such file (a closed run from before it existed).
+///
+/// Errors: [`Error::Io`] when it cannot be read, [`ReadError::Unreadable`]-like
+/// [`ReadError::MetricsLine`] naming a line that is not `t_s node outcome latency_ms`.
+pub fn read_latency_samples(
+    dir: &Path,
+    nodes: &[NodeName],
+) -> Result<Vec<Vec<crate::load::summary::LatencySample>>> {
+    use crate::load::latency::Outcome;
+    let path = dir.join("latency.tsv");
+    let mut out = vec![Vec::new(); nodes.len()];
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()))(e)),
+    };
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let bad = || ReadError::MetricsLine {
+            path: path.clone(),
+            line: i + 1,
+            text: line.to_string(),
+        };
+        let cols: Vec<&str> = line.split('\t').collect();
+        let [t, node, outcome, ms] = cols[..] else {
+            return Err(bad().into());
+        };
+        let outcome = match outcome {
+            "ok" => Outcome::Ok,
+            "fail" => Outcome::Fail,
+            "info" => Outcome::Info,
+            _ => return Err(bad().into()),
+        };
+        let (Ok(t), Ok(ms)) = (t.parse::<f64>(), ms.parse::<f64>()) else {
+            return Err(bad().into());
+        };
+        if let Some(k) = nodes.iter().position(|n| n.as_str() == node) {
+            out[k].push(crate::load::summary::LatencySample {
+                at_us: crate::load::measure::micros(t),
+                latency_us: (ms * 1000.0).round() as u64,
+                outcome,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// When each fault of the run was in force, for shading: from the moment a step's fault was
+/// in force (`applied_s`) to the moment the step that undid it was (by the rule of
+/// [`crate::metrics::undoes`]: start ends kill, stop and power loss, resume ends pause, connect
+/// ends disconnect, heal ends the network faults), or to the end of the load (`end_s`) when
+/// nothing undid it. Each as `(start_s, end_s, label)`, in the order the faults began.
+pub fn fault_spans(r: &RunRecord) -> Vec<(f64, f64, String)> {
+    let end_s = r.load.as_ref().map_or(0.0, |l| l.duration_s);
+    let mut open: Vec<(usize, &FiredStep, Vec<NodeName>)> = Vec::new();
+    let mut spans: Vec<(usize, f64, f64, String)> = Vec::new();
+    for (k, step) in r.steps.iter().enumerate() {
+        if crate::metrics::is_undo(&step.fault) {
+            open.retain_mut(|(i, begun, nodes)| {
+                if !crate::metrics::undoes(&step.fault, &begun.fault) {
+                    return true;
+                }
+                // A heal ends everything on the network; a node undo ends its nodes only.
+                if step.fault != "heal" {
+                    nodes.retain(|n| !step.nodes.contains(n));
+                    if !nodes.is_empty() {
+                        return true;
+                    }
+                }
+                spans.push((*i, begun.applied_s, step.applied_s, begun.label()));
+                false
+            });
+        } else {
+            open.push((k, step, step.nodes.clone()));
+        }
+    }
+    for (i, begun, _) in open {
+        spans.push((
+            i,
+            begun.applied_s,
+            end_s.max(begun.applied_s),
+            begun.label(),
+        ));
+    }
+    spans.sort_by_key(|s| s.0);
+    spans.into_iter().map(|(_, a, b, l)| (a, b, l)).collect()
+}
+
 /// Read `summary.json` from a run folder.
 ///
 /// Errors: [`ReadError::NotARunFolder`] when `dir` is not a run folder,
@@ -307,6 +437,104 @@ pub fn render(dir: &Path) -> Result<RunRecord> {
     )
     .map_err(Error::io(format!("writing {}/report.html", dir.display())))?;
     Ok(record)
+}
+
+/// The latency section of `report.md` and `report.html`, as plain text (each renderer escapes
+/// it): what is timed from where, a row per node and outcome that had operations, and for the
+/// open loop the line saying whether the schedule was kept with a row per node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencySection {
+    /// What the figures measure.
+    pub intro: String,
+    /// `node`, `outcome`, `operations`, `p50` ... `max`.
+    pub head: Vec<&'static str>,
+    /// One per node and outcome, in node order, ok then fail then info.
+    pub rows: Vec<Vec<String>>,
+    /// The open loop: its line ([`crate::load::open::OpenLoop::line`]), head and rows.
+    pub open: Option<(String, Vec<&'static str>, Vec<Vec<String>>)>,
+}
+
+/// The latency section of a load's summary; `None` when no operation was timed.
+pub fn latency_section(l: &crate::load::summary::Summary) -> Option<LatencySection> {
+    use crate::load::latency::Outcome;
+    if l.latency
+        .iter()
+        .all(|n| Outcome::ALL.iter().all(|&o| n.of(o).count == 0))
+    {
+        return None;
+    }
+    let intro = if l.open_loop.is_some() {
+        "Open loop: each operation is timed from its intended start on the schedule to its end,          so an operation that waited for a connection counts its wait (no coordinated omission);          ok, fail and info apart."
+    } else {
+        "Closed loop: each iteration is timed from its actual start (its reconnect included) to          its end, ok, fail and info apart; an operation a stalled connection never sent has no          latency (run with --rate for the open loop)."
+    };
+    let ms = |v: f64| format!("{v:.2} ms");
+    let mut rows = Vec::new();
+    for n in &l.latency {
+        for o in Outcome::ALL {
+            let q = n.of(o);
+            if q.count == 0 {
+                continue;
+            }
+            rows.push(vec![
+                n.node.to_string(),
+                o.name().to_string(),
+                q.count.to_string(),
+                ms(q.p50_ms),
+                ms(q.p95_ms),
+                ms(q.p99_ms),
+                ms(q.p999_ms),
+                ms(q.max_ms),
+            ]);
+        }
+    }
+    let open = l.open_loop.as_ref().map(|o| {
+        let rows = o
+            .nodes
+            .iter()
+            .map(|n| {
+                vec![
+                    n.node.to_string(),
+                    n.scheduled.to_string(),
+                    n.started.to_string(),
+                    n.completed.to_string(),
+                    n.late.to_string(),
+                    n.never_started.to_string(),
+                    format!("{:.3} s", n.late_max_ms / 1000.0),
+                    format!("{} of {}", n.clients, o.max_clients_per_node),
+                ]
+            })
+            .collect();
+        (
+            o.line(),
+            vec![
+                "node",
+                "scheduled",
+                "started",
+                "completed",
+                "late",
+                "never started",
+                "latest start",
+                "connections",
+            ],
+            rows,
+        )
+    });
+    Some(LatencySection {
+        intro: intro.to_string(),
+        head: vec![
+            "node",
+            "outcome",
+            "operations",
+            "p50",
+            "p95",
+            "p99",
+            "p99.9",
+            "max",
+        ],
+        rows,
+        open,
+    })
 }
 
 /// The seconds in which an anomaly was seen: by the loop's check, or by the transactions'
@@ -377,7 +605,7 @@ pub fn plot_data(r: &RunRecord, rows: &[MetricRow]) -> plot::PlotData {
                 l.latency
                     .iter()
                     .map(|n| {
-                        n.seconds
+                        n.ok.seconds
                             .iter()
                             .map(|s| (s.sec, s.p50_ms, s.p99_ms))
                             .collect()

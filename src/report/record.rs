@@ -46,6 +46,12 @@ pub struct PlanLoad {
     /// Deadline of each connect, read and write.
     #[serde(with = "crate::units::duration")]
     pub op_timeout: Duration,
+    /// The open loop's rate per node, operations per second (`None`: the closed loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_node: Option<f64>,
+    /// The open loop's bound on connections per node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_clients_per_node: Option<usize>,
     /// The warm-up's bound.
     #[serde(with = "crate::units::duration")]
     pub warmup: Duration,
@@ -324,6 +330,8 @@ pub(super) mod fixture {
                 duration: Duration::from_secs(20),
                 clients_per_node: 1,
                 op_timeout: Duration::from_secs(1),
+                rate_per_node: None,
+                max_clients_per_node: None,
                 warmup: Duration::from_secs(30),
                 workload: Default::default(),
                 isolation: None,

@@ -74,6 +74,19 @@ impl Scenario {
 }
 
 impl<S> Scenario<S> {
+    /// The open loop's schedule on this scenario's nodes (`None`: the closed loop); a
+    /// validated scenario's is always well-formed.
+    pub fn schedule(&self) -> Option<crate::load::open::Schedule> {
+        crate::load::open::Schedule::new(
+            self.load.rate,
+            self.load.rate_per_node,
+            self.nodes,
+            self.load.max_clients_per_node,
+        )
+        .ok()
+        .flatten()
+    }
+
     /// The same scenario with other steps (the typed ones made from its raw steps).
     pub(super) fn with_steps<T>(self, steps: Vec<T>) -> Scenario<T> {
         let Scenario {
@@ -124,6 +137,18 @@ pub struct LoadSpec {
     #[serde(default = "default_op_timeout", with = "crate::units::duration")]
     #[schemars(with = "crate::units::DurationText")]
     pub op_timeout: Duration,
+    /// The open loop's rate, all nodes together, spread evenly (`3000/s`): operations start on
+    /// a fixed schedule and are timed from their intended start (docs/load.md). Without it (and
+    /// without `rate-per-node`) the loop is closed, as the seeds'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<crate::load::open::Rate>,
+    /// The open loop's rate on each node (`1000/s`), instead of `rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_node: Option<crate::load::open::Rate>,
+    /// The most connections the open loop may open on a node to keep its schedule (default
+    /// 256); `clients-per-node` is the closed loop's.
+    #[serde(default = "default_max_clients")]
+    pub max_clients_per_node: usize,
     /// Warm-up before the measured load: it ends after the first second in which every node
     /// served; a lab that does not get there within this long fails the run (default 30 s).
     #[serde(default = "default_warmup", with = "crate::units::duration")]
@@ -155,6 +180,9 @@ fn default_txn_clients() -> usize {
 
 fn default_clients() -> usize {
     1
+}
+fn default_max_clients() -> usize {
+    crate::load::open::DEFAULT_MAX_CLIENTS_PER_NODE
 }
 fn default_op_timeout() -> Duration {
     Duration::from_secs(1)

@@ -137,6 +137,8 @@ fn plan(s: &Scenario, seed: u64) -> Plan {
             duration: s.load.duration,
             clients_per_node: s.load.clients_per_node,
             op_timeout: s.load.op_timeout,
+            rate_per_node: s.schedule().map(|o| o.rate_per_node),
+            max_clients_per_node: s.schedule().map(|o| o.max_clients_per_node),
             warmup: s.load.warmup,
             workload: s.load.workload,
             isolation: s.load.isolation,
@@ -432,27 +434,30 @@ async fn measured(
     let origin = Instant::now();
     let run_id = load::new_run_id();
     let mut history = None;
+    let mut load_opts = LoadOptions {
+        duration: s.load.duration,
+        clients_per_node: s.load.clients_per_node,
+        op_timeout: s.load.op_timeout,
+        run_id,
+        origin: Some(origin),
+        history: None,
+        metrics: opts.metrics.clone(),
+        open: s.schedule(),
+    };
     if let Some(max) = opts.history_max {
         let path = out.folder.dir.join("history.edn");
-        let first_free = (nodes.len() * s.load.clients_per_node.max(1)) as u64;
-        match HistoryWriter::create(&path, max, origin, first_free, &run_id).await {
+        let first_free = load_opts.first_free_process(nodes.len());
+        match HistoryWriter::create(&path, max, origin, first_free, &load_opts.run_id).await {
             Ok(w) => history = Some(w),
             Err(e) => out.say(format!("no history: {e}")),
         }
     }
     if let Some(m) = &opts.metrics {
         let names: Vec<String> = endpoints.iter().map(|e| e.node.to_string()).collect();
-        m.begin_run(&run_id, &s.system.to_string(), &names);
+        m.begin_run(&load_opts.run_id, &s.system.to_string(), &names);
     }
-    let opts = LoadOptions {
-        duration: s.load.duration,
-        clients_per_node: s.load.clients_per_node,
-        op_timeout: s.load.op_timeout,
-        run_id,
-        origin: Some(origin),
-        history: history.as_ref().map(HistoryWriter::history),
-        metrics: opts.metrics.clone(),
-    };
+    load_opts.history = history.as_ref().map(HistoryWriter::history);
+    let opts = load_opts;
     out.entry(
         What::LoadStart {
             run: opts.run_id.clone(),
@@ -716,6 +721,7 @@ async fn warm_up(
         origin: None,
         history: None,
         metrics: None,
+        open: None,
     };
     let mut on_second = |sec: &load::Second| {
         if sec.complete && sec.counts.iter().all(|&c| c > 0) {

@@ -70,6 +70,25 @@ pub(super) fn validate(raw: RawScenario) -> std::result::Result<Scenario, Refusa
             ),
         );
     }
+    if let Err(e) = crate::load::open::Schedule::new(
+        load.rate,
+        load.rate_per_node,
+        s.nodes,
+        load.max_clients_per_node,
+    ) {
+        let field = if load.rate.is_some() && load.rate_per_node.is_some() {
+            "load.rate-per-node"
+        } else if load.max_clients_per_node == 0 || load.max_clients_per_node > 4096 {
+            "load.max-clients-per-node"
+        } else {
+            "load.rate"
+        };
+        let e = e
+            .replace("--rate-per-node", "rate-per-node")
+            .replace("--rate", "rate")
+            .replace("--max-clients-per-node", "max-clients-per-node");
+        return at(field, e);
+    }
     if load.op_timeout < Duration::from_millis(10) {
         return at(
             "load.op-timeout",

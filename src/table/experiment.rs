@@ -44,6 +44,15 @@ pub struct TableOptions {
     /// The live series of every run (`--metrics`), when served.
     #[serde(skip)]
     pub metrics: Option<crate::metrics::Metrics>,
+    /// Each run's register loop open at this rate, all nodes (`None`: closed, or per node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<crate::load::open::Rate>,
+    /// Each run's register loop open at this rate per node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_node: Option<crate::load::open::Rate>,
+    /// The open loop's bound on connections per node (`None`: the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_clients_per_node: Option<usize>,
 }
 
 /// `perseus table --fault`: which experiments each system gets.
@@ -198,6 +207,9 @@ pub fn scenario(
             duration: before + hold + after,
             clients_per_node: 1,
             op_timeout: Duration::from_secs(1),
+            rate: None,
+            rate_per_node: None,
+            max_clients_per_node: crate::load::open::DEFAULT_MAX_CLIENTS_PER_NODE,
             warmup: Duration::from_secs(60),
             workload: crate::workload::Workload::Register,
             isolation: None,

@@ -304,6 +304,11 @@ pub async fn measure(
                 sc.load.workload = opts.workload;
                 sc.load.isolation = opts.isolation;
                 sc.load.replica_reads = opts.replica_reads;
+                sc.load.rate = opts.rate;
+                sc.load.rate_per_node = opts.rate_per_node;
+                if let Some(m) = opts.max_clients_per_node {
+                    sc.load.max_clients_per_node = m;
+                }
                 let file = ScenarioFile::made(&format!("(perseus table {system})"), sc)?;
                 match runner::run(docker, home, &file, &run_opts, cancel, sink).await {
                     Ok((rec, dir)) => {
@@ -413,6 +418,9 @@ mod tests {
             replica_reads: false,
             faults: TableFaults::Seeds,
             metrics: None,
+            rate: None,
+            rate_per_node: None,
+            max_clients_per_node: None,
         }
     }
     /// A completed run of an isolation: the window, and who served during and after it.
@@ -426,6 +434,8 @@ mod tests {
                 duration: Duration::from_secs(30),
                 clients_per_node: 1,
                 op_timeout: Duration::from_secs(1),
+                rate_per_node: None,
+                max_clients_per_node: None,
                 warmup: Duration::from_secs(60),
                 workload: Default::default(),
                 isolation: None,
