@@ -228,11 +228,16 @@ fn live_metrics_follow_the_load_and_a_pause(lab: &LabGuard) {
     )
     .unwrap();
     assert!(window >= 2.0, "n2 has not served for {window} s");
-    let served = sample(&during, "perseus_latency_seconds_count", &[("node", "n1")]).unwrap();
+    let served = sample(
+        &during,
+        "perseus_latency_seconds_count",
+        &[("node", "n1"), ("outcome", "ok")],
+    )
+    .unwrap();
     let inf = sample(
         &during,
         "perseus_latency_seconds_bucket",
-        &[("node", "n1"), ("le", "+Inf")],
+        &[("node", "n1"), ("le", "+Inf"), ("outcome", "ok")],
     )
     .unwrap();
     assert!(

@@ -60,4 +60,86 @@ fn a_paused_server_is_a_window_of_the_pause_on_its_own_column() {
             .unwrap();
         assert!(w < 0.5, "the others never stop: {w} s");
     }
+    // The closed loop's latency hides the pause (coordinated omission): the one operation each
+    // connection had in flight waited, and the ones it would have sent were never sent, so
+    // n2's p99 stays that of a healthy server while its window is the pause. `--rate` is the
+    // loop that counts them (the test below); the closed loop says nothing of being late.
+    let p99 = r.summary["latency"][1]["p99_ms"].as_f64().unwrap();
+    assert!(
+        p99 < 100.0 && window > 1.5,
+        "p99 {p99} ms, window {window} s"
+    );
+    assert!(r.summary.get("open_loop").is_none());
+}
+
+/// The open loop (`--rate`) on real servers: at a rate the lab sustains nothing is late and the
+/// completed rate is the target's; with n1 paused for 3 s, n1's worst latency is the pause (each
+/// operation is timed from its intended start, so the ones due during the pause count their wait)
+/// and about 3 s x n1's share of the rate started late, none dropped; the other nodes keep their
+/// schedule. The op timeout is above the pause, so the operations in flight wait it out as a
+/// client with a long deadline would.
+#[test]
+fn the_open_loop_counts_what_a_pause_costs_clients_at_a_fixed_rate() {
+    let lab = LabGuard::up("redis", &[]);
+    // No fault: the schedule is kept.
+    let r = LoadRun::start("redis", 4, &["--rate", "3000/s"]).finish();
+    let ol = &r.summary["open_loop"];
+    eprintln!("no fault: {ol}");
+    let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+    assert_eq!(f(ol, "rate_per_s"), 3000.0);
+    assert_eq!(
+        f(ol, "late"),
+        0.0,
+        "nothing late at a rate the lab sustains: {ol}"
+    );
+    assert_eq!(f(ol, "never_started"), 0.0, "{ol}");
+    let done = f(ol, "completed_rate_per_s");
+    assert!(
+        (done - 3000.0).abs() <= 60.0,
+        "the completed rate is within 2 % of the target: {done}"
+    );
+    assert_eq!(ol["kept_up"], true);
+
+    // n1 paused for 3 s.
+    let load = LoadRun::start("redis", 10, &["--rate", "3000/s", "--op-timeout", "5s"]);
+    sleep_s(3.0);
+    let pause = lab.fault("pause", "n1");
+    sleep_s(3.0);
+    let resume = lab.fault("resume", "n1");
+    let r = load.finish();
+    let paused_s = r.offset(&resume) - r.offset(&pause);
+    let ol = &r.summary["open_loop"];
+    let n1 = &ol["nodes"][0];
+    let lat = &r.summary["latency"][0];
+    eprintln!(
+        "paused {paused_s:.3} s; n1: {n1}; latency max {} ms",
+        lat["max_ms"]
+    );
+    assert!(
+        f(lat, "max_ms") >= (paused_s - 0.1) * 1000.0,
+        "n1's worst latency is the pause ({paused_s:.3} s): {lat}"
+    );
+    let late = f(n1, "late");
+    let expected = paused_s * 1000.0;
+    assert!(
+        (0.8 * expected..=1.15 * expected).contains(&late),
+        "about {expected:.0} late operations on n1: {n1}"
+    );
+    assert!(f(n1, "late_max_ms") >= (paused_s - 0.5) * 1000.0, "{n1}");
+    assert_eq!(f(n1, "never_started"), 0.0, "none dropped: {n1}");
+    assert!(
+        f(n1, "clients") > 100.0,
+        "connections grew to keep the schedule: {n1}"
+    );
+    for n in [1, 2] {
+        let node = &ol["nodes"][n];
+        assert_eq!(f(node, "never_started"), 0.0, "{node}");
+        assert!(
+            f(node, "late") <= 10.0,
+            "the others keep their schedule: {node}"
+        );
+        let l = &r.summary["latency"][n];
+        assert!(f(l, "p99_ms") < 100.0, "{l}");
+    }
+    assert_eq!(r.summary["lost_writes"], 0);
 }

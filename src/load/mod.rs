@@ -514,6 +514,11 @@ mod tests {
         blind: bool,
         /// The thread each connect ran on, by node.
         connected_on: Mutex<Vec<(String, std::thread::ThreadId)>>,
+        /// A scripted stall: a read on this node that begins within `[from, until)` answers
+        /// only at `until` (a pause as a client sees it).
+        stall: Mutex<Option<(String, Instant, Instant)>>,
+        /// How long every read takes (default 1 ms).
+        read_time: Option<Duration>,
     }
 
     struct FakeConn(NodeName);
@@ -549,7 +554,14 @@ mod tests {
             if self.0.hang.lock().unwrap().iter().any(|h| *h == c.0) {
                 std::future::pending::<()>().await;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            let stall = self.0.stall.lock().unwrap().clone();
+            if let Some((node, from, until)) = stall {
+                let now = Instant::now();
+                if node == c.0.as_str() && now >= from && now < until {
+                    tokio::time::sleep_until(until.into()).await;
+                }
+            }
+            tokio::time::sleep(self.0.read_time.unwrap_or(Duration::from_millis(1))).await;
             Ok(self.0.data.lock().unwrap().get(key).copied())
         }
         async fn write(
@@ -991,5 +1003,107 @@ mod tests {
                 .any(|l| l.contains(":type :invoke") && l.contains(&format!(":process {p},")));
             assert!(!later, "process {p} invoked again after {line}");
         }
+    }
+
+    /// The open loop against a scripted stall: n1's reads that begin between 300 and 800 ms
+    /// answer at 800 ms. Every operation's latency runs from its intended start on the
+    /// schedule (200/s per node: every 5 ms), so each one due in the stall ends after it and
+    /// counts the wait; of the ones that found all 8 connections busy, those that started more
+    /// than 50 ms after their intended start are late: the 82 due from 340 to 745 ms (a few
+    /// more when the backlog drains slowly); none was dropped. The other nodes kept the
+    /// schedule.
+    #[tokio::test]
+    async fn the_open_loop_times_every_operation_from_its_schedule_through_a_stall() {
+        let origin = Instant::now();
+        let fake = Arc::new(Fake::default());
+        *fake.stall.lock().unwrap() = Some((
+            "n1".into(),
+            origin + Duration::from_millis(300),
+            origin + Duration::from_millis(800),
+        ));
+        let mut o = opts(2);
+        o.origin = Some(origin);
+        o.op_timeout = Duration::from_secs(2);
+        o.open = open::Schedule::new(None, Some(open::Rate(200.0)), 3, 8).unwrap();
+        let s = go(&fake, &endpoints(), &o).await;
+        let ol = s.open_loop.as_ref().expect("an open loop says what it did");
+        let period_us = 5_000;
+        for (n, samples) in s.latency_samples.iter().enumerate() {
+            let node = &s.nodes[n].node;
+            // 400 operations per node, all kept (under the sample's bound).
+            let kept = samples.len() as u64;
+            let done = s.latency[n].ok.count + s.latency[n].fail.count + s.latency[n].info.count;
+            assert_eq!(kept, done, "{node}");
+            for x in samples {
+                let intended = x.at_us - x.latency_us;
+                assert_eq!(
+                    intended % period_us,
+                    0,
+                    "{node}: {x:?} began off the schedule"
+                );
+                if n == 0 && (300_000..800_000).contains(&intended) {
+                    assert!(x.at_us >= 800_000, "{node}: {x:?} ended inside the stall");
+                    assert!(
+                        x.latency_us + 2_000 >= 800_000 - intended,
+                        "{node}: {x:?} does not count its wait"
+                    );
+                } else {
+                    // Well under the stall's 500 ms, whatever a busy test machine adds.
+                    assert!(x.latency_us < 300_000, "{node}: {x:?}");
+                }
+            }
+        }
+        let n1 = &ol.nodes[0];
+        assert_eq!(n1.scheduled, 400);
+        assert_eq!(n1.never_started, 0, "{ol:?}");
+        assert_eq!(n1.clients, 8);
+        assert!(n1.waited_at_bound > 0);
+        assert!((80..=95).contains(&n1.late), "{n1:?}");
+        assert!(n1.late_max_ms > 440.0 && n1.late_max_ms < 520.0, "{n1:?}");
+        let worst = s.latency[0].ok.max_ms;
+        assert!(
+            (495.0..560.0).contains(&worst),
+            "the op due at 300 ms waited 500 ms: {worst}"
+        );
+        for n in &ol.nodes[1..] {
+            // Never short of connections; a busy test machine may wake the dispatcher a few
+            // ms late now and then, which counts (honestly) as late, but not by much.
+            assert_eq!((n.never_started, n.waited_at_bound), (0, 0), "{n:?}");
+            assert!(n.late <= 8 && n.late_max_ms < 300.0, "{n:?}");
+            assert!(n.clients < 8, "{n:?}");
+            // Within 2 % of the target: every scheduled operation ran.
+            assert!(n.completed * 100 >= n.scheduled * 98, "{n:?}");
+        }
+        assert!(!ol.kept_up && ol.bound_hit);
+        assert!(
+            ol.line().contains("n1 had all 8 connections busy"),
+            "{}",
+            ol.line()
+        );
+        // The history's processes: one per connection, numbered by the bound.
+        assert!(s.conns.iter().all(|c| c.process < 3 * 8));
+        assert_eq!(s.safety.total(), 0);
+    }
+
+    /// A rate the system cannot sustain with the connections it may have: the summary says so,
+    /// and says it was the system; the closed loop has no such line.
+    #[tokio::test]
+    async fn a_rate_beyond_the_systems_reach_is_reported_as_such() {
+        let fake = Arc::new(Fake {
+            read_time: Some(Duration::from_millis(20)),
+            ..Fake::default()
+        });
+        let mut o = opts(1);
+        o.open = open::Schedule::new(Some(open::Rate(3000.0)), None, 3, 4).unwrap();
+        let s = go(&fake, &endpoints(), &o).await;
+        let ol = s.open_loop.as_ref().unwrap();
+        assert!(!ol.kept_up && ol.bound_hit, "{ol:?}");
+        assert!(ol.never_started > 2_000, "{ol:?}");
+        assert!(ol.completed_rate_per_s < 800.0, "{ol:?}");
+        assert!(ol.line().contains("did not keep up"), "{}", ol.line());
+        assert!(s.render().contains("BEHIND SCHEDULE"), "{}", s.render());
+        let closed = go(&fake, &endpoints(), &opts(1)).await;
+        assert!(closed.open_loop.is_none());
+        assert!(!closed.render().contains("open loop"));
     }
 }

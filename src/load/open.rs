@@ -36,8 +36,11 @@ use crate::history::History;
 use crate::node::NodeName;
 
 /// An operation that starts more than this after its intended start is late. Above the timer's
-/// 1 ms resolution and a busy runtime's wake-up delay, far below the outages a lab measures.
-pub const LATE_AFTER: Duration = Duration::from_millis(10);
+/// 1 ms resolution and what a busy machine adds to a wake-up (`perseus load redis --rate
+/// 3000/s` on 2 cores while images were being built started a few operations 10 to 13 ms
+/// late, with idle connections to spare), far below the outages a lab measures. Each
+/// operation's latency counts its whole wait whatever this is.
+pub const LATE_AFTER: Duration = Duration::from_millis(50);
 
 /// Connections per node the open loop may open by default (`--max-clients-per-node`).
 pub const DEFAULT_MAX_CLIENTS_PER_NODE: usize = 256;

@@ -509,6 +509,22 @@ impl Summary {
                 describe(&n.window)
             );
         }
+        if let Some(o) = &self.open_loop {
+            let _ = writeln!(s, "{}", o.line());
+            for n in o.nodes.iter().filter(|n| n.late + n.never_started > 0) {
+                let _ = writeln!(
+                    s,
+                    "  {}: {} late (mean {:.1} ms, latest {:.3} s), {} never started, {} of {} connections",
+                    n.node,
+                    n.late,
+                    n.late_mean_ms,
+                    n.late_max_ms / 1000.0,
+                    n.never_started,
+                    n.clients,
+                    o.max_clients_per_node
+                );
+            }
+        }
         let _ = writeln!(
             s,
             "cluster unavailability window: {}",

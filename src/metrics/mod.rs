@@ -15,7 +15,7 @@
 //! | --- | --- | --- | --- |
 //! | `perseus_operations_total` | counter | `node`, `outcome` (`ok`, `fail`, `info`) | the loop's iterations by Jepsen's outcome: `info` when a write's outcome is unknown |
 //! | `perseus_latency_seconds` | histogram | `node`, `outcome` | latency of the operations by outcome, from the loop's HDR histograms: from an iteration's start in the closed loop, from its intended start in the open loop (`--rate`) |
-//! | `perseus_late_operations_total` | counter | `node` | open loop: operations that started more than 10 ms after their intended start (0 in the closed loop) |
+//! | `perseus_late_operations_total` | counter | `node` | open loop: operations that started more than 50 ms after their intended start (0 in the closed loop) |
 //! | `perseus_anomalies` | gauge | `node`, `kind` (`lost`, `stale`, `reverted`, `impossible`) | anomalies found so far (a gauge: a loss can be revised when increments come back) |
 //! | `perseus_unavailability_window_seconds` | gauge | `node` | how long the node has gone without a success, in whole seconds (0 when the last second had one) |
 //! | `perseus_cluster_unavailability_window_seconds` | gauge | | the same for the cluster: no node served |
@@ -261,7 +261,7 @@ impl Metrics {
         );
         registry.register(
             "perseus_late_operations",
-            "Open loop: operations per node that started more than 10 ms after their intended start",
+            "Open loop: operations per node that started more than 50 ms after their intended start",
             late.clone(),
         );
         registry.register(
