@@ -451,8 +451,11 @@ pub struct LatencySection {
     /// One per node and outcome, in node order, ok then fail then info.
     pub rows: Vec<Vec<String>>,
     /// The open loop: its line ([`crate::load::open::OpenLoop::line`]), head and rows.
-    pub open: Option<(String, Vec<&'static str>, Vec<Vec<String>>)>,
+    pub open: Option<OpenLoopRows>,
 }
+
+/// The open loop's part of [`LatencySection`]: its line, the table's head and rows.
+pub type OpenLoopRows = (String, Vec<&'static str>, Vec<Vec<String>>);
 
 /// The latency section of a load's summary; `None` when no operation was timed.
 pub fn latency_section(l: &crate::load::summary::Summary) -> Option<LatencySection> {
