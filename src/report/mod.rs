@@ -33,6 +33,7 @@ macro_rules! put {
 pub mod event;
 pub mod html;
 mod junit;
+pub mod latency_plot;
 mod markdown;
 pub mod plot;
 pub mod record;
