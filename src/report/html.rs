@@ -119,11 +119,14 @@ fn file(files: &[&str], name: &str) -> String {
 }
 
 /// The files of a run folder the page links to, in this order, when they are there.
-pub const RUN_FILES: [&str; 9] = [
+pub const RUN_FILES: [&str; 12] = [
     "report.md",
     "plot.svg",
+    "latency-quantiles.svg",
+    "latency-raw.svg",
     "summary.json",
     "metrics.tsv",
+    "latency.tsv",
     "events.jsonl",
     "history.edn",
     "transactions.edn",
@@ -132,10 +135,17 @@ pub const RUN_FILES: [&str; 9] = [
 ];
 
 /// `report.html`: what ran, the key figures, the plot (inline SVG), the faults with the windows
-/// they caused and their log, who served, failover, the verdicts, the load per node, latency,
-/// safety with every listed anomaly and its evidence, the transactions, and links to `files` (names
-/// in the run folder).
-pub fn report_html(r: &RunRecord, rows: &[MetricRow], svg: &str, files: &[&str]) -> String {
+/// they caused and their log, who served, failover, the verdicts, the load per node, latency
+/// with `latency_svgs` (each a file name and its SVG, inlined as the plot is), safety with every
+/// listed anomaly and its evidence, the transactions, and links to `files` (names in the run
+/// folder).
+pub fn report_html(
+    r: &RunRecord,
+    rows: &[MetricRow],
+    svg: &str,
+    latency_svgs: &[(&str, String)],
+    files: &[&str],
+) -> String {
     let s = &r.scenario;
     let e = escape;
     let mut out = String::new();
@@ -251,7 +261,7 @@ pub fn report_html(r: &RunRecord, rows: &[MetricRow], svg: &str, files: &[&str])
 
     if let Some(l) = &r.load {
         load_html(&mut out, l);
-        latency_html(&mut out, l);
+        latency_html(&mut out, l, latency_svgs, files);
         safety_html(&mut out, l, r.not_ready.as_deref(), files);
     }
     if let Some(t) = &r.transactions {
@@ -521,9 +531,11 @@ fn load_html(out: &mut String, l: &Summary) {
     }
 }
 
-/// Latency per node and outcome over the run, and the open loop's schedule when there was one
-/// ([`super::latency_section`]; every second's is in `summary.json` and the latency plots).
-fn latency_html(out: &mut String, l: &Summary) {
+/// Latency per node and outcome over the run, the open loop's schedule when there was one
+/// ([`super::latency_section`]; every second's is in `summary.json`), and the latency plots
+/// (`plots`: file name and SVG), inline like the plot: the page stays one file that fetches
+/// nothing, which its policy (`default-src 'none'`, no `img-src 'self'`) would refuse anyway.
+fn latency_html(out: &mut String, l: &Summary, plots: &[(&str, String)], files: &[&str]) {
     let Some(sec) = super::latency_section(l) else {
         return;
     };
@@ -538,6 +550,19 @@ fn latency_html(out: &mut String, l: &Summary) {
     if let Some((line, head, rows)) = &sec.open {
         ln!(out, "<p>{}.</p>", escape(line));
         table(out, head, &cells(rows));
+    }
+    for (name, svg) in plots {
+        let what = if name.contains("raw") {
+            "every sampled operation's latency, by outcome, per node"
+        } else {
+            "latency quantiles per second, per node"
+        };
+        ln!(
+            out,
+            "<div class=\"plot\" role=\"img\" aria-label=\"{what}\">\n{}</div>\n<p class=\"note\">{}: {what}.</p>",
+            inline_svg(svg),
+            file(files, name)
+        );
     }
 }
 
@@ -749,7 +774,7 @@ mod tests {
         p.source = evil.into();
         r.promotions.push(p);
         r.steps[0].detail = evil.into();
-        let html = report_html(&r, &[], "<svg></svg>", &["report.md"]);
+        let html = report_html(&r, &[], "<svg></svg>", &[], &["report.md"]);
         assert!(!html.contains("<script"), "{html}");
         assert!(!html.contains("\"n&1"), "{html}");
         assert!(
@@ -765,6 +790,7 @@ mod tests {
             &record(Outcome::Failed),
             &[(1, vec![1, 2, 3])],
             svg,
+            &[],
             &["report.md", "summary.json"],
         );
         assert!(html.starts_with("<!DOCTYPE html>"), "{html}");

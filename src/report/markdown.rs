@@ -297,7 +297,8 @@ fn serving_md(out: &mut String, r: &RunRecord) {
 /// Latency per node and outcome over the run ([`super::latency_section`]), the open loop's
 /// schedule when there was one, and the slowest seconds (the ten whose highest `ok` p99 on any
 /// node is the highest, in time order, with every node's p50 and p99); all seconds are in
-/// `summary.json` and drawn in `latency-quantiles.svg`.
+/// `summary.json` and drawn in `latency-quantiles.svg`, the sampled operations in
+/// `latency-raw.svg` (both linked as images).
 fn latency_md(out: &mut String, l: &Summary) {
     let Some(sec) = super::latency_section(l) else {
         return;
@@ -309,6 +310,12 @@ fn latency_md(out: &mut String, l: &Summary) {
         ln!(out, "\n{line}.\n");
         md_table(out, head, rows);
     }
+    // `render` draws both whenever there is this section.
+    ln!(
+        out,
+        "\n![latency quantiles](latency-quantiles.svg)\n\n\
+         ![latency of every sampled operation](latency-raw.svg)"
+    );
     // The slowest seconds, by their highest p99 on any node, in time order.
     let mut worst: Vec<(u64, f64)> = Vec::new();
     for n in &l.latency {

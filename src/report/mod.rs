@@ -7,12 +7,15 @@
 //! | `events.jsonl` | one JSON object per line: lab up, warm-up, the load's start and end, every step as it fired (scheduled and actual time, resolved target), restore, lab down |
 //! | `summary.json` | [`RunRecord`]: outcome, steps, the windows each caused, recoveries, verdicts, the load's summary |
 //! | `report.md` | a table of faults and windows and a verdict per expectation, for people |
-//! | `report.html` | the same for a browser, in one self-contained page: the plot inline, the fault log, every anomaly with its evidence, links to the other files ([`html`]) |
+//! | `report.html` | the same for a browser, in one self-contained page: the plots inline, the fault log, every anomaly with its evidence, links to the other files ([`html`]) |
 //! | `plot.svg` | successes per second per node and in total, faults as labelled marks, windows shaded |
+//! | `latency-quantiles.svg` | per node, the ok operations' p50, p95, p99, p99.9 and max of each second as step lines, the fail and info operations' max of each second as points, faults shaded ([`latency_plot`]) |
+//! | `latency-raw.svg` | per node, every operation of `latency.tsv` as a point (when it ended, its latency), coloured by outcome, faults shaded |
 //! | `latency.tsv` | a uniform sample of the load's operations (at most 3,000 ok and 1,000 each fail and info per node): `t_s node outcome latency_ms`, in time order |
 //!
-//! `report.md`, `report.html` and `plot.svg` are pure functions of `summary.json` and
-//! `metrics.tsv`, so `perseus report <dir>` renders them again from a past run. JUnit files come from the records
+//! `report.md`, `report.html`, `plot.svg` and the latency plots are pure functions of
+//! `summary.json`, `metrics.tsv` and `latency.tsv` (the latency plots only when the load timed an
+//! operation), so `perseus report <dir>` renders them again from a past run. JUnit files come from the records
 //! too ([`junit`]). The report renders from its own input types ([`record`]); a run's events reach
 //! the folder as one stream ([`event`]), and a folder that could not be written says so when it is
 //! finished ([`RunFolder::finish`]).
@@ -33,6 +36,7 @@ macro_rules! put {
 pub mod event;
 pub mod html;
 mod junit;
+pub mod latency_plot;
 mod markdown;
 pub mod plot;
 pub mod record;
@@ -411,8 +415,9 @@ pub fn read_record(dir: &Path) -> Result<RunRecord> {
     })
 }
 
-/// Render `report.md`, `plot.svg` and `report.html` from a run folder's `summary.json` and
-/// `metrics.tsv`.
+/// Render `report.md`, `plot.svg`, `latency-quantiles.svg` and `latency-raw.svg` (when the load
+/// timed an operation) and `report.html` from a run folder's `summary.json`, `metrics.tsv` and
+/// `latency.tsv`.
 ///
 /// Errors: those of [`read_record`] and [`read_metrics`]; [`Error::Io`] when a file cannot be
 /// written or the plot not drawn.
@@ -427,16 +432,83 @@ pub fn render(dir: &Path) -> Result<RunRecord> {
     })?;
     fs::write(dir.join("plot.svg"), &svg)
         .map_err(Error::io(format!("writing {}/plot.svg", dir.display())))?;
+    let latency_svgs = render_latency(dir, &record)?;
     let files: Vec<&str> = html::RUN_FILES
         .into_iter()
         .filter(|f| dir.join(f).is_file())
         .collect();
     fs::write(
         dir.join("report.html"),
-        html::report_html(&record, &rows, &svg, &files),
+        html::report_html(&record, &rows, &svg, &latency_svgs, &files),
     )
     .map_err(Error::io(format!("writing {}/report.html", dir.display())))?;
     Ok(record)
+}
+
+/// Write `latency-quantiles.svg` and `latency-raw.svg` when the record has a load with a timed
+/// operation (from its summary and `latency.tsv`); returns each written file's name and SVG, in
+/// that order, for `report.html` to inline. Nothing is written, and nothing returned, without.
+///
+/// Errors: those of [`read_latency_samples`]; [`Error::Io`] when a file cannot be written or a
+/// plot not drawn.
+fn render_latency(dir: &Path, record: &RunRecord) -> Result<Vec<(&'static str, String)>> {
+    let Some(l) = &record.load else {
+        return Ok(Vec::new());
+    };
+    if latency_section(l).is_none() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<NodeName> = l.latency.iter().map(|n| n.node.clone()).collect();
+    let data = latency_plot_data(record, read_latency_samples(dir, &names)?);
+    let mut out = Vec::new();
+    for (name, draw) in [
+        (
+            "latency-quantiles.svg",
+            latency_plot::quantiles_svg as fn(&latency_plot::LatencyPlotData) -> _,
+        ),
+        ("latency-raw.svg", latency_plot::raw_svg),
+    ] {
+        let svg = draw(&data).map_err(|e| Error::Io {
+            context: format!("drawing {name}"),
+            source: std::io::Error::other(e),
+        })?;
+        fs::write(dir.join(name), &svg)
+            .map_err(Error::io(format!("writing {}/{name}", dir.display())))?;
+        out.push((name, svg));
+    }
+    Ok(out)
+}
+
+/// What the latency plots show: the load's latency per node (one panel each, in the load's node
+/// order), `samples` (per node, in that order: [`read_latency_samples`]), the load's length and
+/// when each fault was in force ([`fault_spans`]). Without a load, no node has any latency.
+pub fn latency_plot_data(
+    r: &RunRecord,
+    samples: Vec<Vec<crate::load::summary::LatencySample>>,
+) -> latency_plot::LatencyPlotData {
+    let latency = r
+        .load
+        .as_ref()
+        .map(|l| l.latency.clone())
+        .unwrap_or_default();
+    let nodes = if latency.is_empty() {
+        r.nodes.clone()
+    } else {
+        latency.iter().map(|n| n.node.clone()).collect()
+    };
+    latency_plot::LatencyPlotData {
+        title: format!(
+            "{} ({}, {} nodes)",
+            r.scenario.name,
+            r.scenario.system,
+            r.nodes.len()
+        ),
+        nodes,
+        end_s: r.load.as_ref().map_or(0.0, |l| l.duration_s),
+        faults: fault_spans(r),
+        latency,
+        samples,
+    }
 }
 
 /// The latency section of `report.md` and `report.html`, as plain text (each renderer escapes
@@ -467,9 +539,9 @@ pub fn latency_section(l: &crate::load::summary::Summary) -> Option<LatencySecti
         return None;
     }
     let intro = if l.open_loop.is_some() {
-        "Open loop: each operation is timed from its intended start on the schedule to its end,          so an operation that waited for a connection counts its wait (no coordinated omission);          ok, fail and info apart."
+        "Open loop: each operation is timed from its intended start on the schedule to its end, so an operation that waited for a connection counts its wait (no coordinated omission); ok, fail and info apart."
     } else {
-        "Closed loop: each iteration is timed from its actual start (its reconnect included) to          its end, ok, fail and info apart; an operation a stalled connection never sent has no          latency (run with --rate for the open loop)."
+        "Closed loop: each iteration is timed from its actual start (its reconnect included) to its end, ok, fail and info apart; an operation a stalled connection never sent has no latency (run with --rate for the open loop)."
     };
     let ms = |v: f64| format!("{v:.2} ms");
     let mut rows = Vec::new();
@@ -772,6 +844,152 @@ mod tests {
         assert_eq!(first["nodes"], serde_json::json!(["n1", "n2", "n3"]));
         assert_eq!(first["release"], "3.5.1");
         assert_eq!(first["versions"]["n3"], "3.5.1");
+    }
+
+    /// A step of `fault` on `nodes`, in force at `applied_s`.
+    fn fired(fault: &str, nodes: &[&str], applied_s: f64) -> FiredStep {
+        FiredStep {
+            index: 0,
+            name: None,
+            fault: fault.into(),
+            aim: String::new(),
+            nodes: nodes.iter().map(|&n| n.into()).collect(),
+            repeat: 0,
+            scheduled_s: applied_s - 0.5,
+            fired_s: applied_s - 0.4,
+            applied_s,
+            late_ms: 0.0,
+            at: String::new(),
+            detail: String::new(),
+        }
+    }
+
+    /// A load summary of `duration_s` over n1, n2, n3 without any latency.
+    fn load(duration_s: f64) -> crate::load::summary::Summary {
+        let mut l = crate::load::summary::Summary::new(
+            "r1".into(),
+            String::new(),
+            vec!["n1".into(), "n2".into(), "n3".into()],
+            1_000_000,
+            false,
+            Vec::new(),
+            crate::load::timeline::Timelines::empty(3),
+        );
+        l.duration_s = duration_s;
+        l
+    }
+
+    #[test]
+    fn fault_spans_run_from_in_force_to_undone_or_the_end_of_the_load() {
+        let mut r = record(Outcome::Passed);
+        r.load = Some(load(30.0));
+        r.steps = vec![
+            fired("kill", &["n1"], 10.0),
+            fired("start", &["n2"], 11.0),
+            fired("start", &["n1"], 13.0),
+        ];
+        assert_eq!(fault_spans(&r), vec![(10.0, 13.0, "kill n1".to_string())]);
+        // `start n2` does not end `kill n1`: it runs to the end of the load.
+        r.steps = vec![fired("kill", &["n1"], 10.0), fired("start", &["n2"], 13.0)];
+        assert_eq!(fault_spans(&r), vec![(10.0, 30.0, "kill n1".to_string())]);
+        // A pause never resumed runs to the end; a heal ends an isolate and a partition, not the
+        // pause; spans are in the order the faults began.
+        r.steps = vec![
+            fired("pause", &["n3"], 2.0),
+            fired("isolate", &["n1"], 5.0),
+            fired("partition", &["n1", "n2"], 6.0),
+            fired("heal", &[], 9.5),
+        ];
+        assert_eq!(
+            fault_spans(&r),
+            vec![
+                (2.0, 30.0, "pause n3".to_string()),
+                (5.0, 9.5, "isolate n1".to_string()),
+                (6.0, 9.5, "partition".to_string()),
+            ]
+        );
+        // A kill of two nodes ends when the last of them is started again.
+        r.steps = vec![
+            fired("kill", &["n1", "n2"], 1.0),
+            fired("start", &["n1"], 4.0),
+            fired("start", &["n2"], 7.0),
+        ];
+        assert_eq!(fault_spans(&r), vec![(1.0, 7.0, "kill n1,n2".to_string())]);
+        // Without a load, an undone fault still ends at its undo, one never undone where it
+        // began.
+        r.load = None;
+        r.steps = vec![fired("stop", &["n2"], 3.0)];
+        assert_eq!(fault_spans(&r), vec![(3.0, 3.0, "stop n2".to_string())]);
+    }
+
+    #[test]
+    fn render_draws_both_latency_plots_when_an_operation_was_timed_and_neither_otherwise() {
+        use crate::load::latency::{LatencySample, Outcome as Op};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smoke-run");
+        for e in fs::read_dir(&fixture).unwrap() {
+            let p = e.unwrap().path();
+            fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+        let nodes: Vec<NodeName> = vec!["n1".into(), "n2".into(), "n3".into()];
+        let at = |t_s: f64, ms: f64, outcome| LatencySample {
+            at_us: (t_s * 1e6) as u64,
+            latency_us: (ms * 1e3) as u64,
+            outcome,
+        };
+        let samples = vec![
+            (0..5).map(|i| at(1.0 + i as f64, 2.0, Op::Ok)).collect(),
+            vec![
+                at(4.6, 900.0, Op::Fail),
+                at(5.0, 1_000.0, Op::Fail),
+                at(6.0, 2_000.0, Op::Info),
+            ],
+            (0..4).map(|i| at(2.0 + i as f64, 3.0, Op::Ok)).collect(),
+        ];
+        write_latency_samples(dir, &nodes, &samples).unwrap();
+        render(dir).unwrap();
+        let quantiles = fs::read_to_string(dir.join("latency-quantiles.svg")).unwrap();
+        let raw = fs::read_to_string(dir.join("latency-raw.svg")).unwrap();
+        assert!(quantiles.contains("smoke (etcd, 3 nodes): latency quantiles"));
+        // The fixture's kill of n2 at 4.49 s, never undone, shaded and labelled.
+        for svg in [&quantiles, &raw] {
+            assert!(svg.contains(">\nkill n2"), "kill n2 labelled");
+        }
+        // One point per sample written, and the note saying they are a sample of the 1,093
+        // operations the fixture timed.
+        assert_eq!(raw.matches(" r=\"2\"").count(), 12);
+        assert!(raw.contains("12 of 1,093 operations"), "{raw}");
+        let md = fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(
+            md.contains("![latency quantiles](latency-quantiles.svg)"),
+            "{md}"
+        );
+        assert!(md.contains("](latency-raw.svg)"), "{md}");
+        let html = fs::read_to_string(dir.join("report.html")).unwrap();
+        assert_eq!(html.matches("<svg ").count(), 3, "three plots inline");
+        assert!(html.contains("<a href=\"latency-raw.svg\">latency-raw.svg</a>"));
+        assert!(!html.contains("<img") && !html.contains("xmlns"));
+
+        // A run without a load, and one whose load timed nothing: neither plot, no link.
+        for load in [None, Some(load(20.0))] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut r = record(Outcome::Passed);
+            r.load = load;
+            fs::write(
+                tmp.path().join("summary.json"),
+                serde_json::to_string(&r).unwrap(),
+            )
+            .unwrap();
+            render(tmp.path()).unwrap();
+            assert!(tmp.path().join("plot.svg").is_file());
+            assert!(!tmp.path().join("latency-quantiles.svg").exists());
+            assert!(!tmp.path().join("latency-raw.svg").exists());
+            let md = fs::read_to_string(tmp.path().join("report.md")).unwrap();
+            assert!(!md.contains("latency-"), "{md}");
+            let html = fs::read_to_string(tmp.path().join("report.html")).unwrap();
+            assert!(!html.contains("latency-") && html.matches("<svg ").count() == 1);
+        }
     }
 
     #[test]

@@ -88,14 +88,14 @@ pub const HEIGHT_WITH_LATENCY_PX: u32 = 800;
 /// Width of the legend column on the right, in pixels.
 const LEGEND_PX: u32 = 150;
 /// Font family of every text (resolved by whoever displays the SVG).
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 /// Font size of mark/shade labels and legend entries, in plotters units
 /// (plotters writes `size / 1.24` px into the SVG).
-const LABEL_SIZE: f64 = 15.0;
+pub(super) const LABEL_SIZE: f64 = 15.0;
 /// Rough width of one character of a label, in pixels (for staggering only).
-const CHAR_PX: i32 = 8;
+pub(super) const CHAR_PX: i32 = 8;
 /// Vertical distance between staggered label rows, in pixels.
-const ROW_PX: i32 = 16;
+pub(super) const ROW_PX: i32 = 16;
 /// Number of label rows before they wrap around to the first one.
 const MAX_ROWS: usize = 5;
 /// Colour of the marks and of their labels.
@@ -190,7 +190,7 @@ fn series(data: &PlotData) -> Series {
 }
 
 /// Tick label: integers without decimals, anything else with one decimal.
-fn tick(v: &f64) -> String {
+pub(super) fn tick(v: &f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
@@ -202,7 +202,7 @@ fn tick(v: &f64) -> String {
 ///
 /// `spans` are the estimated horizontal pixel extents of the labels, in the
 /// order they are drawn; returns the row of each (0 = nearest the edge).
-fn stagger(spans: &[(i32, i32)]) -> Vec<usize> {
+pub(super) fn stagger(spans: &[(i32, i32)]) -> Vec<usize> {
     let mut row_ends: Vec<i32> = Vec::new();
     spans
         .iter()
@@ -225,7 +225,7 @@ fn stagger(spans: &[(i32, i32)]) -> Vec<usize> {
 /// Estimated horizontal pixel extent of a label anchored at `x_px`: to the
 /// right of it, or to its left when it would overflow `right_px`.
 /// Returns (start, end, drawn on the left).
-fn label_span(label: &str, x_px: i32, right_px: i32) -> (i32, i32, bool) {
+pub(super) fn label_span(label: &str, x_px: i32, right_px: i32) -> (i32, i32, bool) {
     let w = CHAR_PX * label.chars().count() as i32;
     if x_px + 4 + w > right_px && x_px - 4 - w >= 0 {
         (x_px - 4 - w, x_px - 4, true)
