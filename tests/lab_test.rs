@@ -119,6 +119,26 @@ fn errors_users_cause_are_one_line_with_exit_code_2() {
         &["load", "etcd", "--duration", "0s"],
         "--duration 0s is out of range",
     );
+    // The open loop's flags, refused before any lab is looked for.
+    check(
+        &["load", "etcd", "--max-clients-per-node", "8"],
+        "--max-clients-per-node bounds the open loop: add --rate",
+    );
+    check(
+        &[
+            "load",
+            "etcd",
+            "--rate",
+            "100/s",
+            "--max-clients-per-node",
+            "0",
+        ],
+        "--max-clients-per-node 0 is out of range",
+    );
+    check(
+        &["load", "etcd", "--rate", "3000/s", "--workload", "bank"],
+        "--rate drives the register loop; bank runs closed",
+    );
     check(
         &["lab", "up", "etcd", "--nodes", "12"],
         "--nodes 12 is out of range",

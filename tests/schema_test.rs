@@ -167,7 +167,7 @@ fn every_shipped_definition_passes_the_schema_and_the_parser() {
 
 /// What Perseus and the schema say about each broken scenario: (file, Perseus' words, the
 /// schema's path to the fault).
-const BROKEN_SCENARIOS: [(&str, &str, &str); 10] = [
+const BROKEN_SCENARIOS: [(&str, &str, &str); 11] = [
     (
         "bare-duration",
         "steps[0].at: '10' has no unit",
@@ -197,6 +197,11 @@ const BROKEN_SCENARIOS: [(&str, &str, &str); 10] = [
         "wrong-workload",
         "unknown variant `key-value`",
         "load/workload",
+    ),
+    (
+        "wrong-rate",
+        "rate \"fast\" is not a number of operations per second, like 3000/s",
+        "load/rate",
     ),
 ];
 
