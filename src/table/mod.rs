@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::lab::{self, Home, SystemRef, UpOptions};
 use crate::report::{Event, ReadError, Sink};
 use crate::scenario::runner::{self, Afterwards, LabChoice, RunOptions};
-use crate::scenario::ScenarioFile;
+use crate::scenario::{Scenario, ScenarioFile};
 use crate::systems::Leadership;
 
 mod cell;
@@ -300,15 +300,7 @@ pub async fn measure(
                     what: what.clone(),
                 });
                 sink.event(&Event::Say(format!("== table: {what}")));
-                let mut sc = scenario(system, leadership, *exp, opts.before, opts.hold, opts.after);
-                sc.load.workload = opts.workload;
-                sc.load.isolation = opts.isolation;
-                sc.load.replica_reads = opts.replica_reads;
-                sc.load.rate = opts.rate;
-                sc.load.rate_per_node = opts.rate_per_node;
-                if let Some(m) = opts.max_clients_per_node {
-                    sc.load.max_clients_per_node = m;
-                }
+                let sc = run_scenario(system, leadership, *exp, opts);
                 let file = ScenarioFile::made(&format!("(perseus table {system})"), sc)?;
                 match runner::run(docker, home, &file, &run_opts, cancel, sink).await {
                     Ok((rec, dir)) => {
@@ -395,6 +387,26 @@ fn write(table: &Table) -> Result<()> {
     crate::report::write_summary(&table.folder, "table", markdown(table), table)?;
     let path = table.folder.join("table.html");
     std::fs::write(&path, html(table)).map_err(Error::io(format!("writing {}", path.display())))
+}
+
+/// One run's scenario: the experiment's, with the table's load settings (the transactional
+/// workload beside the loop, the open loop's rate).
+fn run_scenario(
+    system: &SystemRef,
+    leadership: Leadership,
+    exp: Experiment,
+    opts: &TableOptions,
+) -> Scenario {
+    let mut sc = scenario(system, leadership, exp, opts.before, opts.hold, opts.after);
+    sc.load.workload = opts.workload;
+    sc.load.isolation = opts.isolation;
+    sc.load.replica_reads = opts.replica_reads;
+    sc.load.rate = opts.rate;
+    sc.load.rate_per_node = opts.rate_per_node;
+    if let Some(m) = opts.max_clients_per_node {
+        sc.load.max_clients_per_node = m;
+    }
+    sc
 }
 
 #[cfg(test)]
@@ -753,5 +765,24 @@ mod tests {
         );
         assert_eq!(sc.steps[0].describe(), "isolate n1");
         assert_eq!(sc.steps[1].describe(), "heal");
+    }
+
+    /// `perseus table --rate`: every run's register loop is open at that rate, and a scenario
+    /// made so is valid; without it the loop stays closed.
+    #[test]
+    fn the_tables_rate_reaches_every_runs_scenario() {
+        let mut o = opts();
+        let exp = Experiment::CrashedLeader;
+        let closed = run_scenario(&sys("etcd"), LEADER, exp, &o);
+        assert_eq!(closed.schedule(), None);
+        o.rate = Some(crate::load::open::Rate(900.0));
+        o.max_clients_per_node = Some(64);
+        let sc = run_scenario(&sys("etcd"), LEADER, exp, &o);
+        let s = sc.schedule().unwrap();
+        assert_eq!((s.rate_per_node, s.max_clients_per_node), (300.0, 64));
+        let text = serde_yaml::to_string(&sc).unwrap();
+        let back = crate::scenario::parse(std::path::Path::new("t.yaml"), &text).unwrap();
+        assert_eq!(back, sc, "{text}");
+        assert!(text.contains("rate: 900/s"), "{text}");
     }
 }
