@@ -235,6 +235,10 @@ impl Stats {
     ) -> OpenLoop {
         let end = Duration::from_micros(end_us);
         let scheduled = schedule.due_before(end);
+        // Operations start in the order they are due, so the ones not started are the last
+        // ones due; those due in the run's last `LATE_AFTER` were cut by its end, as the ones
+        // in flight are, and could not have been late yet.
+        let overdue = schedule.due_before(end.saturating_sub(LATE_AFTER));
         let nodes: Vec<OpenNode> = self
             .nodes
             .iter()
@@ -248,7 +252,7 @@ impl Stats {
                     scheduled,
                     started,
                     late,
-                    never_started: scheduled.saturating_sub(started),
+                    never_started: overdue.saturating_sub(started),
                     late_max_ms: n.late_max_us.load(Ordering::Relaxed) as f64 / 1000.0,
                     late_mean_ms: if late == 0 {
                         0.0
@@ -306,7 +310,8 @@ pub struct OpenLoop {
     pub completed_rate_per_s: f64,
     /// Operations that started late, all nodes.
     pub late: u64,
-    /// Operations still waiting for a connection when the run ended, all nodes.
+    /// Operations due more than [`LATE_AFTER`] before the run ended that had not started by
+    /// then (still waiting for a connection), all nodes.
     pub never_started: u64,
     /// True when no operation was late and every one started: the schedule was kept.
     pub kept_up: bool,
@@ -330,7 +335,7 @@ pub struct OpenNode {
     pub completed: u64,
     /// Operations that started late.
     pub late: u64,
-    /// Operations still waiting when the run ended.
+    /// Operations due more than [`LATE_AFTER`] before the end that had not started by then.
     pub never_started: u64,
     /// The latest start, ms after its intended start (0 when none was late).
     pub late_max_ms: f64,
