@@ -7,7 +7,10 @@
 //! - `loop`: the load loop's ceiling against the `redis` control system, `perseus load redis` at
 //!   1, 4, 16 and 64 connections per node against Debian's `redis-benchmark` doing the same two
 //!   commands at the same concurrency: `-t get`, then `EVALSHA` of the loop's own compare-and-set
-//!   script ([`perseus::systems::redis::CAS_LUA`]) on random keys, with CPU time and peak RSS.
+//!   script ([`perseus::systems::redis::CAS_LUA`]) on random keys, with CPU time and peak RSS;
+//!   five pairs per count (`--loop-reps`). Then the open loop's own cost: `perseus load redis
+//!   --rate R` at fixed rates, its CPU per million operations against the closed loop's at the
+//!   same rate, and how many operations started late.
 //! - `start`: `perseus lab up` to the first successful iteration on every node, against the
 //!   Compose tool bringing up the same `compose/<system>.yaml`, then the definition's init, the
 //!   system's readiness and its preparation (through the functions `lab up` uses) and polling.
@@ -47,6 +50,8 @@ type R<T> = Result<T, String>;
 struct Opts {
     only: Vec<String>,
     reps: usize,
+    /// Pairs per connection count in the loop section (its ratios move by a quarter).
+    loop_reps: usize,
     seconds: u64,
     update: Option<PathBuf>,
 }
@@ -55,6 +60,7 @@ fn parse_args() -> R<Opts> {
     let mut o = Opts {
         only: vec![],
         reps: 3,
+        loop_reps: 5,
         seconds: 10,
         update: None,
     };
@@ -76,6 +82,12 @@ fn parse_args() -> R<Opts> {
                     .and_then(|v| v.parse().ok())
                     .ok_or("--reps needs a number")?
             }
+            "--loop-reps" => {
+                o.loop_reps = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--loop-reps needs a number")?
+            }
             "--seconds" => {
                 o.seconds = args
                     .next()
@@ -85,7 +97,7 @@ fn parse_args() -> R<Opts> {
             "--update" => o.update = Some(args.next().ok_or("--update needs a file")?.into()),
             other => {
                 return Err(format!(
-                    "unknown argument '{other}': use --only, --reps, --seconds or --update"
+                    "unknown argument '{other}': use --only, --reps, --loop-reps, --seconds or --update"
                 ))
             }
         }
@@ -528,7 +540,7 @@ fn paired(eps: &[Endpoint], c: usize, opts: &Opts) -> R<(Vec<LoopRun>, Vec<LoopR
     let nodes = eps.len() as f64;
     let n_for = |pr: &LoopRun| ((pr.rate / nodes) * opts.seconds as f64).max(10_000.0) as u64;
     let (mut p, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for rep in 0..opts.reps {
+    for rep in 0..opts.loop_reps {
         eprintln!("  {} nodes, c={c}, pair {}", eps.len(), rep + 1);
         let (pr, br) = match p.last() {
             Some(last) if rep % 2 == 1 => {
@@ -561,11 +573,13 @@ async fn loop_ceiling(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
         let lab = open(docker, home, "redis").await?;
         let eps = lab.endpoints();
         let mut rows = String::new();
+        let mut closed_cpu = Vec::new();
         for c in CONCURRENCY {
             let (p, b, ratios) = paired(&eps, c, opts)?;
             let med = |v: &[LoopRun], f: fn(&LoopRun) -> f64| {
                 median(&v.iter().map(f).collect::<Vec<_>>())
             };
+            closed_cpu.push((c, med(&p, |r| r.rate), med(&p, |r| r.cpu_per_m)));
             writeln!(
                 rows,
                 "| {c} | {} | {:.0} | {:.0} | **{}** | {:.1} | {:.1} | {:.1} | {:.1} |",
@@ -580,18 +594,85 @@ async fn loop_ceiling(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
             )
             .unwrap();
         }
-        Ok::<String, String>(rows)
+        let open = open_loop_cost(&closed_cpu, opts)?;
+        Ok::<(String, String), String>((rows, open))
     }
     .await;
     lab_down("redis")?;
-    let rows = result?;
+    let (rows, open) = result?;
     Ok(format!(
-        "\n### Load-loop ceiling (redis, 3 nodes, median of {reps} runs of {secs} s)\n\n\
+        "\n### Load-loop ceiling (redis, 3 nodes, median of {reps} pairs of runs of {secs} s)\n\n\
          | conns/node | conns | perseus it/s | redis-benchmark it/s | ratio, median (range) of the pairs | perseus CPU s/M it | redis-benchmark CPU s/M it | perseus peak RSS MiB | redis-benchmark peak RSS MiB |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n{rows}",
-        reps = opts.reps,
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n{rows}\n\
+         ### The open loop's own cost (redis, 3 nodes, `--rate`, median (range) of {reps} runs of {secs} s)\n\n\
+         | rate | completed ops/s | late or never started | perseus CPU s/M ops | connections opened | the closed loop's ceiling nearest that rate: conns/node, it/s, CPU s/M it |\n\
+         |---:|---:|---:|---:|---:|---:|\n{open}",
+        reps = opts.loop_reps,
         secs = opts.seconds
     ))
+}
+
+/// The rates the open loop's cost is measured at: a light load, and about the closed loop's own
+/// rate at one and four connections per node on this machine.
+const OPEN_RATES: [u64; 3] = [3_000, 12_000, 24_000];
+
+/// `perseus load redis --rate R --json` for `opts.seconds`, `opts.loop_reps` times per rate in
+/// [`OPEN_RATES`]: the completed rate and the late operations (from the JSON summary's
+/// `open_loop`), the CPU per million operations, and beside it the closed loop's ceiling nearest
+/// in rate (`closed`: conns/node, it/s, CPU s/M it, from the table above; the closed loop runs
+/// flat out, so its CPU an iteration is the floor the open loop's is read against).
+fn open_loop_cost(closed: &[(usize, f64, f64)], opts: &Opts) -> R<String> {
+    let mut rows = String::new();
+    for rate in OPEN_RATES {
+        let (mut done, mut late, mut cpu, mut conns) = (vec![], vec![], vec![], vec![]);
+        for rep in 0..opts.loop_reps {
+            eprintln!("  open loop at {rate}/s, run {}", rep + 1);
+            let mut cmd = Command::new(BIN);
+            cmd.args(["load", "redis", "--json", "--duration"])
+                .arg(format!("{}s", opts.seconds))
+                .args(["--rate", &format!("{rate}/s")]);
+            let m = measured(cmd)?;
+            let err = String::from_utf8_lossy(&m.out.stderr);
+            let json: serde_json::Value = err
+                .lines()
+                .rev()
+                .find_map(|l| serde_json::from_str(l).ok())
+                .ok_or_else(|| format!("perseus load --json printed no summary: {err}"))?;
+            let o = &json["open_loop"];
+            let f = |k: &str| o[k].as_f64().unwrap_or(0.0);
+            let ops = f("completed");
+            done.push(f("completed_rate_per_s"));
+            late.push(f("late") + f("never_started"));
+            cpu.push(m.cpu_s / ops.max(1.0) * 1e6);
+            conns.push(o["nodes"].as_array().map_or(0.0, |n| {
+                n.iter().map(|n| n["clients"].as_f64().unwrap_or(0.0)).sum()
+            }));
+        }
+        let range = |v: &[f64], digits: usize| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            format!("{:.digits$} ({lo:.digits$}–{hi:.digits$})", median(v))
+        };
+        let near = closed
+            .iter()
+            .min_by(|a, b| {
+                (a.1 - rate as f64)
+                    .abs()
+                    .total_cmp(&(b.1 - rate as f64).abs())
+            })
+            .map(|(c, r, cpu)| format!("{c}, {r:.0}, {cpu:.1}"))
+            .unwrap_or_default();
+        writeln!(
+            rows,
+            "| {rate}/s | {} | {} | {} | {} | {near} |",
+            range(&done, 0),
+            range(&late, 0),
+            range(&cpu, 1),
+            range(&conns, 0),
+        )
+        .unwrap();
+    }
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -403,7 +403,10 @@ pub async fn run<D: Driver>(
 ///   that is one current-thread runtime (`cli::main`), so all of them share one thread: it
 ///   switches threads less often per iteration than the pinned pool (0.26 against 0.73 context
 ///   switches an iteration at four connections per node) and did 9 to 13% more at two to four
-///   connections per node. One thread is also the likely bound at 64 per node (BENCHMARKS.md).
+///   connections per node. Tried again at 4, 16 and 64 per node (2026-12-06, BENCHMARKS.md),
+///   the pinned pool did 0.74 to 0.85 of it and a two-worker multi-threaded runtime 0.84 to
+///   0.91: at 64 per node 80 % of the loop's time is the kernel's, so more threads only switch
+///   more. The open loop's connections are tasks of the caller's runtime too.
 ///
 /// Each pinned thread has its own timers, so every deadline of a connection is kept by the
 /// thread it runs on.
