@@ -124,8 +124,11 @@ pub enum What {
     LoadStart {
         /// The run id (the history's and the keys').
         run: String,
-        /// Connections per node.
+        /// Connections per node (the closed loop's).
         clients_per_node: usize,
+        /// The open loop's rate per node, operations per second (`None`: the closed loop).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate_per_node: Option<f64>,
         /// How long the load runs, in seconds.
         duration_s: f64,
         /// The node columns of its seconds, in order.
@@ -231,11 +234,16 @@ impl What {
             What::LoadStart {
                 run,
                 clients_per_node,
+                rate_per_node,
                 duration_s,
                 leader,
                 ..
             } => format!(
-                "run {run}: {clients_per_node} connection(s) per node for {}; leader {}",
+                "run {run}: {} for {}; leader {}",
+                match rate_per_node {
+                    Some(r) => format!("an open loop at {r}/s per node"),
+                    None => format!("{clients_per_node} connection(s) per node"),
+                },
                 crate::units::show(std::time::Duration::from_secs_f64(*duration_s)),
                 leader.as_deref().unwrap_or("none")
             ),
@@ -388,6 +396,7 @@ mod tests {
         let start = What::LoadStart {
             run: "r1".into(),
             clients_per_node: 2,
+            rate_per_node: None,
             duration_s: 30.0,
             nodes: vec!["n1".into()],
             leader: None,
@@ -397,6 +406,35 @@ mod tests {
         assert_eq!(
             start.detail(),
             "run r1: 2 connection(s) per node for 30s; leader none"
+        );
+        let open = What::LoadStart {
+            run: "r1".into(),
+            clients_per_node: 1,
+            rate_per_node: Some(300.0),
+            duration_s: 30.0,
+            nodes: vec!["n1".into()],
+            leader: Some("n1".into()),
+            release: None,
+            versions: BTreeMap::new(),
+        };
+        assert_eq!(
+            open.detail(),
+            "run r1: an open loop at 300/s per node for 30s; leader n1"
+        );
+        let plan = crate::report::PlanLoad {
+            duration: std::time::Duration::from_secs(30),
+            clients_per_node: 1,
+            op_timeout: std::time::Duration::from_secs(1),
+            rate_per_node: Some(300.0),
+            max_clients_per_node: Some(256),
+            warmup: std::time::Duration::from_secs(30),
+            workload: Default::default(),
+            isolation: None,
+            replica_reads: false,
+        };
+        assert_eq!(
+            plan.clients(),
+            "an open loop at 300/s per node (up to 256 connections each)"
         );
         let failed = What::StepFailed {
             index: 1,

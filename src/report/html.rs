@@ -168,12 +168,12 @@ pub fn report_html(
     }
     ln!(
         out,
-        "<p>{} with {} nodes ({}); load {} with {} connection(s) per node, op timeout {}; started {}.",
+        "<p>{} with {} nodes ({}); load {} with {}, op timeout {}; started {}.",
         e(&s.system),
         r.nodes.len(),
         e(&r.nodes.join(", ")),
         e(&crate::units::show(s.load.duration)),
-        s.load.clients_per_node,
+        e(&s.load.clients()),
         e(&crate::units::show(s.load.op_timeout)),
         e(&r.started)
     );

@@ -22,12 +22,12 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
     }
     ln!(
         out,
-        "{} with {} nodes ({}); load {} with {} connection(s) per node, op timeout {}; started {}.",
+        "{} with {} nodes ({}); load {} with {}, op timeout {}; started {}.",
         s.system,
         r.nodes.len(),
         r.nodes.join(", "),
         crate::units::show(s.load.duration),
-        s.load.clients_per_node,
+        s.load.clients(),
         crate::units::show(s.load.op_timeout),
         r.started
     );

@@ -772,6 +772,7 @@ mod tests {
             What::LoadStart {
                 run: "r1".into(),
                 clients_per_node: 1,
+                rate_per_node: None,
                 duration_s: 20.0,
                 nodes: nodes.clone(),
                 leader: Some("n2".into()),
@@ -1002,6 +1003,7 @@ mod tests {
             What::LoadStart {
                 run: "r1".into(),
                 clients_per_node: 1,
+                rate_per_node: None,
                 duration_s: 20.0,
                 nodes: vec!["n1".into()],
                 leader: None,

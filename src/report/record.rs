@@ -66,6 +66,20 @@ pub struct PlanLoad {
     pub replica_reads: bool,
 }
 
+impl PlanLoad {
+    /// How the loop ran: `1 connection(s) per node`, or `an open loop at 300/s per node (up to
+    /// 256 connections each)`.
+    pub fn clients(&self) -> String {
+        match self.rate_per_node {
+            Some(r) => format!(
+                "an open loop at {r}/s per node (up to {} connections each)",
+                self.max_clients_per_node.unwrap_or_default()
+            ),
+            None => format!("{} connection(s) per node", self.clients_per_node),
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

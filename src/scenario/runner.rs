@@ -462,6 +462,7 @@ async fn measured(
         What::LoadStart {
             run: opts.run_id.clone(),
             clients_per_node: opts.clients_per_node,
+            rate_per_node: opts.open.map(|o| o.rate_per_node),
             duration_s: opts.duration.as_secs_f64(),
             nodes: nodes.clone(),
             leader: leader_before,
