@@ -529,18 +529,24 @@ fn redis_benchmark(nodes: &[Endpoint], c: usize, n: u64) -> R<LoopRun> {
     })
 }
 
-/// `opts.reps` pairs of runs on one lab at `c` connections per node: [`perseus_loop`] and
-/// [`redis_benchmark`] doing as many iterations per node as the loop's last run did in
+/// `reps` pairs of runs (`--loop-reps` for the ceiling, `--reps` for the sizes) on one lab at `c`
+/// connections per node: [`perseus_loop`] and [`redis_benchmark`] doing as many iterations per
+/// node as the loop's last run did in
 /// `opts.seconds`. The order alternates (the loop first in the first pair, redis-benchmark first in
 /// the second, ...) so that a drift of the machine over the pairs does not favour either. Returns
 /// both runs of every pair and each pair's ratio (the loop's rate over redis-benchmark's): their
 /// median is the figure, because redis-benchmark's own rate swings by a quarter from one run to
 /// the next here while the two runs of one pair see the same machine.
-fn paired(eps: &[Endpoint], c: usize, opts: &Opts) -> R<(Vec<LoopRun>, Vec<LoopRun>, Vec<f64>)> {
+fn paired(
+    eps: &[Endpoint],
+    c: usize,
+    reps: usize,
+    opts: &Opts,
+) -> R<(Vec<LoopRun>, Vec<LoopRun>, Vec<f64>)> {
     let nodes = eps.len() as f64;
     let n_for = |pr: &LoopRun| ((pr.rate / nodes) * opts.seconds as f64).max(10_000.0) as u64;
     let (mut p, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for rep in 0..opts.loop_reps {
+    for rep in 0..reps {
         eprintln!("  {} nodes, c={c}, pair {}", eps.len(), rep + 1);
         let (pr, br) = match p.last() {
             Some(last) if rep % 2 == 1 => {
@@ -575,7 +581,7 @@ async fn loop_ceiling(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
         let mut rows = String::new();
         let mut closed_cpu = Vec::new();
         for c in CONCURRENCY {
-            let (p, b, ratios) = paired(&eps, c, opts)?;
+            let (p, b, ratios) = paired(&eps, c, opts.loop_reps, opts)?;
             let med = |v: &[LoopRun], f: fn(&LoopRun) -> f64| {
                 median(&v.iter().map(f).collect::<Vec<_>>())
             };
@@ -916,7 +922,7 @@ async fn sizes(docker: &Docker, home: &Home, opts: &Opts) -> R<String> {
         let row = async {
             let lab = open(docker, home, "redis").await?;
             let eps = lab.endpoints();
-            let (p, b, ratios) = paired(&eps, 1, opts)?;
+            let (p, b, ratios) = paired(&eps, 1, opts.reps, opts)?;
             let rate = |v: &[LoopRun]| median(&v.iter().map(|r| r.rate).collect::<Vec<_>>());
             Ok::<String, String>(format!(
                 "| {nodes} | {:.0} | {:.0} | **{}** |",
