@@ -91,16 +91,9 @@ impl<D: Driver> Connection<D> {
         let mut seen = self.report.check.safety;
         loop {
             let began = self.now_us();
-            let ambiguous = self.report.ambiguous;
-            let outcome = tokio::select! {
-                r = self.iterate() => Some(r),
-                _ = &mut stopped => None,
-            };
-            let Some(ok) = outcome else {
-                self.abandon();
+            let Some(ok) = self.step(&mut stopped, &buckets, &mut seen, began).await else {
                 break;
             };
-            self.settle(&buckets, ok, ambiguous, &mut seen, began);
             if !ok {
                 tokio::select! {
                     _ = tokio::time::sleep(RETRY_PAUSE) => {}
@@ -108,11 +101,7 @@ impl<D: Driver> Connection<D> {
                 }
             }
         }
-        if let Some(c) = self.conn.take() {
-            self.driver.discard(c);
-        }
-        self.report.check.stop();
-        self.report
+        self.finish()
     }
 
     /// The open loop's connection ([`super::open`]): take operations from `ops` (each its
@@ -140,20 +129,47 @@ impl<D: Driver> Connection<D> {
                 _ = &mut stopped => break,
             };
             stats.started(self.report.node_idx, self.now_us().saturating_sub(intended));
-            let ambiguous = self.report.ambiguous;
-            let outcome = tokio::select! {
-                r = self.iterate() => Some(r),
-                _ = &mut stopped => None,
-            };
-            let Some(ok) = outcome else {
-                self.abandon();
-                break;
-            };
-            self.settle(&buckets, ok, ambiguous, &mut seen, intended);
-            if idle.send(id).is_err() {
+            if self
+                .step(&mut stopped, &buckets, &mut seen, intended)
+                .await
+                .is_none()
+                || idle.send(id).is_err()
+            {
                 break;
             }
         }
+        self.finish()
+    }
+
+    /// One iteration, timed from `from_us` (µs since the start), counted by [`Self::settle`]:
+    /// `Some(true)` when its write was acknowledged, `Some(false)` when it failed, `None` when
+    /// `stopped` came first (the operation in flight is then abandoned).
+    async fn step(
+        &mut self,
+        stopped: &mut std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+        buckets: &Buckets,
+        seen: &mut Safety,
+        from_us: u64,
+    ) -> Option<bool> {
+        let ambiguous = self.report.ambiguous;
+        let outcome = tokio::select! {
+            r = self.iterate() => Some(r),
+            _ = stopped.as_mut() => None,
+        };
+        match outcome {
+            Some(ok) => {
+                self.settle(buckets, ok, ambiguous, seen, from_us);
+                Some(ok)
+            }
+            None => {
+                self.abandon();
+                None
+            }
+        }
+    }
+
+    /// The connection is done: close it and hand back its bookkeeping.
+    fn finish(mut self) -> ConnReport {
         if let Some(c) = self.conn.take() {
             self.driver.discard(c);
         }
