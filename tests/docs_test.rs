@@ -541,7 +541,10 @@ fn module_imports() -> std::collections::BTreeMap<String, std::collections::BTre
         while let Some(p) = dirs.pop() {
             if p.is_dir() {
                 dirs.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
-            } else if p.extension().is_some_and(|e| e == "rs") {
+            } else if p.extension().is_some_and(|e| e == "rs")
+                && p.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                // A `tests.rs` is a module's unit tests, as the part after `#[cfg(test)]` is.
                 files.push(p);
             }
         }
