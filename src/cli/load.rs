@@ -120,8 +120,10 @@ pub(super) fn emit(view: &mut Option<LiveView>, s: &Second) {
 }
 
 pub(super) async fn load_command(args: LoadArgs) -> anyhow::Result<i32> {
-    // The rates are checked against the node count once the lab is open; their form now.
-    load_options(&args.load, 1)?;
+    // The flags' form now, before any lab is looked for; a cluster-wide rate is checked
+    // against the lab's node count once it is open (as many nodes as can be, here, so that a
+    // rate the nodes share is not refused as if one node took it all).
+    load_options(&args.load, usize::MAX)?;
     if args.workload != Workload::Register && args.load.rates.given() {
         return Err(Error::Usage(format!(
             "--rate drives the register loop; {} runs closed: drop --rate, or run --workload register",

@@ -145,7 +145,8 @@ impl Schedule {
         };
         if per_node > MAX_RATE_PER_NODE {
             return Err(format!(
-                "a rate of {per_node:.0}/s per node is above the loop's {MAX_RATE_PER_NODE:.0}/s: give a lower --rate"
+                "a rate of {per_node:.0}/s per node is above the loop's {MAX_RATE_PER_NODE:.0}/s: give a lower {}",
+                if rate.is_some() { "--rate" } else { "--rate-per-node" }
             ));
         }
         if max_clients_per_node == 0 || max_clients_per_node > 4096 {
@@ -526,7 +527,12 @@ mod tests {
         assert_eq!((s.rate_per_node, s.max_clients_per_node), (500.0, 8));
         assert_eq!(Schedule::new(None, None, 3, 256).unwrap(), None);
         assert!(Schedule::new(Some(Rate(1.0)), Some(Rate(1.0)), 3, 1).is_err());
-        assert!(Schedule::new(Some(Rate(1e7)), None, 3, 1).is_err());
+        let e = Schedule::new(Some(Rate(1e7)), None, 3, 1).unwrap_err();
+        assert!(e.ends_with("give a lower --rate"), "{e}");
+        let e = Schedule::new(None, Some(Rate(2e6)), 3, 1).unwrap_err();
+        assert!(e.ends_with("give a lower --rate-per-node"), "{e}");
+        // A cluster-wide rate is shared: 1.5 M/s over 3 nodes is 500 k/s each, within bounds.
+        assert!(Schedule::new(Some(Rate(1.5e6)), None, 3, 1).is_ok());
         assert!(Schedule::new(Some(Rate(1.0)), None, 3, 0).is_err());
     }
 
