@@ -59,7 +59,7 @@ fn a_dropped_handle_removes_its_lab_and_a_kept_one_leaves_it_up() {
         "the dropped handle removed its lab"
     );
 
-    let kept = up(&rt).keep();
+    let kept = rt.block_on(up(&rt).keep());
     assert_eq!(
         leftovers("redis"),
         (2, 1, 1),

@@ -175,7 +175,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             let cancel = interrupt_token("removing what lab up created");
             let handle =
                 lab::up(&docker, &home, &asked.system, &opts, &cancel, &mut progress).await?;
-            let lab = handle.keep();
+            let lab = handle.keep().await;
             let rows = status::status(&lab, Depth::JustMade).await?;
             print!("{}", status::render(&rows));
             if let Some(url) = lab.admin_url() {
@@ -235,7 +235,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 }
             };
             for s in systems {
-                let r = lab::down(&docker, &s).await?;
+                let r = lab::down(&docker, &s, &mut progress).await?;
                 eprintln!(
                     "lab {s} down: removed {} containers, {} networks, {} volumes",
                     r.containers, r.networks, r.volumes

@@ -172,6 +172,22 @@ pub enum LabError {
         #[source]
         error: std::io::Error,
     },
+    /// Another process holds the lab's claim ([`crate::lab::claim`]).
+    #[error("the {system} lab is being changed by {holder}: {fix}")]
+    Claimed {
+        /// The lab's system.
+        system: String,
+        /// Who holds it, as its claim says.
+        holder: String,
+        /// What to do.
+        fix: String,
+    },
+    /// A container has the claim's name but is not a claim Perseus made.
+    #[error("container {name} is in the way of the lab's claim and is not one: remove it (docker rm -f {name}) and try again")]
+    ClaimForeign {
+        /// Its name.
+        name: String,
+    },
     /// No address range left for a lab network.
     #[error("no free /24 left in 10.77.0.0/16 for the lab network: remove unused Docker networks (docker network prune)")]
     NoFreeSubnet,

@@ -271,6 +271,18 @@ pub enum Error {
     #[error(transparent)]
     Host(#[from] HostError),
 
+    /// `lab down` (or a failed `lab up`'s undo) removed what it could within its bound, and some
+    /// of the lab's objects are still there.
+    #[error("the {system} lab is not wholly down: {left} could not be removed ({why}); run `perseus lab down {system}` again")]
+    DownIncomplete {
+        /// The lab's system.
+        system: String,
+        /// What is left (`container perseus-etcd-n1, volume perseus-etcd-n1-data`).
+        left: String,
+        /// The Engine's last refusal.
+        why: String,
+    },
+
     /// The run was interrupted (Ctrl-C) before it finished.
     #[error("interrupted")]
     Interrupted,
@@ -346,6 +358,7 @@ impl Error {
             | Error::Helper { .. }
             | Error::Io { .. }
             | Error::Workload(_)
+            | Error::DownIncomplete { .. }
             | Error::Interrupted => 1,
         }
     }

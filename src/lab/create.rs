@@ -15,16 +15,14 @@ use bollard::models::{
     IpamConfig, MountType, NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits,
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::compose::{Mount, NodeSpec};
 use super::definition::Definition;
 use super::hosts::{self, Engine};
+use super::remove::{converge, Scope};
 use crate::docker::{self, IP_LABEL, NODE_LABEL, PORT_LABEL, ROLE_LABEL};
 use crate::driver::Endpoint;
 use crate::error::LabError;
@@ -153,9 +151,10 @@ impl Made {
     }
 
     /// Remove what was made: containers (forced, with their anonymous volumes), then volumes,
-    /// then the network; only those that exist with this lab's label. Every removal is tried.
+    /// then the network; only those that exist with this lab's label, in rounds until none is
+    /// left ([`super::remove::converge`]). Every engine is tried.
     ///
-    /// Errors: the first list or removal the Engine refused.
+    /// Errors: the first engine's [`Error::DownIncomplete`] (what is left) or listing failure.
     pub(super) async fn undo(&self, docker: &Docker) -> Result<()> {
         let take = |m: &Mutex<Vec<String>>| {
             std::mem::take(&mut *m.lock().unwrap_or_else(PoisonError::into_inner))
@@ -173,94 +172,26 @@ impl Made {
         } else {
             self.hosts.iter().collect()
         };
+        let named = Scope::Named {
+            containers: &containers,
+            volumes: &volumes,
+            network: None,
+        };
         for engine in engines {
-            let r = self.undo_on(engine, &containers, &volumes).await;
+            let r = converge(engine, &self.system, named, None).await;
             first = first.or(r.err());
         }
         if let Some(network) = network {
             let engine = self.manager.as_ref().unwrap_or(docker);
-            let r = self.remove_network(engine, &network).await;
+            let only = Scope::Named {
+                containers: &[],
+                volumes: &[],
+                network: Some(&network),
+            };
+            let r = converge(engine, &self.system, only, None).await;
             first = first.or(r.err());
         }
         first.map_or(Ok(()), Err)
-    }
-
-    /// Remove, on one engine, the listed containers and volumes that exist there with this
-    /// lab's label.
-    async fn undo_on(
-        &self,
-        docker: &Docker,
-        containers: &[String],
-        volumes: &[String],
-    ) -> Result<()> {
-        let system = Some(self.system.as_str());
-        let labelled: Vec<String> = docker::lab_containers(docker, system)
-            .await?
-            .into_iter()
-            .flat_map(|c| c.names.unwrap_or_default())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .filter(|n| containers.contains(n))
-            .collect();
-        let mut first: Option<Error> = None;
-        let removed = futures_util::future::join_all(labelled.iter().map(|c| async move {
-            let opts = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
-            gone(
-                docker.remove_container(c, Some(opts)).await,
-                "removing container",
-                c,
-            )
-        }))
-        .await;
-        for r in removed {
-            first = first.or(r.err());
-        }
-        for v in docker::lab_volumes(docker, system).await? {
-            if !volumes.contains(&v.name) {
-                continue;
-            }
-            let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
-            let r = gone(
-                docker.remove_volume(&v.name, Some(opts)).await,
-                "removing volume",
-                &v.name,
-            );
-            first = first.or(r.err());
-        }
-        first.map_or(Ok(()), Err)
-    }
-
-    /// Remove the lab's network `name` from `docker`, if it is there with this lab's label.
-    async fn remove_network(&self, docker: &Docker, name: &str) -> Result<()> {
-        for n in docker::lab_networks(docker, Some(&self.system)).await? {
-            if let (Some(id), Some(n)) = (n.id, n.name) {
-                if n == name {
-                    gone(docker.remove_network(&id).await, "removing network", &n)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A removal's outcome: `Ok(true)` when it removed the object, `Ok(false)` when it was gone
-/// already (404), else [`Error::Docker`] naming what was being done.
-pub(super) fn gone(
-    r: std::result::Result<(), bollard::errors::Error>,
-    doing: &str,
-    what: &str,
-) -> Result<bool> {
-    match r {
-        Ok(()) => Ok(true),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(false),
-        Err(e) => Err(Error::Docker {
-            context: format!("{doing} {what}"),
-            source: e,
-        }),
     }
 }
 

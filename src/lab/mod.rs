@@ -11,6 +11,7 @@
 //! the labels on its containers, so every other command (status, load, fault, down) works from a
 //! fresh process, even after perseus crashed.
 
+pub mod claim;
 pub mod compose;
 mod create;
 pub mod definition;
@@ -22,6 +23,7 @@ mod model;
 mod nodes;
 mod promotions;
 mod ready;
+mod remove;
 pub mod version;
 
 pub use crate::error::LabError;
@@ -36,6 +38,8 @@ pub use home::{catalog, Catalogued, CataloguedRelease, Home, ImageSource};
 pub use model::Lab;
 pub use promotions::{promotions, promotions_in, Promotion};
 pub use ready::{apply_schema, check_release, initialize, wait_ready};
+pub use remove::DownReport;
+use remove::Scope;
 pub use version::{Release, SystemRef};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,7 +48,6 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder};
 use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
@@ -55,31 +58,55 @@ use definition::Definition;
 /// A lab this process brought up, and owns: [`LabHandle::down`] removes it, [`LabHandle::keep`]
 /// leaves it up (for `perseus lab up`, or a run asked to `--keep` it). Dropped without either (a
 /// panic, an early return), it removes the lab then, on a thread of its own: the safety net.
-/// Reads as the [`Lab`] it holds.
+/// While it lives it holds the lab's claim ([`claim`]), so no other process brings the same lab
+/// up or down meanwhile. Reads as the [`Lab`] it holds.
 #[derive(Debug)]
 pub struct LabHandle {
     lab: Lab,
     owned: bool,
+    claim: Option<claim::Claim>,
 }
 
 impl LabHandle {
-    /// Take ownership of a lab this process made.
-    fn new(lab: Lab) -> LabHandle {
-        LabHandle { lab, owned: true }
+    /// Take ownership of a lab this process made under `claim`.
+    fn new(lab: Lab, claim: claim::Claim) -> LabHandle {
+        LabHandle {
+            lab,
+            owned: true,
+            claim: Some(claim),
+        }
     }
 
-    /// Remove the lab (containers, networks, volumes).
+    /// Remove the lab (containers, networks, volumes), then give up its claim.
     ///
-    /// Errors: [`Error::Docker`] when the Engine refuses a removal; `perseus lab down` finishes it.
+    /// Errors: [`Error::DownIncomplete`] or [`Error::Docker`] when the Engine does not let it go;
+    /// `perseus lab down` finishes it.
     pub async fn down(mut self) -> Result<DownReport> {
         self.owned = false;
-        down(&self.lab.docker, &self.lab.system).await
+        let removed = remove_lab(&self.lab.docker, &self.lab.system, None).await;
+        if let Some(claim) = self.claim.take() {
+            release(claim).await;
+        }
+        removed
     }
 
-    /// Leave the lab up: the handle lets go of it, and later commands find it by its labels.
-    pub fn keep(mut self) -> Lab {
+    /// Leave the lab up: the handle lets go of it (and of its claim), and later commands find it
+    /// by its labels.
+    pub async fn keep(mut self) -> Lab {
         self.owned = false;
+        if let Some(claim) = self.claim.take() {
+            release(claim).await;
+        }
         self.lab.clone()
+    }
+}
+
+/// Give a claim up; a failure is only said (the claim's holder is this process, which is about
+/// to let go: the next maker takes it over).
+async fn release(claim: claim::Claim) {
+    let system = claim.system().to_string();
+    if let Err(e) = claim.release().await {
+        eprintln!("perseus: the claim on the {system} lab was not removed ({e}); the next `perseus lab` command takes it over");
     }
 }
 
@@ -96,7 +123,8 @@ impl Drop for LabHandle {
             return;
         }
         // Drop cannot await, and the runtime that made `self.docker` may be the one blocked
-        // here: a thread of its own, with its own runtime and Engine connection, does the removal.
+        // here: a thread of its own, with its own runtime and Engine connection, does the removal
+        // (the claim, a field, is released after it by its own Drop).
         let system = self.lab.system.clone();
         let removed = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -105,7 +133,9 @@ impl Drop for LabHandle {
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
                 let docker = docker::connect().await.map_err(|e| e.to_string())?;
-                down(&docker, &system).await.map_err(|e| e.to_string())
+                remove_lab(&docker, &system, None)
+                    .await
+                    .map_err(|e| e.to_string())
             })
         })
         .join();
@@ -286,139 +316,156 @@ pub async fn up(
             manager,
         }
     };
-    let existing = if spread.engines.is_empty() {
-        docker::lab_containers(docker, Some(system)).await?.len()
-            + docker::lab_networks(docker, Some(system)).await?.len()
-    } else {
-        let mut n = 0;
-        for e in &spread.engines {
-            n += docker::lab_containers(&e.docker, Some(system)).await?.len();
-        }
-        n + docker::lab_networks(&spread.engines[spread.manager].docker, Some(system))
-            .await?
-            .len()
+    // One writer per lab: the claim lives where the lab's network does (the manager's engine
+    // across hosts), and is taken before anything is looked at or made.
+    let (engine, local) = match spread.engines.get(spread.manager) {
+        Some(e) => (&e.docker, false),
+        None => (docker, true),
     };
-    if existing > 0 || hosts::Record::load(system)?.is_some() {
-        return Err(Error::LabAlreadyUp {
-            system: system.to_string(),
-            containers: existing,
-        });
-    }
-    // Images first: nothing is created until every image exists, so a cancellation here leaves
-    // nothing to undo.
-    let images = async {
-        images::ensure(
-            docker,
-            &home.builds(&specs),
-            images::Rebuild::Missing,
-            progress,
-        )
-        .await?;
-        for image in specs
-            .iter()
-            .flat_map(|n| &n.containers)
-            .filter(|c| c.build.is_none())
-            .map(|c| c.image.clone())
-            .collect::<BTreeSet<_>>()
-        {
-            ensure_pulled(docker, &image, progress).await?;
-        }
-        // Across hosts, each gets the images of its nodes and the network helper's from here.
-        for (h, engine) in spread.engines.iter().enumerate() {
-            let mut wanted: BTreeSet<String> = specs
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| spread.placement[*i] == h)
-                .flat_map(|(_, n)| n.containers.iter().map(|c| c.image.clone()))
-                .collect();
-            wanted.insert(HELPER_IMAGE.to_string());
-            let wanted: Vec<String> = wanted.into_iter().collect();
-            images::ship(docker, &engine.docker, &engine.spec.url, &wanted, progress).await?;
-        }
-        Ok::<(), Error>(())
-    };
-    tokio::select! {
-        r = images => r?,
-        _ = cancel.cancelled() => return Err(Error::Interrupted),
-    }
-    if let Some((dir, bin)) = &lazy {
-        // The supervisor runs what the image would have run: its entrypoint, command and user.
-        for spec in specs.iter_mut() {
-            if let Some(image) = spec
-                .containers
-                .iter()
-                .find(|c| c.main)
-                .map(|c| c.image.clone())
-            {
-                let run = lazy::ImageRun::of(docker, &image).await?;
-                lazy::wrap(spec, dir, bin, &run);
+    let claim = claim::take(engine, system, &claim::command_line(), local, progress).await?;
+    let built = async {
+        let existing = if spread.engines.is_empty() {
+            docker::lab_containers(docker, Some(system)).await?.len()
+                + docker::lab_networks(docker, Some(system)).await?.len()
+        } else {
+            let mut n = 0;
+            for e in &spread.engines {
+                n += docker::lab_containers(&e.docker, Some(system)).await?.len();
             }
-        }
-        progress(&format!(
-            "each node's {dir} is mounted through the lazy file system ({})",
-            bin.display()
-        ));
-    }
-    // Creating is not cut short: the Engine finishes a create whose request was dropped, and the
-    // object would appear after the undo. It takes about a second; a cancellation is acted on
-    // right after it.
-    let made = if spread.engines.is_empty() {
-        Made::new(system)
-    } else {
-        // Recorded before anything is made on the hosts, so that `lab down` finds them even
-        // if this process dies midway.
-        hosts::Record {
-            hosts: spread.engines.iter().map(|e| e.spec.url.clone()).collect(),
-            manager: spread.manager,
-        }
-        .save(system)?;
-        Made::across(
-            system,
-            spread.engines.iter().map(|e| e.docker.clone()).collect(),
-            Some(spread.engines[spread.manager].docker.clone()),
-        )
-    };
-    let lab = match create_lab(docker, system, &def, &specs, &spread, &made, progress).await {
-        Ok((network, nodes)) => Lab {
-            system: system.to_string(),
-            network,
-            definition: def.clone(),
-            nodes,
-            hosts: spread.engines.clone(),
-            docker: docker.clone(),
-        },
-        Err(e) => return Err(roll_back(docker, &made, e, system, progress).await),
-    };
-    let ready = async {
-        if cancel.is_cancelled() {
-            return Err(Error::Interrupted);
-        }
-        let timeout = opts.ready_timeout.unwrap_or(def.perseus.ready_timeout);
-        progress(&format!(
-            "waiting for {system} to be ready (at most {} s)",
-            timeout.as_secs()
-        ));
-        let deadline = Instant::now() + timeout;
-        // The nodes' network helpers start while the cluster gets ready.
-        let helpers = helper::start_all(&lab, &made);
-        let cluster = async {
-            initialize(&lab, deadline, progress).await?;
-            wait_ready(&lab, deadline.saturating_duration_since(Instant::now())).await?;
-            apply_schema(&lab, deadline, progress).await?;
-            check_release(&lab).await?;
-            lazy::settle(&lab).await
+            n + docker::lab_networks(&spread.engines[spread.manager].docker, Some(system))
+                .await?
+                .len()
         };
-        // The cluster's own failure (with the nodes' logs) says more than a helper's.
-        let (helpers, cluster) = tokio::join!(helpers, cluster);
-        cluster.and(helpers)
-    };
-    let result = tokio::select! {
-        r = ready => r,
-        _ = cancel.cancelled() => Err(Error::Interrupted),
-    };
-    match result {
-        Ok(()) => Ok(LabHandle::new(lab)),
-        Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
+        if existing > 0 || hosts::Record::load(system)?.is_some() {
+            return Err(Error::LabAlreadyUp {
+                system: system.to_string(),
+                containers: existing,
+            });
+        }
+        // Images first: nothing is created until every image exists, so a cancellation here leaves
+        // nothing to undo.
+        let images = async {
+            images::ensure(
+                docker,
+                &home.builds(&specs),
+                images::Rebuild::Missing,
+                progress,
+            )
+            .await?;
+            for image in specs
+                .iter()
+                .flat_map(|n| &n.containers)
+                .filter(|c| c.build.is_none())
+                .map(|c| c.image.clone())
+                .collect::<BTreeSet<_>>()
+            {
+                ensure_pulled(docker, &image, progress).await?;
+            }
+            // Across hosts, each gets the images of its nodes and the network helper's from here.
+            for (h, engine) in spread.engines.iter().enumerate() {
+                let mut wanted: BTreeSet<String> = specs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| spread.placement[*i] == h)
+                    .flat_map(|(_, n)| n.containers.iter().map(|c| c.image.clone()))
+                    .collect();
+                wanted.insert(HELPER_IMAGE.to_string());
+                let wanted: Vec<String> = wanted.into_iter().collect();
+                images::ship(docker, &engine.docker, &engine.spec.url, &wanted, progress).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        tokio::select! {
+            r = images => r?,
+            _ = cancel.cancelled() => return Err(Error::Interrupted),
+        }
+        if let Some((dir, bin)) = &lazy {
+            // The supervisor runs what the image would have run: its entrypoint, command and user.
+            for spec in specs.iter_mut() {
+                if let Some(image) = spec
+                    .containers
+                    .iter()
+                    .find(|c| c.main)
+                    .map(|c| c.image.clone())
+                {
+                    let run = lazy::ImageRun::of(docker, &image).await?;
+                    lazy::wrap(spec, dir, bin, &run);
+                }
+            }
+            progress(&format!(
+                "each node's {dir} is mounted through the lazy file system ({})",
+                bin.display()
+            ));
+        }
+        // Creating is not cut short: the Engine finishes a create whose request was dropped, and the
+        // object would appear after the undo. It takes about a second; a cancellation is acted on
+        // right after it.
+        let made = if spread.engines.is_empty() {
+            Made::new(system)
+        } else {
+            // Recorded before anything is made on the hosts, so that `lab down` finds them even
+            // if this process dies midway.
+            hosts::Record {
+                hosts: spread.engines.iter().map(|e| e.spec.url.clone()).collect(),
+                manager: spread.manager,
+            }
+            .save(system)?;
+            Made::across(
+                system,
+                spread.engines.iter().map(|e| e.docker.clone()).collect(),
+                Some(spread.engines[spread.manager].docker.clone()),
+            )
+        };
+        let lab = match create_lab(docker, system, &def, &specs, &spread, &made, progress).await {
+            Ok((network, nodes)) => Lab {
+                system: system.to_string(),
+                network,
+                definition: def.clone(),
+                nodes,
+                hosts: spread.engines.clone(),
+                docker: docker.clone(),
+            },
+            Err(e) => return Err(roll_back(docker, &made, e, system, progress).await),
+        };
+        let ready = async {
+            if cancel.is_cancelled() {
+                return Err(Error::Interrupted);
+            }
+            let timeout = opts.ready_timeout.unwrap_or(def.perseus.ready_timeout);
+            progress(&format!(
+                "waiting for {system} to be ready (at most {} s)",
+                timeout.as_secs()
+            ));
+            let deadline = Instant::now() + timeout;
+            // The nodes' network helpers start while the cluster gets ready.
+            let helpers = helper::start_all(&lab, &made);
+            let cluster = async {
+                initialize(&lab, deadline, progress).await?;
+                wait_ready(&lab, deadline.saturating_duration_since(Instant::now())).await?;
+                apply_schema(&lab, deadline, progress).await?;
+                check_release(&lab).await?;
+                lazy::settle(&lab).await
+            };
+            // The cluster's own failure (with the nodes' logs) says more than a helper's.
+            let (helpers, cluster) = tokio::join!(helpers, cluster);
+            cluster.and(helpers)
+        };
+        let result = tokio::select! {
+            r = ready => r,
+            _ = cancel.cancelled() => Err(Error::Interrupted),
+        };
+        match result {
+            Ok(()) => Ok(lab),
+            Err(e) => Err(roll_back(docker, &made, e, system, progress).await),
+        }
+    }
+    .await;
+    match built {
+        Ok(lab) => Ok(LabHandle::new(lab, claim)),
+        Err(e) => {
+            release(claim).await;
+            Err(e)
+        }
     }
 }
 
@@ -452,8 +499,24 @@ async fn roll_back(
 ///
 /// Errors: [`LabError::FixedMembership`] when the system does not take new nodes
 /// (`x-perseus.add-node`), [`LabError::Full`] when the lab has [`definition::MAX_NODES`]; [`Error::NotReady`] when the cluster does not become
-/// ready, after removing the new node's containers and volumes.
+/// ready, after removing the new node's containers and volumes; [`LabError::Claimed`] when another
+/// process is changing the lab.
 pub async fn add_node(
+    docker: &Docker,
+    home: &Home,
+    system: &str,
+    cancel: &CancellationToken,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Node> {
+    // A lab across hosts is refused below, so the claim is this machine's.
+    let claim = claim::take(docker, system, &claim::command_line(), true, progress).await?;
+    let added = add_node_claimed(docker, home, system, cancel, progress).await;
+    release(claim).await;
+    added
+}
+
+/// [`add_node`] under the lab's claim.
+async fn add_node_claimed(
     docker: &Docker,
     home: &Home,
     system: &str,
@@ -679,39 +742,57 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
     })
 }
 
-/// What [`down`] removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DownReport {
-    /// Containers removed (nodes, sidecars, helpers).
-    pub containers: usize,
-    /// Networks removed.
-    pub networks: usize,
-    /// Volumes removed.
-    pub volumes: usize,
-}
-
-/// Remove every labelled object of `system`'s lab: containers (forced), networks, volumes; on
-/// each of its hosts when it runs across several (then the overlay network last, from the
-/// manager, and the record of the hosts once all are clean). Idempotent: a lab that is not there
-/// removes nothing and succeeds.
+/// Remove every labelled object of `system`'s lab: containers (forced), networks, volumes, in
+/// rounds until none is left ([`remove`]); on each of its hosts when it runs across several (then
+/// the overlay network last, from the manager, and the record of the hosts once all are clean).
+/// It takes the lab's claim first ([`claim`]), taking over a dead holder's (then it waits
+/// [`remove::SETTLE`] for creates the dead process had in flight). Idempotent: a lab that is not
+/// there removes nothing and succeeds.
 ///
-/// Errors: [`Error::Docker`] for a removal the Engine refused; across hosts, as
+/// Errors: [`LabError::Claimed`] when another process is changing the lab;
+/// [`Error::DownIncomplete`] naming what is left after the bound; across hosts, as
 /// [`hosts::connect`] for a host that does not answer (the record is kept, so `lab down` can be
 /// run again once it does).
-pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
-    let Some(record) = hosts::Record::load(system)? else {
-        return down_on(docker, system, Networks::Remove).await;
+pub async fn down(
+    docker: &Docker,
+    system: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<DownReport> {
+    let record = hosts::Record::load(system)?;
+    let engines = match &record {
+        Some(record) => Some(record.engines().await.map_err(|e| {
+            match e {
+                // A host that is gone for good would keep the lab's record forever: say how to drop it.
+                Error::Host(source) => hosts::HostError::DownBlocked {
+                    source: Box::new(source),
+                    record: hosts::record_path(system),
+                    system: system.to_string(),
+                }
+                .into(),
+                other => other,
+            }
+        })?),
+        None => None,
     };
-    // A host that is gone for good would keep the lab's record forever: say how to drop it.
-    let engines = record.engines().await.map_err(|e| match e {
-        Error::Host(source) => hosts::HostError::DownBlocked {
-            source: Box::new(source),
-            record: hosts::record_path(system),
-            system: system.to_string(),
-        }
-        .into(),
-        other => other,
-    })?;
+    let (engine, local) = match (&record, &engines) {
+        (Some(r), Some(e)) if r.manager < e.len() => (&e[r.manager].docker, false),
+        _ => (docker, true),
+    };
+    let claim = claim::take(engine, system, &claim::command_line(), local, progress).await?;
+    let settle = claim.took_over().map(|_| remove::SETTLE);
+    let removed = remove_lab(docker, system, settle).await;
+    let released = claim.release().await;
+    let report = removed?;
+    released?;
+    Ok(report)
+}
+
+/// [`down`]'s removals, under a claim the caller holds.
+async fn remove_lab(docker: &Docker, system: &str, settle: Option<Duration>) -> Result<DownReport> {
+    let Some(record) = hosts::Record::load(system)? else {
+        return remove::converge(docker, system, Scope::All { networks: true }, settle).await;
+    };
+    let engines = record.engines().await?;
     let mut report = DownReport::default();
     let order = (0..engines.len())
         .filter(|h| *h != record.manager)
@@ -719,90 +800,12 @@ pub async fn down(docker: &Docker, system: &str) -> Result<DownReport> {
     for h in order {
         let Some(e) = engines.get(h) else { continue };
         // The overlay network of a lab across hosts is removed from its manager only.
-        let networks = if h == record.manager {
-            Networks::Remove
-        } else {
-            Networks::Leave
+        let scope = Scope::All {
+            networks: h == record.manager,
         };
-        let r = down_on(&e.docker, system, networks).await?;
-        report.containers += r.containers;
-        report.networks += r.networks;
-        report.volumes += r.volumes;
+        report.add(&remove::converge(&e.docker, system, scope, settle).await?);
     }
     hosts::Record::forget(system)?;
-    Ok(report)
-}
-
-/// Whether [`down_on`] removes the lab's networks on its engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Networks {
-    Remove,
-    Leave,
-}
-
-/// [`down`] on one engine: containers and volumes, and the networks when told to.
-async fn down_on(docker: &Docker, system: &str, networks: Networks) -> Result<DownReport> {
-    let mut report = DownReport::default();
-    let containers = docker::lab_containers(docker, Some(system)).await?;
-    let removals = containers
-        .iter()
-        .filter_map(|c| c.id.clone())
-        .map(|id| async move {
-            let opts = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
-            match docker.remove_container(&id, Some(opts)).await {
-                Ok(()) => Ok(true),
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => Ok(false),
-                Err(e) => Err(Error::Docker {
-                    context: format!("removing container {id}"),
-                    source: e,
-                }),
-            }
-        });
-    for r in futures_util::future::join_all(removals).await {
-        if r? {
-            report.containers += 1;
-        }
-    }
-    let nets = if networks == Networks::Remove {
-        docker::lab_networks(docker, Some(system)).await?
-    } else {
-        Vec::new()
-    };
-    for n in nets {
-        let Some(id) = n.id else { continue };
-        match docker.remove_network(&id).await {
-            Ok(()) => report.networks += 1,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => {
-                return Err(Error::Docker {
-                    context: format!("removing network {id}"),
-                    source: e,
-                })
-            }
-        }
-    }
-    for v in docker::lab_volumes(docker, Some(system)).await? {
-        let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
-        match docker.remove_volume(&v.name, Some(opts)).await {
-            Ok(()) => report.volumes += 1,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => {
-                return Err(Error::Docker {
-                    context: format!("removing volume {}", v.name),
-                    source: e,
-                })
-            }
-        }
-    }
     Ok(report)
 }
 

@@ -325,7 +325,7 @@ pub async fn run(
     // not leave the lab up.
     if let Some(handle) = owned {
         if opts.afterwards == Afterwards::Keep {
-            handle.keep();
+            handle.keep().await;
         } else {
             match handle.down().await {
                 Ok(r) => out.entry(
@@ -358,7 +358,7 @@ async fn release(owned: Option<LabHandle>, afterwards: Afterwards, sink: &mut dy
         return;
     };
     if afterwards == Afterwards::Keep {
-        handle.keep();
+        handle.keep().await;
     } else if let Err(e) = handle.down().await {
         sink.event(&Event::Say(format!("lab down failed: {e}")));
     }
@@ -619,6 +619,24 @@ async fn conclude(
     {
         out.say(format!("the history could not be written or checked: {e}"));
         failed = Some(e);
+    }
+    // A history stopped to leave room on its disk (the summary says so): the run is kept, and it
+    // fails (exit 1).
+    if let Some(h) = summary
+        .history
+        .as_ref()
+        .filter(|h| h.disk_free_bytes.is_some())
+    {
+        failed = failed.or(Some(crate::error::Error::Io {
+            context: format!("writing {}", h.path.display()),
+            source: std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!(
+                    "its disk ran short, so the history stopped at {:.1} s to leave room for the summary and the report",
+                    h.truncated_at_s.unwrap_or_default()
+                ),
+            ),
+        }));
     }
     let end_s = summary.duration_s;
     let end_us = (summary.duration_s * 1e6).round() as u64;
