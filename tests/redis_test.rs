@@ -143,3 +143,122 @@ fn the_open_loop_counts_what_a_pause_costs_clients_at_a_fixed_rate() {
     }
     assert_eq!(r.summary["lost_writes"], 0);
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(mib: u64) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small");
+        std::fs::create_dir(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a {mib} MiB tmpfs and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { path, _dir: dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[test]
+fn a_disk_that_runs_full_under_the_run_folder_keeps_the_summary_and_the_report_whole() {
+    let _lock = LabGuard::lock_only("redis");
+    // 24 MiB: the history (several MB/s of the loop against three servers) reaches the 16 MiB
+    // reserve within seconds of a 12 s run.
+    let disk = SmallDisk::mount(24);
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("full-disk.yaml");
+    std::fs::write(
+        &scenario,
+        "\
+name: full-disk
+system: redis
+nodes: 3
+load: {duration: 12s}
+steps:
+  - {name: stall, at: 4s, fault: pause, target: n1}
+  - {name: back, at: 6s, fault: resume, target: stall}
+expect:
+  - column-zero: {node: stall, from: stall, until: back}
+",
+    )
+    .unwrap();
+    let runs = disk.path.join("runs");
+    let out = run(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        1,
+    );
+    let err = stderr(&out);
+    let dirs: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let dir = &dirs[0];
+    let history = dir.join("history.edn");
+    // The last line says the history stopped, and why.
+    assert!(err.contains("STOPPED at"), "{err}");
+    let last_line = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last_line.starts_with(&format!(
+            "perseus: writing {}: its disk ran short, so the history stopped at ",
+            history.display()
+        )),
+        "{err}"
+    );
+    // summary.json is whole, and says where the history stopped.
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+            .unwrap_or_else(|e| panic!("summary.json is not whole: {e}"));
+    let h = &s["load"]["history"];
+    let stopped = h["truncated_at_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{h}"));
+    assert!(stopped > 0.0 && stopped < 12.0, "{h}");
+    assert!(
+        h["disk_free_bytes"].as_u64().unwrap() < 16 * 1024 * 1024,
+        "{h}"
+    );
+    assert_eq!(
+        s["verdicts"][0]["passed"], true,
+        "the run itself was measured: {s}"
+    );
+    // The report is whole too, and says it.
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.starts_with("# full-disk: "), "{report}");
+    assert!(report.contains("left on its disk"), "{report}");
+    assert!(dir.join("report.html").is_file() && dir.join("plot.svg").is_file());
+    let text = std::fs::read_to_string(&history).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with(perseus::history::TRUNCATED_MARK), "{last}");
+    assert!(last.contains("bytes left on its disk"), "{last}");
+    // No half-written file is left beside them.
+    assert!(std::fs::read_dir(dir).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".partial")));
+    assert_eq!(leftovers("redis"), (0, 0, 0), "the lab is down");
+}

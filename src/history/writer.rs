@@ -22,6 +22,14 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// Bytes kept under the cap for the line that says where the history was cut.
 const MARK_ROOM: u64 = 256;
 
+/// The room the history leaves on its disk, in bytes (16 MiB): it stops when the file system
+/// under it has less free, so that `summary.json`, `report.md`, `report.html`, the plots and the
+/// rest of `events.jsonl` and `metrics.tsv` (a few MiB at most) can still be written.
+pub const DISK_RESERVE: u64 = 16 * 1024 * 1024;
+
+/// How often the writer looks at the free space, in bytes written (1 MiB, the size of its buffer).
+const DISK_CHECK_EVERY: u64 = 1024 * 1024;
+
 /// One line of the history, as a connection sends it.
 #[derive(Debug, Clone)]
 struct Line {
@@ -45,21 +53,44 @@ pub struct HistoryReport {
     pub bytes: u64,
     /// The size cap it ran under.
     pub max_bytes: u64,
-    /// When the cap stopped it (seconds since the load began); `None` when it is complete.
+    /// When the cap, or a disk running short, stopped it (seconds since the load began); `None`
+    /// when it is complete.
     pub truncated_at_s: Option<f64>,
+    /// When a disk running short stopped it: the bytes that were left free on it (under
+    /// [`DISK_RESERVE`]). `None` when it is complete or the cap stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_bytes: Option<u64>,
 }
 
 impl HistoryReport {
+    /// Why it is not complete, for a report's sentence ("it was cut at its cap of 1024 bytes",
+    /// "it was stopped with 1200 bytes left on its disk, to leave room for this report"); `None`
+    /// when it is complete.
+    pub fn why_cut(&self) -> Option<String> {
+        self.truncated_at_s?;
+        Some(match self.disk_free_bytes {
+            Some(free) => format!(
+                "it was stopped with {free} bytes left on its disk, to leave room for this report,"
+            ),
+            None => format!("it was cut at its cap of {} bytes", self.max_bytes),
+        })
+    }
+
     /// `history: runs/x/history.edn (76412 operations)`, and where it was cut when it was.
     pub fn describe(&self) -> String {
-        match self.truncated_at_s {
-            Some(t) => format!(
+        match (self.truncated_at_s, self.disk_free_bytes) {
+            (Some(t), Some(free)) => format!(
+                "history: {} ({} operations): STOPPED at {t:.1} s with {free} bytes left on its disk, to leave room for the summary and the report; the operations after it, final reads included, are not in it, and no check of it is complete (free some space, or give --runs-dir on a larger disk)",
+                self.path.display(),
+                self.ops,
+            ),
+            (Some(t), None) => format!(
                 "history: {} ({} operations): CUT at its cap of {} bytes at {t:.1} s; the operations after it, final reads included, are not in it, and no check of it is complete (raise --history-max)",
                 self.path.display(),
                 self.ops,
                 self.max_bytes
             ),
-            None => format!("history: {} ({} operations)", self.path.display(), self.ops),
+            (None, _) => format!("history: {} ({} operations)", self.path.display(), self.ops),
         }
     }
 }
@@ -133,6 +164,26 @@ impl HistoryWriter {
         first_free_process: u64,
         run_id: &str,
     ) -> Result<HistoryWriter> {
+        Self::create_reserving(
+            path,
+            max_bytes,
+            origin,
+            first_free_process,
+            run_id,
+            DISK_RESERVE,
+        )
+        .await
+    }
+
+    /// [`HistoryWriter::create`], stopping when its disk has less than `reserve` bytes free.
+    async fn create_reserving(
+        path: &Path,
+        max_bytes: u64,
+        origin: Instant,
+        first_free_process: u64,
+        run_id: &str,
+        reserve: u64,
+    ) -> Result<HistoryWriter> {
         let file = tokio::fs::File::create(path)
             .await
             .map_err(Error::io(format!(
@@ -143,7 +194,14 @@ impl HistoryWriter {
         let header = format!(
             "; perseus history of run {run_id}: one compare-and-set register per key ([key value] tuples), initial value 0; `perseus check` checks it, Knossos per key with (cas-register 0)\n"
         );
-        let task = tokio::spawn(write_lines(rx, file, path.to_path_buf(), max_bytes, header));
+        let task = tokio::spawn(write_lines(
+            rx,
+            file,
+            path.to_path_buf(),
+            max_bytes,
+            reserve,
+            header,
+        ));
         Ok(HistoryWriter {
             history: History {
                 tx,
@@ -170,12 +228,13 @@ impl HistoryWriter {
 }
 
 /// The writer task: format each line, stop at the cap (leaving room for the line that says
-/// so), flush at the end.
+/// so) or when the disk has less than `reserve` bytes free, flush at the end.
 async fn write_lines(
     mut rx: mpsc::UnboundedReceiver<Line>,
     file: tokio::fs::File,
     path: PathBuf,
     max_bytes: u64,
+    reserve: u64,
     header: String,
 ) -> Result<HistoryReport> {
     let io = |e| Error::Io {
@@ -189,8 +248,15 @@ async fn write_lines(
         bytes: 0,
         max_bytes,
         truncated_at_s: None,
+        disk_free_bytes: None,
     };
     let room = max_bytes.saturating_sub(MARK_ROOM);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut next_check = 0u64;
     let mut failed: Option<std::io::Error> = None;
     if header.len() as u64 <= room {
         match out.write_all(header.as_bytes()).await {
@@ -210,6 +276,18 @@ async fn write_lines(
             cut = Some((l.time_ns, report.ops));
             continue;
         }
+        if report.bytes >= next_check {
+            next_check = report.bytes + DISK_CHECK_EVERY;
+            // What is buffered and not yet on the disk counts as taken.
+            let buffered = out.buffer().len() as u64;
+            if let Some(free) = free_bytes(&dir) {
+                if free.saturating_sub(buffered) < reserve {
+                    report.disk_free_bytes = Some(free.saturating_sub(buffered));
+                    cut = Some((l.time_ns, report.ops));
+                    continue;
+                }
+            }
+        }
         if let Err(e) = out.write_all(line.as_bytes()).await {
             failed = Some(e);
             continue;
@@ -223,14 +301,31 @@ async fn write_lines(
     if let Some((t, index)) = cut {
         let at_s = t as f64 / 1e9;
         report.truncated_at_s = Some(at_s);
-        let mark = format!(
-            "{TRUNCATED_MARK} at its cap of {max_bytes} bytes at {at_s:.3} s, before operation {index}: what came after, final reads included, is not in this file\n"
-        );
+        let mark = match report.disk_free_bytes {
+            Some(free) => format!(
+                "{TRUNCATED_MARK} with {free} bytes left on its disk at {at_s:.3} s, before operation {index}, to leave room for the run's summary and report: what came after, final reads included, is not in this file\n"
+            ),
+            None => format!(
+                "{TRUNCATED_MARK} at its cap of {max_bytes} bytes at {at_s:.3} s, before operation {index}: what came after, final reads included, is not in this file\n"
+            ),
+        };
         out.write_all(mark.as_bytes()).await.map_err(io)?;
         report.bytes += mark.len() as u64;
     }
     out.flush().await.map_err(io)?;
     Ok(report)
+}
+
+/// The bytes an unprivileged writer may still use on the file system holding `dir` (`statvfs`:
+/// available blocks times their size); `None` when it cannot be asked.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a NUL-terminated path and `stat` a plain struct the call fills in.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut stat) };
+    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
+    (r == 0).then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 /// An EDN string literal.
@@ -374,6 +469,47 @@ mod tests {
         );
         let back = read_text(&text).unwrap();
         assert_eq!(back.truncated.unwrap().0, text.lines().count());
+    }
+
+    #[tokio::test]
+    async fn a_disk_running_short_stops_the_history_with_a_mark_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.edn");
+        let free = free_bytes(dir.path()).unwrap();
+        assert!(free > 0);
+        // A reserve larger than what is free: the disk is "short" from the first operation.
+        let w = HistoryWriter::create_reserving(&path, u64::MAX, Instant::now(), 1, "r3", u64::MAX)
+            .await
+            .unwrap();
+        let h = w.history();
+        let key: Arc<str> = Arc::from("k");
+        for v in 0..5 {
+            h.record(&key, 0, Type::Invoke, Op::Read(None), None);
+            h.record(&key, 0, Type::Ok, Op::Read(Some(v)), None);
+        }
+        drop(h);
+        let r = w.finish().await.unwrap();
+        assert_eq!(r.ops, 0, "{r:?}");
+        assert!(
+            r.truncated_at_s.is_some() && r.disk_free_bytes.is_some(),
+            "{r:?}"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last = text.lines().last().unwrap();
+        assert!(last.starts_with(TRUNCATED_MARK), "{last}");
+        assert!(last.contains("bytes left on its disk"), "{last}");
+        assert!(r.describe().contains("STOPPED at"), "{}", r.describe());
+        assert!(r.why_cut().unwrap().contains("left on its disk"));
+        assert!(read_text(&text).unwrap().truncated.is_some());
+        // The same writer with room to spare keeps everything.
+        let w = HistoryWriter::create_reserving(&path, u64::MAX, Instant::now(), 1, "r4", 1)
+            .await
+            .unwrap();
+        let h = w.history();
+        h.record(&key, 0, Type::Invoke, Op::Read(None), None);
+        drop(h);
+        let r = w.finish().await.unwrap();
+        assert_eq!((r.ops, r.disk_free_bytes, r.why_cut()), (1, None, None));
     }
 
     #[tokio::test]

@@ -671,13 +671,13 @@ fn safety_html(out: &mut String, l: &Summary, not_ready: Option<&str>, files: &[
              (<code>perseus check history.edn</code> checks it again){}.</p>",
             file(files, "history.edn"),
             h.ops,
-            match h.truncated_at_s {
-                Some(t) => format!(
-                    "; <strong>it was cut at its cap of {} bytes at {}</strong>: no check of it is complete",
-                    h.max_bytes,
+            match (h.truncated_at_s, h.why_cut()) {
+                (Some(t), Some(why)) => format!(
+                    "; <strong>{} at {}</strong>: no check of it is complete",
+                    e(&why),
                     secs(t)
                 ),
-                None => String::new(),
+                _ => String::new(),
             }
         ),
         None => ln!(out, "<p>No history was written.</p>"),

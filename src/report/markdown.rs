@@ -522,13 +522,12 @@ fn safety_md(out: &mut String, l: &Summary, not_ready: Option<&str>) {
                 "\nHistory: `history.edn`, {} operations in Jepsen's format: one compare-and-set \
                  register per key, initial value 0 (`perseus check history.edn` checks it again){}.",
                 h.ops,
-                match h.truncated_at_s {
-                    Some(t) => format!(
-                        "; **it was cut at its cap of {} bytes at {}**: what came after is not in it, and no check of it is complete",
-                        h.max_bytes,
+                match (h.truncated_at_s, h.why_cut()) {
+                    (Some(t), Some(why)) => format!(
+                        "; **{why} at {}**: what came after is not in it, and no check of it is complete",
                         secs(t)
                     ),
-                    None => String::new(),
+                    _ => String::new(),
                 }
             );
         }

@@ -73,10 +73,7 @@ pub fn write_summary(
     markdown: String,
     value: &impl serde::Serialize,
 ) -> Result<()> {
-    let put = |name: String, text: String| {
-        let path = folder.join(name);
-        fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
-    };
+    let put = |name: String, text: String| write_whole(&folder.join(name), text.as_bytes());
     put(format!("{stem}.md"), markdown)?;
     put(
         format!("{stem}.json"),
@@ -192,27 +189,49 @@ impl RunFolder {
     }
 
     /// Write `summary.json`, then render `report.md`, `plot.svg` and `report.html` from the folder.
+    /// Each is written whole or not at all (to a temporary name, then renamed), so a disk that ran
+    /// full leaves no empty `summary.json`; and each is tried even when a write before it failed.
     ///
-    /// Errors: the first write that failed during the run (`events.jsonl`, `metrics.tsv`), else
-    /// [`Error::Io`] when the summary cannot be made or written, or the report not rendered.
+    /// Errors: the first write that failed, during the run (`events.jsonl`, `metrics.tsv`) or
+    /// here, as [`Error::Io`] naming the file.
     pub fn finish(mut self, record: &RunRecord) -> Result<()> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
+        let mut first = self.failed.take();
         let json = serde_json::to_string_pretty(record).map_err(|e| Error::Io {
             context: "making summary.json".into(),
             source: std::io::Error::other(e),
         })?;
-        fs::write(self.dir.join("summary.json"), json + "\n").map_err(Error::io(format!(
-            "writing {}/summary.json",
-            self.dir.display()
-        )))?;
-        if let Some(l) = &record.load {
-            write_latency_samples(&self.dir, &l.nodes_names(), &l.latency_samples)?;
+        let wrote = write_whole(&self.dir.join("summary.json"), (json + "\n").as_bytes());
+        let wrote = wrote.and_then(|()| match &record.load {
+            Some(l) => write_latency_samples(&self.dir, &l.nodes_names(), &l.latency_samples),
+            None => Ok(()),
+        });
+        // The report rests on summary.json: without it there is nothing to render.
+        let rendered = wrote.and_then(|()| render(&self.dir));
+        if let Err(e) = rendered {
+            first = first.or(Some(e));
         }
-        render(&self.dir)?;
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
+}
+
+/// Write `bytes` to `path` whole or not at all: to `<path>.partial`, synced, then renamed over
+/// `path`. On a failure the partial file is removed.
+///
+/// Errors: [`Error::Io`] naming `path`.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let r = (|| {
+        let mut f = File::create(&partial)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&partial, path)
+    })();
+    if r.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    r.map_err(Error::io(format!("writing {}", path.display())))
 }
 
 impl Sink for RunFolder {
@@ -302,8 +321,7 @@ pub fn write_latency_samples(
             s.latency_us as f64 / 1000.0
         );
     }
-    let path = dir.join("latency.tsv");
-    fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))
+    write_whole(&dir.join("latency.tsv"), text.as_bytes())
 }
 
 /// `latency.tsv` read back, per node of `nodes` (in that order; a node the file does not name
@@ -424,24 +442,21 @@ pub fn read_record(dir: &Path) -> Result<RunRecord> {
 pub fn render(dir: &Path) -> Result<RunRecord> {
     let record = read_record(dir)?;
     let (_, rows) = read_metrics(dir)?;
-    fs::write(dir.join("report.md"), report_md(&record, &rows))
-        .map_err(Error::io(format!("writing {}/report.md", dir.display())))?;
+    write_whole(&dir.join("report.md"), report_md(&record, &rows).as_bytes())?;
     let svg = plot::render_svg(&plot_data(&record, &rows)).map_err(|e| Error::Io {
         context: "drawing plot.svg".into(),
         source: std::io::Error::other(e),
     })?;
-    fs::write(dir.join("plot.svg"), &svg)
-        .map_err(Error::io(format!("writing {}/plot.svg", dir.display())))?;
+    write_whole(&dir.join("plot.svg"), svg.as_bytes())?;
     let latency_svgs = render_latency(dir, &record)?;
     let files: Vec<&str> = html::RUN_FILES
         .into_iter()
         .filter(|f| dir.join(f).is_file())
         .collect();
-    fs::write(
-        dir.join("report.html"),
-        html::report_html(&record, &rows, &svg, &latency_svgs, &files),
-    )
-    .map_err(Error::io(format!("writing {}/report.html", dir.display())))?;
+    write_whole(
+        &dir.join("report.html"),
+        html::report_html(&record, &rows, &svg, &latency_svgs, &files).as_bytes(),
+    )?;
     Ok(record)
 }
 
@@ -472,8 +487,7 @@ fn render_latency(dir: &Path, record: &RunRecord) -> Result<Vec<(&'static str, S
             context: format!("drawing {name}"),
             source: std::io::Error::other(e),
         })?;
-        fs::write(dir.join(name), &svg)
-            .map_err(Error::io(format!("writing {}/{name}", dir.display())))?;
+        write_whole(&dir.join(name), svg.as_bytes())?;
         out.push((name, svg));
     }
     Ok(out)

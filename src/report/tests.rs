@@ -316,7 +316,36 @@ fn a_folder_that_could_not_be_written_says_so_when_finished() {
         },
         Some(0.0),
     )));
+    let dir = f.dir.clone();
     let e = f.finish(&record(Outcome::Passed)).unwrap_err();
     assert!(e.to_string().contains("metrics.tsv"), "{e}");
     assert_eq!(e.exit_code(), 1);
+    // The summary, the one file scripts read, is still written, whole.
+    let back = read_record(&dir).unwrap();
+    assert_eq!(back.outcome, Outcome::Passed);
+    assert!(fs::read_dir(&dir).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with(".partial")));
+}
+
+#[test]
+fn a_file_is_written_whole_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("summary.json");
+    write_whole(&path, b"{}\n").unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "{}\n");
+    // Replaced whole.
+    write_whole(&path, b"[1]\n").unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "[1]\n");
+    // A write that cannot be made names the file and leaves nothing half-made.
+    let missing = tmp.path().join("gone").join("summary.json");
+    let e = write_whole(&missing, b"{}").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(&format!("writing {}", missing.display())),
+        "{e}"
+    );
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
 }
