@@ -300,3 +300,117 @@ fn table_all_plans_every_system_that_runs_here_and_bad_input_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_table_stopped_by_ctrl_c_is_resumed_without_repeating_a_run() {
+    use std::io::BufRead;
+    let _lock = LabGuard::lock_only("redis");
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    // Redis has no leader: two experiments (crashed and isolated n1), twice each: four runs.
+    let mut child = perseus()
+        .args([
+            "table",
+            "redis",
+            "--repeat",
+            "2",
+            "--before",
+            "1s",
+            "--hold",
+            "2s",
+            "--after",
+            "1s",
+            "--runs-dir",
+        ])
+        .arg(&runs)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr_pipe).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    // Ctrl-C as the third run starts: two runs are made.
+    let mut first = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(180))
+            .unwrap_or_else(|_| panic!("no third run: {first:#?}"));
+        let third = line.starts_with("table: 2/4 runs done");
+        first.push(line);
+        if third {
+            break;
+        }
+    }
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    first.extend(rx.try_iter());
+    assert_eq!(status.code(), Some(1), "{first:#?}");
+    let folders = dirs_in(&runs);
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    let read = |folder: &Path| -> Value {
+        serde_json::from_slice(&std::fs::read(folder.join("table.json")).unwrap()).unwrap()
+    };
+    let stopped = read(folder);
+    assert_eq!(stopped["interrupted"], true, "{stopped}");
+    assert_eq!(stopped["planned"], serde_json::json!(["redis"]));
+    let kept: Vec<String> = stopped["rows"][0]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["runs"].as_array().unwrap().clone())
+        .filter(|r| r["outcome"] != "interrupted")
+        .map(|r| r["folder"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kept.len(), 2, "two runs made before the Ctrl-C: {stopped}");
+
+    let resumed = run(&["table", "--resume", folder.to_str().unwrap()], 0);
+    let err = stderr(&resumed);
+    assert!(
+        err.contains(&format!(
+            "== table: resuming {}: 2 of its runs are left",
+            folder.display()
+        )),
+        "{err}"
+    );
+    // The resume made the two runs left, and no other.
+    let made: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("== table: redis ") && l.contains(" run "))
+        .collect();
+    assert_eq!(made.len(), 2, "{err}");
+    assert!(made[0].ends_with("crashed-leader run 2/2"), "{made:?}");
+    assert!(made[1].ends_with("isolated-leader run 2/2"), "{made:?}");
+    let done = read(folder);
+    assert_eq!(done["interrupted"], false);
+    assert_eq!(done["rows"][0]["complete"], true);
+    for c in done["rows"][0]["cells"].as_array().unwrap() {
+        let runs: Vec<&Value> = c["runs"].as_array().unwrap().iter().collect();
+        assert_eq!(runs.len(), 2, "{c}");
+        assert!(runs.iter().all(|r| r["outcome"] == "passed"), "{c}");
+        assert_eq!(c["window"]["values_s"].as_array().unwrap().len(), 2, "{c}");
+        // The run made before the Ctrl-C is still the cell's first.
+        assert!(
+            kept.contains(&runs[0]["folder"].as_str().unwrap().to_string()),
+            "{c}"
+        );
+    }
+    // The table reads as one measured at once: measured again from its runs, it is the same.
+    let again = run(&["table", "--render", folder.to_str().unwrap()], 0);
+    assert_eq!(stdout(&again), stdout(&resumed));
+    // Nothing is left to resume.
+    let twice = run(&["table", "--resume", folder.to_str().unwrap()], 2);
+    assert!(
+        stderr(&twice).contains("has every run made: nothing to resume"),
+        "{}",
+        stderr(&twice)
+    );
+    assert_eq!(leftovers("redis"), (0, 0, 0), "the table's lab is gone");
+}

@@ -17,8 +17,13 @@ use super::run::{RunView, RUN_STOPPING};
 pub(super) struct TableArgs {
     /// The systems, one row each (etcd gryadka ...); a system at one of its releases
     /// (`nats@2.9.10 nats@2.15.1`) gets a row for each.
-    #[arg(required_unless_present_any = ["all", "render"], conflicts_with_all = ["all", "render"])]
+    #[arg(required_unless_present_any = ["all", "render", "resume"], conflicts_with_all = ["all", "render", "resume"])]
     systems: Vec<String>,
+    /// Go on with a table that was stopped (Ctrl-C, a crash) from its folder (runs/<time>-table/):
+    /// the runs it has are kept, the others made with the options it was started with, and the
+    /// tables written as if it had never stopped.
+    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["all", "render", "plan", "repeat", "before", "hold", "after", "runs_dir", "workload", "isolation", "replica_reads", "fault", "rate", "rate_per_node", "max_clients_per_node"])]
+    resume: Option<PathBuf>,
     /// Measure a past table again from its folder (runs/<time>-table/): every run's summary read
     /// back, table.md and table.json rewritten, the tables printed; nothing is run.
     #[arg(long, value_name = "FOLDER", conflicts_with_all = ["all", "plan", "repeat", "before", "hold", "after", "runs_dir"])]
@@ -75,6 +80,14 @@ enum FaultArg {
     PowerLoss,
 }
 
+/// What `perseus table` was asked to do.
+enum Job {
+    /// A new table of these systems, with these options.
+    Fresh(Selection, TableOptions),
+    /// Go on with the stopped table in this folder.
+    Resume(PathBuf),
+}
+
 /// About how long, in minutes (`about 6 min`).
 fn about(d: Duration) -> String {
     format!("about {} min", d.as_secs().div_ceil(60))
@@ -120,64 +133,72 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
     }
     // Served until the table is done.
     let served = args.metrics.serve().await?;
-    let opts = TableOptions {
-        repeat: args.repeat,
-        before: args.before,
-        hold: args.hold,
-        after: args.after,
-        runs_dir: args.runs_dir,
-        workload: args.workload,
-        isolation: args.isolation,
-        replica_reads: args.replica_reads,
-        faults: match args.fault {
-            FaultArg::Seeds => TableFaults::Seeds,
-            FaultArg::PowerLoss => TableFaults::PowerLoss,
-        },
-        metrics: served.as_ref().map(|(m, _)| m.clone()),
-        rate: args.rates.rate,
-        rate_per_node: args.rates.rate_per_node,
-        max_clients_per_node: args.rates.max_clients_per_node,
-    };
-    args.rates.schedule(3)?;
+    let metrics = served.as_ref().map(|(m, _)| m.clone());
     let docker = perseus::docker::connect().await?;
-    let selection = if args.all {
-        table::runnable_here(&docker, &home).await?
-    } else {
-        Selection {
-            systems,
-            skipped: Vec::new(),
+    let job = match &args.resume {
+        Some(folder) => Job::Resume(folder.clone()),
+        None => {
+            let opts = TableOptions {
+                repeat: args.repeat,
+                before: args.before,
+                hold: args.hold,
+                after: args.after,
+                runs_dir: args.runs_dir,
+                workload: args.workload,
+                isolation: args.isolation,
+                replica_reads: args.replica_reads,
+                faults: match args.fault {
+                    FaultArg::Seeds => TableFaults::Seeds,
+                    FaultArg::PowerLoss => TableFaults::PowerLoss,
+                },
+                metrics: metrics.clone(),
+                rate: args.rates.rate,
+                rate_per_node: args.rates.rate_per_node,
+                max_clients_per_node: args.rates.max_clients_per_node,
+            };
+            args.rates.schedule(3)?;
+            let selection = if args.all {
+                table::runnable_here(&docker, &home).await?
+            } else {
+                Selection {
+                    systems,
+                    skipped: Vec::new(),
+                }
+            };
+            let plan = table::plan(&home, &selection.systems, &opts)?;
+            let (runs, time) = (plan.runs, plan.time);
+            if args.plan {
+                for (s, experiments) in &plan.systems {
+                    let names: Vec<&str> = experiments.iter().map(|e| e.name()).collect();
+                    println!("{s}: {} x {}", names.join(", "), opts.repeat);
+                }
+                for s in &selection.skipped {
+                    println!("left out: {s}");
+                }
+                println!(
+                    "{runs} runs of {} load, {}",
+                    humantime::format_duration(opts.load()),
+                    about(time)
+                );
+                return Ok(0);
+            }
+            eprintln!(
+                "table: {} system(s), {runs} runs of {} load, {}",
+                selection.systems.len(),
+                humantime::format_duration(opts.load()),
+                about(time)
+            );
+            for s in &selection.skipped {
+                eprintln!("table: left out {s}");
+            }
+            Job::Fresh(selection, opts)
         }
     };
-    let plan = table::plan(&home, &selection.systems, &opts)?;
-    let (runs, time) = (plan.runs, plan.time);
-    if args.plan {
-        for (s, experiments) in &plan.systems {
-            let names: Vec<&str> = experiments.iter().map(|e| e.name()).collect();
-            println!("{s}: {} x {}", names.join(", "), opts.repeat);
-        }
-        for s in &selection.skipped {
-            println!("left out: {s}");
-        }
-        println!(
-            "{runs} runs of {} load, {}",
-            humantime::format_duration(opts.load()),
-            about(time)
-        );
-        return Ok(0);
-    }
-    eprintln!(
-        "table: {} system(s), {runs} runs of {} load, {}",
-        selection.systems.len(),
-        humantime::format_duration(opts.load()),
-        about(time)
-    );
-    for s in &selection.skipped {
-        eprintln!("table: left out {s}");
-    }
     let bar = {
         use std::io::IsTerminal;
         std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new(runs as u64);
+            // Its length comes with the first progress (a resumed table's from its folder).
+            let b = indicatif::ProgressBar::new(0);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
                     "{elapsed_precise} [{bar:30.cyan/blue}] {pos}/{len} runs, {eta} left: {msg}",
@@ -192,6 +213,7 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let mut progress = move |p: &Progress| match &shown {
         Some(b) => {
+            b.set_length(p.total as u64);
             b.set_position(p.done as u64);
             b.set_message(p.what.clone());
         }
@@ -207,16 +229,32 @@ pub(super) async fn table_command(args: TableArgs) -> anyhow::Result<i32> {
     };
     let cancel = interrupt_token(RUN_STOPPING);
     let mut view = RunView::for_table(bar.clone());
-    let measured = table::measure(
-        &docker,
-        &home,
-        selection,
-        &opts,
-        &cancel,
-        &mut view,
-        &mut progress,
-    )
-    .await;
+    let measured = match job {
+        Job::Fresh(selection, opts) => {
+            table::measure(
+                &docker,
+                &home,
+                selection,
+                &opts,
+                &cancel,
+                &mut view,
+                &mut progress,
+            )
+            .await
+        }
+        Job::Resume(folder) => {
+            table::resume(
+                &docker,
+                &home,
+                &folder,
+                metrics,
+                &cancel,
+                &mut view,
+                &mut progress,
+            )
+            .await
+        }
+    };
     view.done();
     if let Some(b) = &bar {
         b.finish_and_clear();

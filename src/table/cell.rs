@@ -284,6 +284,10 @@ pub struct Row {
     pub error: Option<String>,
     /// One per experiment, in [`Experiment::for_system`] order.
     pub cells: Vec<Cell>,
+    /// Every run of it was made (or given up, with the error said): `--resume` leaves it as it
+    /// is. `false` for a row whose runs a Ctrl-C stopped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub complete: bool,
 }
 
 impl Row {
@@ -319,6 +323,10 @@ pub struct Table {
     pub skipped: Vec<String>,
     /// Stopped by Ctrl-C before every run was made.
     pub interrupted: bool,
+    /// The systems it was asked to measure, in order (`etcd`, `nats@2.12.1`), rows or not yet:
+    /// what `perseus table --resume` goes on with.
+    #[serde(default)]
+    pub planned: Vec<String>,
 }
 
 impl Table {

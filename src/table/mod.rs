@@ -167,8 +167,8 @@ fn workload_runs_on(
 /// rewritten after each run). Each system's lab is brought up once (or reused if it is up),
 /// every run of it uses it, and it is taken down at the end unless it was up before. A system
 /// whose lab cannot be brought up gets its error in its row, and the others are still measured.
-/// Cancelling `cancel` (Ctrl-C) stops after the run in progress has restored its faults.
-/// `progress` hears of each run as it starts and ends.
+/// Cancelling `cancel` (Ctrl-C) stops after the run in progress has restored its faults, and
+/// [`resume`] goes on from there. `progress` hears of each run as it starts and ends.
 ///
 /// Errors: [`Error::Io`] when the folder cannot be made or written; [`Error::Definition`].
 pub async fn measure(
@@ -181,7 +181,7 @@ pub async fn measure(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Table> {
     let Selection { systems, skipped } = selection;
-    let total = plan(home, &systems, opts)?.runs;
+    plan(home, &systems, opts)?;
     let folder = crate::report::stamped_dir(&opts.runs_dir, "table")?;
     let mut table = Table {
         started: crate::report::now_rfc3339(),
@@ -190,7 +190,124 @@ pub async fn measure(
         rows: Vec::new(),
         skipped,
         interrupted: false,
+        planned: systems.iter().map(SystemRef::to_string).collect(),
     };
+    fill(docker, home, &systems, &mut table, cancel, sink, progress).await?;
+    Ok(table)
+}
+
+/// Go on with a table a Ctrl-C (or a crash) stopped, in its folder (`runs/<time>-table/`): the
+/// runs it has are kept and not made again, a run that was cut short is made again, and the
+/// systems and runs it had not reached are measured as [`measure`] would have; the tables come
+/// out as if it had never stopped. Its options are the ones it was started with; `metrics`, if
+/// given, serves the runs' live metrics.
+///
+/// Errors: [`ReadError`] when the folder holds no readable `table.json`; [`Error::Usage`] for a
+/// table whose runs are all made; as [`measure`].
+pub async fn resume(
+    docker: &Docker,
+    home: &Home,
+    folder: &Path,
+    metrics: Option<crate::metrics::Metrics>,
+    cancel: &CancellationToken,
+    sink: &mut dyn Sink,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Table> {
+    let mut table = read_table(folder)?;
+    table.options.metrics = metrics;
+    table.options.runs_dir = folder.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // A table written before it listed its systems: its rows are what it had.
+    let planned: Vec<String> = if table.planned.is_empty() {
+        table
+            .rows
+            .iter()
+            .map(|r| match &r.version {
+                Some(v) => format!("{}@{v}", r.system),
+                None => r.system.clone(),
+            })
+            .collect()
+    } else {
+        table.planned.clone()
+    };
+    let systems = planned
+        .iter()
+        .map(|s| SystemRef::parse(s))
+        .collect::<Result<Vec<_>>>()?;
+    let left = remaining(home, &table, &systems)?;
+    if left == 0 {
+        return Err(Error::Usage(format!(
+            "{} has every run made: nothing to resume (`perseus table --render {}` measures it again from its runs)",
+            folder.display(),
+            folder.display()
+        )));
+    }
+    sink.event(&Event::Say(format!(
+        "== table: resuming {}: {left} of its runs are left",
+        folder.display()
+    )));
+    table.planned = planned;
+    table.interrupted = false;
+    // A run a Ctrl-C cut short measured nothing: it is made again.
+    for cell in table.rows.iter_mut().flat_map(|r| r.cells.iter_mut()) {
+        cell.runs
+            .retain(|r| r.outcome != crate::report::Outcome::Interrupted);
+    }
+    fill(docker, home, &systems, &mut table, cancel, sink, progress).await?;
+    Ok(table)
+}
+
+/// The runs `table` has still to make for `systems`: every run of a system without a row, none
+/// of a complete row, and of the others each experiment's runs short of `repeat` (a run cut short
+/// counts as not made).
+///
+/// Errors: [`Error::Definition`] for a system without a row whose definition does not parse.
+fn remaining(home: &Home, table: &Table, systems: &[SystemRef]) -> Result<usize> {
+    let repeat = table.options.repeat.max(1);
+    let mut left = 0;
+    for s in systems {
+        left += match find_row(table, s) {
+            Some(row) if row.complete => 0,
+            Some(row) => row
+                .cells
+                .iter()
+                .map(|c| repeat.saturating_sub(made(c)))
+                .sum(),
+            None => plan(home, std::slice::from_ref(s), &table.options)?.runs,
+        };
+    }
+    Ok(left)
+}
+
+/// The runs a cell has made: every one it holds but those cut short.
+fn made(cell: &Cell) -> usize {
+    cell.runs
+        .iter()
+        .filter(|r| r.outcome != crate::report::Outcome::Interrupted)
+        .count()
+}
+
+/// The row of `system` (at its release) in `table`.
+fn find_row<'a>(table: &'a Table, system: &SystemRef) -> Option<&'a Row> {
+    table
+        .rows
+        .iter()
+        .find(|r| r.system == system.system && r.version == system.version)
+}
+
+/// Make the runs `table` does not have yet for `systems`, one system after another (see
+/// [`measure`]), writing the table after each.
+async fn fill(
+    docker: &Docker,
+    home: &Home,
+    systems: &[SystemRef],
+    table: &mut Table,
+    cancel: &CancellationToken,
+    sink: &mut dyn Sink,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<()> {
+    let opts = &table.options.clone();
+    let total = plan(home, systems, opts)?.runs;
+    let folder = table.folder.clone();
     let run_opts = RunOptions {
         lab: LabChoice::Running,
         afterwards: Afterwards::Keep,
@@ -200,10 +317,14 @@ pub async fn measure(
         metrics: opts.metrics.clone(),
     };
     let repeat = opts.repeat.max(1);
-    let mut done = 0;
-    for system in &systems {
+    // Runs made before (a resumed table's) count as done from the start.
+    let mut done = done_runs(table);
+    for system in systems {
         if cancel.is_cancelled() {
             break;
+        }
+        if find_row(table, system).is_some_and(|r| r.complete) {
+            continue;
         }
         home.check_system(&system.system)?;
         let def = home
@@ -212,33 +333,50 @@ pub async fn measure(
         workload_runs_on(&def, &system.system, opts)?;
         let leadership = def.system.leadership();
         let experiments = Experiment::for_table(leadership, opts.faults);
-        let mut images: Vec<String> = Vec::new();
-        for c in def.nodes(3)?.iter().flat_map(|n| &n.containers) {
-            if !images.contains(&c.image) {
-                images.push(c.image.clone());
+        let row = match table
+            .rows
+            .iter()
+            .position(|r| r.system == system.system && r.version == system.version)
+        {
+            Some(row) => row,
+            None => {
+                let mut images: Vec<String> = Vec::new();
+                for c in def.nodes(3)?.iter().flat_map(|n| &n.containers) {
+                    if !images.contains(&c.image) {
+                        images.push(c.image.clone());
+                    }
+                }
+                let title = def
+                    .perseus
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| system.system.clone());
+                table.rows.push(Row {
+                    system: system.system.clone(),
+                    title: match &system.version {
+                        Some(v) => format!("{title} {v}"),
+                        None => title,
+                    },
+                    version: system.version.clone(),
+                    leaderless: leadership == Leadership::None,
+                    images,
+                    error: None,
+                    cells: experiments
+                        .iter()
+                        .map(|e| Cell::new(*e, leadership))
+                        .collect(),
+                    complete: false,
+                });
+                table.rows.len() - 1
             }
+        };
+        // What a stopped table had made of this row already.
+        let have: Vec<usize> = table.rows[row].cells.iter().map(made).collect();
+        if have.iter().all(|h| *h >= repeat) {
+            table.rows[row].complete = true;
+            write(table)?;
+            continue;
         }
-        let title = def
-            .perseus
-            .title
-            .clone()
-            .unwrap_or_else(|| system.system.clone());
-        table.rows.push(Row {
-            system: system.system.clone(),
-            title: match &system.version {
-                Some(v) => format!("{title} {v}"),
-                None => title,
-            },
-            version: system.version.clone(),
-            leaderless: leadership == Leadership::None,
-            images,
-            error: None,
-            cells: experiments
-                .iter()
-                .map(|e| Cell::new(*e, leadership))
-                .collect(),
-        });
-        let row = table.rows.len() - 1;
         progress(&Progress {
             done,
             total,
@@ -259,8 +397,9 @@ pub async fn measure(
                 });
                 sink.event(&Event::Say(format!("== table: {system}: {e}")));
                 table.rows[row].error = Some(e.to_string());
-                done += experiments.len() * repeat;
-                write(&table)?;
+                table.rows[row].complete = true;
+                done = done_runs(table);
+                write(table)?;
                 continue;
             }
             None
@@ -282,8 +421,9 @@ pub async fn measure(
                 Err(e) => {
                     sink.event(&Event::Say(format!("== table: {system}: {e}")));
                     table.rows[row].error = Some(e.to_string());
-                    done += experiments.len() * repeat;
-                    write(&table)?;
+                    table.rows[row].complete = true;
+                    done = done_runs(table);
+                    write(table)?;
                     continue;
                 }
             }
@@ -292,6 +432,9 @@ pub async fn measure(
             for (k, exp) in experiments.iter().enumerate() {
                 if cancel.is_cancelled() {
                     break 'runs;
+                }
+                if have[k] > r {
+                    continue;
                 }
                 let what = format!("{system} {} run {}/{repeat}", exp.name(), r + 1);
                 progress(&Progress {
@@ -313,17 +456,24 @@ pub async fn measure(
                     // The run could not be made at all (its folder, the lab it reuses): the
                     // system's other runs would fail alike, so the table goes on with the next
                     // system.
+                    // Stopped by Ctrl-C before it measured anything: made again on --resume.
+                    Err(_) if cancel.is_cancelled() => break 'runs,
                     Err(e) => {
                         sink.event(&Event::Say(format!("== table: {what}: {e}")));
                         table.rows[row].cells[k].failed.push(e.to_string());
-                        done += experiments.len() * repeat - (r * experiments.len() + k);
-                        write(&table)?;
+                        table.rows[row].complete = true;
+                        done = done_runs(table);
+                        write(table)?;
                         break 'runs;
                     }
                 }
                 done += 1;
-                write(&table)?;
+                write(table)?;
             }
+        }
+        if !cancel.is_cancelled() {
+            table.rows[row].complete = true;
+            write(table)?;
         }
         if let Some(handle) = owned {
             if let Err(e) = handle.down().await {
@@ -341,8 +491,24 @@ pub async fn measure(
             "done".into()
         },
     });
-    write(&table)?;
-    Ok(table)
+    write(table)?;
+    Ok(())
+}
+
+/// The runs `table`'s rows have made (every run of a complete row counts, made or given up).
+fn done_runs(table: &Table) -> usize {
+    let repeat = table.options.repeat.max(1);
+    table
+        .rows
+        .iter()
+        .map(|r| {
+            if r.complete {
+                r.cells.len() * repeat
+            } else {
+                r.cells.iter().map(|c| made(c).min(repeat)).sum()
+            }
+        })
+        .sum()
 }
 
 /// Measure a table again from its folder (`runs/<time>-table/`): every run's `summary.json` is
@@ -353,18 +519,7 @@ pub async fn measure(
 /// Errors: [`ReadError`] when the folder holds no readable `table.json`, or a run folder it
 /// names is missing or unreadable; [`Error::Io`] when the table cannot be written.
 pub fn render_again(folder: &Path) -> Result<Table> {
-    let path = folder.join("table.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ReadError::NotATableFolder {
-        dir: folder.to_path_buf(),
-        path: path.clone(),
-        source,
-    })?;
-    let mut table: Table = serde_json::from_str(&text).map_err(|source| ReadError::Unreadable {
-        path,
-        what: "table",
-        source,
-    })?;
-    table.folder = folder.to_path_buf();
+    let mut table = read_table(folder)?;
     for row in &mut table.rows {
         let leadership = row.leadership();
         for cell in &mut row.cells {
@@ -382,11 +537,29 @@ pub fn render_again(folder: &Path) -> Result<Table> {
     Ok(table)
 }
 
+/// Read `table.json` from a table's folder.
+///
+/// Errors: [`ReadError`] when it is missing or not a table.
+fn read_table(folder: &Path) -> Result<Table> {
+    let path = folder.join("table.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ReadError::NotATableFolder {
+        dir: folder.to_path_buf(),
+        path: path.clone(),
+        source,
+    })?;
+    let mut table: Table = serde_json::from_str(&text).map_err(|source| ReadError::Unreadable {
+        path,
+        what: "table",
+        source,
+    })?;
+    table.folder = folder.to_path_buf();
+    Ok(table)
+}
+
 /// Write `table.md`, `table.json` and `table.html` into the table's folder.
 fn write(table: &Table) -> Result<()> {
     crate::report::write_summary(&table.folder, "table", markdown(table), table)?;
-    let path = table.folder.join("table.html");
-    std::fs::write(&path, html(table)).map_err(Error::io(format!("writing {}", path.display())))
+    crate::report::write_whole(&table.folder.join("table.html"), html(table).as_bytes())
 }
 
 /// One run's scenario: the experiment's, with the table's load settings (the transactional
@@ -593,6 +766,7 @@ mod tests {
                 images: vec![format!("perseus/{}:1", title.to_lowercase())],
                 error: None,
                 cells,
+                complete: true,
             }
         };
         let t = render(
@@ -618,6 +792,7 @@ mod tests {
             rows: vec![row("etcd", LEADER, 1.3)],
             skipped: vec!["cockroach: cockroachdb/cockroach:v25.2.4 not on this Engine".into()],
             interrupted: false,
+            planned: vec!["etcd".into()],
         };
         let md = markdown(&table);
         assert!(
@@ -675,9 +850,11 @@ mod tests {
                 images: Vec::new(),
                 error: None,
                 cells: vec![cell],
+                complete: true,
             }],
             skipped: Vec::new(),
             interrupted: false,
+            planned: vec!["etcd".into()],
         };
         write(&table).unwrap();
         let again = render_again(tmp.path()).unwrap();
@@ -784,5 +961,71 @@ mod tests {
         let back = crate::scenario::parse(std::path::Path::new("t.yaml"), &text).unwrap();
         assert_eq!(back, sc, "{text}");
         assert!(text.contains("rate: 900/s"), "{text}");
+    }
+
+    #[test]
+    fn a_stopped_table_knows_the_runs_it_has_left() {
+        let home = Home::at(env!("CARGO_MANIFEST_DIR"));
+        let done = record(
+            1.0,
+            serving(1.0, 0.0, Some(1.0), Some(1.0)),
+            serving(0.0, 0.0, Some(0.0), Some(0.5)),
+            0,
+        );
+        let mut cut = done.clone();
+        cut.outcome = Outcome::Interrupted;
+        // etcd: three experiments, three runs each; two runs made, and one cut short.
+        let mut cells: Vec<Cell> = Experiment::for_system(LEADER)
+            .iter()
+            .map(|e| Cell::new(*e, LEADER))
+            .collect();
+        cells[0].add(&done, "r1".into());
+        cells[1].add(&done, "r2".into());
+        cells[2].add(&cut, "r3".into());
+        let row = Row {
+            system: "etcd".into(),
+            title: "etcd".into(),
+            version: None,
+            leaderless: false,
+            images: Vec::new(),
+            error: None,
+            cells,
+            complete: false,
+        };
+        let mut table = Table {
+            started: String::new(),
+            folder: "runs/t".into(),
+            options: opts(),
+            rows: vec![row],
+            skipped: Vec::new(),
+            interrupted: true,
+            planned: vec!["etcd".into(), "redis".into()],
+        };
+        assert_eq!(
+            made(&table.rows[0].cells[2]),
+            0,
+            "a run cut short is not made"
+        );
+        assert_eq!(done_runs(&table), 2);
+        let systems: Vec<SystemRef> = table
+            .planned
+            .iter()
+            .map(|s| SystemRef::parse(s).unwrap())
+            .collect();
+        // etcd: 9 - 2; redis (not reached, no leader): two experiments, three runs each.
+        assert_eq!(remaining(&home, &table, &systems).unwrap(), 7 + 6);
+        // A complete row is left as it is, even one whose runs failed.
+        table.rows[0].complete = true;
+        assert_eq!(done_runs(&table), 9);
+        assert_eq!(remaining(&home, &table, &systems).unwrap(), 6);
+        // A release is its own row.
+        let other = [SystemRef::parse("etcd@3.5.1").unwrap()];
+        assert!(find_row(&table, &other[0]).is_none());
+        // What an older table.json lacks reads as nothing planned and no row complete.
+        let mut json = serde_json::to_value(&table).unwrap();
+        json.as_object_mut().unwrap().remove("planned");
+        json["rows"][0].as_object_mut().unwrap().remove("complete");
+        let old: Table = serde_json::from_value(json).unwrap();
+        assert!(old.planned.is_empty() && !old.rows[0].complete);
     }
 }
