@@ -33,4 +33,7 @@ pub mod table;
 pub mod units;
 pub mod workload;
 
+#[cfg(test)]
+mod props;
+
 pub use error::{Error, Result};

@@ -97,6 +97,28 @@ fn flush(key: &mut String, segs: &mut Vec<Seg>) {
     }
 }
 
+/// Where to place an error the YAML parser or a check could not place (line 0): at the second
+/// document's start when the text holds several (`---` or `...` at a line's start after
+/// content), else at the top of the file, line 1 column 1, the whole file being what is wrong.
+/// A placed position is returned as it is.
+pub fn placed(text: &str, line: usize, column: usize) -> (usize, usize) {
+    if line > 0 {
+        return (line, column.max(1));
+    }
+    let mut content = false;
+    for (i, l) in text.lines().enumerate() {
+        let marker = l.starts_with("---") || l.starts_with("...");
+        if marker && content {
+            return (i + 1, 1);
+        }
+        let body = l.trim();
+        if !marker && !body.is_empty() && !body.starts_with('#') {
+            content = true;
+        }
+    }
+    (1, 1)
+}
+
 /// Move a position forward from the start of a mapping to the value the message quotes first
 /// (`unknown fault 'kil'`): its first occurrence as a whole token at or after `(line, column)`.
 /// serde_yaml places an error that our own value checks raise (faults, targets, durations) at
@@ -743,5 +765,15 @@ expect:
             serde_yaml::Value::Sequence(s) => (0..s.len()).map(Seg::Index).collect(),
             _ => Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_unplaced_error_lands_on_the_second_document_or_the_top() {
+        assert_eq!(super::placed("a: 1\n---\nb: 2\n", 0, 0), (2, 1));
+        assert_eq!(super::placed("---\na: 1\n...\n", 0, 0), (3, 1));
+        assert_eq!(super::placed("# c\n---\na: 1\n", 0, 0), (1, 1));
+        assert_eq!(super::placed("a: [\n", 0, 0), (1, 1));
+        assert_eq!(super::placed("a: 1\n", 4, 0), (4, 1));
+        assert_eq!(super::placed("a: 1\n", 4, 7), (4, 7));
     }
 }

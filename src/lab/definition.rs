@@ -288,7 +288,31 @@ impl Definition {
     }
 
     /// Parse definition text (`file` is used for messages and relative paths).
+    ///
+    /// Errors: [`Error::Definition`] with a line and column in `text` (line 1 column 1 when the
+    /// whole file is wrong, [`locate::placed`]).
     pub fn parse(file: &Path, text: &str) -> Result<Definition> {
+        Definition::parse_text(file, text).map_err(|e| match e {
+            Error::Definition {
+                file,
+                line,
+                column,
+                message,
+            } => {
+                let (line, column) = locate::placed(text, line, column);
+                Error::Definition {
+                    file,
+                    line,
+                    column,
+                    message,
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// [`Definition::parse`], where a position may be unknown (0).
+    fn parse_text(file: &Path, text: &str) -> Result<Definition> {
         let mut value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .location()
