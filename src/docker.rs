@@ -5,6 +5,7 @@
 //! `perseus lab down` can find and remove all of it even after perseus itself crashed.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::query_parameters::{
@@ -35,6 +36,163 @@ pub const VERSION_LABEL: &str = "perseus.version";
 /// How long a single Docker API call may take before we give up (seconds).
 pub const API_TIMEOUT_SECS: u64 = 120;
 
+/// How long Perseus waits for an Engine that does not answer before a call fails, by default.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(30);
+
+static PATIENCE: OnceLock<Duration> = OnceLock::new();
+
+/// What the Engine's silences cost: one line per call that had to be tried again, taken by
+/// [`take_engine_notes`] (a run puts them in its report).
+static NOTES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Set how long calls wait for an Engine that does not answer ([`patiently`]); `Duration::ZERO`
+/// makes every call fail at its first connection error. The first setting holds.
+pub fn set_patience(patience: Duration) {
+    let _ = PATIENCE.set(patience);
+}
+
+/// How long calls wait for an Engine that does not answer: as set by [`set_patience`]
+/// (`--engine-patience`), else [`DEFAULT_PATIENCE`].
+pub fn patience() -> Duration {
+    *PATIENCE.get_or_init(|| DEFAULT_PATIENCE)
+}
+
+/// The notes of the calls tried again since the last take, oldest first.
+pub fn take_engine_notes() -> Vec<String> {
+    std::mem::take(&mut *NOTES.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+fn note(line: String) {
+    eprintln!("perseus: {line}");
+    NOTES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(line);
+}
+
+/// How a failed Engine call failed, for [`patiently`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The Engine answered: a refusal that trying again does not change (404, 409, a bad request).
+    Answered,
+    /// The request never reached the Engine (no socket, connection refused): safe to send again.
+    NotSent,
+    /// The connection broke or timed out after the request went out, or the Engine said it is
+    /// unavailable (502, 503, 504): it may have acted.
+    MaybeActed,
+}
+
+/// Classify a failed call ([`Failure`]).
+pub fn failure(e: &bollard::errors::Error) -> Failure {
+    use bollard::errors::Error as E;
+    let io_kind = |k: std::io::ErrorKind| match k {
+        std::io::ErrorKind::NotFound
+        | std::io::ErrorKind::ConnectionRefused
+        | std::io::ErrorKind::PermissionDenied => Failure::NotSent,
+        _ => Failure::MaybeActed,
+    };
+    match e {
+        E::DockerResponseServerError {
+            status_code: 502..=504,
+            ..
+        } => Failure::MaybeActed,
+        E::DockerResponseServerError { .. } => Failure::Answered,
+        E::SocketNotFoundError(_) => Failure::NotSent,
+        E::IOError { err } => io_kind(err.kind()),
+        E::HyperLegacyError { err } if err.is_connect() => Failure::NotSent,
+        E::HyperLegacyError { .. } | E::HyperResponseError { .. } | E::RequestTimeoutError => {
+            // The cause may say the connection was never made.
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                    return io_kind(io.kind());
+                }
+                cause = c.source();
+            }
+            Failure::MaybeActed
+        }
+        _ => Failure::Answered,
+    }
+}
+
+/// The pause before try `n` (1-based) of a call: 200 ms, doubling, at most 2 s.
+fn pause(n: u32) -> Duration {
+    Duration::from_millis((200u64 << n.min(4)).min(2000))
+}
+
+/// Make an Engine call that survives the Engine not answering for a while: `call(again)` is
+/// tried, and while it fails with a connection error ([`Failure::NotSent`], or
+/// [`Failure::MaybeActed`] when `again` may re-read and repeat: see below) it is tried again
+/// after a pause, for at most [`patience`]. `again` is `false` on the first try and `true` after:
+/// a call that may have acted (a kill, a create, a script) reads the state first when it is true
+/// and does only what is left. `what` names the call in the lines said (`killing
+/// perseus-etcd-n1`): one when it first fails, one when it goes through again.
+///
+/// Errors: the call's own error: at once when the Engine answered (a 404 is an answer), or when it
+/// may have acted and `repeatable` is false; else the last one, once [`patience`] is spent.
+pub async fn patiently<T, F, Fut>(
+    what: &str,
+    repeatable: bool,
+    call: F,
+) -> std::result::Result<T, bollard::errors::Error>
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, bollard::errors::Error>>,
+{
+    patiently_for(patience(), what, repeatable, call).await
+}
+
+/// [`patiently`] with its patience given.
+async fn patiently_for<T, F, Fut>(
+    patience: Duration,
+    what: &str,
+    repeatable: bool,
+    mut call: F,
+) -> std::result::Result<T, bollard::errors::Error>
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, bollard::errors::Error>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut tries = 0u32;
+    loop {
+        let e = match call(tries > 0).await {
+            Ok(v) => {
+                if tries > 0 {
+                    note(format!(
+                        "the Docker Engine answered {what} again after {:.1} s ({tries} tries)",
+                        start.elapsed().as_secs_f64()
+                    ));
+                }
+                return Ok(v);
+            }
+            Err(e) => e,
+        };
+        let retry = match failure(&e) {
+            Failure::Answered => false,
+            Failure::NotSent => true,
+            Failure::MaybeActed => repeatable,
+        };
+        if !retry || start.elapsed() >= patience {
+            if tries > 0 {
+                note(format!(
+                    "the Docker Engine did not answer {what} within {} s: gave up ({e})",
+                    patience.as_secs()
+                ));
+            }
+            return Err(e);
+        }
+        if tries == 0 {
+            note(format!(
+                "the Docker Engine did not answer {what} ({e}): trying again for up to {} s",
+                patience.as_secs()
+            ));
+        }
+        tries += 1;
+        tokio::time::sleep(pause(tries)).await;
+    }
+}
+
 /// Connect to the Docker Engine named by `DOCKER_HOST` (or the local socket) and check that it answers.
 ///
 /// Errors: [`Error::DockerUnreachable`] when there is no engine or it does not answer `ping` within 5 s.
@@ -60,24 +218,28 @@ pub async fn inspect(
     docker: &Docker,
     container: &str,
 ) -> Result<bollard::models::ContainerInspectResponse> {
-    docker
-        .inspect_container(
+    let what = format!("inspecting {container}");
+    patiently(&what, true, |_| {
+        docker.inspect_container(
             container,
             None::<bollard::query_parameters::InspectContainerOptions>,
         )
-        .await
-        .map_err(Error::docker(format!("inspecting {container}")))
+    })
+    .await
+    .map_err(Error::docker(what))
 }
 
 /// Start a container; one that is already running counts as started (idempotent).
 /// Errors: [`Error::Docker`] naming the container.
 pub async fn start(docker: &Docker, container: &str) -> Result<()> {
-    match docker
-        .start_container(
+    let what = format!("starting {container}");
+    match patiently(&what, true, |_| {
+        docker.start_container(
             container,
             None::<bollard::query_parameters::StartContainerOptions>,
         )
-        .await
+    })
+    .await
     {
         Ok(())
         | Err(bollard::errors::Error::DockerResponseServerError {
@@ -94,7 +256,11 @@ pub async fn start(docker: &Docker, container: &str) -> Result<()> {
 ///
 /// Errors: [`Error::Docker`] when the Engine fails the inspect for another reason than 404.
 pub async fn image_exists(docker: &Docker, image: &str) -> Result<bool> {
-    match docker.inspect_image(image).await {
+    match patiently(&format!("inspecting image {image}"), true, |_| {
+        docker.inspect_image(image)
+    })
+    .await
+    {
         Ok(_) => Ok(true),
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
@@ -134,10 +300,11 @@ pub async fn lab_containers(
         .all(true)
         .filters(&lab_filter(system))
         .build();
-    docker
-        .list_containers(Some(opts))
-        .await
-        .map_err(Error::docker("listing lab containers"))
+    patiently("listing lab containers", true, |_| {
+        docker.list_containers(Some(opts.clone()))
+    })
+    .await
+    .map_err(Error::docker("listing lab containers"))
 }
 
 /// Every network of `system`'s lab, or of every lab.
@@ -148,10 +315,11 @@ pub async fn lab_networks(
     let opts = ListNetworksOptionsBuilder::default()
         .filters(&lab_filter(system))
         .build();
-    docker
-        .list_networks(Some(opts))
-        .await
-        .map_err(Error::docker("listing lab networks"))
+    patiently("listing lab networks", true, |_| {
+        docker.list_networks(Some(opts.clone()))
+    })
+    .await
+    .map_err(Error::docker("listing lab networks"))
 }
 
 /// Every volume of `system`'s lab, or of every lab.
@@ -162,10 +330,11 @@ pub async fn lab_volumes(
     let opts = ListVolumesOptionsBuilder::default()
         .filters(&lab_filter(system))
         .build();
-    let resp = docker
-        .list_volumes(Some(opts))
-        .await
-        .map_err(Error::docker("listing lab volumes"))?;
+    let resp = patiently("listing lab volumes", true, |_| {
+        docker.list_volumes(Some(opts.clone()))
+    })
+    .await
+    .map_err(Error::docker("listing lab volumes"))?;
     Ok(resp.volumes.unwrap_or_default())
 }
 
@@ -280,8 +449,10 @@ pub async fn exec(
     use bollard::exec::{CreateExecOptions, StartExecResults};
     use futures_util::StreamExt;
     let work = async {
-        let created = docker
-            .create_exec(
+        let what = format!("exec in {container}");
+        // An exec that was made and not started does nothing: making it again is safe.
+        let created = patiently(&what, true, |_| {
+            docker.create_exec(
                 container,
                 CreateExecOptions {
                     cmd: Some(cmd.to_vec()),
@@ -290,24 +461,23 @@ pub async fn exec(
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(Error::docker(format!("exec in {container}")))?;
+        })
+        .await
+        .map_err(Error::docker(what.clone()))?;
         let mut output = String::new();
         if let StartExecResults::Attached {
             output: mut out, ..
-        } = docker
-            .start_exec(&created.id, None)
+        } = patiently(&what, false, |_| docker.start_exec(&created.id, None))
             .await
-            .map_err(Error::docker(format!("exec in {container}")))?
+            .map_err(Error::docker(what.clone()))?
         {
             while let Some(Ok(chunk)) = out.next().await {
                 output.push_str(&chunk.to_string());
             }
         }
-        let code = docker
-            .inspect_exec(&created.id)
+        let code = patiently(&what, true, |_| docker.inspect_exec(&created.id))
             .await
-            .map_err(Error::docker(format!("exec in {container}")))?
+            .map_err(Error::docker(what.clone()))?
             .exit_code;
         Ok(ExecOutput { code, output })
     };
@@ -321,5 +491,136 @@ pub async fn exec(
             ),
             source: bollard::errors::Error::RequestTimeoutError,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn io(kind: std::io::ErrorKind) -> bollard::errors::Error {
+        bollard::errors::Error::IOError {
+            err: std::io::Error::new(kind, "test"),
+        }
+    }
+
+    fn status(code: u16) -> bollard::errors::Error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: code,
+            message: "test".into(),
+        }
+    }
+
+    #[test]
+    fn failures_are_told_apart_by_whether_the_engine_may_have_acted() {
+        use std::io::ErrorKind as K;
+        assert_eq!(failure(&io(K::ConnectionRefused)), Failure::NotSent);
+        assert_eq!(failure(&io(K::NotFound)), Failure::NotSent);
+        assert_eq!(failure(&io(K::ConnectionReset)), Failure::MaybeActed);
+        assert_eq!(failure(&io(K::BrokenPipe)), Failure::MaybeActed);
+        assert_eq!(
+            failure(&bollard::errors::Error::SocketNotFoundError("/x".into())),
+            Failure::NotSent
+        );
+        assert_eq!(failure(&status(503)), Failure::MaybeActed);
+        assert_eq!(failure(&status(404)), Failure::Answered);
+        assert_eq!(failure(&status(409)), Failure::Answered);
+        assert_eq!(failure(&status(500)), Failure::Answered);
+        assert_eq!(
+            failure(&bollard::errors::Error::RequestTimeoutError),
+            Failure::MaybeActed
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_is_tried_again_while_the_engine_is_away_and_rereads_before_repeating() {
+        let tries = Cell::new(0);
+        let agains = Cell::new(0);
+        let r = patiently_for(Duration::from_secs(30), "killing x", true, |again| {
+            tries.set(tries.get() + 1);
+            agains.set(agains.get() + again as u32);
+            let n = tries.get();
+            async move {
+                match n {
+                    1 | 2 => Err(io(std::io::ErrorKind::ConnectionRefused)),
+                    3 => Err(io(std::io::ErrorKind::ConnectionReset)),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 4);
+        assert_eq!(agains.get(), 3, "every try after the first is told so");
+        let notes = take_engine_notes();
+        assert!(
+            notes[0].starts_with("the Docker Engine did not answer killing x ("),
+            "{notes:?}"
+        );
+        assert!(
+            notes[0].ends_with("trying again for up to 30 s"),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].starts_with("the Docker Engine answered killing x again after "),
+            "{notes:?}"
+        );
+        assert!(notes[1].ends_with("(3 tries)"), "{notes:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_or_a_call_that_may_have_acted_is_not_repeated_blindly() {
+        let tries = Cell::new(0);
+        let refused = patiently_for(Duration::from_secs(30), "x", true, |_| {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>(status(404)) }
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(tries.get(), 1, "an answer is final");
+        tries.set(0);
+        let maybe = patiently_for(Duration::from_secs(30), "x", false, |_| {
+            tries.set(tries.get() + 1);
+            async { Err::<(), _>(io(std::io::ErrorKind::ConnectionReset)) }
+        })
+        .await;
+        assert!(maybe.is_err());
+        assert_eq!(tries.get(), 1, "it may have acted, and it cannot re-read");
+        take_engine_notes();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn patience_is_bounded() {
+        let start = tokio::time::Instant::now();
+        let tries = Cell::new(0);
+        let r = patiently_for(
+            Duration::from_secs(10),
+            "listing lab containers",
+            true,
+            |_| {
+                tries.set(tries.get() + 1);
+                async { Err::<(), _>(io(std::io::ErrorKind::ConnectionRefused)) }
+            },
+        )
+        .await;
+        assert!(r.is_err());
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(10) && waited < Duration::from_secs(13),
+            "{waited:?}"
+        );
+        assert!(tries.get() > 5, "{}", tries.get());
+        let notes = take_engine_notes();
+        assert!(
+            notes.last().unwrap().contains("within 10 s: gave up"),
+            "{notes:?}"
+        );
+        // No patience: the first connection error is final.
+        let none = patiently_for(Duration::ZERO, "x", true, |_| async {
+            Err::<(), _>(io(std::io::ErrorKind::ConnectionRefused))
+        })
+        .await;
+        assert!(none.is_err());
+        assert!(take_engine_notes().is_empty());
     }
 }

@@ -34,6 +34,6 @@ pub mod units;
 pub mod workload;
 
 #[cfg(test)]
-mod props;
+mod tests;
 
 pub use error::{Error, Result};

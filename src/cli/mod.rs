@@ -36,6 +36,11 @@ use table::TableArgs;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How long to wait for a Docker Engine that does not answer (a busy daemon, a socket
+    /// hiccup, a restart) before a call fails; every call that is retried is said, and a run's
+    /// report lists them. 0s: fail at the first connection error.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = common::parse_duration)]
+    engine_patience: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +125,7 @@ pub fn main() -> i32 {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
+    perseus::docker::set_patience(cli.engine_patience);
     match cli.command {
         Command::Lab(cmd) => lab::lab_command(cmd).await,
         Command::Load(args) => load::load_command(args).await,

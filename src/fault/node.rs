@@ -71,13 +71,19 @@ async fn apply_to(
         .into()),
         NodeFault::Kill => {
             let all = futures_util::future::join_all(n.containers.iter().map(|c| async move {
-                let opts = KillContainerOptionsBuilder::default()
-                    .signal("SIGKILL")
-                    .build();
-                docker
-                    .kill_container(c, Some(opts))
-                    .await
-                    .map_err(Error::docker(format!("killing {c}")))
+                let what = format!("killing {c}");
+                // Tried again only after reading whether the first try killed it.
+                crate::docker::patiently(&what, true, |again| async move {
+                    if again && !running(docker, c).await? {
+                        return Ok(());
+                    }
+                    let opts = KillContainerOptionsBuilder::default()
+                        .signal("SIGKILL")
+                        .build();
+                    docker.kill_container(c, Some(opts)).await
+                })
+                .await
+                .map_err(Error::docker(what))
             }))
             .await;
             all.into_iter().collect::<Result<Vec<_>>>()?;
@@ -102,11 +108,20 @@ async fn apply_to(
             }
             // Sidecars first, then the main container (whose namespace they share).
             for c in n.containers.iter().rev() {
-                let opts = StopContainerOptionsBuilder::default().t(grace).build();
-                docker
-                    .stop_container(c, Some(opts))
-                    .await
-                    .map_err(Error::docker(format!("stopping {c}")))?;
+                // A stop of a stopped container is a no-op (304): it may be sent again.
+                let what = format!("stopping {c}");
+                crate::docker::patiently(&what, true, |_| {
+                    let opts = StopContainerOptionsBuilder::default().t(grace).build();
+                    docker.stop_container(c, Some(opts))
+                })
+                .await
+                .or_else(|e| match e {
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 304, ..
+                    } => Ok(()),
+                    e => Err(e),
+                })
+                .map_err(Error::docker(what))?;
             }
             Ok(format!(
                 "{drained}graceful stop (SIGTERM, SIGKILL after {grace} s) {}",
@@ -127,13 +142,22 @@ async fn apply_to(
             ))
         }
         NodeFault::Pause | NodeFault::Resume => {
+            let pause = fault == NodeFault::Pause;
             for c in &n.containers {
-                let r = if fault == NodeFault::Pause {
-                    docker.pause_container(c).await
-                } else {
-                    docker.unpause_container(c).await
-                };
-                r.map_err(Error::docker(format!("{} {c}", fault.name())))?;
+                let what = format!("{} {c}", fault.name());
+                // Tried again only after reading whether the first try froze (thawed) it.
+                crate::docker::patiently(&what, true, |again| async move {
+                    if again && paused(docker, c).await? == pause {
+                        return Ok(());
+                    }
+                    if pause {
+                        docker.pause_container(c).await
+                    } else {
+                        docker.unpause_container(c).await
+                    }
+                })
+                .await
+                .map_err(Error::docker(what))?;
             }
             Ok(format!(
                 "{} {}",
@@ -146,19 +170,24 @@ async fn apply_to(
             ))
         }
         NodeFault::Disconnect => {
-            docker
-                .disconnect_network(
-                    &lab.network,
-                    NetworkDisconnectRequest {
-                        container: n.main.clone(),
-                        force: Some(true),
-                    },
-                )
-                .await
-                .map_err(Error::docker(format!(
-                    "disconnecting {} from {}",
-                    n.main, lab.network
-                )))?;
+            let what = format!("disconnecting {} from {}", n.main, lab.network);
+            // Tried again only after reading whether the first try disconnected it.
+            crate::docker::patiently(&what, true, |again| async move {
+                if again && !on_network(docker, &n.main, &lab.network).await? {
+                    return Ok(());
+                }
+                docker
+                    .disconnect_network(
+                        &lab.network,
+                        NetworkDisconnectRequest {
+                            container: n.main.clone(),
+                            force: Some(true),
+                        },
+                    )
+                    .await
+            })
+            .await
+            .map_err(Error::docker(what))?;
             Ok(format!(
                 "disconnected {} from network {}",
                 n.main, lab.network
@@ -276,4 +305,51 @@ pub async fn attached(lab: &Lab, container: &str) -> Result<bool> {
         .network_settings
         .and_then(|s| s.networks)
         .is_some_and(|nets| nets.contains_key(&lab.network)))
+}
+
+/// Whether container `c` runs, read from the Engine (for a kill tried again).
+async fn running(docker: &bollard::Docker, c: &str) -> Result<bool, bollard::errors::Error> {
+    Ok(state(docker, c)
+        .await?
+        .and_then(|s| s.running)
+        .unwrap_or(false))
+}
+
+/// Whether container `c` is frozen, read from the Engine (for a pause tried again).
+async fn paused(docker: &bollard::Docker, c: &str) -> Result<bool, bollard::errors::Error> {
+    Ok(state(docker, c)
+        .await?
+        .and_then(|s| s.paused)
+        .unwrap_or(false))
+}
+
+async fn state(
+    docker: &bollard::Docker,
+    c: &str,
+) -> Result<Option<bollard::models::ContainerState>, bollard::errors::Error> {
+    Ok(docker
+        .inspect_container(
+            c,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await?
+        .state)
+}
+
+/// Whether container `c` is attached to `network`, read from the Engine (for a disconnect tried
+/// again).
+async fn on_network(
+    docker: &bollard::Docker,
+    c: &str,
+    network: &str,
+) -> Result<bool, bollard::errors::Error> {
+    Ok(docker
+        .inspect_container(
+            c,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await?
+        .network_settings
+        .and_then(|n| n.networks)
+        .is_some_and(|n| n.contains_key(network)))
 }

@@ -147,12 +147,15 @@ pub async fn inspect(lab: &Lab, node: &str) -> Result<Inspected> {
     let docker = lab.engine_of(node);
     let n = lab.node(node)?;
     let helper_name = name(lab, node);
+    let what = format!("inspecting {helper_name}");
     let (main, helper) = tokio::join!(
         docker::inspect(docker, &n.main),
-        docker.inspect_container(
-            &helper_name,
-            None::<bollard::query_parameters::InspectContainerOptions>
-        )
+        docker::patiently(&what, true, |_| {
+            docker.inspect_container(
+                &helper_name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+        })
     );
     Ok(Inspected {
         main: main?,
@@ -201,14 +204,16 @@ pub async fn ensure_inspected(lab: &Lab, node: &str, pair: Inspected) -> Result<
             token,
         });
     }
+    // A restart that was made already only restarts the helper once more: it may be sent again.
     let opts = RestartContainerOptionsBuilder::default().t(0).build();
-    docker
-        .restart_container(&name, Some(opts))
-        .await
-        .map_err(|e| Error::Helper {
-            node: node.to_string(),
-            message: format!("cannot restart {name} in {}'s new namespace: {e}", n.main),
-        })?;
+    docker::patiently(&format!("restarting {name}"), true, |_| {
+        docker.restart_container(&name, Some(opts.clone()))
+    })
+    .await
+    .map_err(|e| Error::Helper {
+        node: node.to_string(),
+        message: format!("cannot restart {name} in {}'s new namespace: {e}", n.main),
+    })?;
     Ok(Ready {
         ensured: Ensured::Moved,
         token,

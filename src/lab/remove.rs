@@ -185,7 +185,12 @@ pub(super) async fn converge(
                 .force(true)
                 .v(true)
                 .build();
-            (name, docker.remove_container(id, Some(opts)).await)
+            let what = format!("removing container {name}");
+            let r = docker::patiently(&what, true, |_| {
+                docker.remove_container(id, Some(opts.clone()))
+            })
+            .await;
+            (name, r)
         });
         for (name, r) in futures_util::future::join_all(removals).await {
             match outcome(r) {
@@ -195,7 +200,9 @@ pub(super) async fn converge(
             }
         }
         for (id, name) in &listed.networks {
-            match outcome(docker.remove_network(id).await) {
+            let what = format!("removing network {name}");
+            let r = docker::patiently(&what, true, |_| docker.remove_network(id)).await;
+            match outcome(r) {
                 Ok(true) => report.networks += 1,
                 Ok(false) => {}
                 Err(e) => {
@@ -206,7 +213,12 @@ pub(super) async fn converge(
         }
         for name in &listed.volumes {
             let opts = RemoveVolumeOptionsBuilder::default().force(true).build();
-            match outcome(docker.remove_volume(name, Some(opts)).await) {
+            let what = format!("removing volume {name}");
+            let r = docker::patiently(&what, true, |_| {
+                docker.remove_volume(name, Some(opts.clone()))
+            })
+            .await;
+            match outcome(r) {
                 Ok(true) => report.volumes += 1,
                 Ok(false) => {}
                 Err(e) => {

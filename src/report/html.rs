@@ -274,6 +274,16 @@ pub fn report_html(
             e(&r.restored.join("; "))
         );
     }
+    if !r.engine_retries.is_empty() {
+        ln!(
+            out,
+            "<p>The Docker Engine did not always answer; Perseus waited for it (<code>--engine-patience</code>):</p>\n<ul>"
+        );
+        for line in &r.engine_retries {
+            ln!(out, "<li>{}</li>", e(line));
+        }
+        ln!(out, "</ul>");
+    }
 
     ln!(out, "<h2 id=\"files\">Files of this run</h2>\n<ul>");
     for f in files {

@@ -184,6 +184,15 @@ pub fn report_md(r: &RunRecord, rows: &[MetricRow]) -> String {
     if !r.restored.is_empty() {
         ln!(out, "\nRestored at the end: {}.", r.restored.join("; "));
     }
+    if !r.engine_retries.is_empty() {
+        ln!(
+            out,
+            "\nThe Docker Engine did not always answer; Perseus waited for it (`--engine-patience`):\n"
+        );
+        for line in &r.engine_retries {
+            ln!(out, "- {line}");
+        }
+    }
     ln!(out, "\n![successful iterations per second](plot.svg)");
     if !rows.is_empty() {
         ln!(out, "\nPer second (`metrics.tsv`): {} lines.", rows.len());

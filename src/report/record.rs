@@ -154,6 +154,11 @@ pub struct RunRecord {
     /// (docs/workloads.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactions: Option<TxnSummary>,
+    /// The Docker Engine calls the run had to try again because the Engine did not answer, one
+    /// line each as it was said (when it stopped answering, when it answered again, or when the
+    /// run gave up on it: [`crate::docker::patiently`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_retries: Vec<String>,
 }
 
 /// A promotion the system logged: when, on the run's clock, which node became the primary, and
@@ -195,6 +200,7 @@ impl RunRecord {
             promotions: Vec::new(),
             load: None,
             transactions: None,
+            engine_retries: Vec::new(),
         }
     }
 
@@ -446,6 +452,7 @@ pub(super) mod fixture {
             promotions: vec![],
             load: None,
             transactions: None,
+            engine_retries: Vec::new(),
         }
     }
 

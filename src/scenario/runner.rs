@@ -173,6 +173,8 @@ pub async fn run(
     sink: &mut dyn Sink,
 ) -> Result<(RunRecord, std::path::PathBuf)> {
     let s = &file.scenario;
+    // The Engine's silences before this run (a table's earlier runs) are not this run's.
+    crate::docker::take_engine_notes();
     let seed = s.seed.unwrap_or_else(rand::random);
     let firings = s.firings().len();
     sink.event(&Event::Say(format!(
@@ -343,7 +345,10 @@ pub async fn run(
             }
         }
     }
-    let Out { folder, record, .. } = out;
+    let Out {
+        folder, mut record, ..
+    } = out;
+    record.engine_retries = crate::docker::take_engine_notes();
     let dir = folder.dir.clone();
     folder.finish(&record)?;
     if let Some(e) = history_failed {

@@ -1,6 +1,7 @@
-//! Property tests of the parsers a user's files go through (scenario, definition, history) over
-//! arbitrary input: the shipped files with random edits, and text from nowhere. None may panic;
-//! every refusal is an error that maps to exit code 2 and says where, within the text.
+//! The crate's tests across modules: property tests of the parsers a user's files go through
+//! (scenario, definition, history) over arbitrary input: the shipped files with random edits, and
+//! text from nowhere. None may panic; every refusal is an error that maps to exit code 2 and says
+//! where, within the text.
 
 use std::path::Path;
 

@@ -1,0 +1,193 @@
+//! Perseus when the Docker Engine does not answer for a while: a proxy stands between Perseus and
+//! the Engine's socket and drops every connection for 10 s in the middle of a run, over the heal
+//! step. The run waits for the Engine (`--engine-patience`), heals, completes, and its report
+//! lists what was tried again.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A Unix-socket proxy to the Engine's socket that can be cut: while `down`, its socket is gone
+/// (a connect fails) and every connection it carried is closed.
+struct Proxy {
+    path: PathBuf,
+    down: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(path: &Path) -> Proxy {
+        let engine = std::env::var("DOCKER_HOST")
+            .ok()
+            .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+            .unwrap_or_else(|| "/var/run/docker.sock".to_string());
+        let (down, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (d, s, p) = (down.clone(), stop.clone(), path.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut listener: Option<tokio::net::UnixListener> = None;
+                let mut carried = tokio::task::JoinSet::new();
+                while !s.load(Ordering::Relaxed) {
+                    if d.load(Ordering::Relaxed) {
+                        if listener.take().is_some() {
+                            let _ = std::fs::remove_file(&p);
+                            carried.abort_all();
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    if listener.is_none() {
+                        let _ = std::fs::remove_file(&p);
+                        listener = Some(tokio::net::UnixListener::bind(&p).unwrap());
+                    }
+                    let l = listener.as_ref().unwrap();
+                    let accepted =
+                        tokio::time::timeout(Duration::from_millis(20), l.accept()).await;
+                    if let Ok(Ok((mut client, _))) = accepted {
+                        let engine = engine.clone();
+                        carried.spawn(async move {
+                            if let Ok(mut server) = tokio::net::UnixStream::connect(&engine).await {
+                                let _ =
+                                    tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            }
+                        });
+                    }
+                    while carried.try_join_next().is_some() {}
+                }
+                carried.abort_all();
+                let _ = std::fs::remove_file(&p);
+            });
+        });
+        Proxy {
+            path: path.to_path_buf(),
+            down,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_run_waits_for_an_engine_that_drops_for_ten_seconds_over_its_heal() {
+    let lab = LabGuard::up("redis", &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(&tmp.path().join("engine.sock"));
+    let scenario = tmp.path().join("engine-drop.yaml");
+    std::fs::write(
+        &scenario,
+        "\
+name: engine-drop
+system: redis
+nodes: 3
+load: {duration: 24s}
+steps:
+  - {name: cut, at: 4s, fault: isolate, target: n1}
+  - {name: heal, at: 8s, fault: heal}
+expect:
+  - lost-writes: 0
+",
+    )
+    .unwrap();
+    let runs = tmp.path().join("runs");
+    let child = perseus()
+        .env("DOCKER_HOST", format!("unix://{}", proxy.path.display()))
+        .args(["run", "--reuse", "--engine-patience", "30s", "--runs-dir"])
+        .arg(&runs)
+        .arg(&scenario)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The Engine drops right after the isolation, for 10 s: the heal, 4 s later, falls inside.
+    let t = Instant::now();
+    let cut_made = loop {
+        let events = std::fs::read_dir(&runs)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("events.jsonl")).ok())
+            .unwrap_or_default();
+        if events.lines().any(|l| l.contains("\"isolate\"")) {
+            break Instant::now();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "the isolation never came"
+        );
+        sleep_s(0.05);
+    };
+    proxy.down.store(true, Ordering::Relaxed);
+    sleep_s(10.0);
+    proxy.down.store(false, Ordering::Relaxed);
+    let dropped = cut_made.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the Docker Engine did not answer ")
+            && err.contains("trying again for up to 30 s"),
+        "{err}"
+    );
+    let dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["outcome"], "passed", "{s}");
+    // The heal happened, once the Engine answered again: about 10 s after the isolation, not 4.
+    let heal = &s["steps"][1];
+    assert_eq!(heal["fault"], "heal", "{s}");
+    let applied =
+        heal["applied_s"].as_f64().unwrap() - s["steps"][0]["applied_s"].as_f64().unwrap();
+    assert!(
+        applied > 9.0 && applied < dropped.as_secs_f64() + 5.0,
+        "the heal came {applied:.1} s after the isolation (the Engine was away {:.1} s): {heal}",
+        dropped.as_secs_f64()
+    );
+    assert!(
+        s["restored"].as_array().unwrap().is_empty(),
+        "nothing was left to undo: {s}"
+    );
+    // The report lists the calls tried again.
+    let retries = s["engine_retries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        retries
+            .iter()
+            .any(|r| r.as_str().unwrap().contains(" again after ")),
+        "{retries:?}"
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("The Docker Engine did not always answer"),
+        "{report}"
+    );
+    // n1 is reachable by its peers again.
+    assert!(reaches("redis", 2, 1, 6379));
+    drop(lab);
+}
