@@ -97,35 +97,6 @@ fn majority_serves_again(r: &LoadResult, fault: f64, until: f64) -> u64 {
     first
 }
 
-/// The first second from which `node` serves in every second to the end of the load, after it
-/// was brought back (healed or started) at `back`, an offset on the load's clock in seconds: that
-/// second must start within `within` seconds of `back`. The rejoin time it prints is the start
-/// of that second, an upper bound good to a second. A rejoin is a state transfer (after a kill,
-/// InnoDB's crash recovery first), so how long it takes is measured from the run, not assumed:
-/// a loaded 2-core machine has taken 12 s after a start.
-fn rejoins_within(r: &LoadResult, node: usize, back: f64, within: f64, what: &str) -> u64 {
-    let last = last_second_before(r.end());
-    let latest = first_second_after(back, within);
-    assert!(
-        latest <= last,
-        "{what}: the load ends at {:.2} s, before {within} s after {back:.2} s; the timeline is too short",
-        r.end()
-    );
-    let first = (first_second_after(back, 0.0)..=latest)
-        .find(|&s| r.column(node, s, last).iter().all(|&c| c > 0))
-        .unwrap_or_else(|| {
-            panic!(
-                "{what}: n{node} does not serve in every second from within {within} s of {back:.2} s to the end of the load:\n{}",
-                r.stdout
-            )
-        });
-    eprintln!(
-        "measured: {what}: n{node} serves from second {first}, {:.1} s after {back:.2} s",
-        (first - 1) as f64 - back
-    );
-    first
-}
-
 #[test]
 fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_back() {
     let lab = LabGuard::up("galera", &[]);
@@ -157,7 +128,7 @@ fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_bac
             &format!("n{n} keeps the quorum and serves until heal"),
         );
     }
-    rejoins_within(&r, 1, heal, 12.0, "n1 rejoins after heal");
+    r.rejoins_within(1, heal, 12.0, "n1 rejoins after heal");
     assert_safe(&r.summary);
     check_every_copy(&r, 3);
 }
@@ -190,8 +161,7 @@ fn killed_node_drops_its_column_and_rejoins_after_start() {
             &format!("n{n} serves without n1"),
         );
     }
-    rejoins_within(
-        &r,
+    r.rejoins_within(
         1,
         start,
         20.0,
