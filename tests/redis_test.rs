@@ -220,12 +220,14 @@ expect:
     let history = dir.join("history.edn");
     // The last line says the history stopped, and why.
     assert!(err.contains("STOPPED at"), "{err}");
+    // The last line names the scenario and the file.
     let last_line = err.trim_end().lines().last().unwrap_or_default();
     assert!(
-        last_line.starts_with(&format!(
-            "perseus: writing {}: its disk ran short, so the history stopped at ",
-            history.display()
-        )),
+        last_line.starts_with(&format!("perseus: {}: ", scenario.display()))
+            && last_line.contains(&format!(
+                ": writing {}: its disk ran short, so the history stopped at ",
+                history.display()
+            )),
         "{err}"
     );
     // summary.json is whole, and says where the history stopped.

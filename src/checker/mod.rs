@@ -141,7 +141,7 @@ pub fn check_parsed(parsed: &Parsed, opts: &Options) -> Report {
         if let (Some((line, _)), Verdict::Linearizable) = (&parsed.truncated, &k.verdict) {
             k.verdict = Verdict::Unknown {
                 why: format!(
-                    "linearizable up to line {line}, where the history was cut at its size cap"
+                    "linearizable up to line {line}, where the history was cut (at its size cap, or short of a full disk)"
                 ),
                 cut: true,
             };
@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(
             r.key("a").unwrap().verdict,
             Verdict::Unknown {
-                why: "linearizable up to line 5, where the history was cut at its size cap".into(),
+                why: "linearizable up to line 5, where the history was cut (at its size cap, or short of a full disk)".into(),
                 cut: true
             }
         );

@@ -99,7 +99,7 @@ pub(super) fn check_command(args: CheckArgs) -> anyhow::Result<i32> {
     }
     if let Some((line, mark)) = &report.truncated {
         eprintln!(
-            "{}:{line}: the history stops here, cut at its size cap ({}): what came after is not checked",
+            "{}:{line}: the history stops here, cut at its size cap or short of a full disk ({}): what came after is not checked",
             args.history.display(),
             mark.trim_start_matches(';').trim()
         );

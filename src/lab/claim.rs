@@ -41,8 +41,12 @@ pub const CLAIM_IMAGE: &str = "perseus/claim:1";
 /// The label that marks a claim and names its lab's system.
 pub const CLAIM_LABEL: &str = "perseus.claim";
 
-/// How many times [`take`] tries to create the claim when a holder goes away meanwhile.
-const ATTEMPTS: usize = 5;
+/// How many times [`take`] tries to create the claim when a holder goes away meanwhile, or is
+/// still being made (the Engine refuses the name before the container can be inspected).
+const ATTEMPTS: usize = 40;
+
+/// The pause between those tries.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The name of `system`'s claim container.
 pub fn claim_name(system: &str) -> String {
@@ -265,10 +269,13 @@ pub async fn take(
             .await
         {
             Ok(held) => held,
-            // Released meanwhile: try again.
+            // Released meanwhile, or still being made by its holder: try again shortly.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => continue,
+            }) => {
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
             Err(e) => {
                 return Err(Error::Docker {
                     context: format!("inspecting the claim {name}"),
@@ -302,13 +309,15 @@ pub async fn take(
         }
         took_over = Some(holder);
     }
-    Err(Error::Docker {
-        context: format!("creating the claim {name}"),
-        source: bollard::errors::Error::DockerResponseServerError {
-            status_code: 409,
-            message: format!("the claim changed hands {ATTEMPTS} times while it was being taken"),
-        },
-    })
+    Err(LabError::Claimed {
+        system: system.to_string(),
+        holder: "another process".to_string(),
+        fix: format!(
+            "its claim ({name}) kept changing hands for {} s: try again",
+            (RETRY * ATTEMPTS as u32).as_secs()
+        ),
+    }
+    .into())
 }
 
 /// Remove a claim container by id; one already gone counts as removed.

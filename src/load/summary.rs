@@ -647,7 +647,10 @@ impl HistoryCheck {
             self.keys, self.linearizable, self.not_linearizable, self.unknown, self.elapsed_s
         );
         if let Some(t) = &self.truncated {
-            let _ = write!(s, "; the history was cut at its size cap at {t}");
+            let _ = write!(
+                s,
+                "; the history was cut (at its size cap, or short of a full disk) at {t}"
+            );
         }
         if self.disagreements.is_empty() {
             s.push_str("; it agrees with the loop's own check on every key");
