@@ -48,4 +48,4 @@ mod writer;
 pub use crate::error::HistoryError;
 pub use op::{counter, Evidence, Op, Type, Value, TRUNCATED_MARK};
 pub use read::{read, read_text, Completion, Operation, Parsed};
-pub use writer::{History, HistoryReport, HistoryWriter, DEFAULT_MAX_BYTES};
+pub use writer::{History, HistoryReport, HistoryWriter, DEFAULT_MAX_BYTES, DISK_RESERVE};

@@ -743,11 +743,12 @@ pub async fn open(docker: &Docker, home: &Home, system: &str) -> Result<Lab> {
 }
 
 /// Remove every labelled object of `system`'s lab: containers (forced), networks, volumes, in
-/// rounds until none is left ([`remove`]); on each of its hosts when it runs across several (then
-/// the overlay network last, from the manager, and the record of the hosts once all are clean).
-/// It takes the lab's claim first ([`claim`]), taking over a dead holder's (then it waits
-/// [`remove::SETTLE`] for creates the dead process had in flight). Idempotent: a lab that is not
-/// there removes nothing and succeeds.
+/// rounds until none is left (a volume in use is freed by removing its containers; at most ten
+/// rounds, about 15 s); on each of its hosts when it runs across several (then the overlay
+/// network last, from the manager, and the record of the hosts once all are clean). It takes the
+/// lab's claim first ([`claim`]), taking over a dead holder's (then it lists once more 2 s after
+/// the lab looked empty, for creates the dead process had in flight). Idempotent: a lab that is
+/// not there removes nothing and succeeds.
 ///
 /// Errors: [`LabError::Claimed`] when another process is changing the lab;
 /// [`Error::DownIncomplete`] naming what is left after the bound; across hosts, as
