@@ -13,6 +13,8 @@
 
 use std::collections::HashMap;
 
+use crate::error::Error;
+
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 
 /// One step of a path into a YAML document.
@@ -117,6 +119,28 @@ pub fn placed(text: &str, line: usize, column: usize) -> (usize, usize) {
         }
     }
     (1, 1)
+}
+
+/// [`placed`] applied to a parse error of `text`: an [`Error::Definition`] at line 0 gets a
+/// position; any other error is returned as it is.
+pub fn place(e: Error, text: &str) -> Error {
+    match e {
+        Error::Definition {
+            file,
+            line,
+            column,
+            message,
+        } => {
+            let (line, column) = placed(text, line, column);
+            Error::Definition {
+                file,
+                line,
+                column,
+                message,
+            }
+        }
+        other => other,
+    }
 }
 
 /// Move a position forward from the start of a mapping to the value the message quotes first

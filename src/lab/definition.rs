@@ -292,23 +292,7 @@ impl Definition {
     /// Errors: [`Error::Definition`] with a line and column in `text` (line 1 column 1 when the
     /// whole file is wrong, [`locate::placed`]).
     pub fn parse(file: &Path, text: &str) -> Result<Definition> {
-        Definition::parse_text(file, text).map_err(|e| match e {
-            Error::Definition {
-                file,
-                line,
-                column,
-                message,
-            } => {
-                let (line, column) = locate::placed(text, line, column);
-                Error::Definition {
-                    file,
-                    line,
-                    column,
-                    message,
-                }
-            }
-            other => other,
-        })
+        Definition::parse_text(file, text).map_err(|e| locate::place(e, text))
     }
 
     /// [`Definition::parse`], where a position may be unknown (0).

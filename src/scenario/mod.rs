@@ -138,23 +138,7 @@ fn error_at(file: &Path, text: &str, path: &str, message: String) -> Error {
 ///
 /// Errors: [`Error::Definition`] with file, line and column.
 pub fn parse(file: &Path, text: &str) -> Result<Scenario> {
-    parse_text(file, text).map_err(|e| match e {
-        Error::Definition {
-            file,
-            line,
-            column,
-            message,
-        } => {
-            let (line, column) = crate::locate::placed(text, line, column);
-            Error::Definition {
-                file,
-                line,
-                column,
-                message,
-            }
-        }
-        other => other,
-    })
+    parse_text(file, text).map_err(|e| crate::locate::place(e, text))
 }
 
 /// [`parse`], where a position may be unknown (0).
