@@ -14,12 +14,12 @@ use crate::report::{Event, Sink};
 
 /// Go on with a table a Ctrl-C (or a crash) stopped, in its folder (`runs/<time>-table/`): the
 /// runs it has are kept and not made again, a run that was cut short is made again, and the
-/// systems and runs it had not reached are measured as [`measure`] would have; the tables come
+/// systems and runs it had not reached are measured as [`super::measure`] would have; the tables come
 /// out as if it had never stopped. Its options are the ones it was started with; `metrics`, if
 /// given, serves the runs' live metrics.
 ///
-/// Errors: [`ReadError`] when the folder holds no readable `table.json`; [`Error::Usage`] for a
-/// table whose runs are all made; as [`measure`].
+/// Errors: [`crate::report::ReadError`] when the folder holds no readable `table.json`; [`Error::Usage`] for a
+/// table whose runs are all made; as [`super::measure`].
 pub async fn resume(
     docker: &Docker,
     home: &Home,
