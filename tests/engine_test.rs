@@ -143,6 +143,8 @@ expect:
     let dropped = cut_made.elapsed();
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
+    // What the run said, shown under --no-capture.
+    eprintln!("{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
         err.contains("the Docker Engine did not answer ")

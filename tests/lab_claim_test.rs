@@ -127,14 +127,16 @@ fn two_lab_ups_at_once_make_one_lab_and_one_refusal_naming_the_holder() {
     );
     // Taking it down is refused too while the winner holds it; a fault or status is not.
     let mut winner = winner;
-    if winner.try_wait().unwrap().is_none() {
-        let down = run(&["lab", "down", SYSTEM], 2);
-        assert!(
-            stderr(&down).contains("is being changed by `perseus lab up"),
-            "{}",
-            stderr(&down)
-        );
-    }
+    assert!(
+        winner.try_wait().unwrap().is_none(),
+        "the winner was still making the lab when the loser was refused"
+    );
+    let down = run(&["lab", "down", SYSTEM], 2);
+    assert!(
+        stderr(&down).contains("is being changed by `perseus lab up"),
+        "{}",
+        stderr(&down)
+    );
     let won = winner.wait_with_output().unwrap();
     assert_eq!(won.status.code(), Some(0), "{}", stderr(&won));
     assert!(

@@ -83,7 +83,7 @@ impl LabHandle {
     /// `perseus lab down` finishes it.
     pub async fn down(mut self) -> Result<DownReport> {
         self.owned = false;
-        let removed = remove_lab(&self.lab.docker, &self.lab.system, None).await;
+        let removed = remove_lab(&self.lab.docker, &self.lab.system, None, None).await;
         if let Some(claim) = self.claim.take() {
             release(claim).await;
         }
@@ -133,7 +133,7 @@ impl Drop for LabHandle {
                 .map_err(|e| e.to_string())?;
             rt.block_on(async {
                 let docker = docker::connect().await.map_err(|e| e.to_string())?;
-                remove_lab(&docker, &system, None)
+                remove_lab(&docker, &system, None, None)
                     .await
                     .map_err(|e| e.to_string())
             })
@@ -781,19 +781,36 @@ pub async fn down(
     };
     let claim = claim::take(engine, system, &claim::command_line(), local, progress).await?;
     let settle = claim.took_over().map(|_| remove::SETTLE);
-    let removed = remove_lab(docker, system, settle).await;
+    let known = record.zip(engines);
+    let removed = remove_lab(docker, system, settle, known).await;
     let released = claim.release().await;
     let report = removed?;
     released?;
     Ok(report)
 }
 
-/// [`down`]'s removals, under a claim the caller holds.
-async fn remove_lab(docker: &Docker, system: &str, settle: Option<Duration>) -> Result<DownReport> {
-    let Some(record) = hosts::Record::load(system)? else {
-        return remove::converge(docker, system, Scope::All { networks: true }, settle).await;
+/// [`down`]'s removals, under a claim the caller holds. `known`: the lab's hosts record and their
+/// engines when the caller has connected them already; `None`: read the record here (a lab on
+/// one machine has none).
+async fn remove_lab(
+    docker: &Docker,
+    system: &str,
+    settle: Option<Duration>,
+    known: Option<(hosts::Record, Vec<hosts::Engine>)>,
+) -> Result<DownReport> {
+    let (record, engines) = match known {
+        Some(known) => known,
+        None => match hosts::Record::load(system)? {
+            Some(record) => {
+                let engines = record.engines().await?;
+                (record, engines)
+            }
+            None => {
+                return remove::converge(docker, system, Scope::All { networks: true }, settle)
+                    .await
+            }
+        },
     };
-    let engines = record.engines().await?;
     let mut report = DownReport::default();
     let order = (0..engines.len())
         .filter(|h| *h != record.manager)

@@ -637,7 +637,7 @@ async fn conclude(
             source: std::io::Error::new(
                 std::io::ErrorKind::StorageFull,
                 format!(
-                    "its disk ran short, so the history stopped at {:.1} s to leave room for the summary and the report",
+                    "its disk ran short, so the history stopped at {:.1} s to leave room for the summary and the report; free some space, or give --runs-dir on a larger disk",
                     h.truncated_at_s.unwrap_or_default()
                 ),
             ),
