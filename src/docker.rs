@@ -252,6 +252,21 @@ pub async fn start(docker: &Docker, container: &str) -> Result<()> {
     }
 }
 
+/// Whether a read by name found its object: `Ok(false)` for the Engine's 404, the error for
+/// anything else (so that [`patiently`] can wait out an Engine that does not answer). For the
+/// re-read before a create that may have happened is sent again.
+pub fn found<T>(
+    read: std::result::Result<T, bollard::errors::Error>,
+) -> std::result::Result<bool, bollard::errors::Error> {
+    match read {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether an image with this reference exists locally.
 ///
 /// Errors: [`Error::Docker`] when the Engine fails the inspect for another reason than 404.
@@ -374,10 +389,12 @@ pub const MAX_LOG_LINES: usize = 200_000;
 /// The lines a container wrote (stdout and stderr) from `since` to `until`, each with the time
 /// the Docker Engine stamped it (its receipt of the line, on this machine's clock). Whole seconds
 /// bound the request (the Engine's `since`/`until` are Unix seconds); lines outside the span are
-/// dropped here. At most [`MAX_LOG_LINES`] lines, read within 10 s.
+/// dropped here. At most [`MAX_LOG_LINES`] lines, read within 10 s once the Engine answers; an
+/// Engine that does not answer is waited for and asked again from the start, as [`patiently`]
+/// does.
 ///
-/// Errors: [`Error::Docker`] when the Engine refuses the request, [`Error::Io`] when it does not
-/// finish in time.
+/// Errors: [`Error::Docker`] when the Engine refuses the request or stays away past the
+/// patience, [`Error::Io`] when the read does not finish in time.
 pub async fn logs_between(
     docker: &Docker,
     container: &str,
@@ -396,35 +413,42 @@ pub async fn logs_between(
         .since(unix(since, false))
         .until(unix(until, true))
         .build();
-    let mut stream = docker.logs(container, Some(opts));
-    let mut lines = Vec::new();
-    let read = async {
-        while let Some(item) = stream.next().await {
-            let chunk = item.map_err(Error::docker(format!("reading the logs of {container}")))?;
-            for line in chunk.to_string().lines() {
-                let Some((stamp, text)) = line.split_once(' ') else {
-                    continue;
-                };
-                let Ok(at) = humantime::parse_rfc3339_weak(stamp) else {
-                    continue;
-                };
-                if at >= since && at <= until {
-                    lines.push((at, text.to_string()));
+    let what = format!("reading the logs of {container}");
+    // A read: tried again from the start while the Engine does not answer.
+    let read = patiently(&what, true, |_| {
+        let mut stream = docker.logs(container, Some(opts.clone()));
+        async move {
+            let mut lines = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                for line in chunk?.to_string().lines() {
+                    let Some((stamp, text)) = line.split_once(' ') else {
+                        continue;
+                    };
+                    let Ok(at) = humantime::parse_rfc3339_weak(stamp) else {
+                        continue;
+                    };
+                    if at >= since && at <= until {
+                        lines.push((at, text.to_string()));
+                    }
+                }
+                if lines.len() >= MAX_LOG_LINES {
+                    break;
                 }
             }
-            if lines.len() >= MAX_LOG_LINES {
-                break;
-            }
+            Ok(lines)
         }
-        Ok::<(), Error>(())
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
+    });
+    let bound = patience() + Duration::from_secs(10);
+    tokio::time::timeout(bound, read)
         .await
         .map_err(|_| Error::Io {
-            context: format!("reading the logs of {container}"),
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "no end within 10 s"),
-        })??;
-    Ok(lines)
+            context: what.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no end within {} s", bound.as_secs()),
+            ),
+        })?
+        .map_err(Error::docker(what))
 }
 
 /// What a command run with [`exec`] printed and how it ended.

@@ -8,8 +8,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A system with sidecars (a sentinel beside each node) and a volume per node.
+/// A system with sidecars (a sentinel beside each node) and a volume per node, whose readiness
+/// takes about 10 s: long enough for a second `lab up` to meet the first one at work.
 const SYSTEM: &str = "redis-sentinel";
+
+/// A system with sidecars (a CASPaxos proposer beside each node) and a volume per node, whose
+/// whole `lab up` takes about a second here, most of it creating containers and volumes: 20 kills
+/// spread over it land in creation itself, 50 ms apart.
+const KILLED: &str = "gryadka";
 
 /// Whether `system`'s claim container exists.
 fn claim_exists(system: &str) -> bool {
@@ -53,34 +59,34 @@ fn removed(stderr: &str) -> usize {
 
 #[test]
 fn lab_down_after_lab_up_was_killed_at_any_moment_leaves_nothing() {
-    let _guard = LabGuard::lock_only(SYSTEM);
+    let _guard = LabGuard::lock_only(KILLED);
     // How long a whole `lab up` takes here: the kills are spread from its start to its end.
     let t = Instant::now();
-    run(&["lab", "up", SYSTEM], 0);
+    run(&["lab", "up", KILLED], 0);
     let whole = t.elapsed();
-    run(&["lab", "down", SYSTEM], 0);
+    run(&["lab", "down", KILLED], 0);
     let moments = 20;
     let mut mid_creation = 0;
     for i in 0..moments {
         let at = whole.mul_f64(i as f64 / (moments - 1) as f64);
-        let mut up = spawn_up(SYSTEM);
+        let mut up = spawn_up(KILLED);
         std::thread::sleep(at);
         kill(&mut up);
-        let down = run(&["lab", "down", SYSTEM], 0);
+        let down = run(&["lab", "down", KILLED], 0);
         if removed(&stderr(&down)) > 0 {
             mid_creation += 1;
         }
         // A few seconds later, nothing of the lab, and no claim, is left.
         sleep_s(2.0);
         assert_eq!(
-            leftovers(SYSTEM),
+            leftovers(KILLED),
             (0, 0, 0),
             "kill {i} at {:.2} s of {:.2} s left objects after `lab down` said:\n{}",
             at.as_secs_f64(),
             whole.as_secs_f64(),
             stderr(&down)
         );
-        assert!(!claim_exists(SYSTEM), "kill {i}: the claim is left");
+        assert!(!claim_exists(KILLED), "kill {i}: the claim is left");
     }
     // The moments covered creation itself, not only before and after it.
     assert!(

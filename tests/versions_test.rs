@@ -161,14 +161,16 @@ fn remove_image(image: &str) {
 /// a second or more after the heal (docs/table.md: 1.2 to 2.4 s), and the release is BAD after
 /// one run; 3.5.1 runs with pre-vote, as 3.5 ships. Each release gets its own lab, each run its
 /// folder inside the bisect's, and the verdicts and the change are in bisect.md and
-/// bisect.json. About 60 s.
+/// bisect.json. A Ctrl-C once 3.4.23 is decided stops it (exit 1); `--resume` probes 3.5.1 only,
+/// and the bisect reads as one made at once. About 70 s.
 #[test]
 fn bisect_finds_the_etcd_release_whose_rejoining_follower_costs_no_election() {
+    use std::io::BufRead;
     let _lock = LabGuard::lock_only("etcd");
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    let out = run(
-        &[
+    let mut child = perseus()
+        .args([
             "bisect",
             "scenarios/etcd-isolate-follower-rejoin.yaml",
             "--versions",
@@ -178,13 +180,70 @@ fn bisect_finds_the_etcd_release_whose_rejoining_follower_costs_no_election() {
             "--budget",
             "2",
             "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-        0,
-    );
+        ])
+        .arg(&runs)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr_pipe).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    // Ctrl-C once the first release has its verdict.
+    let mut first = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(240))
+            .unwrap_or_else(|_| panic!("no verdict for 3.4.23: {first:#?}"));
+        let decided = line.starts_with("bisect: etcd@3.4.23: BAD (0 clean of ");
+        first.push(line);
+        if decided {
+            break;
+        }
+    }
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    first.extend(rx.try_iter());
+    let first = first.join("\n");
+    assert_eq!(status.code(), Some(1), "a bisect cut short: {first}");
+    // Each probe is printed as it goes.
+    assert!(first.contains("bisect: etcd@3.4.23: lab up"), "{first}");
+    let folders: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    let read = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(folder.join("bisect.json")).unwrap()).unwrap()
+    };
+    let stopped = read();
+    assert_eq!(stopped["interrupted"], true, "{stopped}");
+    let before = stopped["probes"][0].clone();
+    assert_eq!(before["version"], "3.4.23", "{stopped}");
+    assert_eq!(before["complete"], true, "{stopped}");
+    assert_eq!(leftovers("etcd"), (0, 0, 0), "Ctrl-C leaves no lab");
+
+    let out = run(&["bisect", "--resume", folder.to_str().unwrap()], 0);
     let md = stdout(&out);
     let err = stderr(&out);
-    eprintln!("{md}\n{err}");
+    eprintln!("{first}\n{md}\n{err}");
+    assert!(
+        err.contains(&format!(
+            "bisect: resuming {}: 1 of its 2 releases are decided",
+            folder.display()
+        )),
+        "{err}"
+    );
+    // The resume probed 3.5.1 alone.
+    assert!(!err.contains("etcd@3.4.23"), "3.4.23 probed again: {err}");
+    assert!(err.contains("bisect: etcd@3.5.1: lab up"), "{err}");
     assert!(
         md.starts_with(
             "## Bisect: etcd-isolate-follower-rejoin over etcd 3.4.23..3.5.1 (2 release(s))"
@@ -195,23 +254,14 @@ fn bisect_finds_the_etcd_release_whose_rejoining_follower_costs_no_election() {
         md.contains("1 clean runs rule out (at 95 %) a failure rate above 95 % per run"),
         "{md}"
     );
-    // Each probe is printed as it goes.
-    assert!(err.contains("bisect: etcd@3.4.23: lab up"), "{err}");
-    assert!(
-        err.contains("bisect: etcd@3.4.23: BAD (0 clean of "),
-        "{err}"
-    );
-    let folders: Vec<_> = std::fs::read_dir(&runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(folders.len(), 1, "{folders:?}");
-    let folder = &folders[0];
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(folder.join("bisect.json")).unwrap()).unwrap();
+    assert!(!md.contains("Interrupted"), "{md}");
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1, "one folder");
+    let json = read();
+    assert_eq!(json["interrupted"], false);
     assert_eq!(json["versions"], serde_json::json!(["3.4.23", "3.5.1"]));
     let probes = json["probes"].as_array().unwrap();
     assert_eq!(probes.len(), 2);
+    assert_eq!(probes[0], before, "3.4.23's probe is kept as it was");
     // 3.4.23: the window after the heal is the forced election's.
     assert_eq!(probes[0]["version"], "3.4.23");
     assert_eq!(probes[0]["verdict"], "bad", "{json}");

@@ -23,7 +23,7 @@
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ use crate::scenario::runner::{self, Afterwards, LabChoice, RunOptions};
 use crate::scenario::ScenarioFile;
 
 /// How the releases of a range are probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Search {
     /// Every release, in order: finds every change.
@@ -45,7 +45,7 @@ pub enum Search {
 }
 
 /// The settings of a bisect.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BisectOptions {
     /// Clean runs that mark a release good.
     pub runs: usize,
@@ -61,7 +61,7 @@ pub struct BisectOptions {
 }
 
 /// What one release's runs showed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// `runs` clean runs.
@@ -84,7 +84,7 @@ impl Verdict {
 }
 
 /// One run at a release.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeRun {
     /// Its folder, inside the bisect's (`None`: the run could not be made at all).
     pub folder: Option<String>,
@@ -96,7 +96,7 @@ pub struct ProbeRun {
 }
 
 /// One release probed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
     /// The release (`2.11.0`).
     pub version: String,
@@ -104,6 +104,10 @@ pub struct Probe {
     pub verdict: Verdict,
     /// Its runs, in order.
     pub runs: Vec<ProbeRun>,
+    /// Whether its probing ended by itself (a verdict, the budget spent, a lab that did not
+    /// come up) rather than by Ctrl-C; `--resume` takes up a probe that is not.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 impl Probe {
@@ -113,7 +117,7 @@ impl Probe {
 }
 
 /// A bisect, as far as it went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bisect {
     /// Wall-clock start (RFC 3339, ms).
     pub started: String,
@@ -250,10 +254,11 @@ pub fn releases(home: &Home, system: &str, range: Option<&str>) -> Result<Vec<St
 }
 
 /// Run `file`'s scenario on each release of `versions` (oldest first), as `opts` says, into a
-/// new folder under `opts.runs_dir` (`<time>-bisect/`). Each release's lab is brought up for its
-/// runs and taken down after them. `say` hears each probe's runs and verdicts as they come;
-/// `sink` gets the runs' events. Cancelling `cancel` (Ctrl-C) stops after the run in progress
-/// has restored its faults; what was measured is kept.
+/// new folder under `opts.runs_dir` (`<time>-bisect/`, which keeps the scenario as
+/// `scenario.yaml` for `--resume`). Each release's lab is brought up for its runs and taken down
+/// after them. `say` hears each probe's runs and verdicts as they come; `sink` gets the runs'
+/// events. Cancelling `cancel` (Ctrl-C) stops after the run in progress has restored its faults;
+/// what was measured is kept, and [`resume`] goes on from there.
 ///
 /// Errors: [`Error::Usage`] when a lab of the system is up already (a bisect brings up its own
 /// at each release); [`Error::Io`] when the folder cannot be written.
@@ -269,67 +274,242 @@ pub async fn bisect(
     say: &mut dyn FnMut(&str),
 ) -> Result<Bisect> {
     let system = file.scenario.system.system.clone();
-    if lab::labs_up(docker).await?.contains(&system) {
-        return Err(Error::Usage(format!(
-            "a {system} lab is up, and a bisect brings up its own at each release: run `perseus lab down {system}` first"
-        )));
-    }
+    refuse_a_lab_up(docker, &system).await?;
     let folder = crate::report::stamped_dir(&opts.runs_dir, "bisect")?;
+    crate::report::write_whole(&folder.join(SCENARIO), file.text.as_bytes())?;
     let mut b = Bisect {
         started: crate::report::now_rfc3339(),
         folder: folder.clone(),
         scenario: file.scenario.name.clone(),
-        system: system.clone(),
-        versions: versions.clone(),
+        system,
+        versions,
         options: opts.clone(),
         probes: Vec::new(),
         interrupted: false,
     };
     write(&b)?;
-    let order: Vec<usize> = match opts.search {
-        Search::Scan => (0..versions.len()).collect(),
-        Search::Binary => vec![0, versions.len() - 1],
+    let mut lab = Labs {
+        docker,
+        home,
+        file,
+        opts,
+        folder: &folder,
+        cancel,
+        sink,
+        say,
     };
-    let mut queue = std::collections::VecDeque::from(order);
+    drive(&mut b, cancel, &mut lab).await?;
+    Ok(b)
+}
+
+/// The scenario a bisect's folder keeps, for [`resume`].
+pub const SCENARIO: &str = "scenario.yaml";
+
+/// Go on with a bisect a Ctrl-C (or a crash) stopped, in its folder (`runs/<time>-bisect/`):
+/// the releases it decided are kept and not probed again, a probe it stopped keeps its runs
+/// and makes the rest (a run cut short is made again), and the releases it had not reached are
+/// probed; `bisect.md` and `bisect.json` come out as if it had never stopped. Its scenario,
+/// range and settings are the ones it was started with; `metrics`, if given, serves the runs'
+/// live metrics.
+///
+/// Errors: [`crate::report::ReadError`] when the folder holds no readable `bisect.json` or no
+/// `scenario.yaml`; [`Error::Usage`] for a bisect with nothing left to probe, or with a lab of
+/// its system up; as [`bisect`].
+#[allow(clippy::too_many_arguments)]
+pub async fn resume(
+    docker: &Docker,
+    home: &Home,
+    folder: &Path,
+    metrics: Option<crate::metrics::Metrics>,
+    cancel: &CancellationToken,
+    sink: &mut dyn Sink,
+    say: &mut dyn FnMut(&str),
+) -> Result<Bisect> {
+    let (mut b, file) = read(folder, home)?;
+    b.options.metrics = metrics;
+    b.options.runs_dir = folder.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let left = b.versions.len() - b.probes.iter().filter(|p| p.complete).count();
+    if left == 0 || (b.options.search == Search::Binary && next_undone(&b).is_empty()) {
+        return Err(Error::Usage(format!(
+            "{} has every release it needs probed: nothing to resume (its verdicts are in {})",
+            folder.display(),
+            folder.join("bisect.md").display()
+        )));
+    }
+    refuse_a_lab_up(docker, &b.system).await?;
+    say(&format!(
+        "bisect: resuming {}: {} of its {} releases are decided",
+        folder.display(),
+        b.decided(),
+        b.versions.len()
+    ));
+    b.interrupted = false;
+    let opts = b.options.clone();
+    let mut lab = Labs {
+        docker,
+        home,
+        file: &file,
+        opts: &opts,
+        folder,
+        cancel,
+        sink,
+        say,
+    };
+    drive(&mut b, cancel, &mut lab).await?;
+    Ok(b)
+}
+
+/// A bisect's folder read back: `bisect.json` (its folder set to `folder`) and its scenario.
+fn read(folder: &Path, home: &Home) -> Result<(Bisect, ScenarioFile)> {
+    use crate::report::ReadError;
+    let not_one = |path: PathBuf| {
+        move |source| ReadError::NotABisectFolder {
+            dir: folder.to_path_buf(),
+            path,
+            source,
+        }
+    };
+    let path = folder.join("bisect.json");
+    let text = std::fs::read_to_string(&path).map_err(not_one(path.clone()))?;
+    let mut b: Bisect = serde_json::from_str(&text).map_err(|source| ReadError::Unreadable {
+        path,
+        what: "bisect",
+        source,
+    })?;
+    b.folder = folder.to_path_buf();
+    let scenario = folder.join(SCENARIO);
+    std::fs::metadata(&scenario).map_err(not_one(scenario.clone()))?;
+    let file = ScenarioFile::load(&scenario, home)?;
+    Ok((b, file))
+}
+
+async fn refuse_a_lab_up(docker: &Docker, system: &str) -> Result<()> {
+    if lab::labs_up(docker).await?.contains(system) {
+        return Err(Error::Usage(format!(
+            "a {system} lab is up, and a bisect brings up its own at each release: run `perseus lab down {system}` first"
+        )));
+    }
+    Ok(())
+}
+
+/// What probes a release for [`drive`]: on real labs ([`Labs`]), or in the unit tests on
+/// made-up verdicts.
+trait Prober {
+    /// Probe `version`, going on from `prior` (the runs a stopped probe of it made).
+    async fn probe(&mut self, version: &str, prior: Option<Probe>) -> Result<Probe>;
+    /// Say a line of progress.
+    fn say(&mut self, line: &str);
+}
+
+/// The releases still to probe, in order: for a scan every release without a complete probe;
+/// for a binary search the ends first, then the middle [`next_binary`] picks.
+fn next_undone(b: &Bisect) -> Vec<usize> {
+    let done = |i: usize| {
+        b.probes
+            .iter()
+            .any(|p| p.complete && p.version == b.versions[i])
+    };
+    let n = b.versions.len();
+    match b.options.search {
+        Search::Scan => (0..n).filter(|&i| !done(i)).collect(),
+        Search::Binary => {
+            let ends: Vec<usize> = [0, n - 1].into_iter().filter(|&i| !done(i)).collect();
+            if ends.is_empty() {
+                next_binary(b).into_iter().collect()
+            } else {
+                ends
+            }
+        }
+    }
+}
+
+/// Probe what `b` has still to probe, writing `bisect.md` and `bisect.json` after each release.
+/// A probe a Ctrl-C stopped (in `b` when resuming) is taken up where it was, without its runs
+/// that were cut short (they measured nothing).
+async fn drive(b: &mut Bisect, cancel: &CancellationToken, prober: &mut impl Prober) -> Result<()> {
+    let mut stopped: std::collections::HashMap<String, Probe> = std::collections::HashMap::new();
+    for mut p in std::mem::take(&mut b.probes) {
+        if p.complete {
+            b.probes.push(p);
+        } else {
+            p.runs.retain(|r| r.outcome != "interrupted");
+            stopped.insert(p.version.clone(), p);
+        }
+    }
+    let mut queue = std::collections::VecDeque::from(next_undone(b));
     while let Some(i) = queue.pop_front() {
         if cancel.is_cancelled() {
             break;
         }
-        let probe = probe(
-            docker,
-            home,
-            file,
-            &versions[i],
-            opts,
-            cancel,
-            sink,
-            say,
-            &folder,
-        )
-        .await?;
-        say(&format!(
-            "bisect: {system}@{}: {} ({} clean of {} runs)",
+        let version = b.versions[i].clone();
+        let probe = prober.probe(&version, stopped.remove(&version)).await?;
+        prober.say(&format!(
+            "bisect: {}@{}: {} ({} clean of {} runs)",
+            b.system,
             probe.version,
             probe.verdict.word(),
             probe.clean(),
             probe.runs.len()
         ));
-        let at = b
-            .probes
-            .iter()
-            .position(|p| b.versions.iter().position(|v| *v == p.version) > Some(i))
-            .unwrap_or(b.probes.len());
-        b.probes.insert(at, probe);
-        write(&b)?;
-        if opts.search == Search::Binary && queue.is_empty() {
-            if let Some(next) = next_binary(&b) {
+        place(b, probe);
+        write(b)?;
+        if b.options.search == Search::Binary && queue.is_empty() {
+            if let Some(next) = next_binary(b) {
                 queue.push_back(next);
             }
         }
     }
+    // A stopped probe not reached this time keeps its runs for the next resume.
+    for (_, p) in stopped {
+        place(b, p);
+    }
     b.interrupted = cancel.is_cancelled();
-    write(&b)?;
-    Ok(b)
+    write(b)
+}
+
+/// Put `probe` among `b`'s probes in range order.
+fn place(b: &mut Bisect, probe: Probe) {
+    let i = b.index(&probe.version);
+    let at = b
+        .probes
+        .iter()
+        .position(|p| b.index(&p.version) > i)
+        .unwrap_or(b.probes.len());
+    b.probes.insert(at, probe);
+}
+
+/// [`Prober`] on real labs: each release's lab brought up for its runs, taken down after.
+struct Labs<'a, 'b> {
+    docker: &'a Docker,
+    home: &'a Home,
+    file: &'a ScenarioFile,
+    opts: &'a BisectOptions,
+    folder: &'a Path,
+    cancel: &'a CancellationToken,
+    sink: &'b mut dyn Sink,
+    say: &'b mut dyn FnMut(&str),
+}
+
+impl Prober for Labs<'_, '_> {
+    async fn probe(&mut self, version: &str, prior: Option<Probe>) -> Result<Probe> {
+        probe(
+            self.docker,
+            self.home,
+            self.file,
+            version,
+            prior,
+            self.opts,
+            self.cancel,
+            self.sink,
+            self.say,
+            self.folder,
+        )
+        .await
+    }
+
+    fn say(&mut self, line: &str) {
+        (self.say)(line)
+    }
 }
 
 /// The next release a binary search probes: the middle of the first interval between two
@@ -351,14 +531,15 @@ fn next_binary(b: &Bisect) -> Option<usize> {
         .map(|w| (w[0].0 + w[1].0) / 2)
 }
 
-/// Probe one release: its lab up, runs until bad, `opts.runs` clean or `opts.budget` spent,
-/// its lab down.
+/// Probe one release: its lab up, runs until bad, `opts.runs` clean or `opts.budget` spent
+/// (counting `prior`'s runs), its lab down. The probe is complete unless Ctrl-C ended it.
 #[allow(clippy::too_many_arguments)]
 async fn probe(
     docker: &Docker,
     home: &Home,
     file: &ScenarioFile,
     version: &str,
+    prior: Option<Probe>,
     opts: &BisectOptions,
     cancel: &CancellationToken,
     sink: &mut dyn Sink,
@@ -373,7 +554,8 @@ async fn probe(
     let mut probe = Probe {
         version: version.to_string(),
         verdict: Verdict::Undecided,
-        runs: Vec::new(),
+        runs: prior.map(|p| p.runs).unwrap_or_default(),
+        complete: false,
     };
     say(&format!("bisect: {at}: lab up"));
     let up = UpOptions {
@@ -404,6 +586,7 @@ async fn probe(
                 outcome: outcome.word().to_lowercase(),
                 evidence: vec![format!("lab up: {e}")],
             });
+            probe.complete = !cancel.is_cancelled();
             return Ok(probe);
         }
     };
@@ -425,7 +608,9 @@ async fn probe(
         hosts: Vec::new(),
         metrics: opts.metrics.clone(),
     };
-    while probe.runs.len() < opts.budget.max(opts.runs) && !cancel.is_cancelled() {
+    let clean = |p: &Probe| p.clean() >= opts.runs;
+    while probe.runs.len() < opts.budget.max(opts.runs) && !clean(&probe) && !cancel.is_cancelled()
+    {
         let n = probe.runs.len() + 1;
         say(&format!("bisect: {at}: run {n}"));
         let run = match runner::run(docker, home, &run_file, &run_opts, cancel, sink).await {
@@ -468,11 +653,11 @@ async fn probe(
             probe.verdict = Verdict::Bad;
             break;
         }
-        if probe.clean() >= opts.runs {
-            probe.verdict = Verdict::Good;
-            break;
-        }
     }
+    if clean(&probe) {
+        probe.verdict = Verdict::Good;
+    }
+    probe.complete = probe.verdict != Verdict::Undecided || !cancel.is_cancelled();
     if let Err(e) = handle.down().await {
         say(&format!("bisect: {at}: lab down failed: {e}"));
     }
@@ -597,6 +782,7 @@ mod tests {
                     Vec::new()
                 },
             }],
+            complete: true,
         }
     }
 
@@ -616,6 +802,180 @@ mod tests {
             },
             probes,
             interrupted: false,
+        }
+    }
+
+    /// A [`Prober`] on made-up releases: each release's runs come out as `outcomes` lists them
+    /// (`p` passed, `f` failed, `e` error), with the probing rules of the real one; after
+    /// `stop_after` runs in all it cancels, as a Ctrl-C would, cutting that run short.
+    struct Made {
+        outcomes: std::collections::HashMap<String, &'static str>,
+        runs: usize,
+        budget: usize,
+        stop_after: Option<usize>,
+        cancel: CancellationToken,
+        /// Every run made, as "version/n".
+        made: Vec<String>,
+        /// The releases probed, in order.
+        probed: Vec<String>,
+    }
+
+    impl Made {
+        fn new(outcomes: &[(&str, &'static str)], stop_after: Option<usize>) -> Made {
+            Made {
+                outcomes: outcomes.iter().map(|(v, o)| (v.to_string(), *o)).collect(),
+                runs: 3,
+                budget: 5,
+                stop_after,
+                cancel: CancellationToken::new(),
+                made: Vec::new(),
+                probed: Vec::new(),
+            }
+        }
+    }
+
+    impl Prober for Made {
+        async fn probe(&mut self, version: &str, prior: Option<Probe>) -> Result<Probe> {
+            self.probed.push(version.to_string());
+            let mut p = Probe {
+                version: version.into(),
+                verdict: Verdict::Undecided,
+                runs: prior.map(|p| p.runs).unwrap_or_default(),
+                complete: false,
+            };
+            let plan: Vec<char> = self.outcomes[version].chars().collect();
+            while p.runs.len() < self.budget && p.clean() < self.runs {
+                let n = p.runs.len();
+                if self.stop_after == Some(self.made.len()) {
+                    self.cancel.cancel();
+                    p.runs.push(ProbeRun {
+                        folder: Some(format!("cut-{version}-{n}")),
+                        outcome: "interrupted".into(),
+                        evidence: Vec::new(),
+                    });
+                    return Ok(p);
+                }
+                self.made.push(format!("{version}/{n}"));
+                let outcome = match plan.get(n).copied().unwrap_or('p') {
+                    'f' => "failed",
+                    'e' => "error",
+                    _ => "passed",
+                };
+                p.runs.push(ProbeRun {
+                    folder: Some(format!("r-{version}-{n}")),
+                    outcome: outcome.into(),
+                    evidence: Vec::new(),
+                });
+                if outcome == "failed" {
+                    p.verdict = Verdict::Bad;
+                    break;
+                }
+            }
+            if p.clean() >= self.runs {
+                p.verdict = Verdict::Good;
+            }
+            p.complete = true;
+            Ok(p)
+        }
+
+        fn say(&mut self, _line: &str) {}
+    }
+
+    /// A bisect stopped after `stop_after` runs, read back from its `bisect.json` and resumed
+    /// (as often as it takes), against the same bisect never stopped: the same probes, every
+    /// run made once, none of a decided release repeated.
+    fn stopped_and_resumed_is_as_if_never_stopped(search: Search, stop_after: usize) {
+        let v = ["1", "2", "3", "4", "5", "6", "7"];
+        let outcomes = [
+            ("1", "pfp"),
+            ("2", "f"),
+            ("3", "eepp"),
+            ("4", "ppp"),
+            ("5", "pppp"),
+            ("6", "epepe"),
+            ("7", "pepp"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let whole = {
+            let mut b = bisect(&v, Vec::new(), search);
+            b.folder = dir.path().join("whole");
+            std::fs::create_dir_all(&b.folder).unwrap();
+            let mut m = Made::new(&outcomes, None);
+            let cancel = m.cancel.clone();
+            futures_executor(drive(&mut b, &cancel, &mut m)).unwrap();
+            assert!(!b.interrupted);
+            (b, m.made)
+        };
+        let folder = dir.path().join("stopped");
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut b = bisect(&v, Vec::new(), search);
+        b.folder = folder.clone();
+        let mut m = Made::new(&outcomes, Some(stop_after));
+        let cancel = m.cancel.clone();
+        futures_executor(drive(&mut b, &cancel, &mut m)).unwrap();
+        assert!(b.interrupted, "stopped after {stop_after} runs");
+        let mut made = m.made;
+        let mut decided: Vec<String> = b
+            .probes
+            .iter()
+            .filter(|p| p.complete)
+            .map(|p| p.version.clone())
+            .collect();
+        for _ in 0..3 {
+            // As `--resume` reads it: from bisect.json.
+            let text = std::fs::read_to_string(folder.join("bisect.json")).unwrap();
+            let mut b: Bisect = serde_json::from_str(&text).unwrap();
+            if !b.interrupted {
+                break;
+            }
+            b.folder = folder.clone();
+            b.interrupted = false;
+            // Stop once more, two runs in, the first time round.
+            let again = (made.len() == stop_after).then_some(2);
+            let mut m = Made::new(&outcomes, again);
+            let cancel = m.cancel.clone();
+            futures_executor(drive(&mut b, &cancel, &mut m)).unwrap();
+            for v in &m.probed {
+                assert!(!decided.contains(v), "{v} was decided and probed again");
+            }
+            decided.extend(
+                b.probes
+                    .iter()
+                    .filter(|p| p.complete)
+                    .map(|p| p.version.clone()),
+            );
+            made.extend(m.made);
+        }
+        let text = std::fs::read_to_string(folder.join("bisect.json")).unwrap();
+        let b: Bisect = serde_json::from_str(&text).unwrap();
+        assert!(!b.interrupted);
+        assert_eq!(b.probes, whole.0.probes, "the probes, as if never stopped");
+        assert_eq!(made, whole.1, "every run made once, in the same order");
+        assert_eq!(
+            std::fs::read_to_string(folder.join("bisect.md")).unwrap(),
+            markdown(&b)
+        );
+    }
+
+    /// Drive a future to its end on the current thread (the made-up prober never waits).
+    fn futures_executor<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_stopped_scan_resumed_makes_each_run_once_and_ends_as_if_never_stopped() {
+        for stop_after in [0, 1, 3, 5, 8, 12] {
+            stopped_and_resumed_is_as_if_never_stopped(Search::Scan, stop_after);
+        }
+    }
+
+    #[test]
+    fn a_stopped_binary_search_resumed_probes_the_same_releases() {
+        for stop_after in [0, 2, 4, 6, 9] {
+            stopped_and_resumed_is_as_if_never_stopped(Search::Binary, stop_after);
         }
     }
 

@@ -18,8 +18,13 @@ use super::run::{RunView, RUN_STOPPING};
 pub(super) struct BisectArgs {
     /// The scenario file whose verdict is bisected (its `system:` names the system; a release
     /// written there is ignored).
-    #[arg(required_unless_present = "experiment", conflicts_with = "experiment")]
+    #[arg(required_unless_present_any = ["experiment", "resume"], conflicts_with_all = ["experiment", "resume"])]
     scenario: Option<PathBuf>,
+    /// Go on with a bisect that was stopped (Ctrl-C, a crash) from its folder
+    /// (runs/<time>-bisect/): the releases it decided are kept, a probe it stopped keeps its
+    /// runs, the rest are probed with the scenario, range and settings it was started with.
+    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["experiment", "versions", "runs", "budget", "binary", "runs_dir"])]
+    resume: Option<PathBuf>,
     /// Bisect a table experiment instead of a scenario file (with --system): the fault at
     /// --before, restored --hold later, --after more load; it fails on any lost write or
     /// anomaly.
@@ -69,6 +74,25 @@ enum ExperimentArg {
 
 pub(super) async fn bisect_command(args: BisectArgs) -> anyhow::Result<i32> {
     let home = Home::locate()?;
+    if let Some(folder) = &args.resume {
+        let served = args.metrics.serve().await?;
+        let docker = perseus::docker::connect().await?;
+        let cancel = interrupt_token(RUN_STOPPING);
+        let mut view = RunView::for_table(None);
+        let mut say = |l: &str| eprintln!("{l}");
+        let done = bisect::resume(
+            &docker,
+            &home,
+            folder,
+            served.as_ref().map(|(m, _)| m.clone()),
+            &cancel,
+            &mut view,
+            &mut say,
+        )
+        .await;
+        view.done();
+        return finish(done?);
+    }
     if args.runs == 0 || args.runs > 100 {
         return Err(Error::Usage(format!(
             "--runs {} is out of range: give 1 to 100 clean runs",
@@ -143,7 +167,11 @@ pub(super) async fn bisect_command(args: BisectArgs) -> anyhow::Result<i32> {
     )
     .await;
     view.done();
-    let b = done?;
+    finish(done?)
+}
+
+/// Print `bisect.md` and where the folder is; the exit code.
+fn finish(b: bisect::Bisect) -> anyhow::Result<i32> {
     print!("{}", bisect::markdown(&b));
     eprintln!(
         "bisect: {} and every run's folder are in {}",

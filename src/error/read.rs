@@ -28,6 +28,17 @@ pub enum ReadError {
         /// Why it could not be read.
         source: std::io::Error,
     },
+    /// A folder without `bisect.json`, or one without the `scenario.yaml` a bisect keeps to be
+    /// resumed.
+    #[error("{} is not a bisect's folder that can be resumed ({}: {source}): give a runs/<time>-bisect/ folder that `perseus bisect` wrote", dir.display(), path.display())]
+    NotABisectFolder {
+        /// The folder given.
+        dir: PathBuf,
+        /// The file looked for.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
     /// A JSON file that does not parse as what Perseus writes.
     #[error("{}: {source}: the {what} was written by another Perseus version or edited", path.display())]
     Unreadable {

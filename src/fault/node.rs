@@ -265,29 +265,39 @@ pub(super) async fn degrade(lab: &Lab, node: &str, link: Link) -> Result<String>
     ))
 }
 
+/// Attach the named node's main container to the lab network at its own address and alias.
+///
+/// Patient ([`crate::docker::patiently`]): an attach that may have happened is tried again only
+/// after reading whether the container is on the network by now.
+///
+/// Errors: [`Error::UnknownNode`]; [`Error::Docker`] when the Engine refuses or stays away.
 pub(super) async fn connect(lab: &Lab, node: &str) -> Result<()> {
     let n = lab.node(node)?;
     let docker = lab.engine(n);
-    docker
-        .connect_network(
-            &lab.network,
-            NetworkConnectRequest {
-                container: n.main.clone(),
-                endpoint_config: Some(EndpointSettings {
-                    ipam_config: Some(EndpointIpamConfig {
-                        ipv4_address: Some(n.ip.to_string()),
+    let what = format!("connecting {} to {}", n.main, lab.network);
+    crate::docker::patiently(&what, true, |again| async move {
+        if again && on_network(docker, &n.main, &lab.network).await? {
+            return Ok(());
+        }
+        docker
+            .connect_network(
+                &lab.network,
+                NetworkConnectRequest {
+                    container: n.main.clone(),
+                    endpoint_config: Some(EndpointSettings {
+                        ipam_config: Some(EndpointIpamConfig {
+                            ipv4_address: Some(n.ip.to_string()),
+                            ..Default::default()
+                        }),
+                        aliases: Some(vec![n.name.to_string()]),
                         ..Default::default()
                     }),
-                    aliases: Some(vec![n.name.to_string()]),
-                    ..Default::default()
-                }),
-            },
-        )
-        .await
-        .map_err(Error::docker(format!(
-            "connecting {} to {}",
-            n.main, lab.network
-        )))
+                },
+            )
+            .await
+    })
+    .await
+    .map_err(Error::docker(what))
 }
 
 /// Whether a container is attached to the lab network.

@@ -53,6 +53,12 @@ pub fn claim_name(system: &str) -> String {
     format!("perseus-claim-{system}")
 }
 
+/// The holder a claim container's labels name, if they name one.
+fn holder_of(held: &bollard::models::ContainerInspectResponse) -> Option<Holder> {
+    let labels = held.config.as_ref().and_then(|c| c.labels.as_ref())?;
+    Holder::from_labels(labels)
+}
+
 /// Who holds a claim, as its labels say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
@@ -239,11 +245,43 @@ pub async fn take(
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-        match engine.create_container(Some(opts), body).await {
-            Ok(made) => {
+        let what = format!("creating the claim {name}");
+        // A create that may have happened is sent again only after reading whose the claim is
+        // by now: ours (the first try made it), someone else's (the create answers 409), none.
+        let created = docker::patiently(&what, true, |again| {
+            let (opts, body, name, me) = (opts.clone(), body.clone(), &name, &me);
+            async move {
+                if again {
+                    match engine
+                        .inspect_container(
+                            name,
+                            None::<bollard::query_parameters::InspectContainerOptions>,
+                        )
+                        .await
+                    {
+                        Ok(held) if holder_of(&held).as_ref() == Some(me) => {
+                            return Ok(held.id.unwrap_or_default())
+                        }
+                        Ok(_)
+                        | Err(bollard::errors::Error::DockerResponseServerError {
+                            status_code: 404,
+                            ..
+                        }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                engine
+                    .create_container(Some(opts), body)
+                    .await
+                    .map(|made| made.id)
+            }
+        })
+        .await;
+        match created {
+            Ok(id) => {
                 return Ok(Claim {
                     docker: engine.clone(),
-                    id: made.id,
+                    id,
                     system: system.to_string(),
                     took_over,
                     local,
@@ -255,18 +293,19 @@ pub async fn take(
             }) => {}
             Err(e) => {
                 return Err(Error::Docker {
-                    context: format!("creating the claim {name}"),
+                    context: what,
                     source: e,
                 })
             }
         }
         // Someone holds it: who?
-        let held = match engine
-            .inspect_container(
+        let held = match docker::patiently(&format!("inspecting the claim {name}"), true, |_| {
+            engine.inspect_container(
                 &name,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             )
-            .await
+        })
+        .await
         {
             Ok(held) => held,
             // Released meanwhile, or still being made by its holder: try again shortly.
@@ -283,9 +322,8 @@ pub async fn take(
                 })
             }
         };
-        let labels = held.config.and_then(|c| c.labels).unwrap_or_default();
-        let holder = Holder::from_labels(&labels)
-            .ok_or_else(|| LabError::ClaimForeign { name: name.clone() })?;
+        let holder =
+            holder_of(&held).ok_or_else(|| LabError::ClaimForeign { name: name.clone() })?;
         if !holder.gone() {
             return Err(LabError::Claimed {
                 system: system.to_string(),
@@ -323,13 +361,18 @@ pub async fn take(
 /// Remove a claim container by id; one already gone counts as removed.
 async fn remove(engine: &Docker, id: &str) -> Result<()> {
     let opts = RemoveContainerOptionsBuilder::default().force(true).build();
-    match engine.remove_container(id, Some(opts)).await {
+    let what = format!("removing the claim {id}");
+    match docker::patiently(&what, true, |_| {
+        engine.remove_container(id, Some(opts.clone()))
+    })
+    .await
+    {
         Ok(())
         | Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(()),
         Err(e) => Err(Error::Docker {
-            context: format!("removing the claim {id}"),
+            context: what,
             source: e,
         }),
     }

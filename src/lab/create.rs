@@ -395,24 +395,43 @@ pub(super) async fn create_lab(
     let octets = subnet.octets();
     let network = network_name(system);
     made.network(&network);
-    net_engine
-        .create_network(NetworkCreateRequest {
-            name: network.clone(),
-            driver: Some(if multi { "overlay" } else { "bridge" }.into()),
-            attachable: multi.then_some(true),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some(format!("{subnet}/24")),
-                    gateway: Some(Ipv4Addr::new(octets[0], octets[1], octets[2], 1).to_string()),
-                    ..Default::default()
-                }]),
+    let request = NetworkCreateRequest {
+        name: network.clone(),
+        driver: Some(if multi { "overlay" } else { "bridge" }.into()),
+        attachable: multi.then_some(true),
+        ipam: Some(Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(format!("{subnet}/24")),
+                gateway: Some(Ipv4Addr::new(octets[0], octets[1], octets[2], 1).to_string()),
                 ..Default::default()
-            }),
-            labels: Some(docker::labels(system, &[])),
+            }]),
             ..Default::default()
-        })
-        .await
-        .map_err(Error::docker(format!("creating network {network}")))?;
+        }),
+        labels: Some(docker::labels(system, &[])),
+        ..Default::default()
+    };
+    let what = format!("creating network {network}");
+    // A create that may have happened is sent again only after reading that it did not.
+    docker::patiently(&what, true, |again| {
+        let (request, network) = (request.clone(), &network);
+        async move {
+            if again
+                && docker::found(
+                    net_engine
+                        .inspect_network(
+                            network,
+                            None::<bollard::query_parameters::InspectNetworkOptions>,
+                        )
+                        .await,
+                )?
+            {
+                return Ok(());
+            }
+            net_engine.create_network(request).await.map(|_| ())
+        }
+    })
+    .await
+    .map_err(Error::docker(what))?;
     progress(&format!(
         "network {network} ({subnet}/24{})",
         if multi { ", overlay" } else { "" }
@@ -504,15 +523,18 @@ pub(super) async fn make_volumes(
         .collect();
     let results = futures_util::future::join_all(fresh.iter().map(|v| async move {
         made.volume(v);
-        docker
-            .create_volume(VolumeCreateRequest {
+        let what = format!("creating volume {v}");
+        // A volume create is idempotent by name: sent again as it is.
+        docker::patiently(&what, true, |_| {
+            docker.create_volume(VolumeCreateRequest {
                 name: Some(v.clone()),
                 labels: Some(docker::labels(system, &[])),
                 ..Default::default()
             })
-            .await
-            .map(|_| ())
-            .map_err(Error::docker(format!("creating volume {v}")))
+        })
+        .await
+        .map(|_| ())
+        .map_err(Error::docker(what))
     }))
     .await;
     results.into_iter().collect::<Result<Vec<_>>>()?;
@@ -733,10 +755,28 @@ pub(super) async fn create_node(
         };
         let opts = CreateContainerOptionsBuilder::default().name(&name).build();
         made.container(&name);
-        at.docker
-            .create_container(Some(opts), body)
-            .await
-            .map_err(Error::docker(format!("creating container {name}")))?;
+        let what = format!("creating container {name}");
+        // A create that may have happened is sent again only after reading that it did not.
+        docker::patiently(&what, true, |again| {
+            let (opts, body, name) = (opts.clone(), body.clone(), &name);
+            async move {
+                let read = || {
+                    at.docker.inspect_container(
+                        name,
+                        None::<bollard::query_parameters::InspectContainerOptions>,
+                    )
+                };
+                if again && docker::found(read().await)? {
+                    return Ok(());
+                }
+                at.docker
+                    .create_container(Some(opts), body)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+        .map_err(Error::docker(what))?;
         if across {
             copy_in(at.docker, &name, &c.mounts).await?;
         }
