@@ -193,3 +193,49 @@ expect:
     assert!(reaches("redis", 2, 1, 6379));
     drop(lab);
 }
+
+/// `lab up` whose Engine drops for 3 s while it creates the lab (from the moment the lab's
+/// network exists): every create in flight is sent again only after reading that it did not
+/// happen, so the lab comes up whole, once: three nodes, each with its helper, nothing twice.
+#[test]
+fn lab_up_waits_for_an_engine_that_drops_while_it_creates_the_lab() {
+    let lab = LabGuard::lock_only("redis");
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(&tmp.path().join("engine.sock"));
+    let up = perseus()
+        .env("DOCKER_HOST", format!("unix://{}", proxy.path.display()))
+        .args(["lab", "up", "redis", "--engine-patience", "30s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while leftovers("redis").1 == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the network never came"
+        );
+        sleep_s(0.005);
+    }
+    proxy.down.store(true, Ordering::Relaxed);
+    let (made, _, _) = leftovers("redis");
+    sleep_s(3.0);
+    proxy.down.store(false, Ordering::Relaxed);
+    let out = up.wait_with_output().unwrap();
+    let err = stderr(&out);
+    eprintln!("{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the Docker Engine did not answer ")
+            && err.contains("trying again for up to 30 s"),
+        "{err}"
+    );
+    eprintln!("{made} containers were made when the Engine dropped");
+    // Whole, and nothing twice: three nodes and their three helpers, one network, a volume each.
+    assert_eq!(leftovers("redis"), (6, 1, 3), "{err}");
+    let status = lab.status();
+    assert_eq!(status.len(), 3, "{status:?}");
+    for r in &status {
+        assert_eq!(r["state"], "running", "{r}");
+    }
+}

@@ -19,7 +19,7 @@ fn node_index(node: &str) -> usize {
 
 #[test]
 fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
-    let lab = LabGuard::up("etcd", &[]);
+    let lab = LabGuard::shared("etcd");
     // The load outlasts the slowest election seen in CI by seconds: with parallel Docker tests
     // on 2 cores a killed leader's successor took 9.4 s once (1 s on an idle machine), which
     // left no whole second after it in a 16 s load to check the survivors in.
@@ -102,7 +102,7 @@ fn kill_leader_zeroes_its_column_while_the_others_recover_under_a_new_leader() {
 
 #[test]
 fn isolated_leader_keeps_running_loses_its_column_and_heal_brings_it_back() {
-    let lab = LabGuard::up("etcd", &[]);
+    let lab = LabGuard::shared("etcd");
     // Heal comes 6 s after the test sees the new leader, and every column must serve from 12 s
     // after heal: 38 s of load leave room for an election of up to 10 s on a loaded machine (one
     // CI run here took 7 s).
@@ -238,7 +238,7 @@ fn pause_and_resume_a_follower() {
 
 #[test]
 fn disconnect_and_connect_keep_the_node_address() {
-    let lab = LabGuard::up("etcd", &[]);
+    let lab = LabGuard::shared("etcd");
     // A follower, so that the other two keep their leader and serve throughout.
     let leader = lab.wait_leader(std::time::Duration::from_secs(10), |_| true);
     let node = ["n1", "n2", "n3"]

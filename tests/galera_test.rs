@@ -41,7 +41,7 @@ fn check_every_copy(r: &LoadResult, keys: usize) {
 
 #[test]
 fn every_node_serves_and_every_copy_holds_what_was_acknowledged() {
-    let lab = LabGuard::up("galera", &[]);
+    let lab = LabGuard::shared("galera");
     let rows = lab.status();
     assert!(
         rows.iter().all(|r| r["role"] == "member"),
@@ -99,7 +99,7 @@ fn majority_serves_again(r: &LoadResult, fault: f64, until: f64) -> u64 {
 
 #[test]
 fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_back() {
-    let lab = LabGuard::up("galera", &[]);
+    let lab = LabGuard::shared("galera");
     let load = LoadRun::start("galera", 36, &[]);
     sleep_s(4.0);
     let isolate = lab.fault("isolate", "n1");
@@ -135,7 +135,7 @@ fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_bac
 
 #[test]
 fn killed_node_drops_its_column_and_rejoins_after_start() {
-    let lab = LabGuard::up("galera", &[]);
+    let lab = LabGuard::shared("galera");
     let load = LoadRun::start("galera", 44, &[]);
     sleep_s(4.0);
     let kill = lab.fault("kill", "n1");

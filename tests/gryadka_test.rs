@@ -59,7 +59,7 @@ fn check_final_values(r: &LoadResult) {
 
 #[test]
 fn every_node_serves_and_proposers_agree_on_the_acknowledged_counts() {
-    let lab = LabGuard::up("gryadka", &[]);
+    let lab = LabGuard::shared("gryadka");
     let status = lab.status();
     assert!(
         status.iter().all(|r| r["role"] == "member"),
@@ -81,7 +81,7 @@ fn every_node_serves_and_proposers_agree_on_the_acknowledged_counts() {
 
 #[test]
 fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
-    let lab = LabGuard::up("gryadka", &[]);
+    let lab = LabGuard::shared("gryadka");
     let load = LoadRun::start("gryadka", 18, &[]);
     sleep_s(4.0);
     let kill = lab.fault("kill", "n1");
@@ -118,7 +118,7 @@ fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
 
 #[test]
 fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
-    let lab = LabGuard::up("gryadka", &[]);
+    let lab = LabGuard::shared("gryadka");
     let load = LoadRun::start("gryadka", 16, &[]);
     sleep_s(4.0);
     let isolate = lab.fault("isolate", "n2");
@@ -153,7 +153,7 @@ fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
 fn redis_acceptor_follows_the_caspaxos_rules_and_keeps_its_state_across_kill_and_start() {
     use gryadka::caspaxos::{Acceptor, Ballot, State};
     use gryadka::redis::RedisAcceptor;
-    let lab = LabGuard::up("gryadka", &[]);
+    let lab = LabGuard::shared("gryadka");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = rt.block_on(async {
         let docker = perseus::docker::connect().await.unwrap();
@@ -168,7 +168,14 @@ fn redis_acceptor_follows_the_caspaxos_rules_and_keeps_its_state_across_kill_and
             version: v,
         })
     };
-    let key = "rules-test";
+    // A key of this run's own: the lab may be one an earlier check handed on.
+    let key = &format!(
+        "rules-test-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
     rt.block_on(async {
         let a = RedisAcceptor::new(&addr).unwrap();
         let p = a.prepare(key, b(5, 1)).await.unwrap().unwrap();

@@ -234,3 +234,75 @@ fn a_failed_up_removes_what_it_created_and_shows_the_node_logs() {
         "a failed lab up leaves nothing"
     );
 }
+
+/// The suite's shared labs (`LabGuard::shared`, tests/common/shared.rs): a check that passed
+/// hands its lab on restored, the next check of the system gets that very lab, a check that
+/// failed removes it, and a lab nobody takes is removed by itself once idle.
+#[test]
+fn a_shared_lab_is_handed_on_restored_and_removed_when_idle() {
+    // Seconds an idle lab waits here (30 in the suite); read by the guard of this process.
+    std::env::set_var("PERSEUS_TEST_SHARED_IDLE", "4");
+    let network = || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let lab = open_lab("redis").await;
+            docker()
+                .await
+                .inspect_network(
+                    &lab.network,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+                .unwrap()
+                .id
+                .unwrap()
+        })
+    };
+    let first = LabGuard::shared("redis");
+    let made = network();
+    // A fault left in force by a check that passed.
+    first.fault("isolate", "n2");
+    first.fault("pause", "n3");
+    drop(first);
+    let idle = shared::dir();
+    assert_eq!(
+        std::fs::read_dir(&idle)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("redis."))
+            .count(),
+        1,
+        "handed on"
+    );
+    let second = LabGuard::shared("redis");
+    assert_eq!(network(), made, "the next check gets the same lab");
+    for r in second.status() {
+        assert_eq!(r["state"], "running", "{r}");
+        assert_eq!(r["faults"].as_array().unwrap().len(), 0, "restored: {r}");
+    }
+    assert!(reaches("redis", 1, 2, 6379), "healed");
+    let r = LoadRun::start("redis", 3, &[]).finish();
+    assert!(
+        r.rows
+            .iter()
+            .skip(1)
+            .all(|row| row[2..].iter().all(|&c| c > 0)),
+        "every node serves: {:?}",
+        r.rows
+    );
+    drop(second);
+    // Nobody takes it: removed once idle.
+    sleep_s(7.0);
+    assert_eq!(leftovers("redis"), (0, 0, 0), "the idle lab removed itself");
+    // A check that fails removes its lab instead of handing it on.
+    let failed = std::thread::spawn(|| {
+        let _lab = LabGuard::shared("redis");
+        panic!("a check that fails");
+    })
+    .join();
+    assert!(failed.is_err());
+    assert_eq!(
+        leftovers("redis"),
+        (0, 0, 0),
+        "a failed check's lab is gone"
+    );
+}

@@ -328,8 +328,7 @@ pub async fn resume(
     let (mut b, file) = read(folder, home)?;
     b.options.metrics = metrics;
     b.options.runs_dir = folder.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let left = b.versions.len() - b.probes.iter().filter(|p| p.complete).count();
-    if left == 0 || (b.options.search == Search::Binary && next_undone(&b).is_empty()) {
+    if left(&b).is_empty() {
         return Err(Error::Usage(format!(
             "{} has every release it needs probed: nothing to resume (its verdicts are in {})",
             folder.display(),
@@ -399,6 +398,14 @@ trait Prober {
     async fn probe(&mut self, version: &str, prior: Option<Probe>) -> Result<Probe>;
     /// Say a line of progress.
     fn say(&mut self, line: &str);
+}
+
+/// The releases a resumed `b` would probe first: [`next_undone`] as if its probes that Ctrl-C
+/// stopped were not there (as [`drive`] takes them); empty when nothing is left to probe.
+fn left(b: &Bisect) -> Vec<usize> {
+    let mut settled = b.clone();
+    settled.probes.retain(|p| p.complete);
+    next_undone(&settled)
 }
 
 /// The releases still to probe, in order: for a scan every release without a complete probe;
@@ -928,6 +935,7 @@ mod tests {
             if !b.interrupted {
                 break;
             }
+            assert!(!left(&b).is_empty(), "a stopped bisect has releases left");
             b.folder = folder.clone();
             b.interrupted = false;
             // Stop once more, two runs in, the first time round.
@@ -949,6 +957,7 @@ mod tests {
         let text = std::fs::read_to_string(folder.join("bisect.json")).unwrap();
         let b: Bisect = serde_json::from_str(&text).unwrap();
         assert!(!b.interrupted);
+        assert!(left(&b).is_empty(), "nothing left to resume");
         assert_eq!(b.probes, whole.0.probes, "the probes, as if never stopped");
         assert_eq!(made, whole.1, "every run made once, in the same order");
         assert_eq!(

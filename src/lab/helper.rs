@@ -257,9 +257,16 @@ pub(super) async fn create(lab: &Lab, node: &str, made: Option<&Made>) -> Result
         m.container(&name);
     }
     let opts = CreateContainerOptionsBuilder::default().name(&name).build();
-    let token = match docker.create_container(Some(opts), body).await {
+    // Sent again while the Engine does not answer: a first try that made it makes the repeat
+    // answer 409, which reads the helper that was made.
+    let created = docker::patiently(&format!("creating helper {name}"), true, |_| {
+        docker.create_container(Some(opts.clone()), body.clone())
+    })
+    .await;
+    let token = match created {
         Ok(_) => lab.hosts.is_empty().then_some(token),
-        // Made by another process meanwhile: its token is in its environment.
+        // Made by another process meanwhile, or by the first try of this one: its token is in
+        // its environment.
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 409, ..
         }) => docker::inspect(docker, &name)

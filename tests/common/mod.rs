@@ -6,6 +6,8 @@
 //! it needs is missing.
 #![allow(dead_code)]
 
+pub mod shared;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -70,6 +72,13 @@ pub async fn open_lab(system: &str) -> perseus::lab::Lab {
     perseus::lab::open(&docker, &home, system).await.unwrap()
 }
 
+/// [`open_lab`], or `None` when there is no whole lab of `system` to open.
+pub async fn open_lab_checked(system: &str) -> Option<perseus::lab::Lab> {
+    let docker = docker().await;
+    let home = perseus::lab::Home::locate().ok()?;
+    perseus::lab::open(&docker, &home, system).await.ok()
+}
+
 /// Whether node `n{from}` of the running `system` lab reaches node `n{to}` on TCP `port`,
 /// probed from inside `n{from}`'s network namespace (`perseus::fault::net::can_reach`).
 pub fn reaches(system: &str, from: usize, to: usize, port: u16) -> bool {
@@ -90,9 +99,12 @@ pub fn require_docker() {
         .block_on(docker());
 }
 
-/// A lab brought up for one test, removed when dropped (even when the test panics).
+/// A lab brought up for one test, removed when dropped (even when the test panics); or, made
+/// by [`LabGuard::shared`], handed on to the next check of its system when the test passed.
 pub struct LabGuard {
     pub system: String,
+    /// Handed on ([`shared`]) instead of removed when the test passed.
+    shared: bool,
     _lock: MutexGuard<'static, ()>,
 }
 
@@ -109,14 +121,39 @@ impl LabGuard {
         guard
     }
 
-    /// Take the Docker lock and remove any leftover lab of `system`, without bringing anything up
-    /// (for tests of failures). Panics when the Docker Engine is unreachable.
+    /// Take the Docker lock and remove any leftover lab of `system` (and every idle shared lab:
+    /// the test runs beside none), without bringing anything up (for tests of failures). Panics
+    /// when the Docker Engine is unreachable.
     pub fn lock_only(system: &str) -> LabGuard {
         let lock = DOCKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         require_docker();
+        shared::retire(None);
         run(&["lab", "down", system], 0);
         LabGuard {
             system: system.to_string(),
+            shared: false,
+            _lock: lock,
+        }
+    }
+
+    /// A lab of `system` with the default options (`lab up SYSTEM`), shared between the checks
+    /// of that system: the one the previous check handed on, when it is still clean (see
+    /// [`shared`]), else a fresh one. When the test passes, the guard restores the lab (every
+    /// fault undone, every node serving) and hands it on; when it fails, it removes it. For
+    /// checks that leave nothing behind that a restore cannot undo (not corrupted files, not
+    /// data a later check counts), and that do not depend on the lab being new (a node's
+    /// uptime, the first leader).
+    pub fn shared(system: &str) -> LabGuard {
+        let lock = DOCKER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        require_docker();
+        shared::retire(Some(system));
+        if !shared::take(system) {
+            run(&["lab", "down", system], 0);
+            run(&["lab", "up", system], 0);
+        }
+        LabGuard {
+            system: system.to_string(),
+            shared: true,
             _lock: lock,
         }
     }
@@ -182,6 +219,9 @@ impl Drop for LabGuard {
                 "PERSEUS_KEEP_FAILED: leaving the {} lab up for inspection",
                 self.system
             );
+            return;
+        }
+        if self.shared && !std::thread::panicking() && shared::hand_on(&self.system) {
             return;
         }
         let _ = perseus().args(["lab", "down", &self.system]).output();
