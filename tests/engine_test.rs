@@ -89,6 +89,21 @@ impl Drop for Proxy {
     }
 }
 
+/// Wait for `child` (a perseus given `--engine-patience 30s`): it must have said it waited for
+/// the Engine, and succeeded. What it said on stderr (shown under --no-capture).
+fn waited_and_succeeded(child: std::process::Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    eprintln!("{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the Docker Engine did not answer ")
+            && err.contains("trying again for up to 30 s"),
+        "{err}"
+    );
+    err
+}
+
 #[test]
 fn a_run_waits_for_an_engine_that_drops_for_ten_seconds_over_its_heal() {
     let lab = LabGuard::up("redis", &[]);
@@ -141,16 +156,7 @@ expect:
     sleep_s(10.0);
     proxy.down.store(false, Ordering::Relaxed);
     let dropped = cut_made.elapsed();
-    let out = child.wait_with_output().unwrap();
-    let err = stderr(&out);
-    // What the run said, shown under --no-capture.
-    eprintln!("{err}");
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("the Docker Engine did not answer ")
-            && err.contains("trying again for up to 30 s"),
-        "{err}"
-    );
+    waited_and_succeeded(child);
     let dir = std::fs::read_dir(&runs)
         .unwrap()
         .next()
@@ -221,15 +227,7 @@ fn lab_up_waits_for_an_engine_that_drops_while_it_creates_the_lab() {
     let (made, _, _) = leftovers("redis");
     sleep_s(3.0);
     proxy.down.store(false, Ordering::Relaxed);
-    let out = up.wait_with_output().unwrap();
-    let err = stderr(&out);
-    eprintln!("{err}");
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(
-        err.contains("the Docker Engine did not answer ")
-            && err.contains("trying again for up to 30 s"),
-        "{err}"
-    );
+    let err = waited_and_succeeded(up);
     eprintln!("{made} containers were made when the Engine dropped");
     // Whole, and nothing twice: three nodes and their three helpers, one network, a volume each.
     assert_eq!(leftovers("redis"), (6, 1, 3), "{err}");

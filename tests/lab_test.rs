@@ -243,19 +243,10 @@ fn a_shared_lab_is_handed_on_restored_and_removed_when_idle() {
     // Seconds an idle lab waits here (30 in the suite); read by the guard of this process.
     std::env::set_var("PERSEUS_TEST_SHARED_IDLE", "4");
     let network = || {
-        tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let lab = open_lab("redis").await;
-            docker()
-                .await
-                .inspect_network(
-                    &lab.network,
-                    None::<bollard::query_parameters::InspectNetworkOptions>,
-                )
-                .await
-                .unwrap()
-                .id
-                .unwrap()
-        })
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async { shared::network_id(&open_lab("redis").await).await })
+            .expect("the lab's network")
     };
     let first = LabGuard::shared("redis");
     let made = network();

@@ -303,13 +303,13 @@ fn table_all_plans_every_system_that_runs_here_and_bad_input_is_refused() {
 
 #[test]
 fn a_table_stopped_by_ctrl_c_is_resumed_without_repeating_a_run() {
-    use std::io::BufRead;
     let _lock = LabGuard::lock_only("redis");
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     // Redis has no leader: two experiments (crashed and isolated n1), twice each: four runs.
-    let mut child = perseus()
-        .args([
+    // Ctrl-C as the third run starts: two runs are made.
+    let (code, first) = ctrl_c_once(
+        &[
             "table",
             "redis",
             "--repeat",
@@ -321,37 +321,12 @@ fn a_table_stopped_by_ctrl_c_is_resumed_without_repeating_a_run() {
             "--after",
             "1s",
             "--runs-dir",
-        ])
-        .arg(&runs)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr_pipe = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr_pipe).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    // Ctrl-C as the third run starts: two runs are made.
-    let mut first = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(180))
-            .unwrap_or_else(|_| panic!("no third run: {first:#?}"));
-        let third = line.starts_with("table: 2/4 runs done");
-        first.push(line);
-        if third {
-            break;
-        }
-    }
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    first.extend(rx.try_iter());
-    assert_eq!(status.code(), Some(1), "{first:#?}");
+            runs.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(180),
+        |l| l.starts_with("table: 2/4 runs done"),
+    );
+    assert_eq!(code, Some(1), "{first:#?}");
     let folders = dirs_in(&runs);
     assert_eq!(folders.len(), 1, "{folders:?}");
     let folder = &folders[0];

@@ -165,12 +165,12 @@ fn remove_image(image: &str) {
 /// and the bisect reads as one made at once. About 70 s.
 #[test]
 fn bisect_finds_the_etcd_release_whose_rejoining_follower_costs_no_election() {
-    use std::io::BufRead;
     let _lock = LabGuard::lock_only("etcd");
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    let mut child = perseus()
-        .args([
+    // Ctrl-C once the first release has its verdict.
+    let (code, first) = ctrl_c_once(
+        &[
             "bisect",
             "scenarios/etcd-isolate-follower-rejoin.yaml",
             "--versions",
@@ -180,38 +180,13 @@ fn bisect_finds_the_etcd_release_whose_rejoining_follower_costs_no_election() {
             "--budget",
             "2",
             "--runs-dir",
-        ])
-        .arg(&runs)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr_pipe = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr_pipe).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    // Ctrl-C once the first release has its verdict.
-    let mut first = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(240))
-            .unwrap_or_else(|_| panic!("no verdict for 3.4.23: {first:#?}"));
-        let decided = line.starts_with("bisect: etcd@3.4.23: BAD (0 clean of ");
-        first.push(line);
-        if decided {
-            break;
-        }
-    }
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    first.extend(rx.try_iter());
+            runs.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(240),
+        |l| l.starts_with("bisect: etcd@3.4.23: BAD (0 clean of "),
+    );
     let first = first.join("\n");
-    assert_eq!(status.code(), Some(1), "a bisect cut short: {first}");
+    assert_eq!(code, Some(1), "a bisect cut short: {first}");
     // Each probe is printed as it goes.
     assert!(first.contains("bisect: etcd@3.4.23: lab up"), "{first}");
     let folders: Vec<_> = std::fs::read_dir(&runs)

@@ -336,6 +336,56 @@ pub fn run_scenario_ending(file: &str, extra: &[&str], codes: &[i32]) -> Scenari
     }
 }
 
+/// Run perseus with `args` and Ctrl-C it (SIGINT) as soon as it prints a line on stderr that
+/// `at` accepts (within `within`); its exit code and every line it printed on stderr. Panics,
+/// with the lines so far, when no such line comes in time.
+pub fn ctrl_c_once(
+    args: &[&str],
+    within: Duration,
+    at: impl Fn(&str) -> bool,
+) -> (Option<i32>, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = perseus()
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run perseus");
+    let pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let start = std::time::Instant::now();
+    let mut lines = Vec::new();
+    loop {
+        let left = within.saturating_sub(start.elapsed());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+            panic!(
+                "perseus {} never printed the line awaited within {within:?}: {lines:#?}",
+                args.join(" ")
+            )
+        });
+        let seen = at(&line);
+        lines.push(line);
+        if seen {
+            break;
+        }
+    }
+    assert_eq!(
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) },
+        0,
+        "SIGINT to perseus"
+    );
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    lines.extend(rx.try_iter());
+    (status.code(), lines)
+}
+
 /// A `perseus load` running in the background.
 pub struct LoadRun {
     child: Child,

@@ -161,7 +161,8 @@ pub fn hand_on(system: &str) -> bool {
     true
 }
 
-async fn network_id(lab: &perseus::lab::Lab) -> Option<String> {
+/// The ID of `lab`'s network (which a lab made again does not share), if it can be read.
+pub async fn network_id(lab: &perseus::lab::Lab) -> Option<String> {
     docker()
         .await
         .inspect_network(
