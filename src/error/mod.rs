@@ -405,6 +405,11 @@ mod tests {
             .expect("the io::Error is kept as the source");
         assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
         assert!(not_a_run.to_string().contains("is not a run folder"));
+        // The command line prints the source after the message: the message does not repeat it.
+        assert!(
+            !not_a_run.to_string().contains(&io.to_string()),
+            "{not_a_run}"
+        );
 
         let host = "10.0.0.1"
             .parse::<crate::lab::hosts::HostSpec>()

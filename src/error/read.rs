@@ -1,15 +1,17 @@
-//! Files Perseus wrote, or reads, that do not read back: [`ReadError`] (run and table folders,
+//! Files Perseus wrote, or reads, that do not read back: [`ReadError`] (run, table and bisect folders,
 //! re-exported as `perseus::report::ReadError`) and [`HistoryError`] (re-exported as
 //! `perseus::history::HistoryError`).
 
 use std::path::PathBuf;
 
-/// A file Perseus wrote (a run folder, a table's folder) that does not read back. Each is the
-/// user's path, so each maps to exit code 2 ([`super::Error::exit_code`]).
+/// A file Perseus wrote (a run folder, a table's or a bisect's folder) that does not read back.
+/// Each is the user's path, so each maps to exit code 2 ([`super::Error::exit_code`]). The
+/// message names the file and what to do; the cause is its source, which the command line prints
+/// after it (`perseus: … wrote: No such file or directory`), so the message does not repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// A folder without `summary.json`.
-    #[error("{} is not a run folder ({}: {source}): give a folder under runs/ that `perseus run` wrote", dir.display(), path.display())]
+    #[error("{} is not a run folder (reading {}): give a folder under runs/ that `perseus run` wrote", dir.display(), path.display())]
     NotARunFolder {
         /// The folder given.
         dir: PathBuf,
@@ -19,7 +21,7 @@ pub enum ReadError {
         source: std::io::Error,
     },
     /// A folder without `table.json`.
-    #[error("{} is not a table's folder ({}: {source}): give a runs/<time>-table/ folder that `perseus table` wrote", dir.display(), path.display())]
+    #[error("{} is not a table's folder (reading {}): give a runs/<time>-table/ folder that `perseus table` wrote", dir.display(), path.display())]
     NotATableFolder {
         /// The folder given.
         dir: PathBuf,
@@ -30,7 +32,7 @@ pub enum ReadError {
     },
     /// A folder without `bisect.json`, or one without the `scenario.yaml` a bisect keeps to be
     /// resumed.
-    #[error("{} is not a bisect's folder that can be resumed ({}: {source}): give a runs/<time>-bisect/ folder that `perseus bisect` wrote", dir.display(), path.display())]
+    #[error("{} is not a bisect's folder that can be resumed (reading {}): give a runs/<time>-bisect/ folder that `perseus bisect` wrote", dir.display(), path.display())]
     NotABisectFolder {
         /// The folder given.
         dir: PathBuf,
@@ -40,7 +42,7 @@ pub enum ReadError {
         source: std::io::Error,
     },
     /// A JSON file that does not parse as what Perseus writes.
-    #[error("{}: {source}: the {what} was written by another Perseus version or edited", path.display())]
+    #[error("{} does not read as a {what}: it was written by another Perseus version or edited", path.display())]
     Unreadable {
         /// The file.
         path: PathBuf,
