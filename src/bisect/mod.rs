@@ -115,6 +115,16 @@ impl Probe {
     fn clean(&self) -> usize {
         self.runs.iter().filter(|r| r.outcome == "passed").count()
     }
+
+    /// Its verdict's word, or `stopped` for a probe Ctrl-C ended before it had one (which
+    /// `--resume` takes up).
+    pub fn word(&self) -> &'static str {
+        if self.complete || self.verdict != Verdict::Undecided {
+            self.verdict.word()
+        } else {
+            "stopped"
+        }
+    }
 }
 
 /// A bisect, as far as it went.
@@ -455,7 +465,7 @@ async fn drive(b: &mut Bisect, cancel: &CancellationToken, prober: &mut impl Pro
             "bisect: {}@{}: {} ({} clean of {} runs)",
             b.system,
             probe.version,
-            probe.verdict.word(),
+            probe.word(),
             probe.clean(),
             probe.runs.len()
         ));
@@ -698,7 +708,7 @@ pub fn markdown(b: &Bisect) -> String {
         o.budget.max(o.runs),
         o.runs,
         good_bound(o.runs) * 100.0,
-        if b.interrupted { " Interrupted (Ctrl-C): what was measured is below." } else { "" }
+        if b.interrupted { " Interrupted (Ctrl-C): what was measured is below; `perseus bisect --resume` on this folder goes on with it." } else { "" }
     );
     let _ = writeln!(s, "| release | verdict | runs | evidence |");
     let _ = writeln!(s, "| --- | --- | --- | --- |");
@@ -722,7 +732,7 @@ pub fn markdown(b: &Bisect) -> String {
                 let _ = writeln!(
                     s,
                     "| {v} | {} | {} | {} |",
-                    p.verdict.word(),
+                    p.word(),
                     runs.join(", "),
                     if evidence.is_empty() {
                         "-".to_string()

@@ -153,6 +153,21 @@ fn stopped_and_resumed_is_as_if_never_stopped(search: Search, stop_after: usize)
     let cancel = m.cancel.clone();
     futures_executor(drive(&mut b, &cancel, &mut m)).unwrap();
     assert!(b.interrupted, "stopped after {stop_after} runs");
+    // A probe Ctrl-C ended reads as stopped, not undecided, and the way on is named.
+    let md = markdown(&b);
+    assert!(
+        md.contains("`perseus bisect --resume` on this folder"),
+        "{md}"
+    );
+    let cut = b
+        .probes
+        .iter()
+        .find(|p| !p.complete)
+        .expect("the probe Ctrl-C ended");
+    assert!(
+        md.contains(&format!("| {} | stopped |", cut.version)),
+        "{md}"
+    );
     let mut made = m.made;
     let mut decided: Vec<String> = b
         .probes
