@@ -380,12 +380,7 @@ fn read(folder: &Path, home: &Home) -> Result<(Bisect, ScenarioFile)> {
         }
     };
     let path = folder.join("bisect.json");
-    let text = std::fs::read_to_string(&path).map_err(not_one(path.clone()))?;
-    let mut b: Bisect = serde_json::from_str(&text).map_err(|source| ReadError::Unreadable {
-        path,
-        what: "bisect",
-        source,
-    })?;
+    let mut b: Bisect = crate::report::read_json(&path, "bisect", not_one(path.clone()))?;
     b.folder = folder.to_path_buf();
     let scenario = folder.join(SCENARIO);
     std::fs::metadata(&scenario).map_err(not_one(scenario.clone()))?;

@@ -418,15 +418,28 @@ pub fn fault_spans(r: &RunRecord) -> Vec<(f64, f64, String)> {
 /// [`ReadError::Unreadable`] when its summary does not parse.
 pub fn read_record(dir: &Path) -> Result<RunRecord> {
     let path = dir.join("summary.json");
-    let text = fs::read_to_string(&path).map_err(|source| ReadError::NotARunFolder {
+    read_json(&path, "summary", |source| ReadError::NotARunFolder {
         dir: dir.to_path_buf(),
         path: path.clone(),
         source,
-    })?;
+    })
+}
+
+/// A JSON file a folder of Perseus' own holds (`summary.json`, `table.json`, `bisect.json`),
+/// read back as `what`.
+///
+/// Errors: `missing`'s error when the file cannot be read; [`ReadError::Unreadable`] when it
+/// does not parse as `what`.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    missing: impl FnOnce(std::io::Error) -> ReadError,
+) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(missing)?;
     serde_json::from_str(&text).map_err(|source| {
         ReadError::Unreadable {
-            path,
-            what: "summary",
+            path: path.to_path_buf(),
+            what,
             source,
         }
         .into()

@@ -431,16 +431,12 @@ pub fn render_again(folder: &Path) -> Result<Table> {
 /// Errors: [`ReadError`] when it is missing or not a table.
 pub(super) fn read_table(folder: &Path) -> Result<Table> {
     let path = folder.join("table.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ReadError::NotATableFolder {
-        dir: folder.to_path_buf(),
-        path: path.clone(),
-        source,
-    })?;
-    let mut table: Table = serde_json::from_str(&text).map_err(|source| ReadError::Unreadable {
-        path,
-        what: "table",
-        source,
-    })?;
+    let mut table: Table =
+        crate::report::read_json(&path, "table", |source| ReadError::NotATableFolder {
+            dir: folder.to_path_buf(),
+            path: path.clone(),
+            source,
+        })?;
     table.folder = folder.to_path_buf();
     Ok(table)
 }
