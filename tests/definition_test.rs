@@ -420,4 +420,76 @@ fn the_durability_variants_differ_from_their_system_in_the_one_setting_they_name
             .any(|a| a.starts_with("--innodb-flush"))));
     let cnf = std::fs::read_to_string(home().join("etc/galera/galera.cnf")).unwrap();
     assert!(cnf.contains("innodb_flush_log_at_trx_commit = 1"), "{cnf}");
+
+    // PostgreSQL: synchronous_commit off, on the same image and command otherwise; postgres
+    // runs at PostgreSQL's default (on).
+    let base = cmd(&load("postgres").nodes(1).unwrap()[0].containers[0])
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>();
+    assert!(!base.iter().any(|a| a.contains("synchronous_commit")));
+    let def = load("postgres-async-commit");
+    assert_eq!(def.system.name(), "postgres");
+    assert!(def.perseus.lazyfs);
+    for n in def.nodes(3).unwrap() {
+        let c = &n.containers[0];
+        assert_eq!(
+            c.image,
+            load("postgres").nodes(1).unwrap()[0].containers[0].image
+        );
+        let args = cmd(c);
+        assert_eq!(args[..base.len()], base[..], "{}", n.name);
+        assert_eq!(args[base.len()..], ["-c", "synchronous_commit=off"]);
+    }
+
+    // ZooKeeper: ZK_FORCE_SYNC=no on every node, which the image's start script turns into
+    // forceSync=no (and anything but yes or no into a refusal); zookeeper leaves it unset.
+    let force_sync = |c: &ContainerSpec| {
+        c.env
+            .iter()
+            .find(|(k, _)| k == "ZK_FORCE_SYNC")
+            .map(|(_, v)| v.clone())
+    };
+    assert!(load("zookeeper")
+        .nodes(3)
+        .unwrap()
+        .iter()
+        .all(|n| force_sync(&n.containers[0]).is_none()));
+    let def = load("zookeeper-no-sync");
+    assert_eq!(def.system.name(), "zookeeper");
+    assert!(def.perseus.lazyfs);
+    for n in def.nodes(3).unwrap() {
+        assert_eq!(
+            force_sync(&n.containers[0]).as_deref(),
+            Some("no"),
+            "{}",
+            n.name
+        );
+    }
+    // etcd: --unsafe-no-fsync exists from 3.5 on, so the variant runs only the 3.5 releases, on
+    // the very images etcd@3.5.x runs, with the same settings but that one.
+    let env = |def: Definition| {
+        let mut env = def.nodes(3).unwrap()[0].containers[0].env.clone();
+        env.sort();
+        (def.nodes(3).unwrap()[0].containers[0].image.clone(), env)
+    };
+    let def = load("etcd-no-fsync");
+    assert_eq!(def.system.name(), "etcd");
+    assert!(def.perseus.lazyfs);
+    assert!(def.at(Some("3.4.23")).is_err(), "3.4 has no such flag");
+    let (image, mut variant) = env(load("etcd-no-fsync"));
+    let (base_image, base) = env(load("etcd").at(Some("3.5.1")).unwrap());
+    assert_eq!(image, base_image);
+    let at = variant
+        .iter()
+        .position(|(k, _)| k == "ETCD_UNSAFE_NO_FSYNC")
+        .expect("ETCD_UNSAFE_NO_FSYNC");
+    assert_eq!(variant.remove(at).1, "true");
+    assert_eq!(variant, base, "nothing else differs from etcd@3.5.1");
+
+    let script = std::fs::read_to_string(home().join("docker/zookeeper/start-zookeeper")).unwrap();
+    assert!(
+        script.contains(r#"no) echo "forceSync=no" >> "$conf""#),
+        "{script}"
+    );
 }

@@ -461,7 +461,10 @@ mod tests {
                 .collect::<Vec<_>>()
         });
         assert_eq!(complete(&["perseus", "demo", "--system", ""]), home);
-        assert_eq!(complete(&["perseus", "table", "etcd", "z"]), ["zookeeper"]);
+        assert_eq!(
+            complete(&["perseus", "table", "etcd", "z"]),
+            ["zookeeper", "zookeeper-no-sync"]
+        );
     }
 
     #[test]
