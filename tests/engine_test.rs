@@ -6,17 +6,22 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use tokio::io::AsyncWriteExt;
 
 /// A Unix-socket proxy to the Engine's socket that can be cut: while `down`, its socket is gone
-/// (a connect fails) and every connection it carried is closed.
+/// (a connect fails) and every connection it carried is closed. It counts the connections open
+/// at once (`open`, and the most since it was last reset, `most`): a client sends requests at
+/// once only on as many connections.
 struct Proxy {
     path: PathBuf,
     down: Arc<AtomicBool>,
+    open: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -31,7 +36,9 @@ impl Proxy {
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
         );
+        let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (d, s, p) = (down.clone(), stop.clone(), path.to_path_buf());
+        let (o, m) = (open.clone(), most.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -56,12 +63,22 @@ impl Proxy {
                     let l = listener.as_ref().unwrap();
                     let accepted =
                         tokio::time::timeout(Duration::from_millis(20), l.accept()).await;
-                    if let Ok(Ok((mut client, _))) = accepted {
+                    if let Ok(Ok((client, _))) = accepted {
                         let engine = engine.clone();
+                        let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                        m.fetch_max(now, Ordering::SeqCst);
+                        // Open until its client closes it (or the proxy drops it).
+                        let open = Open(o.clone());
                         carried.spawn(async move {
-                            if let Ok(mut server) = tokio::net::UnixStream::connect(&engine).await {
-                                let _ =
-                                    tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            if let Ok(server) = tokio::net::UnixStream::connect(&engine).await {
+                                let (mut cr, mut cw) = client.into_split();
+                                let (mut sr, mut sw) = server.into_split();
+                                let up = async move {
+                                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                                    drop(open);
+                                    let _ = sw.shutdown().await;
+                                };
+                                let _ = tokio::join!(up, tokio::io::copy(&mut sr, &mut cw));
                             }
                         });
                     }
@@ -74,9 +91,20 @@ impl Proxy {
         Proxy {
             path: path.to_path_buf(),
             down,
+            open,
+            most,
             stop,
             thread: Some(thread),
         }
+    }
+}
+
+/// One connection open at the proxy: counted down when dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -203,8 +231,9 @@ expect:
 /// `lab up` whose Engine drops for 3 s while it creates the lab (from the moment the lab's
 /// network exists): every create in flight is sent again only after reading that it did not
 /// happen, so the lab comes up whole, once: three nodes, each with its helper, nothing twice.
+/// Its `lab down` then removes them one container at a time.
 #[test]
-fn lab_up_waits_for_an_engine_that_drops_while_it_creates_the_lab() {
+fn lab_up_waits_for_an_engine_that_drops_while_it_creates_the_lab_and_down_removes_one_at_a_time() {
     let lab = LabGuard::lock_only("redis");
     let tmp = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(&tmp.path().join("engine.sock"));
@@ -236,4 +265,32 @@ fn lab_up_waits_for_an_engine_that_drops_while_it_creates_the_lab() {
     for r in &status {
         assert_eq!(r["state"], "running", "{r}");
     }
+
+    // `lab down` removes the containers one at a time (an engine before 20.10.27 can deadlock
+    // when many leave one network at once: src/lab/remove.rs). Its requests follow each other,
+    // though the client may open a second connection when the next request comes before the
+    // last one's connection is back in its pool: at most 2 open at once (7 when the six
+    // removals went at once).
+    let t = Instant::now();
+    while proxy.open.load(Ordering::SeqCst) > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "lab up's connections stay open"
+        );
+        sleep_s(0.05);
+    }
+    proxy.most.store(0, Ordering::SeqCst);
+    let down = perseus()
+        .env("DOCKER_HOST", format!("unix://{}", proxy.path.display()))
+        .args(["lab", "down", "redis"])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(0), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("removed 6 containers"),
+        "{}",
+        stderr(&down)
+    );
+    let most = proxy.most.load(Ordering::SeqCst);
+    assert!(most <= 2, "lab down had {most} connections open at once");
 }
