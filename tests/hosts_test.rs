@@ -2,7 +2,7 @@
 //! Swarm check `lab up --hosts` makes, images copied to hosts that lack them, a lab with its
 //! faults and scenarios across hosts reached over plain tcp://, and one across hosts reached over
 //! ssh:// and TLS. Needs the Docker Engine, and ssh, ssh-agent, ssh-keygen and openssl here; it
-//! builds `perseus/dockerhost:2` when missing (about 25 s).
+//! builds `perseus/dockerhost:3` when missing (about 25 s).
 
 mod common;
 #[path = "common/dind.rs"]

@@ -1,7 +1,7 @@
 //! Three Docker hosts simulated on this machine, for the multi-host tests: docker-in-docker
-//! containers of `perseus/dockerhost:2` (Debian's `docker.io` on the lab's own base image, `vfs`
-//! storage, `docker/dockerhost/Dockerfile`) on a private bridge network of the local engine,
-//! joined into one Swarm (the first a manager, the others workers). Each engine is reached over
+//! containers of `perseus/dockerhost:3` (Debian's `docker.io` on the lab's own base image,
+//! `overlay2` storage where it can be mounted, `docker/dockerhost/Dockerfile`) on a private
+//! bridge network of the local engine, joined into one Swarm (the first a manager, the others workers). Each engine is reached over
 //! `tcp://<ip>:2375`, or `tcp://<ip>:2376` with mutual TLS for the hosts asked for, and over
 //! `ssh://root@<ip>` with a key made for the rig. [`Hosts`] owns all of it and removes it when
 //! dropped.
@@ -20,7 +20,7 @@ use bollard::Docker;
 /// The label every object of the simulated hosts carries (so a crashed test's leftovers can be
 /// found: `docker rm -f $(docker ps -aq --filter label=perseus.test-hosts)`).
 pub const LABEL: &str = "perseus.test-hosts";
-const IMAGE: &str = "perseus/dockerhost:2";
+const IMAGE: &str = "perseus/dockerhost:3";
 const NETWORK: &str = "perseus-test-hosts";
 const SUBNET: &str = "10.79.0.0/24";
 
@@ -182,7 +182,7 @@ impl Hosts {
             &mut |l| eprintln!("{l}"),
         )
         .await
-        .expect("building perseus/dockerhost:1");
+        .expect("building perseus/dockerhost");
         remove_all(&local).await;
         local
             .create_network(NetworkCreateRequest {
