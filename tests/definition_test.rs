@@ -20,6 +20,11 @@ fn services(node: &NodeSpec) -> Vec<&str> {
     node.containers.iter().map(|c| c.service.as_str()).collect()
 }
 
+/// The value of `key` in a container's environment.
+fn env_of(c: &ContainerSpec, key: &str) -> Option<String> {
+    c.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
 fn cmd(c: &ContainerSpec) -> Vec<&str> {
     c.command
         .as_ref()
@@ -345,11 +350,7 @@ fn pre_vote_is_off_at_etcd_3_4_on_at_3_5_and_on_in_the_pre_vote_variant_of_the_s
     let node = |def: Definition| {
         let nodes = def.nodes(3).unwrap();
         let c = nodes[0].containers[0].clone();
-        let pre_vote = c
-            .env
-            .iter()
-            .find(|(k, _)| k == "ETCD_PRE_VOTE")
-            .map(|(_, v)| v.clone());
+        let pre_vote = env_of(&c, "ETCD_PRE_VOTE");
         (c.image, pre_vote)
     };
     let (image, pre_vote) = node(load("etcd"));
@@ -444,12 +445,7 @@ fn the_durability_variants_differ_from_their_system_in_the_one_setting_they_name
 
     // ZooKeeper: ZK_FORCE_SYNC=no on every node, which the image's start script turns into
     // forceSync=no (and anything but yes or no into a refusal); zookeeper leaves it unset.
-    let force_sync = |c: &ContainerSpec| {
-        c.env
-            .iter()
-            .find(|(k, _)| k == "ZK_FORCE_SYNC")
-            .map(|(_, v)| v.clone())
-    };
+    let force_sync = |c: &ContainerSpec| env_of(c, "ZK_FORCE_SYNC");
     assert!(load("zookeeper")
         .nodes(3)
         .unwrap()

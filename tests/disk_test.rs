@@ -85,6 +85,19 @@ fn redis_everysec_loses_the_last_second_to_a_power_loss_and_nothing_to_a_crash()
     );
 }
 
+/// A scenario run on `system`: 14 s of load, every node's power cut at 5 s and started at 8 s,
+/// with `expect` (YAML, empty for none).
+fn power_loss_of_all(system: &str, expect: &str) -> ScenarioRun {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join(format!("{system}-power-loss-all.yaml"));
+    std::fs::write(
+        &file,
+        format!("name: {system}-power-loss-all\nsystem: {system}\nload: {{duration: 14s}}\nsteps:\n  - {{name: outage, at: 5s, fault: power-loss, target: all}}\n  - {{at: 8s, fault: start, target: outage}}\n{expect}"),
+    )
+    .unwrap();
+    run_scenario(file.to_str().unwrap(), &[], 0)
+}
+
 #[test]
 fn redis_always_and_etcd_lose_nothing_to_a_power_loss() {
     let _lab = LabGuard::lock_only("redis-aof-always");
@@ -108,14 +121,10 @@ fn redis_always_and_etcd_lose_nothing_to_a_power_loss() {
     // too, before anything is dropped, or one commits after the cut and its write looks lost
     // (a run of 2026-12-06 lost 1 before the supervisor killed them and failed the disk first).
     let _lab = LabGuard::lock_only("postgres");
-    let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("postgres-power-loss-all.yaml");
-    std::fs::write(
-        &file,
-        "name: postgres-power-loss-all\nsystem: postgres\nload: {duration: 14s}\nsteps:\n  - {name: outage, at: 5s, fault: power-loss, target: all}\n  - {at: 8s, fault: start, target: outage}\nexpect:\n  - lost-writes: 0\n  - anomalies: 0\n",
-    )
-    .unwrap();
-    let pg = run_scenario(file.to_str().unwrap(), &[], 0);
+    let pg = power_loss_of_all(
+        "postgres",
+        "expect:\n  - lost-writes: 0\n  - anomalies: 0\n",
+    );
     assert_eq!(lost(&pg), 0, "{}", pg.stderr);
     assert_safe(&pg.summary["load"]);
     drop(_lab);
@@ -124,13 +133,7 @@ fn redis_always_and_etcd_lose_nothing_to_a_power_loss() {
     // acknowledged before its WAL is flushed, and that a crash may lose up to three
     // wal_writer_delays (600 ms) of them. Every node loses some, and nothing but lost writes.
     let _lab = LabGuard::lock_only("postgres-async-commit");
-    let file = tmp.path().join("postgres-async-commit-power-loss-all.yaml");
-    std::fs::write(
-        &file,
-        "name: postgres-async-commit-power-loss-all\nsystem: postgres-async-commit\nload: {duration: 14s}\nsteps:\n  - {name: outage, at: 5s, fault: power-loss, target: all}\n  - {at: 8s, fault: start, target: outage}\n",
-    )
-    .unwrap();
-    let pg = run_scenario(file.to_str().unwrap(), &[], 0);
+    let pg = power_loss_of_all("postgres-async-commit", "");
     assert!(
         lost(&pg) > 0,
         "synchronous_commit off acknowledges before the WAL is flushed\n{}",

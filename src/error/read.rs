@@ -42,7 +42,7 @@ pub enum ReadError {
         source: std::io::Error,
     },
     /// A JSON file that does not parse as what Perseus writes.
-    #[error("{} does not read as a {what}: it was written by another Perseus version or edited", path.display())]
+    #[error("{} does not read as a {what}: it was written by another Perseus version or edited; read it with the Perseus that wrote it, or make it again", path.display())]
     Unreadable {
         /// The file.
         path: PathBuf,

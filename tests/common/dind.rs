@@ -308,7 +308,7 @@ impl Hosts {
         hosts
     }
 
-    /// Each host's engine, once it answers (at most 60 s each: dockerd on vfs starts in a few),
+    /// Each host's engine, once it answers (at most 60 s each: dockerd starts in a few),
     /// over plain tcp or TLS with the rig's client certificate, whatever the environment says.
     pub async fn engines(&self) -> Vec<Docker> {
         let mut out = Vec::new();
