@@ -65,6 +65,7 @@ async fn simulated_hosts_are_checked_as_one_swarm_and_get_the_images_they_lack()
         &local,
         &[perseus::lab::Home::at(env!("CARGO_MANIFEST_DIR")).helper_build()],
         perseus::images::Rebuild::Missing,
+        1,
         &mut |_| {},
     )
     .await

@@ -231,3 +231,121 @@ fn a_build_that_fails_says_which_step_and_leaves_no_image() {
     );
     assert!(!image_exists(), "no image is left");
 }
+
+#[test]
+fn lab_images_builds_up_to_jobs_images_side_by_side_and_a_shared_one_once() {
+    let _guard = LabGuard::lock_only("sidebyside1");
+    // A home of three systems whose images each take 2 s to build (a `sleep` step), all three
+    // sharing the network helper's image.
+    let home = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::os::unix::fs::symlink(repo.join("etc"), home.path().join("etc")).unwrap();
+    std::fs::create_dir_all(home.path().join("compose")).unwrap();
+    std::fs::create_dir_all(home.path().join("docker")).unwrap();
+    std::os::unix::fs::symlink(
+        repo.join("docker/nettools"),
+        home.path().join("docker/nettools"),
+    )
+    .unwrap();
+    let redis = std::fs::read_to_string(repo.join("compose/redis.yaml")).unwrap();
+    let tags: Vec<String> = (1..=3)
+        .map(|i| format!("perseus/sidebyside{i}:1"))
+        .collect();
+    for i in 1..=3 {
+        let name = format!("sidebyside{i}");
+        std::fs::create_dir_all(home.path().join("docker").join(&name)).unwrap();
+        // The image's own tag in a step, so that no two builds share a cached layer.
+        std::fs::write(
+            home.path().join("docker").join(&name).join("Dockerfile"),
+            format!("ARG BASE=debian:bookworm-slim\nFROM ${{BASE}}\nRUN sleep 2 && echo {name}\n"),
+        )
+        .unwrap();
+        let def = redis
+            .replace(
+                "  system: redis\n",
+                &format!("  system: {name}\n  kind: redis\n"),
+            )
+            .replace("perseus/redis:7", &tags[i - 1])
+            .replace("../docker/redis", &format!("../docker/{name}"));
+        assert_ne!(def, redis);
+        std::fs::write(
+            home.path().join("compose").join(format!("{name}.yaml")),
+            def,
+        )
+        .unwrap();
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let remove_images = || {
+        rt.block_on(async {
+            let docker = docker().await;
+            for tag in &tags {
+                let _ = docker
+                    .remove_image(
+                        tag,
+                        None::<bollard::query_parameters::RemoveImageOptions>,
+                        None,
+                    )
+                    .await;
+            }
+        })
+    };
+    remove_images();
+    let images = |args: &[&str]| {
+        let out = perseus()
+            .env("PERSEUS_HOME", home.path())
+            .args(["lab", "images"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        err
+    };
+    // Where in the output each image's build started and ended.
+    let at = |err: &str, what: &str, tag: &str| {
+        err.lines()
+            .position(|l| l.starts_with(&format!("{what} {tag} ")))
+            .unwrap_or_else(|| panic!("no `{what} {tag}` line: {err}"))
+    };
+
+    // Two at a time: the first two start before either ends, the third once one has ended.
+    let err = images(&["--all", "--jobs", "2"]);
+    let (started, ended): (Vec<usize>, Vec<usize>) = (
+        tags.iter().map(|t| at(&err, "building", t)).collect(),
+        tags.iter().map(|t| at(&err, "built", t)).collect(),
+    );
+    let first_end = *ended.iter().min().unwrap();
+    let mut starts = started.clone();
+    starts.sort();
+    assert!(
+        starts[1] < first_end && starts[2] > first_end,
+        "two builds side by side, the third after one ended: {err}"
+    );
+    assert_eq!(
+        err.matches("perseus/nettools:2 exists, reused").count(),
+        1,
+        "the image all three share is looked at once: {err}"
+    );
+
+    // One at a time (from the build cache now): each ends before the next starts.
+    let err = images(&["--all", "--rebuild", "--jobs", "1"]);
+    let mut spans: Vec<(usize, usize)> = tags
+        .iter()
+        .map(|t| (at(&err, "building", t), at(&err, "built", t)))
+        .collect();
+    spans.sort();
+    assert!(
+        spans.windows(2).all(|w| w[0].1 < w[1].0),
+        "one build at a time: {err}"
+    );
+
+    // No builds at all is refused before anything happens.
+    let out = perseus()
+        .env("PERSEUS_HOME", home.path())
+        .args(["lab", "images", "--all", "--jobs", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--jobs"), "{}", stderr(&out));
+    remove_images();
+}

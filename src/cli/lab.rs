@@ -29,6 +29,9 @@ pub(super) enum LabCommand {
         /// Rebuild images that exist (the base image is kept).
         #[arg(long)]
         rebuild: bool,
+        /// How many images to build at once (at least 1).
+        #[arg(long, default_value_t = perseus::images::JOBS as u16, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
     },
     /// Start a cluster, wait until it is ready, print the node table.
     Up(UpArgs),
@@ -99,6 +102,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             system,
             all: _,
             rebuild,
+            jobs,
         } => {
             let docker = perseus::docker::connect().await?;
             let systems = match system {
@@ -131,23 +135,28 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                         .collect()
                 }
             };
+            // Every system's images in one list, so that they build side by side and an image
+            // two systems share (the network helper's) is built once.
+            let mut builds = Vec::new();
             for system in systems {
                 let def = home
                     .definition(&system.system, None)?
                     .at(system.version.as_deref())?;
                 let specs = def.nodes(def.perseus.min_nodes.max(3))?;
-                perseus::images::ensure(
-                    &docker,
-                    &home.builds(&specs),
-                    if rebuild {
-                        Rebuild::All
-                    } else {
-                        Rebuild::Missing
-                    },
-                    &mut progress,
-                )
-                .await?;
+                builds.extend(home.builds(&specs));
             }
+            perseus::images::ensure(
+                &docker,
+                &builds,
+                if rebuild {
+                    Rebuild::All
+                } else {
+                    Rebuild::Missing
+                },
+                usize::from(jobs),
+                &mut progress,
+            )
+            .await?;
             Ok(0)
         }
         LabCommand::Up(args) => {

@@ -349,6 +349,7 @@ pub async fn up(
                 docker,
                 &home.builds(&specs),
                 images::Rebuild::Missing,
+                images::JOBS,
                 progress,
             )
             .await?;

@@ -179,6 +179,7 @@ impl Hosts {
             &local,
             &[build],
             perseus::images::Rebuild::Missing,
+            1,
             &mut |l| eprintln!("{l}"),
         )
         .await
