@@ -36,9 +36,10 @@ fn role_of(lab: &LabGuard, node: &str) -> String {
 
 #[test]
 fn a_killed_leader_is_replaced_once_its_leader_key_expires_and_the_report_names_the_promotion() {
-    // The scenario as users run it: kill the leader at 10 s, start it at 50 s, 70 s of load.
-    let lab = LabGuard::lock_only("patroni");
-    let run = run_scenario("scenarios/patroni-kill-leader.yaml", &["--keep"], 0);
+    // The scenario as users run it: kill the leader at 10 s, start it at 50 s, 70 s of load; on
+    // the lab the other checks of patroni share (a patroni lab takes about 15 s to make).
+    let lab = LabGuard::shared("patroni");
+    let run = run_scenario("scenarios/patroni-kill-leader.yaml", &["--reuse"], 0);
     let (r, dir) = (&run.summary, &run.dir);
     // Patroni's own account: one promotion, of another node, once the leader key had expired
     // (ttl 20 s after its last renewal, renewed every 5 s), and the HAProxys routed to it within
@@ -92,20 +93,27 @@ fn a_killed_leader_is_replaced_once_its_leader_key_expires_and_the_report_names_
     }
 }
 
-/// Isolate the leader of `lab` 5 s into a 60 s load, wait for another to be elected, heal 30 s
-/// after the cut, and return the load's result, the isolated node, the new leader and the cut's
-/// and heal's offsets on the load's clock (the heal's: when it was issued, see [`undo`]).
+/// Isolate the leader of `lab` 5 s into the load, wait for another to be elected, heal 22 s
+/// after the cut (or 2 s after the election, if that is later), end the load 10 s after the
+/// heal, and return the load's result, the isolated node, the new leader and the cut's and
+/// heal's offsets on the load's clock (the heal's: when it was issued, see [`undo`]).
+///
+/// The isolated leader demotes itself once it cannot renew its key (retry_timeout, 5 s, and a
+/// loop), and a replica is promoted once the key expires (ttl 20 s after the last renewal): the
+/// checks need the isolated node's column at 0 from 15 s after the cut to the heal.
 fn isolate_the_leader(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) {
-    let load = LoadRun::start(&lab.system, 60, &[]);
+    // Ended by an interrupt 10 s after the heal; the duration only bounds it.
+    let load = LoadRun::start(&lab.system, 120, &[]);
     sleep_s(5.0);
     let event = lab.fault("isolate", "leader");
     let isolated = target(&event);
     let new = lab.wait_leader(Duration::from_secs(40), |l| l != isolated);
     let cut_at = event_time(&event);
     let since = cut_at.elapsed().unwrap_or_default().as_secs_f64();
-    sleep_s((30.0 - since).max(1.0));
+    sleep_s((22.0 - since).max(2.0));
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
-    let r = load.finish();
+    sleep_s(10.0);
+    let r = load.interrupt();
     let (cut, heal) = (r.offset(&event), r.offset_of(heal_issued));
     eprintln!(
         "{}: {isolated} isolated at {cut:.2} s, {new} leads after it, heal issued at {heal:.2} s, in force at {:.2} s; window {}",
@@ -119,7 +127,7 @@ fn isolate_the_leader(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) 
 #[test]
 fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_none() {
     // Asynchronous replication, as Patroni ships it.
-    let lab = LabGuard::up("patroni", &[]);
+    let lab = LabGuard::shared("patroni");
     let (r, isolated, new, cut, heal) = isolate_the_leader(&lab);
     let s = &r.summary;
     let i = node_index(&isolated);
@@ -155,7 +163,7 @@ fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_no
     for a in s["anomalies"].as_array().unwrap() {
         assert_eq!(a["kind"], "lost", "{a}");
     }
-    drop(lab);
+    lab.remove();
 
     // synchronous_mode: the isolated leader's commits wait for a standby it cannot reach.
     let lab = LabGuard::up("patroni-synchronous", &[]);
@@ -188,7 +196,7 @@ fn a_gracefully_stopped_leader_hands_over_at_once_and_a_paused_or_disconnected_r
     // leader key on the way down, so a replica is promoted within a loop instead of a ttl; a
     // replica paused or cut off costs the cluster nothing (etcd keeps a quorum of two, the leader
     // does not wait for an asynchronous replica) and serves again once it is back.
-    let _lab = LabGuard::lock_only("patroni");
+    let _lab = LabGuard::shared("patroni");
     let tmp = tempfile::tempdir().expect("temp dir");
     let file = tmp.path().join("patroni-fault-tour.yaml");
     std::fs::write(
@@ -196,14 +204,14 @@ fn a_gracefully_stopped_leader_hands_over_at_once_and_a_paused_or_disconnected_r
         "\
 name: patroni-fault-tour
 system: patroni
-load: {duration: 65s}
+load: {duration: 55s}
 steps:
   - {name: halt, at: 5s, fault: stop, target: leader}
-  - {name: back, at: 15s, fault: start, target: halt}
-  - {name: freeze, at: 25s, fault: pause, target: follower}
-  - {name: thaw, at: 32s, fault: resume, target: freeze}
-  - {name: unplug, at: 40s, fault: disconnect, target: follower}
-  - {name: plug, at: 50s, fault: connect, target: unplug}
+  - {name: back, at: 13s, fault: start, target: halt}
+  - {name: freeze, at: 23s, fault: pause, target: follower}
+  - {name: thaw, at: 28s, fault: resume, target: freeze}
+  - {name: unplug, at: 34s, fault: disconnect, target: follower}
+  - {name: plug, at: 42s, fault: connect, target: unplug}
 expect:
   - window: {after: halt, at-most: 10s}
   - column-zero: {node: halt, from: halt, until: back}
@@ -213,12 +221,12 @@ expect:
   - serves-again: {after: thaw, within: 10s}
   - window: {after: unplug, at-most: 1s}
   - column-zero: {node: unplug, from: unplug, until: plug}
-  - serves-again: {after: plug, within: 15s}
+  - serves-again: {after: plug, within: 13s}
   - lost-writes: 0
 ",
     )
     .unwrap();
-    let run = run_scenario(file.to_str().unwrap(), &[], 0);
+    let run = run_scenario(file.to_str().unwrap(), &["--reuse"], 0);
     let r = &run.summary;
     eprintln!(
         "{}",

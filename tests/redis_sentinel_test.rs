@@ -63,8 +63,8 @@ fn node_index(node: &str) -> usize {
     node.trim_start_matches('n').parse().unwrap()
 }
 
-/// Isolate the primary under load until 15 s after the others elected a new one, heal, and
-/// return the load's result, the isolated node, the new primary and the isolation's and heal's
+/// Isolate the primary under load until 16 s after the cut, or 3 s after the others elected a
+/// new one if that is later, heal, and return the load's result, the isolated node, the new primary and the isolation's and heal's
 /// offsets on the load's clock (the heal's: when it was issued, see [`undo`]). The load writes
 /// its history to `history`.
 ///
@@ -72,7 +72,9 @@ fn node_index(node: &str) -> usize {
 /// When the two Sentinels that see the primary down ask for votes in the same epoch, each votes
 /// for itself, neither is elected, and each may try again only two failover-timeouts (20 s) after
 /// its first try (Sentinel docs, "failover-timeout"): about 28 s after the cut, 48 s after two
-/// such splits. So the wait is 60 s and the load is started long and ended 15 s after the heal.
+/// such splits. So the wait is 60 s and the load is started long and ended 12 s after the heal,
+/// once the Sentinels have made the old primary a replica of the new one. The 16 s leave the
+/// mitigated primary (min-replicas-max-lag 10 s) 4 s of refusing writes before the heal.
 fn isolate_the_primary(
     lab: &LabGuard,
     history: &std::path::Path,
@@ -99,9 +101,13 @@ fn isolate_the_primary(
         lab.system,
         split_votes(&lab.system)
     );
-    sleep_s(15.0);
+    let since = event_time(&event)
+        .elapsed()
+        .unwrap_or_default()
+        .as_secs_f64();
+    sleep_s((16.0 - since).max(3.0));
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
-    sleep_s(15.0);
+    sleep_s(12.0);
     let r = load.interrupt();
     let (cut, heal) = (r.offset(&event), r.offset_of(heal_issued));
     eprintln!(

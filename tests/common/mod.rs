@@ -158,6 +158,12 @@ impl LabGuard {
         }
     }
 
+    /// Remove the lab now instead of handing it on (a shared lab that the last check of its
+    /// system is done with, before it makes a lab of another definition).
+    pub fn remove(mut self) {
+        self.shared = false;
+    }
+
     /// `perseus fault <args...>` on this lab; returns the event line.
     pub fn fault(&self, fault: &str, target: &str) -> String {
         let out = run(&["fault", fault, &self.system, target], 0);
