@@ -171,14 +171,13 @@ fn a_system_that_speaks_a_known_protocol_is_one_compose_file() {
     assert_eq!(leftovers("keydb"), (0, 0, 0));
 }
 
-#[test]
-fn a_build_that_fails_says_which_step_and_leaves_no_image() {
-    let _guard = LabGuard::lock_only("broken");
-    // A home of our own whose one system's Dockerfile fails in its last step.
+/// A Perseus home with no system yet (`compose/` empty) that has the checkout's `etc/` and the
+/// network helper's image folder, and the checkout's path.
+fn home_of_our_own() -> (tempfile::TempDir, &'static std::path::Path) {
     let home = tempfile::tempdir().unwrap();
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     std::os::unix::fs::symlink(repo.join("etc"), home.path().join("etc")).unwrap();
-    for dir in ["compose", "docker/broken"] {
+    for dir in ["compose", "docker"] {
         std::fs::create_dir_all(home.path().join(dir)).unwrap();
     }
     std::os::unix::fs::symlink(
@@ -186,6 +185,15 @@ fn a_build_that_fails_says_which_step_and_leaves_no_image() {
         home.path().join("docker/nettools"),
     )
     .unwrap();
+    (home, repo)
+}
+
+#[test]
+fn a_build_that_fails_says_which_step_and_leaves_no_image() {
+    let _guard = LabGuard::lock_only("broken");
+    // A home of our own whose one system's Dockerfile fails in its last step.
+    let (home, repo) = home_of_our_own();
+    std::fs::create_dir_all(home.path().join("docker/broken")).unwrap();
     std::fs::write(
         home.path().join("docker/broken/Dockerfile"),
         "ARG BASE=debian:bookworm-slim\nFROM ${BASE}\nRUN echo the step before the failure\nRUN echo failing on purpose >&2 && false\n",
@@ -237,16 +245,7 @@ fn lab_images_builds_up_to_jobs_images_side_by_side_and_a_shared_one_once() {
     let _guard = LabGuard::lock_only("sidebyside1");
     // A home of three systems whose images each take 2 s to build (a `sleep` step), all three
     // sharing the network helper's image.
-    let home = tempfile::tempdir().unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::os::unix::fs::symlink(repo.join("etc"), home.path().join("etc")).unwrap();
-    std::fs::create_dir_all(home.path().join("compose")).unwrap();
-    std::fs::create_dir_all(home.path().join("docker")).unwrap();
-    std::os::unix::fs::symlink(
-        repo.join("docker/nettools"),
-        home.path().join("docker/nettools"),
-    )
-    .unwrap();
+    let (home, repo) = home_of_our_own();
     let redis = std::fs::read_to_string(repo.join("compose/redis.yaml")).unwrap();
     let tags: Vec<String> = (1..=3)
         .map(|i| format!("perseus/sidebyside{i}:1"))
