@@ -101,11 +101,7 @@ fn isolate_the_primary(
         lab.system,
         split_votes(&lab.system)
     );
-    let since = event_time(&event)
-        .elapsed()
-        .unwrap_or_default()
-        .as_secs_f64();
-    sleep_s((16.0 - since).max(3.0));
+    sleep_until_after(&event, 16.0, 3.0);
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
     sleep_s(12.0);
     let r = load.interrupt();

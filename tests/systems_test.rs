@@ -349,6 +349,9 @@ fn lab_images_builds_up_to_jobs_images_side_by_side_and_a_shared_one_once() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--jobs"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "perseus: --jobs 0 is out of range: give 1 to 16 (builds at once)\n"
+    );
     remove_images();
 }

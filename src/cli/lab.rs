@@ -29,9 +29,9 @@ pub(super) enum LabCommand {
         /// Rebuild images that exist (the base image is kept).
         #[arg(long)]
         rebuild: bool,
-        /// How many images to build at once (at least 1).
-        #[arg(long, default_value_t = perseus::images::JOBS as u16, value_parser = clap::value_parser!(u16).range(1..))]
-        jobs: u16,
+        /// How many images to build at once (1 to 16).
+        #[arg(long, default_value_t = perseus::images::JOBS)]
+        jobs: usize,
     },
     /// Start a cluster, wait until it is ready, print the node table.
     Up(UpArgs),
@@ -104,6 +104,12 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
             rebuild,
             jobs,
         } => {
+            if !(1..=16).contains(&jobs) {
+                return Err(Error::Usage(format!(
+                    "--jobs {jobs} is out of range: give 1 to 16 (builds at once)"
+                ))
+                .into());
+            }
             let docker = perseus::docker::connect().await?;
             let systems = match system {
                 Some(s) => vec![SystemRef::parse(&s)?],
@@ -153,7 +159,7 @@ pub(super) async fn lab_command(cmd: LabCommand) -> anyhow::Result<i32> {
                 } else {
                     Rebuild::Missing
                 },
-                usize::from(jobs),
+                jobs,
                 &mut progress,
             )
             .await?;

@@ -539,6 +539,17 @@ pub fn event_time(line: &str) -> SystemTime {
     parse_time(first)
 }
 
+/// Sleep until `secs` seconds after the fault of `event_line` took effect ([`event_time`]), and
+/// at least `at_least` seconds from now (a fault held for a while, but never shorter than a
+/// grace after what the test waited for since).
+pub fn sleep_until_after(event_line: &str, secs: f64, at_least: f64) {
+    let since = event_time(event_line)
+        .elapsed()
+        .unwrap_or_default()
+        .as_secs_f64();
+    sleep_s((secs - since).max(at_least));
+}
+
 /// The first second of the load's TSV (second `s` covers `[s-1, s)`) that starts at or after
 /// `offset + grace` (seconds on the load's clock).
 pub fn first_second_after(offset: f64, grace: f64) -> u64 {
