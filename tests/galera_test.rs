@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 
 /// Run `sql` with a plain MySQL client inside `node` (`mariadb -N -B`: tab-separated, no header).
 fn mariadb(node: &str, sql: &str) -> String {
@@ -105,7 +106,7 @@ fn isolated_node_stops_serving_while_the_majority_goes_on_and_heal_brings_it_bac
     let isolate = lab.fault("isolate", "n1");
     sleep_s(16.0);
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", "galera"], 0));
-    let r = load.finish();
+    let r = load.interrupt_once_serving(3, Duration::from_secs(16));
     let (cut, heal) = (r.offset(&isolate), r.offset(&stdout(&healed)));
     // Galera suspects a silent peer after evs.suspect_timeout (5 s): until then every node's
     // writes wait for n1's certification; then n2 and n3 go on as the primary component and n1,
@@ -141,7 +142,7 @@ fn killed_node_drops_its_column_and_rejoins_after_start() {
     let kill = lab.fault("kill", "n1");
     sleep_s(16.0);
     let (start, start_issued) = undo(|| lab.fault("start", "n1"));
-    let r = load.finish();
+    let r = load.interrupt_once_serving(3, Duration::from_secs(24));
     let (kill, start) = (r.offset(&kill), r.offset(&start));
     r.assert_column(
         1,

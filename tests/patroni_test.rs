@@ -113,7 +113,9 @@ fn isolate_the_leader(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) 
     let new = lab.wait_leader(Duration::from_secs(40), |l| l != isolated);
     sleep_until_after(&event, 30.0, 1.0);
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
-    let r = load.finish();
+    // Ended once every node has served 5 s after heal: the old leader's HAProxy routes its
+    // clients to the new primary as soon as it reaches it; nothing here counts the rewind.
+    let r = load.interrupt_once_serving(5, Duration::from_secs(24));
     let (cut, heal) = (r.offset(&event), r.offset_of(heal_issued));
     eprintln!(
         "{}: {isolated} isolated at {cut:.2} s, {new} leads after it, heal issued at {heal:.2} s, in force at {:.2} s; window {}",
@@ -132,7 +134,11 @@ fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_no
     let s = &r.summary;
     let i = node_index(&isolated);
     // Its own HAProxy's clients still reach it, and it commits their writes until it demotes
-    // itself: at least retry_timeout (5 s) after the cut, at most retry_timeout and a loop.
+    // itself: not before retry_timeout (5 s) after the cut, and before its leader key's ttl
+    // (20 s) runs out, which Patroni's rule loop_wait + 2 * retry_timeout <= ttl is there to
+    // ensure (its dynamic configuration docs), so that no successor is elected while it still
+    // commits. When in that span it demotes is measured: 8.5 s after the cut in the transcript
+    // of docs/systems/patroni.md, 16.5 s in a CI run on a busy machine.
     r.assert_column(
         i,
         cut + 0.5,
@@ -140,12 +146,12 @@ fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_no
         |c| c > 0,
         "the isolated leader keeps committing until it demotes itself",
     );
-    r.assert_column(
+    r.stops_within(
         i,
-        cut + 15.0,
+        cut,
+        20.0,
         heal,
-        |c| c == 0,
-        "once demoted, it routes its clients nowhere until heal",
+        "demoted within the leader key's ttl of the cut, it routes its clients nowhere until heal",
     );
     let lost = s["lost_writes"].as_u64().unwrap();
     eprintln!("patroni: {lost} lost writes; anomalies {}", s["anomalies"]);

@@ -8,9 +8,10 @@
 
 pub mod shared;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 /// Only one lab per system may exist, so the tests of one binary that touch Docker run one at a
@@ -392,9 +393,13 @@ pub fn ctrl_c_once(
     (status.code(), lines)
 }
 
-/// A `perseus load` running in the background.
+/// A `perseus load` running in the background. Its stdout (one TSV row a second) is read as it
+/// comes, so a test can end it once the nodes serve again ([`LoadRun::interrupt_once_serving`]).
 pub struct LoadRun {
     child: Child,
+    /// What it printed on stdout so far.
+    out: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What a finished load printed: the TSV rows and the JSON summary.
@@ -503,25 +508,65 @@ impl LoadResult {
     /// undo fails on a loaded machine and hides a slow rejoin on a quiet one); `within` is the
     /// bound the system must keep. Prints the rejoin time (the start of that second: an upper
     /// bound good to a second) and returns the second.
+    ///
+    /// A load ended early, once the nodes served again ([`LoadRun::interrupt_once_serving`]),
+    /// may end before `back + within`: the rejoin second is then one that leaves at least two
+    /// whole seconds of service before the end.
     pub fn rejoins_within(&self, node: usize, back: f64, within: f64, what: &str) -> u64 {
         let last = last_second_before(self.end());
         let latest = first_second_after(back, within);
+        let from = first_second_after(back, 0.0);
         assert!(
-            latest <= last,
-            "{what}: the load ends at {:.2} s, before {within} s after {back:.2} s; the timeline is too short",
+            latest <= last || from < last,
+            "{what}: the load ends at {:.2} s, before {within} s after {back:.2} s and without two whole seconds after it; the timeline is too short",
             self.end()
         );
-        let first = (first_second_after(back, 0.0)..=latest)
+        let first = (from..=latest.min(last.saturating_sub(1)))
             .find(|&s| self.column(node, s, last).iter().all(|&c| c > 0))
             .unwrap_or_else(|| {
                 panic!(
-                    "{what}: n{node} does not serve in every second from within {within} s of {back:.2} s to the end of the load:\n{}",
+                    "{what}: n{node} does not serve in every second from within {within} s of {back:.2} s to the end of the load ({:.2} s):\n{}",
+                    self.end(),
                     self.stdout
                 )
             });
         eprintln!(
             "measured: {what}: n{node} serves from second {first}, {:.1} s after {back:.2} s",
             (first - 1) as f64 - back
+        );
+        first
+    }
+
+    /// The first second from which node `node` counts 0 in every second up to `until` (an undo,
+    /// an offset on the load's clock in seconds), after a fault at `cut` that the system answers
+    /// by refusing or no longer routing that node's clients: that second must start within
+    /// `within` seconds of `cut`. The mirror of [`LoadResult::rejoins_within`]: when the node
+    /// stops is measured from the run, and `within` is the bound the system documents (Patroni's
+    /// leader key `ttl`, Redis's `min-replicas-max-lag`). Prints the time it stopped (the start
+    /// of that second: an upper bound good to a second) and returns the second. Panics when the
+    /// node still counts in the last whole second before `until`, or when no whole second lies
+    /// between `cut + within` and `until` (the timeline is too short to tell).
+    pub fn stops_within(&self, node: usize, cut: f64, within: f64, until: f64, what: &str) -> u64 {
+        let last = last_second_before(until);
+        let latest = first_second_after(cut, within);
+        assert!(
+            latest <= last,
+            "{what}: the span ends at {until:.2} s, before {within} s after {cut:.2} s; the timeline is too short:\n{}",
+            self.stdout
+        );
+        let first = (first_second_after(cut, 0.0)..=latest)
+            .find(|&s| self.column(node, s, last).iter().all(|&c| c == 0))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what}: n{node} does not count 0 in every second from within {within} s of {cut:.2} s to {until:.2} s (seconds {}..={last}: {:?}):\n{}",
+                    first_second_after(cut, 0.0),
+                    self.column(node, first_second_after(cut, 0.0), last),
+                    self.stdout
+                )
+            });
+        eprintln!(
+            "measured: {what}: n{node} counts 0 from second {first}, {:.1} s after {cut:.2} s, to {until:.2} s",
+            (first - 1) as f64 - cut
         );
         first
     }
@@ -568,13 +613,102 @@ impl LoadRun {
         let d = format!("{secs}s");
         let mut args = vec!["load", system, "--duration", &d, "--json"];
         args.extend_from_slice(extra);
-        let child = perseus()
+        let mut child = perseus()
             .args(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn perseus load");
-        LoadRun { child }
+        let out = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let sink = Arc::clone(&out);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        LoadRun {
+            child,
+            out,
+            reader: Some(reader),
+        }
+    }
+
+    /// The TSV rows printed so far (`[sec, total, n1, n2, ...]`).
+    fn rows_so_far(&self) -> Vec<Vec<u64>> {
+        let text = self.out.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        text.lines()
+            .map(|l| l.split('\t').filter_map(|c| c.parse().ok()).collect())
+            .collect()
+    }
+
+    /// After an undo (heal, start, resume) that returned just before this call: wait until every
+    /// node has counted in each of `in_a_row` consecutive whole seconds that began after this
+    /// call, then end the load as [`LoadRun::interrupt`] does. Waits at most `within` (then ends
+    /// it anyway, and the test's own checks say what did not serve). For tests that would
+    /// otherwise run the load for a fixed time long enough for the slowest rejoin: the rejoin is
+    /// measured by the checks on the result ([`LoadResult::rejoins_within`]), not assumed here.
+    pub fn interrupt_once_serving(self, in_a_row: usize, within: Duration) -> LoadResult {
+        self.interrupt_once_these_serve(&[], in_a_row, within)
+    }
+
+    /// [`LoadRun::interrupt_once_serving`] watching only the nodes `nodes` (1-based; all of them
+    /// when empty): for a fault left in force, such as a killed node the survivors serve without.
+    pub fn interrupt_once_these_serve(
+        self,
+        nodes: &[usize],
+        in_a_row: usize,
+        within: Duration,
+    ) -> LoadResult {
+        let deadline = std::time::Instant::now() + within;
+        // The row being counted now began before this call: skip it.
+        let after = self.rows_so_far().len() + 1;
+        let which = if nodes.is_empty() {
+            "every node".to_string()
+        } else {
+            let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+            names.join(", ")
+        };
+        loop {
+            let rows = self.rows_so_far();
+            let fresh = rows.get(after..).unwrap_or_default();
+            let serving = fresh
+                .iter()
+                .rev()
+                .take_while(|r| {
+                    r.len() > 2
+                        && if nodes.is_empty() {
+                            r[2..].iter().all(|&c| c > 0)
+                        } else {
+                            nodes.iter().all(|&n| r.get(n + 1).is_some_and(|&c| c > 0))
+                        }
+                })
+                .count();
+            if serving >= in_a_row {
+                eprintln!(
+                    "load: {which} served in {serving} seconds in a row, from second {}; ended",
+                    rows.len() + 1 - serving
+                );
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                eprintln!("load: {which} did not serve in {in_a_row} seconds in a row within {within:?}; ended");
+                break;
+            }
+            if self.child_ended() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.interrupt()
+    }
+
+    fn child_ended(&self) -> bool {
+        // The reader ends when the load closes its stdout, which it does only when it exits.
+        self.reader.as_ref().is_none_or(|r| r.is_finished())
     }
 
     /// End it now as Ctrl-C would (SIGINT: it prints its last second and its summary), then
@@ -587,12 +721,15 @@ impl LoadRun {
     }
 
     /// Wait for it to end; parse its output and check the stdout contract on the way.
-    pub fn finish(self) -> LoadResult {
+    pub fn finish(mut self) -> LoadResult {
         let out = self
             .child
             .wait_with_output()
             .expect("wait for perseus load");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the load's stdout reader");
+        }
+        let text = std::mem::take(&mut *self.out.lock().unwrap_or_else(|e| e.into_inner()));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "load failed: {err}");
         let rows: Vec<Vec<u64>> = text
