@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 
 /// Read a key through a node's proposer (GET /kv/<key>), from inside the lab's network namespace
 /// of that node — an independent path from the load loop's connections.
@@ -87,7 +88,7 @@ fn killing_a_node_costs_the_others_nothing_and_it_serves_again_after_start() {
     let kill = lab.fault("kill", "n1");
     sleep_s(6.0);
     let (start, start_issued) = undo(|| lab.fault("start", "n1"));
-    let r = load.finish();
+    let r = load.interrupt_once_serving(3, Duration::from_secs(8));
     let (kill, start) = (r.offset(&kill), r.offset(&start));
     r.assert_column(
         1,
@@ -124,7 +125,7 @@ fn isolating_a_node_costs_the_others_nothing_and_heal_brings_it_back() {
     let isolate = lab.fault("isolate", "n2");
     sleep_s(5.0);
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", "gryadka"], 0));
-    let r = load.finish();
+    let r = load.interrupt_once_serving(3, Duration::from_secs(7));
     let (cut, heal) = (r.offset(&isolate), r.offset(&stdout(&healed)));
     r.assert_column(
         2,

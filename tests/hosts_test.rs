@@ -294,7 +294,7 @@ fn etcd_across_three_hosts_takes_a_kill_an_isolate_and_a_partition_as_on_one() {
         .map(|n| format!("n{n}"))
         .collect::<Vec<_>>()
         .join(",");
-    // Ended 8 s after the heal, however long the faults took.
+    // Ended once every node served 3 s after the heal, however long the faults took.
     let load = LoadRun::start("etcd", 60, &[]);
     std::thread::sleep(Duration::from_secs(4));
     let out = run(
@@ -313,8 +313,7 @@ fn etcd_across_three_hosts_takes_a_kill_an_isolate_and_a_partition_as_on_one() {
     );
     std::thread::sleep(Duration::from_secs(7));
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", "etcd"], 0));
-    std::thread::sleep(Duration::from_secs(8));
-    let r = load.interrupt();
+    let r = load.interrupt_once_serving(3, Duration::from_secs(12));
     let (cut, heal) = (r.offset(&cut), r.offset(&stdout(&healed)));
     r.assert_column(
         alone,
@@ -488,7 +487,7 @@ fn hosts_over_ssh_and_tls_run_a_lab_its_faults_and_its_load() {
     }
 
     // Each fault over ssh takes as long as the engine takes (a second or more): the load is
-    // started long and ended 8 s after the heal, so every check has whole seconds to look at.
+    // started long and ended once every node served 3 s after the heal.
     let load = LoadRun::start("etcd", 120, &[]);
     std::thread::sleep(Duration::from_secs(3));
     // A graceful stop on the TLS host: n3 down, and back.
@@ -517,8 +516,7 @@ fn hosts_over_ssh_and_tls_run_a_lab_its_faults_and_its_load() {
     );
     let healed = run(&["fault", "heal", "etcd"], 0);
     assert!(lab.faults("n2").is_empty(), "{:?}", lab.faults("n2"));
-    std::thread::sleep(Duration::from_secs(8));
-    let r = load.interrupt();
+    let r = load.interrupt_once_serving(3, Duration::from_secs(12));
     r.assert_column(
         3,
         r.offset(&stdout(&stopped)) + 0.5,
