@@ -72,9 +72,11 @@ fn node_index(node: &str) -> usize {
 /// When the two Sentinels that see the primary down ask for votes in the same epoch, each votes
 /// for itself, neither is elected, and each may try again only two failover-timeouts (20 s) after
 /// its first try (Sentinel docs, "failover-timeout"): about 28 s after the cut, 48 s after two
-/// such splits. So the wait is 60 s and the load is started long and ended 12 s after the heal,
-/// once the Sentinels have made the old primary a replica of the new one. The 16 s leave the
-/// mitigated primary (min-replicas-max-lag 10 s) 4 s of refusing writes before the heal.
+/// such splits. So the wait is 60 s and the load is started long, and ended once the Sentinels
+/// have made the old primary a replica of the new one (its `ROLE` says `slave`) and every client
+/// has served 3 s in a row since (those still on the old primary get `READONLY` and reconnect to
+/// the primary Sentinel names). The 16 s leave the mitigated primary (min-replicas-max-lag 10 s)
+/// 4 s of refusing writes before the heal.
 fn isolate_the_primary(
     lab: &LabGuard,
     history: &std::path::Path,
@@ -103,8 +105,21 @@ fn isolate_the_primary(
     );
     sleep_until_after(&event, 16.0, 3.0);
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
-    sleep_s(12.0);
-    let r = load.interrupt();
+    let old = format!("perseus-{}-{isolated}", lab.system);
+    let demoting = std::time::Instant::now();
+    while !exec_output(&old, &["redis-cli", "ROLE"]).starts_with("slave") {
+        assert!(
+            demoting.elapsed() < Duration::from_secs(30),
+            "the Sentinels did not make {isolated} a replica within 30 s of the heal"
+        );
+        sleep_s(0.5);
+    }
+    eprintln!(
+        "{}: {isolated} is a replica {:.1} s after the heal",
+        lab.system,
+        demoting.elapsed().as_secs_f64()
+    );
+    let r = load.interrupt_once_serving(3, Duration::from_secs(15));
     let (cut, heal) = (r.offset(&event), r.offset_of(heal_issued));
     eprintln!(
         "{}: {isolated} isolated at {cut:.2} s, {new} elected by {:.2} s, heal issued at {heal:.2} s, in force at {:.2} s",

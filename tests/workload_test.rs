@@ -114,7 +114,7 @@ fn the_postgresql_control_at_its_three_isolation_levels_gives_what_postgresql_do
         "{e}"
     );
 
-    let (s, h) = txn_load("list-append", "serializable", 12);
+    let (s, h) = txn_load("list-append", "serializable", 8);
     let found = names(&s);
     println!(
         "measured: serializable: {} committed, anomalies {found:?}",
@@ -139,7 +139,7 @@ fn the_postgresql_control_at_its_three_isolation_levels_gives_what_postgresql_do
     );
     check_again(&h, &found);
 
-    let (s, h) = txn_load("list-append", "repeatable-read", 15);
+    let (s, h) = txn_load("list-append", "repeatable-read", 10);
     let found = names(&s);
     println!(
         "measured: repeatable-read: {} committed, anomalies {:?}",
