@@ -105,40 +105,47 @@ fn a_killed_leader_is_replaced_once_its_leader_key_expires_and_the_report_names_
 /// timeline, the successor's writes since its promotion were lost (4,149 and 4,338 on two keys)
 /// and a read was reverted. A finding for docs/versions.md to bisect, not what this check is
 /// about.
-fn isolate_the_leader(lab: &LabGuard) -> (LoadResult, String, String, f64, f64) {
+fn isolate_the_leader(lab: &LabGuard) -> (LoadResult, String, String, f64, f64, f64) {
     let load = LoadRun::start(&lab.system, 60, &[]);
     sleep_s(5.0);
     let event = lab.fault("isolate", "leader");
     let isolated = target(&event);
     let new = lab.wait_leader(Duration::from_secs(40), |l| l != isolated);
+    let seen = std::time::SystemTime::now();
     sleep_until_after(&event, 30.0, 1.0);
     let (healed, heal_issued) = undo(|| run(&["fault", "heal", &lab.system], 0));
     // Ended once every node has served 5 s after heal: the old leader's HAProxy routes its
     // clients to the new primary as soon as it reaches it; nothing here counts the rewind.
     let r = load.interrupt_once_serving(5, Duration::from_secs(24));
-    let (cut, heal) = (r.offset(&event), r.offset_of(heal_issued));
+    let (cut, elected, heal) = (
+        r.offset(&event),
+        r.offset_of(seen),
+        r.offset_of(heal_issued),
+    );
     eprintln!(
-        "{}: {isolated} isolated at {cut:.2} s, {new} leads after it, heal issued at {heal:.2} s, in force at {:.2} s; window {}",
+        "{}: {isolated} isolated at {cut:.2} s, {new} seen leading at {elected:.2} s, heal issued at {heal:.2} s, in force at {:.2} s; window {}",
         lab.system,
         r.offset(&stdout(&healed)),
         r.summary["cluster_window"]
     );
-    (r, isolated, new, cut, heal)
+    (r, isolated, new, cut, elected, heal)
 }
 
 #[test]
 fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_none() {
     // Asynchronous replication, as Patroni ships it.
     let lab = LabGuard::shared("patroni");
-    let (r, isolated, new, cut, heal) = isolate_the_leader(&lab);
+    let (r, isolated, new, cut, elected, heal) = isolate_the_leader(&lab);
     let s = &r.summary;
     let i = node_index(&isolated);
     // Its own HAProxy's clients still reach it, and it commits their writes until it demotes
-    // itself: not before retry_timeout (5 s) after the cut, and before its leader key's ttl
-    // (20 s) runs out, which Patroni's rule loop_wait + 2 * retry_timeout <= ttl is there to
-    // ensure (its dynamic configuration docs), so that no successor is elected while it still
-    // commits. When in that span it demotes is measured: 8.5 s after the cut in the transcript
-    // of docs/systems/patroni.md, 16.5 s in a CI run on a busy machine.
+    // itself: not before retry_timeout (5 s) after the cut, and before its leader key, last
+    // renewed before the cut, expires (ttl, 20 s), which Patroni's rule
+    // loop_wait + 2 * retry_timeout <= ttl is there to ensure (its dynamic configuration docs):
+    // no successor is promoted while it still commits. When it demotes is measured (8.5 s after
+    // the cut in the transcript of docs/systems/patroni.md, 16.5 s in a CI run on a busy
+    // machine), bounded by the ttl from the cut, and it must come before the test saw its
+    // successor lead.
     r.assert_column(
         i,
         cut + 0.5,
@@ -146,12 +153,19 @@ fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_no
         |c| c > 0,
         "the isolated leader keeps committing until it demotes itself",
     );
-    r.stops_within(
+    let stopped = r.stops_within(
         i,
         cut,
         20.0,
         heal,
         "demoted within the leader key's ttl of the cut, it routes its clients nowhere until heal",
+    );
+    assert!(
+        (stopped - 1) as f64 <= elected,
+        "{isolated} committed in second {} (to {:.2} s on the load's clock), after its successor {new} was seen leading at {elected:.2} s: two primaries took writes at once:\n{}",
+        stopped - 1,
+        (stopped - 1) as f64,
+        r.stdout
     );
     let lost = s["lost_writes"].as_u64().unwrap();
     eprintln!("patroni: {lost} lost writes; anomalies {}", s["anomalies"]);
@@ -173,7 +187,7 @@ fn an_isolated_leader_commits_writes_that_are_lost_and_synchronous_mode_loses_no
 
     // synchronous_mode: the isolated leader's commits wait for a standby it cannot reach.
     let lab = LabGuard::up("patroni-synchronous", &[]);
-    let (r, isolated, new, cut, heal) = isolate_the_leader(&lab);
+    let (r, isolated, new, cut, _, heal) = isolate_the_leader(&lab);
     let s = &r.summary;
     eprintln!(
         "patroni-synchronous: {} lost writes (against {lost}); anomalies {}",

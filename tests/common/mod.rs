@@ -396,7 +396,8 @@ pub fn ctrl_c_once(
 /// A `perseus load` running in the background. Its stdout (one TSV row a second) is read as it
 /// comes, so a test can end it once the nodes serve again ([`LoadRun::interrupt_once_serving`]).
 pub struct LoadRun {
-    child: Child,
+    /// Taken by [`LoadRun::finish`]; killed on drop when a test panics before that.
+    child: Option<Child>,
     /// What it printed on stdout so far.
     out: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -521,7 +522,13 @@ impl LoadResult {
             "{what}: the load ends at {:.2} s, before {within} s after {back:.2} s and without two whole seconds after it; the timeline is too short",
             self.end()
         );
-        let first = (from..=latest.min(last.saturating_sub(1)))
+        // A load ended early (latest past its end) must show two whole seconds of service.
+        let upto = if latest <= last {
+            latest
+        } else {
+            last.saturating_sub(1)
+        };
+        let first = (from..=upto)
             .find(|&s| self.column(node, s, last).iter().all(|&c| c > 0))
             .unwrap_or_else(|| {
                 panic!(
@@ -548,7 +555,8 @@ impl LoadResult {
     /// between `cut + within` and `until` (the timeline is too short to tell).
     pub fn stops_within(&self, node: usize, cut: f64, within: f64, until: f64, what: &str) -> u64 {
         let last = last_second_before(until);
-        let latest = first_second_after(cut, within);
+        // The last second that starts at or before `cut + within`: no count after the bound.
+        let latest = last_second_before(cut + within) + 1;
         assert!(
             latest <= last,
             "{what}: the span ends at {until:.2} s, before {within} s after {cut:.2} s; the timeline is too short:\n{}",
@@ -631,7 +639,7 @@ impl LoadRun {
             }
         });
         LoadRun {
-            child,
+            child: Some(child),
             out,
             reader: Some(reader),
         }
@@ -715,7 +723,8 @@ impl LoadRun {
     /// [`LoadRun::finish`]. For a test whose faults take as long as the engine takes, so the
     /// load is started long and ended when the timeline is done.
     pub fn interrupt(self) -> LoadResult {
-        let signalled = unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let pid = self.child.as_ref().expect("a running load").id();
+        let signalled = unsafe { libc::kill(pid as i32, libc::SIGINT) };
         assert_eq!(signalled, 0, "SIGINT to perseus load");
         self.finish()
     }
@@ -724,6 +733,8 @@ impl LoadRun {
     pub fn finish(mut self) -> LoadResult {
         let out = self
             .child
+            .take()
+            .expect("a running load")
             .wait_with_output()
             .expect("wait for perseus load");
         if let Some(reader) = self.reader.take() {
@@ -767,6 +778,18 @@ impl LoadRun {
             rows,
             summary,
             stdout: text,
+        }
+    }
+}
+
+/// A test that panics while its load runs stops the load instead of leaving it writing to the
+/// lab (under `cargo test`, which runs many tests in one process, the reader thread would keep
+/// it alive).
+impl Drop for LoadRun {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
