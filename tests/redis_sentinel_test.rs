@@ -183,12 +183,13 @@ fn an_isolated_primary_acknowledges_writes_that_are_lost_and_min_replicas_bounds
     );
     // Past the lag the isolated primary refuses writes (-NOREPLICAS): its own client, whose
     // Sentinel is cut off with it, gets no more acknowledgements until heal.
-    // When it stops is measured: within the lag and the replicas' once-a-second REPLCONF ACK,
-    // with a second to spare.
+    // When it stops is measured: Redis counts a replica's lag in whole seconds since its last
+    // REPLCONF ACK (sent once a second, so up to 1 s before the cut) and refuses once it is
+    // past 10, so the refusal starts up to 12 s after the cut; a second more for the clients.
     r.stops_within(
         node_index(&isolated_m),
         cut_m,
-        12.0,
+        13.0,
         heal_m,
         "the isolated primary stops acknowledging once min-replicas-max-lag (10 s) has passed",
     );
