@@ -428,6 +428,20 @@ impl LoadResult {
         (from..=to).map(|s| self.at(s, node)).collect()
     }
 
+    /// The first second in `from..=upto` from which `ok` holds of node `node`'s count in every
+    /// second to `last`: the search [`LoadResult::rejoins_within`] and
+    /// [`LoadResult::stops_within`] share.
+    fn first_steady(
+        &self,
+        node: usize,
+        from: u64,
+        upto: u64,
+        last: u64,
+        ok: impl Fn(u64) -> bool,
+    ) -> Option<u64> {
+        (from..=upto).find(|&s| self.column(node, s, last).iter().all(|&c| ok(c)))
+    }
+
     /// The wall-clock time of second 0 of the load: the summary's `started`.
     pub fn started(&self) -> SystemTime {
         parse_time(
@@ -504,7 +518,9 @@ impl LoadResult {
 
     /// The first second from which node `node` serves in every second to the end of the load,
     /// after it was brought back (healed, started, resumed) at `back`, an offset on the load's
-    /// clock in seconds: that second must start within `within` seconds of `back`. How long a
+    /// clock in seconds: that second must be at the latest the first whole second that starts at
+    /// or after `back + within` (so the bound is good to a second; [`LoadResult::stops_within`]
+    /// is exact). How long a
     /// node takes to serve again is measured from the run, not assumed (a fixed grace after an
     /// undo fails on a loaded machine and hides a slow rejoin on a quiet one); `within` is the
     /// bound the system must keep. Prints the rejoin time (the start of that second: an upper
@@ -528,8 +544,8 @@ impl LoadResult {
         } else {
             last.saturating_sub(1)
         };
-        let first = (from..=upto)
-            .find(|&s| self.column(node, s, last).iter().all(|&c| c > 0))
+        let first = self
+            .first_steady(node, from, upto, last, |c| c > 0)
             .unwrap_or_else(|| {
                 panic!(
                     "{what}: n{node} does not serve in every second from within {within} s of {back:.2} s to the end of the load ({:.2} s):\n{}",
@@ -562,8 +578,8 @@ impl LoadResult {
             "{what}: the span ends at {until:.2} s, before {within} s after {cut:.2} s; the timeline is too short:\n{}",
             self.stdout
         );
-        let first = (first_second_after(cut, 0.0)..=latest)
-            .find(|&s| self.column(node, s, last).iter().all(|&c| c == 0))
+        let first = self
+            .first_steady(node, first_second_after(cut, 0.0), latest, last, |c| c == 0)
             .unwrap_or_else(|| {
                 panic!(
                     "{what}: n{node} does not count 0 in every second from within {within} s of {cut:.2} s to {until:.2} s (seconds {}..={last}: {:?}):\n{}",
